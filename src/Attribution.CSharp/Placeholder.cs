@@ -1,0 +1,2 @@
+namespace Attribution;
+internal static class Placeholder { }
