@@ -1,0 +1,135 @@
+using Attribution.Sampling;
+using static TorchSharp.torch;
+
+namespace Attribution.Methods;
+
+/// <summary>
+/// Sampler x statistic: draw points around each input, take grad f at each, keep a statistic per feature,
+/// optionally multiply by the input (or input minus baseline), optionally take the absolute value.
+/// SmoothGrad, SmoothGradSQ, VarGrad, Functional Information, Integrated Gradients, Saliency and
+/// Gradient x Input are all instances (see <see cref="Presets"/>); any sampler works with any statistic
+/// that it supports.
+/// <para>With a Gaussian sampler and probability outputs the Monte-Carlo estimates of the functional
+/// entropy Ent_mu(f) = E[f log f] - E[f] log E[f] and of I_mu(f)/2 = E[(C g).g / f]/2 are reported per input
+/// as the diagnostics <c>entropy</c> and <c>half_fisher_information</c>: the log-Sobolev inequality
+/// (Thm 4.1) says the first is at most the second.</para>
+/// </summary>
+public sealed class SampledGradients : IAttributionMethod
+{
+    public SampledGradients(string name, ISampler sampler, int samples, StatisticKind statistic,
+                            Multiplier multiplier = Multiplier.None, bool absolute = false)
+    {
+        if (samples < 1) throw new ArgumentOutOfRangeException(nameof(samples), samples, $"{name}: at least one sample is needed");
+        if (statistic == StatisticKind.Variance && samples < 2) throw new ArgumentOutOfRangeException(nameof(samples), samples, $"{name}: a variance needs at least two samples");
+        if (statistic == StatisticKind.FisherRatio && sampler is not IGaussianSampler)
+            throw new ArgumentException($"{name}: the Fisher statistic (C grad f).grad f / f needs a Gaussian sampler, got {sampler.Describe()}");
+        if (multiplier == Multiplier.InputMinusBaseline && sampler is not IBaselineSampler)
+            throw new ArgumentException($"{name}: 'input minus baseline' needs a sampler with a baseline (a path), got {sampler.Describe()}");
+        Name = name; Sampler = sampler; Samples = samples; Statistic = statistic; Multiplier = multiplier; Absolute = absolute;
+    }
+
+    public string Name { get; }
+    public ISampler Sampler { get; }
+    public int Samples { get; }
+    public StatisticKind Statistic { get; }
+    public Multiplier Multiplier { get; }
+    public bool Absolute { get; }
+
+    public string Describe() =>
+        $"{Name}: {Statistic} of grad f over {Samples} x {Sampler.Describe()}" +
+        (Multiplier == Multiplier.None ? "" : $", times {Multiplier}") + (Absolute ? ", absolute value" : "");
+
+    public Explanation Explain(nn.Module<Tensor, Tensor> model, Tensor inputs, Tensor targets, ExplainOptions options)
+    {
+        if (Statistic == StatisticKind.FisherRatio && options.Output != OutputFunction.Probability)
+            throw new ArgumentException($"{Name} divides by f, which must be positive: explain the softmax probability (output: probability), not the logit");
+        using var scope = NewDisposeScope();
+        var sums = new Sums(inputs, needSquares: Statistic is StatisticKind.MeanSquare or StatisticKind.Variance,
+                            needLogSobolev: Sampler is IGaussianSampler && options.Output == OutputFunction.Probability);
+        GradientEngine.Sweep(model, inputs, targets, Sampler, Samples, options, chunk => Accumulate(sums, chunk));
+
+        var map = Statistic switch
+        {
+            StatisticKind.Mean => sums.First,
+            StatisticKind.MeanSquare => sums.Second!,
+            StatisticKind.Variance => sums.Second! - sums.First.square(),
+            _ => sums.First,
+        };
+        map = map.to(inputs.dtype);
+        map = Multiplier switch
+        {
+            Multiplier.Input => map * inputs,
+            Multiplier.InputMinusBaseline => map * (inputs - ((IBaselineSampler)Sampler).Baseline(inputs)),
+            _ => map,
+        };
+        if (Absolute) map = map.abs();
+
+        var diagnostics = new Dictionary<string, Tensor>();
+        if (sums.ValueSum is { } mf)
+        {
+            // Ent = E[f log f] - E[f] log E[f]; E[f log f] from log f where f underflows.
+            var entropy = sums.ValueLogValueSum! - mf * mf.log();
+            diagnostics["entropy"] = entropy.MoveToOuterDisposeScope();
+            diagnostics["half_fisher_information"] = (sums.FisherTotal! * 0.5).MoveToOuterDisposeScope();
+        }
+        return new Explanation(map.MoveToOuterDisposeScope(), diagnostics);
+    }
+
+    void Accumulate(Sums sums, PointChunk chunk)
+    {
+        var w = chunk.Weights.view(GradientEngine.Broadcastable(chunk.Weights, chunk.Gradients));
+        var g = chunk.Gradients.to(ScalarType.Float64);
+        Tensor? fisher = null;
+        if (Statistic == StatisticKind.FisherRatio || sums.FisherTotal is not null)
+            fisher = FisherTerms(chunk).to(ScalarType.Float64);
+
+        var first = Statistic switch
+        {
+            StatisticKind.MeanAbsolute => g.abs(),
+            StatisticKind.FisherRatio => fisher!,
+            _ => g,
+        };
+        sums.First.index_add_(0, chunk.InputIndex, first * w, 1.0);
+        sums.Second?.index_add_(0, chunk.InputIndex, g.square() * w, 1.0);
+        if (sums.ValueSum is not null)
+        {
+            var weights = chunk.Weights;
+            var f = chunk.Values.to(ScalarType.Float64);
+            var logF = f.log().nan_to_num(0.0, 0.0, 0.0);   // f log f -> 0 as f -> 0
+            sums.ValueSum.index_add_(0, chunk.InputIndex, f * weights, 1.0);
+            sums.ValueLogValueSum!.index_add_(0, chunk.InputIndex, f * logF * weights, 1.0);
+            sums.FisherTotal!.index_add_(0, chunk.InputIndex, fisher!.flatten(1).sum(1) * weights, 1.0);
+        }
+    }
+
+    /// <summary>(C g)_i g_i / f = f (C grad log f)_i (grad log f)_i: finite where f underflows.</summary>
+    Tensor FisherTerms(PointChunk chunk)
+    {
+        var gaussian = (IGaussianSampler)Sampler;
+        var logGrad = chunk.LogGradients ?? throw new InvalidOperationException("the Fisher statistic needs probability outputs");
+        var f = chunk.Values.view(GradientEngine.Broadcastable(chunk.Values, logGrad));
+        return gaussian.ApplyCovariance(logGrad, chunk.Targets) * logGrad * f;
+    }
+
+    /// <summary>Running weighted sums per input (float64, on the inputs' device).</summary>
+    sealed class Sums
+    {
+        public Sums(Tensor inputs, bool needSquares, bool needLogSobolev)
+        {
+            First = zeros(inputs.shape, ScalarType.Float64, inputs.device);
+            Second = needSquares ? zeros(inputs.shape, ScalarType.Float64, inputs.device) : null;
+            if (needLogSobolev)
+            {
+                long b = inputs.shape[0];
+                ValueSum = zeros(b, ScalarType.Float64, inputs.device);
+                ValueLogValueSum = zeros(b, ScalarType.Float64, inputs.device);
+                FisherTotal = zeros(b, ScalarType.Float64, inputs.device);
+            }
+        }
+        public Tensor First { get; }
+        public Tensor? Second { get; }
+        public Tensor? ValueSum { get; }
+        public Tensor? ValueLogValueSum { get; }
+        public Tensor? FisherTotal { get; }
+    }
+}

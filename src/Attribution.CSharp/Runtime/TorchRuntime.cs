@@ -1,0 +1,87 @@
+using System.Runtime.InteropServices;
+using TorchSharp;
+
+namespace Attribution.Runtime;
+
+/// <summary>Which device a run asks for: <c>auto</c> picks CUDA when it is available.</summary>
+public enum DeviceRequest { Auto, Cpu, Cuda }
+
+/// <summary>
+/// Loads the native libtorch once per process and resolves devices.
+/// When <c>ATTRIBUTION_LIBTORCH</c> names a folder holding a CUDA build of libtorch (for example a pip
+/// PyTorch's <c>torch/lib</c>), its libraries are loaded before TorchSharp initialises, so that TorchSharp's
+/// glue binds to them instead of the CPU-only libtorch shipped in the NuGet package.
+/// </summary>
+public static class TorchRuntime
+{
+    /// <summary>The environment variable naming a folder with a CUDA libtorch.</summary>
+    public const string LibTorchVariable = "ATTRIBUTION_LIBTORCH";
+
+    // Order matters: each library's dependencies must already be loaded when it is.
+    static readonly string[] CudaLibraries = ["libc10.so", "libtorch_cpu.so", "libc10_cuda.so", "libtorch_cuda.so", "libtorch.so"];
+
+    static readonly object Gate = new();
+    static bool initialised;
+    static bool cudaLoaded;
+
+    /// <summary>The folder named by <c>ATTRIBUTION_LIBTORCH</c>, if set.</summary>
+    public static string? ExternalLibTorch => Environment.GetEnvironmentVariable(LibTorchVariable) is { Length: > 0 } d ? d : null;
+
+    /// <summary>Loads libtorch (the external CUDA build when configured). Safe to call many times.</summary>
+    public static void Initialise()
+    {
+        lock (Gate)
+        {
+            if (initialised) return;
+            if (ExternalLibTorch is { } folder)
+            {
+                foreach (var name in CudaLibraries)
+                {
+                    var path = Path.Combine(folder, name);
+                    if (!File.Exists(path))
+                        throw new InvalidOperationException(
+                            $"{LibTorchVariable}={folder} but {name} is not there: point it at the 'lib' folder of a CUDA build of libtorch (e.g. a pip PyTorch's torch/lib), or unset it to use the CPU build.");
+                    NativeLibrary.Load(path);
+                }
+                torch.InitializeDeviceType(DeviceType.CUDA);
+                cudaLoaded = true;
+            }
+            initialised = true;
+        }
+    }
+
+    /// <summary>True when a CUDA device can be used in this process.</summary>
+    public static bool CudaAvailable
+    {
+        get
+        {
+            Initialise();
+            try { return cudaLoaded && torch.cuda.is_available(); }
+            catch (Exception) { return false; }
+        }
+    }
+
+    /// <summary>Resolves a request to a concrete device; asking for CUDA where there is none is an error that says why.</summary>
+    public static torch.Device Resolve(DeviceRequest request)
+    {
+        Initialise();
+        return request switch
+        {
+            DeviceRequest.Cpu => torch.CPU,
+            DeviceRequest.Cuda when CudaAvailable => torch.CUDA,
+            DeviceRequest.Cuda => throw new InvalidOperationException(
+                ExternalLibTorch is null
+                    ? $"device 'cuda' was asked for, but only the CPU build of libtorch is loaded: set {LibTorchVariable} to the folder of a CUDA libtorch (on the GPU machine, .gpu/run.sh does this)."
+                    : $"device 'cuda' was asked for and the CUDA libtorch in {ExternalLibTorch} loaded, but no CUDA device is visible."),
+            _ => CudaAvailable ? torch.CUDA : torch.CPU,
+        };
+    }
+
+    /// <summary>A one-line description of the native runtime, for run records.</summary>
+    public static string Describe(torch.Device device)
+    {
+        Initialise();
+        var source = ExternalLibTorch is { } f ? $"libtorch from {f}" : "libtorch-cpu from the TorchSharp-cpu package";
+        return $"TorchSharp {typeof(torch).Assembly.GetName().Version}, {source}, device {device}, {torch.get_num_threads()} threads";
+    }
+}
