@@ -1,3 +1,4 @@
 module Program
+
 [<EntryPoint>]
-let main argv = 0
+let main argv = Experiments.Cli.run argv

@@ -1,0 +1,142 @@
+/// The command line: `run`, `plan`, `validate`, `list`. A bare spec path means `run`; no argument at all
+/// runs the embedded quickstart spec.
+module Experiments.Cli
+
+open System
+open System.IO
+open System.Reflection
+open Argu
+open Experiments
+
+type DeviceArgument =
+    | Auto
+    | Cpu
+    | Cuda
+
+type RunArgs =
+    | [<MainCommand>] Specs of spec: string list
+    | Device of DeviceArgument
+    | Explain of inputs: int
+    | Output of folder: string
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | Specs _ -> "experiment specs (YAML); none runs the embedded quickstart."
+            | Device _ -> "override the spec's device (auto = cuda when available)."
+            | Explain _ -> "override the number of explained test images."
+            | Output _ -> "override the folder the run folder is written under."
+
+type SpecArgs =
+    | [<MainCommand>] Specs of spec: string list
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | Specs _ -> "experiment specs (YAML); none means the embedded quickstart."
+
+type Command =
+    | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
+    | [<CliPrefix(CliPrefix.None)>] Plan of ParseResults<SpecArgs>
+    | [<CliPrefix(CliPrefix.None)>] Validate of ParseResults<SpecArgs>
+    | [<CliPrefix(CliPrefix.None)>] List
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | Run _ -> "validate, plan and run experiments; write their run folders."
+            | Plan _ -> "print the run plan (steps, content hashes, cache state) without running."
+            | Validate _ -> "check specs and report every error with file:line:column."
+            | List -> "list the methods, samplers and metrics with their parameters and defaults."
+
+/// The spec shipped inside the program, run when no spec is named.
+let embeddedQuickstart () =
+    use stream = Assembly.GetExecutingAssembly().GetManifestResourceStream "quickstart.yaml"
+    use reader = new StreamReader(stream)
+    reader.ReadToEnd()
+
+/// (source name, text) of each spec argument; the embedded quickstart when there is none.
+let private sources (paths: string list) =
+    match paths with
+    | [] -> [ "<embedded quickstart.yaml>", Ok(embeddedQuickstart ()) ]
+    | _ ->
+        [ for p in paths ->
+            if File.Exists p then p, Ok(File.ReadAllText p)
+            else p, Error $"{p}: no such spec file (the shipped specs are in experiments/)" ]
+
+/// Parses and validates one spec: the spec or every error, formatted.
+let private load (name: string, text: Result<string, string>) =
+    match text with
+    | Error message -> Error message
+    | Ok text ->
+        match Yaml.parseText name text with
+        | Error errors -> Error(SpecError.formatAll errors)
+        | Ok spec ->
+            match Validate.spec spec with
+            | [] -> Ok(spec, text)
+            | errors -> Error(SpecError.formatAll errors)
+
+let private overrides (args: ParseResults<RunArgs>) (spec: Spec) =
+    let spec =
+        match args.TryGetResult RunArgs.Device with
+        | Some Auto -> { spec with Device = Device.Auto }
+        | Some Cpu -> { spec with Device = Device.Cpu }
+        | Some Cuda -> { spec with Device = Device.Cuda }
+        | None -> spec
+    let spec = match args.TryGetResult RunArgs.Explain with Some n -> { spec with Data = { spec.Data with Explain = n } } | None -> spec
+    match args.TryGetResult RunArgs.Output with Some o -> { spec with Output = o } | None -> spec
+
+let private planOf (spec: Spec) = Plan.compile spec (Execute.dataHash spec)
+
+let private runOne (spec: Spec) =
+    let started = DateTime.UtcNow
+    let device = Attribution.Runtime.TorchRuntime.Resolve(Execute.deviceRequest spec.Device)
+    let plan = planOf spec
+    eprintfn "%s" (Plan.describe plan)
+    let output = Execute.run plan device
+    let env = RunEnvironment.capture device started
+    let folder = Report.write plan (Yaml.render spec) output env
+    printfn "%s: report written to %s" spec.Name (Path.Combine(folder, "report.md"))
+
+/// Known failures (bad input, missing data or devices) print their message; anything else is a bug and keeps its stack trace.
+let private guarded (action: unit -> unit) =
+    try
+        action ()
+        0
+    with
+    | :? Attribution.Data.DataNotFoundException as e -> eprintfn "error: %s" e.Message; 3
+    | :? InvalidOperationException as e when e.Message.Contains Attribution.Runtime.TorchRuntime.LibTorchVariable -> eprintfn "error: %s" e.Message; 3
+
+let private withSpecs (paths: string list) (action: Spec -> string -> unit) =
+    let loaded = sources paths |> List.map load
+    let errors = loaded |> List.choose (function Error e -> Some e | Ok _ -> None)
+    if not errors.IsEmpty then
+        for e in errors do eprintfn "%s" e
+        1
+    else
+        guarded (fun () -> for spec, text in loaded |> List.choose (function Ok s -> Some s | Error _ -> None) do action spec text)
+
+let private cacheState (plan: Plan.Plan) =
+    plan.Steps
+    |> List.map (fun s ->
+        let dir = Path.Combine(Artefacts.root (), (match s.Kind with Plan.ProvideModel -> "models" | Plan.Attribute _ -> "attributions" | _ -> "metrics"))
+        let cached = Directory.Exists dir && Directory.EnumerateFiles(dir, s.Hash + ".*") |> Seq.isEmpty |> not
+        $"  {Hashing.short s.Hash}  {(if cached then "cached " else "to do  ")}  {s.Name}")
+    |> String.concat "\n"
+
+let run (argv: string[]) =
+    let argv =
+        match argv with
+        | [||] -> [| "run" |]
+        | _ when argv.[0].EndsWith ".yaml" || argv.[0].EndsWith ".yml" -> Array.append [| "run" |] argv
+        | _ -> argv
+    let parser = ArgumentParser.Create<Command>(programName = "attribution", errorHandler = ProcessExiter())
+    let command = parser.ParseCommandLine(argv)
+    match command.GetSubCommand() with
+    | List -> printfn "%s" (Catalogue.describe ()); 0
+    | Validate args ->
+        withSpecs (args.GetResult(SpecArgs.Specs, defaultValue = [])) (fun spec _ -> printfn "%s: valid (%d methods, %d metrics)" spec.Name spec.Methods.Length spec.Metrics.Length)
+    | Plan args ->
+        withSpecs (args.GetResult(SpecArgs.Specs, defaultValue = [])) (fun spec _ ->
+            let plan = planOf spec
+            printfn "%s" (Plan.describe plan)
+            printfn "cache (%s):\n%s" (Artefacts.root ()) (cacheState plan))
+    | Run args ->
+        withSpecs (args.GetResult(RunArgs.Specs, defaultValue = [])) (fun spec _ -> runOne (overrides args spec))

@@ -1,0 +1,271 @@
+/// Runs a plan: the only F# module that touches TorchSharp. Every step reads its artefact from the cache
+/// when it is there (resuming an interrupted run) and writes it atomically when it computes it.
+module Experiments.Execute
+
+open System
+open System.Collections.Generic
+open System.Diagnostics
+open System.IO
+open TorchSharp
+open Attribution
+open Attribution.Data
+open Attribution.Methods
+open Attribution.Metrics
+open Attribution.Models
+open Attribution.Runtime
+open Attribution.Sampling
+open Experiments
+open Experiments.Plan
+open Experiments.Results
+
+type Tensor = torch.Tensor
+
+/// Everything the report needs: results plus the tensors to draw.
+type RunOutput =
+    { Result: RunResult
+      /// Explained images [N, C, H, W] and labels, predictions (CPU).
+      Images: Tensor
+      Labels: int64[]
+      Predictions: int64[]
+      ClassNames: string list
+      /// Maps per method id and target (CPU).
+      Maps: IReadOnlyDictionary<string * TargetKind, Tensor>
+      Device: string }
+
+let targetName = function GroundTruth -> "ground_truth" | Predicted -> "predicted"
+
+let deviceRequest = function Auto -> DeviceRequest.Auto | Cpu -> DeviceRequest.Cpu | Cuda -> DeviceRequest.Cuda
+
+let private loadData (spec: Spec) =
+    match spec.Data.Dataset with
+    | FashionMnist ->
+        let train = Attribution.Data.FashionMnist.Load(Option.toObj spec.Data.Root, true, Option.toNullable spec.Data.TrainLimit)
+        let test = Attribution.Data.FashionMnist.Load(Option.toObj spec.Data.Root, false)
+        train, test
+
+/// The hash of the dataset's files, for the plan.
+let dataHash (spec: Spec) =
+    match spec.Data.Dataset with
+    | FashionMnist -> Attribution.Data.FashionMnist.ContentHash(Option.toObj spec.Data.Root, true) + Attribution.Data.FashionMnist.ContentHash(Option.toObj spec.Data.Root, false)
+
+let private newModel (spec: Spec) : torch.nn.Module<Tensor, Tensor> =
+    match spec.Model.Architecture with
+    | FashionCnn -> new Attribution.Models.FashionCnn()
+
+let private provideModel (plan: Plan) (train: ImageDataset) (test: ImageDataset) (device: torch.Device) =
+    let spec = plan.Spec
+    let weightsFile = Artefacts.path "models" plan.ModelHash ".safetensors"
+    let infoFile = Artefacts.path "models" plan.ModelHash ".json"
+    torch.manual_seed (Seeds.Derive(int64 spec.Seed, "model-init")) |> ignore
+    let model = newModel spec
+    let parameters = model.parameters() |> Seq.sumBy (fun p -> p.numel())
+    match spec.Model.Weights with
+    | Some path ->
+        Safetensors.LoadModule(model, path)
+        model.``to``(device) |> ignore
+        let accuracy = Training.Accuracy(model, test, device)
+        Progress.say $"model: loaded {path}, test accuracy {accuracy:P2}"
+        model, { Source = path; TestAccuracy = accuracy; TrainingSeconds = 0.0; EpochLosses = [||]; Parameters = parameters }
+    | None when File.Exists weightsFile && File.Exists infoFile ->
+        Safetensors.LoadModule(model, weightsFile)
+        model.``to``(device).eval() |> ignore
+        let info = Artefacts.readJson<ModelInfo> infoFile
+        Progress.say $"model: cached {Hashing.short plan.ModelHash} (test accuracy {info.TestAccuracy:P2})"
+        model, info
+    | None ->
+        let options = TrainingOptions(spec.Model.Epochs, spec.Model.BatchSize, spec.Model.LearningRate, Seeds.Derive(int64 spec.Seed, "training"))
+        let report = Training.Train(model, train, options, device, Progress(fun d t m -> Progress.report "train model" d t m))
+        let accuracy = Training.Accuracy(model, test, device)
+        Progress.say $"model: trained in {report.Seconds:F1}s, test accuracy {accuracy:P2}"
+        let info = { Source = "trained"; TestAccuracy = accuracy; TrainingSeconds = report.Seconds; EpochLosses = Array.ofSeq report.EpochLosses; Parameters = parameters }
+        Safetensors.SaveModule(model, weightsFile, dict [ "architecture", Hashing.canonical spec.Model.Architecture; "test_accuracy", string accuracy ])
+        Artefacts.writeJson infoFile info
+        model, info
+
+/// The seeded subset of test images that a run explains; keys are test-set indices.
+let explainedIndices (spec: Spec) (testCount: int) =
+    use g = new torch.Generator(uint64 (Seeds.Derive(int64 spec.Seed, "explained-set")), torch.CPU)
+    use order = torch.randperm(int64 testCount, generator = g)
+    order.narrow(0L, 0L, int64 (min spec.Data.Explain testCount)).data<int64>().ToArray()
+
+let private sampler (spec: SamplerSpec) (covariances: IDictionary<float, Attribution.Sampling.ClassCovariance>) : ISampler =
+    match spec with
+    | IsotropicGaussian stdev -> Attribution.Sampling.IsotropicGaussian(stdev)
+    | CovarianceGaussian c -> Attribution.Sampling.CovarianceGaussian(covariances.[c.Jitter], c.Scale)
+
+/// The engine's method for a spec's method kind.
+let methodOf (kind: MethodKind) (covariances: IDictionary<float, Attribution.Sampling.ClassCovariance>) : IAttributionMethod =
+    match kind with
+    | Saliency absolute -> Presets.Saliency(absolute)
+    | GradientXInput -> Presets.GradientXInput()
+    | IntegratedGradients(steps, rule) ->
+        let engineRule =
+            match rule with
+            | GaussLegendre -> Sampling.IntegrationRule.GaussLegendre
+            | RiemannLeft -> Sampling.IntegrationRule.RiemannLeft
+            | RiemannRight -> Sampling.IntegrationRule.RiemannRight
+            | RiemannMiddle -> Sampling.IntegrationRule.RiemannMiddle
+            | RiemannTrapezoid -> Sampling.IntegrationRule.RiemannTrapezoid
+        Presets.IntegratedGradients(steps, engineRule)
+    | SmoothGrad p -> Presets.SmoothGrad(sampler p.Sampler covariances, p.Samples)
+    | SmoothGradSq p -> Presets.SmoothGradSq(sampler p.Sampler covariances, p.Samples)
+    | VarGrad p -> Presets.VarGrad(sampler p.Sampler covariances, p.Samples)
+    | FunctionalInformation p ->
+        match sampler p.Sampler covariances with
+        | :? IGaussianSampler as g -> Presets.FunctionalInformation(g, p.Samples)
+        | other -> failwith $"functional_information needs a Gaussian sampler, got {other.Describe()}"
+
+/// Inputs per call of a method: bounds memory (maps, running sums) and paces the progress lines.
+let private inputsPerCall = 50
+
+/// Maps for `rows` of the explained inputs, in calls of `inputsPerCall`, with progress.
+let private explainRows (name: string) (m: IAttributionMethod) model (inputs: Tensor) (targets: int64[]) (keys: int64[]) (rows: int[]) (options: ExplainOptions) device =
+    let maps = List<Tensor>()
+    let diagnostics = Dictionary<string, List<Tensor>>()
+    for start in 0 .. inputsPerCall .. rows.Length - 1 do
+        use scope = torch.NewDisposeScope()
+        let block = rows.[start .. min (start + inputsPerCall) rows.Length - 1]
+        let index = torch.tensor(block |> Array.map int64)
+        let x = inputs.index_select(0L, index).``to``(device: torch.Device)
+        let t = torch.tensor(block |> Array.map (fun r -> targets.[r])).``to``(device: torch.Device)
+        use e = m.Explain(model, x, t, ExplainOptions(options.Output, options.BatchSize, options.Seed, block |> Array.map (fun r -> keys.[r])))
+        maps.Add(e.Maps.cpu().MoveToOuterDisposeScope())
+        for KeyValue(k, v) in e.Diagnostics do
+            if not (diagnostics.ContainsKey k) then diagnostics.[k] <- List<Tensor>()
+            diagnostics.[k].Add(v.cpu().MoveToOuterDisposeScope())
+        Progress.report name (int64 (start + block.Length)) (int64 rows.Length) "inputs"
+    let cat (parts: List<Tensor>) = let all = torch.cat(parts.ToArray(), 0L) in (for p in parts do p.Dispose()); all
+    cat maps, diagnostics |> Seq.map (fun kv -> kv.Key, cat kv.Value) |> dict
+
+/// Loads a cached attribution artefact, or computes and stores it. For the predicted class, rows whose
+/// prediction equals the label are copied from the ground-truth maps when those exist: the method's noise
+/// depends on (method, input) only, so those maps are identical.
+let private attribute (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetKind) model (inputs: Tensor) (labels: int64[]) (predictions: int64[])
+                      (keys: int64[]) covariances (groundTruthMaps: (Tensor * IDictionary<string, Tensor>) option) device =
+    let file = Artefacts.path "attributions" step.Hash ".safetensors"
+    if File.Exists file then
+        let stored = Safetensors.Load file
+        let diagnostics = stored |> Seq.filter (fun kv -> kv.Key.StartsWith "diagnostic.") |> Seq.map (fun kv -> kv.Key.Substring 11, kv.Value) |> dict
+        let seconds = Safetensors.ReadMetadata(file).["seconds"] |> float
+        stored.["maps"], diagnostics, seconds, true
+    else
+        let clock = Stopwatch.StartNew()
+        let m = methodOf kind covariances
+        let options = ExplainOptions(Output = (match plan.Spec.Explain.Output with Probability -> OutputFunction.Probability | Logit -> OutputFunction.Logit),
+                                     BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind)
+        let targets = match target with GroundTruth -> labels | Predicted -> predictions
+        let all = [| 0 .. inputs.shape.[0] |> int |> fun n -> n - 1 |]
+        let maps, diagnostics =
+            match target, groundTruthMaps with
+            | Predicted, Some (gtMaps, gtDiagnostics) ->
+                let differing = all |> Array.filter (fun r -> predictions.[r] <> labels.[r])
+                let maps = gtMaps.clone()
+                let diagnostics = gtDiagnostics |> Seq.map (fun kv -> kv.Key, kv.Value.clone()) |> dict
+                if differing.Length > 0 then
+                    let newMaps, newDiagnostics = explainRows step.Name m model inputs targets keys differing options device
+                    let index = torch.tensor(differing |> Array.map int64)
+                    maps.index_copy_(0L, index, newMaps) |> ignore
+                    for KeyValue(k, v) in newDiagnostics do diagnostics.[k].index_copy_(0L, index, v) |> ignore
+                maps, diagnostics
+            | _ -> explainRows step.Name m model inputs targets keys all options device
+        let seconds = clock.Elapsed.TotalSeconds
+        let tensors = Dictionary<string, Tensor>()
+        tensors.["maps"] <- maps
+        for KeyValue(k, v) in diagnostics do tensors.["diagnostic." + k] <- v
+        Safetensors.Save(file, tensors, dict [ "method", m.Describe(); "target", targetName target; "seconds", string seconds ])
+        maps, diagnostics, seconds, false
+
+let private negativePerturbation (plan: Plan) (step: Step) (np: NegativePerturbationSpec) model (inputs: Tensor) (labels: int64[]) (predictions: int64[])
+                                 (maps: IDictionary<TargetKind, Tensor>) device =
+    let file = Artefacts.path "metrics" step.Hash ".json"
+    fst <| Artefacts.jsonOrCompute file (fun () ->
+        let metric = Attribution.Metrics.NegativePerturbation(Array.ofList np.Fractions, np.MaskValue)
+        let seed = Seeds.Derive(int64 plan.Spec.Seed, "negative_perturbation")
+        let labelTensor = torch.tensor(labels)
+        let predictionTensor = torch.tensor(predictions)
+        let curve name (targetMaps: Tensor) (reference: Tensor) =
+            use masked = metric.MaskedPredictions(model, inputs, targetMaps, seed, device)
+            let values = Attribution.Metrics.NegativePerturbation.AgreementPercent(masked, reference)
+            { Name = name; Values = values; Auc = metric.AreaUnder(values) }
+        Progress.say $"{step.Name}: masking {np.Fractions.Length} fractions of {labels.Length} inputs"
+        let curves =
+            [| match maps.TryGetValue GroundTruth with
+               | true, m -> yield curve "accuracy_gt" m labelTensor
+               | _ -> ()
+               match maps.TryGetValue Predicted with
+               | true, m ->
+                   yield curve "accuracy_predicted" m labelTensor
+                   yield curve "consistency" m predictionTensor
+               | _ -> () |]
+        { Fractions = Array.ofList np.Fractions; Curves = curves })
+
+let private rankAgreement (step: Step) (maps: IReadOnlyDictionary<string * TargetKind, Tensor>) (methods: string list) (target: TargetKind) =
+    let file = Artefacts.path "metrics" step.Hash ".json"
+    fst <| Artefacts.jsonOrCompute file (fun () ->
+        let flat id = let m = maps.[(id, target)] in m.reshape(m.shape.[0], -1L).``to``(torch.ScalarType.Float32).data<float32>().ToArray(), int m.shape.[0]
+        [| for i, a in List.indexed methods do
+             for b in List.skip (i + 1) methods do
+                 let da, n = flat a
+                 let db, _ = flat b
+                 let d = da.Length / n
+                 let values = [| for r in 0 .. n - 1 -> RankCorrelation.Spearman(ArraySegment(da, r * d, d), ArraySegment(db, r * d, d)) |] |> Array.filter (Double.IsNaN >> not)
+                 yield { A = a; B = b; Spearman = (if values.Length = 0 then nan else Array.average values); Inputs = values.Length } |])
+
+let private logSobolev (methodId: string) (target: TargetKind) (diagnostics: IDictionary<string, Tensor>) =
+    match diagnostics.TryGetValue "entropy", diagnostics.TryGetValue "half_fisher_information" with
+    | (true, ent), (true, half) ->
+        let e = ent.``to``(torch.ScalarType.Float64).data<float>().ToArray()
+        let h = half.``to``(torch.ScalarType.Float64).data<float>().ToArray()
+        let ratios = Array.zip e h |> Array.filter (fun (_, hh) -> hh > 0.0) |> Array.map (fun (ee, hh) -> ee / hh) |> Array.sort
+        Some { Method = methodId; Target = targetName target; MeanEntropy = Array.average e; MeanHalfFisher = Array.average h
+               HoldsFraction = (Array.zip e h |> Array.filter (fun (ee, hh) -> ee <= hh) |> Array.length |> float) / float e.Length
+               MedianRatio = if ratios.Length = 0 then nan else ratios.[ratios.Length / 2] }
+    | _ -> None
+
+/// Runs every step of the plan on `device`.
+let run (plan: Plan) (device: torch.Device) : RunOutput =
+    let spec = plan.Spec
+    Progress.say $"device: {TorchRuntime.Describe device}"
+    let train, test = loadData spec
+    Progress.say $"data: {train.Count} training and {test.Count} test images"
+    let model, modelInfo = provideModel plan train test device
+    let indices = explainedIndices spec test.Count
+    let inputs = test.Images.index_select(0L, torch.tensor(indices))
+    let labels = test.Labels.index_select(0L, torch.tensor(indices)).data<int64>().ToArray()
+    let predictions = Training.Logits(model, inputs, device).argmax(1L).data<int64>().ToArray()
+    let covariances = Dictionary<float, Attribution.Sampling.ClassCovariance>()
+    let maps = Dictionary<string * TargetKind, Tensor>()
+    let diagnostics = Dictionary<string * TargetKind, IDictionary<string, Tensor>>()
+    let timings = List<AttributionTiming>()
+    let npResults = List<MethodCurves>()
+    let mutable rankPairs = [||]
+    for step in plan.Steps do
+        match step.Kind with
+        | ProvideModel -> ()
+        | EstimateCovariance jitter ->
+            Progress.say $"{step.Name}: estimating {train.ClassNames.Count} class covariances from {train.Count} images"
+            covariances.[jitter] <- Attribution.Sampling.ClassCovariance.Estimate(train.Images, train.Labels, train.ClassNames.Count, jitter, device)
+        | Attribute(kind, target) ->
+            let first = List.head step.Methods
+            let gt = if target = Predicted && maps.ContainsKey((first, GroundTruth)) then Some(maps.[(first, GroundTruth)], diagnostics.[(first, GroundTruth)]) else None
+            let m, d, seconds, cached = attribute plan step kind target model inputs labels predictions indices covariances gt device
+            for id in step.Methods do
+                maps.[(id, target)] <- m
+                diagnostics.[(id, target)] <- d
+                timings.Add { Method = id; Target = targetName target; Seconds = seconds; Inputs = labels.Length; Cached = cached }
+            Progress.say $"{step.Name}: {(if cached then "cached" else sprintf "%.1fs" seconds)}"
+        | EvaluateNegativePerturbation np ->
+            let first = List.head step.Methods
+            let byTarget = spec.Explain.Targets |> List.map (fun t -> t, maps.[(first, t)]) |> dict
+            let result = negativePerturbation plan step np model inputs labels predictions byTarget device
+            for id in step.Methods do npResults.Add { Method = id; Result = result }
+        | EvaluateRankAgreement ->
+            let target = if List.contains Predicted spec.Explain.Targets then Predicted else GroundTruth
+            rankPairs <- rankAgreement step maps step.Methods target
+    let certificates =
+        [| for KeyValue((id, target), d) in diagnostics do
+             match logSobolev id target d with Some c -> yield c | None -> () |]
+    { Result = { Model = modelInfo; Explained = labels.Length; ExplainedIndices = indices; NegativePerturbation = npResults.ToArray()
+                 RankAgreement = rankPairs; LogSobolev = certificates; Timings = timings.ToArray() }
+      Images = inputs; Labels = labels; Predictions = predictions; ClassNames = List.ofSeq test.ClassNames
+      Maps = maps; Device = string device }

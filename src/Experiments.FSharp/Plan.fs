@@ -1,0 +1,99 @@
+/// A spec compiled into plain data: named steps with content hashes and dependencies. Identical work
+/// (two methods with the same parameters, say) has the same hash and appears once. `plan` prints this.
+module Experiments.Plan
+
+open Experiments
+open Experiments.Hashing
+
+type StepKind =
+    /// Train the model, or load it from a weights file.
+    | ProvideModel
+    /// Per-class pixel covariances of the training images (for covariance samplers).
+    | EstimateCovariance of jitter: float
+    /// Attribution maps of every explained input for one method and one kind of target.
+    | Attribute of kind: MethodKind * target: TargetKind
+    /// Negative-perturbation curves of one method (needs its maps).
+    | EvaluateNegativePerturbation of metric: NegativePerturbationSpec
+    /// Spearman agreement between every pair of methods.
+    | EvaluateRankAgreement
+
+type Step =
+    { /// Stable readable name, e.g. "attribute/fi_sigma/predicted".
+      Name: string
+      Kind: StepKind
+      /// Content hash: the cache key of the step's artefact.
+      Hash: string
+      /// Names of the steps whose outputs this one reads.
+      DependsOn: string list
+      /// Method ids served by this step (several when identical methods share it).
+      Methods: string list }
+
+type Plan =
+    { Spec: Spec
+      /// Hash of the data (the dataset files' bytes, the explained subset).
+      DataHash: string
+      ModelHash: string
+      Steps: Step list }
+
+let private targetName = function GroundTruth -> "ground_truth" | Predicted -> "predicted"
+
+/// Whether a method samples from the class covariance, and with which jitter.
+let covarianceJitter (kind: MethodKind) =
+    match kind with
+    | SmoothGrad p | SmoothGradSq p | VarGrad p | FunctionalInformation p ->
+        match p.Sampler with
+        | CovarianceGaussian c -> Some c.Jitter
+        | IsotropicGaussian _ -> None
+    | Saliency _ | GradientXInput | IntegratedGradients _ -> None
+
+/// The seed of a method's noise: derived from the spec's seed and the method's parameters (not its id),
+/// so identical methods draw identical noise and share one step, and a map for the ground-truth class and
+/// for the predicted class of the same input use the same noise.
+let methodSeed (spec: Spec) (kind: MethodKind) = Attribution.Runtime.Seeds.Derive(int64 spec.Seed, "method/" + canonical kind)
+
+/// Compiles a validated spec. `dataHash` identifies the dataset files (computed by the caller, which reads them).
+let compile (spec: Spec) (dataHash: string) : Plan =
+    let explainedHash = hash [ dataHash; string spec.Seed; string spec.Data.Explain ]
+    let modelHash =
+        match spec.Model.Weights with
+        | Some path -> hash [ "weights"; System.IO.Path.GetFullPath path; string (System.IO.File.GetLastWriteTimeUtc path).Ticks ]
+        | None -> hash [ "train"; dataHash; canonical spec.Model.Architecture; string spec.Model.Epochs; string spec.Model.BatchSize
+                         canonical spec.Model.LearningRate; canonical spec.Data.TrainLimit; string spec.Seed ]
+    let model = { Name = "model"; Kind = ProvideModel; Hash = modelHash; DependsOn = []; Methods = [] }
+    let covariances =
+        spec.Methods |> List.choose (fun m -> covarianceJitter m.Kind) |> List.distinct
+        |> List.map (fun j -> { Name = $"covariance/jitter={j}"; Kind = EstimateCovariance j; Hash = hash [ "covariance"; dataHash; canonical spec.Data.TrainLimit; canonical j ]
+                                DependsOn = []; Methods = [] })
+    let attributionHash kind target = hash [ "attribute"; modelHash; explainedHash; canonical kind; targetName target; canonical spec.Explain.Output; string spec.Seed ]
+    let attributions =
+        [ for target in spec.Explain.Targets do
+            for (kind, methods) in spec.Methods |> List.groupBy (fun m -> m.Kind) do
+                let ids = methods |> List.map (fun m -> m.Id)
+                let needs = [ "model" ] @ (covarianceJitter kind |> Option.map (fun j -> $"covariance/jitter={j}") |> Option.toList)
+                { Name = $"attribute/{List.head ids}/{targetName target}"; Kind = Attribute(kind, target)
+                  Hash = attributionHash kind target; DependsOn = needs; Methods = ids } ]
+    let metrics =
+        [ for metric in spec.Metrics do
+            match metric with
+            | NegativePerturbation np ->
+                for (kind, methods) in spec.Methods |> List.groupBy (fun m -> m.Kind) do
+                    let ids = methods |> List.map (fun m -> m.Id)
+                    let maps = attributions |> List.filter (fun a -> match a.Kind with Attribute(k, _) -> k = kind | _ -> false)
+                    { Name = $"negative_perturbation/{List.head ids}"; Kind = EvaluateNegativePerturbation np
+                      Hash = hash ("negative_perturbation" :: canonical np :: (maps |> List.map (fun a -> a.Hash)))
+                      DependsOn = maps |> List.map (fun a -> a.Name); Methods = ids }
+            | RankAgreement ->
+                { Name = "rank_agreement"; Kind = EvaluateRankAgreement
+                  Hash = hash ("rank_agreement" :: (attributions |> List.map (fun a -> a.Hash)))
+                  DependsOn = attributions |> List.map (fun a -> a.Name); Methods = spec.Methods |> List.map (fun m -> m.Id) } ]
+    { Spec = spec; DataHash = dataHash; ModelHash = modelHash; Steps = model :: covariances @ attributions @ metrics }
+
+/// The plan as text, one step a line: hash prefix, name, what it needs.
+let describe (plan: Plan) =
+    let lines =
+        [ yield $"plan for '{plan.Spec.Name}' (seed {plan.Spec.Seed}, data {short plan.DataHash})"
+          for s in plan.Steps do
+              let serves = match s.Methods with [] | [ _ ] -> "" | ids -> "  (serves " + String.concat ", " ids + ")"
+              let needs = if s.DependsOn.IsEmpty then "" else "  <- " + String.concat ", " s.DependsOn
+              yield $"  {short s.Hash}  {s.Name}{needs}{serves}" ]
+    String.concat "\n" lines

@@ -1,0 +1,18 @@
+/// Progress lines for long steps, on stderr, at most a few per second.
+module Experiments.Progress
+
+open System.Diagnostics
+
+let private clock = Stopwatch.StartNew()
+let mutable private last = -1000L
+
+/// Reports `done` of `total` for `step`; always prints the final line.
+let report (step: string) (doneCount: int64) (total: int64) (message: string) =
+    let now = clock.ElapsedMilliseconds
+    if doneCount >= total || now - last > 2000L then
+        last <- now
+        let percent = if total > 0L then 100.0 * float doneCount / float total else 100.0
+        eprintfn "[%7.1fs] %-40s %5.1f%%  %s" (float now / 1000.0) step percent message
+
+/// A one-off line.
+let say (text: string) = eprintfn "[%7.1fs] %s" (float clock.ElapsedMilliseconds / 1000.0) text

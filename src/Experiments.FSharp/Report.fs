@@ -1,0 +1,186 @@
+/// Writes a run folder: the spec and plan, the environment, metrics.json and metrics.csv, a Markdown
+/// report with the Table-1-style table, heatmap grids and curves. The folder is built beside its final
+/// place and swapped in, so a crash never leaves a half-written report.
+module Experiments.Report
+
+open System
+open System.IO
+open System.Text
+open System.Text.Json
+open TorchSharp
+open Attribution.IO
+open Attribution.Rendering
+open Experiments
+open Experiments.Results
+open Experiments.Execute
+
+let private json = JsonSerializerOptions(WriteIndented = true, NumberHandling = Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals)
+
+let private f2 (x: float) = if Double.IsNaN x then "n/a" else x.ToString("F2", Globalization.CultureInfo.InvariantCulture)
+let private f3 (x: float) = if Double.IsNaN x then "n/a" else x.ToString("F3", Globalization.CultureInfo.InvariantCulture)
+let private g4 (x: float) = x.ToString("G4", Globalization.CultureInfo.InvariantCulture)
+
+let private curveAuc (result: NegativePerturbationResult) name =
+    result.Curves |> Array.tryFind (fun c -> c.Name = name) |> Option.map (fun c -> c.Auc) |> Option.defaultValue nan
+
+/// Rows of the Table-1-style table: method id, its three AUCs.
+let private table (result: RunResult) =
+    [ for mc in result.NegativePerturbation -> let id, np = mc.Method, mc.Result in id, curveAuc np "accuracy_gt", curveAuc np "accuracy_predicted", curveAuc np "consistency" ]
+
+/// Kendall-style check: do two score lists order their common rows the same way (all pairs)?
+let private sameOrder (ours: (string * float) list) (theirs: (string * float) list) =
+    let common = ours |> List.filter (fun (k, _) -> theirs |> List.exists (fun (k2, _) -> k2 = k))
+    let get l k = l |> List.find (fun (k2, _) -> k2 = k) |> snd
+    let pairs = [ for (a, _) in common do for (b, _) in common do if a < b then yield a, b ]
+    let agree = pairs |> List.filter (fun (a, b) -> sign (get ours a - get ours b) = sign (get theirs a - get theirs b)) |> List.length
+    agree, pairs.Length
+
+let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.EnvironmentRecord) (heatmapFiles: string list) (curveFiles: string list) =
+    let r = output.Result
+    let spec = plan.Spec
+    let sb = StringBuilder()
+    let line (s: string) = sb.AppendLine s |> ignore
+    line $"# {spec.Name}"
+    line ""
+    line $"Run of commit `{env.Commit}`{(if env.Dirty then " (with uncommitted changes)" else "")} on {env.Device}, started {env.StartedUtc}. {env.Runtime}."
+    line ""
+    line "## Model"
+    line $"- {Hashing.canonical spec.Model.Architecture}: {r.Model.Parameters} parameters, {r.Model.Source}"
+    line $"- test accuracy **{100.0 * r.Model.TestAccuracy |> f2}%%** on the full test set"
+    if r.Model.TrainingSeconds > 0.0 then
+        line $"- trained in {f2 r.Model.TrainingSeconds} s ({spec.Model.Epochs} epochs, Adam, learning rate {g4 spec.Model.LearningRate}, batch {spec.Model.BatchSize}); loss per epoch: {r.Model.EpochLosses |> Array.map f3 |> String.concat ", "}"
+    line $"- explained: {r.Explained} test images (a seeded random subset), targets: {spec.Explain.Targets |> List.map targetName |> String.concat ", "}, f = {(match spec.Explain.Output with Probability -> "softmax probability" | Logit -> "logit")} of the target class"
+    line ""
+    line "## Methods"
+    for m in spec.Methods do
+        let timing = r.Timings |> Array.filter (fun t -> t.Method = m.Id)
+        let seconds = timing |> Array.sumBy (fun t -> t.Seconds)
+        line $"- `{m.Id}`: {Hashing.canonical m.Kind |> fun s -> s.Replace('\n', ' ')}; {f2 seconds} s{(if timing |> Array.exists (fun t -> t.Cached) then " (from the cache)" else "")}"
+    if not r.NegativePerturbation.IsEmpty then
+        let np = r.NegativePerturbation.[0].Result
+        line ""
+        line "## Negative perturbation (Gat et al. 2022, Table 1)"
+        line ""
+        line $"Features are masked to the value of the mask, least important first, at fractions {np.Fractions |> Array.map g4 |> String.concat ", "}. AUC = trapezoid over the fraction of the value in percent, so the largest possible AUC is {f2 (100.0 * (Array.last np.Fractions - np.Fractions.[0]))}. Accuracy (GT): maps explain the ground-truth class, accuracy against the labels; Accuracy (predicted): maps explain the predicted class, accuracy against the labels; Consistency: maps explain the predicted class, agreement with the unmasked prediction. Higher is better."
+        line ""
+        line "| method | Accuracy GT | Accuracy predicted | Consistency |"
+        line "|---|---:|---:|---:|"
+        for id, gt, pred, cons in table r do line $"| {id} | {f2 gt} | {f2 pred} | {f2 cons} |"
+        let ours =
+            [ for m in spec.Methods do
+                match PaperReference.rowOf m.Kind, r.NegativePerturbation |> Array.tryFind (fun mc -> mc.Method = m.Id) |> Option.map (fun mc -> mc.Method, mc.Result) with
+                | Some row, Some (_, res) -> yield row, (curveAuc res "accuracy_gt", curveAuc res "accuracy_predicted", curveAuc res "consistency")
+                | _ -> () ] |> List.distinctBy fst
+        if ours.Length >= 2 then
+            line ""
+            line "The paper's image row (CIFAR-10 with its CNN, not Fashion-MNIST, so compare orderings rather than values), fractions 0.1..0.9:"
+            line ""
+            line "| paper row | paper GT | paper predicted | paper consistency | ours GT | ours predicted | ours consistency |"
+            line "|---|---:|---:|---:|---:|---:|---:|"
+            for row, (a, b, c) in PaperReference.functionalInformationTable1Image do
+                match ours |> List.tryFind (fun (k, _) -> k = row) with
+                | Some (_, (x, y, z)) -> line $"| {row} | {f2 a} | {f2 b} | {f2 c} | {f2 x} | {f2 y} | {f2 z} |"
+                | None -> line $"| {row} | {f2 a} | {f2 b} | {f2 c} | - | - | - |"
+            line ""
+            for name, pick in [ "Accuracy GT", (fun (a, _, _) -> a); "Accuracy predicted", (fun (_, b, _) -> b); "Consistency", (fun (_, _, c) -> c) ] do
+                let agree, total = sameOrder (ours |> List.map (fun (k, v) -> k, pick v)) (PaperReference.functionalInformationTable1Image |> List.map (fun (k, v) -> k, pick v))
+                line $"- {name}: {agree} of {total} pairs of methods are ordered as in the paper."
+    if not r.LogSobolev.IsEmpty then
+        line ""
+        line "## Log-Sobolev certificate (Thm 4.1)"
+        line ""
+        line "Monte-Carlo estimates per input over the method's own samples: Ent_mu(f) = E[f log f] - E f log E f and I_mu(f)/2 = E[(C grad f).grad f / f]/2, mu = N(x, C). The inequality holds for the true values; an estimate can cross it by sampling error when the bound is nearly tight."
+        line ""
+        line "| method | target | mean Ent | mean I/2 | inputs with Ent <= I/2 | median Ent/(I/2) |"
+        line "|---|---|---:|---:|---:|---:|"
+        for c in r.LogSobolev |> Array.sortBy (fun c -> c.Method, c.Target) do
+            line $"| {c.Method} | {c.Target} | {g4 c.MeanEntropy} | {g4 c.MeanHalfFisher} | {f2 (100.0 * c.HoldsFraction)}%% | {f3 c.MedianRatio} |"
+    if not r.RankAgreement.IsEmpty then
+        line ""
+        line "## Rank agreement"
+        line ""
+        line "Mean Spearman correlation between two methods' maps of the same input (the paper: 0.95 between SmoothGradSQ and FI without covariance, 0.13 with it)."
+        line ""
+        line "| method A | method B | mean Spearman | inputs |"
+        line "|---|---|---:|---:|"
+        for p in r.RankAgreement do line $"| {p.A} | {p.B} | {f3 p.Spearman} | {p.Inputs} |"
+    if not heatmapFiles.IsEmpty then
+        line ""
+        line "## Heatmaps"
+        for f in heatmapFiles do line $"![{f}]({f})"
+    if not curveFiles.IsEmpty then
+        line ""
+        line "## Curves"
+        for f in curveFiles do line $"![{f}]({f})"
+    line ""
+    line "Files: `metrics.json`, `metrics.csv`, `spec.yaml` (as run), `plan.txt`, `environment.json`."
+    sb.ToString()
+
+let private csv (r: RunResult) =
+    let sb = StringBuilder()
+    sb.AppendLine "section,method,target,name,x,value" |> ignore
+    let inv (x: float) = x.ToString("R", Globalization.CultureInfo.InvariantCulture)
+    for mc in r.NegativePerturbation do
+        let id, np = mc.Method, mc.Result
+        for c in np.Curves do
+            for x, y in Array.zip np.Fractions c.Values do sb.AppendLine $"negative_perturbation,{id},,{c.Name},{inv x},{inv y}" |> ignore
+            sb.AppendLine $"negative_perturbation_auc,{id},,{c.Name},,{inv c.Auc}" |> ignore
+    for p in r.RankAgreement do sb.AppendLine $"rank_agreement,{p.A},{p.B},spearman,,{inv p.Spearman}" |> ignore
+    for c in r.LogSobolev do
+        sb.AppendLine $"log_sobolev,{c.Method},{c.Target},mean_entropy,,{inv c.MeanEntropy}" |> ignore
+        sb.AppendLine $"log_sobolev,{c.Method},{c.Target},mean_half_fisher,,{inv c.MeanHalfFisher}" |> ignore
+        sb.AppendLine $"log_sobolev,{c.Method},{c.Target},holds_fraction,,{inv c.HoldsFraction}" |> ignore
+    sb.AppendLine $"model,,,test_accuracy,,{inv r.Model.TestAccuracy}" |> ignore
+    sb.ToString()
+
+let private heatmaps (dir: string) (spec: Spec) (output: RunOutput) =
+    let n = min spec.Report.HeatmapInputs output.Result.Explained
+    if n = 0 || spec.Methods.IsEmpty then [] else
+    let target = if List.contains Predicted spec.Explain.Targets then Predicted else GroundTruth
+    let images = output.Images
+    let h, w = int images.shape.[2], int images.shape.[3]
+    let pixels (t: torch.Tensor) = t.sum([| 0L |]).``to``(torch.ScalarType.Float32).contiguous().data<float32>().ToArray()
+    let rows =
+        [ for i in 0 .. n - 1 ->
+            let label = output.ClassNames.[int output.Labels.[i]]
+            let predicted = output.ClassNames.[int output.Predictions.[i]]
+            let maps = spec.Methods |> List.map (fun m -> pixels output.Maps.[(m.Id, target)].[int64 i]) |> List.toArray
+            HeatmapRow($"{label} (pred {predicted})", pixels (images.[int64 i] / float32 images.shape.[1]), maps, h, w) ]
+    let titles = spec.Methods |> List.map (fun m -> m.Id)
+    [ for view, file in [ HeatmapView.Absolute, "heatmaps-absolute.png"; HeatmapView.Signed, "heatmaps-signed.png" ] do
+        HeatmapGrid.Render(Path.Combine(dir, file), titles, rows, view)
+        yield file ]
+
+let private curves (dir: string) (r: RunResult) =
+    if r.NegativePerturbation.IsEmpty then [] else
+    let names = r.NegativePerturbation |> Array.collect (fun mc -> mc.Result.Curves |> Array.map (fun c -> c.Name)) |> Array.distinct
+    [ for name in names do
+        let series =
+            [ for mc in r.NegativePerturbation do
+        let id, np = mc.Method, mc.Result
+                match np.Curves |> Array.tryFind (fun c -> c.Name = name) with
+                | Some c -> yield CurveSeries($"{id} (AUC {f2 c.Auc})", np.Fractions, c.Values)
+                | None -> () ]
+        let file = $"curve-{name}.png"
+        CurvePlot.Render(Path.Combine(dir, file), $"Negative perturbation: {name}", "fraction of features masked (least important first)", "%", series)
+        yield file ]
+
+/// Writes the run folder `{spec.Output}/{spec.Name}` and returns its path.
+let write (plan: Plan.Plan) (specText: string) (output: RunOutput) (env: RunEnvironment.EnvironmentRecord) =
+    let final = Path.GetFullPath(Path.Combine(plan.Spec.Output, plan.Spec.Name))
+    let staging = final + $".partial-{Environment.ProcessId}"
+    if Directory.Exists staging then Directory.Delete(staging, true)
+    Directory.CreateDirectory staging |> ignore
+    let heatmapFiles = heatmaps staging plan.Spec output
+    let curveFiles = curves staging output.Result
+    AtomicFile.WriteAllText(Path.Combine(staging, "spec.yaml"), specText)
+    AtomicFile.WriteAllText(Path.Combine(staging, "plan.txt"), Plan.describe plan + "\n")
+    AtomicFile.WriteAllText(Path.Combine(staging, "environment.json"), JsonSerializer.Serialize(env, json))
+    AtomicFile.WriteAllText(Path.Combine(staging, "metrics.json"), JsonSerializer.Serialize(output.Result, json))
+    AtomicFile.WriteAllText(Path.Combine(staging, "metrics.csv"), csv output.Result)
+    AtomicFile.WriteAllText(Path.Combine(staging, "report.md"), markdown plan output env heatmapFiles curveFiles)
+    let previous = final + $".previous-{Environment.ProcessId}"
+    if Directory.Exists final then Directory.Move(final, previous)
+    Directory.Move(staging, final)
+    if Directory.Exists previous then Directory.Delete(previous, true)
+    final
