@@ -1,2 +1,0 @@
-namespace Attribution;
-internal static class Placeholder { }
