@@ -1,0 +1,121 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Buffers.Binary;
+using System.Text;
+using System.Text.Json;
+using static TorchSharp.torch;
+
+namespace Attribution.Models;
+
+/// <summary>A parsed and validated safetensors header (see <see cref="Safetensors"/> for the format).</summary>
+internal sealed record SafetensorsHeader(IReadOnlyList<SafetensorsHeader.Entry> Entries, IReadOnlyDictionary<string, string> Metadata, long DataStart)
+{
+    internal sealed record Entry(string Name, ScalarType Type, long[] Shape, long Begin, long End)
+    {
+        public long ByteLength => End - Begin;
+    }
+
+    /// <summary>Reads the header from the start of <paramref name="file"/> and checks every rule of the format against the file's size.</summary>
+    public static SafetensorsHeader Read(FileStream file, string path)
+    {
+        InvalidDataException Bad(string what) =>
+            new($"{path}: not a valid safetensors file: {what}. The file is corrupt, truncated, or in another format (e.g. a pickled .pt).");
+
+        RequireLittleEndian();
+        long fileLength = file.Length;
+        if (fileLength < 8) throw Bad($"the file has {fileLength} bytes, fewer than the 8-byte header length");
+        Span<byte> lengthBytes = stackalloc byte[8];
+        file.Position = 0;
+        file.ReadExactly(lengthBytes);
+        ulong n = BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
+        if (n > MaxHeader || (long)n > fileLength - 8)
+            throw Bad($"the header length is {n} bytes but the file has only {fileLength - 8} bytes after the length field");
+        var json = new byte[n];
+        file.ReadExactly(json);
+
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(json); }
+        catch (JsonException e) { throw Bad($"the header is not valid JSON ({e.Message})"); }
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Bad($"the header is a JSON {doc.RootElement.ValueKind}, not an object");
+            var entries = new List<Entry>();
+            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var prop in doc.RootElement.EnumerateObject())
+            {
+                if (prop.Name == "__metadata__")
+                {
+                    if (prop.Value.ValueKind != JsonValueKind.Object) throw Bad("__metadata__ is not an object");
+                    foreach (var m in prop.Value.EnumerateObject())
+                    {
+                        if (m.Value.ValueKind != JsonValueKind.String) throw Bad($"__metadata__ value '{m.Name}' is a {m.Value.ValueKind}; only strings are allowed");
+                        metadata[m.Name] = m.Value.GetString()!;
+                    }
+                    continue;
+                }
+                entries.Add(ReadEntry(prop, Bad));
+            }
+
+            long dataLength = fileLength - 8 - (long)n;
+            long expectedBegin = 0;
+            foreach (var e in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
+            {
+                if (e.Begin != expectedBegin)
+                    throw Bad($"tensor '{e.Name}' starts at {e.Begin} but the previous tensor ends at {expectedBegin}; data must be contiguous without gaps or overlap");
+                expectedBegin = e.End;
+            }
+            if (expectedBegin != dataLength)
+                throw Bad($"the tensors cover {expectedBegin} bytes of data but the data section has {dataLength} bytes");
+            return new SafetensorsHeader(entries, metadata, 8 + (long)n);
+        }
+    }
+
+    // The reference implementation refuses headers above 100 MB; a larger N means a corrupt or foreign file.
+    private const ulong MaxHeader = 100_000_000;
+
+    // Tensor bytes are copied as they lie in memory, and the format is little-endian.
+    public static void RequireLittleEndian()
+    {
+        if (!BitConverter.IsLittleEndian)
+            throw new PlatformNotSupportedException("Safetensors: this reader/writer copies raw memory and needs a little-endian machine.");
+    }
+
+    private static Entry ReadEntry(JsonProperty prop, Func<string, InvalidDataException> bad)
+    {
+        var name = prop.Name;
+        var v = prop.Value;
+        if (v.ValueKind != JsonValueKind.Object) throw bad($"entry '{name}' is a {v.ValueKind}, not an object");
+        if (!v.TryGetProperty("dtype", out var dtypeElement) || dtypeElement.ValueKind != JsonValueKind.String)
+            throw bad($"tensor '{name}' has no string \"dtype\"");
+        var dtype = dtypeElement.GetString()!;
+        if (!SafetensorsDType.TryParse(dtype, out var type, out var size))
+            throw bad($"tensor '{name}' has dtype \"{dtype}\"; supported: {SafetensorsDType.Supported}");
+        var shape = ReadIntegers(v, "shape", name, bad);
+        var offsets = ReadIntegers(v, "data_offsets", name, bad);
+        if (offsets.Length != 2) throw bad($"tensor '{name}' has {offsets.Length} data_offsets; exactly two [begin, end] are needed");
+        if (offsets[0] > offsets[1]) throw bad($"tensor '{name}' has data_offsets [{offsets[0]}, {offsets[1]}] with begin after end");
+        long elements = 1;
+        try { foreach (var d in shape) elements = checked(elements * d); }
+        catch (OverflowException) { throw bad($"tensor '{name}' has shape [{string.Join(", ", shape)}], too large"); }
+        long needed = elements * size;
+        if (offsets[1] - offsets[0] != needed)
+            throw bad($"tensor '{name}' has data_offsets [{offsets[0]}, {offsets[1]}] spanning {offsets[1] - offsets[0]} bytes, but shape [{string.Join(", ", shape)}] x {dtype} needs {needed}");
+        return new Entry(name, type, shape, offsets[0], offsets[1]);
+    }
+
+    private static long[] ReadIntegers(JsonElement v, string key, string name, Func<string, InvalidDataException> bad)
+    {
+        if (!v.TryGetProperty(key, out var array) || array.ValueKind != JsonValueKind.Array)
+            throw bad($"tensor '{name}' has no \"{key}\" array");
+        var result = new List<long>();
+        foreach (var x in array.EnumerateArray())
+        {
+            if (x.ValueKind != JsonValueKind.Number || !x.TryGetInt64(out var value) || value < 0)
+                throw bad($"tensor '{name}': \"{key}\" holds {x.GetRawText()}; only non-negative integers are allowed");
+            result.Add(value);
+        }
+        return result.ToArray();
+    }
+}
