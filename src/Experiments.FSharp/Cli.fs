@@ -33,11 +33,25 @@ type SpecArgs =
             match this with
             | Specs _ -> "experiment specs (YAML); none means the embedded quickstart."
 
+type BenchArgs =
+    | Device of DeviceArgument
+    | Epochs of int
+    | Inputs of int
+    | Samples of int
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | Device _ -> "device to measure on (default auto)."
+            | Epochs _ -> "training epochs (default 8, as the shipped specs)."
+            | Inputs _ -> "test images explained per method (default 100)."
+            | Samples _ -> "samples (or path steps) per input (default 50)."
+
 type Command =
     | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
     | [<CliPrefix(CliPrefix.None)>] Plan of ParseResults<SpecArgs>
     | [<CliPrefix(CliPrefix.None)>] Validate of ParseResults<SpecArgs>
     | [<CliPrefix(CliPrefix.None)>] List
+    | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
     interface IArgParserTemplate with
         member this.Usage =
             match this with
@@ -45,6 +59,7 @@ type Command =
             | Plan _ -> "print the run plan (steps, content hashes, cache state) without running."
             | Validate _ -> "check specs and report every error with file:line:column."
             | List -> "list the methods, samplers and metrics with their parameters and defaults."
+            | Bench _ -> "measure training time and accuracy, and each method's throughput (fresh, no cache)."
 
 /// The spec shipped inside the program, run when no spec is named.
 let embeddedQuickstart () =
@@ -138,5 +153,13 @@ let run (argv: string[]) =
             let plan = planOf spec
             printfn "%s" (Plan.describe plan)
             printfn "cache (%s):\n%s" (Artefacts.root ()) (cacheState plan))
+    | Bench args ->
+        let request =
+            match args.TryGetResult BenchArgs.Device with
+            | Some Cpu -> Attribution.Runtime.DeviceRequest.Cpu
+            | Some Cuda -> Attribution.Runtime.DeviceRequest.Cuda
+            | _ -> Attribution.Runtime.DeviceRequest.Auto
+        guarded (fun () ->
+            Benchmark.run (Attribution.Runtime.TorchRuntime.Resolve request) (args.GetResult(Epochs, 8)) (args.GetResult(Inputs, 100)) (args.GetResult(Samples, 50)))
     | Run args ->
         withSpecs (args.GetResult(RunArgs.Specs, defaultValue = [])) (fun spec _ -> runOne (overrides args spec))

@@ -1,0 +1,81 @@
+/// A tiny experiment through the whole pipeline: spec -> plan -> run -> report, on the real data.
+module PipelineTests
+
+open System
+open System.IO
+open System.Text.Json
+open Expecto
+open Experiments
+
+let private tinySpec (output: string) : Spec =
+    let sampling sampler = { Samples = 8; Sampler = sampler }
+    { Name = "tiny"
+      Seed = 3
+      Device = Cpu
+      Output = output
+      Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 3000; Explain = 24 }
+      Model = { Architecture = FashionCnn; Epochs = 1; BatchSize = 64; LearningRate = 0.002; Weights = None }
+      Explain = { Targets = [ GroundTruth; Predicted ]; Output = Probability; BatchSize = 64 }
+      Methods =
+        [ { Id = "saliency"; Kind = Saliency true }
+          { Id = "ig"; Kind = IntegratedGradients(8, GaussLegendre) }
+          { Id = "fi_nu"; Kind = FunctionalInformation(sampling (IsotropicGaussian 0.15)) }
+          { Id = "fi_nu_again"; Kind = FunctionalInformation(sampling (IsotropicGaussian 0.15)) }
+          { Id = "fi_sigma"; Kind = FunctionalInformation(sampling (CovarianceGaussian { Scale = 0.15; Covariance = ClassCovariance; Jitter = 1e-5 })) } ]
+      Metrics = [ NegativePerturbation { Fractions = [ 0.1; 0.5; 0.9 ]; MaskValue = 0.0 }; RankAgreement ]
+      Report = { HeatmapInputs = 3 } }
+
+/// Runs a spec with its own cache folder; returns the run folder.
+let private runWithCache (spec: Spec) (cache: string) =
+    Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", cache)
+    try
+        let device = Attribution.Runtime.TorchRuntime.Resolve(Attribution.Runtime.DeviceRequest.Cpu)
+        let plan = Plan.compile spec (Execute.dataHash spec)
+        let output = Execute.run plan device
+        Report.write plan "# tiny\n" output (RunEnvironment.capture device DateTime.UtcNow)
+    finally
+        Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", null)
+
+let private metricsOf (folder: string) = File.ReadAllText(Path.Combine(folder, "metrics.json")) |> JsonDocument.Parse
+
+let private numbers (doc: JsonDocument) =
+    // everything but timings, which legitimately differ between runs
+    [ doc.RootElement.GetProperty("NegativePerturbation").GetRawText()
+      doc.RootElement.GetProperty("RankAgreement").GetRawText()
+      doc.RootElement.GetProperty("LogSobolev").GetRawText()
+      doc.RootElement.GetProperty("Model").GetProperty("TestAccuracy").GetRawText() ]
+
+[<Tests>]
+let tests =
+    testSequenced <| testList "end to end" [
+        test "a tiny spec runs, writes its report, and gives the same numbers twice from scratch" {
+            let root = Path.Combine(Path.GetTempPath(), $"attribution-e2e-{Guid.NewGuid():N}")
+            let spec = tinySpec (Path.Combine(root, "runs"))
+            let plan = Plan.compile spec (Execute.dataHash spec)
+            let attributeSteps = plan.Steps |> List.filter (fun s -> s.Name.StartsWith "attribute/")
+            Expect.equal attributeSteps.Length 8 "identical methods (fi_nu, fi_nu_again) share one step per target"
+            let first = runWithCache spec (Path.Combine(root, "cache-a"))
+            for file in [ "report.md"; "metrics.json"; "metrics.csv"; "plan.txt"; "environment.json"; "spec.yaml"
+                          "heatmaps-absolute.png"; "heatmaps-signed.png"; "curve-consistency.png"; "curve-accuracy_gt.png" ] do
+                Expect.isTrue (File.Exists(Path.Combine(first, file))) $"{file} written"
+            let report = File.ReadAllText(Path.Combine(first, "report.md"))
+            Expect.stringContains report "| fi_sigma |" "the table has a row per method"
+            Expect.stringContains report "Log-Sobolev certificate" "the certificate is reported"
+            let a = numbers (metricsOf first)
+            let second = runWithCache { spec with Output = Path.Combine(root, "runs2") } (Path.Combine(root, "cache-b"))
+            Expect.sequenceEqual (numbers (metricsOf second)) a "same spec, fresh cache, same numbers"
+            Directory.Delete(root, true)
+        }
+
+        test "a second run reuses every cached artefact and gives the same numbers" {
+            let root = Path.Combine(Path.GetTempPath(), $"attribution-e2e-{Guid.NewGuid():N}")
+            let spec = { tinySpec (Path.Combine(root, "runs")) with Methods = [ { Id = "saliency"; Kind = Saliency true } ] }
+            let cache = Path.Combine(root, "cache")
+            let first = metricsOf (runWithCache spec cache)
+            let second = metricsOf (runWithCache spec cache)
+            Expect.sequenceEqual (numbers second) (numbers first) "same numbers"
+            let cached = second.RootElement.GetProperty("Timings").EnumerateArray() |> Seq.forall (fun t -> t.GetProperty("Cached").GetBoolean())
+            Expect.isTrue cached "every attribution came from the cache"
+            Directory.Delete(root, true)
+        }
+    ]
