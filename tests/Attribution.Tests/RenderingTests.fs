@@ -104,6 +104,17 @@ let private normalisationTests =
             Expect.floatClose Accuracy.veryHigh (MapNormalisation.Quantile(Array.init 101 float32, 0.99)) 99.0 "p99"
             Expect.floatClose Accuracy.veryHigh (MapNormalisation.Quantile([| 4f; 1f; 3f; 2f |], 0.5)) 2.5 "median"
         }
+        test "colormap ends are matplotlib's inferno ends and the diverging map is white at zero" {
+            Expect.equal Colormaps.InfernoTop (SKColor(0xfcuy, 0xffuy, 0xa4uy)) "inferno(1) = #fcffa4"
+            Expect.equal (Colormaps.Sequential 1f) Colormaps.InfernoTop "Sequential(1) is the top"
+            Expect.equal (Colormaps.Sequential 0f) (SKColor(0uy, 0uy, 4uy)) "inferno(0) = #000004"
+            Expect.equal (Colormaps.Diverging 0f) SKColors.White "zero -> white"
+            Expect.isGreaterThan (int (Colormaps.Diverging 1f).Red) (int (Colormaps.Diverging 1f).Blue) "+1 is red"
+            Expect.isGreaterThan (int (Colormaps.Diverging -1f).Blue) (int (Colormaps.Diverging -1f).Red) "-1 is blue"
+            let luminance (c: SKColor) = 0.2126 * float c.Red + 0.7152 * float c.Green + 0.0722 * float c.Blue
+            let steps = [ for i in 0 .. 20 -> luminance (Colormaps.Sequential(float32 i / 20f)) ]
+            Expect.isTrue (List.pairwise steps |> List.forall (fun (a, b) -> b > a)) "sequential map brightens monotonically"
+        }
         test "Signed is odd and bounded: Signed(-m) = -Signed(m), values in [-1, 1]" {
             let m = Array.init 100 (fun i -> float32 (sin (float i)) * 5f)
             let s, t = MapNormalisation.Signed m, MapNormalisation.Signed(Array.map (~-) m)
