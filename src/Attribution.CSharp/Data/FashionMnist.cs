@@ -79,8 +79,13 @@ public static class FashionMnist
         return HashCache.GetOrAdd(key, _ =>
         {
             using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            var buffer = new byte[1 << 20];
             foreach (var p in new[] { imagesPath, labelsPath })
-                sha.AppendData(File.ReadAllBytes(p));
+            {
+                using var stream = File.OpenRead(p);
+                for (int read; (read = stream.Read(buffer, 0, buffer.Length)) > 0;)
+                    sha.AppendData(buffer, 0, read);
+            }
             return Convert.ToHexStringLower(sha.GetHashAndReset());
         });
     }

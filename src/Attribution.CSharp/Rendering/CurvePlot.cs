@@ -28,7 +28,8 @@ public static class CurvePlot
         plot.Title(title);
         plot.XLabel(xLabel);
         plot.YLabel(yLabel);
-        plot.ShowLegend();
+        // Outside the data area: insertion and deletion curves fill opposite corners, so no inside corner is free.
+        plot.ShowLegend(ScottPlot.Edge.Right);
         var bytes = plot.GetImageBytes(width, height, ScottPlot.ImageFormat.Png);
         AtomicFile.WriteAllBytes(path, bytes);
     }

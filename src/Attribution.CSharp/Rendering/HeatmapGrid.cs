@@ -36,6 +36,14 @@ public static class HeatmapGrid
             var footer = SKRect.Create(HeatmapLayout.Pad, layout.Height - HeatmapLayout.Pad - HeatmapLayout.FooterHeight + 4,
                                        layout.Width - 2 * HeatmapLayout.Pad, HeatmapLayout.FooterHeight - 4);
             TextDrawing.DrawInBox(canvas, Caption(view), footer, 11f, SKTextAlign.Left);
+            // A frame just outside each cell: white (zero) signed cells would otherwise merge with the background.
+            using var frame = new SKPaint { Color = new SKColor(0xb0, 0xb0, 0xb0), Style = SKPaintStyle.Stroke, StrokeWidth = 1 };
+            for (int r = 0; r < rows.Count; r++)
+                for (int c = 0; c < titles.Count; c++)
+                {
+                    var (x, y) = layout.CellOrigin(r, c);
+                    canvas.DrawRect(x - 1.5f, y - 1.5f, cellSize + 2f, cellSize + 2f, frame);
+                }
             canvas.Flush();
         }
         for (int r = 0; r < rows.Count; r++)
