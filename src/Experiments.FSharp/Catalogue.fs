@@ -318,7 +318,7 @@ module Catalogue =
                 @ duplicates "method id" _.Id "id" ms)
 
         let metrics =
-            Param.list "metrics" "the evaluation metrics" (Some [ Variant.dflt negativePerturbation; RankAgreement ]) metricSpec "" (fun _ -> [])
+            Param.list "metrics" "the evaluation metrics" (Some [ Variant.dflt negativePerturbation; RankAgreement ]) metricSpec "a list of metrics" (fun _ -> [])
 
     let specFields: Fields<Spec, Spec> =
         fields {

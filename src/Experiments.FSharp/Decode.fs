@@ -39,7 +39,8 @@ type Out =
     | Map of (string * Out) list
 
 module Out =
-    let float (x: float) = Out.Plain(x.ToString("R", CultureInfo.InvariantCulture))
+    /// Shortest text that reads back to the same double ("R"), with a lower-case exponent.
+    let float (x: float) = Out.Plain(x.ToString("R", CultureInfo.InvariantCulture).Replace('E', 'e'))
     let int (x: int) = Out.Plain(x.ToString(CultureInfo.InvariantCulture))
     let bool (x: bool) = Out.Plain(if x then "true" else "false")
 
@@ -64,6 +65,12 @@ module Out =
             match kvs |> List.filter (fun (_, v) -> v <> Out.Null) with
             | [] -> "{}"
             | kvs -> "{ " + String.Join(", ", kvs |> List.map (fun (k, v) -> k + ": " + flow v)) + " }"
+
+    /// As in a message: strings unquoted, everything else in flow style.
+    let shown (o: Out) =
+        match o with
+        | Out.Str s -> s
+        | o -> flow o
 
 /// A broken rule, relative to the value checked: Path "" is the value itself, "[2].id" a part of it.
 type Issue = { Path: string; Message: string; Found: string option }
@@ -239,7 +246,7 @@ module Param =
     let rule (check: 'a -> string option) (encode: 'a -> Out) : 'a -> Issue list =
         fun v ->
             match check v with
-            | Some m -> [ { Path = ""; Message = m; Found = Some(Out.flow (encode v)) } ]
+            | Some m -> [ { Path = ""; Message = m; Found = Some(Out.shown (encode v)) } ]
             | None -> []
 
     let make name typ allowed doc (dflt: 'a option) (decode: Decoder<'a>) (encode: 'a -> Out) (check: 'a -> string option) =

@@ -53,14 +53,25 @@ module Yaml =
     /// Reads a spec from YAML text; `fileName` is only used in errors.
     let parseText (fileName: string) (text: string) : Result<Spec, SpecError list> =
         let stream = YamlStream()
+        let parser = Parser(new StringReader(text))
         let loaded =
             try
-                stream.Load(new StringReader(text))
+                stream.Load(parser)
                 Ok()
-            with :? YamlException as e ->
+            with
+            | :? YamlException as e ->
                 let message = clean e.Message
                 let message = if message.StartsWith "Duplicate key" then "duplicate key" else "YAML syntax: " + message
                 Error [ at fileName e.Start message None ]
+            | _ ->
+                // YamlDotNet 16.3 throws InvalidOperationException from its scanner on some inputs (e.g. a flow
+                // mapping left open): still the user's input, so still a located error; the last event read is the
+                // best position we have.
+                let mark =
+                    match parser.Current with
+                    | null -> Mark.Empty
+                    | event -> event.End
+                Error [ at fileName mark "YAML syntax: cannot parse past here (an unclosed '{', '[' or quote?)" None ]
         loaded
         |> Result.bind (fun () ->
             match List.ofSeq stream.Documents with
