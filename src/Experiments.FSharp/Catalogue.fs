@@ -194,13 +194,18 @@ module Catalogue =
           Default = None
           Decode =
             fun ctx n ->
-                match Variant.decoder "method" "method" [ "id" ] methods ctx n, n with
-                | Error e, _ -> Error e
-                | Ok(name, kind), Node.Map(entries, _) ->
-                    match entries |> List.tryFind (fun (k, _, _) -> k = "id") with
-                    | None -> Ok { Id = name; Kind = kind }
-                    | Some(_, _, node) -> Decode.string (Decode.field "id" ctx) node |> Result.map (fun id -> { Id = id; Kind = kind })
-                | Ok(name, kind), _ -> Ok { Id = name; Kind = kind }
+                let id =
+                    match n with
+                    | Node.Map(entries, _) ->
+                        entries
+                        |> List.tryFind (fun (k, _, _) -> k = "id")
+                        |> Option.map (fun (_, _, node) -> Decode.string (Decode.field "id" ctx) node |> Decoded.map Some)
+                    | _ -> None
+                    |> Option.defaultValue (Decoded.ok None)
+                Decoded.map2
+                    (fun (name, kind) id -> { Id = Option.defaultValue name id; Kind = kind })
+                    (Variant.decoder "method" "method" [ "id" ] methods ctx n)
+                    id
           Encode = fun m -> Out.Map(("id", Out.Str m.Id) :: Variant.encode "method" methods m.Kind)
           Check = idCheck
           Deep = fun m -> Variant.issues methods m.Kind }
@@ -230,7 +235,7 @@ module Catalogue =
     let metricSpec: Param<MetricSpec> =
         { Info = { Name = "metric"; Type = "metric"; Default = None; Allowed = String.Join(" | ", metricNames); Doc = "an evaluation metric" }
           Default = None
-          Decode = fun ctx n -> Variant.decoder "metric" "metric" [] metrics ctx n |> Result.map snd
+          Decode = fun ctx n -> Variant.decoder "metric" "metric" [] metrics ctx n |> Decoded.map snd
           Encode = Variant.encode "metric" metrics >> Out.Map
           Check = fun _ -> []
           Deep = Variant.issues metrics }

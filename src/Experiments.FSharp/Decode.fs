@@ -102,29 +102,38 @@ module FieldPath =
 /// Where a decoder is: the file and the field path.
 type Ctx = { File: string; Path: string }
 
-type Decoder<'a> = Ctx -> Node -> Result<'a, SpecError list>
+/// A value, when its shape could be read, and every error found on the way. A value that breaks a rule
+/// (a range, a duplicate) is still read, so the rules of the values around it still run and all errors
+/// come out at once, exactly those Validate.spec finds in the same value built in F#.
+type Decoded<'a> = { Value: 'a option; Errors: SpecError list }
 
-module Res =
-    let errors (r: Result<'a, 'e list>) =
-        match r with
-        | Ok _ -> []
-        | Error e -> e
+type Decoder<'a> = Ctx -> Node -> Decoded<'a>
 
-    let map2 f a b =
-        match a, b with
-        | Ok x, Ok y -> Ok(f x y)
-        | _ -> Error(errors a @ errors b)
+module Decoded =
+    let ok (v: 'a) = { Value = Some v; Errors = [] }
+    let fail (errors: SpecError list) : Decoded<'a> = { Value = None; Errors = errors }
+    let map f (d: Decoded<'a>) = { Value = Option.map f d.Value; Errors = d.Errors }
+    let map2 f (a: Decoded<'a>) (b: Decoded<'b>) = { Value = Option.map2 f a.Value b.Value; Errors = a.Errors @ b.Errors }
 
-    let sequence (rs: Result<'a, 'e list> list) : Result<'a list, 'e list> =
-        match rs |> List.collect errors with
-        | [] ->
-            Ok(
-                rs
-                |> List.choose (function
-                    | Ok x -> Some x
-                    | Error _ -> None)
-            )
-        | es -> Error es
+    let bind (f: 'a -> Decoded<'b>) (d: Decoded<'a>) =
+        match d.Value with
+        | Some v ->
+            let r = f v
+            { r with Errors = d.Errors @ r.Errors }
+        | None -> { Value = None; Errors = d.Errors }
+
+    /// More errors; the value stays.
+    let also (errors: SpecError list) (d: Decoded<'a>) = { d with Errors = d.Errors @ errors }
+
+    let sequence (ds: Decoded<'a> list) : Decoded<'a list> =
+        { Value = (if ds |> List.forall (fun d -> d.Value.IsSome) then Some(ds |> List.choose _.Value) else None)
+          Errors = ds |> List.collect _.Errors }
+
+    let toResult (d: Decoded<'a>) : Result<'a, SpecError list> =
+        match d.Value, d.Errors with
+        | Some v, [] -> Ok v
+        | _, [] -> invalidOp "a decoder returned neither a value nor an error"
+        | _, errors -> Error errors
 
 module Decode =
     let error (ctx: Ctx) (pos: Pos) message found allowed =
@@ -145,9 +154,9 @@ module Decode =
             match n with
             | Node.Scalar(s, p) ->
                 match parse s with
-                | Some v -> Ok v
-                | None -> Error [ error ctx p ("expected " + expected) (Some s) [] ]
-            | other -> Error [ error ctx other.Pos ("expected " + expected) (Some(shown other)) [] ]
+                | Some v -> Decoded.ok v
+                | None -> Decoded.fail [ error ctx p ("expected " + expected) (Some s) [] ]
+            | other -> Decoded.fail [ error ctx other.Pos ("expected " + expected) (Some(shown other)) [] ]
 
     let int: Decoder<int> =
         scalar "an integer" (fun s ->
@@ -177,21 +186,21 @@ module Decode =
             match n with
             | Node.Scalar(s, p) ->
                 match cases |> List.tryFind (fun (name, _) -> name = s) with
-                | Some(_, v) -> Ok v
-                | None -> Error [ error ctx p ("unknown " + noun) (Some s) names ]
-            | other -> Error [ error ctx other.Pos ("expected a " + noun + " name") (Some(shown other)) names ]
+                | Some(_, v) -> Decoded.ok v
+                | None -> Decoded.fail [ error ctx p ("unknown " + noun) (Some s) names ]
+            | other -> Decoded.fail [ error ctx other.Pos ("expected a " + noun + " name") (Some(shown other)) names ]
 
     let list (item: Decoder<'a>) : Decoder<'a list> =
         fun ctx n ->
             match n with
-            | Node.Seq(items, _) -> items |> List.mapi (fun i x -> item (index i ctx) x) |> Res.sequence
-            | other -> Error [ error ctx other.Pos "expected a sequence" (Some(shown other)) [] ]
+            | Node.Seq(items, _) -> items |> List.mapi (fun i x -> item (index i ctx) x) |> Decoded.sequence
+            | other -> Decoded.fail [ error ctx other.Pos "expected a sequence" (Some(shown other)) [] ]
 
     let optional (d: Decoder<'a>) : Decoder<'a option> =
         fun ctx n ->
             match n with
-            | Node.Null _ -> Ok None
-            | _ -> d ctx n |> Result.map Some
+            | Node.Null _ -> Decoded.ok None
+            | _ -> d ctx n |> Decoded.map Some
 
     /// Keys of a mapping that are not in `known`, and keys given twice.
     let strayKeys (ctx: Ctx) (entries: (string * Pos * Node) list) (known: string list) (message: string) =
@@ -311,11 +320,8 @@ module Param =
             fun ctx n ->
                 Decode.list
                     (fun c x ->
-                        item.Decode c x
-                        |> Result.bind (fun v ->
-                            match item.Check v with
-                            | [] -> Ok v
-                            | issues -> Error(Decode.located c x issues)))
+                        let d = item.Decode c x
+                        d |> Decoded.also (d.Value |> Option.map (item.Check >> Decode.located c x) |> Option.defaultValue []))
                     ctx
                     n
           Encode = encode
@@ -331,7 +337,7 @@ module Param =
 type Fields<'r, 'a> =
     { Params: ParamInfo list
       Default: 'a option
-      Run: Ctx -> (string * Pos * Node) list -> Pos -> Result<'a, SpecError list>
+      Run: Ctx -> (string * Pos * Node) list -> Pos -> Decoded<'a>
       Encode: 'r -> (string * Out) list
       Issues: 'r -> Issue list }
 
@@ -339,21 +345,21 @@ module Fields =
     let ret (x: 'a) : Fields<'r, 'a> =
         { Params = []
           Default = Some x
-          Run = fun _ _ _ -> Ok x
+          Run = fun _ _ _ -> Decoded.ok x
           Encode = fun _ -> []
           Issues = fun _ -> [] }
 
     let map (f: 'a -> 'b) (a: Fields<'r, 'a>) : Fields<'r, 'b> =
         { Params = a.Params
           Default = Option.map f a.Default
-          Run = fun c e p -> a.Run c e p |> Result.map f
+          Run = fun c e p -> a.Run c e p |> Decoded.map f
           Encode = a.Encode
           Issues = a.Issues }
 
     let map2 (f: 'a -> 'b -> 'c) (a: Fields<'r, 'a>) (b: Fields<'r, 'b>) : Fields<'r, 'c> =
         { Params = a.Params @ b.Params
           Default = Option.map2 f a.Default b.Default
-          Run = fun c e p -> Res.map2 f (a.Run c e p) (b.Run c e p)
+          Run = fun c e p -> Decoded.map2 f (a.Run c e p) (b.Run c e p)
           Encode = fun r -> a.Encode r @ b.Encode r
           Issues = fun r -> a.Issues r @ b.Issues r }
 
@@ -366,15 +372,12 @@ module Fields =
                 let c = Decode.field p.Info.Name ctx
                 match entries |> List.tryFind (fun (k, _, _) -> k = p.Info.Name) with
                 | Some(_, _, node) ->
-                    p.Decode c node
-                    |> Result.bind (fun v ->
-                        match p.Check v with
-                        | [] -> Ok v
-                        | issues -> Error(Decode.located c node issues))
+                    let d = p.Decode c node
+                    d |> Decoded.also (d.Value |> Option.map (p.Check >> Decode.located c node) |> Option.defaultValue [])
                 | None ->
                     match p.Default with
-                    | Some d -> Ok d
-                    | None -> Error [ Decode.error c mapPos "missing required field" None [] ]
+                    | Some d -> Decoded.ok d
+                    | None -> Decoded.fail [ Decode.error c mapPos "missing required field" None [] ]
           Encode = fun r -> [ p.Info.Name, p.Encode(get r) ]
           Issues =
             fun r ->
@@ -387,10 +390,8 @@ module Fields =
             match n with
             | Node.Map(entries, pos) ->
                 let stray = Decode.strayKeys ctx entries (fields.Params |> List.map _.Name) unknownMessage
-                match fields.Run ctx entries pos with
-                | Ok v when stray.IsEmpty -> Ok v
-                | r -> Error(stray @ Res.errors r)
-            | other -> Error [ Decode.error ctx other.Pos "expected a mapping" (Some(Decode.shown other)) [] ]
+                Decoded.also stray (fields.Run ctx entries pos)
+            | other -> Decoded.fail [ Decode.error ctx other.Pos "expected a mapping" (Some(Decode.shown other)) [] ]
 
     /// A section (a nested mapping) as a parameter of its parent.
     let section name doc (fields: Fields<'a, 'a>) : Param<'a> =
@@ -422,7 +423,7 @@ type Variant<'k> =
       Doc: string
       Params: ParamInfo list
       Default: 'k option
-      Run: Ctx -> (string * Pos * Node) list -> Pos -> Result<'k, SpecError list>
+      Run: Ctx -> (string * Pos * Node) list -> Pos -> Decoded<'k>
       /// None when the value is another case.
       Encode: 'k -> (string * Out) list option
       Issues: 'k -> Issue list option }
@@ -433,7 +434,7 @@ module Variant =
           Doc = doc
           Params = fields.Params
           Default = fields.Default |> Option.map wrap
-          Run = fun c e p -> fields.Run c e p |> Result.map wrap
+          Run = fun c e p -> fields.Run c e p |> Decoded.map wrap
           Encode = unwrap >> Option.map fields.Encode
           Issues = unwrap >> Option.map fields.Issues }
 
@@ -459,20 +460,17 @@ module Variant =
             | Node.Map(entries, pos) ->
                 let names = variants |> List.map _.Name
                 match entries |> List.tryFind (fun (k, _, _) -> k = tagKey) with
-                | None -> Error [ Decode.error (Decode.field tagKey ctx) pos "missing required field" None names ]
+                | None -> Decoded.fail [ Decode.error (Decode.field tagKey ctx) pos "missing required field" None names ]
                 | Some(_, _, tagNode) ->
-                    match Decode.choice noun (variants |> List.map (fun v -> v.Name, v)) (Decode.field tagKey ctx) tagNode with
-                    | Error e -> Error e
-                    | Ok v ->
+                    Decode.choice noun (variants |> List.map (fun v -> v.Name, v)) (Decode.field tagKey ctx) tagNode
+                    |> Decoded.bind (fun v ->
                         let message =
                             if v.Params.IsEmpty then sprintf "%s '%s' takes no parameters" noun v.Name
                             else sprintf "unknown parameter of %s '%s'" noun v.Name
                         let known = (v.Params |> List.map _.Name) @ (tagKey :: extraKeys)
                         let stray = Decode.strayKeys ctx entries known message
-                        match v.Run ctx entries pos with
-                        | Ok k when stray.IsEmpty -> Ok(v.Name, k)
-                        | r -> Error(stray @ Res.errors r)
-            | other -> Error [ Decode.error ctx other.Pos ("expected a mapping with '" + tagKey + "'") (Some(Decode.shown other)) [] ]
+                        v.Run ctx entries pos |> Decoded.map (fun k -> v.Name, k) |> Decoded.also stray)
+            | other -> Decoded.fail [ Decode.error ctx other.Pos ("expected a mapping with '" + tagKey + "'") (Some(Decode.shown other)) [] ]
 
     /// A family as one parameter (e.g. `sampler`).
     let param name doc tagKey noun (dflt: 'k option) (variants: Variant<'k> list) : Param<'k> =
@@ -484,7 +482,7 @@ module Variant =
               Allowed = String.Join(" | ", variants |> List.map _.Name)
               Doc = doc }
           Default = dflt
-          Decode = fun c n -> decoder tagKey noun [] variants c n |> Result.map snd
+          Decode = fun c n -> decoder tagKey noun [] variants c n |> Decoded.map snd
           Encode = encode
           Check = fun _ -> []
           Deep = issues variants }

@@ -12,6 +12,11 @@ open YamlDotNet.RepresentationModel
 
 module Yaml =
 
+    let private sequence (rs: Result<'a, SpecError list> list) : Result<'a list, SpecError list> =
+        match rs |> List.collect (function Error e -> e | Ok _ -> []) with
+        | [] -> Ok(rs |> List.choose (function Ok x -> Some x | Error _ -> None))
+        | errors -> Error errors
+
     let private pos (m: Mark) = { Line = int m.Line; Column = int m.Column }
 
     let private at (file: string) (m: Mark) message found =
@@ -29,7 +34,7 @@ module Yaml =
             if s.Style = ScalarStyle.Plain && List.contains v [ ""; "~"; "null"; "Null"; "NULL" ] then Ok(Node.Null p)
             else Ok(Node.Scalar(v, p))
         | :? YamlSequenceNode as q ->
-            q.Children |> Seq.map (toNode file) |> List.ofSeq |> Res.sequence |> Result.map (fun xs -> Node.Seq(xs, p))
+            q.Children |> Seq.map (toNode file) |> List.ofSeq |> sequence |> Result.map (fun xs -> Node.Seq(xs, p))
         | :? YamlMappingNode as m ->
             m.Children
             |> Seq.map (fun kv ->
@@ -42,9 +47,9 @@ module Yaml =
                     toNode file kv.Value |> Result.map (fun v -> key, pos k.Start, v)
                 | k -> Error [ at file k.Start "keys must be names" None ])
             |> List.ofSeq
-            |> Res.sequence
+            |> sequence
             |> Result.map (fun entries -> Node.Map(entries, p))
-        | other -> Error [ at file other.Start "anchors and aliases are not supported" None ]
+        | other -> Error [ at file other.Start "unsupported YAML node (an unresolved alias?)" None ]
 
     /// YamlDotNet prefixes messages with "(Line: 3, Col: 5, Idx: 20) - (Line: ...): "; the location is in the SpecError.
     let private clean (message: string) =
@@ -76,7 +81,7 @@ module Yaml =
         |> Result.bind (fun () ->
             match List.ofSeq stream.Documents with
             | [] -> Error [ SpecError.make fileName 1 1 "" "the file is empty; expected a mapping with name, data, model and methods" None [] ]
-            | [ doc ] -> toNode fileName doc.RootNode |> Result.bind (Catalogue.decodeSpec { File = fileName; Path = "" })
+            | [ doc ] -> toNode fileName doc.RootNode |> Result.bind (Catalogue.decodeSpec { File = fileName; Path = "" } >> Decoded.toResult)
             | _ :: second :: _ -> Error [ at fileName second.RootNode.Start "expected one YAML document, found several" None ])
 
     /// Reads a spec from a file; a missing or unreadable file is a SpecError too.

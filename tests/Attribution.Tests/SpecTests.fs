@@ -134,6 +134,33 @@ let genSpec =
         return spec
     }
 
+/// A valid spec with one or two values that may break a rule (ranges, duplicate ids).
+let genMaybeInvalid =
+    let edits: Gen<Spec -> Spec> list =
+        [ Gen.choose (-2, 3) |> Gen.map Dsl.withEpochs
+          Gen.choose (-1, 2) |> Gen.map Dsl.withTrainBatchSize
+          Gen.choose (9998, 10002) |> Gen.map Dsl.withExplainCount
+          Gen.choose (-1, 1) |> Gen.map Dsl.withTrainLimit
+          Gen.choose (48, 52) |> Gen.map Dsl.withHeatmapInputs
+          Gen.choose (-2, 2) |> Gen.map (fun i -> Dsl.withLearningRate (float i / 1000.0))
+          Gen.elements [ "ok"; "Not ok"; "" ] |> Gen.map (fun n (s: Spec) -> { s with Name = n })
+          Gen.elements [ []; [ Predicted; Predicted ]; [ GroundTruth ] ] |> Gen.map Dsl.withTargets
+          gen {
+              let! steps = Gen.choose (-1, 2)
+              let! samples = Gen.choose (0, 3)
+              let! stdev = Gen.choose (-1, 1) |> Gen.map (fun i -> float i / 10.0)
+              let! sameId = Gen.elements [ true; false ]
+              let vg = Dsl.varGrad |> Dsl.withSamples samples |> Dsl.withSampler (IsotropicGaussian stdev)
+              let ig = Dsl.integratedGradients |> Dsl.withSteps steps
+              return Dsl.withMethods [ vg; (if sameId then ig |> Dsl.withId vg.Id else ig) ]
+          } ]
+    gen {
+        let! spec = genSpec
+        let! picked = Gen.subListOf edits
+        let! fs = picked |> Gen.collectToList id
+        return fs |> List.fold (fun s f -> f s) spec
+    }
+
 [<Tests>]
 let tests =
     testList
@@ -205,6 +232,7 @@ let tests =
                           "methods[0].rule", 10, 11
                           "methods[1].samples", 12, 14
                           "methods[1].sampler.kind", 13, 22
+                          "metrics[0].fractions[1]", 16, 22
                           "metrics[0].fractions[2]", 16, 27
                           "report.heatmap_inputs", 17, 27 ]
                     for path, line, column in expected do
@@ -292,4 +320,13 @@ let tests =
                     let yaml = Yaml.render spec
                     match Validate.spec spec, Yaml.parseText "render.yaml" yaml with
                     | [], Ok back -> back = spec |> Prop.label yaml
-                    | errors, parsed -> false |> Prop.label (sprintf "%s\n%A\n%A" yaml errors parsed)) ] ]
+                    | errors, parsed -> false |> Prop.label (sprintf "%s\n%A\n%A" yaml errors parsed))
+                testProperty "the YAML decoder and Validate.spec break the same rules at the same paths"
+                <| Prop.forAll (Arb.fromGen genMaybeInvalid) (fun spec ->
+                    let yaml = Yaml.render spec
+                    let fromYaml =
+                        match Yaml.parseText "render.yaml" yaml with
+                        | Ok _ -> []
+                        | Error errors -> errors |> List.map (fun e -> e.Path, e.Message)
+                    let fromFSharp = Validate.spec spec |> List.map (fun e -> e.Path, e.Message)
+                    List.sort fromYaml = List.sort fromFSharp |> Prop.label (sprintf "%s\nyaml: %A\nF#: %A" yaml fromYaml fromFSharp)) ] ]
