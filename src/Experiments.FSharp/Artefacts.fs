@@ -19,7 +19,10 @@ let private json = JsonSerializerOptions(WriteIndented = true)
 
 let writeJson (file: string) (value: 'T) = AtomicFile.WriteAllText(file, JsonSerializer.Serialize(value, json))
 
-let readJson<'T> (file: string) = JsonSerializer.Deserialize<'T>(File.ReadAllText file, json)
+let readJson<'T> (file: string) : 'T =
+    match JsonSerializer.Deserialize(File.ReadAllText file, typeof<'T>, json) with
+    | null -> failwith $"{file}: the artefact is empty; delete it to recompute"
+    | value -> unbox<'T> value
 
 /// Returns the cached JSON artefact, or computes, stores and returns it.
 let jsonOrCompute<'T> (file: string) (compute: unit -> 'T) : 'T * bool =

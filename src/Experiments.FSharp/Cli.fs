@@ -63,7 +63,10 @@ type Command =
 
 /// The spec shipped inside the program, run when no spec is named.
 let embeddedQuickstart () =
-    use stream = Assembly.GetExecutingAssembly().GetManifestResourceStream "quickstart.yaml"
+    use stream =
+        match Assembly.GetExecutingAssembly().GetManifestResourceStream "quickstart.yaml" with
+        | null -> failwith "the embedded quickstart.yaml is missing from this build"
+        | s -> s
     use reader = new StreamReader(stream)
     reader.ReadToEnd()
 
@@ -133,7 +136,7 @@ let private cacheState (plan: Plan.Plan) =
     |> List.map (fun s ->
         let dir = Path.Combine(Artefacts.root (), (match s.Kind with Plan.ProvideModel -> "models" | Plan.Attribute _ -> "attributions" | _ -> "metrics"))
         let cached = Directory.Exists dir && Directory.EnumerateFiles(dir, s.Hash + ".*") |> Seq.isEmpty |> not
-        $"  {Hashing.short s.Hash}  {(if cached then "cached " else "to do  ")}  {s.Name}")
+        $"""  {Hashing.short s.Hash}  {(if cached then "cached " else "to do  ")}  {s.Name}""")
     |> String.concat "\n"
 
 let run (argv: string[]) =

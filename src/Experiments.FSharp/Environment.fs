@@ -19,7 +19,10 @@ type EnvironmentRecord =
 let private git (args: string) =
     try
         let info = ProcessStartInfo("git", args, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
-        use p = Process.Start info
+        use p =
+            match Process.Start info with
+            | null -> failwith "git did not start"
+            | p -> p
         let output = p.StandardOutput.ReadToEnd()
         p.WaitForExit()
         if p.ExitCode = 0 then Some(output.Trim()) else None
@@ -30,7 +33,7 @@ let capture (device: TorchSharp.torch.Device) (started: DateTime) =
       Dirty = git "status --porcelain --untracked-files=no" |> Option.map (fun s -> s <> "") |> Option.defaultValue false
       StartedUtc = started.ToString "yyyy-MM-ddTHH:mm:ssZ"
       DotNet = Environment.Version.ToString()
-      TorchSharp = typeof<TorchSharp.torch>.Assembly.GetName().Version.ToString()
+      TorchSharp = string (typeof<TorchSharp.torch>.Assembly.GetName().Version)
       Runtime = Attribution.Runtime.TorchRuntime.Describe device
       Device = string device
       Os = Runtime.InteropServices.RuntimeInformation.OSDescription

@@ -78,7 +78,7 @@ let private provideModel (plan: Plan) (train: ImageDataset) (test: ImageDataset)
         let accuracy = Training.Accuracy(model, test, device)
         Progress.say $"model: trained in {report.Seconds:F1}s, test accuracy {accuracy:P2}"
         let info = { Source = "trained"; TestAccuracy = accuracy; TrainingSeconds = report.Seconds; EpochLosses = Array.ofSeq report.EpochLosses; Parameters = parameters }
-        Safetensors.SaveModule(model, weightsFile, dict [ "architecture", Hashing.canonical spec.Model.Architecture; "test_accuracy", string accuracy ])
+        Safetensors.SaveModule(model, weightsFile, readOnlyDict [ "architecture", Hashing.canonical spec.Model.Architecture; "test_accuracy", string accuracy ])
         Artefacts.writeJson infoFile info
         model, info
 
@@ -151,7 +151,7 @@ let private attribute (plan: Plan) (step: Step) (kind: MethodKind) (target: Targ
     else
         let clock = Stopwatch.StartNew()
         let m = methodOf kind covariances
-        let options = ExplainOptions(Output = (match plan.Spec.Explain.Output with Probability -> OutputFunction.Probability | Logit -> OutputFunction.Logit),
+        let options = ExplainOptions(Output = (match plan.Spec.Explain.Output with Probability -> Attribution.Methods.OutputFunction.Probability | Logit -> Attribution.Methods.OutputFunction.Logit),
                                      BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind)
         let targets = match target with GroundTruth -> labels | Predicted -> predictions
         let all = [| 0 .. inputs.shape.[0] |> int |> fun n -> n - 1 |]
@@ -172,7 +172,7 @@ let private attribute (plan: Plan) (step: Step) (kind: MethodKind) (target: Targ
         let tensors = Dictionary<string, Tensor>()
         tensors.["maps"] <- maps
         for KeyValue(k, v) in diagnostics do tensors.["diagnostic." + k] <- v
-        Safetensors.Save(file, tensors, dict [ "method", m.Describe(); "target", targetName target; "seconds", string seconds ])
+        Safetensors.Save(file, tensors, readOnlyDict [ "method", m.Describe(); "target", targetName target; "seconds", string seconds ])
         maps, diagnostics, seconds, false
 
 let private negativePerturbation (plan: Plan) (step: Step) (np: NegativePerturbationSpec) model (inputs: Tensor) (labels: int64[]) (predictions: int64[])
@@ -253,7 +253,7 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
                 maps.[(id, target)] <- m
                 diagnostics.[(id, target)] <- d
                 timings.Add { Method = id; Target = targetName target; Seconds = seconds; Inputs = labels.Length; Cached = cached }
-            Progress.say $"{step.Name}: {(if cached then "cached" else sprintf "%.1fs" seconds)}"
+            Progress.say $"""{step.Name}: {(if cached then "cached" else sprintf "%.1fs" seconds)}"""
         | EvaluateNegativePerturbation np ->
             let first = List.head step.Methods
             let byTarget = spec.Explain.Targets |> List.map (fun t -> t, maps.[(first, t)]) |> dict

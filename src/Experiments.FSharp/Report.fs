@@ -42,26 +42,26 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
     let line (s: string) = sb.AppendLine s |> ignore
     line $"# {spec.Name}"
     line ""
-    line $"Run of commit `{env.Commit}`{(if env.Dirty then " (with uncommitted changes)" else "")} on {env.Device}, started {env.StartedUtc}. {env.Runtime}."
+    line $"""Run of commit `{env.Commit}`{(if env.Dirty then " (with uncommitted changes)" else "")} on {env.Device}, started {env.StartedUtc}. {env.Runtime}."""
     line ""
     line "## Model"
     line $"- {Hashing.canonical spec.Model.Architecture}: {r.Model.Parameters} parameters, {r.Model.Source}"
     line $"- test accuracy **{100.0 * r.Model.TestAccuracy |> f2}%%** on the full test set"
     if r.Model.TrainingSeconds > 0.0 then
-        line $"- trained in {f2 r.Model.TrainingSeconds} s ({spec.Model.Epochs} epochs, Adam, learning rate {g4 spec.Model.LearningRate}, batch {spec.Model.BatchSize}); loss per epoch: {r.Model.EpochLosses |> Array.map f3 |> String.concat ", "}"
-    line $"- explained: {r.Explained} test images (a seeded random subset), targets: {spec.Explain.Targets |> List.map targetName |> String.concat ", "}, f = {(match spec.Explain.Output with Probability -> "softmax probability" | Logit -> "logit")} of the target class"
+        line $"""- trained in {f2 r.Model.TrainingSeconds} s ({spec.Model.Epochs} epochs, Adam, learning rate {g4 spec.Model.LearningRate}, batch {spec.Model.BatchSize}); loss per epoch: {r.Model.EpochLosses |> Array.map f3 |> String.concat ", "}"""
+    line $"""- explained: {r.Explained} test images (a seeded random subset), targets: {spec.Explain.Targets |> List.map targetName |> String.concat ", "}, f = {(match spec.Explain.Output with Probability -> "softmax probability" | Logit -> "logit")} of the target class"""
     line ""
     line "## Methods"
     for m in spec.Methods do
         let timing = r.Timings |> Array.filter (fun t -> t.Method = m.Id)
         let seconds = timing |> Array.sumBy (fun t -> t.Seconds)
-        line $"- `{m.Id}`: {Hashing.canonical m.Kind |> fun s -> s.Replace('\n', ' ')}; {f2 seconds} s{(if timing |> Array.exists (fun t -> t.Cached) then " (from the cache)" else "")}"
-    if not r.NegativePerturbation.IsEmpty then
+        line $"""- `{m.Id}`: {Hashing.canonical m.Kind |> fun s -> s.Replace('\n', ' ')}; {f2 seconds} s{(if timing |> Array.exists (fun t -> t.Cached) then " (from the cache)" else "")}"""
+    if not (Array.isEmpty r.NegativePerturbation) then
         let np = r.NegativePerturbation.[0].Result
         line ""
         line "## Negative perturbation (Gat et al. 2022, Table 1)"
         line ""
-        line $"Features are masked to the value of the mask, least important first, at fractions {np.Fractions |> Array.map g4 |> String.concat ", "}. AUC = trapezoid over the fraction of the value in percent, so the largest possible AUC is {f2 (100.0 * (Array.last np.Fractions - np.Fractions.[0]))}. Accuracy (GT): maps explain the ground-truth class, accuracy against the labels; Accuracy (predicted): maps explain the predicted class, accuracy against the labels; Consistency: maps explain the predicted class, agreement with the unmasked prediction. Higher is better."
+        line $"""Features are masked to the value of the mask, least important first, at fractions {np.Fractions |> Array.map g4 |> String.concat ", "}. AUC = trapezoid over the fraction of the value in percent, so the largest possible AUC is {f2 (100.0 * (Array.last np.Fractions - np.Fractions.[0]))}. Accuracy (GT): maps explain the ground-truth class, accuracy against the labels; Accuracy (predicted): maps explain the predicted class, accuracy against the labels; Consistency: maps explain the predicted class, agreement with the unmasked prediction. Higher is better."""
         line ""
         line "| method | Accuracy GT | Accuracy predicted | Consistency |"
         line "|---|---:|---:|---:|"
@@ -85,7 +85,7 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
             for name, pick in [ "Accuracy GT", (fun (a, _, _) -> a); "Accuracy predicted", (fun (_, b, _) -> b); "Consistency", (fun (_, _, c) -> c) ] do
                 let agree, total = sameOrder (ours |> List.map (fun (k, v) -> k, pick v)) (PaperReference.functionalInformationTable1Image |> List.map (fun (k, v) -> k, pick v))
                 line $"- {name}: {agree} of {total} pairs of methods are ordered as in the paper."
-    if not r.LogSobolev.IsEmpty then
+    if not (Array.isEmpty r.LogSobolev) then
         line ""
         line "## Log-Sobolev certificate (Thm 4.1)"
         line ""
@@ -95,7 +95,7 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
         line "|---|---|---:|---:|---:|---:|"
         for c in r.LogSobolev |> Array.sortBy (fun c -> c.Method, c.Target) do
             line $"| {c.Method} | {c.Target} | {g4 c.MeanEntropy} | {g4 c.MeanHalfFisher} | {f2 (100.0 * c.HoldsFraction)}%% | {f3 c.MedianRatio} |"
-    if not r.RankAgreement.IsEmpty then
+    if not (Array.isEmpty r.RankAgreement) then
         line ""
         line "## Rank agreement"
         line ""
@@ -152,12 +152,12 @@ let private heatmaps (dir: string) (spec: Spec) (output: RunOutput) =
         yield file ]
 
 let private curves (dir: string) (r: RunResult) =
-    if r.NegativePerturbation.IsEmpty then [] else
+    if Array.isEmpty r.NegativePerturbation then [] else
     let names = r.NegativePerturbation |> Array.collect (fun mc -> mc.Result.Curves |> Array.map (fun c -> c.Name)) |> Array.distinct
     [ for name in names do
         let series =
             [ for mc in r.NegativePerturbation do
-        let id, np = mc.Method, mc.Result
+                let id, np = mc.Method, mc.Result
                 match np.Curves |> Array.tryFind (fun c -> c.Name = name) with
                 | Some c -> yield CurveSeries($"{id} (AUC {f2 c.Auc})", np.Fractions, c.Values)
                 | None -> () ]

@@ -1,0 +1,392 @@
+namespace Experiments
+
+// One declaration per parameter: its yaml name, type, default, allowed range and doc. The YAML decoder
+// (Yaml.fs), the F# builders (Dsl.fs), validation of F# values (Validate.fs), the YAML printer and `list`
+// all read these declarations, so each default and each range is stated once, here.
+
+open System
+open System.Text.RegularExpressions
+
+module Catalogue =
+
+    let isIdent (s: string) = Regex.IsMatch(s, "^[a-z0-9_-]+$")
+
+    let private identCheck (s: string) =
+        if isIdent s then None else Some "must match [a-z0-9_-]+"
+
+    let private nonEmpty (s: string) =
+        if String.IsNullOrWhiteSpace s then Some "must not be empty" else None
+
+    /// Issues for the later items of a list that repeat an earlier key.
+    let private duplicates (what: string) (key: 'a -> 'b) (sub: string) (xs: 'a list) : Issue list =
+        xs
+        |> List.mapi (fun i x -> i, x)
+        |> List.choose (fun (i, x) ->
+            xs
+            |> List.take i
+            |> List.tryFindIndex (fun y -> key y = key x)
+            |> Option.map (fun j ->
+                { Path = FieldPath.join (sprintf "[%d]" i) sub
+                  Message = sprintf "duplicate %s (first at [%d])" what j
+                  Found = Some(string (key x)) }))
+
+    /// The yaml names of the closed enumerations.
+    module Names =
+        let devices = [ "auto", Auto; "cpu", Cpu; "cuda", Cuda ]
+        let targets = [ "ground_truth", GroundTruth; "predicted", Predicted ]
+        let outputs = [ "probability", Probability; "logit", Logit ]
+        let datasets = [ "fashion_mnist", FashionMnist ]
+        let architectures = [ "fashion_cnn", FashionCnn ]
+        let covariances = [ "class", ClassCovariance ]
+
+        /// Captum's names for the integration rules.
+        let rules =
+            [ "gausslegendre", GaussLegendre
+              "riemann_left", RiemannLeft
+              "riemann_right", RiemannRight
+              "riemann_middle", RiemannMiddle
+              "riemann_trapezoid", RiemannTrapezoid ]
+
+    /// Parameters of methods, samplers and metrics.
+    module Params =
+        let absolute = Param.bool "abs" "take the absolute value of the gradient (Captum's abs)" (Some true)
+        let steps = Param.int "steps" "number of integration points (Captum's n_steps)" (Some 50) 1 None
+        let rule = Param.choice "rule" "integration rule" "quadrature of the path integral (Captum's method)" (Some GaussLegendre) Names.rules
+        let stdev = Param.float "stdev" "standard deviation of the noise, in normalised input units" (Some 0.15) true
+        let scale = Param.float "scale" "z ~ N(x, scale * Sigma)" (Some 0.15) true
+        let covariance = Param.choice "covariance" "covariance source" "where Sigma comes from: class = class-conditional covariance of the training inputs" (Some ClassCovariance) Names.covariances
+        let jitter = Param.float "jitter" "added to the diagonal of Sigma, relative to its mean diagonal" (Some 1e-5) false
+
+        /// Number of draws (Captum's nt_samples); VarGrad needs two for a variance.
+        let samples (minimum: int) = Param.int "samples" "number of draws (Captum's nt_samples)" (Some 50) minimum None
+
+        let private fraction =
+            Param.make "fraction" "float" "(0, 1)" "fraction of pixels masked" None Decode.float Out.float (fun v ->
+                if v > 0.0 && v < 1.0 then None else Some "must be in (0, 1)")
+
+        let private increasing (xs: float list) =
+            let empty =
+                if xs.IsEmpty then [ { Path = ""; Message = "at least one fraction is required"; Found = None } ] else []
+            let order =
+                xs
+                |> List.pairwise
+                |> List.mapi (fun i (a, b) ->
+                    if b > a then None
+                    else Some { Path = sprintf "[%d]" (i + 1); Message = sprintf "must be greater than the previous fraction %s" (Out.flow (Out.float a)); Found = Some(Out.flow (Out.float b)) })
+                |> List.choose id
+            empty @ order
+
+        let fractions =
+            Param.list "fractions" "fractions of the least relevant pixels to mask" (Some [ for i in 1..9 -> float i / 10.0 ]) fraction "strictly increasing, in (0, 1)" increasing
+
+        let maskValue =
+            Param.make "mask_value" "float" "finite" "value written into masked pixels (0 = the dataset-mean colour in normalised space)" (Some 0.0) Decode.float Out.float (fun v ->
+                if Double.IsFinite v then None else Some "must be finite")
+
+    // --- samplers --------------------------------------------------------------------------------
+
+    let isotropicGaussian: Variant<SamplerSpec> =
+        Variant.make "isotropic_gaussian" "z ~ N(x, stdev^2 I) (Smilkov et al. 2017, SmoothGrad)" (Fields.field id Params.stdev) IsotropicGaussian (function
+            | IsotropicGaussian s -> Some s
+            | _ -> None)
+
+    let covarianceGaussian: Variant<SamplerSpec> =
+        Variant.make
+            "covariance_gaussian"
+            "z ~ N(x, scale * Sigma), Sigma + jitter * mean(diag Sigma) I (Gat et al. 2022, Sec. 4)"
+            (fields {
+                let! scale = Fields.field (fun (c: CovarianceGaussianSpec) -> c.Scale) Params.scale
+                and! covariance = Fields.field (fun (c: CovarianceGaussianSpec) -> c.Covariance) Params.covariance
+                and! jitter = Fields.field (fun (c: CovarianceGaussianSpec) -> c.Jitter) Params.jitter
+                return { Scale = scale; Covariance = covariance; Jitter = jitter }
+            })
+            CovarianceGaussian
+            (function
+            | CovarianceGaussian c -> Some c
+            | _ -> None)
+
+    let samplers = [ isotropicGaussian; covarianceGaussian ]
+    let samplerNames = samplers |> List.map _.Name
+
+    let sampler (dflt: SamplerSpec) =
+        Variant.param "sampler" "the distribution of the draws around x" "kind" "sampler" (Some dflt) samplers
+
+    // --- methods ---------------------------------------------------------------------------------
+
+    let private sampling (minSamples: int) (dflt: SamplerSpec) : Fields<SamplingParams, SamplingParams> =
+        fields {
+            let! samples = Fields.field (fun (p: SamplingParams) -> p.Samples) (Params.samples minSamples)
+            and! sampler = Fields.field (fun (p: SamplingParams) -> p.Sampler) (sampler dflt)
+            return { Samples = samples; Sampler = sampler }
+        }
+
+    let private isotropic = IsotropicGaussian(Param.dflt Params.stdev)
+
+    let saliency =
+        Variant.make "saliency" "Simonyan et al. 2014: |grad f(x)| (abs: false keeps the sign)" (Fields.field id Params.absolute) Saliency (function
+            | Saliency a -> Some a
+            | _ -> None)
+
+    let gradientXInput =
+        Variant.constant "gradient_x_input" "Shrikumar et al. 2016: x * grad f(x)" GradientXInput
+
+    let integratedGradients =
+        Variant.make
+            "integrated_gradients"
+            "Sundararajan et al. 2017, Eq. 1: (x - x') * int_0^1 grad f(x' + a(x - x')) da, baseline x' = 0"
+            (fields {
+                let! steps = Fields.field fst Params.steps
+                and! rule = Fields.field snd Params.rule
+                return steps, rule
+            })
+            IntegratedGradients
+            (function
+            | IntegratedGradients(s, r) -> Some(s, r)
+            | _ -> None)
+
+    let smoothGrad =
+        Variant.make "smooth_grad" "Smilkov et al. 2017: E_z[grad f(z)]" (sampling 1 isotropic) SmoothGrad (function
+            | SmoothGrad p -> Some p
+            | _ -> None)
+
+    let smoothGradSq =
+        Variant.make "smooth_grad_sq" "Hooker et al. 2019 (SmoothGrad-Squared): E_z[(grad f(z))^2]" (sampling 1 isotropic) SmoothGradSq (function
+            | SmoothGradSq p -> Some p
+            | _ -> None)
+
+    let varGrad =
+        Variant.make "var_grad" "Adebayo et al. 2018: Var_z[grad f(z)]" (sampling 2 isotropic) VarGrad (function
+            | VarGrad p -> Some p
+            | _ -> None)
+
+    let functionalInformation =
+        Variant.make
+            "functional_information"
+            "Gat et al. 2022, Eq. 13: E_z~N(x, s*Sigma)[(Sigma grad f)_i grad f_i / f]"
+            (sampling 1 (Variant.dflt covarianceGaussian))
+            FunctionalInformation
+            (function
+            | FunctionalInformation p -> Some p
+            | _ -> None)
+
+    let methods =
+        [ saliency
+          gradientXInput
+          integratedGradients
+          smoothGrad
+          smoothGradSq
+          varGrad
+          functionalInformation ]
+
+    let methodNames = methods |> List.map _.Name
+
+    /// The yaml name of a method kind.
+    let methodName (k: MethodKind) =
+        methods |> List.find (fun v -> (v.Encode k).IsSome) |> _.Name
+
+    /// One entry of `methods`: `method` names the kind, `id` (default: the method's name) names the run.
+    let methodSpec: Param<MethodSpec> =
+        let idCheck (m: MethodSpec) =
+            match identCheck m.Id with
+            | Some msg -> [ { Path = "id"; Message = msg; Found = Some m.Id } ]
+            | None -> []
+        { Info = { Name = "method"; Type = "method"; Default = None; Allowed = String.Join(" | ", methodNames); Doc = "an attribution method" }
+          Default = None
+          Decode =
+            fun ctx n ->
+                let id =
+                    match n with
+                    | Node.Map(entries, _) ->
+                        entries
+                        |> List.tryFind (fun (k, _, _) -> k = "id")
+                        |> Option.map (fun (_, _, node) -> Decode.string (Decode.field "id" ctx) node |> Decoded.map Some)
+                    | _ -> None
+                    |> Option.defaultValue (Decoded.ok None)
+                Decoded.map2
+                    (fun (name, kind) id -> { Id = Option.defaultValue name id; Kind = kind })
+                    (Variant.decoder "method" "method" [ "id" ] methods ctx n)
+                    id
+          Encode = fun m -> Out.Map(("id", Out.Str m.Id) :: Variant.encode "method" methods m.Kind)
+          Check = idCheck
+          Deep = fun m -> Variant.issues methods m.Kind }
+
+    // --- metrics ---------------------------------------------------------------------------------
+
+    let negativePerturbation =
+        Variant.make
+            "negative_perturbation"
+            "Samek et al. 2017 (deletion of the least relevant pixels): accuracy after masking each fraction"
+            (fields {
+                let! fractions = Fields.field (fun (s: NegativePerturbationSpec) -> s.Fractions) Params.fractions
+                and! mask = Fields.field (fun (s: NegativePerturbationSpec) -> s.MaskValue) Params.maskValue
+                return { Fractions = fractions; MaskValue = mask }
+            })
+            NegativePerturbation
+            (function
+            | NegativePerturbation s -> Some s
+            | _ -> None)
+
+    let rankAgreement =
+        Variant.constant "rank_agreement" "Spearman rank correlation between the maps of every pair of methods" RankAgreement
+
+    let metrics = [ negativePerturbation; rankAgreement ]
+    let metricNames = metrics |> List.map _.Name
+
+    let metricSpec: Param<MetricSpec> =
+        { Info = { Name = "metric"; Type = "metric"; Default = None; Allowed = String.Join(" | ", metricNames); Doc = "an evaluation metric" }
+          Default = None
+          Decode = fun ctx n -> Variant.decoder "metric" "metric" [] metrics ctx n |> Decoded.map snd
+          Encode = Variant.encode "metric" metrics >> Out.Map
+          Check = fun _ -> []
+          Deep = Variant.issues metrics }
+
+    // --- sections --------------------------------------------------------------------------------
+
+    module Data =
+        let dataset = Param.choice "dataset" "dataset" "the dataset" None Names.datasets
+        let root = Param.optional (Param.string "root" "directory of the dataset files" None nonEmpty)
+        let trainLimit = Param.optional (Param.int "train_limit" "use only the first n training examples" None 1 None)
+        let explain = Param.int "explain" "number of test inputs to explain" (Some 1000) 1 (Some 10000)
+
+        let fields =
+            fields {
+                let! dataset = Fields.field (fun (d: DataSpec) -> d.Dataset) dataset
+                and! root = Fields.field (fun (d: DataSpec) -> d.Root) root
+                and! trainLimit = Fields.field (fun (d: DataSpec) -> d.TrainLimit) trainLimit
+                and! explain = Fields.field (fun (d: DataSpec) -> d.Explain) explain
+                return { Dataset = dataset; Root = root; TrainLimit = trainLimit; Explain = explain }
+            }
+
+    module Model =
+        let architecture = Param.choice "architecture" "architecture" "the network" None Names.architectures
+        let epochs = Param.int "epochs" "training epochs" (Some 4) 1 None
+        let batchSize = Param.int "batch_size" "training batch size" (Some 128) 1 None
+        let learningRate = Param.float "learning_rate" "Adam learning rate" (Some 0.001) true
+
+        let weights =
+            Param.optional (
+                Param.string "weights" "a .safetensors file to load instead of training" None (fun s ->
+                    if s.EndsWith(".safetensors", StringComparison.Ordinal) then None else Some "must be a .safetensors file")
+            )
+
+        let fields =
+            fields {
+                let! architecture = Fields.field (fun (m: ModelSpec) -> m.Architecture) architecture
+                and! epochs = Fields.field (fun (m: ModelSpec) -> m.Epochs) epochs
+                and! batchSize = Fields.field (fun (m: ModelSpec) -> m.BatchSize) batchSize
+                and! learningRate = Fields.field (fun (m: ModelSpec) -> m.LearningRate) learningRate
+                and! weights = Fields.field (fun (m: ModelSpec) -> m.Weights) weights
+                return { Architecture = architecture; Epochs = epochs; BatchSize = batchSize; LearningRate = learningRate; Weights = weights }
+            }
+
+    module Explain =
+        let private target = Param.choice "target" "target" "a target" None Names.targets
+
+        let targets =
+            Param.list "targets" "which class each map explains" (Some [ GroundTruth; Predicted ]) target "non-empty, no duplicates" (fun ts ->
+                (if ts.IsEmpty then [ { Path = ""; Message = "at least one target is required"; Found = None } ] else [])
+                @ duplicates "target" (fun t -> Names.targets |> List.find (snd >> (=) t) |> fst) "" ts)
+
+        let output = Param.choice "output" "output function" "the differentiated output" (Some Probability) Names.outputs
+        let batchSize = Param.int "batch_size" "inputs per forward/backward chunk" (Some 256) 1 None
+
+        let fields =
+            fields {
+                let! targets = Fields.field (fun (e: ExplainSpec) -> e.Targets) targets
+                and! output = Fields.field (fun (e: ExplainSpec) -> e.Output) output
+                and! batchSize = Fields.field (fun (e: ExplainSpec) -> e.BatchSize) batchSize
+                return { Targets = targets; Output = output; BatchSize = batchSize }
+            }
+
+    module Report =
+        let heatmapInputs = Param.int "heatmap_inputs" "inputs shown as heatmaps" (Some 6) 0 (Some 50)
+
+        let fields =
+            fields {
+                let! n = Fields.field (fun (r: ReportSpec) -> r.HeatmapInputs) heatmapInputs
+                return { HeatmapInputs = n }
+            }
+
+    module Top =
+        let name = Param.string "name" "the experiment's name" None identCheck
+        let seed = Param.make "seed" "int" "any int" "the global seed; each unit derives its own" (Some 0) Decode.int Out.int (fun _ -> None)
+        let device = Param.choice "device" "device" "where tensors live" (Some Auto) Names.devices
+        let output = Param.string "output" "folder of the runs" (Some "runs") nonEmpty
+        let data = Fields.section "data" "the dataset" Data.fields
+        let model = Fields.section "model" "the network to train or load" Model.fields
+        let explain = Fields.section "explain" "what is explained" Explain.fields
+        let report = Fields.section "report" "the report" Report.fields
+
+        let methods =
+            Param.list "methods" "the attribution methods to run" None methodSpec "non-empty; ids unique" (fun ms ->
+                (if ms.IsEmpty then [ { Path = ""; Message = "at least one method is required"; Found = None } ] else [])
+                @ duplicates "method id" _.Id "id" ms)
+
+        let metrics =
+            Param.list "metrics" "the evaluation metrics" (Some [ Variant.dflt negativePerturbation; RankAgreement ]) metricSpec "a list of metrics" (fun _ -> [])
+
+    let specFields: Fields<Spec, Spec> =
+        fields {
+            let! name = Fields.field (fun (s: Spec) -> s.Name) Top.name
+            and! seed = Fields.field (fun (s: Spec) -> s.Seed) Top.seed
+            and! device = Fields.field (fun (s: Spec) -> s.Device) Top.device
+            and! output = Fields.field (fun (s: Spec) -> s.Output) Top.output
+            and! data = Fields.field (fun (s: Spec) -> s.Data) Top.data
+            and! model = Fields.field (fun (s: Spec) -> s.Model) Top.model
+            and! explain = Fields.field (fun (s: Spec) -> s.Explain) Top.explain
+            and! methods = Fields.field (fun (s: Spec) -> s.Methods) Top.methods
+            and! metrics = Fields.field (fun (s: Spec) -> s.Metrics) Top.metrics
+            and! report = Fields.field (fun (s: Spec) -> s.Report) Top.report
+            return
+                { Name = name
+                  Seed = seed
+                  Device = device
+                  Output = output
+                  Data = data
+                  Model = model
+                  Explain = explain
+                  Methods = methods
+                  Metrics = metrics
+                  Report = report }
+        }
+
+    /// The whole spec, read from a document's root mapping.
+    let decodeSpec: Decoder<Spec> = Fields.decoder "unknown top-level key" specFields
+
+    /// Every rule broken by a spec value, with paths from the root (used for specs built in F#).
+    let issues (spec: Spec) : Issue list = specFields.Issues spec
+
+    /// The spec as written back (Yaml.render prints it).
+    let encode (spec: Spec) : (string * Out) list = specFields.Encode spec
+
+    // --- `list` ----------------------------------------------------------------------------------
+
+    let private describeParams (ps: ParamInfo list) =
+        if ps.IsEmpty then [ "      (no parameters)" ]
+        else
+            ps
+            |> List.map (fun p ->
+                let dflt = p.Default |> Option.defaultValue "required"
+                sprintf "      %-16s %-10s default %s; allowed %s. %s" p.Name p.Type dflt p.Allowed p.Doc)
+
+    let private describeVariants (title: string) (vs: Variant<'k> list) =
+        title
+        :: (vs |> List.collect (fun v -> sprintf "  %-24s %s" v.Name v.Doc :: describeParams v.Params))
+
+    let private describeSection (name: string) (ps: ParamInfo list) = sprintf "  %s" name :: describeParams ps
+
+    /// The text of `list`: methods, samplers, metrics and sections, each with parameters and defaults.
+    let describe () : string =
+        [ yield! describeVariants "Methods (methods: - method: NAME, parameters beside it; id defaults to NAME)" methods
+          yield ""
+          yield! describeVariants "Samplers (sampler: { kind: NAME, ... })" samplers
+          yield ""
+          yield! describeVariants "Metrics (metrics: - metric: NAME, parameters beside it)" metrics
+          yield ""
+          yield "Sections"
+          yield! describeSection "(top level)" (specFields.Params |> List.filter (fun p -> p.Type <> "mapping"))
+          yield! describeSection "data" Data.fields.Params
+          yield! describeSection "model" Model.fields.Params
+          yield! describeSection "explain" Explain.fields.Params
+          yield! describeSection "report" Report.fields.Params ]
+        |> String.concat Environment.NewLine

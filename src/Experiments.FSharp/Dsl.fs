@@ -1,0 +1,128 @@
+namespace Experiments
+
+// F# builders for specs. Every default comes from Catalogue.fs (stated once there):
+//   Dsl.spec "quickstart"
+//   |> Dsl.withSeed 7
+//   |> Dsl.withMethods [ Dsl.saliency
+//                        Dsl.functionalInformation |> Dsl.withSampler (IsotropicGaussian 0.15) |> Dsl.withId "fi_nu" ]
+// Builders never check: run Validate.spec (or Validate.check) on the result, as the YAML path does while reading.
+
+module Dsl =
+    open Catalogue
+
+    // --- methods: id = the method's yaml name, parameters = the catalogue's defaults ---
+
+    let private method (v: Variant<MethodKind>) : MethodSpec = { Id = v.Name; Kind = Variant.dflt v }
+
+    let saliency = method Catalogue.saliency
+    let gradientXInput = method Catalogue.gradientXInput
+    let integratedGradients = method Catalogue.integratedGradients
+    let smoothGrad = method Catalogue.smoothGrad
+    let smoothGradSq = method Catalogue.smoothGradSq
+    let varGrad = method Catalogue.varGrad
+    let functionalInformation = method Catalogue.functionalInformation
+
+    let withId (id: string) (m: MethodSpec) = { m with Id = id }
+
+    let private sampling (what: string) (f: SamplingParams -> SamplingParams) (m: MethodSpec) =
+        let kind =
+            match m.Kind with
+            | SmoothGrad p -> SmoothGrad(f p)
+            | SmoothGradSq p -> SmoothGradSq(f p)
+            | VarGrad p -> VarGrad(f p)
+            | FunctionalInformation p -> FunctionalInformation(f p)
+            | other -> invalidArg "method" (sprintf "%s applies to sampling methods, not %s" what (methodName other))
+        { m with Kind = kind }
+
+    /// Sampling methods only (smooth_grad, smooth_grad_sq, var_grad, functional_information).
+    let withSamples (n: int) = sampling "withSamples" (fun p -> { p with Samples = n })
+
+    /// Sampling methods only.
+    let withSampler (s: SamplerSpec) = sampling "withSampler" (fun p -> { p with Sampler = s })
+
+    /// integrated_gradients only.
+    let withSteps (steps: int) (m: MethodSpec) =
+        match m.Kind with
+        | IntegratedGradients(_, rule) -> { m with Kind = IntegratedGradients(steps, rule) }
+        | other -> invalidArg "method" (sprintf "withSteps applies to integrated_gradients, not %s" (methodName other))
+
+    /// integrated_gradients only.
+    let withRule (rule: IntegrationRule) (m: MethodSpec) =
+        match m.Kind with
+        | IntegratedGradients(steps, _) -> { m with Kind = IntegratedGradients(steps, rule) }
+        | other -> invalidArg "method" (sprintf "withRule applies to integrated_gradients, not %s" (methodName other))
+
+    /// saliency only.
+    let withAbsolute (absolute: bool) (m: MethodSpec) =
+        match m.Kind with
+        | Saliency _ -> { m with Kind = Saliency absolute }
+        | other -> invalidArg "method" (sprintf "withAbsolute applies to saliency, not %s" (methodName other))
+
+    // --- samplers ---
+
+    let isotropicGaussian: SamplerSpec = Variant.dflt Catalogue.isotropicGaussian
+    let covarianceGaussian: SamplerSpec = Variant.dflt Catalogue.covarianceGaussian
+
+    // --- metrics ---
+
+    let negativePerturbation: MetricSpec = Variant.dflt Catalogue.negativePerturbation
+    let rankAgreement: MetricSpec = RankAgreement
+
+    /// negative_perturbation only.
+    let withFractions (fractions: float list) (m: MetricSpec) =
+        match m with
+        | NegativePerturbation s -> NegativePerturbation { s with Fractions = fractions }
+        | RankAgreement -> invalidArg "metric" "withFractions applies to negative_perturbation"
+
+    /// negative_perturbation only.
+    let withMaskValue (value: float) (m: MetricSpec) =
+        match m with
+        | NegativePerturbation s -> NegativePerturbation { s with MaskValue = value }
+        | RankAgreement -> invalidArg "metric" "withMaskValue applies to negative_perturbation"
+
+    // --- the spec ---
+
+    /// A spec with every default, Fashion-MNIST and its CNN (the only dataset and architecture so far), and no method yet.
+    let spec (name: string) : Spec =
+        { Name = name
+          Seed = Param.dflt Top.seed
+          Device = Param.dflt Top.device
+          Output = Param.dflt Top.output
+          Data =
+            { Dataset = FashionMnist
+              Root = Param.dflt Data.root
+              TrainLimit = Param.dflt Data.trainLimit
+              Explain = Param.dflt Data.explain }
+          Model =
+            { Architecture = FashionCnn
+              Epochs = Param.dflt Model.epochs
+              BatchSize = Param.dflt Model.batchSize
+              LearningRate = Param.dflt Model.learningRate
+              Weights = Param.dflt Model.weights }
+          Explain = Param.dflt Top.explain
+          Methods = []
+          Metrics = Param.dflt Top.metrics
+          Report = Param.dflt Top.report }
+
+    let withSeed seed (s: Spec) = { s with Seed = seed }
+    let withDevice device (s: Spec) = { s with Device = device }
+    let withOutput output (s: Spec) = { s with Output = output }
+    let withMethods methods (s: Spec) = { s with Methods = methods }
+    let withMetrics metrics (s: Spec) = { s with Metrics = metrics }
+
+    let withDataset dataset (s: Spec) = { s with Data.Dataset = dataset }
+    let withRoot root (s: Spec) = { s with Data.Root = Some root }
+    let withTrainLimit n (s: Spec) = { s with Data.TrainLimit = Some n }
+    let withExplainCount n (s: Spec) = { s with Data.Explain = n }
+
+    let withArchitecture a (s: Spec) = { s with Model.Architecture = a }
+    let withEpochs n (s: Spec) = { s with Model.Epochs = n }
+    let withTrainBatchSize n (s: Spec) = { s with Model.BatchSize = n }
+    let withLearningRate lr (s: Spec) = { s with Model.LearningRate = lr }
+    let withWeights path (s: Spec) = { s with Model.Weights = Some path }
+
+    let withTargets targets (s: Spec) = { s with Explain.Targets = targets }
+    let withOutputFunction f (s: Spec) = { s with Explain.Output = f }
+    let withExplainBatchSize n (s: Spec) = { s with Explain.BatchSize = n }
+
+    let withHeatmapInputs n (s: Spec) = { s with Report.HeatmapInputs = n }

@@ -1,0 +1,105 @@
+namespace Experiments
+
+// The typed experiment spec: inert data, no behaviour. YAML files and F# builders (Dsl.fs) both
+// produce these values; defaults and allowed ranges live once, in Catalogue.fs.
+
+/// Where tensors live. yaml: auto | cpu | cuda
+type Device =
+    | Auto
+    | Cpu
+    | Cuda
+
+/// Which class a map explains. yaml: ground_truth | predicted
+type TargetKind =
+    | GroundTruth
+    | Predicted
+
+/// Which output of the model is differentiated. yaml: probability | logit
+type OutputFunction =
+    | Probability
+    | Logit
+
+/// yaml: fashion_mnist
+type DatasetKind = | FashionMnist
+
+/// yaml: fashion_cnn
+type Architecture = | FashionCnn
+
+/// Where the covariance of a Gaussian sampler comes from. yaml: class (the class-conditional
+/// covariance of the training inputs of the input's class).
+type CovarianceSource = | ClassCovariance
+
+/// The distribution the sampling methods draw around an input.
+type SamplerSpec =
+    /// z ~ N(x, stdev^2 I) (SmoothGrad, Smilkov et al. 2017). yaml kind: isotropic_gaussian
+    | IsotropicGaussian of stdev: float
+    /// z ~ N(x, scale * Sigma) (Gat et al. 2022). yaml kind: covariance_gaussian
+    | CovarianceGaussian of CovarianceGaussianSpec
+
+/// Jitter is added to the diagonal of Sigma, relative to its mean diagonal, so that Sigma is positive definite.
+and CovarianceGaussianSpec =
+    { Scale: float
+      Covariance: CovarianceSource
+      Jitter: float }
+
+/// Captum's integration rules for integrated gradients.
+type IntegrationRule =
+    | GaussLegendre
+    | RiemannLeft
+    | RiemannRight
+    | RiemannMiddle
+    | RiemannTrapezoid
+
+type SamplingParams = { Samples: int; Sampler: SamplerSpec }
+
+type MethodKind =
+    | Saliency of absolute: bool
+    | GradientXInput
+    /// The baseline is zeros (black in normalised space).
+    | IntegratedGradients of steps: int * rule: IntegrationRule
+    | SmoothGrad of SamplingParams
+    | SmoothGradSq of SamplingParams
+    | VarGrad of SamplingParams
+    | FunctionalInformation of SamplingParams
+
+type MethodSpec = { Id: string; Kind: MethodKind }
+
+type NegativePerturbationSpec = { Fractions: float list; MaskValue: float }
+
+type MetricSpec =
+    | NegativePerturbation of NegativePerturbationSpec
+    /// Spearman rank correlation between the maps of every pair of methods.
+    | RankAgreement
+
+type DataSpec =
+    { Dataset: DatasetKind
+      Root: string option
+      TrainLimit: int option
+      Explain: int }
+
+type ModelSpec =
+    { Architecture: Architecture
+      Epochs: int
+      BatchSize: int
+      LearningRate: float
+      /// A .safetensors file to load instead of training.
+      Weights: string option }
+
+type ExplainSpec =
+    { Targets: TargetKind list
+      Output: OutputFunction
+      BatchSize: int }
+
+type ReportSpec = { HeatmapInputs: int }
+
+type Spec =
+    { Name: string
+      Seed: int
+      Device: Device
+      Output: string
+      Data: DataSpec
+      Model: ModelSpec
+      Explain: ExplainSpec
+      Methods: MethodSpec list
+      Metrics: MetricSpec list
+      Report: ReportSpec }
