@@ -367,7 +367,7 @@ module Catalogue =
             ps
             |> List.map (fun p ->
                 let dflt = p.Default |> Option.defaultValue "required"
-                sprintf "      %-16s %-10s default %s; allowed %s. %s" p.Name p.Type dflt p.Allowed p.Doc)
+                sprintf "      %-16s %-18s default %s; allowed %s. %s" p.Name p.Type dflt p.Allowed p.Doc)
 
     let private describeVariants (title: string) (vs: Variant<'k> list) =
         title
