@@ -259,7 +259,7 @@ module Catalogue =
 
     module Model =
         let architecture = Param.choice "architecture" "architecture" "the network" None Names.architectures
-        let epochs = Param.int "epochs" "training epochs" (Some 4) 1 None
+        let epochs = Param.int "epochs" "training epochs" (Some 8) 1 None
         let batchSize = Param.int "batch_size" "training batch size" (Some 128) 1 None
         let learningRate = Param.float "learning_rate" "Adam learning rate" (Some 0.001) true
 
