@@ -80,7 +80,7 @@ module Catalogue =
             Param.list "fractions" "fractions of the least relevant pixels to mask" (Some [ for i in 1..9 -> float i / 10.0 ]) fraction "strictly increasing, in (0, 1)" increasing
 
         let maskValue =
-            Param.make "mask_value" "float" "finite" "value written into masked pixels (0 = the dataset-mean colour in normalised space)" (Some 0.0) Decode.float Out.float (fun v ->
+            Param.make "mask_value" "float" "finite" "value written into masked pixels (pixels are in [0, 1]: 0 = black)" (Some 0.0) Decode.float Out.float (fun v ->
                 if Double.IsFinite v then None else Some "must be finite")
 
     // --- samplers --------------------------------------------------------------------------------
@@ -162,7 +162,7 @@ module Catalogue =
     let functionalInformation =
         Variant.make
             "functional_information"
-            "Gat et al. 2022, Eq. 13: E_z~N(x, s*Sigma)[(Sigma grad f)_i grad f_i / f]"
+            "Gat et al. 2022, Eq. 13: E_z~N(x, C)[(C grad f)_i grad f_i / f], C = scale * Sigma_class (or stdev^2 I)"
             (sampling 1 (Variant.dflt covarianceGaussian))
             FunctionalInformation
             (function
@@ -215,7 +215,7 @@ module Catalogue =
     let negativePerturbation =
         Variant.make
             "negative_perturbation"
-            "Samek et al. 2017 (deletion of the least relevant pixels): accuracy after masking each fraction"
+            "Gat et al. 2022, Sec. 5.2: mask the least important fractions; post-hoc accuracy and consistency AUC"
             (fields {
                 let! fractions = Fields.field (fun (s: NegativePerturbationSpec) -> s.Fractions) Params.fractions
                 and! mask = Fields.field (fun (s: NegativePerturbationSpec) -> s.MaskValue) Params.maskValue

@@ -46,11 +46,16 @@ type BenchArgs =
             | Inputs _ -> "test images explained per method (default 100)."
             | Samples _ -> "samples (or path steps) per input (default 50)."
 
+type ListArgs =
+    | [<Hidden>] Unused
+    interface IArgParserTemplate with
+        member this.Usage = ""
+
 type Command =
     | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
     | [<CliPrefix(CliPrefix.None)>] Plan of ParseResults<SpecArgs>
     | [<CliPrefix(CliPrefix.None)>] Validate of ParseResults<SpecArgs>
-    | [<CliPrefix(CliPrefix.None)>] List
+    | [<CliPrefix(CliPrefix.None)>] List of ParseResults<ListArgs>
     | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
     interface IArgParserTemplate with
         member this.Usage =
@@ -58,7 +63,7 @@ type Command =
             | Run _ -> "validate, plan and run experiments; write their run folders."
             | Plan _ -> "print the run plan (steps, content hashes, cache state) without running."
             | Validate _ -> "check specs and report every error with file:line:column."
-            | List -> "list the methods, samplers and metrics with their parameters and defaults."
+            | List _ -> "list the methods, samplers and metrics with their parameters and defaults."
             | Bench _ -> "measure training time and accuracy, and each method's throughput (fresh, no cache)."
 
 /// The spec shipped inside the program, run when no spec is named.
@@ -136,7 +141,12 @@ let private cacheState (plan: Plan.Plan) =
     |> List.map (fun s ->
         let dir = Path.Combine(Artefacts.root (), (match s.Kind with Plan.ProvideModel -> "models" | Plan.Attribute _ -> "attributions" | _ -> "metrics"))
         let cached = Directory.Exists dir && Directory.EnumerateFiles(dir, s.Hash + ".*") |> Seq.isEmpty |> not
-        $"""  {Hashing.short s.Hash}  {(if cached then "cached " else "to do  ")}  {s.Name}""")
+        let state =
+            match s.Kind with
+            | Plan.EstimateCovariance _ -> "each run"   // seconds to recompute; not worth a 25 MB artefact per class set
+            | _ when cached -> "cached  "
+            | _ -> "to do   "
+        $"  {Hashing.short s.Hash}  {state}  {s.Name}")
     |> String.concat "\n"
 
 let run (argv: string[]) =
@@ -148,7 +158,7 @@ let run (argv: string[]) =
     let parser = ArgumentParser.Create<Command>(programName = "attribution", errorHandler = ProcessExiter())
     let command = parser.ParseCommandLine(argv)
     match command.GetSubCommand() with
-    | List -> printfn "%s" (Catalogue.describe ()); 0
+    | List _ -> printfn "%s" (Catalogue.describe ()); 0
     | Validate args ->
         withSpecs (args.GetResult(SpecArgs.Specs, defaultValue = [])) (fun spec _ -> printfn "%s: valid (%d methods, %d metrics)" spec.Name spec.Methods.Length spec.Metrics.Length)
     | Plan args ->

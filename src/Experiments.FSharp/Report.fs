@@ -55,7 +55,7 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
     for m in spec.Methods do
         let timing = r.Timings |> Array.filter (fun t -> t.Method = m.Id)
         let seconds = timing |> Array.sumBy (fun t -> t.Seconds)
-        line $"""- `{m.Id}`: {Hashing.canonical m.Kind |> fun s -> s.Replace('\n', ' ')}; {f2 seconds} s{(if timing |> Array.exists (fun t -> t.Cached) then " (from the cache)" else "")}"""
+        line $"""- `{m.Id}`: {RegularExpressions.Regex.Replace(Hashing.canonical m.Kind, @"\s+", " ")}; {f2 seconds} s{(if timing |> Array.exists (fun t -> t.Cached) then " (from the cache)" else "")}"""
     if not (Array.isEmpty r.NegativePerturbation) then
         let np = r.NegativePerturbation.[0].Result
         line ""
