@@ -11,7 +11,7 @@ namespace Attribution.Models;
 /// PyTorch CIFAR-10 tutorial network the paper describes). Outputs logits.
 /// Layer names (conv1, conv2, fc1, fc2, fc3) are stable: weights files and layer-based methods use them.
 /// </summary>
-public sealed class FashionCnn : Module<Tensor, Tensor>
+public sealed class FashionCnn : Module<Tensor, Tensor>, ILayeredModel
 {
     /// <summary>Sizes of the layers; part of the model's identity (and cache key).</summary>
     public sealed record Shape(int InputChannels = 1, int ImageSize = 28, int Conv1 = 16, int Conv2 = 32, int Kernel = 5,
@@ -42,14 +42,60 @@ public sealed class FashionCnn : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor input)
+    static readonly string[] StageNames = ["conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "fc3"];
+    static readonly string[] ParameterStageNames = ["conv1", "conv2", "fc1", "fc2", "fc3"];
+
+    public IReadOnlyList<string> Stages => StageNames;
+    public IReadOnlyList<string> ParameterStages => ParameterStageNames;
+
+    public override Tensor forward(Tensor input) => Run(input, 0, StageNames.Length);
+
+    public Tensor ForwardTo(string stage, Tensor input) => Run(input, 0, IndexOf(stage) + 1);
+
+    public Tensor ForwardFrom(string stage, Tensor activation) => Run(activation, IndexOf(stage) + 1, StageNames.Length);
+
+    public void Reinitialise(string stage, Generator generator)
+    {
+        using var noGrad = no_grad();
+        Module layer = stage switch
+        {
+            "conv1" => conv1, "conv2" => conv2, "fc1" => fc1, "fc2" => fc2, "fc3" => fc3,
+            _ => throw new ArgumentException($"stage '{stage}' has no parameters; these do: {string.Join(", ", ParameterStageNames)}"),
+        };
+        // PyTorch's default for Conv2d and Linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases.
+        var weight = layer.named_parameters().First().parameter;
+        double bound = 1.0 / Math.Sqrt(weight.shape.Skip(1).Aggregate(1L, (a, b) => a * b));
+        foreach (var (_, p) in layer.named_parameters())
+        {
+            using var fresh = rand(p.shape, p.dtype, p.device, generator: generator) * (2 * bound) - bound;
+            p.copy_(fresh);
+        }
+    }
+
+    /// <summary>Applies stages [from, to) to <paramref name="h"/>.</summary>
+    Tensor Run(Tensor h, int from, int to)
     {
         using var scope = NewDisposeScope();
-        var h = functional.max_pool2d(functional.relu(conv1.forward(input)), 2);
-        h = functional.max_pool2d(functional.relu(conv2.forward(h)), 2);
-        h = h.flatten(1);
-        h = functional.relu(fc1.forward(h));
-        h = functional.relu(fc2.forward(h));
-        return fc3.forward(h).MoveToOuterDisposeScope();
+        for (int i = from; i < to; i++)
+        {
+            h = StageNames[i] switch
+            {
+                "conv1" => functional.relu(conv1.forward(h)),
+                "pool1" => functional.max_pool2d(h, 2),
+                "conv2" => functional.relu(conv2.forward(h)),
+                "pool2" => functional.max_pool2d(h, 2),
+                "fc1" => functional.relu(fc1.forward(h.flatten(1))),
+                "fc2" => functional.relu(fc2.forward(h)),
+                _ => fc3.forward(h),
+            };
+        }
+        return (from == to ? h.alias() : h).MoveToOuterDisposeScope();
+    }
+
+    static int IndexOf(string stage)
+    {
+        int i = Array.IndexOf(StageNames, stage);
+        if (i < 0) throw new ArgumentException($"unknown stage '{stage}'; stages: {string.Join(", ", StageNames)}");
+        return i;
     }
 }
