@@ -84,6 +84,16 @@ let private sources (paths: string list) =
             if File.Exists p then p, Ok(File.ReadAllText p)
             else p, Error $"{p}: no such spec file (the shipped specs are in experiments/)" ]
 
+/// Files a spec names that are not there (checked before any work starts), located at their key's line.
+let private missingFiles (name: string) (text: string) (spec: Spec) =
+    match spec.Model.Weights with
+    | Some path when not (File.Exists path) ->
+        let lines = text.Split '\n'
+        let line = lines |> Array.tryFindIndex (fun l -> l.TrimStart().StartsWith "weights:") |> Option.map ((+) 1) |> Option.defaultValue 0
+        let column = if line > 0 then lines.[line - 1].IndexOf "weights:" + 1 else 0
+        [ SpecError.make name line column "model.weights" $"no such file (relative paths are from {Directory.GetCurrentDirectory()})" (Some path) [] ]
+    | _ -> []
+
 /// Parses and validates one spec: the spec or every error, formatted.
 let private load (name: string, text: Result<string, string>) =
     match text with
@@ -92,7 +102,7 @@ let private load (name: string, text: Result<string, string>) =
         match Yaml.parseText name text with
         | Error errors -> Error(SpecError.formatAll errors)
         | Ok spec ->
-            match Validate.spec spec with
+            match Validate.spec spec @ missingFiles name text spec with
             | [] -> Ok(spec, text)
             | errors -> Error(SpecError.formatAll errors)
 
@@ -125,6 +135,7 @@ let private guarded (action: unit -> unit) =
         0
     with
     | :? Attribution.Data.DataNotFoundException as e -> eprintfn "error: %s" e.Message; 3
+    | :? FileNotFoundException as e -> eprintfn "error: %s" e.Message; 3
     | :? InvalidOperationException as e when e.Message.Contains Attribution.Runtime.TorchRuntime.LibTorchVariable -> eprintfn "error: %s" e.Message; 3
 
 let private withSpecs (paths: string list) (action: Spec -> string -> unit) =
