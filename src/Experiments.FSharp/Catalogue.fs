@@ -169,6 +169,12 @@ module Catalogue =
             | FunctionalInformation p -> Some p
             | _ -> None)
 
+    let guidedBackprop =
+        Variant.constant "guided_backprop" "Springenberg et al. 2015: grad f(x) with each ReLU passing only positive gradients where its input was positive" GuidedBackprop
+
+    let deconvnet =
+        Variant.constant "deconvnet" "Zeiler and Fergus 2014: grad f(x) with each ReLU passing the positive part of the gradient" Deconvnet
+
     let methods =
         [ saliency
           gradientXInput
@@ -176,7 +182,9 @@ module Catalogue =
           smoothGrad
           smoothGradSq
           varGrad
-          functionalInformation ]
+          functionalInformation
+          guidedBackprop
+          deconvnet ]
 
     let methodNames = methods |> List.map _.Name
 

@@ -21,6 +21,8 @@ module Dsl =
     let smoothGradSq = method Catalogue.smoothGradSq
     let varGrad = method Catalogue.varGrad
     let functionalInformation = method Catalogue.functionalInformation
+    let guidedBackprop = method Catalogue.guidedBackprop
+    let deconvnet = method Catalogue.deconvnet
 
     let withId (id: string) (m: MethodSpec) = { m with Id = id }
 

@@ -110,6 +110,8 @@ let methodOf (kind: MethodKind) (covariances: IDictionary<float, Attribution.Sam
     | SmoothGrad p -> Presets.SmoothGrad(sampler p.Sampler covariances, p.Samples)
     | SmoothGradSq p -> Presets.SmoothGradSq(sampler p.Sampler covariances, p.Samples)
     | VarGrad p -> Presets.VarGrad(sampler p.Sampler covariances, p.Samples)
+    | GuidedBackprop -> GuidedBackpropagation(ReluRule.Guided)
+    | Deconvnet -> GuidedBackpropagation(ReluRule.Deconvnet)
     | FunctionalInformation p ->
         match sampler p.Sampler covariances with
         | :? IGaussianSampler as g -> Presets.FunctionalInformation(g, p.Samples)

@@ -61,6 +61,8 @@ type MethodKind =
     | SmoothGradSq of SamplingParams
     | VarGrad of SamplingParams
     | FunctionalInformation of SamplingParams
+    | GuidedBackprop
+    | Deconvnet
 
 type MethodSpec = { Id: string; Kind: MethodKind }
 

@@ -11,7 +11,7 @@ namespace Attribution.Models;
 /// PyTorch CIFAR-10 tutorial network the paper describes). Outputs logits.
 /// Layer names (conv1, conv2, fc1, fc2, fc3) are stable: weights files and layer-based methods use them.
 /// </summary>
-public sealed class FashionCnn : Module<Tensor, Tensor>, ILayeredModel
+public sealed class FashionCnn : Module<Tensor, Tensor>, ILayeredModel, IRectifiedModel
 {
     /// <summary>Sizes of the layers; part of the model's identity (and cache key).</summary>
     public sealed record Shape(int InputChannels = 1, int ImageSize = 28, int Conv1 = 16, int Conv2 = 32, int Kernel = 5,
@@ -28,6 +28,21 @@ public sealed class FashionCnn : Module<Tensor, Tensor>, ILayeredModel
     readonly Linear fc3;
 
     public Shape Dimensions { get; }
+
+    // The ReLU in use; rule-based methods swap it for one with another backward pass (IRectifiedModel).
+    Func<Tensor, Tensor> relu = x => functional.relu(x);
+
+    public IDisposable UseRectifier(Func<Tensor, Tensor> rectifier)
+    {
+        var previous = relu;
+        relu = rectifier;
+        return new Restore(() => relu = previous);
+    }
+
+    sealed class Restore(Action undo) : IDisposable
+    {
+        public void Dispose() => undo();
+    }
 
     public FashionCnn(Shape? shape = null) : base(nameof(FashionCnn))
     {
@@ -80,12 +95,12 @@ public sealed class FashionCnn : Module<Tensor, Tensor>, ILayeredModel
         {
             h = StageNames[i] switch
             {
-                "conv1" => functional.relu(conv1.forward(h)),
+                "conv1" => relu(conv1.forward(h)),
                 "pool1" => functional.max_pool2d(h, 2),
-                "conv2" => functional.relu(conv2.forward(h)),
+                "conv2" => relu(conv2.forward(h)),
                 "pool2" => functional.max_pool2d(h, 2),
-                "fc1" => functional.relu(fc1.forward(h.flatten(1))),
-                "fc2" => functional.relu(fc2.forward(h)),
+                "fc1" => relu(fc1.forward(h.flatten(1))),
+                "fc2" => relu(fc2.forward(h)),
                 _ => fc3.forward(h),
             };
         }
