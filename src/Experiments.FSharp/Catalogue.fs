@@ -38,6 +38,7 @@ module Catalogue =
         let datasets = [ "fashion_mnist", FashionMnist ]
         let architectures = [ "fashion_cnn", FashionCnn ]
         let covariances = [ "class", ClassCovariance ]
+        let statistics = [ "mean", Mean; "mean_square", MeanSquare; "variance", Variance; "mean_absolute", MeanAbsolute; "fisher_ratio", FisherRatio ]
 
         /// Captum's names for the integration rules.
         let rules =
@@ -56,6 +57,10 @@ module Catalogue =
         let scale = Param.float "scale" "z ~ N(x, scale * Sigma)" (Some 0.15) true
         let covariance = Param.choice "covariance" "covariance source" "where Sigma comes from: class = class-conditional covariance of the training inputs" (Some ClassCovariance) Names.covariances
         let jitter = Param.float "jitter" "added to the diagonal of Sigma, relative to its mean diagonal" (Some 1e-5) false
+
+        let statistic =
+            Param.choice "statistic" "statistic" "what is kept of the sampled gradients g: mean E[g], mean_square E[g^2], variance, mean_absolute E|g|, fisher_ratio E[(C g) g / f]" (Some Mean) Names.statistics
+        let timesInput = Param.bool "times_input" "multiply the statistic by the input (as Gradient x Input does)" (Some false)
 
         /// Number of draws (Captum's nt_samples); VarGrad needs two for a variance.
         let samples (minimum: int) = Param.int "samples" "number of draws (Captum's nt_samples)" (Some 50) minimum None
@@ -175,6 +180,22 @@ module Catalogue =
     let deconvnet =
         Variant.constant "deconvnet" "Zeiler and Fergus 2014: grad f(x) with each ReLU passing the positive part of the gradient" Deconvnet
 
+    let sampledGradients =
+        Variant.make
+            "sampled_gradients"
+            "sampler x statistic: any sampler with any statistic of grad f(z), optionally times x (SmoothGrad, SmoothGradSQ, VarGrad and FI are presets)"
+            (fields {
+                let! samples = Fields.field (fun ((p: SamplingParams), _, _) -> p.Samples) (Params.samples 2)
+                and! sampler = Fields.field (fun ((p: SamplingParams), _, _) -> p.Sampler) (sampler isotropic)
+                and! statistic = Fields.field (fun (_, s, _) -> s) Params.statistic
+                and! timesInput = Fields.field (fun (_, _, t) -> t) Params.timesInput
+                return { Samples = samples; Sampler = sampler }, statistic, timesInput
+            })
+            SampledGradients
+            (function
+            | SampledGradients(p, s, t) -> Some(p, s, t)
+            | _ -> None)
+
     let methods =
         [ saliency
           gradientXInput
@@ -184,7 +205,8 @@ module Catalogue =
           varGrad
           functionalInformation
           guidedBackprop
-          deconvnet ]
+          deconvnet
+          sampledGradients ]
 
     let methodNames = methods |> List.map _.Name
 

@@ -23,6 +23,7 @@ module Dsl =
     let functionalInformation = method Catalogue.functionalInformation
     let guidedBackprop = method Catalogue.guidedBackprop
     let deconvnet = method Catalogue.deconvnet
+    let sampledGradients = method Catalogue.sampledGradients
 
     let withId (id: string) (m: MethodSpec) = { m with Id = id }
 
@@ -33,8 +34,20 @@ module Dsl =
             | SmoothGradSq p -> SmoothGradSq(f p)
             | VarGrad p -> VarGrad(f p)
             | FunctionalInformation p -> FunctionalInformation(f p)
+            | SampledGradients(p, s, t) -> SampledGradients(f p, s, t)
             | other -> invalidArg "method" (sprintf "%s applies to sampling methods, not %s" what (methodName other))
         { m with Kind = kind }
+
+    let private composed (what: string) (f: GradientStatistic * bool -> GradientStatistic * bool) (m: MethodSpec) =
+        match m.Kind with
+        | SampledGradients(p, s, t) -> let s', t' = f (s, t) in { m with Kind = SampledGradients(p, s', t') }
+        | other -> invalidArg "method" (sprintf "%s applies to sampled_gradients, not %s" what (methodName other))
+
+    /// sampled_gradients only: which statistic of the gradients is kept.
+    let withStatistic (statistic: GradientStatistic) = composed "withStatistic" (fun (_, t) -> statistic, t)
+
+    /// sampled_gradients only: multiply the statistic by the input.
+    let withTimesInput (timesInput: bool) = composed "withTimesInput" (fun (s, _) -> s, timesInput)
 
     /// Sampling methods only (smooth_grad, smooth_grad_sq, var_grad, functional_information).
     let withSamples (n: int) = sampling "withSamples" (fun p -> { p with Samples = n })

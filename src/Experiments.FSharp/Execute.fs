@@ -110,6 +110,16 @@ let methodOf (kind: MethodKind) (covariances: IDictionary<float, Attribution.Sam
     | SmoothGrad p -> Presets.SmoothGrad(sampler p.Sampler covariances, p.Samples)
     | SmoothGradSq p -> Presets.SmoothGradSq(sampler p.Sampler covariances, p.Samples)
     | VarGrad p -> Presets.VarGrad(sampler p.Sampler covariances, p.Samples)
+    | SampledGradients(p, statistic, timesInput) ->
+        let kind =
+            match statistic with
+            | Mean -> StatisticKind.Mean
+            | MeanSquare -> StatisticKind.MeanSquare
+            | Variance -> StatisticKind.Variance
+            | MeanAbsolute -> StatisticKind.MeanAbsolute
+            | FisherRatio -> StatisticKind.FisherRatio
+        Attribution.Methods.SampledGradients("sampled_gradients", sampler p.Sampler covariances, p.Samples, kind,
+                                             (if timesInput then Multiplier.Input else Multiplier.None))
     | GuidedBackprop -> GuidedBackpropagation(ReluRule.Guided)
     | Deconvnet -> GuidedBackpropagation(ReluRule.Deconvnet)
     | FunctionalInformation p ->

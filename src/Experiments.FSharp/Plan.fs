@@ -40,7 +40,7 @@ let private targetName = function GroundTruth -> "ground_truth" | Predicted -> "
 /// Whether a method samples from the class covariance, and with which jitter.
 let covarianceJitter (kind: MethodKind) =
     match kind with
-    | SmoothGrad p | SmoothGradSq p | VarGrad p | FunctionalInformation p ->
+    | SmoothGrad p | SmoothGradSq p | VarGrad p | FunctionalInformation p | SampledGradients(p, _, _) ->
         match p.Sampler with
         | CovarianceGaussian c -> Some c.Jitter
         | IsotropicGaussian _ -> None

@@ -52,6 +52,14 @@ type IntegrationRule =
 
 type SamplingParams = { Samples: int; Sampler: SamplerSpec }
 
+/// Which statistic of the sampled gradients a composed method keeps (see docs/methods.md).
+type GradientStatistic =
+    | Mean
+    | MeanSquare
+    | Variance
+    | MeanAbsolute
+    | FisherRatio
+
 type MethodKind =
     | Saliency of absolute: bool
     | GradientXInput
@@ -63,6 +71,8 @@ type MethodKind =
     | FunctionalInformation of SamplingParams
     | GuidedBackprop
     | Deconvnet
+    /// Sampler x statistic, optionally times the input: the named sampling methods are presets of it.
+    | SampledGradients of sampling: SamplingParams * statistic: GradientStatistic * timesInput: bool
 
 type MethodSpec = { Id: string; Kind: MethodKind }
 
