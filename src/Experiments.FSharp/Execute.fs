@@ -30,6 +30,8 @@ type RunOutput =
       ClassNames: string list
       /// Maps per method id and target (CPU).
       Maps: IReadOnlyDictionary<string * TargetKind, Tensor>
+      /// Per-input diagnostics (e.g. the log-Sobolev estimates) per method id and target (CPU).
+      Diagnostics: IReadOnlyDictionary<string * TargetKind, IDictionary<string, Tensor>>
       Device: string }
 
 let targetName = function GroundTruth -> "ground_truth" | Predicted -> "predicted"
@@ -280,4 +282,4 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
     { Result = { Model = modelInfo; Explained = labels.Length; ExplainedIndices = indices; NegativePerturbation = npResults.ToArray()
                  RankAgreement = rankPairs; LogSobolev = certificates; Timings = timings.ToArray() }
       Images = inputs; Labels = labels; Predictions = predictions; ClassNames = List.ofSeq test.ClassNames
-      Maps = maps; Device = string device }
+      Maps = maps; Diagnostics = diagnostics; Device = string device }

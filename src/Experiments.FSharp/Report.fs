@@ -91,6 +91,8 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
         line ""
         line "Monte-Carlo estimates per input over the method's own samples: Ent_mu(f) = E[f log f] - E f log E f and I_mu(f)/2 = E[(C grad f).grad f / f]/2, mu = N(x, C). The inequality holds for the true values; an estimate can cross it by sampling error when the bound is nearly tight."
         line ""
+        line "Every explanation's pair of estimates is in `certificates.csv`."
+        line ""
         line "| method | target | mean Ent | mean I/2 | inputs with Ent <= I/2 | median Ent/(I/2) |"
         line "|---|---|---:|---:|---:|---:|"
         for c in r.LogSobolev |> Array.sortBy (fun c -> c.Method, c.Target) do
@@ -131,6 +133,21 @@ let private csv (r: RunResult) =
         sb.AppendLine $"log_sobolev,{c.Method},{c.Target},mean_half_fisher,,{inv c.MeanHalfFisher}" |> ignore
         sb.AppendLine $"log_sobolev,{c.Method},{c.Target},holds_fraction,,{inv c.HoldsFraction}" |> ignore
     sb.AppendLine $"model,,,test_accuracy,,{inv r.Model.TestAccuracy}" |> ignore
+    sb.ToString()
+
+/// One row per explanation with a log-Sobolev estimate: which input (test-set index), method, target, Ent and I/2.
+let private certificates (output: RunOutput) =
+    let sb = StringBuilder()
+    sb.AppendLine "test_index,method,target,entropy,half_fisher_information,holds" |> ignore
+    let inv (x: float) = x.ToString("R", Globalization.CultureInfo.InvariantCulture)
+    for KeyValue((id, target), d) in output.Diagnostics |> Seq.sortBy (fun kv -> kv.Key) do
+        match d.TryGetValue "entropy", d.TryGetValue "half_fisher_information" with
+        | (true, ent), (true, half) ->
+            let e = ent.``to``(torch.ScalarType.Float64).data<float>().ToArray()
+            let h = half.``to``(torch.ScalarType.Float64).data<float>().ToArray()
+            for i in 0 .. e.Length - 1 do
+                sb.AppendLine $"{output.Result.ExplainedIndices.[i]},{id},{targetName target},{inv e.[i]},{inv h.[i]},{e.[i] <= h.[i]}" |> ignore
+        | _ -> ()
     sb.ToString()
 
 let private heatmaps (dir: string) (spec: Spec) (output: RunOutput) =
@@ -178,6 +195,8 @@ let write (plan: Plan.Plan) (specText: string) (output: RunOutput) (env: RunEnvi
     AtomicFile.WriteAllText(Path.Combine(staging, "environment.json"), JsonSerializer.Serialize(env, json))
     AtomicFile.WriteAllText(Path.Combine(staging, "metrics.json"), JsonSerializer.Serialize(output.Result, json))
     AtomicFile.WriteAllText(Path.Combine(staging, "metrics.csv"), csv output.Result)
+    if not (Array.isEmpty output.Result.LogSobolev) then
+        AtomicFile.WriteAllText(Path.Combine(staging, "certificates.csv"), certificates output)
     AtomicFile.WriteAllText(Path.Combine(staging, "report.md"), markdown plan output env heatmapFiles curveFiles)
     let previous = final + $".previous-{Environment.ProcessId}"
     if Directory.Exists final then Directory.Move(final, previous)

@@ -55,7 +55,7 @@ let tests =
             let attributeSteps = plan.Steps |> List.filter (fun s -> s.Name.StartsWith "attribute/")
             Expect.equal attributeSteps.Length 8 "identical methods (fi_nu, fi_nu_again) share one step per target"
             let first = runWithCache spec (Path.Combine(root, "cache-a"))
-            for file in [ "report.md"; "metrics.json"; "metrics.csv"; "plan.txt"; "environment.json"; "spec.yaml"
+            for file in [ "report.md"; "metrics.json"; "metrics.csv"; "certificates.csv"; "plan.txt"; "environment.json"; "spec.yaml"
                           "heatmaps-absolute.png"; "heatmaps-signed.png"; "curve-consistency.png"; "curve-accuracy_gt.png" ] do
                 Expect.isTrue (File.Exists(Path.Combine(first, file))) $"{file} written"
             let report = File.ReadAllText(Path.Combine(first, "report.md"))
