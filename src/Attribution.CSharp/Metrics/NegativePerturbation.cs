@@ -36,7 +36,7 @@ public sealed class NegativePerturbation
         long b = inputs.shape[0];
         var flatInputs = inputs.reshape(b, -1);
         long d = flatInputs.shape[1];
-        var rank = Ranks(maps.reshape(b, -1).cpu(), seed);                   // rank[i, j]: position of feature j, 0 = least important
+        var rank = FeatureRanking.AscendingRanks(maps.reshape(b, -1).cpu(), seed);                   // rank[i, j]: position of feature j, 0 = least important
         var rows = new List<Tensor>();
         foreach (var fraction in Fractions)
         {
@@ -56,17 +56,4 @@ public sealed class NegativePerturbation
 
     /// <summary>AUC of a curve over this metric's fractions.</summary>
     public double AreaUnder(IReadOnlyList<double> curve) => Auc.Trapezoid(Fractions, curve);
-
-    /// <summary>Rank of each feature in ascending attribution order; each input breaks its ties in its own seeded random order.</summary>
-    static Tensor Ranks(Tensor flatMaps, long seed)
-    {
-        using var scope = NewDisposeScope();
-        long b = flatMaps.shape[0], d = flatMaps.shape[1];
-        using var generator = new Generator((ulong)seed, CPU);
-        var shuffle = rand([b, d], generator: generator).argsort(1);               // a random permutation per row
-        var order = shuffle.gather(1, flatMaps.gather(1, shuffle).sort(1, false, true).Indices);
-        var ranks = empty_like(order);
-        ranks.scatter_(1, order, arange(d, ScalarType.Int64).unsqueeze(0).expand(b, d));
-        return ranks.MoveToOuterDisposeScope();
-    }
 }

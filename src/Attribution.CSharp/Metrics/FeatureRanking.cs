@@ -1,0 +1,46 @@
+using static TorchSharp.torch;
+
+namespace Attribution.Metrics;
+
+/// <summary>
+/// The ranking shared by the perturbation metrics: features in attribution order, ties broken by a seeded
+/// random order per input, so that a map with many equal values (exact zeros, say) gains nothing from the
+/// features' storage order.
+/// </summary>
+public static class FeatureRanking
+{
+    /// <summary>
+    /// Rank of each feature of each row of <paramref name="flatMaps"/> [B, D] in ascending order (0 = lowest);
+    /// each row breaks its ties in its own random order drawn from a CPU generator seeded with <paramref name="seed"/>.
+    /// Returns int64 [B, D] on the CPU.
+    /// </summary>
+    public static Tensor AscendingRanks(Tensor flatMaps, long seed)
+    {
+        using var scope = NewDisposeScope();
+        var maps = flatMaps.cpu();
+        long b = maps.shape[0], d = maps.shape[1];
+        using var generator = new Generator((ulong)seed, CPU);
+        var shuffle = rand([b, d], generator: generator).argsort(1);               // a random permutation per row
+        var order = shuffle.gather(1, maps.gather(1, shuffle).sort(1, false, true).Indices);
+        var ranks = empty_like(order);
+        ranks.scatter_(1, order, arange(d, ScalarType.Int64).unsqueeze(0).expand(b, d));
+        return ranks.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Rank in descending order (0 = most important), same tie-breaking as <see cref="AscendingRanks"/>.</summary>
+    public static Tensor DescendingRanks(Tensor flatMaps, long seed)
+    {
+        using var negated = flatMaps.neg();
+        return AscendingRanks(negated, seed);
+    }
+
+    /// <summary>
+    /// One score per pixel: maps [B, C, H, W] summed over channels, flattened to [B, H*W] (CPU), so that the
+    /// image metrics perturb a pixel in all its channels at once, as RISE and Sensitivity-N do.
+    /// </summary>
+    public static Tensor PixelScores(Tensor maps)
+    {
+        if (maps.dim() != 4) throw new ArgumentException($"maps must be [B, C, H, W]; got [{string.Join(", ", maps.shape)}]");
+        return maps.detach().cpu().sum(1).reshape(maps.shape[0], -1);
+    }
+}

@@ -1,0 +1,41 @@
+/// Effective Heat Ratio on maps whose answer is known.
+module EffectiveHeatRatioTests
+
+open Expecto
+open TorchSharp
+open type TorchSharp.torch
+open Microsoft.FSharp.Core.Operators // torch's float32, int64, ... dtypes would shadow the conversions
+open Attribution.Data
+open Attribution.Metrics
+
+let private indicator (b: Box) =
+    let m = zeros(1L, 1L, 28L, 28L)
+    m.[0L, 0L].narrow(0, int64 b.Top, int64 b.Height).narrow(1, int64 b.Left, int64 b.Width).fill_(Scalar.op_Implicit 1.0f) |> ignore
+    m
+
+[<Tests>]
+let tests =
+    testList "effective heat ratio" [
+        test "the box indicator scores 1 (the maximum), a map outside the box 0, half of the heat inside 0.5" {
+            use scope = NewDisposeScope()
+            let box = Box(5, 5, 8, 8)
+            let outside = Box(15, 15, 8, 8)
+            let metric = EffectiveHeatRatio()
+            let maps = cat([| indicator box; indicator outside; indicator box + indicator outside |], 0L)
+            let r = metric.Evaluate(maps, [ box; box; box ])
+            Expect.floatClose Accuracy.high r.Ehr.[0] 1.0 "indicator"
+            Expect.floatClose Accuracy.high r.Ehr.[1] 0.0 "outside"
+            Expect.floatClose Accuracy.high r.Ehr.[2] 0.5 "half inside: 64 hot pixels of 128 at every threshold"
+            Expect.equal r.Excluded 0 "none excluded"
+            Expect.sequenceEqual r.Quantiles [| for i in 0 .. 10 -> float i / 10.0 |] "q = 0, 0.1, ..., 1"
+        }
+
+        test "inputs whose box covers more than a third of the image are excluded and counted" {
+            use scope = NewDisposeScope()
+            let big = Box(0, 0, 20, 20)      // 400 of 784 pixels
+            let r = EffectiveHeatRatio().Evaluate(cat([| indicator big; indicator (Box(1, 1, 5, 5)) |], 0L), [ big; Box(1, 1, 5, 5) ])
+            Expect.equal r.Excluded 1 "one excluded"
+            Expect.isTrue (System.Double.IsNaN r.Ehr.[0]) "NaN for the excluded one"
+            Expect.floatClose Accuracy.high r.Mean 1.0 "mean over the included one"
+        }
+    ]
