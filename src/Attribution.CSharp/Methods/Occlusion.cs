@@ -51,7 +51,7 @@ public sealed class Occlusion : IAttributionMethod
 
         var drop = fx.to(ScalarType.Float64).unsqueeze(1) - occluded.view(count, positions);        // [B, P]
         var cover = windows.view(positions, height * width).to(ScalarType.Float64);                  // [P, H*W]
-        var times = cover.sum(0);
+        var times = cover.sum(0L);   // 0L: a literal 0 would bind to sum(ScalarType)
         var map = drop.matmul(cover) / times.clamp_min(1.0);
         map = map.view(count, 1, height, width).expand(count, channels, height, width).to(inputs.dtype).contiguous();
         return new Explanation(map.MoveToOuterDisposeScope());
