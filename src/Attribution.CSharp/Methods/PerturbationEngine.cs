@@ -35,6 +35,9 @@ public static class PerturbationEngine
     /// <summary>f at the inputs themselves [B], in chunks of <see cref="ExplainOptions.BatchSize"/>.</summary>
     public static Tensor Values(nn.Module<Tensor, Tensor> model, Tensor inputs, Tensor targets, ExplainOptions options)
     {
+        options.Check();
+        CheckTargets(inputs, targets);
+        model.eval();
         using var scope = NewDisposeScope();
         var parts = new List<Tensor>();
         for (long start = 0; start < inputs.shape[0]; start += options.BatchSize)
