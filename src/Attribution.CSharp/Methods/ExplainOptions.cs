@@ -13,4 +13,16 @@ public sealed record ExplainOptions(OutputFunction Output = OutputFunction.Proba
     {
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "batch size must be at least 1");
     }
+
+    /// <summary>The stable key of each of <paramref name="count"/> inputs (<c>InputKeys</c>, or 0..count-1).</summary>
+    internal long[] Keys(long count)
+    {
+        var keys = InputKeys ?? Enumerable.Range(0, (int)count).Select(i => (long)i).ToArray();
+        if (keys.Length != count) throw new ArgumentException($"{keys.Length} input keys for {count} inputs");
+        return keys;
+    }
+
+    /// <summary>Input <paramref name="key"/>'s generator, seeded from (Seed, key) as the gradient engine seeds it.</summary>
+    internal TorchSharp.torch.Generator GeneratorFor(long key, TorchSharp.torch.Device device) =>
+        Runtime.Seeds.Generator(Seed, $"input/{key}", device);
 }
