@@ -38,6 +38,8 @@ module Catalogue =
         let datasets = [ "fashion_mnist", FashionMnist ]
         let architectures = [ "fashion_cnn", FashionCnn ]
         let covariances = [ "class", ClassCovariance ]
+        /// Stages of FashionCnn with a spatial map (Grad-CAM needs one).
+        let spatialStages = [ "conv1", "conv1"; "pool1", "pool1"; "conv2", "conv2"; "pool2", "pool2" ]
         let statistics = [ "mean", Mean; "mean_square", MeanSquare; "variance", Variance; "mean_absolute", MeanAbsolute; "fisher_ratio", FisherRatio ]
 
         /// Captum's names for the integration rules.
@@ -61,6 +63,16 @@ module Catalogue =
         let statistic =
             Param.choice "statistic" "statistic" "what is kept of the sampled gradients g: mean E[g], mean_square E[g^2], variance, mean_absolute E|g|, fisher_ratio E[(C g) g / f]" (Some Mean) Names.statistics
         let timesInput = Param.bool "times_input" "multiply the statistic by the input (as Gradient x Input does)" (Some false)
+
+        let walks = Param.int "samples" "number of walks on the epsilon-sphere (n; 1, 10 and 20 in the paper's tables)" (Some 20) 1 None
+        let epsilon = Param.float "epsilon" "radius of the sphere, in [0, 1] input units" (Some 0.1) true
+        let maxSteps = Param.int "max_steps" "longest walk (m)" (Some 20) 1 None
+        let window = Param.int "window" "side of the square occlusion window, in pixels" (Some 4) 1 None
+        let stride = Param.int "stride" "step of the window, in pixels" (Some 2) 1 None
+        let limeSamples = Param.int "samples" "perturbed copies fitted (Captum's n_samples is 50; 49 superpixels need more)" (Some 200) 2 None
+        let cell = Param.int "cell" "side of the square superpixels, in pixels" (Some 4) 1 None
+        let kernelWidth = Param.float "kernel_width" "width of the exponential kernel on the cosine distance" (Some 1.0) true
+        let stage = Param.choice "stage" "stage" "the layer whose activation is weighted" (Some "conv2") Names.spatialStages
 
         /// Number of draws (Captum's nt_samples); VarGrad needs two for a variance.
         let samples (minimum: int) = Param.int "samples" "number of draws (Captum's nt_samples)" (Some 50) minimum None
@@ -180,6 +192,55 @@ module Catalogue =
     let deconvnet =
         Variant.constant "deconvnet" "Zeiler and Fergus 2014: grad f(x) with each ReLU passing the positive part of the gradient" Deconvnet
 
+    let neflag =
+        Variant.make
+            "neflag"
+            "Li et al. 2023, Algorithm 1: negative flux aggregation, sum over walks of F(x~) (.) (x - x~) on the epsilon-sphere"
+            (fields {
+                let! samples = Fields.field (fun (n, _, _) -> n) Params.walks
+                and! epsilon = Fields.field (fun (_, e, _) -> e) Params.epsilon
+                and! maxSteps = Fields.field (fun (_, _, m) -> m) Params.maxSteps
+                return samples, epsilon, maxSteps
+            })
+            NegativeFluxAggregation
+            (function
+            | NegativeFluxAggregation(n, e, m) -> Some(n, e, m)
+            | _ -> None)
+
+    let occlusion =
+        Variant.make
+            "occlusion"
+            "Zeiler and Fergus 2014 (Captum's Occlusion): f(x) - f(x with a window set to 0), averaged over the windows covering a pixel"
+            (fields {
+                let! window = Fields.field fst Params.window
+                and! stride = Fields.field snd Params.stride
+                return window, stride
+            })
+            Occlusion
+            (function
+            | Occlusion(w, s) -> Some(w, s)
+            | _ -> None)
+
+    let lime =
+        Variant.make
+            "lime"
+            "Ribeiro et al. 2016 (Captum's Lime): weighted linear fit of f on random superpixel masks"
+            (fields {
+                let! samples = Fields.field (fun (n, _, _) -> n) Params.limeSamples
+                and! cell = Fields.field (fun (_, c, _) -> c) Params.cell
+                and! kernelWidth = Fields.field (fun (_, _, k) -> k) Params.kernelWidth
+                return samples, cell, kernelWidth
+            })
+            Lime
+            (function
+            | Lime(n, c, k) -> Some(n, c, k)
+            | _ -> None)
+
+    let gradCam =
+        Variant.make "grad_cam" "Selvaraju et al. 2017: ReLU(sum_k mean(d f / d A_k) A_k) at a stage, upsampled to the input" (Fields.field id Params.stage) GradCam (function
+            | GradCam s -> Some s
+            | _ -> None)
+
     let sampledGradients =
         Variant.make
             "sampled_gradients"
@@ -206,6 +267,10 @@ module Catalogue =
           functionalInformation
           guidedBackprop
           deconvnet
+          neflag
+          occlusion
+          lime
+          gradCam
           sampledGradients ]
 
     let methodNames = methods |> List.map _.Name

@@ -24,6 +24,10 @@ module Dsl =
     let guidedBackprop = method Catalogue.guidedBackprop
     let deconvnet = method Catalogue.deconvnet
     let sampledGradients = method Catalogue.sampledGradients
+    let neflag = method Catalogue.neflag
+    let occlusion = method Catalogue.occlusion
+    let lime = method Catalogue.lime
+    let gradCam = method Catalogue.gradCam
 
     let withId (id: string) (m: MethodSpec) = { m with Id = id }
 

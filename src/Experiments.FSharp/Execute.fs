@@ -122,6 +122,10 @@ let methodOf (kind: MethodKind) (covariances: IDictionary<float, Attribution.Sam
             | FisherRatio -> StatisticKind.FisherRatio
         Attribution.Methods.SampledGradients("sampled_gradients", sampler p.Sampler covariances, p.Samples, kind,
                                              (if timesInput then Multiplier.Input else Multiplier.None))
+    | NegativeFluxAggregation(samples, epsilon, maxSteps) -> Attribution.Methods.NegativeFluxAggregation(samples, epsilon, maxSteps)
+    | Occlusion(window, stride) -> Attribution.Methods.Occlusion(window, window, stride, stride)
+    | Lime(samples, cell, kernelWidth) -> Attribution.Methods.Lime(samples, cell, cell, kernelWidth)
+    | GradCam stage -> Attribution.Methods.GradCam(stage)
     | GuidedBackprop -> GuidedBackpropagation(ReluRule.Guided)
     | Deconvnet -> GuidedBackpropagation(ReluRule.Deconvnet)
     | FunctionalInformation p ->

@@ -44,7 +44,8 @@ let covarianceJitter (kind: MethodKind) =
         match p.Sampler with
         | CovarianceGaussian c -> Some c.Jitter
         | IsotropicGaussian _ -> None
-    | Saliency _ | GradientXInput | IntegratedGradients _ | GuidedBackprop | Deconvnet -> None
+    | Saliency _ | GradientXInput | IntegratedGradients _ | GuidedBackprop | Deconvnet
+    | NegativeFluxAggregation _ | Occlusion _ | Lime _ | GradCam _ -> None
 
 /// The seed of a method's noise: derived from the spec's seed and the method's parameters (not its id),
 /// so identical methods draw identical noise and share one step, and a map for the ground-truth class and

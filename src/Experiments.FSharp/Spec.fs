@@ -71,6 +71,14 @@ type MethodKind =
     | FunctionalInformation of SamplingParams
     | GuidedBackprop
     | Deconvnet
+    /// NeFLAG (Li et al. 2023, Algorithm 1): walks on the epsilon-sphere until the flux is negative.
+    | NegativeFluxAggregation of samples: int * epsilon: float * maxSteps: int
+    /// Captum's Occlusion: square window, stride, baseline 0.
+    | Occlusion of window: int * stride: int
+    /// LIME on a grid of square superpixels.
+    | Lime of samples: int * cell: int * kernelWidth: float
+    /// Grad-CAM at a named stage of the model.
+    | GradCam of stage: string
     /// Sampler x statistic, optionally times the input: the named sampling methods are presets of it.
     | SampledGradients of sampling: SamplingParams * statistic: GradientStatistic * timesInput: bool
 
