@@ -6,9 +6,11 @@ namespace Attribution.Methods;
 
 /// <summary>
 /// One chunk of evaluated points: which input each point belongs to, its weight, f, grad f and
-/// grad log f (the latter only for probability outputs, where grad f = f * grad log f).
+/// grad log f (the latter only for probability outputs, where grad f = f * grad log f), and the sampler's
+/// per-point multipliers (<see cref="SampleSet.Deltas"/>) when it has them.
 /// </summary>
-public sealed record PointChunk(Tensor InputIndex, Tensor Targets, Tensor Points, Tensor Weights, Tensor Values, Tensor Gradients, Tensor? LogGradients);
+public sealed record PointChunk(Tensor InputIndex, Tensor Targets, Tensor Points, Tensor Weights, Tensor Values, Tensor Gradients, Tensor? LogGradients,
+                                Tensor? Deltas = null);
 
 /// <summary>
 /// The batched core every gradient method goes through: expand each input into its sample points,
@@ -73,6 +75,7 @@ public static class GradientEngine
                 var points = new List<Tensor>();
                 var weights = new List<Tensor>();
                 var owners = new List<Tensor>();
+                var deltas = new List<Tensor>();
                 for (long i = start / samples; i <= (end - 1) / samples; i++)
                 {
                     if (cachedInput != i)
@@ -82,18 +85,23 @@ public static class GradientEngine
                         cached = sampler.Draw(inputs.narrow(0, i, 1), targetList[i], samples, generator);
                         cached.Points.MoveToOuterDisposeScope();
                         cached.Weights.MoveToOuterDisposeScope();
+                        cached.Deltas?.MoveToOuterDisposeScope();
                         cachedInput = i;
                     }
                     long from = Math.Max(start - i * samples, 0), to = Math.Min(end - i * samples, samples);
                     points.Add(cached!.Points.narrow(0, from, to - from));
                     weights.Add(cached.Weights.narrow(0, from, to - from));
                     owners.Add(full(to - from, i, ScalarType.Int64, inputs.device));
+                    if (cached.Deltas is { } d) deltas.Add(d.narrow(0, from, to - from));
                 }
                 var owner = cat(owners, 0);
                 var z = cat(points, 0);
                 var chunkTargets = targets.index_select(0, owner);
                 var (values, gradients, logGradients) = Evaluate(model, z, chunkTargets, options.Output);
-                reduce(new PointChunk(owner, chunkTargets, z, cat(weights, 0), values, gradients, logGradients));
+                if (deltas.Count != 0 && deltas.Count != points.Count)
+                    throw new InvalidOperationException($"{sampler.Describe()} gave per-point multipliers for some inputs only");
+                var chunkDeltas = deltas.Count == 0 ? null : cat(deltas, 0);
+                reduce(new PointChunk(owner, chunkTargets, z, cat(weights, 0), values, gradients, logGradients, chunkDeltas));
             }
         }
         finally

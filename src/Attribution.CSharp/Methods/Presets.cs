@@ -1,4 +1,5 @@
 using Attribution.Sampling;
+using static TorchSharp.torch;
 
 namespace Attribution.Methods;
 
@@ -38,4 +39,21 @@ public static class Presets
     /// </summary>
     public static SampledGradients FunctionalInformation(IGaussianSampler sampler, int samples = 50) =>
         new("functional_information", sampler, samples, StatisticKind.FisherRatio);
+
+    /// <summary>
+    /// E[|grad f(x*)|] over feature-suppressed copies x* of x, each pixel dropped (set to 0) with probability p
+    /// (Luo et al., "Sampling Matters in Explanations", Eq. 11); p = 0.7 as in their Fig. 1, [0.6, 0.8] best
+    /// (Fig. 4b). With <paramref name="timesInput"/> the map is multiplied by x (their "Gradient x Input" variant).
+    /// </summary>
+    public static SampledGradients FeatureSuppression(double p = 0.7, int samples = 50, bool timesInput = false) =>
+        new("feature_suppression", new BernoulliSuppression(p), samples, StatisticKind.MeanAbsolute,
+            timesInput ? Multiplier.Input : Multiplier.None);
+
+    /// <summary>
+    /// Expected Gradients (Erion et al. 2021; Captum's GradientShap with stdevs = 0): E[(x - b) (.) grad f(b + alpha (x - b))],
+    /// b uniform over <paramref name="references"/> [R, ...], alpha ~ U(0, 1). Captum's default is 5 samples;
+    /// 50 here, the sample count of the other Monte-Carlo presets.
+    /// </summary>
+    public static SampledGradients ExpectedGradients(Tensor references, int samples = 50) =>
+        new("expected_gradients", new BaselineDistribution(references), samples, StatisticKind.Mean);
 }

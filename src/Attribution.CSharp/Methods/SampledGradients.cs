@@ -79,9 +79,16 @@ public sealed class SampledGradients : IAttributionMethod
     {
         var w = chunk.Weights.view(GradientEngine.Broadcastable(chunk.Weights, chunk.Gradients));
         var g = chunk.Gradients.to(ScalarType.Float64);
+        // A per-point multiplier (Expected Gradients' x - b_j) must multiply each gradient before the average:
+        // E[(x - b) g] != E[x - b] E[g] when b varies. The Multiplier options stay as they are: they multiply
+        // the finished statistic by one tensor per input, which is exact (and cheaper) when every point shares
+        // the multiplier (x for Gradient x Input, x - b for IG's fixed baseline).
+        if (chunk.Deltas is { } deltas) g = g * deltas.to(ScalarType.Float64);
         Tensor? fisher = null;
         if (Statistic == StatisticKind.FisherRatio || sums.FisherTotal is not null)
             fisher = FisherTerms(chunk).to(ScalarType.Float64);
+        if (fisher is not null && chunk.Deltas is not null)
+            throw new InvalidOperationException($"{Name}: {Sampler.Describe()} multiplies each point's gradient, which the Fisher statistic of a Gaussian does not define");
 
         var first = Statistic switch
         {

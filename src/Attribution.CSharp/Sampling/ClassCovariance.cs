@@ -62,30 +62,16 @@ public sealed class ClassCovariance : IDisposable
     static ClassCovariance Factorise(Tensor sigmas, double relativeJitter, int[] counts, long c, long h, long w)
     {
         if (relativeJitter < 0) throw new ArgumentOutOfRangeException(nameof(relativeJitter), relativeJitter, "jitter must be non-negative");
-        long classes = sigmas.shape[0], d = h * w;
+        long classes = sigmas.shape[0];
         var covariances = new List<Tensor>();
         var factors = new List<Tensor>();
         var jitters = new double[classes];
-        var identity = eye(d, dtype: ScalarType.Float64, device: sigmas.device);
         for (int k = 0; k < classes; k++)
         {
-            var sigma = sigmas[k];
-            double meanDiagonal = sigma.diagonal().mean().item<double>();
-            double jitter = relativeJitter * Math.Max(meanDiagonal, 1e-12);
-            for (int attempt = 0; ; attempt++)
-            {
-                var jittered = jitter > 0 ? sigma + identity * jitter : sigma;
-                var (factor, info) = linalg.cholesky_ex(jittered, false);
-                if (info.item<int>() == 0)
-                {
-                    covariances.Add(jittered.to(ScalarType.Float32));
-                    factors.Add(factor.to(ScalarType.Float32));
-                    jitters[k] = jitter;
-                    break;
-                }
-                if (attempt > 12) throw new InvalidOperationException($"the covariance of class {k} is not positive definite even with jitter {jitter}");
-                jitter = Math.Max(jitter * 10, 1e-12 * Math.Max(meanDiagonal, 1e-12));
-            }
+            var (jittered, factor, jitter) = CovarianceModels.JitteredCholesky(sigmas[k], relativeJitter, $"class {k}");
+            covariances.Add(jittered.to(ScalarType.Float32));
+            factors.Add(factor.to(ScalarType.Float32));
+            jitters[k] = jitter;
         }
         var all = stack(covariances).MoveToOuterDisposeScope();
         var allFactors = stack(factors).MoveToOuterDisposeScope();

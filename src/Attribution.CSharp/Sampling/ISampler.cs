@@ -2,13 +2,22 @@ using static TorchSharp.torch;
 
 namespace Attribution.Sampling;
 
-/// <summary>Points around one input [n, ...] with their weights [n] (float64; 1/n for Monte Carlo, quadrature weights for paths).</summary>
+/// <summary>
+/// Points around one input [n, ...] with their weights [n] (float64; 1/n for Monte Carlo, quadrature weights
+/// for paths) and, optionally, a multiplier per point [n, ...] (<see cref="Deltas"/>).
+/// </summary>
 public sealed class SampleSet : IDisposable
 {
-    public SampleSet(Tensor points, Tensor weights) { Points = points; Weights = weights; }
+    public SampleSet(Tensor points, Tensor weights, Tensor? deltas = null) { Points = points; Weights = weights; Deltas = deltas; }
     public Tensor Points { get; }
     public Tensor Weights { get; }
-    public void Dispose() { Points.Dispose(); Weights.Dispose(); }
+    /// <summary>
+    /// A multiplier per point, shaped like <see cref="Points"/>, applied to that point's gradient before the
+    /// statistic: (x - b_j) for Expected Gradients, whose baseline b_j differs from point to point. Null when
+    /// the points share one multiplier (or none), which the method applies once to the statistic.
+    /// </summary>
+    public Tensor? Deltas { get; }
+    public void Dispose() { Points.Dispose(); Weights.Dispose(); Deltas?.Dispose(); }
 }
 
 /// <summary>

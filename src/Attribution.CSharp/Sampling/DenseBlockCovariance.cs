@@ -1,0 +1,78 @@
+using static TorchSharp.torch;
+
+namespace Attribution.Sampling;
+
+/// <summary>
+/// A block-diagonal covariance with dense blocks, kept as Cholesky factors L (float32): one block of D x D
+/// (<see cref="CovarianceStructure.Full"/>), one P x P block per channel
+/// (<see cref="CovarianceStructure.PerChannel"/>), or one P x P block repeated for every channel
+/// (<see cref="CovarianceStructure.SharedAcrossChannels"/>, the factors of a <see cref="ClassCovariance"/>).
+/// Noise is eps L^T per block; Sigma g is computed as L (L^T g), so only the factor is held.
+/// </summary>
+public sealed class DenseBlockCovariance : ICovarianceModel
+{
+    readonly Tensor factors;       // shared: [K, P, P]; otherwise [K, B, n, n]
+    readonly bool shared;
+    readonly IDisposable? owner;
+    readonly long blocks, blockSize;
+
+    internal DenseBlockCovariance(Tensor factors, bool shared, CovarianceStructure structure, double[] jitters, long channels, long height, long width, IDisposable? owner)
+    {
+        this.factors = factors; this.shared = shared; this.owner = owner;
+        Structure = structure; Jitters = jitters; Channels = channels; Height = height; Width = width;
+        blockSize = shared ? factors.shape[1] : factors.shape[2];
+        blocks = Features / blockSize;
+    }
+
+    internal static DenseBlockCovariance Shared(ClassCovariance covariance, bool owned) =>
+        new(covariance.Factors, shared: true, new CovarianceStructure.SharedAcrossChannels(), covariance.Jitters.ToArray(),
+            covariance.Channels, covariance.Height, covariance.Width, owned ? covariance : null);
+
+    public CovarianceStructure Structure { get; }
+    public long Classes => factors.shape[0];
+    public long Channels { get; }
+    public long Height { get; }
+    public long Width { get; }
+    public long Features => Channels * Height * Width;
+    public long NoiseDimension => Features;
+    public long FloatsPerClass => Structure.Floats(Channels, Height, Width);
+    public IReadOnlyList<double> Jitters { get; }
+
+    public Tensor Sample(long cls, Tensor eps)
+    {
+        using var scope = NewDisposeScope();
+        long n = eps.shape[0];
+        var l = Factor(cls, eps);
+        // shared: [n, C, P] x L^T, the draw of the original covariance Gaussian; otherwise one matmul per block, [B, n, size]
+        var noise = shared ? eps.view(n, blocks, blockSize).matmul(l.t())
+                           : eps.view(n, blocks, blockSize).transpose(0, 1).matmul(l.transpose(1, 2)).transpose(0, 1);
+        return noise.reshape(n, Features).MoveToOuterDisposeScope();
+    }
+
+    public Tensor Apply(long cls, Tensor g)
+    {
+        using var scope = NewDisposeScope();
+        long m = g.shape[0];
+        var l = Factor(cls, g);
+        // a row r times L then L^T is (L L^T r^T)^T = (Sigma r^T)^T
+        var result = shared ? g.view(m, blocks, blockSize).matmul(l).matmul(l.t())
+                            : g.view(m, blocks, blockSize).transpose(0, 1).matmul(l).matmul(l.transpose(1, 2)).transpose(0, 1);
+        return result.reshape(m, Features).MoveToOuterDisposeScope();
+    }
+
+    public Tensor Dense(long cls)
+    {
+        using var scope = NewDisposeScope();
+        var l = factors[cls].to(ScalarType.Float64);
+        var perBlock = shared ? l.matmul(l.t()).unsqueeze(0).expand(blocks, blockSize, blockSize) : l.matmul(l.transpose(1, 2));
+        return block_diag(Enumerable.Range(0, (int)blocks).Select(b => perBlock[b]).ToArray()).MoveToOuterDisposeScope();
+    }
+
+    Tensor Factor(long cls, Tensor like) => factors[cls].to(like.dtype).to(like.device);
+
+    public void Dispose()
+    {
+        if (owner is not null) owner.Dispose();
+        else if (!shared) factors.Dispose();
+    }
+}
