@@ -74,6 +74,11 @@ module Catalogue =
         let kernelWidth = Param.float "kernel_width" "width of the exponential kernel on the cosine distance" (Some 1.0) true
         let stage = Param.choice "stage" "stage" "the layer whose activation is weighted" (Some "conv2") Names.spatialStages
 
+        let dropProbability =
+            Param.make "p" "float" "[0, 1)" "probability that a pixel is dropped to 0 (Sampling Matters: 0.6 to 0.8 work best)" (Some 0.7) Decode.float Out.float (fun v ->
+                if v >= 0.0 && v < 1.0 then None else Some "must be in [0, 1)")
+        let references = Param.int "references" "training images the baselines are drawn from (a seeded random subset)" (Some 100) 1 None
+
         /// Number of draws (Captum's nt_samples); VarGrad needs two for a variance.
         let samples (minimum: int) = Param.int "samples" "number of draws (Captum's nt_samples)" (Some 50) minimum None
 
@@ -122,7 +127,17 @@ module Catalogue =
             | CovarianceGaussian c -> Some c
             | _ -> None)
 
-    let samplers = [ isotropicGaussian; covarianceGaussian ]
+    let bernoulliSuppression: Variant<SamplerSpec> =
+        Variant.make "bernoulli_suppression" "each pixel kept with probability 1 - p, else set to 0 (Luo et al., Sampling Matters, Eq. 11)" (Fields.field id Params.dropProbability) BernoulliSuppression (function
+            | BernoulliSuppression p -> Some p
+            | _ -> None)
+
+    let epsilonSphere: Variant<SamplerSpec> =
+        Variant.make "epsilon_sphere" "uniform on the L2 sphere of radius epsilon around x (Li et al. 2023)" (Fields.field id Params.epsilon) EpsilonSphere (function
+            | EpsilonSphere e -> Some e
+            | _ -> None)
+
+    let samplers = [ isotropicGaussian; covarianceGaussian; bernoulliSuppression; epsilonSphere ]
     let samplerNames = samplers |> List.map _.Name
 
     let sampler (dflt: SamplerSpec) =
@@ -236,6 +251,35 @@ module Catalogue =
             | Lime(n, c, k) -> Some(n, c, k)
             | _ -> None)
 
+    let featureSuppression =
+        Variant.make
+            "feature_suppression"
+            "Luo et al., Sampling Matters, Eq. 11: E|grad f(x*)| with x* = x with pixels dropped with probability p (times x optionally)"
+            (fields {
+                let! p = Fields.field (fun (p, _, _) -> p) Params.dropProbability
+                and! samples = Fields.field (fun (_, n, _) -> n) (Params.samples 1)
+                and! timesInput = Fields.field (fun (_, _, t) -> t) Params.timesInput
+                return p, samples, timesInput
+            })
+            FeatureSuppression
+            (function
+            | FeatureSuppression(p, n, t) -> Some(p, n, t)
+            | _ -> None)
+
+    let expectedGradients =
+        Variant.make
+            "expected_gradients"
+            "Erion et al. 2021: E_b,a[(x - b) (.) grad f(b + a (x - b))], b a training image, a ~ U(0, 1) (Captum's GradientShap)"
+            (fields {
+                let! samples = Fields.field fst (Params.samples 1)
+                and! references = Fields.field snd Params.references
+                return samples, references
+            })
+            ExpectedGradients
+            (function
+            | ExpectedGradients(n, r) -> Some(n, r)
+            | _ -> None)
+
     let gradCam =
         Variant.make "grad_cam" "Selvaraju et al. 2017: ReLU(sum_k mean(d f / d A_k) A_k) at a stage, upsampled to the input" (Fields.field id Params.stage) GradCam (function
             | GradCam s -> Some s
@@ -271,6 +315,8 @@ module Catalogue =
           occlusion
           lime
           gradCam
+          featureSuppression
+          expectedGradients
           sampledGradients ]
 
     let methodNames = methods |> List.map _.Name

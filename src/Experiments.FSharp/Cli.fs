@@ -94,6 +94,38 @@ let private missingFiles (name: string) (text: string) (spec: Spec) =
         [ SpecError.make name line column "model.weights" $"no such file (relative paths are from {Directory.GetCurrentDirectory()})" (Some path) [] ]
     | _ -> []
 
+/// Line and column of methods[i].key in the YAML text (of methods[i] when the key is absent); 0, 0 if unknown.
+let private methodPosition (text: string) (index: int) (key: string) =
+    try
+        let yaml = YamlDotNet.RepresentationModel.YamlStream()
+        yaml.Load(new StringReader(text))
+        let root = yaml.Documents.[0].RootNode :?> YamlDotNet.RepresentationModel.YamlMappingNode
+        let methods = root.Children.[YamlDotNet.RepresentationModel.YamlScalarNode "methods"] :?> YamlDotNet.RepresentationModel.YamlSequenceNode
+        let m = methods.Children.[index]
+        match m with
+        | :? YamlDotNet.RepresentationModel.YamlMappingNode as map when map.Children.ContainsKey(YamlDotNet.RepresentationModel.YamlScalarNode key) ->
+            let node = map.Children.[YamlDotNet.RepresentationModel.YamlScalarNode key]
+            int node.Start.Line, int node.Start.Column
+        | _ -> int m.Start.Line, int m.Start.Column
+    with _ -> 0, 0
+
+/// Combinations the engine refuses: the Fisher statistic divides by f and weighs by the sampler's covariance,
+/// so it needs a Gaussian sampler. Reported with the spec's other errors, before any work starts.
+let compositionErrors (name: string) (text: string) (spec: Spec) =
+    spec.Methods
+    |> List.indexed
+    |> List.choose (fun (i, m) ->
+        let fisherSampler =
+            match m.Kind with
+            | FunctionalInformation p | SampledGradients(p, FisherRatio, _) -> Some p.Sampler
+            | _ -> None
+        match fisherSampler with
+        | Some (BernoulliSuppression _ | EpsilonSphere _ as s) ->
+            let line, column = methodPosition text i "sampler"
+            let kind = match s with BernoulliSuppression _ -> "bernoulli_suppression" | _ -> "epsilon_sphere"
+            Some(SpecError.make name line column $"methods[{i}].sampler" "the Fisher statistic (C grad f).grad f / f needs a Gaussian sampler, which has a covariance C" (Some kind) [ "isotropic_gaussian"; "covariance_gaussian" ])
+        | _ -> None)
+
 /// Parses and validates one spec: the spec or every error, formatted.
 let private load (name: string, text: Result<string, string>) =
     match text with
@@ -102,7 +134,7 @@ let private load (name: string, text: Result<string, string>) =
         match Yaml.parseText name text with
         | Error errors -> Error(SpecError.formatAll errors)
         | Ok spec ->
-            match Validate.spec spec @ missingFiles name text spec with
+            match Validate.spec spec @ missingFiles name text spec @ compositionErrors name text spec with
             | [] -> Ok(spec, text)
             | errors -> Error(SpecError.formatAll errors)
 

@@ -28,6 +28,8 @@ module Dsl =
     let occlusion = method Catalogue.occlusion
     let lime = method Catalogue.lime
     let gradCam = method Catalogue.gradCam
+    let featureSuppression = method Catalogue.featureSuppression
+    let expectedGradients = method Catalogue.expectedGradients
 
     let withId (id: string) (m: MethodSpec) = { m with Id = id }
 

@@ -90,13 +90,22 @@ let explainedIndices (spec: Spec) (testCount: int) =
     use order = torch.randperm(int64 testCount, generator = g)
     order.narrow(0L, 0L, int64 (min spec.Data.Explain testCount)).data<int64>().ToArray()
 
-let private sampler (spec: SamplerSpec) (covariances: IDictionary<float, Attribution.Sampling.ClassCovariance>) : ISampler =
+/// What building a method may need besides its parameters: class covariances (by jitter) and reference
+/// inputs (a seeded random subset of the training images, of the given size).
+type MethodContext =
+    { Covariances: IDictionary<float, Attribution.Sampling.ClassCovariance>
+      References: int -> Tensor }
+
+let private sampler (spec: SamplerSpec) (context: MethodContext) : ISampler =
     match spec with
     | IsotropicGaussian stdev -> Attribution.Sampling.IsotropicGaussian(stdev)
-    | CovarianceGaussian c -> Attribution.Sampling.CovarianceGaussian(covariances.[c.Jitter], c.Scale)
+    | CovarianceGaussian c -> Attribution.Sampling.CovarianceGaussian(context.Covariances.[c.Jitter], c.Scale)
+    | BernoulliSuppression p -> Attribution.Sampling.BernoulliSuppression(p)
+    | EpsilonSphere e -> Attribution.Sampling.EpsilonSphere(e)
 
 /// The engine's method for a spec's method kind.
-let methodOf (kind: MethodKind) (covariances: IDictionary<float, Attribution.Sampling.ClassCovariance>) : IAttributionMethod =
+let methodOf (kind: MethodKind) (context: MethodContext) : IAttributionMethod =
+    let covariances = context
     match kind with
     | Saliency absolute -> Presets.Saliency(absolute)
     | GradientXInput -> Presets.GradientXInput()
@@ -122,6 +131,8 @@ let methodOf (kind: MethodKind) (covariances: IDictionary<float, Attribution.Sam
             | FisherRatio -> StatisticKind.FisherRatio
         Attribution.Methods.SampledGradients("sampled_gradients", sampler p.Sampler covariances, p.Samples, kind,
                                              (if timesInput then Multiplier.Input else Multiplier.None))
+    | FeatureSuppression(p, samples, timesInput) -> Presets.FeatureSuppression(p, samples, timesInput)
+    | ExpectedGradients(samples, references) -> Presets.ExpectedGradients(context.References references, samples)
     | NegativeFluxAggregation(samples, epsilon, maxSteps) -> Attribution.Methods.NegativeFluxAggregation(samples, epsilon, maxSteps)
     | Occlusion(window, stride) -> Attribution.Methods.Occlusion(window, window, stride, stride)
     | Lime(samples, cell, kernelWidth) -> Attribution.Methods.Lime(samples, cell, cell, kernelWidth)
@@ -252,6 +263,11 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
     let labels = test.Labels.index_select(0L, torch.tensor(indices)).data<int64>().ToArray()
     let predictions = Training.Logits(model, inputs, device).argmax(1L).data<int64>().ToArray()
     let covariances = Dictionary<float, Attribution.Sampling.ClassCovariance>()
+    let references (count: int) =
+        use g = new torch.Generator(uint64 (Seeds.Derive(int64 spec.Seed, "references")), torch.CPU)
+        use order = torch.randperm(int64 train.Count, generator = g)
+        train.Images.index_select(0L, order.narrow(0L, 0L, int64 (min count train.Count))).``to``(device)
+    let context = { Covariances = covariances; References = references }
     let maps = Dictionary<string * TargetKind, Tensor>()
     let diagnostics = Dictionary<string * TargetKind, IDictionary<string, Tensor>>()
     let timings = List<AttributionTiming>()
@@ -266,7 +282,7 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
         | Attribute(kind, target) ->
             let first = List.head step.Methods
             let gt = if target = Predicted && maps.ContainsKey((first, GroundTruth)) then Some(maps.[(first, GroundTruth)], diagnostics.[(first, GroundTruth)]) else None
-            let m, d, seconds, cached = attribute plan step kind target model inputs labels predictions indices covariances gt device
+            let m, d, seconds, cached = attribute plan step kind target model inputs labels predictions indices context gt device
             for id in step.Methods do
                 maps.[(id, target)] <- m
                 diagnostics.[(id, target)] <- d

@@ -35,6 +35,10 @@ type SamplerSpec =
     | IsotropicGaussian of stdev: float
     /// z ~ N(x, scale * Sigma) (Gat et al. 2022). yaml kind: covariance_gaussian
     | CovarianceGaussian of CovarianceGaussianSpec
+    /// Sampling Matters (Luo et al.): each pixel dropped to 0 with probability p.
+    | BernoulliSuppression of dropProbability: float
+    /// Uniform on the L2 sphere of radius epsilon around x (NeFLAG's neighbourhood).
+    | EpsilonSphere of epsilon: float
 
 /// Jitter is added to the diagonal of Sigma, relative to its mean diagonal, so that Sigma is positive definite.
 and CovarianceGaussianSpec =
@@ -77,6 +81,10 @@ type MethodKind =
     | Occlusion of window: int * stride: int
     /// LIME on a grid of square superpixels.
     | Lime of samples: int * cell: int * kernelWidth: float
+    /// Sampling Matters (Luo et al.): E|grad f| under Bernoulli pixel suppression, optionally times x.
+    | FeatureSuppression of dropProbability: float * samples: int * timesInput: bool
+    /// Expected Gradients (Erion et al. 2021): E[(x - b) (.) grad f(b + a (x - b))], b from training images, a ~ U(0, 1).
+    | ExpectedGradients of samples: int * references: int
     /// Grad-CAM at a named stage of the model.
     | GradCam of stage: string
     /// Sampler x statistic, optionally times the input: the named sampling methods are presets of it.

@@ -7,7 +7,7 @@ open TorchSharp
 open Experiments
 open TestModels
 
-let private noCovariances = Collections.Generic.Dictionary<float, Attribution.Sampling.ClassCovariance>()
+let private noCovariances : Execute.MethodContext = { Covariances = Collections.Generic.Dictionary<float, Attribution.Sampling.ClassCovariance>(); References = fun _ -> failwith "no references in this test" }
 
 let private maps (kind: MethodKind) (model: torch.nn.Module<torch.Tensor, torch.Tensor>) (x: torch.Tensor) (t: torch.Tensor) =
     let m = Execute.methodOf kind noCovariances
@@ -43,6 +43,29 @@ let tests =
             let yaml = "name: c\ndata: { dataset: fashion_mnist }\nmodel: { architecture: fashion_cnn }\nmethods:\n  - method: sampled_gradients\n    statistic: mean_absolute\n    times_input: true\n"
             match Yaml.parseText "c.yaml" yaml with
             | Ok spec -> Expect.equal spec.Methods.Head.Kind (SampledGradients({ Samples = 50; Sampler = IsotropicGaussian 0.15 }, MeanAbsolute, true)) "decoded"
+            | Error e -> failtest (SpecError.formatAll e)
+        }
+    ]
+
+[<Tests>]
+let compositionErrors =
+    testList "composition errors" [
+        test "the Fisher statistic with a non-Gaussian sampler is a located spec error, not a failure mid-run" {
+            let yaml = "name: c\ndata: { dataset: fashion_mnist }\nmodel: { architecture: fashion_cnn }\nmethods:\n  - method: saliency\n  - method: functional_information\n    sampler: { kind: bernoulli_suppression, p: 0.7 }\n"
+            match Yaml.parseText "c.yaml" yaml with
+            | Error e -> failtest (SpecError.formatAll e)
+            | Ok spec ->
+                match Cli.compositionErrors "c.yaml" yaml spec with
+                | [ e ] ->
+                    Expect.equal (e.Line, e.Path) (7, "methods[1].sampler") "located at the sampler"
+                    Expect.stringContains (SpecError.format e) "isotropic_gaussian" "says what is allowed"
+                | other -> failtest $"expected one error, got {other}"
+        }
+
+        test "feature_suppression and expected_gradients read from YAML with the papers' defaults" {
+            let yaml = "name: c\ndata: { dataset: fashion_mnist }\nmodel: { architecture: fashion_cnn }\nmethods:\n  - method: feature_suppression\n  - method: expected_gradients\n"
+            match Yaml.parseText "c.yaml" yaml with
+            | Ok spec -> Expect.equal (spec.Methods |> List.map (fun m -> m.Kind)) [ FeatureSuppression(0.7, 50, false); ExpectedGradients(50, 100) ] "defaults"
             | Error e -> failtest (SpecError.formatAll e)
         }
     ]
