@@ -15,7 +15,7 @@ let root () =
 
 let path (kind: string) (hash: string) (extension: string) = Path.Combine(root (), kind, hash + extension)
 
-let private json = JsonSerializerOptions(WriteIndented = true)
+let private json = JsonSerializerOptions(WriteIndented = true, NumberHandling = Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals)
 
 let writeJson (file: string) (value: 'T) = AtomicFile.WriteAllText(file, JsonSerializer.Serialize(value, json))
 

@@ -370,8 +370,59 @@ module Catalogue =
     let rankAgreement =
         Variant.constant "rank_agreement" "Spearman rank correlation between the maps of every pair of methods" RankAgreement
 
-    let metrics = [ negativePerturbation; rankAgreement ]
+    let insertionDeletion =
+        Variant.make
+            "insertion_deletion"
+            "Petsiuk et al. 2018 / Li et al. 2023: deletion and insertion curves (most important first) on a black and a blurred substrate, AUCs, Difference = insertion - deletion, and the two rounds' average"
+            (fields {
+                let! pixels = Fields.field fst (Param.int "pixels_per_step" "pixels changed per step (28 = one Fashion-MNIST row)" (Some 28) 1 None)
+                and! sigma = Fields.field snd (Param.float "blur_sigma" "sigma of the blurred substrate, in pixels (NeFLAG: 20)" (Some 20.0) true)
+                return pixels, sigma
+            })
+            InsertionDeletion
+            (function
+            | InsertionDeletion(p, s) -> Some(p, s)
+            | _ -> None)
+
+    let sensitivityN =
+        Variant.make
+            "sensitivity_n"
+            "Ancona et al. 2018: for N on a log grid, Pearson correlation between the attribution summed over N random pixels and the drop of f when they are set to 0"
+            (fields {
+                let! masks = Fields.field fst (Param.int "masks" "random masks per N, shared across inputs" (Some 100) 2 None)
+                and! points = Fields.field snd (Param.int "points" "values of N on the log grid" (Some 12) 1 None)
+                return masks, points
+            })
+            SensitivityN
+            (function
+            | SensitivityN(m, p) -> Some(m, p)
+            | _ -> None)
+
+    let parameterRandomisation =
+        Variant.make
+            "parameter_randomisation"
+            "Adebayo et al. 2018: re-initialise the layers from the output backwards and compare each map with the original (SSIM, Spearman)"
+            (Fields.field id (Param.int "inputs" "explained inputs re-explained at each stage (the first ones)" (Some 20) 1 None))
+            ParameterRandomisation
+            (function
+            | ParameterRandomisation n -> Some n
+            | _ -> None)
+
+    let explanationCertainty =
+        Variant.make
+            "explanation_certainty"
+            "Luo et al., Sampling Matters: mutual information between pixel values and their attributions (KSG, k = 3, nats)"
+            (Fields.field id (Param.int "pairs" "(pixel, attribution) pairs sampled for the estimate" (Some 4096) 10 None))
+            ExplanationCertainty
+            (function
+            | ExplanationCertainty n -> Some n
+            | _ -> None)
+
+    let metrics = [ negativePerturbation; rankAgreement; insertionDeletion; sensitivityN; parameterRandomisation; explanationCertainty ]
     let metricNames = metrics |> List.map _.Name
+
+    /// The yaml name of a metric.
+    let metricName (m: MetricSpec) = metrics |> List.find (fun v -> (v.Encode m).IsSome) |> _.Name
 
     let metricSpec: Param<MetricSpec> =
         { Info = { Name = "metric"; Type = "metric"; Default = None; Allowed = String.Join(" | ", metricNames); Doc = "an evaluation metric" }

@@ -88,18 +88,22 @@ module Dsl =
 
     let negativePerturbation: MetricSpec = Variant.dflt Catalogue.negativePerturbation
     let rankAgreement: MetricSpec = RankAgreement
+    let insertionDeletion: MetricSpec = Variant.dflt Catalogue.insertionDeletion
+    let sensitivityN: MetricSpec = Variant.dflt Catalogue.sensitivityN
+    let parameterRandomisation: MetricSpec = Variant.dflt Catalogue.parameterRandomisation
+    let explanationCertainty: MetricSpec = Variant.dflt Catalogue.explanationCertainty
 
     /// negative_perturbation only.
     let withFractions (fractions: float list) (m: MetricSpec) =
         match m with
         | NegativePerturbation s -> NegativePerturbation { s with Fractions = fractions }
-        | RankAgreement -> invalidArg "metric" "withFractions applies to negative_perturbation"
+        | _ -> invalidArg "metric" "withFractions applies to negative_perturbation"
 
     /// negative_perturbation only.
     let withMaskValue (value: float) (m: MetricSpec) =
         match m with
         | NegativePerturbation s -> NegativePerturbation { s with MaskValue = value }
-        | RankAgreement -> invalidArg "metric" "withMaskValue applies to negative_perturbation"
+        | _ -> invalidArg "metric" "withMaskValue applies to negative_perturbation"
 
     // --- the spec ---
 

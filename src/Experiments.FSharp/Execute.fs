@@ -240,6 +240,69 @@ let private rankAgreement (step: Step) (maps: IReadOnlyDictionary<string * Targe
                  let values = [| for r in 0 .. n - 1 -> RankCorrelation.Spearman(ArraySegment(da, r * d, d), ArraySegment(db, r * d, d)) |] |> Array.filter (Double.IsNaN >> not)
                  yield { A = a; B = b; Spearman = (if values.Length = 0 then nan else Array.average values); Inputs = values.Length } |])
 
+let private meanCurve (rows: double[][]) =
+    if rows.Length = 0 then [||] else Array.init rows.[0].Length (fun j -> rows |> Array.averageBy (fun r -> r.[j]))
+
+/// A per-method metric (insertion/deletion, Sensitivity-N, randomisation, certainty) on the maps of the
+/// explained class, cached as JSON by the step's hash.
+let private methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKind) (model: torch.nn.Module<Tensor, Tensor>)
+                         (inputs: Tensor) (maps: Tensor) (classes: int64[]) (context: MethodContext) device =
+    let file = Artefacts.path "metrics" step.Hash ".json"
+    fst <| Artefacts.jsonOrCompute file (fun () ->
+        let name = Catalogue.metricName metric
+        let seed = Seeds.Derive(int64 plan.Spec.Seed, name)
+        let targets = torch.tensor(classes)
+        let result scalars xLabel x curves = { Metric = name; Method = List.head step.Methods; Scalars = scalars; XLabel = xLabel; X = x; Curves = curves }
+        let value n v = { Name = n; Value = v }
+        Progress.say $"{step.Name}: {classes.Length} inputs"
+        match metric with
+        | InsertionDeletion(pixels, sigma) ->
+            let metric = Attribution.Metrics.InsertionDeletion(Nullable pixels)
+            let averaged = metric.EvaluateBlackAndBlurred(model, inputs, maps, targets, seed, device, sigma)
+            let rounds = averaged.Rounds |> Seq.toArray
+            let fractions = rounds.[0].Deletion.Fractions
+            let scalars =
+                [| for r in rounds do
+                     yield value $"deletion_{r.Substrate}" r.Deletion.MeanAuc
+                     yield value $"insertion_{r.Substrate}" r.Insertion.MeanAuc
+                     yield value $"difference_{r.Substrate}" r.Difference
+                   yield value "deletion" averaged.Deletion
+                   yield value "insertion" averaged.Insertion
+                   yield value "difference" averaged.Difference |]
+            let curves =
+                [| for r in rounds do
+                     yield { Name = $"deletion_{r.Substrate}"; Values = meanCurve r.Deletion.Curves; Auc = r.Deletion.MeanAuc }
+                     yield { Name = $"insertion_{r.Substrate}"; Values = meanCurve r.Insertion.Curves; Auc = r.Insertion.MeanAuc } |]
+            result scalars "fraction of pixels changed (most important first)" fractions curves
+        | SensitivityN(masks, points) ->
+            let features = int (inputs.shape.[2] * inputs.shape.[3])
+            let grid = Attribution.Metrics.SensitivityN.LogGrid(features, points)
+            let r = Attribution.Metrics.SensitivityN(grid, masks).Evaluate(model, inputs, maps, targets, seed, device)
+            let valid = r.MeanCorrelation |> Array.filter (Double.IsNaN >> not)
+            result [| value "mean_correlation" (if valid.Length = 0 then nan else Array.average valid) |] "N (pixels masked)" (r.N |> Array.map float)
+                   [| { Name = "correlation"; Values = r.MeanCorrelation; Auc = nan } |]
+        | ParameterRandomisation count ->
+            let n = min count (int inputs.shape.[0])
+            let layered =
+                match model with
+                | :? Attribution.Models.FashionCnn as cnn -> cnn
+                | other -> failwith $"parameter_randomisation needs a model that can be cut into stages; {other.GetType().Name} cannot"
+            let options = ExplainOptions(Output = (match plan.Spec.Explain.Output with Probability -> Attribution.Methods.OutputFunction.Probability | Logit -> Attribution.Methods.OutputFunction.Logit),
+                                         BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind)
+            let stages =
+                Attribution.Metrics.ParameterRandomisation().Run(layered, (fun () -> new Attribution.Models.FashionCnn()), methodOf kind context,
+                                                                 inputs.narrow(0L, 0L, int64 n).``to``(device: torch.Device), targets.narrow(0L, 0L, int64 n).``to``(device: torch.Device), options, seed)
+                |> Seq.toArray
+            let last = Array.last stages
+            result [| value "final_ssim" last.MeanSsim; value "final_spearman" last.MeanSpearman |]
+                   ("stages randomised from the output: " + (stages |> Array.map (fun s -> s.Stage) |> String.concat ", ")) (Array.init stages.Length (fun i -> float (i + 1)))
+                   [| { Name = "ssim"; Values = stages |> Array.map (fun s -> s.MeanSsim); Auc = nan }
+                      { Name = "spearman"; Values = stages |> Array.map (fun s -> s.MeanSpearman); Auc = nan } |]
+        | ExplanationCertainty pairs ->
+            let mi = Attribution.Information.MutualInformation.PixelwiseExplanationCertainty(inputs, maps, pairs, 3, seed)
+            result [| value "mutual_information_nats" mi |] "" [||] [||]
+        | NegativePerturbation _ | RankAgreement -> failwith "not a per-method metric")
+
 let private logSobolev (methodId: string) (target: TargetKind) (diagnostics: IDictionary<string, Tensor>) =
     match diagnostics.TryGetValue "entropy", diagnostics.TryGetValue "half_fisher_information" with
     | (true, ent), (true, half) ->
@@ -273,6 +336,7 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
     let timings = List<AttributionTiming>()
     let npResults = List<MethodCurves>()
     let mutable rankPairs = [||]
+    let metricResults = List<MetricResult>()
     for step in plan.Steps do
         match step.Kind with
         | ProvideModel -> ()
@@ -293,6 +357,13 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
             let byTarget = spec.Explain.Targets |> List.map (fun t -> t, maps.[(first, t)]) |> dict
             let result = negativePerturbation plan step np model inputs labels predictions byTarget device
             for id in step.Methods do npResults.Add { Method = id; Result = result }
+        | EvaluateMethodMetric metric ->
+            let first = List.head step.Methods
+            let target = if List.contains Predicted spec.Explain.Targets then Predicted else GroundTruth
+            let classes = match target with Predicted -> predictions | GroundTruth -> labels
+            let kind = (spec.Methods |> List.find (fun m -> m.Id = first)).Kind
+            let result = methodMetric plan step metric kind model inputs maps.[(first, target)] classes context device
+            for id in step.Methods do metricResults.Add { result with Method = id }
         | EvaluateRankAgreement ->
             let target = if List.contains Predicted spec.Explain.Targets then Predicted else GroundTruth
             rankPairs <- rankAgreement step maps step.Methods target
@@ -300,6 +371,6 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
         [| for KeyValue((id, target), d) in diagnostics do
              match logSobolev id target d with Some c -> yield c | None -> () |]
     { Result = { Model = modelInfo; Explained = labels.Length; ExplainedIndices = indices; NegativePerturbation = npResults.ToArray()
-                 RankAgreement = rankPairs; LogSobolev = certificates; Timings = timings.ToArray() }
+                 RankAgreement = rankPairs; LogSobolev = certificates; Metrics = metricResults.ToArray(); Timings = timings.ToArray() }
       Images = inputs; Labels = labels; Predictions = predictions; ClassNames = List.ofSeq test.ClassNames
       Maps = maps; Diagnostics = diagnostics; Device = string device }

@@ -16,6 +16,8 @@ type StepKind =
     | EvaluateNegativePerturbation of metric: NegativePerturbationSpec
     /// Spearman agreement between every pair of methods.
     | EvaluateRankAgreement
+    /// Any other per-method metric (insertion/deletion, Sensitivity-N, randomisation, certainty).
+    | EvaluateMethodMetric of metric: MetricSpec
 
 type Step =
     { /// Stable readable name, e.g. "attribute/fi_sigma/predicted".
@@ -82,6 +84,14 @@ let compile (spec: Spec) (dataHash: string) : Plan =
                     let maps = attributions |> List.filter (fun a -> match a.Kind with Attribute(k, _) -> k = kind | _ -> false)
                     { Name = $"negative_perturbation/{List.head ids}"; Kind = EvaluateNegativePerturbation np
                       Hash = hash ("negative_perturbation" :: canonical np :: (maps |> List.map (fun a -> a.Hash)))
+                      DependsOn = maps |> List.map (fun a -> a.Name); Methods = ids }
+            | InsertionDeletion _ | SensitivityN _ | ParameterRandomisation _ | ExplanationCertainty _ ->
+                let metricName = Catalogue.metricName metric
+                for (kind, methods) in spec.Methods |> List.groupBy (fun m -> m.Kind) do
+                    let ids = methods |> List.map (fun m -> m.Id)
+                    let maps = attributions |> List.filter (fun a -> match a.Kind with Attribute(k, _) -> k = kind | _ -> false)
+                    { Name = $"{metricName}/{List.head ids}"; Kind = EvaluateMethodMetric metric
+                      Hash = hash (metricName :: canonical metric :: modelHash :: (maps |> List.map (fun a -> a.Hash)))
                       DependsOn = maps |> List.map (fun a -> a.Name); Methods = ids }
             | RankAgreement ->
                 { Name = "rank_agreement"; Kind = EvaluateRankAgreement

@@ -35,6 +35,19 @@ let private sameOrder (ours: (string * float) list) (theirs: (string * float) li
     let agree = pairs |> List.filter (fun (a, b) -> sign (get ours a - get ours b) = sign (get theirs a - get theirs b)) |> List.length
     agree, pairs.Length
 
+/// One sentence per metric: what the numbers are and which way is better.
+let private metricIntro (metric: string) =
+    match metric with
+    | "insertion_deletion" ->
+        "Probability of the explained class as pixels are deleted (replaced by the substrate) or inserted (revealed on it), most important first; AUC over the fraction in [0, 1]. Lower deletion, higher insertion and higher Difference (insertion - deletion) are better; `deletion`, `insertion`, `difference` average the black and blurred rounds (NeFLAG's protocol)."
+    | "sensitivity_n" ->
+        "Pearson correlation between the attribution summed over N random pixels and the drop of f when they are set to 0, averaged over N on a log grid (curve: per N). Higher is better."
+    | "parameter_randomisation" ->
+        "The model's layers re-initialised from the output backwards, cumulatively; similarity of each new map to the original (curve: per stage). A map that stays similar after randomisation does not depend on what the model learnt: lower is better."
+    | "explanation_certainty" ->
+        "KSG estimate (k = 3) of the mutual information between a pixel's value and its attribution, over sampled (pixel, attribution) pairs, in nats."
+    | other -> other
+
 let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.EnvironmentRecord) (heatmapFiles: string list) (curveFiles: string list) =
     let r = output.Result
     let spec = plan.Spec
@@ -97,6 +110,16 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
         line "|---|---|---:|---:|---:|---:|"
         for c in r.LogSobolev |> Array.sortBy (fun c -> c.Method, c.Target) do
             line $"| {c.Method} | {c.Target} | {g4 c.MeanEntropy} | {g4 c.MeanHalfFisher} | {f2 (100.0 * c.HoldsFraction)}%% | {f3 c.MedianRatio} |"
+    for metric, results in r.Metrics |> Array.groupBy (fun m -> m.Metric) do
+        line ""
+        line $"## {metric}"
+        line ""
+        line (metricIntro metric)
+        line ""
+        let names = results.[0].Scalars |> Array.map (fun s -> s.Name)
+        line ("| method | " + String.concat " | " names + " |")
+        line ("|---|" + String.replicate names.Length "---:|")
+        for m in results do line ("| " + m.Method + " | " + (m.Scalars |> Array.map (fun s -> f3 s.Value) |> String.concat " | ") + " |")
     if not (Array.isEmpty r.RankAgreement) then
         line ""
         line "## Rank agreement"
@@ -128,6 +151,10 @@ let private csv (r: RunResult) =
             for x, y in Array.zip np.Fractions c.Values do sb.AppendLine $"negative_perturbation,{id},,{c.Name},{inv x},{inv y}" |> ignore
             sb.AppendLine $"negative_perturbation_auc,{id},,{c.Name},,{inv c.Auc}" |> ignore
     for p in r.RankAgreement do sb.AppendLine $"rank_agreement,{p.A},{p.B},spearman,,{inv p.Spearman}" |> ignore
+    for m in r.Metrics do
+        for v in m.Scalars do sb.AppendLine $"{m.Metric},{m.Method},,{v.Name},,{inv v.Value}" |> ignore
+        for c in m.Curves do
+            for x, y in Array.zip m.X c.Values do sb.AppendLine $"{m.Metric}_curve,{m.Method},,{c.Name},{inv x},{inv y}" |> ignore
     for c in r.LogSobolev do
         sb.AppendLine $"log_sobolev,{c.Method},{c.Target},mean_entropy,,{inv c.MeanEntropy}" |> ignore
         sb.AppendLine $"log_sobolev,{c.Method},{c.Target},mean_half_fisher,,{inv c.MeanHalfFisher}" |> ignore
@@ -168,8 +195,25 @@ let private heatmaps (dir: string) (spec: Spec) (output: RunOutput) =
         HeatmapGrid.Render(Path.Combine(dir, file), titles, rows, view)
         yield file ]
 
+/// One PNG per metric and curve name, a series per method.
+let private metricCurves (dir: string) (r: RunResult) =
+    [ for metric, results in r.Metrics |> Array.groupBy (fun m -> m.Metric) do
+        let names = results |> Array.collect (fun m -> m.Curves |> Array.map (fun c -> c.Name)) |> Array.distinct
+        for name in names do
+            let series =
+                [ for m in results do
+                    match m.Curves |> Array.tryFind (fun c -> c.Name = name) with
+                    | Some c when c.Values.Length = m.X.Length && c.Values.Length > 0 ->
+                        let label = if Double.IsNaN c.Auc then m.Method else $"{m.Method} (AUC {f3 c.Auc})"
+                        yield CurveSeries(label, m.X, c.Values)
+                    | _ -> () ]
+            if not series.IsEmpty then
+                let file = $"curve-{metric}-{name}.png"
+                CurvePlot.Render(Path.Combine(dir, file), $"{metric}: {name}", results.[0].XLabel, name, series)
+                yield file ]
+
 let private curves (dir: string) (r: RunResult) =
-    if Array.isEmpty r.NegativePerturbation then [] else
+    if Array.isEmpty r.NegativePerturbation then metricCurves dir r else
     let names = r.NegativePerturbation |> Array.collect (fun mc -> mc.Result.Curves |> Array.map (fun c -> c.Name)) |> Array.distinct
     [ for name in names do
         let series =
@@ -180,7 +224,8 @@ let private curves (dir: string) (r: RunResult) =
                 | None -> () ]
         let file = $"curve-{name}.png"
         CurvePlot.Render(Path.Combine(dir, file), $"Negative perturbation: {name}", "fraction of features masked (least important first)", "%", series)
-        yield file ]
+        yield file
+      yield! metricCurves dir r ]
 
 /// Writes the run folder `{spec.Output}/{spec.Name}` and returns its path.
 let write (plan: Plan.Plan) (specText: string) (output: RunOutput) (env: RunEnvironment.EnvironmentRecord) =

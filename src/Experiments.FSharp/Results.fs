@@ -15,6 +15,17 @@ type NegativePerturbationResult = { Fractions: float[]; Curves: Curve[] }
 /// One method's negative-perturbation result.
 type MethodCurves = { Method: string; Result: NegativePerturbationResult }
 
+type NamedValue = { Name: string; Value: float }
+
+/// A per-method metric beyond negative perturbation: named scalars, and curves over a shared x axis.
+type MetricResult =
+    { Metric: string
+      Method: string
+      Scalars: NamedValue[]
+      XLabel: string
+      X: float[]
+      Curves: Curve[] }
+
 type RankPair = { A: string; B: string; Spearman: float; Inputs: int }
 
 /// The Monte-Carlo log-Sobolev certificate of one method and target: Ent_mu(f) <= I_mu(f)/2 per input.
@@ -37,4 +48,5 @@ type RunResult =
       NegativePerturbation: MethodCurves[]
       RankAgreement: RankPair[]
       LogSobolev: LogSobolev[]
+      Metrics: MetricResult[]
       Timings: AttributionTiming[] }

@@ -98,6 +98,14 @@ type MetricSpec =
     | NegativePerturbation of NegativePerturbationSpec
     /// Spearman rank correlation between the maps of every pair of methods.
     | RankAgreement
+    /// Insertion and deletion (most important first) with a black and a blurred substrate, and their average (NeFLAG).
+    | InsertionDeletion of pixelsPerStep: int * blurSigma: float
+    /// Sensitivity-N (Ancona et al. 2018): correlation of summed attribution and output drop for random N-pixel masks.
+    | SensitivityN of masks: int * points: int
+    /// Cascading parameter randomisation (Adebayo et al. 2018): SSIM and Spearman to the original map per stage.
+    | ParameterRandomisation of inputs: int
+    /// Explanation certainty (Sampling Matters): KSG estimate of I(pixel; attribution) in nats.
+    | ExplanationCertainty of pairs: int
 
 type DataSpec =
     { Dataset: DatasetKind
