@@ -68,6 +68,9 @@ public sealed class TokenMasking
         return stack(rows).MoveToOuterDisposeScope();
     }
 
+    /// <summary>AUC of a curve over this metric's fractions (trapezoid), as <see cref="NegativePerturbation.AreaUnder"/>.</summary>
+    public double AreaUnder(IReadOnlyList<double> curve) => Auc.Trapezoid(Fractions, curve);
+
     /// <summary>Rank of each position among its row's real tokens, ascending score (0 = least important); padding ranks after every real token.</summary>
     static Tensor Ranks(Tensor tokens, Tensor scores, Tensor lengths, long seed)
     {
