@@ -22,14 +22,23 @@ public static class Training
     /// Trains <paramref name="model"/> in place. Shuffling draws from a generator seeded from
     /// (options.Seed, "shuffle"); initialisation is the caller's (see <see cref="Seeds"/>).
     /// </summary>
-    public static TrainingReport Train(nn.Module<Tensor, Tensor> model, ImageDataset data, TrainingOptions options, Device device, Progress? progress = null)
+    public static TrainingReport Train(nn.Module<Tensor, Tensor> model, ImageDataset data, TrainingOptions options, Device device, Progress? progress = null) =>
+        Train(model, data.Images, data.Labels, model.forward, options, device, progress);
+
+    /// <summary>
+    /// Trains <paramref name="model"/> in place on rows of <paramref name="inputs"/> (any dtype: images, token ids)
+    /// with labels [N], where <paramref name="logitsOf"/> maps a batch of rows to logits (e.g. embed, then forward).
+    /// Shuffling as in the image overload.
+    /// </summary>
+    public static TrainingReport Train(nn.Module<Tensor, Tensor> model, Tensor inputs, Tensor labels, Func<Tensor, Tensor> logitsOf,
+                                       TrainingOptions options, Device device, Progress? progress = null)
     {
         var clock = Stopwatch.StartNew();
         model.to(device).train();
         using var optimizer = optim.Adam(model.parameters(), options.LearningRate);
         using var shuffle = new Generator((ulong)Seeds.Derive(options.Seed, "shuffle"), CPU);
         var losses = new List<double>();
-        long n = data.Count;
+        long n = labels.shape[0];
         long batches = (n + options.BatchSize - 1) / options.BatchSize;
         for (int epoch = 0; epoch < options.Epochs; epoch++)
         {
@@ -39,10 +48,10 @@ public static class Training
             {
                 using var scope = NewDisposeScope();
                 var idx = order.narrow(0, b * options.BatchSize, Math.Min(options.BatchSize, n - b * options.BatchSize));
-                var x = data.Images.index_select(0, idx).to(device);
-                var y = data.Labels.index_select(0, idx).to(device);
+                var x = inputs.index_select(0, idx).to(device);
+                var y = labels.index_select(0, idx).to(device);
                 optimizer.zero_grad();
-                var loss = nn.functional.cross_entropy(model.forward(x), y);
+                var loss = nn.functional.cross_entropy(logitsOf(x), y);
                 loss.backward();
                 optimizer.step();
                 total += loss.item<float>() * idx.shape[0];
@@ -56,16 +65,20 @@ public static class Training
     }
 
     /// <summary>Logits of every image, computed in eval mode in chunks of <paramref name="batchSize"/>; returned on the CPU.</summary>
-    public static Tensor Logits(nn.Module<Tensor, Tensor> model, Tensor images, Device device, int batchSize = 1024)
+    public static Tensor Logits(nn.Module<Tensor, Tensor> model, Tensor images, Device device, int batchSize = 1024) =>
+        Logits(model, images, model.forward, device, batchSize);
+
+    /// <summary>Logits <paramref name="logitsOf"/>(rows) of every row of <paramref name="inputs"/>, in eval mode, in chunks; returned on the CPU.</summary>
+    public static Tensor Logits(nn.Module<Tensor, Tensor> model, Tensor inputs, Func<Tensor, Tensor> logitsOf, Device device, int batchSize = 1024)
     {
         model.eval();
         using var noGrad = no_grad();
         var parts = new List<Tensor>();
-        for (long start = 0; start < images.shape[0]; start += batchSize)
+        for (long start = 0; start < inputs.shape[0]; start += batchSize)
         {
             using var scope = NewDisposeScope();
-            var x = images.narrow(0, start, Math.Min(batchSize, images.shape[0] - start)).to(device);
-            parts.Add(model.forward(x).cpu().MoveToOuterDisposeScope());
+            var x = inputs.narrow(0, start, Math.Min(batchSize, inputs.shape[0] - start)).to(device);
+            parts.Add(logitsOf(x).cpu().MoveToOuterDisposeScope());
         }
         var all = cat(parts, 0);
         foreach (var p in parts) p.Dispose();

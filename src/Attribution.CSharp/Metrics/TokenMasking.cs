@@ -1,0 +1,99 @@
+using Attribution.Data;
+using Attribution.Methods;
+using Attribution.Models;
+using static TorchSharp.torch;
+
+namespace Attribution.Metrics;
+
+/// <summary>
+/// Negative perturbation for text (Gat et al. 2022, Sec. 5.2): masking a word means replacing it with the unknown
+/// token <c>&lt;unk&gt;</c>. For each fraction q, the round(q * length) least important real tokens of every text
+/// (lowest word score first; padding is never a candidate and stays padding) become &lt;unk&gt;, and the model
+/// predicts again. Ties are broken by a seeded random order, as in <see cref="NegativePerturbation"/>, so equal
+/// scores do not favour the tokens' storage order.
+/// </summary>
+public sealed class TokenMasking
+{
+    public TokenMasking(IReadOnlyList<double>? fractions = null, long maskToken = Vocabulary.Unknown)
+    {
+        Fractions = fractions ?? Enumerable.Range(1, 9).Select(i => i / 10.0).ToArray();
+        if (Fractions.Count < 1 || Fractions.Any(f => !(f >= 0 && f <= 1)) || Fractions.Zip(Fractions.Skip(1)).Any(p => p.Second <= p.First))
+            throw new ArgumentException("fractions must be strictly increasing values in [0, 1]", nameof(fractions));
+        MaskToken = maskToken;
+    }
+
+    public IReadOnlyList<double> Fractions { get; }
+
+    /// <summary>The id written over masked tokens (default &lt;unk&gt;).</summary>
+    public long MaskToken { get; }
+
+    /// <summary>
+    /// <paramref name="tokens"/> [B, T] with, in row i, the <paramref name="counts"/>[i] lowest-scoring real tokens
+    /// (positions below lengths[i]) replaced by <see cref="MaskToken"/>; counts are capped at the length.
+    /// Scores [B, T] as from <see cref="TokenScores.Sum"/>. Returns a new tensor on the tokens' device.
+    /// </summary>
+    public Tensor MaskLeastImportant(Tensor tokens, Tensor scores, Tensor lengths, Tensor counts, long seed)
+    {
+        Check(tokens, scores, lengths);
+        using var scope = NewDisposeScope();
+        var rank = Ranks(tokens, scores, lengths, seed);
+        var k = counts.to(ScalarType.Int64).cpu().minimum(lengths.to(ScalarType.Int64).cpu()).unsqueeze(1);
+        return tokens.cpu().masked_fill(rank.lt(k), MaskToken).to(tokens.device).MoveToOuterDisposeScope();
+    }
+
+    /// <summary><see cref="MaskLeastImportant(Tensor, Tensor, Tensor, Tensor, long)"/> with count round(fraction * length) per row.</summary>
+    public Tensor MaskLeastImportant(Tensor tokens, Tensor scores, Tensor lengths, double fraction, long seed)
+    {
+        if (!(fraction >= 0 && fraction <= 1)) throw new ArgumentOutOfRangeException(nameof(fraction), fraction, "the masked fraction must be in [0, 1]");
+        using var scope = NewDisposeScope();
+        var counts = lengths.to(ScalarType.Float64).cpu().mul(fraction).round().to(ScalarType.Int64);
+        return MaskLeastImportant(tokens, scores, lengths, counts, seed).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Predicted class of every text after masking each fraction, [F, B] (int64, CPU).</summary>
+    public Tensor MaskedPredictions(TextModel model, Tensor tokens, Tensor lengths, Tensor scores, long seed, Device device, int batchSize = 256)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        Check(tokens, scores, lengths);
+        using var scope = NewDisposeScope();
+        var rank = Ranks(tokens, scores, lengths, seed);
+        var cpuTokens = tokens.cpu();
+        var rows = new List<Tensor>();
+        foreach (var fraction in Fractions)
+        {
+            var k = lengths.to(ScalarType.Float64).cpu().mul(fraction).round().to(ScalarType.Int64).unsqueeze(1);
+            var masked = cpuTokens.masked_fill(rank.lt(k), MaskToken);
+            rows.Add(Training.Logits(model, masked, model.Classify, device, batchSize).argmax(1));
+        }
+        return stack(rows).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>AUC of a curve over this metric's fractions (trapezoid), as <see cref="NegativePerturbation.AreaUnder"/>.</summary>
+    public double AreaUnder(IReadOnlyList<double> curve) => Auc.Trapezoid(Fractions, curve);
+
+    /// <summary>Rank of each position among its row's real tokens, ascending score (0 = least important); padding ranks after every real token.</summary>
+    static Tensor Ranks(Tensor tokens, Tensor scores, Tensor lengths, long seed)
+    {
+        using var scope = NewDisposeScope();
+        long b = tokens.shape[0], t = tokens.shape[1];
+        var padding = TokenScores.PaddingMask(lengths.cpu(), t, CPU);
+        var keyed = scores.detach().cpu().to(ScalarType.Float64).masked_fill(padding, double.PositiveInfinity);
+        using var generator = new Generator((ulong)seed, CPU);
+        var shuffle = rand([b, t], generator: generator).argsort(1);            // a random permutation per row breaks ties
+        var order = shuffle.gather(1, keyed.gather(1, shuffle).sort(1, false, true).Indices);
+        var ranks = empty_like(order);
+        ranks.scatter_(1, order, arange(t, ScalarType.Int64).unsqueeze(0).expand(b, t));
+        return ranks.MoveToOuterDisposeScope();
+    }
+
+    static void Check(Tensor tokens, Tensor scores, Tensor lengths)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        ArgumentNullException.ThrowIfNull(scores);
+        ArgumentNullException.ThrowIfNull(lengths);
+        if (tokens.dim() != 2 || !scores.shape.SequenceEqual(tokens.shape))
+            throw new ArgumentException($"tokens [B, T] and scores must have one shape; got tokens [{string.Join(", ", tokens.shape)}], scores [{string.Join(", ", scores.shape)}] (sum embedding maps with TokenScores.Sum first)");
+        if (lengths.dim() != 1 || lengths.shape[0] != tokens.shape[0])
+            throw new ArgumentException($"lengths must be [B] with B = {tokens.shape[0]}; got [{string.Join(", ", lengths.shape)}]");
+    }
+}
