@@ -208,7 +208,7 @@ let private metricCurves (dir: string) (r: RunResult) =
                         yield CurveSeries(label, m.X, c.Values)
                     | _ -> () ]
             if not series.IsEmpty then
-                let file = $"curve-{metric}-{name}.png"
+                let file = $"curve-{metric}-{name}.png" |> fun f -> RegularExpressions.Regex.Replace(f, "[^A-Za-z0-9_.-]", "_")
                 CurvePlot.Render(Path.Combine(dir, file), $"{metric}: {name}", results.[0].XLabel, name, series)
                 yield file ]
 
