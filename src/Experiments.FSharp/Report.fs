@@ -120,6 +120,20 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
         line ("| method | " + String.concat " | " names + " |")
         line ("|---|" + String.replicate names.Length "---:|")
         for m in results do line ("| " + m.Method + " | " + (m.Scalars |> Array.map (fun s -> f3 s.Value) |> String.concat " | ") + " |")
+    let otherDiagnostics =
+        [ for KeyValue((id, target), d) in output.Diagnostics |> Seq.sortBy (fun kv -> kv.Key) do
+            for KeyValue(name, values) in d |> Seq.sortBy (fun kv -> kv.Key) do
+                if name <> "entropy" && name <> "half_fisher_information" then
+                    yield id, targetName target, name, values.``to``(torch.ScalarType.Float64).mean().item<float>() ]
+    if not otherDiagnostics.IsEmpty then
+        line ""
+        line "## Method diagnostics"
+        line ""
+        line "Per-input quantities a method reports about its own computation (e.g. NeFLAG's `mean_steps`: gradient evaluations per walk; the paper reports 1.66 to 1.93 at epsilon 0.1), averaged over the explained inputs."
+        line ""
+        line "| method | target | diagnostic | mean |"
+        line "|---|---|---|---:|"
+        for id, target, name, mean in otherDiagnostics do line $"| {id} | {target} | {name} | {f3 mean} |"
     if not (Array.isEmpty r.RankAgreement) then
         line ""
         line "## Rank agreement"
