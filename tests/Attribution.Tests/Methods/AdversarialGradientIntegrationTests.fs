@@ -91,4 +91,17 @@ let tests =
             use alone = method.Explain(model, x.narrow(0, 3, 1), t.narrow(0, 3, 1), ExplainOptions(Seed = 1L, BatchSize = 1000, InputKeys = [| 13L |]))
             Expect.isTrue (a.Maps.narrow(0, 3, 1).allclose(alone.Maps, 1e-5, 1e-7)) "batch invariance"
         }
+
+        test "the live-tensor count stays flat over many AGI explanations" {
+            let model = tinyNet 2 6 5 4
+            let x = rand(3, 1, 2, 3)
+            let t = tensor([| 0L; 1L; 3L |])
+            let explain () =
+                use e = AdversarialGradientIntegration(falseClasses = 2, maxIterations = 4).Explain(model, x, t, ExplainOptions(BatchSize = 4))
+                ()
+            explain ()
+            let before = DisposeScopeManager.Statistics.ThreadTotalLiveCount
+            for _ in 1 .. 5 do explain ()
+            Expect.equal DisposeScopeManager.Statistics.ThreadTotalLiveCount before "no tensor leaks per explanation"
+        }
     ]

@@ -84,4 +84,17 @@ let tests =
             let alone = method.Explain(model, x.narrow(0, 2, 1), t.narrow(0, 2, 1), ExplainOptions()).Maps
             Expect.isTrue ((run 4).narrow(0, 2, 1).allclose(alone, 1e-5, 1e-7)) "batch invariance"
         }
+
+        test "the live-tensor count stays flat over many Guided IG explanations" {
+            let model = tinyNet 2 6 5 4
+            let x = rand(3, 1, 2, 3)
+            let t = tensor([| 0L; 1L; 3L |])
+            let explain () =
+                use e = GuidedIntegratedGradients(steps = 8).Explain(model, x, t, ExplainOptions(BatchSize = 4))
+                ()
+            explain ()
+            let before = DisposeScopeManager.Statistics.ThreadTotalLiveCount
+            for _ in 1 .. 5 do explain ()
+            Expect.equal DisposeScopeManager.Statistics.ThreadTotalLiveCount before "no tensor leaks per explanation"
+        }
     ]
