@@ -26,6 +26,17 @@ public static class GradientEngine
     /// </summary>
     public static (Tensor Values, Tensor Gradients, Tensor? LogGradients) Evaluate(nn.Module<Tensor, Tensor> model, Tensor points, Tensor targets, OutputFunction output)
     {
+        var (values, gradients, logGradients, logits) = EvaluateWithLogits(model, points, targets, output);
+        logits.Dispose();
+        return (values, gradients, logGradients);
+    }
+
+    /// <summary>
+    /// <see cref="Evaluate"/>, also returning the logits [m, classes] of the same forward pass (detached), for
+    /// methods that need the prediction at each point (e.g. the stop rule of an adversarial walk).
+    /// </summary>
+    public static (Tensor Values, Tensor Gradients, Tensor? LogGradients, Tensor Logits) EvaluateWithLogits(nn.Module<Tensor, Tensor> model, Tensor points, Tensor targets, OutputFunction output)
+    {
         using var scope = NewDisposeScope();
         using var enableGrad = enable_grad();
         var z = points.detach().requires_grad_(true);
@@ -35,13 +46,13 @@ public static class GradientEngine
         {
             var values = logits.gather(1, picked).squeeze(1);
             var grad = autograd.grad([values.sum()], [z])[0];
-            return (values.detach().MoveToOuterDisposeScope(), grad.MoveToOuterDisposeScope(), null);
+            return (values.detach().MoveToOuterDisposeScope(), grad.MoveToOuterDisposeScope(), null, logits.detach().MoveToOuterDisposeScope());
         }
         var logProbability = nn.functional.log_softmax(logits, 1).gather(1, picked).squeeze(1);
         var logGrad = autograd.grad([logProbability.sum()], [z])[0];
         var probability = logProbability.detach().exp();
         var gradient = logGrad * probability.view(Broadcastable(probability, logGrad));
-        return (probability.MoveToOuterDisposeScope(), gradient.MoveToOuterDisposeScope(), logGrad.MoveToOuterDisposeScope());
+        return (probability.MoveToOuterDisposeScope(), gradient.MoveToOuterDisposeScope(), logGrad.MoveToOuterDisposeScope(), logits.detach().MoveToOuterDisposeScope());
     }
 
     /// <summary>
