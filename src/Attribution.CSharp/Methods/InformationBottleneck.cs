@@ -85,7 +85,7 @@ public sealed class InformationBottleneck : IAttributionMethod
             var r = layered.ForwardTo(stage, referenceInputs.narrow(0, start, Math.Min(batchSize, n - start)));
             dtype = r.dtype;
             var r64 = r.to(ScalarType.Float64);
-            var s = r64.sum(0L); var q = r64.square().sum(0L); var p = r.gt(0).to(ScalarType.Float64).sum(0L);
+            var s = r64.sum(0L); var q = r64.square().sum(0L); var p = r.ne(0).to(ScalarType.Float64).sum(0L);
             sum = (sum is null ? s : sum + s).MoveToOuterDisposeScope();
             sumSquares = (sumSquares is null ? q : sumSquares + q).MoveToOuterDisposeScope();
             positive = (positive is null ? p : positive + p).MoveToOuterDisposeScope();
