@@ -122,6 +122,21 @@ let tests =
             Expect.isLessThan (List.last caps) (0.1f * List.head caps) $"large beta closes the bottleneck: {caps}"
         }
 
+        test "the activation statistics are the per-element mean and unbiased std (>= 0.01) over the references, in chunks" {
+            use scope = NewDisposeScope()
+            use g = new Generator(9UL, CPU)
+            let model = new CornerNet()
+            let refs = randn([| 37L; 1L; 8L; 8L |], generator = g)
+            refs.narrow(3L, 7L, 1L).zero_() |> ignore   // a dead column: std clamped, inactive
+            use stats = InformationBottleneck.EstimateActivationStatistics(model, "features", refs, batchSize = 5)
+            let r = refs.expand(37L, 4L, 8L, 8L)
+            Expect.sequenceEqual stats.Mean.shape [| 4L; 8L; 8L |] "one activation's shape"
+            Expect.isTrue (stats.Mean.allclose(r.mean([| 0L |]), 1e-5, 1e-6)) "mean"
+            Expect.isTrue (stats.Std.allclose(r.std(0L, true, false).clamp_min(Scalar.op_Implicit 0.01), 1e-5, 1e-6)) "unbiased std, clamped at 0.01"
+            Expect.equal (stats.Active.sum().item<float32>()) (4.0f * 8.0f * 7.0f) "the dead column is inactive"
+            Expect.equal stats.ReferenceCount 37L "count"
+        }
+
         test "IBA refuses a model that cannot be cut at a stage, names an unknown stage, and checks the statistics' shape" {
             let flat = tinyNet 1 4 5 2
             let model, stats, x, t = corner ()
