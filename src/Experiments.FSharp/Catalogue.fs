@@ -280,6 +280,51 @@ module Catalogue =
             | ExpectedGradients(n, r) -> Some(n, r)
             | _ -> None)
 
+    let guidedIg =
+        Variant.make
+            "guided_ig"
+            "Kapishnikov et al. 2021: a path from 0 to x that moves the features with the smallest |grad f| first (PAIR-code library defaults)"
+            (fields {
+                let! steps = Fields.field (fun (s, _, _) -> s) (Param.int "steps" "path steps" (Some 200) 1 None)
+                and! fraction = Fields.field (fun (_, f, _) -> f) (Param.float "fraction" "fraction of features moved per inner step" (Some 0.25) true)
+                and! maxDist = Fields.field (fun (_, _, d) -> d) (Param.float "max_dist" "allowed deviation from the straight path, relative" (Some 0.02) false)
+                return steps, fraction, maxDist
+            })
+            GuidedIntegratedGradients
+            (function
+            | GuidedIntegratedGradients(s, f, d) -> Some(s, f, d)
+            | _ -> None)
+
+    let agi =
+        Variant.make
+            "agi"
+            "Pan et al. 2021: sum over false classes of -grad f (.) delta along an adversarial walk towards each"
+            (fields {
+                let! k = Fields.field (fun (k, _, _) -> k) (Param.int "false_classes" "false classes walked towards (all when >= classes - 1)" (Some 20) 1 None)
+                and! epsilon = Fields.field (fun (_, e, _) -> e) (Param.float "epsilon" "step size of the attack, in [0, 1] input units" (Some 0.05) true)
+                and! iterations = Fields.field (fun (_, _, m) -> m) (Param.int "max_iterations" "longest walk" (Some 20) 1 None)
+                return k, epsilon, iterations
+            })
+            AdversarialGradientIntegration
+            (function
+            | AdversarialGradientIntegration(k, e, m) -> Some(k, e, m)
+            | _ -> None)
+
+    let informationBottleneck =
+        Variant.make
+            "information_bottleneck"
+            "Schulz et al. 2020 (IBA): per-sample bottleneck Z = l R + (1 - l) eps at a stage; heatmap = KL capacity in bits"
+            (fields {
+                let! stage = Fields.field (fun (s, _, _) -> s) (Param.choice "stage" "stage" "the layer carrying the bottleneck" (Some "conv2") Names.spatialStages)
+                and! beta = Fields.field (fun (_, b, _) -> b) (Param.float "beta" "weight of the capacity in the loss" (Some 10.0) true)
+                and! steps = Fields.field (fun (_, _, n) -> n) (Param.int "steps" "Adam steps (learning rate 1) on 10 noisy copies" (Some 10) 1 None)
+                return stage, beta, steps
+            })
+            InformationBottleneck
+            (function
+            | InformationBottleneck(s, b, n) -> Some(s, b, n)
+            | _ -> None)
+
     let gradCam =
         Variant.make "grad_cam" "Selvaraju et al. 2017: ReLU(sum_k mean(d f / d A_k) A_k) at a stage, upsampled to the input" (Fields.field id Params.stage) GradCam (function
             | GradCam s -> Some s
@@ -317,6 +362,9 @@ module Catalogue =
           gradCam
           featureSuppression
           expectedGradients
+          guidedIg
+          agi
+          informationBottleneck
           sampledGradients ]
 
     let methodNames = methods |> List.map _.Name

@@ -30,6 +30,9 @@ module Dsl =
     let gradCam = method Catalogue.gradCam
     let featureSuppression = method Catalogue.featureSuppression
     let expectedGradients = method Catalogue.expectedGradients
+    let guidedIg = method Catalogue.guidedIg
+    let agi = method Catalogue.agi
+    let informationBottleneck = method Catalogue.informationBottleneck
 
     let withId (id: string) (m: MethodSpec) = { m with Id = id }
 

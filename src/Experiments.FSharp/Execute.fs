@@ -94,7 +94,9 @@ let explainedIndices (spec: Spec) (testCount: int) =
 /// inputs (a seeded random subset of the training images, of the given size).
 type MethodContext =
     { Covariances: IDictionary<float, Attribution.Sampling.ClassCovariance>
-      References: int -> Tensor }
+      References: int -> Tensor
+      /// The explained model (methods that estimate statistics of its activations need it).
+      Model: torch.nn.Module<Tensor, Tensor> }
 
 let private sampler (spec: SamplerSpec) (context: MethodContext) : ISampler =
     match spec with
@@ -137,6 +139,12 @@ let methodOf (kind: MethodKind) (context: MethodContext) : IAttributionMethod =
     | Occlusion(window, stride) -> Attribution.Methods.Occlusion(window, window, stride, stride)
     | Lime(samples, cell, kernelWidth) -> Attribution.Methods.Lime(samples, cell, cell, kernelWidth)
     | GradCam stage -> Attribution.Methods.GradCam(stage)
+    | GuidedIntegratedGradients(steps, fraction, maxDist) -> Attribution.Methods.GuidedIntegratedGradients(steps, fraction, maxDist)
+    | AdversarialGradientIntegration(k, epsilon, iterations) -> Attribution.Methods.AdversarialGradientIntegration(k, epsilon, iterations)
+    | InformationBottleneck(stage, beta, steps) ->
+        // The bottleneck's noise statistics: per element of the stage's activation over reference training images.
+        let statistics = Attribution.Methods.InformationBottleneck.EstimateActivationStatistics(context.Model, stage, context.References 1000)
+        Attribution.Methods.InformationBottleneck(statistics, beta, steps)
     | GuidedBackprop -> GuidedBackpropagation(ReluRule.Guided)
     | Deconvnet -> GuidedBackpropagation(ReluRule.Deconvnet)
     | FunctionalInformation p ->
@@ -330,7 +338,7 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
         use g = new torch.Generator(uint64 (Seeds.Derive(int64 spec.Seed, "references")), torch.CPU)
         use order = torch.randperm(int64 train.Count, generator = g)
         train.Images.index_select(0L, order.narrow(0L, 0L, int64 (min count train.Count))).``to``(device)
-    let context = { Covariances = covariances; References = references }
+    let context = { Covariances = covariances; References = references; Model = model }
     let maps = Dictionary<string * TargetKind, Tensor>()
     let diagnostics = Dictionary<string * TargetKind, IDictionary<string, Tensor>>()
     let timings = List<AttributionTiming>()

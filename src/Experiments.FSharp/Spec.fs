@@ -85,6 +85,12 @@ type MethodKind =
     | FeatureSuppression of dropProbability: float * samples: int * timesInput: bool
     /// Expected Gradients (Erion et al. 2021): E[(x - b) (.) grad f(b + a (x - b))], b from training images, a ~ U(0, 1).
     | ExpectedGradients of samples: int * references: int
+    /// Guided Integrated Gradients (Kapishnikov et al. 2021), the PAIR-code library's algorithm.
+    | GuidedIntegratedGradients of steps: int * fraction: float * maxDist: float
+    /// Adversarial Gradient Integration (Pan et al. 2021).
+    | AdversarialGradientIntegration of falseClasses: int * epsilon: float * maxIterations: int
+    /// IBA, per-sample information bottleneck at a stage (Schulz et al. 2020).
+    | InformationBottleneck of stage: string * beta: float * steps: int
     /// Grad-CAM at a named stage of the model.
     | GradCam of stage: string
     /// Sampler x statistic, optionally times the input: the named sampling methods are presets of it.
