@@ -7,10 +7,11 @@ namespace Attribution.Methods;
 /// (x - b) (.) m, where m chains the layers' multipliers from the target logit back to the input. Linear layers
 /// (fully connected, convolution) keep their weights; each ReLU y = g(x) with reference x0 (its input at the
 /// baseline) uses (g(x) - g(x0)) / (x - x0), or g'(x) where |x - x0| &lt; 1e-7. Summation-to-delta holds:
-/// sum of the map = f(x) - f(b) for the logit, exactly for ReLU networks of linear layers.
-/// <para>Max-pooling is taken as the linear selection of the input's maximum (its gradient), not Captum's
-/// pooled-delta rule; where the input and the baseline peak at different places in a window, summation-to-delta
-/// holds only approximately (the <c>convergence_delta</c> diagnostic measures it).</para>
+/// sum of the map = f(x) - f(b) for the logit, to rounding, for networks of linear layers, ReLUs and swapped max-pools.
+/// <para>Max-pooling (2-D, kernel = stride) uses Captum's rule (<see cref="RescaleMaxPool2d"/>), which keeps
+/// summation-to-delta, when the model swaps its pools (<see cref="Models.IRectifiedModel.UseMaxPool"/>; FashionCnn
+/// does); a model that does not gets the gradient there (the input's max location as a linear selection), and the
+/// sum is then only approximate. The <c>convergence_delta</c> diagnostic measures it.</para>
 /// <para>Implementation: inputs and baselines run through the model as one batch [x; b] with the ReLUs swapped
 /// for <see cref="RescaleRelu"/> (Captum's concatenation trick); needs <see cref="Models.IRectifiedModel"/>.
 /// The baseline is a constant (Captum's default: zero). Attributes the logit only.</para>

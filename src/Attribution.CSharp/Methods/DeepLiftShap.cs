@@ -6,12 +6,12 @@ namespace Attribution.Methods;
 /// <summary>
 /// DeepSHAP as Captum's DeepLiftShap (Lundberg and Lee 2017, Sec. 4.2): DeepLIFT-Rescale of each input
 /// against every reference in a set [R, ...] (Captum uses all of them, it does not sample), averaged over
-/// the references. Its sum is f(x) - mean_j f(b_j) up to the max-pool approximation (see <see cref="DeepLift"/>).
+/// the references. Its sum is f(x) - mean_j f(b_j) (see <see cref="DeepLift"/> for when exactly).
 /// All (input, reference) pairs of all inputs go through the network together, cut into chunks of
 /// <see cref="ExplainOptions.BatchSize"/> rows (half inputs, half their references).
 /// <para>Diagnostic <c>convergence_delta</c> per input: sum of the map minus (f(x) - mean_j f(b_j)), Captum's
-/// <c>return_convergence_delta</c> averaged over the references; zero (to rounding) for ReLU networks without
-/// max-pooling.</para>
+/// <c>return_convergence_delta</c> averaged over the references; zero (to rounding) for ReLU networks whose
+/// max-pools are swapped.</para>
 /// </summary>
 public sealed class DeepLiftShap : IAttributionMethod
 {
@@ -63,6 +63,7 @@ public sealed class DeepLiftShap : IAttributionMethod
         long pairsPerChunk = Math.Max(1, options.BatchSize / 2);
         using var paired = new PairedForward(model);
         using (rectified.UseRectifier(RescaleRectifier.Create(() => paired.Pairs)))
+        using (rectified.UseMaxPool((x, kernel) => RescaleMaxPool2d.apply(x, kernel)))
         {
             for (long start = 0; start < count * r; start += pairsPerChunk)
             {

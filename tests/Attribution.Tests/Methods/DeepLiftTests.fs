@@ -43,6 +43,20 @@ type AffineRectified(w: float32[,], c: float32[]) =
     interface IRectifiedModel with
         member _.UseRectifier(_) = { new System.IDisposable with member _.Dispose() = () }
 
+/// Logits [v * maxpool_2x2(x), 0] on inputs [B, 1, 2, 2], with a swappable max-pool.
+type PooledNet(v: float32) =
+    inherit nn.Module<Tensor, Tensor>("pooled_net")
+    let mutable pool = System.Func<Tensor, int64, Tensor>(fun x k -> nn.functional.max_pool2d(x, k))
+    override _.forward(x) =
+        let y = pool.Invoke(x, 2L).flatten(1).sum(1) * v
+        stack([| y; zeros_like(y) |], 1L)
+    interface IRectifiedModel with
+        member _.UseRectifier(_) = { new System.IDisposable with member _.Dispose() = () }
+        member _.UseMaxPool(p) =
+            let previous = pool
+            pool <- p
+            { new System.IDisposable with member _.Dispose() = pool <- previous }
+
 let logit = ExplainOptions(Output = OutputFunction.Logit)
 
 /// f_target(x) per row, plain forward.
@@ -81,6 +95,20 @@ let tests =
             let x = tensor([| 0.5f; 2.0f |]).view(1, 1, 1, 2)
             use e = DeepLift(0.5).Explain(model, x, tensor([| 0L |]), logit)
             Expect.sequenceEqual (toArray e.Maps) [| 0.0; 4.5 |] "finite, rescale on feature 1"
+        }
+
+        // x = [[1, 3], [2, 0]], x0 = [[4, 0], [0, 0]]: y = 3, y0 = 4, m = max(y, y0) = 4. Captum's rule routes
+        // m - y0 = 0 to x's max (3) and y - m = -1 to x0's max (4, where x - x0 = -3): multiplier 1/3 there.
+        // Map v * (-1, 0, 0, 0), summing to v (y - y0); the gradient rule would give v * (0, 3, 0, 0).
+        test "the max-pool rule splits the pooled delta between the input's and the reference's max (hand-computed)" {
+            use scope = NewDisposeScope()
+            let model = new PooledNet(2.0f)
+            let x = tensor([| 1.0f; 3.0f; 2.0f; 0.0f |]).view(1, 1, 2, 2)
+            let reference = tensor([| 4.0f; 0.0f; 0.0f; 0.0f |]).view(1, 1, 2, 2)
+            use e = DeepLiftShap(reference).Explain(model, x, tensor([| 0L |]), logit)
+            let map = toArray e.Maps
+            for (got, want) in Array.zip map [| -2.0; 0.0; 0.0; 0.0 |] do Expect.floatClose Accuracy.high got want "pooled delta at the reference's max"
+            Expect.floatClose Accuracy.high (Array.sum map) -2.0 "sums to f(x) - f(b)"
         }
 
         test "on a linear model DeepLIFT is w (.) (x - b)" {
@@ -146,9 +174,30 @@ let tests =
             Expect.sequenceEqual e.Maps.shape x.shape "shaped like the inputs"
             Expect.isTrue (e.Maps.isfinite().all().item<bool>()) "finite"
             Expect.isTrue (model.forward(x).allclose(before, 0.0, 0.0)) "forward unchanged after the swap"
+            // A constant baseline makes every pre-pool map constant per channel (no padding), so the max-pool's
+            // selection of the input's maximum is exact and the sum is f(x) - f(b) to rounding.
             let gaps = toArray (picked model x targets - picked model (zeros_like(x)) targets)
+            let sums = toArray (e.Maps.flatten(1).sum(1))
+            for (s, g) in Array.zip sums gaps do Expect.isLessThan (abs (s - g)) 1e-5 "sum = f(x) - f(0)"
+        }
+
+        test "DeepSHAP on the Fashion-MNIST CNN: the max-pool rule keeps summation-to-delta with non-constant references" {
+            use scope = NewDisposeScope()
+            torch.manual_seed 11L |> ignore
+            let model = new FashionCnn()
+            model.eval() |> ignore
+            use g = new Generator(3UL, CPU)
+            let x = rand([| 3L; 1L; 28L; 28L |], generator = g)
+            let references = rand([| 4L; 1L; 28L; 28L |], generator = g)
+            let targets = tensor([| 1L; 4L; 7L |])
+            use e = DeepLiftShap(references).Explain(model, x, targets, logit)
+            let meanRef = toArray (model.forward(references).detach().mean([| 0L |]).index_select(0L, targets))
+            let gaps = Array.map2 (-) (toArray (picked model x targets)) meanRef
             let deltas = toArray e.Diagnostics["convergence_delta"]
-            printfn "FashionCnn DeepLIFT: f(x) - f(0) = %A, convergence delta = %A" gaps deltas
+            let sums = toArray (e.Maps.flatten(1).sum(1))
+            for i in 0 .. 2 do
+                Expect.floatClose Accuracy.medium (sums.[i] - gaps.[i]) deltas.[i] "the diagnostic is sum - (f(x) - E f(b))"
+                Expect.isLessThan (abs deltas.[i]) 1e-5 "sum = f(x) - E f(b) up to rounding"
         }
 
         test "the probability output and models that cannot swap their ReLUs are refused with clear errors" {
