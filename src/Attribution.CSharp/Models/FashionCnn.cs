@@ -39,6 +39,16 @@ public sealed class FashionCnn : Module<Tensor, Tensor>, ILayeredModel, IRectifi
         return new Restore(() => relu = previous);
     }
 
+    // The max-pooling in use (input, kernel); DeepLIFT swaps it for its own backward rule (IRectifiedModel).
+    Func<Tensor, long, Tensor> maxPool = (x, k) => functional.max_pool2d(x, k);
+
+    public IDisposable UseMaxPool(Func<Tensor, long, Tensor> pool)
+    {
+        var previous = maxPool;
+        maxPool = pool;
+        return new Restore(() => maxPool = previous);
+    }
+
     sealed class Restore(Action undo) : IDisposable
     {
         public void Dispose() => undo();
@@ -96,9 +106,9 @@ public sealed class FashionCnn : Module<Tensor, Tensor>, ILayeredModel, IRectifi
             h = StageNames[i] switch
             {
                 "conv1" => relu(conv1.forward(h)),
-                "pool1" => functional.max_pool2d(h, 2),
+                "pool1" => maxPool(h, 2),
                 "conv2" => relu(conv2.forward(h)),
-                "pool2" => functional.max_pool2d(h, 2),
+                "pool2" => maxPool(h, 2),
                 "fc1" => relu(fc1.forward(h.flatten(1))),
                 "fc2" => relu(fc2.forward(h)),
                 _ => fc3.forward(h),
