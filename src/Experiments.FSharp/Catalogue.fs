@@ -325,6 +325,19 @@ module Catalogue =
             | InformationBottleneck(s, b, n) -> Some(s, b, n)
             | _ -> None)
 
+    let deepLift =
+        Variant.constant "deep_lift" "Shrikumar et al. 2017 (Rescale; Captum's DeepLift): (x - b) times rescaled multipliers, b = 0; always explains the logit" DeepLift
+
+    let deepShap =
+        Variant.make
+            "deep_shap"
+            "Lundberg and Lee 2017 (Captum's DeepLiftShap): DeepLIFT averaged over baselines drawn from the training images; always explains the logit"
+            (Fields.field id (Param.int "references" "training images used as baselines (a seeded random subset)" (Some 20) 1 None))
+            DeepShap
+            (function
+            | DeepShap n -> Some n
+            | _ -> None)
+
     let gradCam =
         Variant.make "grad_cam" "Selvaraju et al. 2017: ReLU(sum_k mean(d f / d A_k) A_k) at a stage, upsampled to the input" (Fields.field id Params.stage) GradCam (function
             | GradCam s -> Some s
@@ -365,6 +378,8 @@ module Catalogue =
           guidedIg
           agi
           informationBottleneck
+          deepLift
+          deepShap
           sampledGradients ]
 
     let methodNames = methods |> List.map _.Name

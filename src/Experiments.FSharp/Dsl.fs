@@ -33,6 +33,8 @@ module Dsl =
     let guidedIg = method Catalogue.guidedIg
     let agi = method Catalogue.agi
     let informationBottleneck = method Catalogue.informationBottleneck
+    let deepLift = method Catalogue.deepLift
+    let deepShap = method Catalogue.deepShap
 
     let withId (id: string) (m: MethodSpec) = { m with Id = id }
 

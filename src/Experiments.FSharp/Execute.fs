@@ -105,6 +105,14 @@ let private sampler (spec: SamplerSpec) (context: MethodContext) : ISampler =
     | BernoulliSuppression p -> Attribution.Sampling.BernoulliSuppression(p)
     | EpsilonSphere e -> Attribution.Sampling.EpsilonSphere(e)
 
+/// A method run with a fixed output function, whatever the spec's: DeepLIFT's rules are defined on the
+/// logits (the softmax couples all of them), so it explains the logit.
+type private FixedOutput(inner: IAttributionMethod, output: Attribution.Methods.OutputFunction) =
+    interface IAttributionMethod with
+        member _.Describe() = inner.Describe() + $" (f = {output})"
+        member _.Explain(model, inputs, targets, options) =
+            inner.Explain(model, inputs, targets, ExplainOptions(output, options.BatchSize, options.Seed, options.InputKeys))
+
 /// The engine's method for a spec's method kind.
 let methodOf (kind: MethodKind) (context: MethodContext) : IAttributionMethod =
     let covariances = context
@@ -139,6 +147,8 @@ let methodOf (kind: MethodKind) (context: MethodContext) : IAttributionMethod =
     | Occlusion(window, stride) -> Attribution.Methods.Occlusion(window, window, stride, stride)
     | Lime(samples, cell, kernelWidth) -> Attribution.Methods.Lime(samples, cell, cell, kernelWidth)
     | GradCam stage -> Attribution.Methods.GradCam(stage)
+    | DeepLift -> FixedOutput(Attribution.Methods.DeepLift(), Attribution.Methods.OutputFunction.Logit)
+    | DeepShap references -> FixedOutput(Attribution.Methods.DeepLiftShap(context.References references), Attribution.Methods.OutputFunction.Logit)
     | GuidedIntegratedGradients(steps, fraction, maxDist) -> Attribution.Methods.GuidedIntegratedGradients(steps, fraction, maxDist)
     | AdversarialGradientIntegration(k, epsilon, iterations) -> Attribution.Methods.AdversarialGradientIntegration(k, epsilon, iterations)
     | InformationBottleneck(stage, beta, steps) ->

@@ -91,6 +91,10 @@ type MethodKind =
     | AdversarialGradientIntegration of falseClasses: int * epsilon: float * maxIterations: int
     /// IBA, per-sample information bottleneck at a stage (Schulz et al. 2020).
     | InformationBottleneck of stage: string * beta: float * steps: int
+    /// DeepLIFT, Rescale rule (Shrikumar et al. 2017; Captum's DeepLift), black baseline; explains the logit.
+    | DeepLift
+    /// DeepSHAP (Lundberg and Lee 2017; Captum's DeepLiftShap): DeepLIFT averaged over training-image baselines.
+    | DeepShap of references: int
     /// Grad-CAM at a named stage of the model.
     | GradCam of stage: string
     /// Sampler x statistic, optionally times the input: the named sampling methods are presets of it.
