@@ -35,7 +35,7 @@ module Catalogue =
         let devices = [ "auto", Auto; "cpu", Cpu; "cuda", Cuda ]
         let targets = [ "ground_truth", GroundTruth; "predicted", Predicted ]
         let outputs = [ "probability", Probability; "logit", Logit ]
-        let datasets = [ "fashion_mnist", FashionMnist ]
+        let datasets = [ "fashion_mnist", FashionMnist; "fashion_canvas", FashionCanvas ]
         let architectures = [ "fashion_cnn", FashionCnn ]
         let covariances = [ "class", ClassCovariance ]
         /// Stages of FashionCnn with a spatial map (Grad-CAM needs one).
@@ -481,7 +481,10 @@ module Catalogue =
             | ExplanationCertainty n -> Some n
             | _ -> None)
 
-    let metrics = [ negativePerturbation; rankAgreement; insertionDeletion; sensitivityN; parameterRandomisation; explanationCertainty ]
+    let effectiveHeatRatio =
+        Variant.constant "effective_heat_ratio" "Zhang et al. 2021 (InputIBA): heat inside the ground-truth box over pixels above each quantile threshold, area under that curve; inputs whose box covers at most a third of the image (needs dataset fashion_canvas)" EffectiveHeatRatio
+
+    let metrics = [ negativePerturbation; rankAgreement; insertionDeletion; sensitivityN; parameterRandomisation; explanationCertainty; effectiveHeatRatio ]
     let metricNames = metrics |> List.map _.Name
 
     /// The yaml name of a metric.

@@ -94,13 +94,13 @@ let private missingFiles (name: string) (text: string) (spec: Spec) =
         [ SpecError.make name line column "model.weights" $"no such file (relative paths are from {Directory.GetCurrentDirectory()})" (Some path) [] ]
     | _ -> []
 
-/// Line and column of methods[i].key in the YAML text (of methods[i] when the key is absent); 0, 0 if unknown.
-let private methodPosition (text: string) (index: int) (key: string) =
+/// Line and column of section[i].key in the YAML text (of section[i] when the key is absent); 0, 0 if unknown.
+let private entryPosition (text: string) (section: string) (index: int) (key: string) =
     try
         let yaml = YamlDotNet.RepresentationModel.YamlStream()
         yaml.Load(new StringReader(text))
         let root = yaml.Documents.[0].RootNode :?> YamlDotNet.RepresentationModel.YamlMappingNode
-        let methods = root.Children.[YamlDotNet.RepresentationModel.YamlScalarNode "methods"] :?> YamlDotNet.RepresentationModel.YamlSequenceNode
+        let methods = root.Children.[YamlDotNet.RepresentationModel.YamlScalarNode section] :?> YamlDotNet.RepresentationModel.YamlSequenceNode
         let m = methods.Children.[index]
         match m with
         | :? YamlDotNet.RepresentationModel.YamlMappingNode as map when map.Children.ContainsKey(YamlDotNet.RepresentationModel.YamlScalarNode key) ->
@@ -112,19 +112,30 @@ let private methodPosition (text: string) (index: int) (key: string) =
 /// Combinations the engine refuses: the Fisher statistic divides by f and weighs by the sampler's covariance,
 /// so it needs a Gaussian sampler. Reported with the spec's other errors, before any work starts.
 let compositionErrors (name: string) (text: string) (spec: Spec) =
-    spec.Methods
-    |> List.indexed
-    |> List.choose (fun (i, m) ->
-        let fisherSampler =
-            match m.Kind with
-            | FunctionalInformation p | SampledGradients(p, FisherRatio, _) -> Some p.Sampler
-            | _ -> None
-        match fisherSampler with
-        | Some (BernoulliSuppression _ | EpsilonSphere _ as s) ->
-            let line, column = methodPosition text i "sampler"
-            let kind = match s with BernoulliSuppression _ -> "bernoulli_suppression" | _ -> "epsilon_sphere"
-            Some(SpecError.make name line column $"methods[{i}].sampler" "the Fisher statistic (C grad f).grad f / f needs a Gaussian sampler, which has a covariance C" (Some kind) [ "isotropic_gaussian"; "covariance_gaussian" ])
-        | _ -> None)
+    let methodErrors =
+        spec.Methods
+        |> List.indexed
+        |> List.choose (fun (i, m) ->
+            let fisherSampler =
+                match m.Kind with
+                | FunctionalInformation p | SampledGradients(p, FisherRatio, _) -> Some p.Sampler
+                | _ -> None
+            match fisherSampler with
+            | Some (BernoulliSuppression _ | EpsilonSphere _ as s) ->
+                let line, column = entryPosition text "methods" i "sampler"
+                let kind = match s with BernoulliSuppression _ -> "bernoulli_suppression" | _ -> "epsilon_sphere"
+                Some(SpecError.make name line column $"methods[{i}].sampler" "the Fisher statistic (C grad f).grad f / f needs a Gaussian sampler, which has a covariance C" (Some kind) [ "isotropic_gaussian"; "covariance_gaussian" ])
+            | _ -> None)
+    let metricErrors =
+        spec.Metrics
+        |> List.indexed
+        |> List.choose (fun (i, m) ->
+            match m, spec.Data.Dataset with
+            | EffectiveHeatRatio, FashionMnist ->
+                let line, column = entryPosition text "metrics" i "metric"
+                Some(SpecError.make name line column $"metrics[{i}].metric" "effective_heat_ratio needs ground-truth boxes, which only data.dataset fashion_canvas has" (Some "effective_heat_ratio") [ "data.dataset: fashion_canvas" ])
+            | _ -> None)
+    methodErrors @ metricErrors
 
 /// Parses and validates one spec: the spec or every error, formatted.
 let private load (name: string, text: Result<string, string>) =

@@ -97,6 +97,7 @@ module Dsl =
     let sensitivityN: MetricSpec = Variant.dflt Catalogue.sensitivityN
     let parameterRandomisation: MetricSpec = Variant.dflt Catalogue.parameterRandomisation
     let explanationCertainty: MetricSpec = Variant.dflt Catalogue.explanationCertainty
+    let effectiveHeatRatio: MetricSpec = EffectiveHeatRatio
 
     /// negative_perturbation only.
     let withFractions (fractions: float list) (m: MetricSpec) =

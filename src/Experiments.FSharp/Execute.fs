@@ -38,28 +38,37 @@ let targetName = function GroundTruth -> "ground_truth" | Predicted -> "predicte
 
 let deviceRequest = function Auto -> DeviceRequest.Auto | Cpu -> DeviceRequest.Cpu | Cuda -> DeviceRequest.Cuda
 
+/// Training and test images, and the test images' ground-truth boxes when the dataset has them.
 let private loadData (spec: Spec) =
+    let items train limit = Attribution.Data.FashionMnist.Load(Option.toObj spec.Data.Root, train, limit)
     match spec.Data.Dataset with
-    | FashionMnist ->
-        let train = Attribution.Data.FashionMnist.Load(Option.toObj spec.Data.Root, true, Option.toNullable spec.Data.TrainLimit)
-        let test = Attribution.Data.FashionMnist.Load(Option.toObj spec.Data.Root, false)
-        train, test
+    | FashionMnist -> items true (Option.toNullable spec.Data.TrainLimit), items false (Nullable()), None
+    | FashionCanvas ->
+        let canvas train limit unit =
+            let source = items train limit
+            Progress.say $"data: placing {source.Count} items on {Attribution.Data.CanvasOptions().Size}px canvases ({unit})"
+            Attribution.Data.LocalisationCanvas.Build(source, source.Count, Seeds.Derive(int64 spec.Seed, $"canvas/{unit}"))
+        let train = canvas true (Option.toNullable spec.Data.TrainLimit) "train"
+        let test = canvas false (Nullable()) "test"
+        train.Images, test.Images, Some test.Boxes
 
-/// The hash of the dataset's files, for the plan.
+/// The hash of the dataset's files (and, for canvases, of the seeded placement), for the plan.
 let dataHash (spec: Spec) =
+    let files = Attribution.Data.FashionMnist.ContentHash(Option.toObj spec.Data.Root, true) + Attribution.Data.FashionMnist.ContentHash(Option.toObj spec.Data.Root, false)
     match spec.Data.Dataset with
-    | FashionMnist -> Attribution.Data.FashionMnist.ContentHash(Option.toObj spec.Data.Root, true) + Attribution.Data.FashionMnist.ContentHash(Option.toObj spec.Data.Root, false)
+    | FashionMnist -> files
+    | FashionCanvas -> Hashing.hash [ files; "canvas"; Hashing.canonical (Attribution.Data.CanvasOptions()); string spec.Seed ]
 
-let private newModel (spec: Spec) : torch.nn.Module<Tensor, Tensor> =
+let private newModel (spec: Spec) (imageSize: int) : torch.nn.Module<Tensor, Tensor> =
     match spec.Model.Architecture with
-    | FashionCnn -> new Attribution.Models.FashionCnn()
+    | FashionCnn -> new Attribution.Models.FashionCnn(Attribution.Models.FashionCnn.Shape(ImageSize = imageSize))
 
 let private provideModel (plan: Plan) (train: ImageDataset) (test: ImageDataset) (device: torch.Device) =
     let spec = plan.Spec
     let weightsFile = Artefacts.path "models" plan.ModelHash ".safetensors"
     let infoFile = Artefacts.path "models" plan.ModelHash ".json"
     torch.manual_seed (Seeds.Derive(int64 spec.Seed, "model-init")) |> ignore
-    let model = newModel spec
+    let model = newModel spec (int train.Images.shape.[3])
     let parameters = model.parameters() |> Seq.sumBy (fun p -> p.numel())
     match spec.Model.Weights with
     | Some path ->
@@ -264,7 +273,7 @@ let private meanCurve (rows: double[][]) =
 /// A per-method metric (insertion/deletion, Sensitivity-N, randomisation, certainty) on the maps of the
 /// explained class, cached as JSON by the step's hash.
 let private methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKind) (model: torch.nn.Module<Tensor, Tensor>)
-                         (inputs: Tensor) (maps: Tensor) (classes: int64[]) (context: MethodContext) device =
+                         (inputs: Tensor) (maps: Tensor) (classes: int64[]) (boxes: IReadOnlyList<Attribution.Data.Box> option) (context: MethodContext) device =
     let file = Artefacts.path "metrics" step.Hash ".json"
     fst <| Artefacts.jsonOrCompute file (fun () ->
         let name = Catalogue.metricName metric
@@ -319,6 +328,13 @@ let private methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: M
         | ExplanationCertainty pairs ->
             let mi = Attribution.Information.MutualInformation.PixelwiseExplanationCertainty(inputs, maps, pairs, 3, seed)
             result [| value "mutual_information_nats" mi |] "" [||] [||]
+        | EffectiveHeatRatio ->
+            let boxes = boxes |> Option.defaultWith (fun () -> failwith "effective_heat_ratio needs a dataset with boxes (fashion_canvas)")
+            let r = Attribution.Metrics.EffectiveHeatRatio().Evaluate(maps, boxes)
+            let scored = r.Ehr |> Array.filter (Double.IsNaN >> not)
+            let meanRatio = Array.init r.Quantiles.Length (fun q -> r.Ratios |> Array.filter (fun row -> row.Length > q && not (Double.IsNaN row.[q])) |> fun rows -> if rows.Length = 0 then nan else rows |> Array.averageBy (fun row -> row.[q]))
+            result [| value "ehr" r.Mean; value "inputs_scored" (float scored.Length); value "inputs_excluded" (float r.Excluded) |]
+                   "quantile threshold" (Array.ofSeq r.Quantiles) [| { Name = "heat_ratio"; Values = meanRatio; Auc = r.Mean } |]
         | NegativePerturbation _ | RankAgreement -> failwith "not a per-method metric")
 
 let private logSobolev (methodId: string) (target: TargetKind) (diagnostics: IDictionary<string, Tensor>) =
@@ -336,7 +352,7 @@ let private logSobolev (methodId: string) (target: TargetKind) (diagnostics: IDi
 let run (plan: Plan) (device: torch.Device) : RunOutput =
     let spec = plan.Spec
     Progress.say $"device: {TorchRuntime.Describe device}"
-    let train, test = loadData spec
+    let train, test, testBoxes = loadData spec
     Progress.say $"data: {train.Count} training and {test.Count} test images"
     let model, modelInfo = provideModel plan train test device
     let indices = explainedIndices spec test.Count
@@ -380,7 +396,8 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
             let target = if List.contains Predicted spec.Explain.Targets then Predicted else GroundTruth
             let classes = match target with Predicted -> predictions | GroundTruth -> labels
             let kind = (spec.Methods |> List.find (fun m -> m.Id = first)).Kind
-            let result = methodMetric plan step metric kind model inputs maps.[(first, target)] classes context device
+            let explainedBoxes = testBoxes |> Option.map (fun b -> indices |> Array.map (fun i -> b.[int i]) :> IReadOnlyList<_>)
+            let result = methodMetric plan step metric kind model inputs maps.[(first, target)] classes explainedBoxes context device
             for id in step.Methods do metricResults.Add { result with Method = id }
         | EvaluateRankAgreement ->
             let target = if List.contains Predicted spec.Explain.Targets then Predicted else GroundTruth

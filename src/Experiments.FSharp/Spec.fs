@@ -20,7 +20,10 @@ type OutputFunction =
     | Logit
 
 /// yaml: fashion_mnist
-type DatasetKind = | FashionMnist
+type DatasetKind =
+    | FashionMnist
+    /// Fashion-MNIST items placed at random positions on 56x56 canvases with clutter; boxes known (for EHR).
+    | FashionCanvas
 
 /// yaml: fashion_cnn
 type Architecture = | FashionCnn
@@ -114,6 +117,8 @@ type MetricSpec =
     | SensitivityN of masks: int * points: int
     /// Cascading parameter randomisation (Adebayo et al. 2018): SSIM and Spearman to the original map per stage.
     | ParameterRandomisation of inputs: int
+    /// Effective Heat Ratio against ground-truth boxes (InputIBA paper); needs a dataset with boxes.
+    | EffectiveHeatRatio
     /// Explanation certainty (Sampling Matters): KSG estimate of I(pixel; attribution) in nats.
     | ExplanationCertainty of pairs: int
 

@@ -69,3 +69,20 @@ let compositionErrors =
             | Error e -> failtest (SpecError.formatAll e)
         }
     ]
+
+[<Tests>]
+let datasetErrors =
+    testList "dataset errors" [
+        test "effective_heat_ratio on a dataset without boxes is a located spec error" {
+            let yaml = "name: c\ndata: { dataset: fashion_mnist }\nmodel: { architecture: fashion_cnn }\nmethods:\n  - method: saliency\nmetrics:\n  - metric: rank_agreement\n  - metric: effective_heat_ratio\n"
+            match Yaml.parseText "c.yaml" yaml with
+            | Error e -> failtest (SpecError.formatAll e)
+            | Ok spec ->
+                match Cli.compositionErrors "c.yaml" yaml spec with
+                | [ e ] -> Expect.equal (e.Line, e.Path) (8, "metrics[1].metric") "located at the metric"
+                | other -> failtest $"expected one error, got {other}"
+                match Cli.compositionErrors "c.yaml" (yaml.Replace("fashion_mnist", "fashion_canvas")) { spec with Data = { spec.Data with Dataset = FashionCanvas } } with
+                | [] -> ()
+                | other -> failtest $"fashion_canvas has boxes, got {other}"
+        }
+    ]
