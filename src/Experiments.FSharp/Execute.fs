@@ -317,7 +317,7 @@ let private methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: M
             let options = ExplainOptions(Output = (match plan.Spec.Explain.Output with Probability -> Attribution.Methods.OutputFunction.Probability | Logit -> Attribution.Methods.OutputFunction.Logit),
                                          BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind)
             let stages =
-                Attribution.Metrics.ParameterRandomisation().Run(layered, (fun () -> new Attribution.Models.FashionCnn()), methodOf kind context,
+                Attribution.Metrics.ParameterRandomisation().Run(layered, (fun () -> new Attribution.Models.FashionCnn(layered.Dimensions)), methodOf kind context,
                                                                  inputs.narrow(0L, 0L, int64 n).``to``(device: torch.Device), targets.narrow(0L, 0L, int64 n).``to``(device: torch.Device), options, seed)
                 |> Seq.toArray
             let last = Array.last stages
