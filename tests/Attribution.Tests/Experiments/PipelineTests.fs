@@ -67,6 +67,26 @@ let tests =
             Directory.Delete(root, true)
         }
 
+        test "a 56x56 canvas spec runs end to end: EHR against the boxes and the randomisation check on the larger model" {
+            let root = Path.Combine(Path.GetTempPath(), $"attribution-e2e-{Guid.NewGuid():N}")
+            let spec =
+                { tinySpec (Path.Combine(root, "runs")) with
+                    Data = { Dataset = FashionCanvas; Root = None; TrainLimit = Some 1000; Explain = 6 }
+                    Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64 }
+                    Methods = [ { Id = "saliency"; Kind = Saliency true }; { Id = "grad_cam"; Kind = GradCam "conv2" } ]
+                    Metrics = [ EffectiveHeatRatio; ParameterRandomisation 3 ] }
+            let folder = runWithCache spec (Path.Combine(root, "cache"))
+            let metrics = (metricsOf folder).RootElement.GetProperty("Metrics").EnumerateArray() |> Seq.toList
+            let names = metrics |> List.map (fun m -> m.GetProperty("Metric").GetString(), m.GetProperty("Method").GetString())
+            Expect.containsAll names [ "effective_heat_ratio", "saliency"; "effective_heat_ratio", "grad_cam"; "parameter_randomisation", "grad_cam" ] "every metric for every method"
+            for m in metrics do
+                if m.GetProperty("Metric").GetString() = "effective_heat_ratio" then
+                    let ehr = m.GetProperty("Scalars").EnumerateArray() |> Seq.find (fun v -> v.GetProperty("Name").GetString() = "ehr")
+                    let value = ehr.GetProperty("Value").GetDouble()
+                    Expect.isTrue (value >= 0.0 && value <= 1.0) $"EHR in [0, 1] (got {value})"
+            Directory.Delete(root, true)
+        }
+
         test "a second run reuses every cached artefact and gives the same numbers" {
             let root = Path.Combine(Path.GetTempPath(), $"attribution-e2e-{Guid.NewGuid():N}")
             let spec = { tinySpec (Path.Combine(root, "runs")) with Methods = [ { Id = "saliency"; Kind = Saliency true } ] }
