@@ -124,7 +124,6 @@ type private FixedOutput(inner: IAttributionMethod, output: Attribution.Methods.
 
 /// The engine's method for a spec's method kind.
 let methodOf (kind: MethodKind) (context: MethodContext) : IAttributionMethod =
-    let covariances = context
     match kind with
     | Saliency absolute -> Presets.Saliency(absolute)
     | GradientXInput -> Presets.GradientXInput()
@@ -137,9 +136,9 @@ let methodOf (kind: MethodKind) (context: MethodContext) : IAttributionMethod =
             | RiemannMiddle -> Sampling.IntegrationRule.RiemannMiddle
             | RiemannTrapezoid -> Sampling.IntegrationRule.RiemannTrapezoid
         Presets.IntegratedGradients(steps, engineRule)
-    | SmoothGrad p -> Presets.SmoothGrad(sampler p.Sampler covariances, p.Samples)
-    | SmoothGradSq p -> Presets.SmoothGradSq(sampler p.Sampler covariances, p.Samples)
-    | VarGrad p -> Presets.VarGrad(sampler p.Sampler covariances, p.Samples)
+    | SmoothGrad p -> Presets.SmoothGrad(sampler p.Sampler context, p.Samples)
+    | SmoothGradSq p -> Presets.SmoothGradSq(sampler p.Sampler context, p.Samples)
+    | VarGrad p -> Presets.VarGrad(sampler p.Sampler context, p.Samples)
     | SampledGradients(p, statistic, timesInput) ->
         let kind =
             match statistic with
@@ -148,7 +147,7 @@ let methodOf (kind: MethodKind) (context: MethodContext) : IAttributionMethod =
             | Variance -> StatisticKind.Variance
             | MeanAbsolute -> StatisticKind.MeanAbsolute
             | FisherRatio -> StatisticKind.FisherRatio
-        Attribution.Methods.SampledGradients("sampled_gradients", sampler p.Sampler covariances, p.Samples, kind,
+        Attribution.Methods.SampledGradients("sampled_gradients", sampler p.Sampler context, p.Samples, kind,
                                              (if timesInput then Multiplier.Input else Multiplier.None))
     | FeatureSuppression(p, samples, timesInput) -> Presets.FeatureSuppression(p, samples, timesInput)
     | ExpectedGradients(samples, references) -> Presets.ExpectedGradients(context.References references, samples)
@@ -167,7 +166,7 @@ let methodOf (kind: MethodKind) (context: MethodContext) : IAttributionMethod =
     | GuidedBackprop -> GuidedBackpropagation(ReluRule.Guided)
     | Deconvnet -> GuidedBackpropagation(ReluRule.Deconvnet)
     | FunctionalInformation p ->
-        match sampler p.Sampler covariances with
+        match sampler p.Sampler context with
         | :? IGaussianSampler as g -> Presets.FunctionalInformation(g, p.Samples)
         | other -> failwith $"functional_information needs a Gaussian sampler, got {other.Describe()}"
 
@@ -197,7 +196,7 @@ let private explainRows (name: string) (m: IAttributionMethod) model (inputs: Te
 /// prediction equals the label are copied from the ground-truth maps when those exist: the method's noise
 /// depends on (method, input) only, so those maps are identical.
 let private attribute (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetKind) model (inputs: Tensor) (labels: int64[]) (predictions: int64[])
-                      (keys: int64[]) covariances (groundTruthMaps: (Tensor * IDictionary<string, Tensor>) option) device =
+                      (keys: int64[]) (context: MethodContext) (groundTruthMaps: (Tensor * IDictionary<string, Tensor>) option) device =
     let file = Artefacts.path "attributions" step.Hash ".safetensors"
     if File.Exists file then
         let stored = Safetensors.Load file
@@ -206,7 +205,7 @@ let private attribute (plan: Plan) (step: Step) (kind: MethodKind) (target: Targ
         stored.["maps"], diagnostics, seconds, true
     else
         let clock = Stopwatch.StartNew()
-        let m = methodOf kind covariances
+        let m = methodOf kind context
         let options = ExplainOptions(Output = (match plan.Spec.Explain.Output with Probability -> Attribution.Methods.OutputFunction.Probability | Logit -> Attribution.Methods.OutputFunction.Logit),
                                      BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind)
         let targets = match target with GroundTruth -> labels | Predicted -> predictions

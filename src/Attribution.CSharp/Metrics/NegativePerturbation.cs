@@ -38,10 +38,11 @@ public sealed class NegativePerturbation
         long d = flatInputs.shape[1];
         var rank = FeatureRanking.AscendingRanks(maps.reshape(b, -1).cpu(), seed);                   // rank[i, j]: position of feature j, 0 = least important
         var rows = new List<Tensor>();
+        var cpuInputs = flatInputs.cpu();   // once, not once per fraction
         foreach (var fraction in Fractions)
         {
             long k = (long)Math.Round(fraction * d);
-            var masked = flatInputs.cpu().masked_fill(rank.lt(k), MaskValue).reshape(inputs.shape);
+            var masked = cpuInputs.masked_fill(rank.lt(k), MaskValue).reshape(inputs.shape);
             rows.Add(Training.Logits(model, masked, device, batchSize).argmax(1));
         }
         return stack(rows).MoveToOuterDisposeScope();
