@@ -35,8 +35,8 @@ module Catalogue =
         let devices = [ "auto", Auto; "cpu", Cpu; "cuda", Cuda ]
         let targets = [ "ground_truth", GroundTruth; "predicted", Predicted ]
         let outputs = [ "probability", Probability; "logit", Logit ]
-        let datasets = [ "fashion_mnist", FashionMnist; "fashion_canvas", FashionCanvas ]
-        let architectures = [ "fashion_cnn", FashionCnn ]
+        let datasets = [ "fashion_mnist", FashionMnist; "fashion_canvas", FashionCanvas; "spam_assassin", SpamAssassin ]
+        let architectures = [ "fashion_cnn", FashionCnn; "text_bilstm", TextBiLstm; "text_cnn", TextCnn ]
         let covariances = [ "class", ClassCovariance ]
         /// Stages of FashionCnn with a spatial map (Grad-CAM needs one).
         let spatialStages = [ "conv1", "conv1"; "pool1", "pool1"; "conv2", "conv2"; "pool2", "pool2" ]
@@ -82,11 +82,11 @@ module Catalogue =
         /// Number of draws (Captum's nt_samples); VarGrad needs two for a variance.
         let samples (minimum: int) = Param.int "samples" "number of draws (Captum's nt_samples)" (Some 50) minimum None
 
-        let private fraction =
+        let unitFraction =
             Param.make "fraction" "float" "(0, 1)" "fraction of pixels masked" None Decode.float Out.float (fun v ->
                 if v > 0.0 && v < 1.0 then None else Some "must be in (0, 1)")
 
-        let private increasing (xs: float list) =
+        let increasing (xs: float list) =
             let empty =
                 if xs.IsEmpty then [ { Path = ""; Message = "at least one fraction is required"; Found = None } ] else []
             let order =
@@ -99,7 +99,7 @@ module Catalogue =
             empty @ order
 
         let fractions =
-            Param.list "fractions" "fractions of the least relevant pixels to mask" (Some [ for i in 1..9 -> float i / 10.0 ]) fraction "strictly increasing, in (0, 1)" increasing
+            Param.list "fractions" "fractions of the least relevant pixels to mask" (Some [ for i in 1..9 -> float i / 10.0 ]) unitFraction "strictly increasing, in (0, 1)" increasing
 
         let maskValue =
             Param.make "mask_value" "float" "finite" "value written into masked pixels (pixels are in [0, 1]: 0 = black)" (Some 0.0) Decode.float Out.float (fun v ->
@@ -484,7 +484,24 @@ module Catalogue =
     let effectiveHeatRatio =
         Variant.constant "effective_heat_ratio" "Zhang et al. 2021 (InputIBA): heat inside the ground-truth box over pixels above each quantile threshold, area under that curve; inputs whose box covers at most a third of the image (needs dataset fashion_canvas)" EffectiveHeatRatio
 
-    let metrics = [ negativePerturbation; rankAgreement; insertionDeletion; sensitivityN; parameterRandomisation; explanationCertainty; effectiveHeatRatio ]
+    let roar =
+        Variant.make
+            "roar"
+            "Hooker et al. 2019 (RemOve And Retrain): replace the most important fraction of pixels of training and explained test inputs by the training mean, retrain from scratch per fraction, test accuracy (and a random ranking for reference); reduced scale"
+            (fields {
+                let! fractions =
+                    Fields.field (fun (r: RoarSpec) -> r.Fractions)
+                        (Param.list "fractions" "fractions of the most important pixels removed" (Some [ 0.1; 0.3; 0.5; 0.7; 0.9 ]) Params.unitFraction "strictly increasing, in (0, 1)" Params.increasing)
+                and! trainInputs = Fields.field (fun (r: RoarSpec) -> r.TrainInputs) (Param.int "train_inputs" "training inputs explained and retrained on (a seeded subset)" (Some 2000) 10 None)
+                and! epochs = Fields.field (fun (r: RoarSpec) -> r.Epochs) (Param.int "epochs" "training epochs of each retrained model" (Some 4) 1 None)
+                return { Fractions = fractions; TrainInputs = trainInputs; Epochs = epochs }
+            })
+            Roar
+            (function
+            | Roar s -> Some s
+            | _ -> None)
+
+    let metrics = [ negativePerturbation; rankAgreement; insertionDeletion; sensitivityN; parameterRandomisation; explanationCertainty; effectiveHeatRatio; roar ]
     let metricNames = metrics |> List.map _.Name
 
     /// The yaml name of a metric.

@@ -109,33 +109,70 @@ let private entryPosition (text: string) (section: string) (index: int) (key: st
         | _ -> int m.Start.Line, int m.Start.Column
     with _ -> 0, 0
 
-/// Combinations the engine refuses: the Fisher statistic divides by f and weighs by the sampler's covariance,
-/// so it needs a Gaussian sampler. Reported with the spec's other errors, before any work starts.
+/// Line and column of section.key in the YAML text (of section when the key is absent); 0, 0 if unknown.
+let private keyPosition (text: string) (section: string) (key: string) =
+    try
+        let yaml = YamlDotNet.RepresentationModel.YamlStream()
+        yaml.Load(new StringReader(text))
+        let root = yaml.Documents.[0].RootNode :?> YamlDotNet.RepresentationModel.YamlMappingNode
+        let node = root.Children.[YamlDotNet.RepresentationModel.YamlScalarNode section]
+        match node with
+        | :? YamlDotNet.RepresentationModel.YamlMappingNode as map when map.Children.ContainsKey(YamlDotNet.RepresentationModel.YamlScalarNode key) ->
+            let value = map.Children.[YamlDotNet.RepresentationModel.YamlScalarNode key]
+            int value.Start.Line, int value.Start.Column
+        | _ -> int node.Start.Line, int node.Start.Column
+    with _ -> 0, 0
+
+/// Combinations the engine refuses, reported with the spec's other errors before any work starts: an architecture
+/// of another modality than the dataset's; the Fisher statistic without a Gaussian sampler (it divides by f and
+/// weighs by the sampler's covariance); pixel-based methods and metrics on text or audio; rule-based methods on a
+/// model without ReLUs to replace; EHR without boxes.
 let compositionErrors (name: string) (text: string) (spec: Spec) =
+    let modality = Domain.modalityOf spec.Data.Dataset
+    let datasetName = Catalogue.Names.datasets |> List.find (snd >> (=) spec.Data.Dataset) |> fst
+    let architectureName (a: Architecture) = Catalogue.Names.architectures |> List.find (snd >> (=) a) |> fst
+    let modelErrors =
+        let allowed = Domain.architecturesFor modality
+        if List.contains spec.Model.Architecture allowed then []
+        else
+            let line, column = keyPosition text "model" "architecture"
+            [ SpecError.make name line column "model.architecture" $"data.dataset {datasetName} needs one of its own architectures"
+                  (Some(architectureName spec.Model.Architecture)) (allowed |> List.map architectureName) ]
     let methodErrors =
         spec.Methods
         |> List.indexed
-        |> List.choose (fun (i, m) ->
+        |> List.collect (fun (i, m) ->
+            let at key message found allowed =
+                let line, column = entryPosition text "methods" i key
+                SpecError.make name line column $"methods[{i}].{key}" message found allowed
             let fisherSampler =
                 match m.Kind with
                 | FunctionalInformation p | SampledGradients(p, FisherRatio, _) -> Some p.Sampler
                 | _ -> None
-            match fisherSampler with
-            | Some (BernoulliSuppression _ | EpsilonSphere _ as s) ->
-                let line, column = entryPosition text "methods" i "sampler"
-                let kind = match s with BernoulliSuppression _ -> "bernoulli_suppression" | _ -> "epsilon_sphere"
-                Some(SpecError.make name line column $"methods[{i}].sampler" "the Fisher statistic (C grad f).grad f / f needs a Gaussian sampler, which has a covariance C" (Some kind) [ "isotropic_gaussian"; "covariance_gaussian" ])
-            | _ -> None)
+            [ match fisherSampler with
+              | Some (BernoulliSuppression _ | EpsilonSphere _ as s) ->
+                  let kind = match s with BernoulliSuppression _ -> "bernoulli_suppression" | _ -> "epsilon_sphere"
+                  yield at "sampler" "the Fisher statistic (C grad f).grad f / f needs a Gaussian sampler, which has a covariance C" (Some kind) [ "isotropic_gaussian"; "covariance_gaussian" ]
+              | _ -> ()
+              if modality <> Domain.Image && Domain.imageOnlyMethod m.Kind then
+                  yield at "method" $"this method works on image pixels; data.dataset {datasetName} is not an image dataset" (Some(Catalogue.methodName m.Kind)) []
+              if Domain.ruleBasedMethod m.Kind && not (Domain.hasRectifiers spec.Model.Architecture) then
+                  yield at "method" $"this method replaces the model's ReLUs; model.architecture {architectureName spec.Model.Architecture} has none to replace"
+                           (Some(Catalogue.methodName m.Kind)) (Catalogue.Names.architectures |> List.filter (snd >> Domain.hasRectifiers) |> List.map (fst >> sprintf "model.architecture: %s")) ])
     let metricErrors =
         spec.Metrics
         |> List.indexed
-        |> List.choose (fun (i, m) ->
-            match m, spec.Data.Dataset with
-            | EffectiveHeatRatio, FashionMnist ->
+        |> List.collect (fun (i, m) ->
+            let at message allowed =
                 let line, column = entryPosition text "metrics" i "metric"
-                Some(SpecError.make name line column $"metrics[{i}].metric" "effective_heat_ratio needs ground-truth boxes, which only data.dataset fashion_canvas has" (Some "effective_heat_ratio") [ "data.dataset: fashion_canvas" ])
-            | _ -> None)
-    methodErrors @ metricErrors
+                SpecError.make name line column $"metrics[{i}].metric" message (Some(Catalogue.metricName m)) allowed
+            [ match m, spec.Data.Dataset with
+              | EffectiveHeatRatio, d when d <> FashionCanvas ->
+                  yield at "effective_heat_ratio needs ground-truth boxes, which only data.dataset fashion_canvas has" [ "data.dataset: fashion_canvas" ]
+              | _ when modality <> Domain.Image && Domain.imageOnlyMetric m ->
+                  yield at $"this metric works on image pixels; data.dataset {datasetName} is not an image dataset" [ "negative_perturbation"; "rank_agreement"; "explanation_certainty" ]
+              | _ -> () ])
+    modelErrors @ methodErrors @ metricErrors
 
 /// Parses and validates one spec: the spec or every error, formatted.
 let private load (name: string, text: Result<string, string>) =

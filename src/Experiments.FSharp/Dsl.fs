@@ -98,6 +98,7 @@ module Dsl =
     let parameterRandomisation: MetricSpec = Variant.dflt Catalogue.parameterRandomisation
     let explanationCertainty: MetricSpec = Variant.dflt Catalogue.explanationCertainty
     let effectiveHeatRatio: MetricSpec = EffectiveHeatRatio
+    let roar: MetricSpec = Variant.dflt Catalogue.roar
 
     /// negative_perturbation only.
     let withFractions (fractions: float list) (m: MetricSpec) =
@@ -113,7 +114,7 @@ module Dsl =
 
     // --- the spec ---
 
-    /// A spec with every default, Fashion-MNIST and its CNN (the only dataset and architecture so far), and no method yet.
+    /// A spec with every default, Fashion-MNIST and its CNN, and no method yet (withDataset and withArchitecture change them).
     let spec (name: string) : Spec =
         { Name = name
           Seed = Param.dflt Top.seed

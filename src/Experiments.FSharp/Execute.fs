@@ -23,11 +23,13 @@ type Tensor = torch.Tensor
 /// Everything the report needs: results plus the tensors to draw.
 type RunOutput =
     { Result: RunResult
-      /// Explained images [N, C, H, W] and labels, predictions (CPU).
+      /// Explained inputs as methods saw them [N, C, H, W] (images themselves; see Domain), labels, predictions (CPU).
       Images: Tensor
       Labels: int64[]
       Predictions: int64[]
       ClassNames: string list
+      /// How the explained inputs are shown to a person.
+      View: Domain.InputView
       /// Maps per method id and target (CPU).
       Maps: IReadOnlyDictionary<string * TargetKind, Tensor>
       /// Per-input diagnostics (e.g. the log-Sobolev estimates) per method id and target (CPU).
@@ -38,43 +40,21 @@ let targetName = function GroundTruth -> "ground_truth" | Predicted -> "predicte
 
 let deviceRequest = function Auto -> DeviceRequest.Auto | Cpu -> DeviceRequest.Cpu | Cuda -> DeviceRequest.Cuda
 
-/// Training and test images, and the test images' ground-truth boxes when the dataset has them.
-let private loadData (spec: Spec) =
-    let items train limit = Attribution.Data.FashionMnist.Load(Option.toObj spec.Data.Root, train, limit)
-    match spec.Data.Dataset with
-    | FashionMnist -> items true (Option.toNullable spec.Data.TrainLimit), items false (Nullable()), None
-    | FashionCanvas ->
-        let canvas train limit unit =
-            let source = items train limit
-            Progress.say $"data: placing {source.Count} items on {Attribution.Data.CanvasOptions().Size}px canvases ({unit})"
-            Attribution.Data.LocalisationCanvas.Build(source, source.Count, Seeds.Derive(int64 spec.Seed, $"canvas/{unit}"))
-        let train = canvas true (Option.toNullable spec.Data.TrainLimit) "train"
-        let test = canvas false (Nullable()) "test"
-        train.Images, test.Images, Some test.Boxes
+/// The hash of the dataset's content, for the plan.
+let dataHash (spec: Spec) = Domain.dataHash spec
 
-/// The hash of the dataset's files (and, for canvases, of the seeded placement), for the plan.
-let dataHash (spec: Spec) =
-    let files = Attribution.Data.FashionMnist.ContentHash(Option.toObj spec.Data.Root, true) + Attribution.Data.FashionMnist.ContentHash(Option.toObj spec.Data.Root, false)
-    match spec.Data.Dataset with
-    | FashionMnist -> files
-    | FashionCanvas -> Hashing.hash [ files; "canvas"; Hashing.canonical (Attribution.Data.CanvasOptions()); string spec.Seed ]
-
-let private newModel (spec: Spec) (imageSize: int) : torch.nn.Module<Tensor, Tensor> =
-    match spec.Model.Architecture with
-    | FashionCnn -> new Attribution.Models.FashionCnn(Attribution.Models.FashionCnn.Shape(ImageSize = imageSize))
-
-let private provideModel (plan: Plan) (train: ImageDataset) (test: ImageDataset) (device: torch.Device) =
+let private provideModel (plan: Plan) (domain: Domain.Domain) (device: torch.Device) =
     let spec = plan.Spec
     let weightsFile = Artefacts.path "models" plan.ModelHash ".safetensors"
     let infoFile = Artefacts.path "models" plan.ModelHash ".json"
     torch.manual_seed (Seeds.Derive(int64 spec.Seed, "model-init")) |> ignore
-    let model = newModel spec (int train.Images.shape.[3])
+    let model = domain.NewModel()
     let parameters = model.parameters() |> Seq.sumBy (fun p -> p.numel())
     match spec.Model.Weights with
     | Some path ->
         Safetensors.LoadModule(model, path)
-        model.``to``(device) |> ignore
-        let accuracy = Training.Accuracy(model, test, device)
+        model.``to``(device).eval() |> ignore
+        let accuracy = domain.Accuracy model device
         Progress.say $"model: loaded {path}, test accuracy {accuracy:P2}"
         model, { Source = path; TestAccuracy = accuracy; TrainingSeconds = 0.0; EpochLosses = [||]; Parameters = parameters }
     | None when File.Exists weightsFile && File.Exists infoFile ->
@@ -85,8 +65,9 @@ let private provideModel (plan: Plan) (train: ImageDataset) (test: ImageDataset)
         model, info
     | None ->
         let options = TrainingOptions(spec.Model.Epochs, spec.Model.BatchSize, spec.Model.LearningRate, Seeds.Derive(int64 spec.Seed, "training"))
-        let report = Training.Train(model, train, options, device, Progress(fun d t m -> Progress.report "train model" d t m))
-        let accuracy = Training.Accuracy(model, test, device)
+        let report = domain.Train model options device (Progress(fun d t m -> Progress.report "train model" d t m))
+        model.eval() |> ignore
+        let accuracy = domain.Accuracy model device
         Progress.say $"model: trained in {report.Seconds:F1}s, test accuracy {accuracy:P2}"
         let info = { Source = "trained"; TestAccuracy = accuracy; TrainingSeconds = report.Seconds; EpochLosses = Array.ofSeq report.EpochLosses; Parameters = parameters }
         Safetensors.SaveModule(model, weightsFile, readOnlyDict [ "architecture", Hashing.canonical spec.Model.Architecture; "test_accuracy", string accuracy ])
@@ -230,18 +211,17 @@ let private attribute (plan: Plan) (step: Step) (kind: MethodKind) (target: Targ
         Safetensors.Save(file, tensors, readOnlyDict [ "method", m.Describe(); "target", targetName target; "seconds", string seconds ])
         maps, diagnostics, seconds, false
 
-let private negativePerturbation (plan: Plan) (step: Step) (np: NegativePerturbationSpec) model (inputs: Tensor) (labels: int64[]) (predictions: int64[])
+let private negativePerturbation (plan: Plan) (step: Step) (np: NegativePerturbationSpec) (domain: Domain.Domain) model (rows: int64[]) (labels: int64[]) (predictions: int64[])
                                  (maps: IDictionary<TargetKind, Tensor>) device =
     let file = Artefacts.path "metrics" step.Hash ".json"
     fst <| Artefacts.jsonOrCompute file (fun () ->
-        let metric = Attribution.Metrics.NegativePerturbation(Array.ofList np.Fractions, np.MaskValue)
         let seed = Seeds.Derive(int64 plan.Spec.Seed, "negative_perturbation")
         let labelTensor = torch.tensor(labels)
         let predictionTensor = torch.tensor(predictions)
         let curve name (targetMaps: Tensor) (reference: Tensor) =
-            use masked = metric.MaskedPredictions(model, inputs, targetMaps, seed, device)
+            use masked = domain.MaskedPredictions model rows targetMaps np.Fractions np.MaskValue seed device
             let values = Attribution.Metrics.NegativePerturbation.AgreementPercent(masked, reference)
-            { Name = name; Values = values; Auc = metric.AreaUnder(values) }
+            { Name = name; Values = values; Auc = Attribution.Metrics.Auc.Trapezoid(Array.ofList np.Fractions, values) }
         Progress.say $"{step.Name}: masking {np.Fractions.Length} fractions of {labels.Length} inputs"
         let curves =
             [| match maps.TryGetValue GroundTruth with
@@ -269,10 +249,73 @@ let private rankAgreement (step: Step) (maps: IReadOnlyDictionary<string * Targe
 let private meanCurve (rows: double[][]) =
     if rows.Length = 0 then [||] else Array.init rows.[0].Length (fun j -> rows |> Array.averageBy (fun r -> r.[j]))
 
+/// Inputs [B, C, H, W] with the `fraction` most important pixels of each (by the map summed over channels, ties
+/// broken by a seeded random order) replaced by `fill` [1, C, 1, 1].
+let private removeMostImportant (inputs: Tensor) (maps: Tensor) (fraction: float) (fill: Tensor) (seed: int64) =
+    use scope = torch.NewDisposeScope()
+    let b, h, w = inputs.shape.[0], inputs.shape.[2], inputs.shape.[3]
+    let p = h * w
+    let scores = maps.cpu().``to``(torch.ScalarType.Float64).sum([| 1L |]).reshape(b, p)
+    use g = new torch.Generator(uint64 seed, torch.CPU)
+    let shuffle = torch.rand([| b; p |], generator = g).argsort(1L)
+    let order = shuffle.gather(1L, scores.gather(1L, shuffle).argsort(1L, descending = true))
+    let k = int64 (Math.Round(fraction * float p))
+    let mask = torch.zeros([| b; p |], dtype = torch.ScalarType.Bool)
+    if k > 0L then mask.scatter_(1L, order.narrow(1L, 0L, k), torch.ones([| b; k |], dtype = torch.ScalarType.Bool)) |> ignore
+    torch.where(mask.reshape(b, 1L, h, w), fill.cpu().expand_as(inputs), inputs.cpu()).MoveToOuterDisposeScope()
+
+/// ROAR: for each fraction, a fresh model (same initialisation every time) trained on the masked training subset
+/// and tested on the masked explained inputs; each point is cached on its own, so an interrupted ROAR resumes.
+let private roar (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (domain: Domain.Domain) (network: torch.nn.Module<Tensor, Tensor>)
+                 (model: torch.nn.Module<Tensor, Tensor>) (testInputs: Tensor) (testMaps: Tensor) (testLabels: int64[]) (context: MethodContext) device =
+    let spec = plan.Spec
+    let seed = Seeds.Derive(int64 spec.Seed, "roar")
+    let rows =
+        use g = new torch.Generator(uint64 (Seeds.Derive(int64 spec.Seed, "roar/train-subset")), torch.CPU)
+        use order = torch.randperm(int64 domain.TrainCount, generator = g)
+        order.narrow(0L, 0L, int64 (min r.TrainInputs domain.TrainCount)).data<int64>().ToArray()
+    let trainInputs = domain.Inputs network true rows
+    let trainLabels = domain.TrainLabels.index_select(0L, torch.tensor(rows))
+    let fill = trainInputs.mean([| 0L; 2L; 3L |], keepdim = true)
+    // Maps of the training subset, explaining each input's label; cached with the step.
+    let trainMapsFile = Artefacts.path "attributions" (Hashing.hash [ step.Hash; "roar-train-maps" ]) ".safetensors"
+    let trainMaps =
+        if File.Exists trainMapsFile then Safetensors.Load(trainMapsFile).["maps"]
+        else
+            let options = ExplainOptions(Output = (match spec.Explain.Output with Probability -> Attribution.Methods.OutputFunction.Probability | Logit -> Attribution.Methods.OutputFunction.Logit),
+                                         BatchSize = spec.Explain.BatchSize, Seed = methodSeed spec kind)
+            let maps, _ = explainRows $"{step.Name} (training inputs)" (methodOf kind context) model trainInputs (trainLabels.data<int64>().ToArray()) rows [| 0 .. rows.Length - 1 |] options device
+            Safetensors.Save(trainMapsFile, readOnlyDict [ "maps", maps ], readOnlyDict [ "step", step.Name ])
+            maps
+    let accuracy (name: string) (hashParts: string list) (trainScores: Tensor) (testScores: Tensor) (fraction: float) =
+        let file = Artefacts.path "metrics" (Hashing.hash ("roar-point" :: Hashing.canonical r :: plan.ModelHash :: plan.DataHash :: string fraction :: hashParts)) ".json"
+        fst <| Artefacts.jsonOrCompute file (fun () ->
+            use scope = torch.NewDisposeScope()
+            let maskedTrain = removeMostImportant trainInputs trainScores fraction fill (Seeds.Derive(seed, "train"))
+            let maskedTest = removeMostImportant testInputs testScores fraction fill (Seeds.Derive(seed, "test"))
+            torch.manual_seed (Seeds.Derive(seed, "init")) |> ignore
+            let fresh = domain.NewModel()
+            let retrained = domain.Explained fresh
+            let options = TrainingOptions(r.Epochs, spec.Model.BatchSize, spec.Model.LearningRate, Seeds.Derive(seed, "training"))
+            Training.Train(retrained, maskedTrain, trainLabels, (fun x -> retrained.forward x), options, device) |> ignore
+            let predicted = Training.Logits(retrained, maskedTest, device).argmax(1L).data<int64>().ToArray()
+            fresh.Dispose()
+            let value = 100.0 * float (Array.zip predicted testLabels |> Array.filter (fun (a, b) -> a = b) |> Array.length) / float testLabels.Length
+            Progress.say $"{step.Name}: {name} at {fraction}: {value:F2}%%"
+            value)
+    let fractions = 0.0 :: r.Fractions
+    let ours = fractions |> List.map (fun f -> if f = 0.0 then accuracy "nothing removed" [] trainMaps testMaps 0.0 else accuracy "method" [ step.Hash ] trainMaps testMaps f)
+    use g = new torch.Generator(uint64 (Seeds.Derive(seed, "random-ranking")), torch.CPU)
+    let randomTrain = torch.rand(trainMaps.shape, generator = g)
+    let randomTest = torch.rand(testMaps.shape, generator = g)
+    let random = fractions |> List.map (fun f -> if f = 0.0 then List.head ours else accuracy "random ranking" [ "random" ] randomTrain randomTest f)
+    Array.ofList fractions, Array.ofList ours, Array.ofList random
+
 /// A per-method metric (insertion/deletion, Sensitivity-N, randomisation, certainty) on the maps of the
 /// explained class, cached as JSON by the step's hash.
 let private methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKind) (model: torch.nn.Module<Tensor, Tensor>)
-                         (inputs: Tensor) (maps: Tensor) (classes: int64[]) (boxes: IReadOnlyList<Attribution.Data.Box> option) (context: MethodContext) device =
+                         (inputs: Tensor) (maps: Tensor) (classes: int64[]) (labels: int64[]) (boxes: IReadOnlyList<Attribution.Data.Box> option) (context: MethodContext)
+                         (domain: Domain.Domain) (network: torch.nn.Module<Tensor, Tensor>) device =
     let file = Artefacts.path "metrics" step.Hash ".json"
     fst <| Artefacts.jsonOrCompute file (fun () ->
         let name = Catalogue.metricName metric
@@ -309,14 +352,16 @@ let private methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: M
                    [| { Name = "correlation"; Values = r.MeanCorrelation; Auc = nan } |]
         | ParameterRandomisation count ->
             let n = min count (int inputs.shape.[0])
-            let layered =
-                match model with
-                | :? Attribution.Models.FashionCnn as cnn -> cnn
-                | other -> failwith $"parameter_randomisation needs a model that can be cut into stages; {other.GetType().Name} cannot"
+            // Seen through an identity view, any layered model fits the cascade's generic signature.
+            let shape = inputs.shape |> Array.skip 1
+            let view (network: torch.nn.Module<Tensor, Tensor>) : Attribution.Models.ReshapedModel =
+                match box network with
+                | :? Attribution.Models.ILayeredModel -> new Attribution.Models.ReshapedModel(network, shape, shape)
+                | _ -> failwith $"parameter_randomisation needs a model that can be cut into stages; {network.GetType().Name} cannot"
             let options = ExplainOptions(Output = (match plan.Spec.Explain.Output with Probability -> Attribution.Methods.OutputFunction.Probability | Logit -> Attribution.Methods.OutputFunction.Logit),
                                          BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind)
             let stages =
-                Attribution.Metrics.ParameterRandomisation().Run(layered, (fun () -> new Attribution.Models.FashionCnn(layered.Dimensions)), methodOf kind context,
+                Attribution.Metrics.ParameterRandomisation().Run<Attribution.Models.ReshapedModel>(view model, (fun () -> view (domain.NewModel())), methodOf kind context,
                                                                  inputs.narrow(0L, 0L, int64 n).``to``(device: torch.Device), targets.narrow(0L, 0L, int64 n).``to``(device: torch.Device), options, seed)
                 |> Seq.toArray
             let last = Array.last stages
@@ -334,6 +379,12 @@ let private methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: M
             let meanRatio = Array.init r.Quantiles.Length (fun q -> r.Ratios |> Array.filter (fun row -> row.Length > q && not (Double.IsNaN row.[q])) |> fun rows -> if rows.Length = 0 then nan else rows |> Array.averageBy (fun row -> row.[q]))
             result [| value "ehr" r.Mean; value "inputs_scored" (float scored.Length); value "inputs_excluded" (float r.Excluded) |]
                    "quantile threshold" (Array.ofSeq r.Quantiles) [| { Name = "heat_ratio"; Values = meanRatio; Auc = r.Mean } |]
+        | Roar r ->
+            let x, ours, random = roar plan step r kind domain network model inputs maps labels context device
+            let mean (v: float[]) = Array.average v.[1..]
+            result [| value "accuracy_nothing_removed" ours.[0]; value "mean_accuracy_removed" (mean ours); value "mean_accuracy_random" (mean random) |]
+                   "fraction of the most important pixels removed (retrained each time)" x
+                   [| { Name = "accuracy"; Values = ours; Auc = nan }; { Name = "accuracy_random_ranking"; Values = random; Auc = nan } |]
         | NegativePerturbation _ | RankAgreement -> failwith "not a per-method metric")
 
 let private logSobolev (methodId: string) (target: TargetKind) (diagnostics: IDictionary<string, Tensor>) =
@@ -351,18 +402,21 @@ let private logSobolev (methodId: string) (target: TargetKind) (diagnostics: IDi
 let run (plan: Plan) (device: torch.Device) : RunOutput =
     let spec = plan.Spec
     Progress.say $"device: {TorchRuntime.Describe device}"
-    let train, test, testBoxes = loadData spec
-    Progress.say $"data: {train.Count} training and {test.Count} test images"
-    let model, modelInfo = provideModel plan train test device
-    let indices = explainedIndices spec test.Count
-    let inputs = test.Images.index_select(0L, torch.tensor(indices))
-    let labels = test.Labels.index_select(0L, torch.tensor(indices)).data<int64>().ToArray()
+    let domain = Domain.load spec
+    Progress.say $"data: {domain.TrainCount} training and {domain.TestCount} test inputs"
+    let network, modelInfo = provideModel plan domain device
+    // What methods and metrics call: the network seen on method inputs [N, C, H, W].
+    let model = domain.Explained network
+    let indices = explainedIndices spec domain.TestCount
+    let inputs = domain.Inputs network false indices
+    let labels = domain.TestLabels.index_select(0L, torch.tensor(indices)).data<int64>().ToArray()
     let predictions = Training.Logits(model, inputs, device).argmax(1L).data<int64>().ToArray()
     let covariances = Dictionary<float, Attribution.Sampling.ClassCovariance>()
     let references (count: int) =
         use g = new torch.Generator(uint64 (Seeds.Derive(int64 spec.Seed, "references")), torch.CPU)
-        use order = torch.randperm(int64 train.Count, generator = g)
-        train.Images.index_select(0L, order.narrow(0L, 0L, int64 (min count train.Count))).``to``(device)
+        use order = torch.randperm(int64 domain.TrainCount, generator = g)
+        let rows = order.narrow(0L, 0L, int64 (min count domain.TrainCount)).data<int64>().ToArray()
+        (domain.Inputs network true rows).``to``(device)
     let context = { Covariances = covariances; References = references; Model = model }
     let maps = Dictionary<string * TargetKind, Tensor>()
     let diagnostics = Dictionary<string * TargetKind, IDictionary<string, Tensor>>()
@@ -374,8 +428,8 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
         match step.Kind with
         | ProvideModel -> ()
         | EstimateCovariance jitter ->
-            Progress.say $"{step.Name}: estimating {train.ClassNames.Count} class covariances from {train.Count} images"
-            covariances.[jitter] <- Attribution.Sampling.ClassCovariance.Estimate(train.Images, train.Labels, train.ClassNames.Count, jitter, device)
+            Progress.say $"{step.Name}: estimating {domain.ClassNames.Length} class covariances from {domain.TrainCount} training inputs"
+            covariances.[jitter] <- domain.Covariance network jitter device
         | Attribute(kind, target) ->
             let first = List.head step.Methods
             let gt = if target = Predicted && maps.ContainsKey((first, GroundTruth)) then Some(maps.[(first, GroundTruth)], diagnostics.[(first, GroundTruth)]) else None
@@ -388,15 +442,15 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
         | EvaluateNegativePerturbation np ->
             let first = List.head step.Methods
             let byTarget = spec.Explain.Targets |> List.map (fun t -> t, maps.[(first, t)]) |> dict
-            let result = negativePerturbation plan step np model inputs labels predictions byTarget device
+            let result = negativePerturbation plan step np domain model indices labels predictions byTarget device
             for id in step.Methods do npResults.Add { Method = id; Result = result }
         | EvaluateMethodMetric metric ->
             let first = List.head step.Methods
             let target = if List.contains Predicted spec.Explain.Targets then Predicted else GroundTruth
             let classes = match target with Predicted -> predictions | GroundTruth -> labels
             let kind = (spec.Methods |> List.find (fun m -> m.Id = first)).Kind
-            let explainedBoxes = testBoxes |> Option.map (fun b -> indices |> Array.map (fun i -> b.[int i]) :> IReadOnlyList<_>)
-            let result = methodMetric plan step metric kind model inputs maps.[(first, target)] classes explainedBoxes context device
+            let explainedBoxes = domain.Boxes |> Option.map (fun b -> indices |> Array.map (fun i -> b.[int i]) :> IReadOnlyList<_>)
+            let result = methodMetric plan step metric kind model inputs maps.[(first, target)] classes labels explainedBoxes context domain network device
             for id in step.Methods do metricResults.Add { result with Method = id }
         | EvaluateRankAgreement ->
             let target = if List.contains Predicted spec.Explain.Targets then Predicted else GroundTruth
@@ -406,5 +460,5 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
              match logSobolev id target d with Some c -> yield c | None -> () |]
     { Result = { Model = modelInfo; Explained = labels.Length; ExplainedIndices = indices; NegativePerturbation = npResults.ToArray()
                  RankAgreement = rankPairs; LogSobolev = certificates; Metrics = metricResults.ToArray(); Timings = timings.ToArray() }
-      Images = inputs; Labels = labels; Predictions = predictions; ClassNames = List.ofSeq test.ClassNames
-      Maps = maps; Diagnostics = diagnostics; Device = string device }
+      Images = inputs; Labels = labels; Predictions = predictions; ClassNames = domain.ClassNames
+      View = domain.View indices; Maps = maps; Diagnostics = diagnostics; Device = string device }

