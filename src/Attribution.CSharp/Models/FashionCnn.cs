@@ -79,6 +79,8 @@ public sealed class FashionCnn : Module<Tensor, Tensor>, ILayeredModel, IRectifi
 
     public Tensor ForwardFrom(string stage, Tensor activation) => Run(activation, IndexOf(stage) + 1, StageNames.Length);
 
+    public Tensor ForwardStage(string stage, Tensor activation) => Run(activation, IndexOf(stage), IndexOf(stage) + 1);
+
     public void Reinitialise(string stage, Generator generator)
     {
         using var noGrad = no_grad();

@@ -21,6 +21,14 @@ public interface ILayeredModel
     /// <summary>The logits, continuing from the activation after <paramref name="stage"/>.</summary>
     Tensor ForwardFrom(string stage, Tensor activation);
 
+    /// <summary>
+    /// Applies <paramref name="stage"/> alone to the activation before it (the input, for the first stage), so that
+    /// layer-wise inverses (MIP-IN) can take each stage's Jacobian. Models that cannot be cut stage by stage keep
+    /// this default, which says so.
+    /// </summary>
+    Tensor ForwardStage(string stage, Tensor activation) =>
+        throw new NotSupportedException($"{GetType().Name} cannot apply stage '{stage}' alone (ILayeredModel.ForwardStage)");
+
     /// <summary>Re-draws the parameters of <paramref name="stage"/> from its initialisation distribution, with <paramref name="generator"/>.</summary>
     void Reinitialise(string stage, Generator generator);
 }
