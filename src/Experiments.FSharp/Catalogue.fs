@@ -40,6 +40,7 @@ module Catalogue =
         let covariances = [ "class", ClassCovariance ]
         /// Stages of FashionCnn with a spatial map (Grad-CAM needs one).
         let spatialStages = [ "conv1", "conv1"; "pool1", "pool1"; "conv2", "conv2"; "pool2", "pool2" ]
+        let taylorTerms = [ "first", FirstOrder; "independent", IndependentTerms; "interactive", InteractiveTerms; "all", AllTerms ]
         let statistics = [ "mean", Mean; "mean_square", MeanSquare; "variance", Variance; "mean_absolute", MeanAbsolute; "fisher_ratio", FisherRatio ]
 
         /// Captum's names for the integration rules.
@@ -359,6 +360,21 @@ module Catalogue =
             | SampledGradients(p, s, t) -> Some(p, s, t)
             | _ -> None)
 
+    let taylor =
+        Variant.make
+            "taylor"
+            "Deng et al. 2020 (unified Taylor framework): exact Taylor terms of f(x) - f(b) around a constant baseline b via Hessian-vector products; the map adds the chosen terms, each pairwise interaction split half and half (d double-backward rows per input: slow on large inputs)"
+            (fields {
+                let! order = Fields.field (fun (o, _, _) -> o) (Param.int "order" "highest order of the expansion (1 to 3)" (Some 2) 1 (Some 3))
+                and! terms = Fields.field (fun (_, t, _) -> t) (Param.choice "terms" "terms" "which terms the map adds up" (Some AllTerms) Names.taylorTerms)
+                and! baseline = Fields.field (fun (_, _, b) -> b) (Param.float "baseline" "the constant baseline input b (0 = black)" (Some 0.0) false)
+                return order, terms, baseline
+            })
+            Taylor
+            (function
+            | Taylor(o, t, b) -> Some(o, t, b)
+            | _ -> None)
+
     let methods =
         [ saliency
           gradientXInput
@@ -380,6 +396,7 @@ module Catalogue =
           informationBottleneck
           deepLift
           deepShap
+          taylor
           sampledGradients ]
 
     let methodNames = methods |> List.map _.Name
@@ -501,7 +518,17 @@ module Catalogue =
             | Roar s -> Some s
             | _ -> None)
 
-    let metrics = [ negativePerturbation; rankAgreement; insertionDeletion; sensitivityN; parameterRandomisation; explanationCertainty; effectiveHeatRatio; roar ]
+    let taylorFidelity =
+        Variant.make
+            "taylor_fidelity"
+            "Deng et al. 2020: approximation error |sum a - (f(x) - f(0))|, and the error of the map of each input's second-order Taylor polynomial's independent part and interactive part against the ideal assignment (relative to the ideal's L1 size); baseline 0, f = explain.output"
+            (Fields.field id (Param.int "inputs" "explained inputs assessed (the first ones); each costs d Hessian-vector products" (Some 10) 1 None))
+            TaylorFidelity
+            (function
+            | TaylorFidelity n -> Some n
+            | _ -> None)
+
+    let metrics = [ negativePerturbation; rankAgreement; insertionDeletion; sensitivityN; parameterRandomisation; explanationCertainty; effectiveHeatRatio; roar; taylorFidelity ]
     let metricNames = metrics |> List.map _.Name
 
     /// The yaml name of a metric.

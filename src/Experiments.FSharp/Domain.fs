@@ -60,7 +60,7 @@ let ruleBasedMethod (kind: MethodKind) =
 let imageOnlyMetric (metric: MetricSpec) =
     match metric with
     | InsertionDeletion _ | SensitivityN _ | ParameterRandomisation _ | EffectiveHeatRatio | Roar _ -> true
-    | NegativePerturbation _ | RankAgreement | ExplanationCertainty _ -> false
+    | NegativePerturbation _ | RankAgreement | ExplanationCertainty _ | TaylorFidelity _ -> false
 
 /// How the explained inputs are shown to a person (the report's pictures).
 type InputView =

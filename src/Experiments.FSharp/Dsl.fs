@@ -35,6 +35,7 @@ module Dsl =
     let informationBottleneck = method Catalogue.informationBottleneck
     let deepLift = method Catalogue.deepLift
     let deepShap = method Catalogue.deepShap
+    let taylor = method Catalogue.taylor
 
     let withId (id: string) (m: MethodSpec) = { m with Id = id }
 
@@ -99,6 +100,7 @@ module Dsl =
     let explanationCertainty: MetricSpec = Variant.dflt Catalogue.explanationCertainty
     let effectiveHeatRatio: MetricSpec = EffectiveHeatRatio
     let roar: MetricSpec = Variant.dflt Catalogue.roar
+    let taylorFidelity: MetricSpec = Variant.dflt Catalogue.taylorFidelity
 
     /// negative_perturbation only.
     let withFractions (fractions: float list) (m: MetricSpec) =

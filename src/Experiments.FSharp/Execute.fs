@@ -144,6 +144,14 @@ let methodOf (kind: MethodKind) (context: MethodContext) : IAttributionMethod =
         // The bottleneck's noise statistics: per element of the stage's activation over reference training images.
         let statistics = Attribution.Methods.InformationBottleneck.EstimateActivationStatistics(context.Model, stage, context.References 1000)
         Attribution.Methods.InformationBottleneck(statistics, beta, steps)
+    | Taylor(order, terms, baseline) ->
+        let engineTerms =
+            match terms with
+            | FirstOrder -> TaylorTerms.First
+            | IndependentTerms -> TaylorTerms.Independent
+            | InteractiveTerms -> TaylorTerms.Interactive
+            | AllTerms -> TaylorTerms.All
+        Attribution.Methods.TaylorAttribution(order, engineTerms, baseline)
     | GuidedBackprop -> GuidedBackpropagation(ReluRule.Guided)
     | Deconvnet -> GuidedBackpropagation(ReluRule.Deconvnet)
     | FunctionalInformation p ->
@@ -379,6 +387,19 @@ let private methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: M
             let meanRatio = Array.init r.Quantiles.Length (fun q -> r.Ratios |> Array.filter (fun row -> row.Length > q && not (Double.IsNaN row.[q])) |> fun rows -> if rows.Length = 0 then nan else rows |> Array.averageBy (fun row -> row.[q]))
             result [| value "ehr" r.Mean; value "inputs_scored" (float scored.Length); value "inputs_excluded" (float r.Excluded) |]
                    "quantile threshold" (Array.ofSeq r.Quantiles) [| { Name = "heat_ratio"; Values = meanRatio; Auc = r.Mean } |]
+        | TaylorFidelity count ->
+            let n = min count (int inputs.shape.[0])
+            // The spec's output function: a ReLU network's logit is piecewise linear, so its second-order terms vanish.
+            let options = ExplainOptions(Output = (match plan.Spec.Explain.Output with Probability -> Attribution.Methods.OutputFunction.Probability | Logit -> Attribution.Methods.OutputFunction.Logit),
+                                         BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind)
+            use report = Attribution.Methods.TaylorFidelity.Assess(methodOf kind context, model, inputs.narrow(0L, 0L, int64 n).``to``(device: torch.Device),
+                                                                   targets.narrow(0L, 0L, int64 n).``to``(device: torch.Device), options)
+            let mean (t: Tensor) = t.``to``(torch.ScalarType.Float64).mean().item<float>()
+            let relative (e: Tensor) (scale: Tensor) = mean (e.``to``(torch.ScalarType.Float64) / scale.``to``(torch.ScalarType.Float64).clamp_min(1e-12))
+            result [| value "approximation_error" (mean report.ApproximationError)
+                      value "independent_error_relative" (relative report.IndependentError report.IndependentScale)
+                      value "interactive_error_relative" (relative report.InteractiveError report.InteractiveScale)
+                      value "inputs" (float n) |] "" [||] [||]
         | Roar r ->
             let x, ours, random = roar plan step r kind domain network model inputs maps labels context device
             let mean (v: float[]) = Array.average v.[1..]

@@ -48,7 +48,7 @@ let covarianceJitter (kind: MethodKind) =
         | IsotropicGaussian _ | BernoulliSuppression _ | EpsilonSphere _ -> None
     | Saliency _ | GradientXInput | IntegratedGradients _ | GuidedBackprop | Deconvnet
     | NegativeFluxAggregation _ | Occlusion _ | Lime _ | GradCam _ | FeatureSuppression _ | ExpectedGradients _
-    | GuidedIntegratedGradients _ | AdversarialGradientIntegration _ | InformationBottleneck _ | DeepLift | DeepShap _ -> None
+    | GuidedIntegratedGradients _ | AdversarialGradientIntegration _ | InformationBottleneck _ | DeepLift | DeepShap _ | Taylor _ -> None
 
 /// The seed of a method's noise: derived from the spec's seed and the method's parameters (not its id),
 /// so identical methods draw identical noise and share one step, and a map for the ground-truth class and
@@ -86,7 +86,7 @@ let compile (spec: Spec) (dataHash: string) : Plan =
                     { Name = $"negative_perturbation/{List.head ids}"; Kind = EvaluateNegativePerturbation np
                       Hash = hash ("negative_perturbation" :: canonical np :: (maps |> List.map (fun a -> a.Hash)))
                       DependsOn = maps |> List.map (fun a -> a.Name); Methods = ids }
-            | InsertionDeletion _ | SensitivityN _ | ParameterRandomisation _ | ExplanationCertainty _ | EffectiveHeatRatio | Roar _ ->
+            | InsertionDeletion _ | SensitivityN _ | ParameterRandomisation _ | ExplanationCertainty _ | EffectiveHeatRatio | Roar _ | TaylorFidelity _ ->
                 let metricName = Catalogue.metricName metric
                 for (kind, methods) in spec.Methods |> List.groupBy (fun m -> m.Kind) do
                     let ids = methods |> List.map (fun m -> m.Id)

@@ -46,6 +46,10 @@ let private metricIntro (metric: string) =
         "The model's layers re-initialised from the output backwards, cumulatively; similarity of each new map to the original (curve: per stage). A map that stays similar after randomisation does not depend on what the model learnt: lower is better."
     | "explanation_certainty" ->
         "KSG estimate (k = 3) of the mutual information between a pixel's value and its attribution, over sampled (pixel, attribution) pairs, in nats."
+    | "roar" ->
+        "Remove and retrain (Hooker et al. 2019), reduced scale: the most important fraction of pixels of a training subset and of the explained test inputs replaced by the training mean, a fresh model (same initialisation) trained on the masked subset and tested on the masked inputs. A ranking that finds what the model needs drops accuracy faster than the random ranking: lower is better."
+    | "taylor_fidelity" ->
+        "The Taylor framework's properties (Deng et al. 2020), on the explained output f with baseline 0 (a ReLU network's logit is piecewise linear, so its second-order terms vanish almost everywhere; the softmax probability has curvature): the approximation error |sum of the map - (f(x) - f(0))|, and the L1 error of the method's map of each input's second-order Taylor polynomial, split into its independent part and its interactive part, against the ideal assignment (own terms; each pairwise term half to each feature), relative to the ideal's L1 size. Lower is better; 0 means the terms are assigned exactly."
     | other -> other
 
 let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.EnvironmentRecord) (heatmapFiles: string list) (curveFiles: string list) =

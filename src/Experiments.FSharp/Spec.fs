@@ -74,6 +74,13 @@ type GradientStatistic =
     | MeanAbsolute
     | FisherRatio
 
+/// Which terms of the Taylor decomposition a taylor map adds up. yaml: first | independent | interactive | all
+type TaylorTerm =
+    | FirstOrder
+    | IndependentTerms
+    | InteractiveTerms
+    | AllTerms
+
 type MethodKind =
     | Saliency of absolute: bool
     | GradientXInput
@@ -107,6 +114,8 @@ type MethodKind =
     | DeepShap of references: int
     /// Grad-CAM at a named stage of the model.
     | GradCam of stage: string
+    /// Taylor decomposition of f(x) - f(baseline) (Deng et al. 2020): first-order, independent and interactive terms up to an order.
+    | Taylor of order: int * terms: TaylorTerm * baseline: float
     /// Sampler x statistic, optionally times the input: the named sampling methods are presets of it.
     | SampledGradients of sampling: SamplingParams * statistic: GradientStatistic * timesInput: bool
 
@@ -128,6 +137,9 @@ type MetricSpec =
     | EffectiveHeatRatio
     /// Explanation certainty (Sampling Matters): KSG estimate of I(pixel; attribution) in nats.
     | ExplanationCertainty of pairs: int
+    /// The Taylor framework's three properties (Deng et al. 2020): approximation error, and how faithfully the map
+    /// assigns the independent and the interactive second-order terms, on the first `inputs` explained inputs.
+    | TaylorFidelity of inputs: int
     /// ROAR (Hooker et al. 2019): remove the most important fraction of pixels from training and test inputs, retrain, test.
     | Roar of RoarSpec
 
