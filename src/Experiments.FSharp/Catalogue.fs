@@ -609,6 +609,17 @@ module Catalogue =
                 return { HeatmapInputs = n }
             }
 
+    module Full =
+        let explain = Param.optional (Param.int "explain" "test inputs explained at full scale (default: all of them)" None 1 None)
+        let epochs = Param.optional (Param.int "epochs" "training epochs at full scale (default: model.epochs)" None 1 None)
+
+        let fields =
+            fields {
+                let! explain = Fields.field (fun (f: FullSpec) -> f.Explain) explain
+                and! epochs = Fields.field (fun (f: FullSpec) -> f.Epochs) epochs
+                return { Explain = explain; Epochs = epochs }
+            }
+
     module Top =
         let name = Param.string "name" "the experiment's name" None identCheck
         let seed = Param.make "seed" "int" "any int" "the global seed; each unit derives its own" (Some 0) Decode.int Out.int (fun _ -> None)
@@ -618,6 +629,7 @@ module Catalogue =
         let model = Fields.section "model" "the network to train or load" Model.fields
         let explain = Fields.section "explain" "what is explained" Explain.fields
         let report = Fields.section "report" "the report" Report.fields
+        let full = Fields.section "full" "what run --full changes (the paper's scale)" Full.fields
 
         let methods =
             Param.list "methods" "the attribution methods to run" None methodSpec "non-empty; ids unique" (fun ms ->
@@ -639,6 +651,7 @@ module Catalogue =
             and! methods = Fields.field (fun (s: Spec) -> s.Methods) Top.methods
             and! metrics = Fields.field (fun (s: Spec) -> s.Metrics) Top.metrics
             and! report = Fields.field (fun (s: Spec) -> s.Report) Top.report
+            and! full = Fields.field (fun (s: Spec) -> s.Full) Top.full
             return
                 { Name = name
                   Seed = seed
@@ -649,7 +662,8 @@ module Catalogue =
                   Explain = explain
                   Methods = methods
                   Metrics = metrics
-                  Report = report }
+                  Report = report
+                  Full = full }
         }
 
     /// The whole spec, read from a document's root mapping.
@@ -690,5 +704,6 @@ module Catalogue =
           yield! describeSection "data" Data.fields.Params
           yield! describeSection "model" Model.fields.Params
           yield! describeSection "explain" Explain.fields.Params
-          yield! describeSection "report" Report.fields.Params ]
+          yield! describeSection "report" Report.fields.Params
+          yield! describeSection "full" Full.fields.Params ]
         |> String.concat Environment.NewLine

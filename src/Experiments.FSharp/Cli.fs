@@ -17,6 +17,7 @@ type RunArgs =
     | [<MainCommand>] Specs of spec: string list
     | Device of DeviceArgument
     | Explain of inputs: int
+    | Full
     | Output of folder: string
     interface IArgParserTemplate with
         member this.Usage =
@@ -24,6 +25,7 @@ type RunArgs =
             | Specs _ -> "experiment specs (YAML); none runs the embedded quickstart."
             | Device _ -> "override the spec's device (auto = cuda when available)."
             | Explain _ -> "override the number of explained test images."
+            | Full -> "run at the paper's scale: the spec's full section (every test input, the whole training set); the run is named NAME-full."
             | Output _ -> "override the folder the run folder is written under."
 
 type SpecArgs =
@@ -193,6 +195,13 @@ let private overrides (args: ParseResults<RunArgs>) (spec: Spec) =
         | Some Cpu -> { spec with Device = Device.Cpu }
         | Some Cuda -> { spec with Device = Device.Cuda }
         | None -> spec
+    let spec =
+        if args.Contains RunArgs.Full then
+            { spec with
+                Name = spec.Name + "-full"
+                Data = { spec.Data with Explain = defaultArg spec.Full.Explain Int32.MaxValue; TrainLimit = None }
+                Model = { spec.Model with Epochs = defaultArg spec.Full.Epochs spec.Model.Epochs } }
+        else spec
     let spec = match args.TryGetResult RunArgs.Explain with Some n -> { spec with Data = { spec.Data with Explain = n } } | None -> spec
     match args.TryGetResult RunArgs.Output with Some o -> { spec with Output = o } | None -> spec
 

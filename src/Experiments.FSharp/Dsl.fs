@@ -136,7 +136,8 @@ module Dsl =
           Explain = Param.dflt Top.explain
           Methods = []
           Metrics = Param.dflt Top.metrics
-          Report = Param.dflt Top.report }
+          Report = Param.dflt Top.report
+          Full = Param.dflt Top.full }
 
     let withSeed seed (s: Spec) = { s with Seed = seed }
     let withDevice device (s: Spec) = { s with Device = device }

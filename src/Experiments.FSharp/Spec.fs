@@ -170,6 +170,13 @@ type ExplainSpec =
 
 type ReportSpec = { HeatmapInputs: int }
 
+/// The paper-scale setting that `run --full` switches to: every test input explained (or `Explain`), the whole
+/// training set (no train_limit), and `Epochs` if given. The default size of a shipped spec finishes on 2 cores
+/// in under an hour; the full one is meant for a GPU.
+type FullSpec =
+    { Explain: int option
+      Epochs: int option }
+
 type Spec =
     { Name: string
       Seed: int
@@ -180,4 +187,5 @@ type Spec =
       Explain: ExplainSpec
       Methods: MethodSpec list
       Metrics: MetricSpec list
-      Report: ReportSpec }
+      Report: ReportSpec
+      Full: FullSpec }

@@ -23,7 +23,8 @@ let private tinySpec (output: string) : Spec =
           { Id = "fi_nu_again"; Kind = FunctionalInformation(sampling (IsotropicGaussian 0.15)) }
           { Id = "fi_sigma"; Kind = FunctionalInformation(sampling (CovarianceGaussian { Scale = 0.15; Covariance = ClassCovariance; Jitter = 1e-5 })) } ]
       Metrics = [ NegativePerturbation { Fractions = [ 0.1; 0.5; 0.9 ]; MaskValue = 0.0 }; RankAgreement ]
-      Report = { HeatmapInputs = 3 } }
+      Report = { HeatmapInputs = 3 }
+      Full = { Explain = None; Epochs = None } }
 
 /// Runs a spec with its own cache folder; returns the run folder.
 let private runWithCache (spec: Spec) (cache: string) =
