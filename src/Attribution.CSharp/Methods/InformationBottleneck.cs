@@ -136,6 +136,8 @@ public sealed class InformationBottleneck : IAttributionMethod
     {
         using var scope = NewDisposeScope();
         var (_, capacityNats) = FitChunk(model, x, targets, keys, options);
+        if (capacityNats.dim() != 4)
+            throw new ArgumentException($"information_bottleneck: the activation after '{Stage}' must be a feature map [B, K, h, w], got [{string.Join(", ", capacityNats.shape)}]");
         var final = capacityNats / Math.Log(2.0);
         var map = nn.functional.interpolate(final.sum(1, keepdim: true), [height, width], mode: InterpolationMode.Bilinear, align_corners: false);
         var bits = final.mean([1L, 2L, 3L]);
@@ -147,7 +149,8 @@ public sealed class InformationBottleneck : IAttributionMethod
     /// [B, K, h, w] (times the active mask: inactive elements pass nothing) and the capacity KL_k in nats per element
     /// (0 where inactive). InputIBA's first stage (<see cref="InputIba"/>) reads lambda* here. Input i's noise comes
     /// from <paramref name="options"/>' generator for <paramref name="keys"/>[i], as in <see cref="Explain"/>; the
-    /// caller has switched off the model parameters' requires_grad.
+    /// caller has switched off the model parameters' requires_grad. Activations of any shape [B, ...] (the Gaussian
+    /// blur of the mask only on feature maps [B, K, h, w]); <see cref="Explain"/> itself needs feature maps.
     /// </summary>
     internal (Tensor Lambda, Tensor CapacityNats) FitChunk(ILayeredModel model, Tensor x, Tensor targets, long[] keys, ExplainOptions options)
     {
@@ -155,8 +158,6 @@ public sealed class InformationBottleneck : IAttributionMethod
         long n = x.shape[0];
         Tensor r;
         using (no_grad()) r = model.ForwardTo(Stage, x).detach();
-        if (r.shape.Length != 4)
-            throw new ArgumentException($"information_bottleneck: the activation after '{Stage}' must be a feature map [B, K, h, w], got [{string.Join(", ", r.shape)}]");
         if (!r.shape.Skip(1).SequenceEqual(Statistics.Mean.shape))
             throw new ArgumentException($"information_bottleneck: the statistics of '{Stage}' are shaped [{string.Join(", ", Statistics.Mean.shape)}], the activation [{string.Join(", ", r.shape.Skip(1))}]; estimate them on this model");
         var mean = Statistics.Mean.to(r.dtype, r.device);
@@ -165,7 +166,7 @@ public sealed class InformationBottleneck : IAttributionMethod
         var normalised = (r - mean) / std;
         var repeated = r.repeat_interleave(Copies, 0);                       // input i's copies are rows i*m .. i*m+m-1
         var repeatedTargets = targets.repeat_interleave(Copies);
-        var kernel = SmoothingKernel(r.shape[1], r.dtype, r.device);
+        var kernel = r.dim() == 4 ? MaskSmoothing.For(Sigma) : null;   // other shapes (InputIBA on text): no blur
         var generators = keys.Select(k => options.GeneratorFor(k, r.device)).ToArray();
         try
         {
@@ -183,7 +184,7 @@ public sealed class InformationBottleneck : IAttributionMethod
                 var z = (lambdas * repeated + (1 - lambdas) * eps) * active;
                 var logits = model.ForwardFrom(Stage, z);
                 var ce = nn.functional.cross_entropy(logits, repeatedTargets, reduction: nn.Reduction.None).view(n, Copies).mean([1L]);
-                var loss = (ce + Beta * capacity.mean([1L, 2L, 3L])).sum();   // a sum over inputs: independent gradients
+                var loss = (ce + Beta * capacity.flatten(1).mean([1L])).sum();   // a sum over inputs: independent gradients
                 loss.backward();
                 adam.step();
             }
@@ -209,9 +210,7 @@ public sealed class InformationBottleneck : IAttributionMethod
     }
 
     /// <summary>lambda = G_sigma * sigmoid(alpha): depthwise Gaussian blur of the mask with reflection padding.</summary>
-    static Tensor Mask(Tensor alpha, Tensor? kernel) => MaskSmoothing.Apply(sigmoid(alpha), kernel);
-
-    Tensor? SmoothingKernel(long channels, ScalarType dtype, Device device) => MaskSmoothing.Kernel(channels, Sigma, dtype, device);
+    static Tensor Mask(Tensor alpha, MaskSmoothing.Kernel? kernel) => MaskSmoothing.Apply(sigmoid(alpha), kernel);
 
     static ILayeredModel Layered(nn.Module<Tensor, Tensor> model, string stage)
     {

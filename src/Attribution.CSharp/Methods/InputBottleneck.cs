@@ -127,7 +127,7 @@ public sealed class InputBottleneck : IAttributionMethod
         var prior = priorMask.detach().to(x.dtype, x.device);
         var mean = Noise.Mean.to(x.dtype, x.device);
         var std = Noise.Std.to(x.dtype, x.device);
-        var kernel = x.dim() == 4 ? MaskSmoothing.Kernel(x.shape[1], Sigma, x.dtype, x.device) : null;
+        var kernel = x.dim() == 4 ? MaskSmoothing.For(Sigma) : null;
         var repeated = x.repeat_interleave(Copies, 0);
         var repeatedTargets = targets.repeat_interleave(Copies);
         var noiseShape = new[] { (long)Copies }.Concat(x.shape.Skip(1)).ToArray();
