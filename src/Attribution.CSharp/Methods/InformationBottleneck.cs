@@ -135,11 +135,29 @@ public sealed class InformationBottleneck : IAttributionMethod
     (Tensor Map, Tensor CapacityBits) Chunk(ILayeredModel model, Tensor x, Tensor targets, long[] keys, ExplainOptions options, long height, long width)
     {
         using var scope = NewDisposeScope();
+        var (_, capacityNats) = FitChunk(model, x, targets, keys, options);
+        if (capacityNats.dim() != 4)
+            throw new ArgumentException($"information_bottleneck: the activation after '{Stage}' must be a feature map [B, K, h, w], got [{string.Join(", ", capacityNats.shape)}]");
+        var final = capacityNats / Math.Log(2.0);
+        var map = nn.functional.interpolate(final.sum(1, keepdim: true), [height, width], mode: InterpolationMode.Bilinear, align_corners: false);
+        var bits = final.mean([1L, 2L, 3L]);
+        return (map.MoveToOuterDisposeScope(), bits.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// The optimised bottleneck of each input of the chunk <paramref name="x"/> (optimised together): lambda*
+    /// [B, K, h, w] (times the active mask: inactive elements pass nothing) and the capacity KL_k in nats per element
+    /// (0 where inactive). InputIBA's first stage (<see cref="InputIba"/>) reads lambda* here. Input i's noise comes
+    /// from <paramref name="options"/>' generator for <paramref name="keys"/>[i], as in <see cref="Explain"/>; the
+    /// caller has switched off the model parameters' requires_grad. Activations of any shape [B, ...] (the Gaussian
+    /// blur of the mask only on feature maps [B, K, h, w]); <see cref="Explain"/> itself needs feature maps.
+    /// </summary>
+    internal (Tensor Lambda, Tensor CapacityNats) FitChunk(ILayeredModel model, Tensor x, Tensor targets, long[] keys, ExplainOptions options)
+    {
+        using var scope = NewDisposeScope();
         long n = x.shape[0];
         Tensor r;
         using (no_grad()) r = model.ForwardTo(Stage, x).detach();
-        if (r.shape.Length != 4)
-            throw new ArgumentException($"information_bottleneck: the activation after '{Stage}' must be a feature map [B, K, h, w], got [{string.Join(", ", r.shape)}]");
         if (!r.shape.Skip(1).SequenceEqual(Statistics.Mean.shape))
             throw new ArgumentException($"information_bottleneck: the statistics of '{Stage}' are shaped [{string.Join(", ", Statistics.Mean.shape)}], the activation [{string.Join(", ", r.shape.Skip(1))}]; estimate them on this model");
         var mean = Statistics.Mean.to(r.dtype, r.device);
@@ -148,7 +166,7 @@ public sealed class InformationBottleneck : IAttributionMethod
         var normalised = (r - mean) / std;
         var repeated = r.repeat_interleave(Copies, 0);                       // input i's copies are rows i*m .. i*m+m-1
         var repeatedTargets = targets.repeat_interleave(Copies);
-        var kernel = SmoothingKernel(r.shape[1], r.dtype, r.device);
+        var kernel = r.dim() == 4 ? MaskSmoothing.For(Sigma) : null;   // other shapes (InputIBA on text): no blur
         var generators = keys.Select(k => options.GeneratorFor(k, r.device)).ToArray();
         try
         {
@@ -166,16 +184,16 @@ public sealed class InformationBottleneck : IAttributionMethod
                 var z = (lambdas * repeated + (1 - lambdas) * eps) * active;
                 var logits = model.ForwardFrom(Stage, z);
                 var ce = nn.functional.cross_entropy(logits, repeatedTargets, reduction: nn.Reduction.None).view(n, Copies).mean([1L]);
-                var loss = (ce + Beta * capacity.mean([1L, 2L, 3L])).sum();   // a sum over inputs: independent gradients
+                var loss = (ce + Beta * capacity.flatten(1).mean([1L])).sum();   // a sum over inputs: independent gradients
                 loss.backward();
                 adam.step();
             }
             using var noGrad = no_grad();
-            var final = Capacity(normalised, Mask(alpha, kernel)) * active / Math.Log(2.0);
-            var map = nn.functional.interpolate(final.sum(1, keepdim: true), [height, width], mode: InterpolationMode.Bilinear, align_corners: false);
-            var bits = final.mean([1L, 2L, 3L]);
+            var lambdaFinal = Mask(alpha, kernel);
+            var capacityFinal = Capacity(normalised, lambdaFinal) * active;
+            var passed = lambdaFinal * active;
             alpha.Dispose();
-            return (map.MoveToOuterDisposeScope(), bits.MoveToOuterDisposeScope());
+            return (passed.MoveToOuterDisposeScope(), capacityFinal.MoveToOuterDisposeScope());
         }
         finally
         {
@@ -192,27 +210,7 @@ public sealed class InformationBottleneck : IAttributionMethod
     }
 
     /// <summary>lambda = G_sigma * sigmoid(alpha): depthwise Gaussian blur of the mask with reflection padding.</summary>
-    Tensor Mask(Tensor alpha, Tensor? kernel)
-    {
-        var lambda = sigmoid(alpha);
-        if (kernel is null) return lambda;
-        long pad = (kernel.shape[2] - 1) / 2;
-        var mode = pad < alpha.shape[2] && pad < alpha.shape[3] ? PaddingModes.Reflect : PaddingModes.Replicate;
-        var padded = nn.functional.pad(lambda, [pad, pad, pad, pad], mode);
-        return nn.functional.conv2d(padded, kernel, groups: alpha.shape[1]);
-    }
-
-    /// <summary>The normalised Gaussian kernel [K, 1, k, k], k = 2 round(2 sigma) + 1 as in the reference; null when sigma is 0.</summary>
-    Tensor? SmoothingKernel(long channels, ScalarType dtype, Device device)
-    {
-        if (Sigma == 0) return null;
-        long size = 2 * (long)Math.Round(2 * Sigma) + 1;
-        var offsets = arange(size, ScalarType.Float64) - (size - 1) / 2.0;
-        var g = exp(-offsets.square() / (2 * Sigma * Sigma));
-        var kernel2d = g.outer(g);
-        kernel2d = kernel2d / kernel2d.sum();
-        return kernel2d.to(dtype, device).expand(channels, 1, size, size).contiguous();
-    }
+    static Tensor Mask(Tensor alpha, MaskSmoothing.Kernel? kernel) => MaskSmoothing.Apply(sigmoid(alpha), kernel);
 
     static ILayeredModel Layered(nn.Module<Tensor, Tensor> model, string stage)
     {
