@@ -326,6 +326,24 @@ module Catalogue =
             | InformationBottleneck(s, b, n) -> Some(s, b, n)
             | _ -> None)
 
+    let inputIba =
+        Variant.make
+            "input_iba"
+            "Zhang et al. 2021: IBA at a stage (beta_feat), a WGAN fits the input mask so the stage's features under the input noise match the bottleneck's (RMSProp 5e-5, clip 0.01, 5 critic steps per generator step), then the input bottleneck with the Prop. 3 KL (beta_input, Adam lr 1); heatmap = input capacity in bits (or the mask)"
+            (fields {
+                let! stage = Fields.field (fun (s: InputIbaSpec) -> s.Stage) (Param.choice "stage" "stage" "the layer carrying the feature bottleneck" (Some "conv2") Names.spatialStages)
+                and! betaFeature = Fields.field (fun (s: InputIbaSpec) -> s.BetaFeature) (Param.float "beta_feat" "capacity weight of the feature bottleneck (stage 1)" (Some 10.0) true)
+                and! betaInput = Fields.field (fun (s: InputIbaSpec) -> s.BetaInput) (Param.float "beta_input" "capacity weight of the input bottleneck (stage 3)" (Some 20.0) true)
+                and! epochs = Fields.field (fun (s: InputIbaSpec) -> s.Epochs) (Param.int "epochs" "WGAN epochs (stage 2; 0 skips it: lambda_G stays at its initialisation, the feature capacity upsampled to the input)" (Some 20) 0 None)
+                and! steps = Fields.field (fun (s: InputIbaSpec) -> s.Steps) (Param.int "steps" "Adam steps of the input bottleneck (stage 3)" (Some 60) 1 None)
+                and! showMask = Fields.field (fun (s: InputIbaSpec) -> s.ShowMask) (Param.bool "show_mask" "the map is the input mask Lambda* (the paper's figures) instead of the capacity in bits" (Some false))
+                return { Stage = stage; BetaFeature = betaFeature; BetaInput = betaInput; Epochs = epochs; Steps = steps; ShowMask = showMask }
+            })
+            InputIba
+            (function
+            | InputIba s -> Some s
+            | _ -> None)
+
     let deepLift =
         Variant.constant "deep_lift" "Shrikumar et al. 2017 (Rescale; Captum's DeepLift): (x - b) times rescaled multipliers, b = 0; always explains the logit" DeepLift
 
@@ -394,6 +412,7 @@ module Catalogue =
           guidedIg
           agi
           informationBottleneck
+          inputIba
           deepLift
           deepShap
           taylor

@@ -47,7 +47,7 @@ let hasRectifiers (architecture: Architecture) =
 /// Methods defined on image pixels (windows, superpixels, spatial stages): they need an image dataset.
 let imageOnlyMethod (kind: MethodKind) =
     match kind with
-    | Occlusion _ | Lime _ | GradCam _ | InformationBottleneck _ -> true
+    | Occlusion _ | Lime _ | GradCam _ | InformationBottleneck _ | InputIba _ -> true
     | _ -> false
 
 /// Methods whose backward rules replace the model's ReLUs.

@@ -36,6 +36,7 @@ module Dsl =
     let deepLift = method Catalogue.deepLift
     let deepShap = method Catalogue.deepShap
     let taylor = method Catalogue.taylor
+    let inputIba = method Catalogue.inputIba
 
     let withId (id: string) (m: MethodSpec) = { m with Id = id }
 

@@ -152,6 +152,13 @@ let methodOf (kind: MethodKind) (context: MethodContext) : IAttributionMethod =
             | InteractiveTerms -> TaylorTerms.Interactive
             | AllTerms -> TaylorTerms.All
         Attribution.Methods.TaylorAttribution(order, engineTerms, baseline)
+    | InputIba p ->
+        let references = context.References 1000
+        let features = Attribution.Methods.InformationBottleneck.EstimateActivationStatistics(context.Model, p.Stage, references)
+        let inputs = Attribution.Methods.InputStatistics.Estimate(references, [| 0 |])
+        Attribution.Methods.InputIba(Attribution.Methods.InformationBottleneck(features, p.BetaFeature), Attribution.Methods.InputMaskGan(p.Epochs),
+                                     Attribution.Methods.InputBottleneck(inputs, p.BetaInput, p.Steps),
+                                     (if p.ShowMask then Attribution.Methods.InputIbaMap.Mask else Attribution.Methods.InputIbaMap.CapacityBits))
     | GuidedBackprop -> GuidedBackpropagation(ReluRule.Guided)
     | Deconvnet -> GuidedBackpropagation(ReluRule.Deconvnet)
     | FunctionalInformation p ->

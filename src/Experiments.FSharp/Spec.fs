@@ -108,6 +108,8 @@ type MethodKind =
     | AdversarialGradientIntegration of falseClasses: int * epsilon: float * maxIterations: int
     /// IBA, per-sample information bottleneck at a stage (Schulz et al. 2020).
     | InformationBottleneck of stage: string * beta: float * steps: int
+    /// InputIBA (Zhang et al. 2021): feature bottleneck, WGAN-fitted input prior, input bottleneck (Prop. 3).
+    | InputIba of InputIbaSpec
     /// DeepLIFT, Rescale rule (Shrikumar et al. 2017; Captum's DeepLift), black baseline; explains the logit.
     | DeepLift
     /// DeepSHAP (Lundberg and Lee 2017; Captum's DeepLiftShap): DeepLIFT averaged over training-image baselines.
@@ -118,6 +120,15 @@ type MethodKind =
     | Taylor of order: int * terms: TaylorTerm * baseline: float
     /// Sampler x statistic, optionally times the input: the named sampling methods are presets of it.
     | SampledGradients of sampling: SamplingParams * statistic: GradientStatistic * timesInput: bool
+
+/// InputIBA's stages and what its map shows. yaml map: capacity | mask
+and InputIbaSpec =
+    { Stage: string
+      BetaFeature: float
+      BetaInput: float
+      Epochs: int
+      Steps: int
+      ShowMask: bool }
 
 type MethodSpec = { Id: string; Kind: MethodKind }
 
