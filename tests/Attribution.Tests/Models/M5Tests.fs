@@ -41,7 +41,7 @@ let tests =
             let m = m5 0 35
             let x = waves 1 2L 16000L
             Expect.equal (m.forward(x).shape) [| 2L; 35L |] "1 s"
-            Expect.equal (m.forward(waves 2 2L 32000L).shape) [| 2L; 35L |] "2 s"
+            Expect.equal (m.forward(waves 2 1L 32000L).shape) [| 1L; 35L |] "2 s"
             Expect.isTrue (same (m.forward(x)) (m.forward(x.unsqueeze(2L)))) "image view"
             Expect.equal (m.ForwardTo("conv1", x).shape) [| 2L; 32L; 1L; 996L |] "(16000 - 80) / 16 + 1"
             Expect.equal (m.ForwardTo("pool4", x).shape) [| 2L; 64L; 1L; 3L |] "after the last pool"
@@ -53,7 +53,7 @@ let tests =
         test "ForwardFrom(stage, ForwardTo(stage, x)) = forward(x) at every stage" {
             use scope = NewDisposeScope()
             let m = m5 1 10
-            let x = waves 4 3L 16000L
+            let x = waves 4 2L 8000L
             warmUp m x
             let full = m.forward(x)
             for stage in m.Stages do
@@ -75,33 +75,37 @@ let tests =
             Expect.isTrue (m.ForwardTo("conv1", x).allclose(expected, rtol = 1e-4, atol = 1e-5)) "same activation"
         }
 
-        test "input gradients are finite and match central finite differences along random directions (float64)" {
+        test "input gradients are finite and match central finite differences, coordinate by coordinate (float64)" {
+            // In eval mode M5 is piecewise linear; a single coordinate moved by 1e-5 crosses a ReLU or max-pool kink with
+            // negligible probability, so the difference quotient equals the gradient up to rounding.
             use scope = NewDisposeScope()
             let m = m5 3 10
-            let x0 = waves 6 2L 16000L
-            warmUp m x0
+            warmUp m (waves 6 4L 8000L)
             m.``to``(ScalarType.Float64) |> ignore
-            let x = x0.``to``(ScalarType.Float64)
-            let target = tensor([| 3L; 7L |])
+            let x = (waves 7 1L 8000L).``to``(ScalarType.Float64)
+            let target = tensor([| 3L |])
             let f (z: Tensor) = m.forward(z).gather(1L, target.unsqueeze(1L)).sum()
-            for round in 1 .. 5 do
+            let rng = Random(5)
+            for round in 1 .. 2 do
                 let xr = x.detach().requires_grad_(true)
                 let g = torch.autograd.grad([| f xr |], [| xr |]).[0]
                 Expect.isTrue (g.isfinite().all().ToBoolean()) $"finite gradient, round {round}"
                 Expect.isGreaterThan (g.abs().sum().ToDouble()) 0.0 "non-zero"
-                use gen = new Generator(uint64 (100 + round), CPU)
-                let v = randn(x.shape, dtype = ScalarType.Float64, generator = gen)
-                let h = 1e-6
                 use noGrad = torch.no_grad()
-                let numeric = ((f (x + v * h)).ToDouble() - (f (x - v * h)).ToDouble()) / (2.0 * h)
-                let analytic = (g * v).sum().ToDouble()
-                Expect.floatClose { absolute = 1e-6; relative = 1e-5 } analytic numeric $"directional derivative, round {round}"
+                let h = 1e-5
+                for _ in 1 .. 8 do
+                    let row, i = 0L, int64 (rng.Next 8000)
+                    let step = zeros_like(x)
+                    step[row, 0L, i] <- tensor(h, ScalarType.Float64)
+                    let numeric = ((f (x + step)).ToDouble() - (f (x - step)).ToDouble()) / (2.0 * h)
+                    let analytic = g[row, 0L, i].ToDouble()
+                    Expect.floatClose { absolute = 1e-9; relative = 1e-6 } analytic numeric $"d f / d x[{row}, {i}], round {round}"
         }
 
         test "Reinitialise redraws a conv stage's weights and resets its BatchNorm; unknown stages are errors" {
             use scope = NewDisposeScope()
             let m = m5 4 10
-            warmUp m (waves 7 4L 16000L)
+            warmUp m (waves 7 4L 8000L)
             let p () = m.named_parameters() |> Seq.map (fun struct (n, t) -> n, t.detach().clone()) |> dict
             let b () = m.named_buffers() |> Seq.map (fun struct (n, t) -> n, t.detach().clone()) |> dict
             let before = p ()

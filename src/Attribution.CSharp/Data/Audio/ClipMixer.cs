@@ -28,10 +28,16 @@ public static class ClipMixer
         speechPower /= Math.Max(1, placed.Length);
         var noise = new double[length];
         double state = 0, noisePower = 0;
-        for (int t = 0; t < length; t++)
+        for (int t = 0; t < length; t += 2)
         {
-            state = colour * state + Gaussian(rng);
+            // Box-Muller: two independent standard normals per pair of uniforms.
+            double radius = Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())), angle = 2 * Math.PI * rng.NextDouble();
+            state = colour * state + radius * Math.Cos(angle);
             noise[t] = state;
+            noisePower += state * state;
+            if (t + 1 == length) break;
+            state = colour * state + radius * Math.Sin(angle);
+            noise[t + 1] = state;
             noisePower += state * state;
         }
         noisePower /= length;
@@ -55,7 +61,4 @@ public static class ClipMixer
         var speakers = indices.Select(i => speech.Speakers[speech.SpeakerIndex[i]]).ToArray();
         return AudioDataset.FromArrays(data, length, labels, speech.Words, speech.SampleRate, speakers);
     }
-
-    // Box-Muller; one of the pair is discarded to keep the draw count per sample fixed.
-    static double Gaussian(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
 }
