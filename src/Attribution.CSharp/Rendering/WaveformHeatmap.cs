@@ -38,7 +38,7 @@ public static class WaveformHeatmap
             canvas.Clear(SKColors.White);
             using var ink = new SKPaint { Color = SKColors.Black, StrokeWidth = 1, IsAntialias = false };
             using var frame = new SKPaint { Color = new SKColor(0xb0, 0xb0, 0xb0), Style = SKPaintStyle.Stroke, StrokeWidth = 1 };
-            using var dashes = new SKPaint { Color = new SKColor(0x40, 0x40, 0x40), StrokeWidth = 1.5f, PathEffect = SKPathEffect.CreateDash([6f, 4f], 0) };
+            using var dashes = new SKPaint { Color = new SKColor(0x40, 0x40, 0x40), StrokeWidth = 2f, PathEffect = SKPathEffect.CreateDash([8f, 3f], 0) };
             for (int r = 0; r < rows.Count; r++)
             {
                 var row = rows[r];
