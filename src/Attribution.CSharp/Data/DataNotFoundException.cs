@@ -34,12 +34,19 @@ public sealed class DataNotFoundException : Exception
         DebianPackage = debianPackage;
     }
 
-    DataNotFoundException(string missingPath, string package, string installCommand, string message) : base(message)
+    DataNotFoundException(string missingPath, string package, string installCommand, string message, string? debianPackage = null) : base(message)
     {
         MissingPath = missingPath;
         Package = package;
         InstallCommand = installCommand;
+        DebianPackage = debianPackage;
     }
+
+    /// <summary>A program that generates the data (e.g. a speech synthesiser) is not installed; it comes from a Debian package.</summary>
+    public static DataNotFoundException MissingProgram(string program, string debianPackage) =>
+        new(program, debianPackage, $"sudo apt-get install {debianPackage}",
+            $"The program '{program}' that synthesises this dataset was not found. It comes from Debian's package `{debianPackage}`; "
+          + $"install it with `sudo apt-get install {debianPackage}`, or pass the full path of the program.", debianPackage);
 
     /// <summary>A file from an npm package, installed into a folder of the repository (npm itself is Debian's package <c>npm</c>).</summary>
     public static DataNotFoundException FromNpm(string missingPath, string npmPackage, string installCommand) =>

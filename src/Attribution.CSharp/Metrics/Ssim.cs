@@ -8,7 +8,8 @@ namespace Attribution.Metrics;
 /// C1 = (K1 L)^2, C2 = (K2 L)^2, with local statistics weighted by a normalised Gaussian window (11 x 11,
 /// sigma 1.5; K1 = 0.01, K2 = 0.03), over every position where the window fits inside the image ("valid", as
 /// the authors' MATLAB code), and averaged (mean SSIM). L is the data range: 1 for maps normalised to [0, 1].
-/// Computed in float64.
+/// Computed in float64. An image with fewer rows (or columns) than the window, such as an audio map [B, C, 1, T],
+/// gets the 1-D window along its other axis: the same statistic for a one-dimensional signal.
 /// </summary>
 public static class Ssim
 {
@@ -17,18 +18,21 @@ public static class Ssim
     public const double DefaultK1 = 0.01;
     public const double DefaultK2 = 0.03;
 
-    /// <summary>Local SSIM of images [B, C, H, W]: [B, C, H - window + 1, W - window + 1], float64.</summary>
+    /// <summary>Local SSIM of images [B, C, H, W]: [B, C, H - window + 1, W - window + 1] (a side shorter than the window keeps its size), float64.</summary>
     public static Tensor Map(Tensor x, Tensor y, double dataRange = 1.0, int window = DefaultWindow, double sigma = DefaultSigma,
                              double k1 = DefaultK1, double k2 = DefaultK2)
     {
         if (x.dim() != 4 || !x.shape.SequenceEqual(y.shape))
             throw new ArgumentException($"SSIM needs two images [B, C, H, W] of one shape; got [{string.Join(", ", x.shape)}] and [{string.Join(", ", y.shape)}]");
-        if (x.shape[2] < window || x.shape[3] < window)
-            throw new ArgumentException($"images {x.shape[2]}x{x.shape[3]} are smaller than the {window}x{window} window");
+        if (x.shape[2] < window && x.shape[3] < window)
+            throw new ArgumentException($"images {x.shape[2]}x{x.shape[3]} are smaller than the {window}x{window} window in both directions");
         using var scope = NewDisposeScope();
         long c = x.shape[1];
         var k = GaussianBlur.Kernel1D(sigma, window).to(x.device);
-        var w2 = k.view(window, 1).matmul(k.view(1, window)).view(1, 1, window, window).expand(c, 1, window, window).contiguous();
+        var one = ones(1, k.dtype, k.device);
+        var kh = x.shape[2] < window ? one : k;
+        var kw = x.shape[3] < window ? one : k;
+        var w2 = kh.view(-1, 1).matmul(kw.view(1, -1)).view(1, 1, kh.shape[0], kw.shape[0]).expand(c, 1, kh.shape[0], kw.shape[0]).contiguous();
         Tensor Filter(Tensor t) => nn.functional.conv2d(t, w2, groups: c);
         var a = x.to(ScalarType.Float64);
         var b = y.to(ScalarType.Float64);
