@@ -35,8 +35,8 @@ module Catalogue =
         let devices = [ "auto", Auto; "cpu", Cpu; "cuda", Cuda ]
         let targets = [ "ground_truth", GroundTruth; "predicted", Predicted ]
         let outputs = [ "probability", Probability; "logit", Logit ]
-        let datasets = [ "fashion_mnist", FashionMnist; "fashion_canvas", FashionCanvas; "spam_assassin", SpamAssassin ]
-        let architectures = [ "fashion_cnn", FashionCnn; "text_bilstm", TextBiLstm; "text_cnn", TextCnn ]
+        let datasets = [ "fashion_mnist", FashionMnist; "fashion_canvas", FashionCanvas; "spam_assassin", SpamAssassin; "speech_commands", SpeechCommands ]
+        let architectures = [ "fashion_cnn", FashionCnn; "text_bilstm", TextBiLstm; "text_cnn", TextCnn; "m5", M5 ]
         let covariances = [ "class", ClassCovariance ]
         /// Stages of FashionCnn with a spatial map (Grad-CAM needs one).
         let spatialStages = [ "conv1", "conv1"; "pool1", "pool1"; "conv2", "conv2"; "pool2", "pool2" ]
@@ -547,7 +547,17 @@ module Catalogue =
             | TaylorFidelity n -> Some n
             | _ -> None)
 
-    let metrics = [ negativePerturbation; rankAgreement; insertionDeletion; sensitivityN; parameterRandomisation; explanationCertainty; effectiveHeatRatio; roar; taylorFidelity ]
+    let twoWord =
+        Variant.make
+            "two_word"
+            "Gat et al. 2022, Fig. 2 (audio): an utterance of 'right' followed by one of 'cat' (test clips, 2 s), both classes explained; share of sum |map| on each class's own word (1 = all of it, 0.5 = none preferred)"
+            (Fields.field id (Param.int "pairs" "'right' + 'cat' utterances built from test clips" (Some 20) 1 None))
+            TwoWord
+            (function
+            | TwoWord n -> Some n
+            | _ -> None)
+
+    let metrics = [ negativePerturbation; rankAgreement; insertionDeletion; sensitivityN; parameterRandomisation; explanationCertainty; effectiveHeatRatio; roar; taylorFidelity; twoWord ]
     let metricNames = metrics |> List.map _.Name
 
     /// The yaml name of a metric.
@@ -568,6 +578,7 @@ module Catalogue =
         let root = Param.optional (Param.string "root" "directory of the dataset files" None nonEmpty)
         let trainLimit = Param.optional (Param.int "train_limit" "use only the first n training examples" None 1 None)
         let explain = Param.int "explain" "number of test inputs to explain" (Some 1000) 1 (Some 10000)
+        let utterances = Param.optional (Param.int "utterances_per_word" "speech_commands: utterances synthesised per word (default 100)" None 4 None)
 
         let fields =
             fields {
@@ -575,7 +586,8 @@ module Catalogue =
                 and! root = Fields.field (fun (d: DataSpec) -> d.Root) root
                 and! trainLimit = Fields.field (fun (d: DataSpec) -> d.TrainLimit) trainLimit
                 and! explain = Fields.field (fun (d: DataSpec) -> d.Explain) explain
-                return { Dataset = dataset; Root = root; TrainLimit = trainLimit; Explain = explain }
+                and! utterances = Fields.field (fun (d: DataSpec) -> d.UtterancesPerWord) utterances
+                return { Dataset = dataset; Root = root; TrainLimit = trainLimit; Explain = explain; UtterancesPerWord = utterances }
             }
 
     module Model =

@@ -171,6 +171,8 @@ let compositionErrors (name: string) (text: string) (spec: Spec) =
             [ match m, spec.Data.Dataset with
               | EffectiveHeatRatio, d when d <> FashionCanvas ->
                   yield at "effective_heat_ratio needs ground-truth boxes, which only data.dataset fashion_canvas has" [ "data.dataset: fashion_canvas" ]
+              | TwoWord _, d when d <> SpeechCommands ->
+                  yield at "two_word needs spoken words, which only data.dataset speech_commands has" [ "data.dataset: speech_commands" ]
               | _ when modality <> Domain.Image && Domain.imageOnlyMetric m ->
                   yield at $"this metric works on image pixels; data.dataset {datasetName} is not an image dataset" [ "negative_perturbation"; "rank_agreement"; "explanation_certainty" ]
               | _ -> () ])

@@ -3,7 +3,9 @@
 /// - images are what they are;
 /// - text: the embeddings [N, T, E] of the trained model, seen as [N, T, 1, E], so that the class covariance is
 ///   one E x E matrix shared by every position (Functional Information, App. B); masking a word replaces it with
-///   <unk> (Sec. 5.2), and a word's score is the sum of its embedding coordinates' scores (footnote 2).
+///   <unk> (Sec. 5.2), and a word's score is the sum of its embedding coordinates' scores (footnote 2);
+/// - audio: waveforms [N, 1, L] seen as frames [N, L/w, 1, w], so that the class covariance is one w x w matrix
+///   shared by every frame (a full L x L one is 1 GB a class at 16 kHz); masking sets samples to the mask value (0).
 module Experiments.Domain
 
 open System
@@ -30,18 +32,19 @@ let modalityOf (dataset: DatasetKind) =
     match dataset with
     | FashionMnist | FashionCanvas -> Image
     | SpamAssassin -> Text
+    | SpeechCommands -> Audio
 
 /// The architectures that can be trained on a modality (validation names them).
 let architecturesFor (modality: Modality) : Architecture list =
     match modality with
     | Image -> [ FashionCnn ]
-    | Audio -> []
+    | Audio -> [ M5 ]
     | Text -> [ TextBiLstm; TextCnn ]
 
 /// Architectures whose ReLUs can be swapped (rule-based methods need that).
 let hasRectifiers (architecture: Architecture) =
     match architecture with
-    | FashionCnn -> true
+    | FashionCnn | M5 -> true
     | TextBiLstm | TextCnn -> false
 
 /// Methods defined on image pixels (windows, superpixels, spatial stages): they need an image dataset.
@@ -60,7 +63,7 @@ let ruleBasedMethod (kind: MethodKind) =
 let imageOnlyMetric (metric: MetricSpec) =
     match metric with
     | InsertionDeletion _ | SensitivityN _ | ParameterRandomisation _ | EffectiveHeatRatio | Roar _ -> true
-    | NegativePerturbation _ | RankAgreement | ExplanationCertainty _ | TaylorFidelity _ -> false
+    | NegativePerturbation _ | RankAgreement | ExplanationCertainty _ | TaylorFidelity _ | TwoWord _ -> false
 
 /// How the explained inputs are shown to a person (the report's pictures).
 type InputView =
@@ -91,11 +94,13 @@ type Domain =
       Inputs: Network -> bool -> int64[] -> Tensor
       /// Class covariances over method inputs, with a relative jitter.
       Covariance: Network -> float -> torch.Device -> ClassCovariance
-      /// Negative perturbation: predicted classes [F, n] (CPU) of test rows after masking, per fraction, the least
+      /// Negative perturbation of the network (not its view): predicted classes [F, n] (CPU) of test rows after masking, per fraction, the least
       /// important features by `maps` (method-input shape); the mask value applies where the modality masks with a number.
       MaskedPredictions: Network -> int64[] -> Tensor -> float list -> float -> int64 -> torch.Device -> Tensor
       /// How test rows are shown.
-      View: int64[] -> InputView }
+      View: int64[] -> InputView
+      /// The audio sets (the two-word experiment builds new utterances from the test clips).
+      Speech: (Attribution.Data.Audio.AudioDataset * Attribution.Data.Audio.AudioDataset) option }
 
 let private deviceOf (model: Network) =
     model.parameters() |> Seq.tryHead |> Option.map (fun p -> p.device) |> Option.defaultValue torch.CPU
@@ -138,7 +143,8 @@ let private images (spec: Spec) =
         fun model rows maps fractions maskValue seed device ->
             use inputs = select test rows
             Attribution.Metrics.NegativePerturbation(Array.ofList fractions, maskValue).MaskedPredictions(model, inputs, maps, seed, device)
-      View = fun _ -> ImageView }
+      View = fun _ -> ImageView
+      Speech = None }
 
 // --- text ---------------------------------------------------------------------------------------------
 
@@ -229,7 +235,69 @@ let private text (spec: Spec) =
             let realLengths = lengths test index
             let scores = TokenScores.Sum(maps.reshape(maps.shape.[0], length, -1L), realLengths)
             TokenMasking(Array.ofList fractions).MaskedPredictions(asText model, tokens, realLengths, scores, seed, device).MoveToOuterDisposeScope()
-      View = fun index -> TextView(rows test index, lengths test index, test.Vocabulary) }
+      View = fun index -> TextView(rows test index, lengths test index, test.Vocabulary)
+      Speech = None }
+
+// --- audio --------------------------------------------------------------------------------------------
+
+/// Samples per frame of the audio view (25 ms at 16 kHz): the class covariance is frame x frame.
+let audioFrame = 400L
+
+/// The synthesised corpus: its settings, seeded by the spec.
+let private speechOptions (spec: Spec) =
+    Attribution.Data.Audio.SpeechSynthesisOptions(UtterancesPerWord = defaultArg spec.Data.UtterancesPerWord 100, Seed = Seeds.Derive(int64 spec.Seed, "speech"))
+
+let private clipOptions (spec: Spec) = Attribution.Data.Audio.ClipOptions(Seed = Seeds.Derive(int64 spec.Seed, "clips"))
+
+/// Where synthesised utterances are cached (synthesis is the slow part).
+let private speechCache () = Path.Combine(Artefacts.root (), "audio-speech")
+
+/// The view of waveforms [N, 1, L] as frames [N, L/w, 1, w].
+let framesOf (length: int64) = [| length / audioFrame; 1L; audioFrame |]
+
+let private audio (spec: Spec) =
+    let struct (train: Attribution.Data.Audio.AudioDataset, test: Attribution.Data.Audio.AudioDataset) =
+        Attribution.Data.Audio.SpeechCommandsSynth.Load(speechCache (), speechOptions spec, clipOptions spec,
+                                                        progress = Progress(fun d t m -> Progress.report "synthesise speech" d t m))
+    let train =
+        match spec.Data.TrainLimit with
+        | Some n when n < train.Count ->
+            use g = new torch.Generator(uint64 (Seeds.Derive(int64 spec.Seed, "audio-train-limit")), torch.CPU)
+            use order = torch.randperm(int64 train.Count, generator = g)
+            train.Select(order.narrow(0L, 0L, int64 n).data<int64>().ToArray())
+        | _ -> train
+    let length = train.Length
+    if length % audioFrame <> 0L then invalidArg "spec" $"clips of {length} samples do not split into frames of {audioFrame}"
+    let frames = framesOf length
+    let asFrames (waveforms: Tensor) = waveforms.reshape(Array.append [| waveforms.shape.[0] |] frames)
+    let select (data: Attribution.Data.Audio.AudioDataset) (rows: int64[]) = use index = torch.tensor(rows) in data.Waveforms.index_select(0L, index)
+    let explained (model: Network) = new ReshapedModel(model, [| 1L; length |], frames) :> Network
+    { Modality = Audio
+      ClassNames = List.ofSeq test.ClassNames
+      TrainCount = train.Count
+      TestCount = test.Count
+      TrainLabels = train.Labels
+      TestLabels = test.Labels
+      Boxes = None
+      NewModel =
+        fun () ->
+            match spec.Model.Architecture with
+            | M5 -> new Attribution.Models.M5(Attribution.Models.M5.Shape(Classes = test.ClassNames.Count)) :> Network
+            | other -> invalidArg "architecture" $"{Hashing.canonical other} is not an audio model"
+      Train = fun model options device progress -> Training.Train(model, train.Waveforms, train.Labels, (fun x -> model.forward x), options, device, progress)
+      Accuracy =
+        fun model device ->
+            use scope = torch.NewDisposeScope()
+            Training.Logits(model, test.Waveforms, device).argmax(1L).eq(test.Labels).``to``(torch.ScalarType.Float64).mean().item<float>()
+      Explained = explained
+      Inputs = fun _ isTrain rows -> asFrames (select (if isTrain then train else test) rows)
+      Covariance = fun _ jitter device -> ClassCovariance.Estimate(asFrames train.Waveforms, train.Labels, train.ClassNames.Count, jitter, device)
+      MaskedPredictions =
+        fun model rows maps fractions maskValue seed device ->
+            use inputs = asFrames (select test rows)
+            Attribution.Metrics.NegativePerturbation(Array.ofList fractions, maskValue).MaskedPredictions(explained model, inputs, maps, seed, device)
+      View = fun rows -> AudioView(select test rows, test.SampleRate)
+      Speech = Some(train, test) }
 
 // --- every modality -------------------------------------------------------------------------------------
 
@@ -238,7 +306,7 @@ let load (spec: Spec) : Domain =
     match modalityOf spec.Data.Dataset with
     | Image -> images spec
     | Text -> text spec
-    | Audio -> invalidArg "spec" "audio is not wired yet"
+    | Audio -> audio spec
 
 /// The hash of the dataset's content and of everything that shapes it (placement, split), for the plan.
 let dataHash (spec: Spec) =
@@ -258,3 +326,8 @@ let dataHash (spec: Spec) =
                 |> Array.sort |> String.concat ";"
             else "missing"
         Hashing.hash [ "spam_assassin"; listing; Hashing.canonical (textOptions spec) ]
+    | SpeechCommands ->
+        // Synthesis is deterministic given its settings and the espeak-ng version (the engine's cache key).
+        let options = speechOptions spec
+        Hashing.hash [ "speech_commands"; Attribution.Data.Audio.SpeechCommandsSynth.CacheKey(options, Attribution.Data.Audio.Espeak().Version()); Hashing.canonical (clipOptions spec)
+                       Hashing.canonical spec.Data.TrainLimit ]

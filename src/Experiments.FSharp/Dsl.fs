@@ -102,6 +102,7 @@ module Dsl =
     let effectiveHeatRatio: MetricSpec = EffectiveHeatRatio
     let roar: MetricSpec = Variant.dflt Catalogue.roar
     let taylorFidelity: MetricSpec = Variant.dflt Catalogue.taylorFidelity
+    let twoWord: MetricSpec = Variant.dflt Catalogue.twoWord
 
     /// negative_perturbation only.
     let withFractions (fractions: float list) (m: MetricSpec) =
@@ -127,7 +128,8 @@ module Dsl =
             { Dataset = FashionMnist
               Root = Param.dflt Data.root
               TrainLimit = Param.dflt Data.trainLimit
-              Explain = Param.dflt Data.explain }
+              Explain = Param.dflt Data.explain
+              UtterancesPerWord = Param.dflt Data.utterances }
           Model =
             { Architecture = FashionCnn
               Epochs = Param.dflt Model.epochs

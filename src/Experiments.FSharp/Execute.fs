@@ -407,6 +407,38 @@ let private methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: M
                       value "independent_error_relative" (relative report.IndependentError report.IndependentScale)
                       value "interactive_error_relative" (relative report.InteractiveError report.InteractiveScale)
                       value "inputs" (float n) |] "" [||] [||]
+        | TwoWord pairs ->
+            let _, test = domain.Speech |> Option.defaultWith (fun () -> failwith "two_word needs data.dataset speech_commands")
+            let right, cat = test.ClassOf "right", test.ClassOf "cat"
+            use utterances = Attribution.Metrics.TwoWordAttribution.Pairs(test, right, cat, pairs, seed)
+            let n, length = utterances.shape.[0], utterances.shape.[2]
+            // The 2 s utterances seen as frames, like every audio input; class covariances re-wrapped for twice the frames.
+            let frames = Domain.framesOf length
+            let longModel = new Attribution.Models.ReshapedModel(network, [| 1L; length |], frames)
+            let longContext =
+                { context with
+                    Model = longModel
+                    Covariances =
+                        context.Covariances |> Seq.map (fun kv -> kv.Key, Attribution.Sampling.ClassCovariance.FromCovariances(kv.Value.Covariances, frames.[0], 1L, frames.[2], 0.0)) |> dict }
+            let x = utterances.reshape(Array.append [| n |] frames)
+            let inputs = torch.cat([| x; x |], 0L).``to``(device: torch.Device)
+            let classes = torch.tensor(Array.append (Array.create (int n) (int64 right)) (Array.create (int n) (int64 cat))).``to``(device: torch.Device)
+            let keys = Array.init (int n) int64
+            let options = ExplainOptions(Output = (match plan.Spec.Explain.Output with Probability -> Attribution.Methods.OutputFunction.Probability | Logit -> Attribution.Methods.OutputFunction.Logit),
+                                         BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind, InputKeys = Array.append keys keys)
+            use explanation = (methodOf kind longContext).Explain(longModel, inputs, classes, options)
+            let maps = explanation.Maps.reshape(2L * n, 1L, length)
+            let rightShare = Attribution.Metrics.TwoWordAttribution.MassBefore(maps.narrow(0L, 0L, n), length / 2L)
+            let catShare = Attribution.Metrics.TwoWordAttribution.MassBefore(maps.narrow(0L, n, n), length / 2L) |> Array.map (fun f -> 1.0 - f)
+            let predicted = Training.Logits(longModel, x, device)
+            let bothTop2 =
+                let struct (_, top) = predicted.topk(2, 1)
+                let t = top.data<int64>().ToArray()
+                [| for i in 0 .. int n - 1 -> let row = t.[2 * i .. 2 * i + 1] in Array.contains (int64 right) row && Array.contains (int64 cat) row |]
+                |> Array.filter id |> Array.length
+            result [| value "right_share_on_first_word" (Array.average rightShare); value "cat_share_on_second_word" (Array.average catShare)
+                      value "min_right_share" (Array.min rightShare); value "min_cat_share" (Array.min catShare)
+                      value "pairs" (float n); value "pairs_with_both_words_in_top2" (float bothTop2) |] "" [||] [||]
         | Roar r ->
             let x, ours, random = roar plan step r kind domain network model inputs maps labels context device
             let mean (v: float[]) = Array.average v.[1..]
@@ -470,7 +502,7 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
         | EvaluateNegativePerturbation np ->
             let first = List.head step.Methods
             let byTarget = spec.Explain.Targets |> List.map (fun t -> t, maps.[(first, t)]) |> dict
-            let result = negativePerturbation plan step np domain model indices labels predictions byTarget device
+            let result = negativePerturbation plan step np domain network indices labels predictions byTarget device
             for id in step.Methods do npResults.Add { Method = id; Result = result }
         | EvaluateMethodMetric metric ->
             let first = List.head step.Methods

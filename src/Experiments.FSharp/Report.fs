@@ -46,6 +46,8 @@ let private metricIntro (metric: string) =
         "The model's layers re-initialised from the output backwards, cumulatively; similarity of each new map to the original (curve: per stage). A map that stays similar after randomisation does not depend on what the model learnt: lower is better."
     | "explanation_certainty" ->
         "KSG estimate (k = 3) of the mutual information between a pixel's value and its attribution, over sampled (pixel, attribution) pairs, in nats."
+    | "two_word" ->
+        "The Functional Information paper's audio experiment (Fig. 2) made measurable: a test clip of 'right' followed by one of 'cat' (2 s), each class explained on the same waveform; the share of sum |map| on the class's own word. 1 = all of it, 0.5 = no preference; the paper shows its maps concentrating on the right word, without a number."
     | "roar" ->
         "Remove and retrain (Hooker et al. 2019), reduced scale: the most important fraction of pixels of a training subset and of the explained test inputs replaced by the training mean, a fresh model (same initialisation) trained on the masked subset and tested on the masked inputs. A ranking that finds what the model needs drops accuracy faster than the random ranking: lower is better."
     | "taylor_fidelity" ->

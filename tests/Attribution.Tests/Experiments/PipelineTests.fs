@@ -13,7 +13,7 @@ let private tinySpec (output: string) : Spec =
       Seed = 3
       Device = Cpu
       Output = output
-      Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 3000; Explain = 24 }
+      Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 3000; Explain = 24; UtterancesPerWord = None }
       Model = { Architecture = FashionCnn; Epochs = 1; BatchSize = 64; LearningRate = 0.002; Weights = None }
       Explain = { Targets = [ GroundTruth; Predicted ]; Output = Probability; BatchSize = 64 }
       Methods =
@@ -72,7 +72,7 @@ let tests =
             let root = Path.Combine(Path.GetTempPath(), $"attribution-e2e-{Guid.NewGuid():N}")
             let spec =
                 { tinySpec (Path.Combine(root, "runs")) with
-                    Data = { Dataset = FashionCanvas; Root = None; TrainLimit = Some 1000; Explain = 6 }
+                    Data = { Dataset = FashionCanvas; Root = None; TrainLimit = Some 1000; Explain = 6; UtterancesPerWord = None }
                     Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64 }
                     Methods = [ { Id = "saliency"; Kind = Saliency true }; { Id = "grad_cam"; Kind = GradCam "conv2" } ]
                     Metrics = [ EffectiveHeatRatio; ParameterRandomisation 3 ] }
