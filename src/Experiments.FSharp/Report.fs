@@ -27,13 +27,7 @@ let private curveAuc (result: NegativePerturbationResult) name =
 let private table (result: RunResult) =
     [ for mc in result.NegativePerturbation -> let id, np = mc.Method, mc.Result in id, curveAuc np "accuracy_gt", curveAuc np "accuracy_predicted", curveAuc np "consistency" ]
 
-/// Kendall-style check: do two score lists order their common rows the same way (all pairs)?
-let private sameOrder (ours: (string * float) list) (theirs: (string * float) list) =
-    let common = ours |> List.filter (fun (k, _) -> theirs |> List.exists (fun (k2, _) -> k2 = k))
-    let get l k = l |> List.find (fun (k2, _) -> k2 = k) |> snd
-    let pairs = [ for (a, _) in common do for (b, _) in common do if a < b then yield a, b ]
-    let agree = pairs |> List.filter (fun (a, b) -> sign (get ours a - get ours b) = sign (get theirs a - get theirs b)) |> List.length
-    agree, pairs.Length
+let private sameOrder = PaperReference.sameOrder
 
 /// One sentence per metric: what the numbers are and which way is better.
 let private metricIntro (metric: string) =
@@ -54,9 +48,43 @@ let private metricIntro (metric: string) =
         "The Taylor framework's properties (Deng et al. 2020), on the explained output f with baseline 0 (a ReLU network's logit is piecewise linear, so its second-order terms vanish almost everywhere; the softmax probability has curvature): the approximation error |sum of the map - (f(x) - f(0))|, and the L1 error of the method's map of each input's second-order Taylor polynomial, split into its independent part and its interactive part, against the ideal assignment (own terms; each pairwise term half to each feature), relative to the ideal's L1 size. Lower is better; 0 means the terms are assigned exactly."
     | other -> other
 
+/// Our values beside a paper's table for the same metric, and how many pairs of methods are ordered alike; then
+/// the claims the papers make in words. Methods map to paper rows by kind (the first of ours per row counts).
+let private paperComparison (line: string -> unit) (spec: Spec) (metric: string) (results: MetricResult[]) =
+    let kindOf id = spec.Methods |> List.tryFind (fun m -> m.Id = id) |> Option.map (fun m -> m.Kind)
+    for table in PaperReference.tables |> List.filter (fun t -> t.Metric = metric) do
+        let ours =
+            [ for m in results do
+                match kindOf m.Method |> Option.bind table.RowOf, m.Scalars |> Array.tryFind (fun s -> s.Name = table.Scalar) with
+                | Some row, Some v -> yield row, v.Value
+                | _ -> () ] |> List.distinctBy fst
+        if ours.Length >= 2 then
+            let direction = match table.Better with PaperReference.Higher -> "higher is better" | PaperReference.Lower -> "lower is better"
+            line ""
+            line $"`{table.Scalar}` beside {table.Source} ({direction}; other data and networks, so compare orderings):"
+            line ""
+            line "| paper row | paper | ours |"
+            line "|---|---:|---:|"
+            for row, theirs in table.Rows do
+                match ours |> List.tryFind (fun (k, _) -> k = row) with
+                | Some (_, v) -> line $"| {row} | {f3 theirs} | {f3 v} |"
+                | None -> line $"| {row} | {f3 theirs} | - |"
+            let agree, total = sameOrder ours table.Rows
+            line ""
+            line $"- {agree} of {total} pairs of methods are ordered as in the paper."
+            let best l = l |> List.sortBy (fun (_, v) -> match table.Better with PaperReference.Higher -> -v | PaperReference.Lower -> v) |> List.head |> fst
+            let paperCommon = table.Rows |> List.filter (fun (k, _) -> ours |> List.exists (fun (k2, _) -> k2 = k))
+            line $"- best here: {best ours}; best in the paper among these: {best paperCommon}."
+    match PaperReference.claims metric with
+    | [] -> ()
+    | claims ->
+        line ""
+        for c in claims do line $"- Paper claim: {c}"
+
 let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.EnvironmentRecord) (heatmapFiles: string list) (curveFiles: string list) =
     let r = output.Result
     let spec = plan.Spec
+    let modality = match Domain.modalityOf spec.Data.Dataset with Domain.Image -> "image" | Domain.Audio -> "audio" | Domain.Text -> "text"
     let sb = StringBuilder()
     let line (s: string) = sb.AppendLine s |> ignore
     line $"# {spec.Name}"
@@ -92,17 +120,17 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
                 | _ -> () ] |> List.distinctBy fst
         if ours.Length >= 2 then
             line ""
-            line "The paper's image row (CIFAR-10 with its CNN, not Fashion-MNIST, so compare orderings rather than values), fractions 0.1..0.9:"
+            line $"The paper's {PaperReference.functionalInformationSetting modality}, so compare orderings rather than values; fractions 0.1..0.9:"
             line ""
             line "| paper row | paper GT | paper predicted | paper consistency | ours GT | ours predicted | ours consistency |"
             line "|---|---:|---:|---:|---:|---:|---:|"
-            for row, (a, b, c) in PaperReference.functionalInformationTable1Image do
+            for row, (a, b, c) in PaperReference.functionalInformationTable1 modality do
                 match ours |> List.tryFind (fun (k, _) -> k = row) with
                 | Some (_, (x, y, z)) -> line $"| {row} | {f2 a} | {f2 b} | {f2 c} | {f2 x} | {f2 y} | {f2 z} |"
                 | None -> line $"| {row} | {f2 a} | {f2 b} | {f2 c} | - | - | - |"
             line ""
             for name, pick in [ "Accuracy GT", (fun (a, _, _) -> a); "Accuracy predicted", (fun (_, b, _) -> b); "Consistency", (fun (_, _, c) -> c) ] do
-                let agree, total = sameOrder (ours |> List.map (fun (k, v) -> k, pick v)) (PaperReference.functionalInformationTable1Image |> List.map (fun (k, v) -> k, pick v))
+                let agree, total = sameOrder (ours |> List.map (fun (k, v) -> k, pick v)) (PaperReference.functionalInformationTable1 modality |> List.map (fun (k, v) -> k, pick v))
                 line $"- {name}: {agree} of {total} pairs of methods are ordered as in the paper."
     if not (Array.isEmpty r.LogSobolev) then
         line ""
@@ -126,6 +154,7 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
         line ("| method | " + String.concat " | " names + " |")
         line ("|---|" + String.replicate names.Length "---:|")
         for m in results do line ("| " + m.Method + " | " + (m.Scalars |> Array.map (fun s -> f3 s.Value) |> String.concat " | ") + " |")
+        paperComparison line spec metric results
     let otherDiagnostics =
         [ for KeyValue((id, target), d) in output.Diagnostics |> Seq.sortBy (fun kv -> kv.Key) do
             for KeyValue(name, values) in d |> Seq.sortBy (fun kv -> kv.Key) do
