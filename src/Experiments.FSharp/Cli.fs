@@ -78,13 +78,30 @@ let embeddedQuickstart () =
     reader.ReadToEnd()
 
 /// (source name, text) of each spec argument; the embedded quickstart when there is none.
+/// The specs of a file: YAML documents separated by a line `---` (a file may hold several specs, e.g. one per
+/// architecture). Each document keeps its place: the other documents' lines are blanked, so errors keep the file's
+/// line numbers. A file without a separator is one document.
+let documents (text: string) : string list =
+    let lines = text.Replace("\r\n", "\n").Split '\n'
+    let separators = lines |> Array.indexed |> Array.filter (fun (_, l) -> l.TrimEnd() = "---") |> Array.map fst
+    if separators.Length = 0 then [ text ]
+    else
+        let bounds = Array.append (Array.append [| -1 |] separators) [| lines.Length |] |> Array.pairwise
+        let isContent (l: string) = let t = l.Trim() in t <> "" && not (t.StartsWith "#")
+        let docs =
+            [ for start, stop in bounds do
+                if lines.[start + 1 .. stop - 1] |> Array.exists isContent then
+                    yield lines |> Array.mapi (fun i l -> if i > start && i < stop then l else "") |> String.concat "\n" ]
+        if docs.IsEmpty then [ text ] else docs
+
 let private sources (paths: string list) =
     match paths with
     | [] -> [ "<embedded quickstart.yaml>", Ok(embeddedQuickstart ()) ]
     | _ ->
-        [ for p in paths ->
-            if File.Exists p then p, Ok(File.ReadAllText p)
-            else p, Error $"{p}: no such spec file (the shipped specs are in experiments/)" ]
+        [ for p in paths do
+            if File.Exists p then
+                for doc in documents (File.ReadAllText p) do yield p, Ok doc
+            else yield p, Error $"{p}: no such spec file (the shipped specs are in experiments/)" ]
 
 /// Files a spec names that are not there (checked before any work starts), located at their key's line.
 let private missingFiles (name: string) (text: string) (spec: Spec) =

@@ -244,11 +244,27 @@ let private imageHeatmaps (dir: string) (spec: Spec) (output: RunOutput) =
         HeatmapGrid.Render(Path.Combine(dir, file), titles, rows, view)
         yield file ]
 
+/// One PNG per explained waveform and view: a row per method, the waveform drawn over its attribution.
+let private audioHeatmaps (dir: string) (spec: Spec) (output: RunOutput) (waveforms: torch.Tensor) =
+    let n = min spec.Report.HeatmapInputs output.Result.Explained
+    let target = if List.contains Predicted spec.Explain.Targets then Predicted else GroundTruth
+    let samples (t: torch.Tensor) = t.reshape(-1L).``to``(torch.ScalarType.Float32).contiguous().data<float32>().ToArray()
+    [ for i in 0 .. n - 1 do
+        let label = output.ClassNames.[int output.Labels.[i]]
+        let predicted = output.ClassNames.[int output.Predictions.[i]]
+        let wave = samples waveforms.[int64 i]
+        let rows = [ for m in spec.Methods -> WaveformRow($"{m.Id}: '{label}' (pred '{predicted}'), explaining {targetName target}", wave, samples output.Maps.[(m.Id, target)].[int64 i]) ]
+        for view, suffix in [ HeatmapView.Absolute, "absolute"; HeatmapView.Signed, "signed" ] do
+            let file = $"waveforms-{i}-{suffix}.png"
+            WaveformHeatmap.Render(Path.Combine(dir, file), rows, view)
+            yield file ]
+
 /// Pictures of the explained inputs with every method's map, in the modality's own form.
 let private heatmaps (dir: string) (spec: Spec) (output: RunOutput) =
     match output.View with
     | Domain.ImageView -> imageHeatmaps dir spec output
-    | Domain.TextView _ | Domain.AudioView _ -> []
+    | Domain.AudioView(waveforms, _) -> audioHeatmaps dir spec output waveforms
+    | Domain.TextView _ -> []
 
 /// One PNG per metric and curve name, a series per method.
 let private metricCurves (dir: string) (r: RunResult) =
