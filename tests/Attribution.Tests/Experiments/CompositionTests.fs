@@ -86,3 +86,43 @@ let datasetErrors =
                 | other -> failtest $"fashion_canvas has boxes, got {other}"
         }
     ]
+
+/// Errors of a spec's YAML text, decoded then checked for composition.
+let private errorsOf (yaml: string) =
+    match Yaml.parseText "m.yaml" yaml with
+    | Error e -> failtest (SpecError.formatAll e)
+    | Ok spec -> Cli.compositionErrors "m.yaml" yaml spec |> List.map (fun e -> e.Line, e.Path)
+
+[<Tests>]
+let modalityErrors =
+    testList "modality errors" [
+        test "an architecture of another modality than the dataset's is located at model.architecture" {
+            let yaml = "name: c\ndata: { dataset: spam_assassin }\nmodel:\n  architecture: fashion_cnn\nmethods:\n  - method: saliency\n"
+            Expect.equal (errorsOf yaml) [ 4, "model.architecture" ] "text data, image model"
+            Expect.equal (errorsOf (yaml.Replace("fashion_cnn", "text_bilstm"))) [] "text data, text model"
+            Expect.equal (errorsOf (yaml.Replace("spam_assassin", "speech_commands").Replace("fashion_cnn", "m5"))) [] "audio data, audio model"
+        }
+
+        test "pixel-only methods and metrics on text, rule-based methods on a model without ReLUs, two_word without speech" {
+            let yaml =
+                "name: c\ndata: { dataset: spam_assassin }\nmodel: { architecture: text_bilstm }\nmethods:\n  - method: saliency\n  - method: occlusion\n  - method: guided_backprop\nmetrics:\n  - metric: negative_perturbation\n  - metric: insertion_deletion\n  - metric: two_word\n"
+            Expect.equal (errorsOf yaml) [ 6, "methods[1].method"; 7, "methods[2].method"; 10, "metrics[1].metric"; 11, "metrics[2].metric" ] "every misfit, located"
+            // On M5 (audio, with ReLUs) guided backprop and two_word are fine; occlusion and insertion/deletion are still pixel-only.
+            let audio = yaml.Replace("spam_assassin", "speech_commands").Replace("text_bilstm", "m5")
+            Expect.equal (errorsOf audio) [ 6, "methods[1].method"; 10, "metrics[1].metric" ] "audio"
+        }
+
+        test "a file holds several specs separated by ---, each keeping the file's line numbers" {
+            let one = "name: a\ndata: { dataset: fashion_mnist }\nmodel: { architecture: fashion_cnn }\nmethods: [ { method: saliency } ]\n"
+            let text = one + "---\n# the second\n" + one.Replace("name: a", "name: b").Replace("fashion_cnn }", "fashion_cnnx }")
+            let docs = Cli.documents text
+            Expect.equal docs.Length 2 "two documents"
+            match Yaml.parseText "m.yaml" docs.[0] with
+            | Ok spec -> Expect.equal spec.Name "a" "first"
+            | Error e -> failtest (SpecError.formatAll e)
+            match Yaml.parseText "m.yaml" docs.[1] with
+            | Error [ e ] -> Expect.equal (e.Line, e.Path) (9, "model.architecture") "the typo's line in the file"
+            | other -> failtest $"expected one error in the second spec, got {other}"
+            Expect.equal (Cli.documents one) [ one ] "no separator: one document"
+        }
+    ]
