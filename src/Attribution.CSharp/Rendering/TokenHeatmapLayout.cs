@@ -33,13 +33,14 @@ public sealed class TokenHeatmapLayout
     public TokenHeatmapLayout(IReadOnlyList<TokenHighlight> texts, int width)
     {
         ArgumentNullException.ThrowIfNull(texts);
-        if (width < 200)
-            throw new ArgumentOutOfRangeException(nameof(width), width, "TokenHeatmapLayout: the page must be at least 200 px wide.");
+        if (width < 300)
+            throw new ArgumentOutOfRangeException(nameof(width), width, "TokenHeatmapLayout: the page must be at least 300 px wide.");
         Width = width;
         using var font = TokenFont();
         float lineHeight = (float)Math.Ceiling(font.Spacing) + 4f;
         float right = width - Margin;
-        LegendBar = SKRect.Create(Margin + 110, Margin + TitleHeight + StatementHeight + 6, 240, LegendHeight - 12);
+        // Room for the end labels (100 px each, drawn by TokenHeatmapPng) on both sides of the bar.
+        LegendBar = SKRect.Create(Margin + 110, Margin + TitleHeight + StatementHeight + 6, Math.Min(240, width - 2 * Margin - 220), LegendHeight - 12);
         float y = Margin + TitleHeight + StatementHeight + LegendHeight;
         var boxes = new List<TokenBox>();
         var captions = new List<SKRect>();
