@@ -11,11 +11,13 @@ open Attribution.Models
 
 let private vocabularySize = 12
 
-let private lstm seed =
+let private lstmWith pooling seed =
     torch.manual_seed(int64 seed) |> ignore
-    let m = new TextLstm(TextLstm.Shape(vocabularySize, EmbeddingSize = 6, Hidden = 5))
+    let m = new TextLstm(TextLstm.Shape(vocabularySize, EmbeddingSize = 6, Hidden = 5, Pooling = pooling))
     m.eval()
     m
+
+let private lstm seed = lstmWith SequencePooling.MaxOverTime seed
 
 let private transformer seed =
     torch.manual_seed(int64 seed) |> ignore
@@ -96,14 +98,15 @@ let private modelTests name (build: int -> TextModel) =
             let m = build 6
             let e = m.Embed(batch).detach()
             let moved = e.clone()
-            // Not a constant vector: the transformer's layer norms remove a shift along (1, ..., 1) exactly (see below).
-            moved[0L, 6L] <- linspace(-1.0, 1.0, int64 m.EmbeddingSize)
+            // Row 0's two padding positions moved by a large, non-constant vector: large, so that they win a max-over-time
+            // pooling somewhere; not constant, because the transformer's layer norms remove a shift along (1, ..., 1) (see below).
+            for t in [ 5L; 6L ] do moved[0L, t] <- linspace(-3.0, 3.0, int64 m.EmbeddingSize)
             let before, after = m.forward(e), m.forward(moved)
-            Expect.isFalse (before[0L].allclose(after[0L], rtol = 0.0, atol = 1e-7)) "the padding vector is ordinary input"
+            Expect.isFalse (before[0L].allclose(after[0L], rtol = 0.0, atol = 1e-7)) "the padding vectors are ordinary input"
             Expect.isTrue (same before[1L] after[1L]) "other rows are untouched"
-            let x = e.requires_grad_(true)
+            let x = moved.requires_grad_(true)
             let g = autograd.grad([| m.forward(x).select(1, 1L).sum() |], [| x |]).[0]
-            Expect.isGreaterThan (g[0L, 6L].abs().sum().ToDouble()) 0.0 "padding positions receive gradient (TokenScores.Sum drops them by length)"
+            Expect.isGreaterThan (g[0L].narrow(0, 5L, 2L).abs().sum().ToDouble()) 0.0 "padding positions receive gradient (TokenScores.Sum drops them by length)"
         }
     ]
 
@@ -160,7 +163,8 @@ let private positionTests =
 [<Tests>]
 let tests =
     testList "Models.TextArchitectures" [
-        modelTests "TextLstm" (fun s -> lstm s :> TextModel)
+        modelTests "TextLstm (max over time)" (fun s -> lstm s :> TextModel)
+        modelTests "TextLstm (final state)" (fun s -> lstmWith SequencePooling.FinalStates s :> TextModel)
         modelTests "TextTransformer (class token)" (fun s -> transformer s :> TextModel)
         modelTests "TextTransformer (mean pooling)" (fun s -> transformerMean s :> TextModel)
         positionTests
@@ -192,7 +196,7 @@ let tests =
                 Expect.contains names expected $"{expected} registered"
         }
         testList "training" [
-            learns "TextLstm" (fun () -> new TextLstm(TextLstm.Shape(vocabularySize, EmbeddingSize = 8, Hidden = 8))) (TrainingOptions(Epochs = 25, BatchSize = 32, LearningRate = 0.02))
+            learns "TextLstm (default: max over time)" (fun () -> new TextLstm(TextLstm.Shape(vocabularySize, EmbeddingSize = 8, Hidden = 8))) (TrainingOptions(Epochs = 25, BatchSize = 32, LearningRate = 0.02))
             learns "TextTransformer" (fun () -> new TextTransformer(TextTransformer.Shape(vocabularySize, EmbeddingSize = 16, Heads = 2, Layers = 1, FeedForward = 32, Dropout = 0.0))) (TrainingOptions(Epochs = 25, BatchSize = 32, LearningRate = 0.01))
         ]
     ]
