@@ -28,6 +28,17 @@ public static class TokenColours
         return scores.Select(s => max > 0 ? (float)Math.Clamp(s / max, -1.0, 1.0) : 0f).ToArray();
     }
 
+    /// <summary>
+    /// "max |score| 1.163e-10": printed beside every caption, because scaling each text on its own makes rounding
+    /// noise look like a pattern (SmoothGrad's word scores on a transformer are exactly that; docs/data.md).
+    /// </summary>
+    public static string ScaleNote(IReadOnlyList<float> scores)
+    {
+        ArgumentNullException.ThrowIfNull(scores);
+        float max = scores.Count == 0 ? 0f : scores.Max(Math.Abs);
+        return "max |score| " + max.ToString("G4", System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     /// <summary>Background colour of a normalised score s in [-1, 1].</summary>
     public static SKColor Background(float s) => Colormaps.Diverging(s);
 

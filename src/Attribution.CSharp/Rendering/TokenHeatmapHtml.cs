@@ -57,7 +57,8 @@ public static class TokenHeatmapHtml
                 .Append(Escape(text.Tokens[i])).Append("</span>");
             if (i < shades.Length - 1) html.Append(' ');
         }
-        html.Append("</div>\n<figcaption>").Append(Escape(text.Caption)).Append("</figcaption>\n</figure>\n");
+        html.Append("</div>\n<figcaption>").Append(Escape(text.Caption)).Append(" (").Append(Escape(TokenColours.ScaleNote(text.Scores)))
+            .Append(")</figcaption>\n</figure>\n");
     }
 
     // The diverging map sampled at its 11 stops, so the legend shows exactly the colours the tokens use.

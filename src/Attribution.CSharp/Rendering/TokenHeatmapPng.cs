@@ -30,7 +30,7 @@ public static class TokenHeatmapPng
                                   SKRect.Create(m, m + TokenHeatmapLayout.TitleHeight, inner, TokenHeatmapLayout.StatementHeight), 11f, SKTextAlign.Left);
             DrawLegend(canvas, layout.LegendBar);
             for (int t = 0; t < texts.Count; t++)
-                TextDrawing.DrawInBox(canvas, texts[t].Caption, layout.Captions[t], 12f, SKTextAlign.Left, bold: true);
+                TextDrawing.DrawInBox(canvas, $"{texts[t].Caption} ({TokenColours.ScaleNote(texts[t].Scores)})", layout.Captions[t], 12f, SKTextAlign.Left, bold: true);
             using var font = TokenHeatmapLayout.TokenFont();
             using var fill = new SKPaint { Style = SKPaintStyle.Fill };
             using var ink = new SKPaint { IsAntialias = true };

@@ -56,7 +56,8 @@ let private htmlTests =
             Expect.stringContains html "max |score| over the tokens of the same text" "normalisation"
             Expect.stringContains html "class=\"legend\"" "legend"
             Expect.equal (Text.RegularExpressions.Regex.Matches(html, "<figcaption>").Count) 2 "two captions"
-            Expect.stringContains html "label spam, predicted spam, FI (Sigma)" "label, prediction, method"
+            Expect.stringContains html "label spam, predicted spam, FI (Sigma) (max |score| 2)</figcaption>" "label, prediction, method, and the scale"
+            Expect.stringContains html "SmoothGrad (max |score| 3)</figcaption>" "each text's own scale"
         }
 
         test "Render writes the file atomically (no temporary file left) and refuses non-finite scores" {
