@@ -7,7 +7,7 @@ namespace Attribution.Rendering;
 /// <summary>Word-wrapped, shrink-to-fit text in a box, so that long captions never spill into cells.</summary>
 internal static class TextDrawing
 {
-    private static readonly SKTypeface Typeface = SKTypeface.FromFamilyName("DejaVu Sans") ?? SKTypeface.Default;
+    internal static readonly SKTypeface Typeface = SKTypeface.FromFamilyName("DejaVu Sans") ?? SKTypeface.Default;
 
     public static void DrawInBox(SKCanvas canvas, string text, SKRect box, float maxSize, SKTextAlign align, bool bold = false)
     {
