@@ -1,0 +1,93 @@
+using static TorchSharp.torch;
+
+namespace Attribution.Methods;
+
+/// <summary>
+/// The smooth mask parametrisation of Extremal Perturbations (Fong, Patrick and Vedaldi 2019, Sec. 3.3; TorchRay's
+/// <c>MaskGenerator</c>): a low-resolution parameter grid m_bar (one value every <c>step</c> pixels, grid point i at
+/// pixel step * i) is turned into a full-resolution mask by a smooth max-convolution,
+/// <code>m(u) = smax_{i in N(u)} k(|u - c_i| / sigma) m_bar_i,   smax(v) = sum_k v_k softmax(T v)_k,  T = 20,</code>
+/// with the flat-topped kernel k(z) = exp(-2 max(z - 1/2, 0)^2) and N(u) the (2r + 1)^2 grid points around u,
+/// r = 1 + ceil(sigma / step); grid points outside the grid count as 0 (they still take part in the soft max).
+/// The result is clamped to [0, 1]. Neighbourhoods and kernel weights depend only on the geometry and are tabulated
+/// once; generating a batch of masks is one gather, one softmax and one sum.
+/// <para>The tables follow TorchRay's geometry (a margin of sigma pixels around the image, grid centres at
+/// margin + step * i in the margin's coordinates, the image cropped at round(margin) with round-half-to-even), but
+/// only the image's own pixels are generated: the area constraint here is over the image (see
+/// <see cref="ExtremalPerturbation"/>), so the margin is never needed.</para>
+/// </summary>
+public sealed class SmoothMask : IDisposable
+{
+    /// <summary>The soft max's inverse temperature (TorchRay's <c>coldness</c>).</summary>
+    public const double Coldness = 20.0;
+
+    readonly Tensor neighbour;   // [K, H*W] flat grid index of each neighbour, GridHeight*GridWidth for "outside"
+    readonly Tensor weight;      // [K, H*W] kernel weight of each neighbour
+
+    public SmoothMask(long height, long width, int step, double sigma, Device device, ScalarType dtype)
+    {
+        if (height < 1 || width < 1) throw new ArgumentOutOfRangeException(nameof(height), $"mask size {height}x{width} is empty");
+        if (step < 1) throw new ArgumentOutOfRangeException(nameof(step), step, "the parameter grid step must be at least 1 pixel");
+        if (!(sigma > 0) || double.IsInfinity(sigma)) throw new ArgumentOutOfRangeException(nameof(sigma), sigma, "the mask smoothing sigma must be finite and > 0");
+        Height = height; Width = width; Step = step; Sigma = sigma;
+        GridHeight = (height + step - 1) / step;
+        GridWidth = (width + step - 1) / step;
+        double margin = sigma;
+        long padding = 1 + (long)Math.Ceiling((margin + sigma) / step);
+        long radius = 1 + (long)Math.Ceiling(sigma / step);
+        long crop = (long)Math.Round(margin, MidpointRounding.ToEven);
+        long side = 2 * radius + 1, count = side * side, pixels = height * width, outside = GridHeight * GridWidth;
+        var index = new long[count * pixels];
+        var kernel = new double[count * pixels];
+        for (long y = 0; y < height; y++)
+        for (long x = 0; x < width; x++)
+        {
+            // (uy, ux): the pixel in the coordinates of the margin-padded mask; its nearest-upsampled grid cell is u / step.
+            long uy = y + crop, ux = x + crop;
+            for (long ky = 0; ky < side; ky++)
+            for (long kx = 0; kx < side; kx++)
+            {
+                long gy = uy / step + ky - padding, gx = ux / step + kx - padding;
+                double dy = uy - (margin + step * gy), dx = ux - (margin + step * gx);
+                double z = Math.Sqrt(dy * dy + dx * dx) / sigma;
+                double flat = Math.Max(z - 0.5, 0.0);
+                long k = ky * side + kx, at = k * pixels + y * width + x;
+                kernel[at] = Math.Exp(-2.0 * flat * flat);
+                index[at] = gy >= 0 && gy < GridHeight && gx >= 0 && gx < GridWidth ? gy * GridWidth + gx : outside;
+            }
+        }
+        neighbour = tensor(index, [count, pixels], ScalarType.Int64).to(device);
+        weight = tensor(kernel, [count, pixels], ScalarType.Float64).to(dtype, device);
+    }
+
+    public long Height { get; }
+    public long Width { get; }
+    public int Step { get; }
+    public double Sigma { get; }
+
+    /// <summary>Rows of the parameter grid: ceil(Height / Step).</summary>
+    public long GridHeight { get; }
+
+    /// <summary>Columns of the parameter grid: ceil(Width / Step).</summary>
+    public long GridWidth { get; }
+
+    /// <summary>Masks [B, 1, Height, Width] in [0, 1] from parameters [B, 1, GridHeight, GridWidth]; differentiable.</summary>
+    public Tensor Generate(Tensor parameters)
+    {
+        if (parameters.dim() != 4 || parameters.shape[1] != 1 || parameters.shape[2] != GridHeight || parameters.shape[3] != GridWidth)
+            throw new ArgumentException($"mask parameters must be [B, 1, {GridHeight}, {GridWidth}], got [{string.Join(", ", parameters.shape)}]");
+        using var scope = NewDisposeScope();
+        long b = parameters.shape[0], k = neighbour.shape[0], pixels = neighbour.shape[1];
+        // A trailing zero stands for every grid point outside the grid.
+        var padded = cat([parameters.reshape(b, GridHeight * GridWidth), zeros(b, 1, parameters.dtype, parameters.device)], 1);
+        var values = padded.index_select(1, neighbour.flatten()).view(b, k, pixels) * weight;
+        var pooled = (values * nn.functional.softmax(values * Coldness, 1)).sum(1);
+        return pooled.clamp(0.0, 1.0).view(b, 1, Height, Width).MoveToOuterDisposeScope();
+    }
+
+    public void Dispose()
+    {
+        neighbour.Dispose();
+        weight.Dispose();
+    }
+}
