@@ -36,10 +36,12 @@ module Catalogue =
         let targets = [ "ground_truth", GroundTruth; "predicted", Predicted ]
         let outputs = [ "probability", Probability; "logit", Logit ]
         let datasets = [ "fashion_mnist", FashionMnist; "fashion_canvas", FashionCanvas; "spam_assassin", SpamAssassin; "speech_commands", SpeechCommands ]
-        let architectures = [ "fashion_cnn", FashionCnn; "text_bilstm", TextBiLstm; "text_cnn", TextCnn; "m5", M5 ]
+        let architectures = [ "fashion_cnn", FashionCnn; "small_resnet", SmallResNet; "text_lstm", TextLstm; "text_bilstm", TextBiLstm; "text_cnn", TextCnn; "text_transformer", TextTransformer; "m5", M5 ]
         let covariances = [ "class", ClassCovariance ]
-        /// Stages of FashionCnn with a spatial map (Grad-CAM needs one).
-        let spatialStages = [ "conv1", "conv1"; "pool1", "pool1"; "conv2", "conv2"; "pool2", "pool2" ]
+        /// Stages with a spatial map (Grad-CAM needs one): fashion_cnn's conv1..pool2, small_resnet's stem..stage3
+        /// (validation checks the stage belongs to the spec's architecture).
+        let spatialStages =
+            [ for s in [ "conv1"; "pool1"; "conv2"; "pool2"; "stem"; "stage1"; "stage2"; "stage3" ] -> s, s ]
         let taylorTerms = [ "first", FirstOrder; "independent", IndependentTerms; "interactive", InteractiveTerms; "all", AllTerms ]
         let statistics = [ "mean", Mean; "mean_square", MeanSquare; "variance", Variance; "mean_absolute", MeanAbsolute; "fisher_ratio", FisherRatio ]
 
@@ -344,6 +346,20 @@ module Catalogue =
             | InputIba s -> Some s
             | _ -> None)
 
+    let extremalPerturbation =
+        Variant.make
+            "extremal_perturbation"
+            "Fong et al. 2019 (TorchRay's extremal_perturbation, preserve, blurred substrate): a smooth mask of the given area maximising the target's logit; SGD lr 0.01 momentum 0.9, area weight 300 growing 1.0035 a step; mask step, smoothing and blur scaled from 224 px to the image"
+            (fields {
+                let! area = Fields.field fst (Param.float "area" "fraction of the image the mask keeps (TorchRay's default 0.1)" (Some 0.1) true)
+                and! iterations = Fields.field snd (Param.int "iterations" "optimisation steps (TorchRay: 800)" (Some 800) 1 None)
+                return area, iterations
+            })
+            ExtremalPerturbation
+            (function
+            | ExtremalPerturbation(a, n) -> Some(a, n)
+            | _ -> None)
+
     let deepLift =
         Variant.constant "deep_lift" "Shrikumar et al. 2017 (Rescale; Captum's DeepLift): (x - b) times rescaled multipliers, b = 0; always explains the logit" DeepLift
 
@@ -413,6 +429,7 @@ module Catalogue =
           agi
           informationBottleneck
           inputIba
+          extremalPerturbation
           deepLift
           deepShap
           taylor

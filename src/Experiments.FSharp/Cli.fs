@@ -175,6 +175,10 @@ let compositionErrors (name: string) (text: string) (spec: Spec) =
               | _ -> ()
               if modality <> Domain.Image && Domain.imageOnlyMethod m.Kind then
                   yield at "method" $"this method works on image pixels; data.dataset {datasetName} is not an image dataset" (Some(Catalogue.methodName m.Kind)) []
+              match Domain.stageOf m.Kind with
+              | Some stage when modality = Domain.Image && not (List.contains stage (Domain.spatialStagesOf spec.Model.Architecture)) ->
+                  yield at "stage" $"model.architecture {architectureName spec.Model.Architecture} has no stage '{stage}'" (Some stage) (Domain.spatialStagesOf spec.Model.Architecture)
+              | _ -> ()
               if Domain.ruleBasedMethod m.Kind && not (Domain.hasRectifiers spec.Model.Architecture) then
                   yield at "method" $"this method replaces the model's ReLUs; model.architecture {architectureName spec.Model.Architecture} has none to replace"
                            (Some(Catalogue.methodName m.Kind)) (Catalogue.Names.architectures |> List.filter (snd >> Domain.hasRectifiers) |> List.map (fst >> sprintf "model.architecture: %s")) ])

@@ -37,6 +37,7 @@ module Dsl =
     let deepShap = method Catalogue.deepShap
     let taylor = method Catalogue.taylor
     let inputIba = method Catalogue.inputIba
+    let extremalPerturbation = method Catalogue.extremalPerturbation
 
     let withId (id: string) (m: MethodSpec) = { m with Id = id }
 

@@ -159,6 +159,7 @@ let methodOf (kind: MethodKind) (context: MethodContext) : IAttributionMethod =
         Attribution.Methods.InputIba(Attribution.Methods.InformationBottleneck(features, p.BetaFeature), Attribution.Methods.InputMaskGan(p.Epochs),
                                      Attribution.Methods.InputBottleneck(inputs, p.BetaInput, p.Steps),
                                      (if p.ShowMask then Attribution.Methods.InputIbaMap.Mask else Attribution.Methods.InputIbaMap.CapacityBits))
+    | ExtremalPerturbation(area, iterations) -> Attribution.Methods.ExtremalPerturbation(area, iterations)
     | GuidedBackprop -> GuidedBackpropagation(ReluRule.Guided)
     | Deconvnet -> GuidedBackpropagation(ReluRule.Deconvnet)
     | FunctionalInformation p ->

@@ -83,6 +83,7 @@ let private inputIbaRow (kind: MethodKind) =
     | InformationBottleneck _ -> Some "IBA"
     | GradCam _ -> Some "GradCAM"
     | GuidedBackprop -> Some "Guided BP"
+    | ExtremalPerturbation _ -> Some "Extremal Perturbation"
     | DeepShap _ -> Some "DeepSHAP"
     | IntegratedGradients _ -> Some "Integrated Gradients"
     | _ -> None

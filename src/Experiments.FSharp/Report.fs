@@ -181,7 +181,8 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
     if not heatmapFiles.IsEmpty then
         line ""
         line "## Heatmaps"
-        for f in heatmapFiles do line $"![{f}]({f})"
+        for f in heatmapFiles do
+            if f.EndsWith ".html" then line $"- [{f}]({f}) (the same, as HTML)" else line $"![{f}]({f})"
     if not curveFiles.IsEmpty then
         line ""
         line "## Curves"
@@ -259,12 +260,37 @@ let private audioHeatmaps (dir: string) (spec: Spec) (output: RunOutput) (wavefo
             WaveformHeatmap.Render(Path.Combine(dir, file), rows, view)
             yield file ]
 
+/// One HTML page and one PNG per method: each explained text's words coloured by their score (the sum of the
+/// word's embedding coordinates' scores, Gat et al. 2022, footnote 2).
+let private textHeatmaps (dir: string) (spec: Spec) (output: RunOutput) (tokens: torch.Tensor) (lengths: torch.Tensor) (vocabulary: Attribution.Data.Vocabulary) =
+    let n = min spec.Report.HeatmapInputs output.Result.Explained
+    if n = 0 then [] else
+    let target = if List.contains Predicted spec.Explain.Targets then Predicted else GroundTruth
+    let ids = tokens.narrow(0L, 0L, int64 n).data<int64>().ToArray()
+    let width = int tokens.shape.[1]
+    let realLengths = lengths.narrow(0L, 0L, int64 n).data<int64>().ToArray()
+    [ for m in spec.Methods do
+        let maps = output.Maps.[(m.Id, target)]
+        use scores = Attribution.Methods.TokenScores.Sum(maps.narrow(0L, 0L, int64 n).reshape(int64 n, int64 width, -1L), lengths.narrow(0L, 0L, int64 n))
+        let values = scores.``to``(torch.ScalarType.Float32).contiguous().data<float32>().ToArray()
+        let texts =
+            [ for i in 0 .. n - 1 do
+                let count = int realLengths.[i]
+                let words = [| for t in 0 .. count - 1 -> vocabulary.TokenOf ids.[i * width + t] |]
+                let wordScores = values.[i * width .. i * width + count - 1]
+                yield TokenHighlight(words, wordScores, output.ClassNames.[int output.Labels.[i]], output.ClassNames.[int output.Predictions.[i]], $"{m.Id}, explaining {targetName target}") ]
+        let safe = RegularExpressions.Regex.Replace(m.Id, "[^A-Za-z0-9_.-]", "_")
+        TokenHeatmapHtml.Render(Path.Combine(dir, $"tokens-{safe}.html"), $"{spec.Name}: {m.Id}", texts)
+        TokenHeatmapPng.Render(Path.Combine(dir, $"tokens-{safe}.png"), $"{spec.Name}: {m.Id}", texts)
+        yield $"tokens-{safe}.png"
+        yield $"tokens-{safe}.html" ]
+
 /// Pictures of the explained inputs with every method's map, in the modality's own form.
 let private heatmaps (dir: string) (spec: Spec) (output: RunOutput) =
     match output.View with
     | Domain.ImageView -> imageHeatmaps dir spec output
     | Domain.AudioView(waveforms, _) -> audioHeatmaps dir spec output waveforms
-    | Domain.TextView _ -> []
+    | Domain.TextView(tokens, lengths, vocabulary) -> textHeatmaps dir spec output tokens lengths vocabulary
 
 /// One PNG per metric and curve name, a series per method.
 let private metricCurves (dir: string) (r: RunResult) =

@@ -29,13 +29,19 @@ type DatasetKind =
     /// The 35 Speech Commands words spoken by espeak-ng (96 voices), 1 s at 16 kHz with background noise.
     | SpeechCommands
 
-/// yaml: fashion_cnn | text_bilstm | text_cnn | m5
+/// yaml: fashion_cnn | small_resnet | text_lstm | text_bilstm | text_cnn | text_transformer | m5
 type Architecture =
     | FashionCnn
+    /// A ResNet-8 (three stages of one basic block, 16/32/64 channels) for the image datasets: depth for layer methods.
+    | SmallResNet
+    /// One-direction LSTM over embeddings, max over time, linear layer.
+    | TextLstm
     /// The Functional Information paper's text model: embedding, one bidirectional LSTM layer, a linear layer.
     | TextBiLstm
     /// Kim-style 1-D CNN over embeddings (widths 3, 4, 5), max over time.
     | TextCnn
+    /// A small pre-norm transformer encoder (2 layers, 4 heads, class token, sinusoidal positions).
+    | TextTransformer
     /// M5 (Dai et al. 2017), the Functional Information paper's audio model: four conv + max-pool blocks on the raw waveform.
     | M5
 
@@ -114,6 +120,9 @@ type MethodKind =
     | InformationBottleneck of stage: string * beta: float * steps: int
     /// InputIBA (Zhang et al. 2021): feature bottleneck, WGAN-fitted input prior, input bottleneck (Prop. 3).
     | InputIba of InputIbaSpec
+    /// Extremal Perturbations (Fong et al. 2019; TorchRay's defaults scaled to the image): the smooth mask of a given
+    /// area that keeps the target's logit highest, the rest blurred.
+    | ExtremalPerturbation of area: float * iterations: int
     /// DeepLIFT, Rescale rule (Shrikumar et al. 2017; Captum's DeepLift), black baseline; explains the logit.
     | DeepLift
     /// DeepSHAP (Lundberg and Lee 2017; Captum's DeepLiftShap): DeepLIFT averaged over training-image baselines.
