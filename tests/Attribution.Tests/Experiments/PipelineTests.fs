@@ -46,6 +46,52 @@ let private numbers (doc: JsonDocument) =
       doc.RootElement.GetProperty("LogSobolev").GetRawText()
       doc.RootElement.GetProperty("Model").GetProperty("TestAccuracy").GetRawText() ]
 
+/// A small spec of another modality: saliency, SmoothGrad and FI with the class covariance, negative perturbation.
+let private modalitySpec (output: string) (dataset: DatasetKind) (architecture: Architecture) (learningRate: float) =
+    { tinySpec output with
+        Name = "tiny-modality"
+        Data = { Dataset = dataset; Root = None; TrainLimit = Some 300; Explain = 8; UtterancesPerWord = Some 6 }
+        Model = { Architecture = architecture; Epochs = 1; BatchSize = 64; LearningRate = learningRate; Weights = None }
+        Methods =
+          [ { Id = "saliency"; Kind = Saliency true }
+            { Id = "smooth_grad"; Kind = SmoothGrad { Samples = 4; Sampler = IsotropicGaussian 0.05 } }
+            { Id = "fi_sigma"; Kind = FunctionalInformation { Samples = 4; Sampler = CovarianceGaussian { Scale = 0.15; Covariance = ClassCovariance; Jitter = 1e-5 } } } ]
+        Metrics = [ NegativePerturbation { Fractions = [ 0.1; 0.5; 0.9 ]; MaskValue = 0.0 }; RankAgreement ] }
+
+[<Tests>]
+let modalities =
+    testSequenced <| testList "end to end, other modalities" [
+        test "text: SpamAssassin with the CNN runs, masks words with <unk>, and draws token heatmaps" {
+            let root = Path.Combine(Path.GetTempPath(), $"attribution-text-{Guid.NewGuid():N}")
+            let folder = runWithCache (modalitySpec (Path.Combine(root, "runs")) SpamAssassin TextCnn 0.003) (Path.Combine(root, "cache"))
+            for file in [ "report.md"; "tokens-fi_sigma.html"; "tokens-fi_sigma.png" ] do
+                Expect.isTrue (File.Exists(Path.Combine(folder, file))) $"{file} written"
+            let html = File.ReadAllText(Path.Combine(folder, "tokens-saliency.html"))
+            Expect.stringContains html "predicted" "captions name the prediction"
+            let doc = metricsOf folder
+            Expect.equal (doc.RootElement.GetProperty("NegativePerturbation").GetArrayLength()) 3 "a curve set per method"
+            Expect.stringContains (File.ReadAllText(Path.Combine(folder, "report.md"))) "text row" "compared with the paper's text row"
+            Directory.Delete(root, true)
+        }
+
+        test "audio: espeak-ng speech with M5 runs, frames share one covariance, and draws waveform heatmaps" {
+            let root = Path.Combine(Path.GetTempPath(), $"attribution-audio-{Guid.NewGuid():N}")
+            let spec = { modalitySpec (Path.Combine(root, "runs")) SpeechCommands M5 0.01 with Metrics = [ NegativePerturbation { Fractions = [ 0.1; 0.5; 0.9 ]; MaskValue = 0.0 }; TwoWord 2 ] }
+            let folder = runWithCache spec (Path.Combine(root, "cache"))
+            for file in [ "report.md"; "waveforms-0-absolute.png"; "waveforms-0-signed.png" ] do
+                Expect.isTrue (File.Exists(Path.Combine(folder, file))) $"{file} written"
+            let doc = metricsOf folder
+            let twoWord = [ for m in doc.RootElement.GetProperty("Metrics").EnumerateArray() do if m.GetProperty("Metric").GetString() = "two_word" then yield m ]
+            Expect.equal twoWord.Length 3 "two_word per method"
+            for m in twoWord do
+                for s in m.GetProperty("Scalars").EnumerateArray() do
+                    if string (s.GetProperty("Name").GetString()) = "right_share_on_first_word" then
+                        let v = s.GetProperty("Value").GetDouble()
+                        Expect.isTrue (v >= 0.0 && v <= 1.0) "a share"
+            Directory.Delete(root, true)
+        }
+    ]
+
 [<Tests>]
 let tests =
     testSequenced <| testList "end to end" [
