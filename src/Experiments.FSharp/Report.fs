@@ -96,7 +96,7 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
     line $"- test accuracy **{100.0 * r.Model.TestAccuracy |> f2}%%** on the full test set"
     if r.Model.TrainingSeconds > 0.0 then
         line $"""- trained in {f2 r.Model.TrainingSeconds} s ({spec.Model.Epochs} epochs, Adam, learning rate {g4 spec.Model.LearningRate}, batch {spec.Model.BatchSize}); loss per epoch: {r.Model.EpochLosses |> Array.map f3 |> String.concat ", "}"""
-    line $"""- explained: {r.Explained} test images (a seeded random subset), targets: {spec.Explain.Targets |> List.map targetName |> String.concat ", "}, f = {(match spec.Explain.Output with Probability -> "softmax probability" | Logit -> "logit")} of the target class"""
+    line $"""- explained: {r.Explained} test inputs (a seeded random subset), targets: {spec.Explain.Targets |> List.map targetName |> String.concat ", "}, f = {(match spec.Explain.Output with Probability -> "softmax probability" | Logit -> "logit")} of the target class"""
     line ""
     line "## Methods"
     for m in spec.Methods do
