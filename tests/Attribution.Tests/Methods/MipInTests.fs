@@ -151,3 +151,36 @@ let tests =
             Expect.isTrue (e.Maps.isfinite().all().ToBoolean()) "finite"
         }
     ]
+
+/// FashionCnn trained for one epoch on 3000 Fashion-MNIST images; MIP-IN's inverses trained on 256 of them; 64 test images explained.
+/// A measurement (figures printed for docs/methods.md) with the assertions that must hold. It takes about 100 s on the
+/// shared 2-core machine, so it runs only with MIPIN_MEASURE=1 (and the data set installed); skipped otherwise.
+[<Tests>]
+let fashion =
+    testList "mip_in.fashion_mnist" [
+        test "Trained FashionCnn: the projected signal reproduces the target logit's contribution to 1e-4 (float32 rounding) on every test image, with a minimality ratio below gradient x input's; figures printed" {
+            if System.Environment.GetEnvironmentVariable("MIPIN_MEASURE") <> "1" then skiptest "a measurement: set MIPIN_MEASURE=1 to run it"
+            if not (System.IO.File.Exists((let struct (images, _) = Attribution.Data.FashionMnist.Files(null, true) in images))) then skiptest "Fashion-MNIST is not installed"
+            use scope = NewDisposeScope()
+            use train = Attribution.Data.FashionMnist.Load(null, true, limit = 3000)
+            use test = Attribution.Data.FashionMnist.Load(null, false, limit = 64)
+            torch.manual_seed(11L) |> ignore
+            use model = new FashionCnn()
+            let report = Training.Train(model, train, TrainingOptions(Epochs = 1, BatchSize = 64, Seed = 11L), CPU)
+            model.eval()
+            let accuracy = (predicted model test.Images).eq(test.Labels).``to``(ScalarType.Float64).mean().ToDouble()
+            let clock = System.Diagnostics.Stopwatch.StartNew()
+            use inverse = MipInInverse.Train(model, train.Images.narrow(0L, 0L, 256L), MipInTrainingOptions(Steps = 60, LearningRate = 0.05, BatchSize = 32, Seed = 11L))
+            let trainSeconds = clock.Elapsed.TotalSeconds
+            let targets = predicted model test.Images
+            use e = MipIn(inverse).Explain(model, test.Images, targets, ExplainOptions(Output = OutputFunction.Logit, BatchSize = 32))
+            use g = Presets.Saliency(false).Explain(model, test.Images, targets, ExplainOptions(Output = OutputFunction.Logit, BatchSize = 32))
+            let errors = toArray e.Diagnostics.["completeness_error"]
+            let raw = toArray e.Diagnostics.["uncorrected_completeness_error"]
+            let ratio = toArray e.Diagnostics.["minimality_ratio"] |> Array.average
+            let gxi = toArray (minimality (test.Images * g.Maps) g.Maps) |> Array.average
+            printfn $"mip_in on FashionCnn (1 epoch on 3000 images, {report.Seconds:F1} s, test accuracy {accuracy:F3}): inverse trained in {trainSeconds:F1} s on {torch.get_num_threads()} threads; completeness error mean {Array.average errors:E2} max {Array.max errors:E2}; network alone mean {Array.average raw:F3} median {(Array.sort raw).[raw.Length / 2]:F3}; minimality ratio {ratio:F3} (gradient x input {gxi:F3})"
+            Expect.isLessThan (Array.max errors) 1e-4 "completeness on every image"
+            Expect.isLessThan ratio gxi "more minimal than gradient x input"
+        }
+    ]
