@@ -46,7 +46,10 @@ type private IgnoredHalf =
 
 /// A method under test: its name, how to build it for a model (some need references or trained parts of that model),
 /// the options it runs with, and what it must give on the ignored half.
-type private Case = { Name: string; Build: nn.Module<Tensor, Tensor> -> IAttributionMethod; Options: ExplainOptions; Ignored: IgnoredHalf }
+/// Repeat is the largest difference allowed between two calls with the same seed, relative to the map's maximum: 0 (bit for
+/// bit) for all but LIME, whose torch.linalg.lstsq is not bit-reproducible from call to call (measured 3e-16 on
+/// identical float64 inputs, while matmul repeats exactly).
+type private Case = { Name: string; Build: nn.Module<Tensor, Tensor> -> IAttributionMethod; Options: ExplainOptions; Ignored: IgnoredHalf; Repeat: float }
 
 /// Float64 throughout: LibTorch's float32 CPU convolution gives wrong input gradients (off by up to 100%, sometimes NaN)
 /// for small channel counts with more than one image per batch (measured: conv 4->6, 3x3, batch 4 wrong in 30 of 30
@@ -63,7 +66,7 @@ let private probabilities = ExplainOptions(Output = OutputFunction.Probability, 
 /// Class covariances [5, 144, 144] for the covariance sampler of Functional Information.
 let private covariances () = stack([| for k in 0 .. 4 -> randomCovariance (30 + k) (int side * int side) |])
 
-let private case name build options ignored = { Name = name; Build = build; Options = options; Ignored = ignored }
+let private case name build options ignored = { Name = name; Build = build; Options = options; Ignored = ignored; Repeat = 0.0 }
 let private fixedMethod (m: IAttributionMethod) = fun (_: nn.Module<Tensor, Tensor>) -> m
 
 let private upsampled = Exempt "the map is a coarse layer's map upsampled bilinearly: values near the boundary bleed into the right half"
@@ -90,8 +93,8 @@ let private cases () : Case list = [
     case "occlusion (aligned windows)" (fixedMethod (Occlusion(3, 3, 3, 3))) logits Zero
     case "occlusion (4x4 / 2, straddling)" (fixedMethod (Occlusion())) logits
         (Exempt "windows over columns 4-7 cover both halves, and their score is given to all their pixels")
-    case "lime" (fixedMethod (Lime(samples = 48, cellHeight = 3, cellWidth = 3))) logits
-        (Exempt "a finite-sample least-squares fit gives irrelevant cells coefficients of the order of its residual noise")
+    { case "lime" (fixedMethod (Lime(samples = 48, cellHeight = 3, cellWidth = 3))) logits
+        (Exempt "a finite-sample least-squares fit gives irrelevant cells coefficients of the order of its residual noise") with Repeat = 1e-12 }
     case "grad_cam" (fixedMethod (GradCam())) logits upsampled
     case "information_bottleneck"
         (fun m -> InformationBottleneck(InformationBottleneck.EstimateActivationStatistics(m, "conv1", references ()), steps = 3, copies = 2))
@@ -139,7 +142,9 @@ let private conformance (c: Case) =
         Expect.isTrue (first.isfinite().all().ToBoolean()) "all finite"
         Expect.isGreaterThan (first.abs().max().ToDouble()) 0.0 "not all zero"
         let again = explain method model x targets c.Options
-        Expect.isTrue (first.allclose(again, 0.0, 0.0)) "same seed, same maps (bit for bit)"
+        let scale = first.abs().max().ToDouble()
+        let repeat = (first - again).abs().max().ToDouble()
+        Expect.isLessThanOrEqual repeat (c.Repeat * scale) (sprintf "same seed, same maps (max difference %g of max %g)" repeat scale)
         for i in 0L .. 3L do
             let alone = explain method model (x.narrow(0L, i, 1L)) (targets.narrow(0L, i, 1L)) (ExplainOptions(Output = c.Options.Output, BatchSize = c.Options.BatchSize, Seed = c.Options.Seed, InputKeys = [| i |]))
             Expect.isTrue (close (first.narrow(0L, i, 1L)) alone)
