@@ -11,18 +11,18 @@ public sealed record MipInTrainingOptions(int Steps = 200, double LearningRate =
 /// Trains the mixings D_l of <see cref="MipInInverse"/> layer by layer from the top. For stage l the signal v that
 /// reaches its output (the predicted class's logit unit e_c at the top; below, e_c inverted and projected through the
 /// already trained stages above, exactly as at explanation time) is inverted by g_l and sent forward again through
-/// the gated stage, and D_l minimises the relative reconstruction error of the layer's signal
-/// <code>  J(D_l) = sum_batch |A_l g_l(v) - v|^2 / sum_batch |v|^2,   g_l(v) = A_l^T D_l v  </code>
-/// (the proxy for preserving mutual information: what is inverted keeps everything the stage passes on, not only the
-/// target logit, which the per-input projection restores anyway). D_l = c (I + E): c is the best single scale for
-/// D = I (closed form), E starts at zero and Adam learns it, so the learning rate is relative to the stage's scale.
+/// the gated stage, and D_l minimises
+/// <code>  J(D_l) = sum |A_l g_l(v) - v|^2 / sum |v|^2  +  sum (w_l . (A_l g_l(v) - v))^2 / sum (w_l . v)^2,   g_l(v) = A_l^T D_l v  </code>
+/// (sums over the batch; w_l the target logit's gated gradient at a_l). The first term keeps the whole layer signal
+/// (the proxy for preserving mutual information: what is inverted keeps everything the stage passes on); the second
+/// keeps the target logit's share, so the per-input projection has less to correct. D_l = c (diag(exp s) + E), E
+/// off-diagonal: c is the best single scale for D = I (closed form), Adam learns s (scale-free, as the diagonal may
+/// need to move by factors) and E from zero, so the learning rate is relative to the stage's scale.
 /// No minimality penalty is needed: every g_l(v) is already the minimum-norm preimage of its image (row space of A_l).
 /// Deterministic: batches are drawn from a generator seeded from (Seed, stage name).
 /// </summary>
 public static class MipInTraining
 {
-    const double LogitWeight = 1.0;
-
     public static MipInInverse Train(nn.Module<Tensor, Tensor> model, Tensor references, MipInTrainingOptions options)
     {
         if (options.Steps < 1 || options.BatchSize < 1 || options.LearningRate <= 0)
@@ -79,7 +79,7 @@ public static class MipInTraining
             var u = MipInInverse.Back(model, stages[l], stageInput, MipInInverse.Mix(Mixing(), signal), gate, createGraph: true);
             var residual = MipInInverse.Reproduce(model, stages[l], stageInput, u) - signal;
             var loss = residual.square().sum() / signal.square().sum().clamp_min(1e-30)
-                     + LogitWeight * TaylorDerivatives.RowDot(gradient, residual).square().sum() / TaylorDerivatives.RowDot(gradient, signal).square().sum().clamp_min(1e-30);
+                     + TaylorDerivatives.RowDot(gradient, residual).square().sum() / TaylorDerivatives.RowDot(gradient, signal).square().sum().clamp_min(1e-30);
             loss.backward();
             adam.step();
             schedule.step();
