@@ -101,10 +101,11 @@ module Yaml =
         for key, value in Catalogue.encode spec do
             match value with
             | Out.Null -> ()
-            | Out.Map kvs when not kvs.IsEmpty ->
+            | Out.Map kvs when kvs |> List.exists (fun (_, v) -> v <> Out.Null) ->
                 line (key + ":")
                 for k, v in kvs do
                     if v <> Out.Null then line ("  " + k + ": " + Out.flow v)
+            | Out.Map _ -> ()   // every field unset (e.g. full): the section's absence reads back the same
             | Out.Seq items when not items.IsEmpty ->
                 line (key + ":")
                 for item in items do

@@ -1,131 +1,100 @@
 using Attribution.Models;
-using Attribution.Runtime;
 using static TorchSharp.torch;
 
 namespace Attribution.Methods;
 
-/// <summary>How the MIP-IN inverses are trained: Adam steps per stage, initial learning rate (decayed exponentially to a thousandth), references per step, seed.</summary>
-public sealed record MipInTrainingOptions(int Steps = 200, double LearningRate = 0.05, int BatchSize = 64, long Seed = 0);
-
 /// <summary>
-/// The trained layer-wise inverse of MIP-IN (a design from the abstract of Deng et al., arXiv 2104.06629, not the
-/// authors' code). Stage l of an <see cref="ILayeredModel"/> maps a_(l-1) to a_l; at an input x its local linear map
-/// is L_l = d a_l / d a_(l-1), which carries the forward ReLU and max-pool pattern of x. The inverse of stage l is
-/// <code>  g_l(v) = M_(l-1) (.) L_l^T (D_l (.) v),   M_(l-1) = [a_(l-1) != 0] (the forward ReLU gate; none at the input)  </code>
-/// with one learned positive scale D_l per unit of the stage's output (<see cref="Scales"/>). g_l is a right inverse of
-/// the gated stage exactly when D_l = (L M L^T)^-1 is diagonal, and then g_l(v) is the minimum-norm signal that the
-/// gated stage maps back to v (it lies in the row space of L M): the structure gives minimality, the training
-/// completeness. Training, stage by stage from the top: the signal that reaches stage l (the predicted class's unit
-/// at the top, then the trained inverses above) is inverted and sent forward again through the gated stage, and
-/// D_l minimises E ||L_l M g_l(v) - v||^2 / E ||v||^2: what is inverted keeps all the information the stage passes on
-/// (the reconstruction proxy of the paper's mutual-information objective).
+/// The layer-wise inverse network of MIP-IN (designed from the abstract of Deng et al., arXiv 2104.06629; not the
+/// authors' code). Stage l of an <see cref="ILayeredModel"/> maps a_(l-1) to a_l; at an input x its gated local linear
+/// map is A_l = d a_l / d a_(l-1) restricted to the active units M_(l-1) = [a_(l-1) != 0] of its input (A_l carries the
+/// forward ReLU and max-pool pattern of x; there is no gate at the image). The inverse of stage l is
+/// <code>  g_l(v) = A_l^T D_l v = M_(l-1) (.) L_l^T (D_l v)  </code>
+/// with a learned mixing D_l on the stage's output space (<see cref="Mixings"/>): a full k x k matrix when the output is
+/// a vector of k units (dense stages), a C x C channel mixing applied at every position when it is a [C, H, W] map
+/// (conv and pool stages: L^T D is then a transposed convolution whose filters are learned combinations of the forward
+/// ones, and max-pooling is inverted through its switches). Every g_l(v) lies in the row space of A_l, so it is the
+/// minimum-norm signal among all signals that the gated stage maps onto the same A_l g_l(v): minimality is built in.
+/// D_l = (A A^T)^-1 would be an exact right inverse, but A depends on the input and D_l cannot; D_l is trained
+/// (<see cref="MipInTraining"/>) to be the best one on reference inputs.
+/// <para>Completeness per input. The gated network's target logit is linear in a signal at layer l, with weights
+/// w_l = d f_c / d a_l (gated); MIP-IN's signals must keep what the stage passes on to the output, so after each
+/// stage the inverted signal is projected onto {u : w_(l-1) . u = w_l . v}:
+/// <code>  s_(l-1) = g_l(v) + beta w_(l-1),   beta = (w_l . v - w_(l-1) . g_l(v)) / |w_(l-1)|^2  </code>
+/// the smallest change (in norm) of the network's proposal that restores the target logit; w_(l-1) = A_l^T w_l is in
+/// the row space of A_l, so the corrected signal stays minimum-norm for its image. This projection is a closed-form,
+/// per-input step: an input-independent D_l with the ReLU gate alone cannot make the logit come out right for every
+/// input of an ordinary network (it reached 83% error with diagonal D, see docs/methods.md).
+/// <see cref="InvertUncorrected"/> gives the network's own signal, so the size of the correction can be reported.</para>
 /// </summary>
 public sealed class MipInInverse : IDisposable
 {
-    public MipInInverse(IReadOnlyList<string> stages, IReadOnlyList<Tensor> scales)
+    public MipInInverse(IReadOnlyList<string> stages, IReadOnlyList<Tensor> mixings)
     {
-        if (stages.Count != scales.Count) throw new ArgumentException($"mip_in: {stages.Count} stages but {scales.Count} scales");
-        Stages = stages; Scales = scales;
+        if (stages.Count != mixings.Count) throw new ArgumentException($"mip_in: {stages.Count} stages but {mixings.Count} mixings");
+        Stages = stages; Mixings = mixings;
     }
 
     /// <summary>The model's stages, in forward order.</summary>
     public IReadOnlyList<string> Stages { get; }
 
-    /// <summary>D_l per stage, shaped like one sample of that stage's output (the parameters to cache).</summary>
-    public IReadOnlyList<Tensor> Scales { get; }
+    /// <summary>D_l per stage: [k, k] for a stage with k output units, [C, C] for a stage with [C, H, W] outputs (the parameters to cache).</summary>
+    public IReadOnlyList<Tensor> Mixings { get; }
 
     public void Dispose()
     {
-        foreach (var s in Scales) s.Dispose();
+        foreach (var d in Mixings) d.Dispose();
     }
 
-    /// <summary>
-    /// The source signal at the input for a unit signal on each target's logit: g_1(g_2(..g_L(e_c))) [n, ...].
-    /// </summary>
-    internal Tensor Invert(ILayeredModel model, Tensor inputs, Tensor targets)
+    /// <summary>Trains the inverse of every stage of <paramref name="model"/> on <paramref name="references"/>, top stage first (see <see cref="MipInTraining"/>).</summary>
+    public static MipInInverse Train(nn.Module<Tensor, Tensor> model, Tensor references, MipInTrainingOptions? options = null) =>
+        MipInTraining.Train(model, references, options ?? new MipInTrainingOptions());
+
+    /// <summary>The corrected source signal at the input for a unit signal on each target's logit [n, ...]: w_0 . s = 1 up to rounding.</summary>
+    internal Tensor Invert(ILayeredModel model, Tensor inputs, Tensor targets) => Descend(model, inputs, targets, correct: true);
+
+    /// <summary>g_1(g_2(..g_L(e_c))) without the per-input projections: what the trained network alone gives.</summary>
+    internal Tensor InvertUncorrected(ILayeredModel model, Tensor inputs, Tensor targets) => Descend(model, inputs, targets, correct: false);
+
+    Tensor Descend(ILayeredModel model, Tensor inputs, Tensor targets, bool correct)
     {
         using var scope = NewDisposeScope();
         var activations = Activations(model, Stages, inputs);
-        var top = activations[^1];
-        var v = nn.functional.one_hot(targets, top.shape[1]).to(top.dtype);
-        for (int l = Stages.Count - 1; l >= 0; l--)
-            v = Back(model, Stages[l], activations[l], Scales[l].to(v.device) * v, gate: l > 0, createGraph: false);
-        return v.MoveToOuterDisposeScope();
+        var seed = nn.functional.one_hot(targets, activations[^1].shape[1]).to(activations[^1].dtype);
+        return Descend(model, Stages, Mixings, activations, seed, 0, correct).Signal.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Trains the inverse of every stage of <paramref name="model"/> on <paramref name="references"/>, top stage first.</summary>
-    public static MipInInverse Train(nn.Module<Tensor, Tensor> model, Tensor references, MipInTrainingOptions? options = null)
+    /// <summary>
+    /// The signal at a_stop: the seed at the logits inverted through stages L-1 .. stop (indices into
+    /// <paramref name="stages"/>), projected after every stage when <paramref name="correct"/>; with the target logit's
+    /// gated gradient w at a_stop (only when correcting; the seed otherwise).
+    /// </summary>
+    internal static (Tensor Signal, Tensor Gradient) Descend(ILayeredModel model, IReadOnlyList<string> stages, IReadOnlyList<Tensor> mixings,
+                                   IReadOnlyList<Tensor> activations, Tensor seed, int stop, bool correct)
     {
-        options ??= new MipInTrainingOptions();
-        if (options.Steps < 1 || options.BatchSize < 1 || options.LearningRate <= 0)
-            throw new ArgumentOutOfRangeException(nameof(options), options, "mip_in: steps, batch size and learning rate must be positive");
-        var layered = Layered(model);
-        model.eval();
-        var stages = layered.Stages;
-        var scales = new Tensor[stages.Count];
-        try
+        var v = seed;
+        var w = seed;
+        for (int l = stages.Count - 1; l >= stop; l--)
         {
-            for (int l = stages.Count - 1; l >= 0; l--)
-                scales[l] = TrainStage(layered, stages, scales, l, references, options);
+            var u = Back(model, stages[l], activations[l], Mix(mixings[l].to(v.device), v), gate: l > 0, createGraph: false);
+            if (!correct) { v = u; continue; }
+            var below = Back(model, stages[l], activations[l], w, gate: l > 0, createGraph: false);
+            v = Project(u, below, TaylorDerivatives.RowDot(w, v));
+            w = below;
         }
-        catch
-        {
-            foreach (var s in scales) s?.Dispose();
-            throw;
-        }
-        return new MipInInverse(stages, scales);
+        return (v, w);
     }
 
-    static Tensor TrainStage(ILayeredModel model, IReadOnlyList<string> stages, Tensor[] scales, int l, Tensor references, MipInTrainingOptions options)
+    /// <summary>u + beta w with w . (u + beta w) = target per row; rows whose w is zero (the logit ignores this layer) keep u.</summary>
+    static Tensor Project(Tensor u, Tensor w, Tensor target)
     {
-        using var scope = NewDisposeScope();
-        using var generator = Seeds.Generator(options.Seed, $"mip_in/{stages[l]}", CPU);
-        long count = references.shape[0];
-        long batch = Math.Min(options.BatchSize, count);
-        Tensor Batch() => references.index_select(0, randperm(count, generator: generator).narrow(0, 0, batch).to(references.device));
-
-        // Start from the best single scale c = <L g(v), v> / |L g(v)|^2 with D = 1; Adam then learns log(D / c) per unit.
-        var (firstInput, firstSignal) = SignalAt(model, stages, scales, l, Batch());
-        Tensor baseScale;
-        using (var enableGrad = enable_grad())
-        {
-            var z = Reproduce(model, stages[l], firstInput, Back(model, stages[l], firstInput, firstSignal, gate: l > 0, createGraph: true)).detach();
-            baseScale = ((z * firstSignal).sum() / z.square().sum().clamp_min(1e-30)).detach();
-        }
-        var logScale = new TorchSharp.Modules.Parameter(zeros(firstSignal.shape.Skip(1).ToArray(), firstSignal.dtype, firstSignal.device), requires_grad: true);
-        using var adam = optim.Adam([logScale], options.LearningRate);
-        // Decay to a thousandth of the rate by the last step: at a constant rate Adam keeps jittering around the optimum by about the rate.
-        var schedule = optim.lr_scheduler.ExponentialLR(adam, Math.Pow(1e-3, 1.0 / options.Steps));
-        for (int step = 0; step < options.Steps; step++)
-        {
-            using var stepScope = NewDisposeScope();
-            var (stageInput, signal) = step == 0 ? (firstInput, firstSignal) : SignalAt(model, stages, scales, l, Batch());
-            using var enableGrad = enable_grad();
-            adam.zero_grad();
-            var scale = baseScale * logScale.exp();
-            var u = Back(model, stages[l], stageInput, scale * signal, gate: l > 0, createGraph: true);
-            var loss = (Reproduce(model, stages[l], stageInput, u) - signal).square().sum() / signal.square().sum().clamp_min(1e-30);
-            loss.backward();
-            adam.step();
-            schedule.step();
-        }
-        using var noGrad = no_grad();
-        var result = (baseScale * logScale.exp()).detach().clone().MoveToOuterDisposeScope();
-        logScale.Dispose();
-        return result;
+        var norm = TaylorDerivatives.RowDot(w, w);
+        var beta = where(norm > 0, (target - TaylorDerivatives.RowDot(w, u)) / norm.clamp_min(1e-300), zeros_like(norm));
+        return u + beta.view(GradientEngine.Broadcastable(beta, u)) * w;
     }
 
-    /// <summary>The input of stage l and the signal arriving at its output from the trained inverses above, for a batch.</summary>
-    static (Tensor StageInput, Tensor Signal) SignalAt(ILayeredModel model, IReadOnlyList<string> stages, Tensor[] scales, int l, Tensor inputs)
-    {
-        var activations = Activations(model, stages, inputs);
-        var top = activations[^1];
-        var targets = top.argmax(1);
-        var v = nn.functional.one_hot(targets, top.shape[1]).to(top.dtype);
-        for (int k = stages.Count - 1; k > l; k--)
-            v = Back(model, stages[k], activations[k], scales[k] * v, gate: true, createGraph: false);
-        return (activations[l], v);
-    }
+    /// <summary>D v over the unit axis (dim 1): a matrix product for [n, k], a channel mixing at every position for [n, C, ...].</summary>
+    internal static Tensor Mix(Tensor d, Tensor v) =>
+        v.dim() == 2 ? v.matmul(d.t()) : v.movedim([1L], [-1L]).matmul(d.t()).movedim([-1L], [1L]);
 
     /// <summary>a_0 = x, a_(l+1) = stage_l(a_l), without gradients.</summary>
     internal static List<Tensor> Activations(ILayeredModel model, IReadOnlyList<string> stages, Tensor inputs)
@@ -137,7 +106,7 @@ public sealed class MipInInverse : IDisposable
     }
 
     /// <summary>M (.) L^T w for the stage at <paramref name="stageInput"/>: one vector-Jacobian product; differentiable in w when training.</summary>
-    static Tensor Back(ILayeredModel model, string stage, Tensor stageInput, Tensor w, bool gate, bool createGraph)
+    internal static Tensor Back(ILayeredModel model, string stage, Tensor stageInput, Tensor w, bool gate, bool createGraph)
     {
         using var enableGrad = enable_grad();
         var a = stageInput.detach().requires_grad_(true);
@@ -147,8 +116,8 @@ public sealed class MipInInverse : IDisposable
         return gate ? u * stageInput.ne(0).to(u.dtype) : u;
     }
 
-    /// <summary>L u, the gated stage's forward linear map, by the double-VJP trick (L^T w is linear in w; its VJP with u is L u).</summary>
-    static Tensor Reproduce(ILayeredModel model, string stage, Tensor stageInput, Tensor u)
+    /// <summary>L u, the stage's forward linear map at <paramref name="stageInput"/>, by the double-VJP trick (L^T w is linear in w; its VJP with u is L u).</summary>
+    internal static Tensor Reproduce(ILayeredModel model, string stage, Tensor stageInput, Tensor u)
     {
         var a = stageInput.detach().requires_grad_(true);
         var y = model.ForwardStage(stage, a);

@@ -36,9 +36,13 @@ let tests =
             let specs = Directory.GetFiles(Path.Combine(repoRoot, "experiments"), "*.yaml")
             Expect.isNonEmpty specs "there are shipped specs"
             for file in specs do
-                match Yaml.parseFile file with
-                | Ok spec -> Expect.isEmpty (Validate.spec spec) $"{file} passes validation"
-                | Error errors -> failtest (SpecError.formatAll errors)
+                let text = File.ReadAllText file
+                for document in Cli.documents text do
+                    match Yaml.parseText file document with
+                    | Ok spec ->
+                        Expect.isEmpty (Validate.spec spec) $"{file} passes validation"
+                        Expect.isEmpty (Cli.compositionErrors file document spec) $"{file}: its methods and metrics fit its data and model"
+                    | Error errors -> failtest (SpecError.formatAll errors)
         }
 
         test "the quickstart as YAML and as F# values compiles to the same plan" {
