@@ -360,6 +360,20 @@ module Catalogue =
             | ExtremalPerturbation(a, n) -> Some(a, n)
             | _ -> None)
 
+    let mipIn =
+        Variant.make
+            "mip_in"
+            "MIP-IN (mutual-information-preserving inverse network; designed from the abstract of arXiv 2104.06629, see docs/methods.md): each stage inverted by the transpose of its gated local map times a learned mixing, trained top-down on reference inputs, projected per input to keep the target logit; explains the logit (fashion_cnn only)"
+            (fields {
+                let! steps = Fields.field fst (Param.int "steps" "Adam steps per stage when training the inverse" (Some 200) 1 None)
+                and! references = Fields.field snd (Param.int "references" "training images the inverse is trained on (a seeded random subset)" (Some 256) 2 None)
+                return steps, references
+            })
+            MipIn
+            (function
+            | MipIn(s, r) -> Some(s, r)
+            | _ -> None)
+
     let deepLift =
         Variant.constant "deep_lift" "Shrikumar et al. 2017 (Rescale; Captum's DeepLift): (x - b) times rescaled multipliers, b = 0; always explains the logit" DeepLift
 
@@ -430,6 +444,7 @@ module Catalogue =
           informationBottleneck
           inputIba
           extremalPerturbation
+          mipIn
           deepLift
           deepShap
           taylor

@@ -179,6 +179,10 @@ let compositionErrors (name: string) (text: string) (spec: Spec) =
               | Some stage when modality = Domain.Image && not (List.contains stage (Domain.spatialStagesOf spec.Model.Architecture)) ->
                   yield at "stage" $"model.architecture {architectureName spec.Model.Architecture} has no stage '{stage}'" (Some stage) (Domain.spatialStagesOf spec.Model.Architecture)
               | _ -> ()
+              match m.Kind with
+              | MipIn _ when not (Domain.invertibleStages spec.Model.Architecture) ->
+                  yield at "method" $"mip_in inverts the model stage by stage, which model.architecture {architectureName spec.Model.Architecture} does not offer" (Some "mip_in") [ "model.architecture: fashion_cnn" ]
+              | _ -> ()
               if Domain.ruleBasedMethod m.Kind && not (Domain.hasRectifiers spec.Model.Architecture) then
                   yield at "method" $"this method replaces the model's ReLUs; model.architecture {architectureName spec.Model.Architecture} has none to replace"
                            (Some(Catalogue.methodName m.Kind)) (Catalogue.Names.architectures |> List.filter (snd >> Domain.hasRectifiers) |> List.map (fst >> sprintf "model.architecture: %s")) ])

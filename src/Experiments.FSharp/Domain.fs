@@ -54,6 +54,9 @@ let spatialStagesOf (architecture: Architecture) =
     | SmallResNet -> [ "stem"; "stage1"; "stage2"; "stage3" ]
     | M5 | TextLstm | TextBiLstm | TextCnn | TextTransformer -> []
 
+/// Architectures MIP-IN can invert stage by stage (ILayeredModel.ForwardStage).
+let invertibleStages (architecture: Architecture) = architecture = FashionCnn
+
 /// The stage a method reads, if it is a layer method.
 let stageOf (kind: MethodKind) =
     match kind with

@@ -38,6 +38,7 @@ module Dsl =
     let taylor = method Catalogue.taylor
     let inputIba = method Catalogue.inputIba
     let extremalPerturbation = method Catalogue.extremalPerturbation
+    let mipIn = method Catalogue.mipIn
 
     let withId (id: string) (m: MethodSpec) = { m with Id = id }
 

@@ -159,6 +159,9 @@ let methodOf (kind: MethodKind) (context: MethodContext) : IAttributionMethod =
         Attribution.Methods.InputIba(Attribution.Methods.InformationBottleneck(features, p.BetaFeature), Attribution.Methods.InputMaskGan(p.Epochs),
                                      Attribution.Methods.InputBottleneck(inputs, p.BetaInput, p.Steps),
                                      (if p.ShowMask then Attribution.Methods.InputIbaMap.Mask else Attribution.Methods.InputIbaMap.CapacityBits))
+    | MipIn(steps, references) ->
+        let inverse = Attribution.Methods.MipInInverse.Train(context.Model, context.References references, Attribution.Methods.MipInTrainingOptions(Steps = steps))
+        FixedOutput(Attribution.Methods.MipIn(inverse), Attribution.Methods.OutputFunction.Logit)
     | ExtremalPerturbation(area, iterations) -> Attribution.Methods.ExtremalPerturbation(area, iterations)
     | GuidedBackprop -> GuidedBackpropagation(ReluRule.Guided)
     | Deconvnet -> GuidedBackpropagation(ReluRule.Deconvnet)

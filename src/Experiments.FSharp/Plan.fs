@@ -48,7 +48,7 @@ let covarianceJitter (kind: MethodKind) =
         | IsotropicGaussian _ | BernoulliSuppression _ | EpsilonSphere _ -> None
     | Saliency _ | GradientXInput | IntegratedGradients _ | GuidedBackprop | Deconvnet
     | NegativeFluxAggregation _ | Occlusion _ | Lime _ | GradCam _ | FeatureSuppression _ | ExpectedGradients _
-    | GuidedIntegratedGradients _ | AdversarialGradientIntegration _ | InformationBottleneck _ | InputIba _ | ExtremalPerturbation _ | DeepLift | DeepShap _ | Taylor _ -> None
+    | GuidedIntegratedGradients _ | AdversarialGradientIntegration _ | InformationBottleneck _ | InputIba _ | ExtremalPerturbation _ | MipIn _ | DeepLift | DeepShap _ | Taylor _ -> None
 
 /// The seed of a method's noise: derived from the spec's seed and the method's parameters (not its id),
 /// so identical methods draw identical noise and share one step, and a map for the ground-truth class and

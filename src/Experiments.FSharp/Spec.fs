@@ -123,6 +123,9 @@ type MethodKind =
     /// Extremal Perturbations (Fong et al. 2019; TorchRay's defaults scaled to the image): the smooth mask of a given
     /// area that keeps the target's logit highest, the rest blurred.
     | ExtremalPerturbation of area: float * iterations: int
+    /// MIP-IN (after arXiv 2104.06629's abstract): a layer-wise inverse trained on reference inputs, gated by the
+    /// input's ReLU and max-pool pattern; a design of ours (docs/methods.md); explains the logit.
+    | MipIn of steps: int * references: int
     /// DeepLIFT, Rescale rule (Shrikumar et al. 2017; Captum's DeepLift), black baseline; explains the logit.
     | DeepLift
     /// DeepSHAP (Lundberg and Lee 2017; Captum's DeepLiftShap): DeepLIFT averaged over training-image baselines.
