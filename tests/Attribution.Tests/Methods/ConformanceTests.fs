@@ -105,9 +105,14 @@ let private cases () : Case list = [
     case "deep_lift_shap" (fun _ -> DeepLiftShap(references().narrow(0L, 0L, 4L))) logits Zero
     case "taylor (order 2)" (fixedMethod (TaylorAttribution(2))) logits Zero
     case "mip_in" (fun m -> MipIn(MipInInverse.Train(m, references (), MipInTrainingOptions(Steps = 5, BatchSize = 8)))) logits Zero
-    // Slots for methods on other branches: add them here when merged.
-    // case "input_iba" (fun m -> InputIba(...)) logits upsampled?      -- InputIBA (branch inputiba)
-    // case "extremal_perturbation" (fun m -> ExtremalPerturbation(...)) logits (Exempt "smooth masks")  -- branch extremal
+    case "input_iba"
+        (fun m ->
+            let refs = references ()
+            InputIba(InformationBottleneck(InformationBottleneck.EstimateActivationStatistics(m, "conv1", refs), steps = 3, copies = 2),
+                     InputMaskGan(epochs = 1, datasetSize = 8, batchSize = 4), InputBottleneck(InputStatistics.Estimate(refs, [| 0 |]), steps = 3, copies = 2)))
+        logits (Exempt "the WGAN's prior starts from the feature capacity upsampled from conv1, which bleeds across the boundary")
+    case "extremal_perturbation" (fixedMethod (ExtremalPerturbation(area = 0.2, iterations = 10)))
+        logits (Exempt "the mask is smooth (Gaussian-blurred grid) and its area constraint spreads it wherever the reward is flat")
 ]
 
 let private cnn () =
