@@ -69,6 +69,7 @@ public sealed class ReshapedModel : nn.Module<Tensor, Tensor>, ILayeredModel, IR
     public IReadOnlyList<string> ParameterStages => Layered.ParameterStages;
     public Tensor ForwardTo(string stage, Tensor input) { CheckView(input); return Layered.ForwardTo(stage, ToModel(input)); }
     public Tensor ForwardFrom(string stage, Tensor activation) => Layered.ForwardFrom(stage, activation);
+    public Tensor ForwardStage(string stage, Tensor activation) => Layered.ForwardStage(stage, activation);
     public void Reinitialise(string stage, Generator generator) => Layered.Reinitialise(stage, generator);
     public IDisposable UseRectifier(Func<Tensor, Tensor> rectifier) => Rectified.UseRectifier(rectifier);
     public IDisposable UseMaxPool(Func<Tensor, long, Tensor> pool) => Rectified.UseMaxPool(pool);
