@@ -270,7 +270,7 @@ let private meanCurve (rows: double[][]) =
 
 /// Inputs [B, C, H, W] with the `fraction` most important pixels of each (by the map summed over channels, ties
 /// broken by a seeded random order) replaced by `fill` [1, C, 1, 1].
-let private removeMostImportant (inputs: Tensor) (maps: Tensor) (fraction: float) (fill: Tensor) (seed: int64) =
+let removeMostImportant (inputs: Tensor) (maps: Tensor) (fraction: float) (fill: Tensor) (seed: int64) =
     use scope = torch.NewDisposeScope()
     let b, h, w = inputs.shape.[0], inputs.shape.[2], inputs.shape.[3]
     let p = h * w
