@@ -38,6 +38,12 @@ type RunOutput =
 
 let targetName = function GroundTruth -> "ground_truth" | Predicted -> "predicted"
 
+/// The engine's output function for a spec's `explain.output`.
+let outputOf (spec: Spec) =
+    match spec.Explain.Output with
+    | Probability -> Attribution.Methods.OutputFunction.Probability
+    | Logit -> Attribution.Methods.OutputFunction.Logit
+
 let deviceRequest = function Auto -> DeviceRequest.Auto | Cpu -> DeviceRequest.Cpu | Cuda -> DeviceRequest.Cuda
 
 /// The hash of the dataset's content, for the plan.
@@ -206,7 +212,7 @@ let private attribute (plan: Plan) (step: Step) (kind: MethodKind) (target: Targ
     else
         let clock = Stopwatch.StartNew()
         let m = methodOf kind context
-        let options = ExplainOptions(Output = (match plan.Spec.Explain.Output with Probability -> Attribution.Methods.OutputFunction.Probability | Logit -> Attribution.Methods.OutputFunction.Logit),
+        let options = ExplainOptions(Output = outputOf plan.Spec,
                                      BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind)
         let targets = match target with GroundTruth -> labels | Predicted -> predictions
         let all = [| 0 .. inputs.shape.[0] |> int |> fun n -> n - 1 |]
@@ -301,7 +307,7 @@ let private roar (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (dom
     let trainMaps =
         if File.Exists trainMapsFile then Safetensors.Load(trainMapsFile).["maps"]
         else
-            let options = ExplainOptions(Output = (match spec.Explain.Output with Probability -> Attribution.Methods.OutputFunction.Probability | Logit -> Attribution.Methods.OutputFunction.Logit),
+            let options = ExplainOptions(Output = outputOf spec,
                                          BatchSize = spec.Explain.BatchSize, Seed = methodSeed spec kind)
             let maps, _ = explainRows $"{step.Name} (training inputs)" (methodOf kind context) model trainInputs (trainLabels.data<int64>().ToArray()) rows [| 0 .. rows.Length - 1 |] options device
             Safetensors.Save(trainMapsFile, readOnlyDict [ "maps", maps ], readOnlyDict [ "step", step.Name ])
@@ -377,7 +383,7 @@ let private methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: M
                 match box network with
                 | :? Attribution.Models.ILayeredModel -> new Attribution.Models.ReshapedModel(network, shape, shape)
                 | _ -> failwith $"parameter_randomisation needs a model that can be cut into stages; {network.GetType().Name} cannot"
-            let options = ExplainOptions(Output = (match plan.Spec.Explain.Output with Probability -> Attribution.Methods.OutputFunction.Probability | Logit -> Attribution.Methods.OutputFunction.Logit),
+            let options = ExplainOptions(Output = outputOf plan.Spec,
                                          BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind)
             let stages =
                 Attribution.Metrics.ParameterRandomisation().Run<Attribution.Models.ReshapedModel>(view model, (fun () -> view (domain.NewModel())), methodOf kind context,
@@ -401,7 +407,7 @@ let private methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: M
         | TaylorFidelity count ->
             let n = min count (int inputs.shape.[0])
             // The spec's output function: a ReLU network's logit is piecewise linear, so its second-order terms vanish.
-            let options = ExplainOptions(Output = (match plan.Spec.Explain.Output with Probability -> Attribution.Methods.OutputFunction.Probability | Logit -> Attribution.Methods.OutputFunction.Logit),
+            let options = ExplainOptions(Output = outputOf plan.Spec,
                                          BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind)
             use report = Attribution.Methods.TaylorFidelity.Assess(methodOf kind context, model, inputs.narrow(0L, 0L, int64 n).``to``(device: torch.Device),
                                                                    targets.narrow(0L, 0L, int64 n).``to``(device: torch.Device), options)
@@ -428,7 +434,7 @@ let private methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: M
             let inputs = torch.cat([| x; x |], 0L).``to``(device: torch.Device)
             let classes = torch.tensor(Array.append (Array.create (int n) (int64 right)) (Array.create (int n) (int64 cat))).``to``(device: torch.Device)
             let keys = Array.init (int n) int64
-            let options = ExplainOptions(Output = (match plan.Spec.Explain.Output with Probability -> Attribution.Methods.OutputFunction.Probability | Logit -> Attribution.Methods.OutputFunction.Logit),
+            let options = ExplainOptions(Output = outputOf plan.Spec,
                                          BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind, InputKeys = Array.append keys keys)
             use explanation = (methodOf kind longContext).Explain(longModel, inputs, classes, options)
             let maps = explanation.Maps.reshape(2L * n, 1L, length)
