@@ -38,6 +38,7 @@ module Catalogue =
         let datasets = [ "fashion_mnist", FashionMnist; "fashion_canvas", FashionCanvas; "spam_assassin", SpamAssassin; "speech_commands", SpeechCommands ]
         let architectures = [ "fashion_cnn", FashionCnn; "small_resnet", SmallResNet; "text_lstm", TextLstm; "text_bilstm", TextBiLstm; "text_cnn", TextCnn; "text_transformer", TextTransformer; "m5", M5 ]
         let covariances = [ "class", ClassCovariance ]
+        let layouts = [ "shared_across_channels", SharedAcrossChannels; "per_channel", PerChannel; "full", FullMatrix; "low_rank", LowRank ]
         /// Stages with a spatial map (Grad-CAM needs one): fashion_cnn's conv1..pool2, small_resnet's stem..stage3
         /// (validation checks the stage belongs to the spec's architecture).
         let spatialStages =
@@ -123,7 +124,11 @@ module Catalogue =
                 let! scale = Fields.field (fun (c: CovarianceGaussianSpec) -> c.Scale) Params.scale
                 and! covariance = Fields.field (fun (c: CovarianceGaussianSpec) -> c.Covariance) Params.covariance
                 and! jitter = Fields.field (fun (c: CovarianceGaussianSpec) -> c.Jitter) Params.jitter
-                return { Scale = scale; Covariance = covariance; Jitter = jitter }
+                and! structure =
+                    Fields.field (fun (c: CovarianceGaussianSpec) -> c.Structure)
+                        (Param.choice "structure" "covariance structure" "how Sigma is held: one matrix shared across channels (the paper's), one per channel, the full matrix, or low rank plus diagonal (images only, except the shared one)" (Some SharedAcrossChannels) Names.layouts)
+                and! rank = Fields.field (fun (c: CovarianceGaussianSpec) -> c.Rank) (Param.int "rank" "principal directions kept by structure low_rank" (Some 64) 1 None)
+                return { Scale = scale; Covariance = covariance; Jitter = jitter; Structure = structure; Rank = rank }
             })
             CovarianceGaussian
             (function

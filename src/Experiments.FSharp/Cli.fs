@@ -173,6 +173,17 @@ let compositionErrors (name: string) (text: string) (spec: Spec) =
                   let kind = match s with BernoulliSuppression _ -> "bernoulli_suppression" | _ -> "epsilon_sphere"
                   yield at "sampler" "the Fisher statistic (C grad f).grad f / f needs a Gaussian sampler, which has a covariance C" (Some kind) [ "isotropic_gaussian"; "covariance_gaussian" ]
               | _ -> ()
+              let layout =
+                  match m.Kind with
+                  | SmoothGrad p | SmoothGradSq p | VarGrad p | FunctionalInformation p | SampledGradients(p, _, _) ->
+                      match p.Sampler with
+                      | CovarianceGaussian c -> Some c.Structure
+                      | _ -> None
+                  | _ -> None
+              match layout with
+              | Some l when l <> SharedAcrossChannels && modality <> Domain.Image ->
+                  yield at "sampler" $"data.dataset {datasetName} shares one covariance across positions or frames; other structures are for images" (Some(Catalogue.Names.layouts |> List.find (snd >> (=) l) |> fst)) [ "shared_across_channels" ]
+              | _ -> ()
               if modality <> Domain.Image && Domain.imageOnlyMethod m.Kind then
                   yield at "method" $"this method works on image pixels; data.dataset {datasetName} is not an image dataset" (Some(Catalogue.methodName m.Kind)) []
               match Domain.stageOf m.Kind with

@@ -92,12 +92,20 @@ type MethodContext =
     { Covariances: IDictionary<float, Attribution.Sampling.ClassCovariance>
       References: int -> Tensor
       /// The explained model (methods that estimate statistics of its activations need it).
-      Model: torch.nn.Module<Tensor, Tensor> }
+      Model: torch.nn.Module<Tensor, Tensor>
+      /// Class covariances of the training inputs in another structure than shared across channels (by jitter,
+      /// structure), estimated on first use.
+      Structured: float -> Attribution.Sampling.CovarianceStructure -> Attribution.Sampling.ICovarianceModel }
 
 let private sampler (spec: SamplerSpec) (context: MethodContext) : ISampler =
     match spec with
     | IsotropicGaussian stdev -> Attribution.Sampling.IsotropicGaussian(stdev)
-    | CovarianceGaussian c -> Attribution.Sampling.CovarianceGaussian(context.Covariances.[c.Jitter], c.Scale)
+    | CovarianceGaussian c ->
+        match c.Structure with
+        | SharedAcrossChannels -> Attribution.Sampling.CovarianceGaussian(context.Covariances.[c.Jitter], c.Scale)
+        | PerChannel -> Attribution.Sampling.CovarianceGaussian(context.Structured c.Jitter (Attribution.Sampling.CovarianceStructure.PerChannel()), c.Scale)
+        | FullMatrix -> Attribution.Sampling.CovarianceGaussian(context.Structured c.Jitter (Attribution.Sampling.CovarianceStructure.Full()), c.Scale)
+        | LowRank -> Attribution.Sampling.CovarianceGaussian(context.Structured c.Jitter (Attribution.Sampling.CovarianceStructure.LowRankPlusDiagonal(c.Rank)), c.Scale)
     | BernoulliSuppression p -> Attribution.Sampling.BernoulliSuppression(p)
     | EpsilonSphere e -> Attribution.Sampling.EpsilonSphere(e)
 
@@ -427,6 +435,7 @@ let private methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: M
             let longModel = new Attribution.Models.ReshapedModel(network, [| 1L; length |], frames)
             let longContext =
                 { context with
+                    Structured = fun _ _ -> failwith "two_word takes covariance_gaussian with structure shared_across_channels only"
                     Model = longModel
                     Covariances =
                         context.Covariances |> Seq.map (fun kv -> kv.Key, Attribution.Sampling.ClassCovariance.FromCovariances(kv.Value.Covariances, frames.[0], 1L, frames.[2], 0.0)) |> dict }
@@ -487,7 +496,20 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
         use order = torch.randperm(int64 domain.TrainCount, generator = g)
         let rows = order.narrow(0L, 0L, int64 (min count domain.TrainCount)).data<int64>().ToArray()
         (domain.Inputs network true rows).``to``(device)
-    let context = { Covariances = covariances; References = references; Model = model }
+    let structured = Dictionary<string, Attribution.Sampling.ICovarianceModel>()
+    let structuredOf (jitter: float) (structure: Attribution.Sampling.CovarianceStructure) =
+        let key = $"{structure.Name}/{jitter}"
+        match structured.TryGetValue key with
+        | true, m -> m
+        | _ ->
+            if domain.Modality <> Domain.Image then failwith $"covariance structure {structure.Name} is for images; text and audio use shared_across_channels"
+            Progress.say $"covariance: estimating {domain.ClassNames.Length} class covariances, structure {structure.Name}"
+            let all = Array.init domain.TrainCount int64
+            use images = domain.Inputs network true all
+            let m = Attribution.Sampling.CovarianceModels.Estimate(images, domain.TrainLabels, domain.ClassNames.Length, structure, jitter, device)
+            structured.[key] <- m
+            m
+    let context = { Covariances = covariances; References = references; Model = model; Structured = structuredOf }
     let maps = Dictionary<string * TargetKind, Tensor>()
     let diagnostics = Dictionary<string * TargetKind, IDictionary<string, Tensor>>()
     let timings = List<AttributionTiming>()

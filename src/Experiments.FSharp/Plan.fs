@@ -44,7 +44,9 @@ let covarianceJitter (kind: MethodKind) =
     match kind with
     | SmoothGrad p | SmoothGradSq p | VarGrad p | FunctionalInformation p | SampledGradients(p, _, _) ->
         match p.Sampler with
-        | CovarianceGaussian c -> Some c.Jitter
+        | CovarianceGaussian c when c.Structure = SharedAcrossChannels -> Some c.Jitter
+        // Other structures are estimated when the method is built (images only), inside its attribution step.
+        | CovarianceGaussian _ -> None
         | IsotropicGaussian _ | BernoulliSuppression _ | EpsilonSphere _ -> None
     | Saliency _ | GradientXInput | IntegratedGradients _ | GuidedBackprop | Deconvnet
     | NegativeFluxAggregation _ | Occlusion _ | Lime _ | GradCam _ | FeatureSuppression _ | ExpectedGradients _

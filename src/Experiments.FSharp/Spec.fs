@@ -61,10 +61,21 @@ type SamplerSpec =
     | EpsilonSphere of epsilon: float
 
 /// Jitter is added to the diagonal of Sigma, relative to its mean diagonal, so that Sigma is positive definite.
+/// Structure: how Sigma over [C, H, W] is held (memory against fidelity; `Rank` is used by low_rank only).
 and CovarianceGaussianSpec =
     { Scale: float
       Covariance: CovarianceSource
-      Jitter: float }
+      Jitter: float
+      Structure: CovarianceLayout
+      Rank: int }
+
+/// yaml: shared_across_channels (one H*W x H*W matrix for every channel, FI App. B) | per_channel | full |
+/// low_rank (U U^T + diag, the top `rank` principal directions).
+and CovarianceLayout =
+    | SharedAcrossChannels
+    | PerChannel
+    | FullMatrix
+    | LowRank
 
 /// Captum's integration rules for integrated gradients.
 type IntegrationRule =

@@ -7,7 +7,7 @@ open TorchSharp
 open Experiments
 open TestModels
 
-let private noCovariances : Execute.MethodContext = { Covariances = Collections.Generic.Dictionary<float, Attribution.Sampling.ClassCovariance>(); References = (fun _ -> failwith "no references in this test"); Model = tinyNet 0 1 1 1 }
+let private noCovariances : Execute.MethodContext = { Covariances = Collections.Generic.Dictionary<float, Attribution.Sampling.ClassCovariance>(); References = (fun _ -> failwith "no references in this test"); Model = tinyNet 0 1 1 1; Structured = (fun _ _ -> failwith "no structured covariances in this test") }
 
 let private maps (kind: MethodKind) (model: torch.nn.Module<torch.Tensor, torch.Tensor>) (x: torch.Tensor) (t: torch.Tensor) =
     let m = Execute.methodOf kind noCovariances

@@ -21,7 +21,7 @@ let private tinySpec (output: string) : Spec =
           { Id = "ig"; Kind = IntegratedGradients(8, GaussLegendre) }
           { Id = "fi_nu"; Kind = FunctionalInformation(sampling (IsotropicGaussian 0.15)) }
           { Id = "fi_nu_again"; Kind = FunctionalInformation(sampling (IsotropicGaussian 0.15)) }
-          { Id = "fi_sigma"; Kind = FunctionalInformation(sampling (CovarianceGaussian { Scale = 0.15; Covariance = ClassCovariance; Jitter = 1e-5 })) } ]
+          { Id = "fi_sigma"; Kind = FunctionalInformation(sampling (CovarianceGaussian { Scale = 0.15; Covariance = ClassCovariance; Jitter = 1e-5; Structure = SharedAcrossChannels; Rank = 64 })) } ]
       Metrics = [ NegativePerturbation { Fractions = [ 0.1; 0.5; 0.9 ]; MaskValue = 0.0 }; RankAgreement ]
       Report = { HeatmapInputs = 3 }
       Full = { Explain = None; Epochs = None } }
@@ -55,7 +55,7 @@ let private modalitySpec (output: string) (dataset: DatasetKind) (architecture: 
         Methods =
           [ { Id = "saliency"; Kind = Saliency true }
             { Id = "smooth_grad"; Kind = SmoothGrad { Samples = 4; Sampler = IsotropicGaussian 0.05 } }
-            { Id = "fi_sigma"; Kind = FunctionalInformation { Samples = 4; Sampler = CovarianceGaussian { Scale = 0.15; Covariance = ClassCovariance; Jitter = 1e-5 } } } ]
+            { Id = "fi_sigma"; Kind = FunctionalInformation { Samples = 4; Sampler = CovarianceGaussian { Scale = 0.15; Covariance = ClassCovariance; Jitter = 1e-5; Structure = SharedAcrossChannels; Rank = 64 } } } ]
         Metrics = [ NegativePerturbation { Fractions = [ 0.1; 0.5; 0.9 ]; MaskValue = 0.0 }; RankAgreement ] }
 
 [<Tests>]

@@ -42,7 +42,7 @@ let quickstartFSharp =
           |> Dsl.withSampler (IsotropicGaussian 0.15)
           |> Dsl.withId "fi_nu"
           Dsl.functionalInformation
-          |> Dsl.withSampler (CovarianceGaussian { Scale = 0.15; Covariance = ClassCovariance; Jitter = 1e-5 })
+          |> Dsl.withSampler (CovarianceGaussian { Scale = 0.15; Covariance = ClassCovariance; Jitter = 1e-5; Structure = SharedAcrossChannels; Rank = 64 })
           |> Dsl.withId "fi_sigma" ]
     |> Dsl.withMetrics [ Dsl.negativePerturbation |> Dsl.withFractions [ 0.1; 0.3; 0.5; 0.7; 0.9 ]; Dsl.rankAgreement ]
     |> Dsl.withHeatmapInputs 4
@@ -61,7 +61,7 @@ let private genSampler =
           gen {
               let! scale = genPositive
               let! jitter = Gen.choose (0, 1000) |> Gen.map (fun i -> float i * 1e-7)
-              return CovarianceGaussian { Scale = scale; Covariance = ClassCovariance; Jitter = jitter }
+              return CovarianceGaussian { Scale = scale; Covariance = ClassCovariance; Jitter = jitter; Structure = SharedAcrossChannels; Rank = 64 }
           } ]
 
 let private genMethod =
@@ -179,7 +179,7 @@ let tests =
                     Expect.equal Dsl.smoothGrad.Kind (SmoothGrad { Samples = 50; Sampler = IsotropicGaussian 0.15 }) "smooth_grad"
                     Expect.equal
                         Dsl.functionalInformation.Kind
-                        (FunctionalInformation { Samples = 50; Sampler = CovarianceGaussian { Scale = 0.15; Covariance = ClassCovariance; Jitter = 1e-5 } })
+                        (FunctionalInformation { Samples = 50; Sampler = CovarianceGaussian { Scale = 0.15; Covariance = ClassCovariance; Jitter = 1e-5; Structure = SharedAcrossChannels; Rank = 64 } })
                         "functional_information"
                     Expect.equal Dsl.integratedGradients.Kind (IntegratedGradients(50, GaussLegendre)) "integrated_gradients"
                     Expect.equal Dsl.saliency.Kind (Saliency true) "saliency"
