@@ -112,6 +112,19 @@ let modalityErrors =
             Expect.equal (errorsOf audio) [ 6, "methods[1].method"; 10, "metrics[1].metric" ] "audio"
         }
 
+        test "a covariance structure other than the shared one decodes with its rank on images and is refused on text" {
+            let yaml = "name: c\ndata: { dataset: fashion_mnist }\nmodel: { architecture: fashion_cnn }\nmethods:\n  - method: functional_information\n    sampler: { kind: covariance_gaussian, structure: low_rank, rank: 8 }\n"
+            match Yaml.parseText "m.yaml" yaml with
+            | Ok spec ->
+                match spec.Methods.Head.Kind with
+                | FunctionalInformation { Sampler = CovarianceGaussian c } -> Expect.equal (c.Structure, c.Rank) (LowRank, 8) "decoded"
+                | other -> failtest $"decoded as {other}"
+            | Error e -> failtest (SpecError.formatAll e)
+            Expect.equal (errorsOf yaml) [] "fine on images"
+            let text = yaml.Replace("fashion_mnist", "spam_assassin").Replace("fashion_cnn", "text_bilstm")
+            Expect.equal (errorsOf text) [ 6, "methods[0].sampler" ] "text shares one covariance across positions"
+        }
+
         test "a file holds several specs separated by ---, each keeping the file's line numbers" {
             let one = "name: a\ndata: { dataset: fashion_mnist }\nmodel: { architecture: fashion_cnn }\nmethods: [ { method: saliency } ]\n"
             let text = one + "---\n# the second\n" + one.Replace("name: a", "name: b").Replace("fashion_cnn }", "fashion_cnnx }")
