@@ -307,7 +307,7 @@ let tests =
                     for name in Catalogue.methodNames @ Catalogue.samplerNames @ Catalogue.metricNames do
                         Expect.stringContains text name name
                     Expect.stringContains text "Gat et al. 2022, Eq. 13" "citation"
-                    Expect.stringContains text "default { kind: covariance_gaussian, scale: 0.15, covariance: class, jitter: 1e-05 }" "fi default"
+                    Expect.stringContains text "default { kind: covariance_gaussian, scale: 0.15, covariance: class, jitter: 1e-05, structure: shared_across_channels, rank: 64 }" "fi default"
                 }
                 test "did you mean uses edit distance" {
                     Expect.equal (SpecError.suggest "smoth_grad" Catalogue.methodNames) (Some "smooth_grad") "one deletion"
