@@ -113,33 +113,29 @@ let private missingFiles (name: string) (text: string) (spec: Spec) =
         [ SpecError.make name line column "model.weights" $"no such file (relative paths are from {Directory.GetCurrentDirectory()})" (Some path) [] ]
     | _ -> []
 
+/// Line and column of `key` in `node` when it is a mapping holding it, else of `node` itself.
+let private keyIn (node: YamlDotNet.RepresentationModel.YamlNode) (key: string) =
+    let at (n: YamlDotNet.RepresentationModel.YamlNode) = int n.Start.Line, int n.Start.Column
+    match node with
+    | :? YamlDotNet.RepresentationModel.YamlMappingNode as map when map.Children.ContainsKey(YamlDotNet.RepresentationModel.YamlScalarNode key) ->
+        at map.Children.[YamlDotNet.RepresentationModel.YamlScalarNode key]
+    | _ -> at node
+
+/// The node of a top-level section of the YAML text.
+let private sectionNode (text: string) (section: string) =
+    let yaml = YamlDotNet.RepresentationModel.YamlStream()
+    yaml.Load(new StringReader(text))
+    let root = yaml.Documents.[0].RootNode :?> YamlDotNet.RepresentationModel.YamlMappingNode
+    root.Children.[YamlDotNet.RepresentationModel.YamlScalarNode section]
+
 /// Line and column of section[i].key in the YAML text (of section[i] when the key is absent); 0, 0 if unknown.
 let private entryPosition (text: string) (section: string) (index: int) (key: string) =
-    try
-        let yaml = YamlDotNet.RepresentationModel.YamlStream()
-        yaml.Load(new StringReader(text))
-        let root = yaml.Documents.[0].RootNode :?> YamlDotNet.RepresentationModel.YamlMappingNode
-        let methods = root.Children.[YamlDotNet.RepresentationModel.YamlScalarNode section] :?> YamlDotNet.RepresentationModel.YamlSequenceNode
-        let m = methods.Children.[index]
-        match m with
-        | :? YamlDotNet.RepresentationModel.YamlMappingNode as map when map.Children.ContainsKey(YamlDotNet.RepresentationModel.YamlScalarNode key) ->
-            let node = map.Children.[YamlDotNet.RepresentationModel.YamlScalarNode key]
-            int node.Start.Line, int node.Start.Column
-        | _ -> int m.Start.Line, int m.Start.Column
+    try keyIn (sectionNode text section :?> YamlDotNet.RepresentationModel.YamlSequenceNode).Children.[index] key
     with _ -> 0, 0
 
 /// Line and column of section.key in the YAML text (of section when the key is absent); 0, 0 if unknown.
 let private keyPosition (text: string) (section: string) (key: string) =
-    try
-        let yaml = YamlDotNet.RepresentationModel.YamlStream()
-        yaml.Load(new StringReader(text))
-        let root = yaml.Documents.[0].RootNode :?> YamlDotNet.RepresentationModel.YamlMappingNode
-        let node = root.Children.[YamlDotNet.RepresentationModel.YamlScalarNode section]
-        match node with
-        | :? YamlDotNet.RepresentationModel.YamlMappingNode as map when map.Children.ContainsKey(YamlDotNet.RepresentationModel.YamlScalarNode key) ->
-            let value = map.Children.[YamlDotNet.RepresentationModel.YamlScalarNode key]
-            int value.Start.Line, int value.Start.Column
-        | _ -> int node.Start.Line, int node.Start.Column
+    try keyIn (sectionNode text section) key
     with _ -> 0, 0
 
 /// Combinations the engine refuses, reported with the spec's other errors before any work starts: an architecture
@@ -174,11 +170,8 @@ let compositionErrors (name: string) (text: string) (spec: Spec) =
                   yield at "sampler" "the Fisher statistic (C grad f).grad f / f needs a Gaussian sampler, which has a covariance C" (Some kind) [ "isotropic_gaussian"; "covariance_gaussian" ]
               | _ -> ()
               let layout =
-                  match m.Kind with
-                  | SmoothGrad p | SmoothGradSq p | VarGrad p | FunctionalInformation p | SampledGradients(p, _, _) ->
-                      match p.Sampler with
-                      | CovarianceGaussian c -> Some c.Structure
-                      | _ -> None
+                  match Plan.samplingOf m.Kind |> Option.map _.Sampler with
+                  | Some(CovarianceGaussian c) -> Some c.Structure
                   | _ -> None
               match layout with
               | Some l when l <> SharedAcrossChannels && modality <> Domain.Image ->

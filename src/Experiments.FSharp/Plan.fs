@@ -39,18 +39,18 @@ type Plan =
 
 let private targetName = function GroundTruth -> "ground_truth" | Predicted -> "predicted"
 
-/// Whether a method samples from the class covariance, and with which jitter.
-let covarianceJitter (kind: MethodKind) =
+/// The sampling parameters of a method that draws samples around the input (the sampler x statistic family).
+let samplingOf (kind: MethodKind) =
     match kind with
-    | SmoothGrad p | SmoothGradSq p | VarGrad p | FunctionalInformation p | SampledGradients(p, _, _) ->
-        match p.Sampler with
-        | CovarianceGaussian c when c.Structure = SharedAcrossChannels -> Some c.Jitter
-        // Other structures are estimated when the method is built (images only), inside its attribution step.
-        | CovarianceGaussian _ -> None
-        | IsotropicGaussian _ | BernoulliSuppression _ | EpsilonSphere _ -> None
-    | Saliency _ | GradientXInput | IntegratedGradients _ | GuidedBackprop | Deconvnet
-    | NegativeFluxAggregation _ | Occlusion _ | Lime _ | GradCam _ | FeatureSuppression _ | ExpectedGradients _
-    | GuidedIntegratedGradients _ | AdversarialGradientIntegration _ | InformationBottleneck _ | InputIba _ | ExtremalPerturbation _ | MipIn _ | DeepLift | DeepShap _ | Taylor _ -> None
+    | SmoothGrad p | SmoothGradSq p | VarGrad p | FunctionalInformation p | SampledGradients(p, _, _) -> Some p
+    | _ -> None
+
+/// Whether a method samples from the class covariance shared across channels, and with which jitter. Other
+/// structures are estimated when the method is built (images only), inside its attribution step.
+let covarianceJitter (kind: MethodKind) =
+    match samplingOf kind |> Option.map _.Sampler with
+    | Some(CovarianceGaussian c) when c.Structure = SharedAcrossChannels -> Some c.Jitter
+    | _ -> None
 
 /// The seed of a method's noise: derived from the spec's seed and the method's parameters (not its id),
 /// so identical methods draw identical noise and share one step, and a map for the ground-truth class and

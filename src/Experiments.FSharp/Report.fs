@@ -27,8 +27,6 @@ let private curveAuc (result: NegativePerturbationResult) name =
 let private table (result: RunResult) =
     [ for mc in result.NegativePerturbation -> let id, np = mc.Method, mc.Result in id, curveAuc np "accuracy_gt", curveAuc np "accuracy_predicted", curveAuc np "consistency" ]
 
-let private sameOrder = PaperReference.sameOrder
-
 /// One sentence per metric: what the numbers are and which way is better.
 let private metricIntro (metric: string) =
     match metric with
@@ -69,7 +67,7 @@ let private paperComparison (line: string -> unit) (spec: Spec) (metric: string)
                 match ours |> List.tryFind (fun (k, _) -> k = row) with
                 | Some (_, v) -> line $"| {row} | {f3 theirs} | {f3 v} |"
                 | None -> line $"| {row} | {f3 theirs} | - |"
-            let agree, total = sameOrder ours table.Rows
+            let agree, total = PaperReference.sameOrder ours table.Rows
             line ""
             line $"- {agree} of {total} pairs of methods are ordered as in the paper."
             let best l = l |> List.sortBy (fun (_, v) -> match table.Better with PaperReference.Higher -> -v | PaperReference.Lower -> v) |> List.head |> fst
@@ -130,7 +128,7 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
                 | None -> line $"| {row} | {f2 a} | {f2 b} | {f2 c} | - | - | - |"
             line ""
             for name, pick in [ "Accuracy GT", (fun (a, _, _) -> a); "Accuracy predicted", (fun (_, b, _) -> b); "Consistency", (fun (_, _, c) -> c) ] do
-                let agree, total = sameOrder (ours |> List.map (fun (k, v) -> k, pick v)) (PaperReference.functionalInformationTable1 modality |> List.map (fun (k, v) -> k, pick v))
+                let agree, total = PaperReference.sameOrder (ours |> List.map (fun (k, v) -> k, pick v)) (PaperReference.functionalInformationTable1 modality |> List.map (fun (k, v) -> k, pick v))
                 line $"- {name}: {agree} of {total} pairs of methods are ordered as in the paper."
     if not (Array.isEmpty r.LogSobolev) then
         line ""
