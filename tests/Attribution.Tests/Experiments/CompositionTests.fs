@@ -125,6 +125,13 @@ let modalityErrors =
             Expect.equal (errorsOf text) [ 6, "methods[0].sampler" ] "text shares one covariance across positions"
         }
 
+        test "a stage the architecture lacks and mip_in off fashion_cnn are located errors" {
+            let yaml = "name: c\ndata: { dataset: fashion_mnist }\nmodel: { architecture: small_resnet }\nmethods:\n  - method: grad_cam\n    stage: conv2\n  - method: mip_in\n"
+            Expect.equal (errorsOf yaml) [ 6, "methods[0].stage"; 7, "methods[1].method" ] "conv2 is fashion_cnn's; mip_in needs fashion_cnn"
+            Expect.equal (errorsOf (yaml.Replace("small_resnet", "fashion_cnn"))) [] "both fine on fashion_cnn"
+            Expect.equal (errorsOf (yaml.Replace("conv2", "stage3"))) [ 7, "methods[1].method" ] "stage3 is small_resnet's"
+        }
+
         test "a file holds several specs separated by ---, each keeping the file's line numbers" {
             let one = "name: a\ndata: { dataset: fashion_mnist }\nmodel: { architecture: fashion_cnn }\nmethods: [ { method: saliency } ]\n"
             let text = one + "---\n# the second\n" + one.Replace("name: a", "name: b").Replace("fashion_cnn }", "fashion_cnnx }")
