@@ -44,6 +44,7 @@ module Catalogue =
         let spatialStages =
             [ for s in [ "conv1"; "pool1"; "conv2"; "pool2"; "stem"; "stage1"; "stage2"; "stage3" ] -> s, s ]
         let taylorTerms = [ "first", FirstOrder; "independent", IndependentTerms; "interactive", InteractiveTerms; "all", AllTerms ]
+        let rests = [ "fixed", RestFixed; "marginal", RestFromMarginal ]
         let statistics = [ "mean", Mean; "mean_square", MeanSquare; "variance", Variance; "mean_absolute", MeanAbsolute; "fisher_ratio", FisherRatio ]
 
         /// Captum's names for the integration rules.
@@ -66,7 +67,10 @@ module Catalogue =
 
         let statistic =
             Param.choice "statistic" "statistic" "what is kept of the sampled gradients g: mean E[g], mean_square E[g^2], variance, mean_absolute E|g|, fisher_ratio E[(C g) g / f]" (Some Mean) Names.statistics
-        let timesInput = Param.bool "times_input" "multiply the statistic by the input (as Gradient x Input does)" (Some false)
+        let timesInput = Param.bool "times_input" "multiply the statistic by the input minus the baseline (as Gradient x Input does)" (Some false)
+        let multiplierBaseline =
+            Param.make "baseline" "float" "finite" "the constant b of times_input: the statistic is multiplied by x - b (0: by x; needs times_input)" (Some 0.0) Decode.float Out.float (fun v ->
+                if Double.IsFinite v then None else Some "must be finite")
 
         let walks = Param.int "samples" "number of walks on the epsilon-sphere (n; 1, 10 and 20 in the paper's tables)" (Some 20) 1 None
         let epsilon = Param.float "epsilon" "radius of the sphere, in [0, 1] input units" (Some 0.1) true
@@ -145,7 +149,35 @@ module Catalogue =
             | EpsilonSphere e -> Some e
             | _ -> None)
 
-    let samplers = [ isotropicGaussian; covarianceGaussian; bernoulliSuppression; epsilonSphere ]
+    /// A box [top, left, height, width] of pixels: four integers, top and left at least 0, height and width at least 1.
+    let private box =
+        let coordinate = Param.int "box" "a box coordinate in pixels" None 0 None
+        let check (xs: int list) =
+            let issue message = [ { Path = ""; Message = message; Found = Some(xs |> List.map string |> String.concat ", " |> sprintf "[%s]") } ]
+            if xs.Length <> 4 then issue "must be four integers [top, left, height, width]"
+            elif xs.[2] < 1 || xs.[3] < 1 then issue "height and width must be at least 1"
+            else []
+        Param.list "box" "the explained pixels (every channel): [top, left, height, width]; they must lie inside the image" None coordinate "[top, left, height, width], in pixels" check
+
+    let conditionalGaussian: Variant<SamplerSpec> =
+        Variant.make
+            "conditional_gaussian"
+            "Gat et al. 2022, Cor. 4.2: only the pixels of a box move, z1 ~ N(x1 + S12 S22^-1 (z2 - x2), scale (S11 - S12 S22^-1 S21)), Sigma the class covariance; the rest fixed (z2 = x2) or drawn from N(x2, scale S22) (images only)"
+            (fields {
+                let! scale = Fields.field (fun (c: ConditionalGaussianSpec) -> c.Scale) Params.scale
+                and! jitter = Fields.field (fun (c: ConditionalGaussianSpec) -> c.Jitter) Params.jitter
+                and! box = Fields.field (fun (c: ConditionalGaussianSpec) -> c.Box) box
+                and! rest =
+                    Fields.field (fun (c: ConditionalGaussianSpec) -> c.Rest)
+                        (Param.choice "rest" "rest" "what the pixels outside the box do: fixed (z2 = x2, Eq. 17) or drawn from their marginal (Eq. 16)" (Some RestFixed) Names.rests)
+                return ({ Scale = scale; Jitter = jitter; Box = box; Rest = rest }: ConditionalGaussianSpec)
+            })
+            ConditionalGaussian
+            (function
+            | ConditionalGaussian c -> Some c
+            | _ -> None)
+
+    let samplers = [ isotropicGaussian; covarianceGaussian; conditionalGaussian; bernoulliSuppression; epsilonSphere ]
     let samplerNames = samplers |> List.map _.Name
 
     let sampler (dflt: SamplerSpec) =
@@ -400,17 +432,18 @@ module Catalogue =
     let sampledGradients =
         Variant.make
             "sampled_gradients"
-            "sampler x statistic: any sampler with any statistic of grad f(z), optionally times x (SmoothGrad, SmoothGradSQ, VarGrad and FI are presets)"
+            "sampler x statistic: any sampler with any statistic of grad f(z), optionally times (x - baseline) (SmoothGrad, SmoothGradSQ, VarGrad and FI are presets)"
             (fields {
-                let! samples = Fields.field (fun ((p: SamplingParams), _, _) -> p.Samples) (Params.samples 2)
-                and! sampler = Fields.field (fun ((p: SamplingParams), _, _) -> p.Sampler) (sampler isotropic)
-                and! statistic = Fields.field (fun (_, s, _) -> s) Params.statistic
-                and! timesInput = Fields.field (fun (_, _, t) -> t) Params.timesInput
-                return { Samples = samples; Sampler = sampler }, statistic, timesInput
+                let! samples = Fields.field (fun ((p: SamplingParams), _, _, _) -> p.Samples) (Params.samples 2)
+                and! sampler = Fields.field (fun ((p: SamplingParams), _, _, _) -> p.Sampler) (sampler isotropic)
+                and! statistic = Fields.field (fun (_, s, _, _) -> s) Params.statistic
+                and! timesInput = Fields.field (fun (_, _, t, _) -> t) Params.timesInput
+                and! baseline = Fields.field (fun (_, _, _, b) -> b) Params.multiplierBaseline
+                return { Samples = samples; Sampler = sampler }, statistic, timesInput, baseline
             })
-            SampledGradients
+            (fun (p, s, t, b) -> SampledGradients(p, s, t, b))
             (function
-            | SampledGradients(p, s, t) -> Some(p, s, t)
+            | SampledGradients(p, s, t, b) -> Some(p, s, t, b)
             | _ -> None)
 
     let taylor =

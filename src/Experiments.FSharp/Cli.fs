@@ -162,7 +162,7 @@ let compositionErrors (name: string) (text: string) (spec: Spec) =
                 SpecError.make name line column $"methods[{i}].{key}" message found allowed
             let fisherSampler =
                 match m.Kind with
-                | FunctionalInformation p | SampledGradients(p, FisherRatio, _) -> Some p.Sampler
+                | FunctionalInformation p | SampledGradients(p, FisherRatio, _, _) -> Some p.Sampler
                 | _ -> None
             [ match fisherSampler with
               | Some (BernoulliSuppression _ | EpsilonSphere _ as s) ->
@@ -176,6 +176,17 @@ let compositionErrors (name: string) (text: string) (spec: Spec) =
               match layout with
               | Some l when l <> SharedAcrossChannels && modality <> Domain.Image ->
                   yield at "sampler" $"data.dataset {datasetName} shares one covariance across positions or frames; other structures are for images" (Some(Catalogue.Names.layouts |> List.find (snd >> (=) l) |> fst)) [ "shared_across_channels" ]
+              | _ -> ()
+              match Plan.samplingOf m.Kind |> Option.map _.Sampler with
+              | Some(ConditionalGaussian _) when modality <> Domain.Image ->
+                  yield at "sampler" $"conditional_gaussian conditions on image pixels; data.dataset {datasetName} is not an image dataset" (Some "conditional_gaussian") []
+              | Some(ConditionalGaussian c) ->
+                  let side = Domain.imageSide spec.Data.Dataset
+                  match c.Box with
+                  | [ top; left; height; width ] when top + height > side || left + width > side ->
+                      yield at "sampler" $"the box must lie inside the {side}x{side} images of data.dataset {datasetName} (top + height and left + width at most {side})"
+                               (Some(sprintf "[%d, %d, %d, %d]" top left height width)) []
+                  | _ -> ()
               | _ -> ()
               if modality <> Domain.Image && Domain.imageOnlyMethod m.Kind then
                   yield at "method" $"this method works on image pixels; data.dataset {datasetName} is not an image dataset" (Some(Catalogue.methodName m.Kind)) []

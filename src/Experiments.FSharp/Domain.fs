@@ -28,6 +28,13 @@ type Modality =
     | Audio
     | Text
 
+/// The side of an image dataset's square images, in pixels.
+let imageSide (dataset: DatasetKind) =
+    match dataset with
+    | FashionMnist -> 28
+    | FashionCanvas -> CanvasOptions().Size
+    | other -> invalidArg "dataset" $"{Hashing.canonical other} is not an image dataset"
+
 let modalityOf (dataset: DatasetKind) =
     match dataset with
     | FashionMnist | FashionCanvas -> Image

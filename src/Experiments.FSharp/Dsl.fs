@@ -49,13 +49,13 @@ module Dsl =
             | SmoothGradSq p -> SmoothGradSq(f p)
             | VarGrad p -> VarGrad(f p)
             | FunctionalInformation p -> FunctionalInformation(f p)
-            | SampledGradients(p, s, t) -> SampledGradients(f p, s, t)
+            | SampledGradients(p, s, t, b) -> SampledGradients(f p, s, t, b)
             | other -> invalidArg "method" (sprintf "%s applies to sampling methods, not %s" what (methodName other))
         { m with Kind = kind }
 
     let private composed (what: string) (f: GradientStatistic * bool -> GradientStatistic * bool) (m: MethodSpec) =
         match m.Kind with
-        | SampledGradients(p, s, t) -> let s', t' = f (s, t) in { m with Kind = SampledGradients(p, s', t') }
+        | SampledGradients(p, s, t, b) -> let s', t' = f (s, t) in { m with Kind = SampledGradients(p, s', t', b) }
         | other -> invalidArg "method" (sprintf "%s applies to sampled_gradients, not %s" what (methodName other))
 
     /// sampled_gradients only: which statistic of the gradients is kept.
@@ -63,6 +63,12 @@ module Dsl =
 
     /// sampled_gradients only: multiply the statistic by the input.
     let withTimesInput (timesInput: bool) = composed "withTimesInput" (fun (s, _) -> s, timesInput)
+
+    /// sampled_gradients only: multiply the statistic by (input - baseline), the baseline a constant.
+    let withTimesInputMinus (baseline: float) (m: MethodSpec) =
+        match m.Kind with
+        | SampledGradients(p, s, _, _) -> { m with Kind = SampledGradients(p, s, true, baseline) }
+        | other -> invalidArg "method" (sprintf "withTimesInputMinus applies to sampled_gradients, not %s" (methodName other))
 
     /// Sampling methods only (smooth_grad, smooth_grad_sq, var_grad, functional_information).
     let withSamples (n: int) = sampling "withSamples" (fun p -> { p with Samples = n })
@@ -92,6 +98,10 @@ module Dsl =
 
     let isotropicGaussian: SamplerSpec = Variant.dflt Catalogue.isotropicGaussian
     let covarianceGaussian: SamplerSpec = Variant.dflt Catalogue.covarianceGaussian
+
+    /// Functional Information's subset sampler (Cor. 4.2) on the box (top, left, height, width), the rest fixed.
+    let conditionalGaussian (top: int, left: int, height: int, width: int) : SamplerSpec =
+        ConditionalGaussian { Scale = 0.15; Jitter = 1e-5; Box = [ top; left; height; width ]; Rest = RestFixed }
 
     // --- metrics ---
 

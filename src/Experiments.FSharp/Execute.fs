@@ -97,6 +97,31 @@ type MethodContext =
       /// structure), estimated on first use.
       Structured: float -> Attribution.Sampling.CovarianceStructure -> Attribution.Sampling.ICovarianceModel }
 
+/// Cor. 4.2's sampler on the spec's box: the class covariances (shared across channels, as estimated for the
+/// covariance sampler) become one matrix over [C, H, W] per class, channels independent, scaled by `scale`.
+let private conditionalSampler (c: ConditionalGaussianSpec) (shared: Attribution.Sampling.ClassCovariance) : ISampler =
+    let top, left, height, width =
+        match c.Box with
+        | [ t; l; h; w ] -> int64 t, int64 l, int64 h, int64 w
+        | other -> invalidArg "box" $"a box is [top, left, height, width], got {other}"
+    if top + height > shared.Height || left + width > shared.Width then
+        invalidArg "box" $"the box {c.Box} does not lie inside the {shared.Height}x{shared.Width} image"
+    // Built outside a dispose scope: the sampler's own tensors must outlive this function.
+    use perInput =
+        use scope = torch.NewDisposeScope()
+        let perPixel = shared.Covariances * c.Scale
+        let joined =
+            if shared.Channels = 1L then perPixel
+            else
+                let identity = torch.eye(shared.Channels, dtype = perPixel.dtype, device = perPixel.device)
+                torch.stack([| for k in 0L .. perPixel.shape.[0] - 1L -> torch.kron(identity, perPixel.[k]) |], 0L)
+        joined.MoveToOuterDisposeScope()
+    use subset = torch.zeros([| shared.Channels; shared.Height; shared.Width |], dtype = torch.ScalarType.Bool)
+    (use window = subset.narrow(1L, top, height).narrow(2L, left, width) in window.fill_(true) |> ignore)
+    let rest = match c.Rest with RestFixed -> Attribution.Sampling.ConditionalRest.RestFixed | RestFromMarginal -> Attribution.Sampling.ConditionalRest.RestFromMarginal
+    // The class covariances are already jittered; this jitter makes the Schur complement's factor safe too.
+    new Attribution.Sampling.ConditionalGaussian(perInput, subset, rest, c.Jitter)
+
 let private sampler (spec: SamplerSpec) (context: MethodContext) : ISampler =
     match spec with
     | IsotropicGaussian stdev -> Attribution.Sampling.IsotropicGaussian(stdev)
@@ -108,6 +133,7 @@ let private sampler (spec: SamplerSpec) (context: MethodContext) : ISampler =
         | LowRank -> Attribution.Sampling.CovarianceGaussian(context.Structured c.Jitter (Attribution.Sampling.CovarianceStructure.LowRankPlusDiagonal(c.Rank)), c.Scale)
     | BernoulliSuppression p -> Attribution.Sampling.BernoulliSuppression(p)
     | EpsilonSphere e -> Attribution.Sampling.EpsilonSphere(e)
+    | ConditionalGaussian c -> conditionalSampler c context.Covariances.[c.Jitter]
 
 /// A method run with a fixed output function, whatever the spec's: DeepLIFT's rules are defined on the
 /// logits (the softmax couples all of them), so it explains the logit.
@@ -134,7 +160,7 @@ let methodOf (kind: MethodKind) (context: MethodContext) : IAttributionMethod =
     | SmoothGrad p -> Presets.SmoothGrad(sampler p.Sampler context, p.Samples)
     | SmoothGradSq p -> Presets.SmoothGradSq(sampler p.Sampler context, p.Samples)
     | VarGrad p -> Presets.VarGrad(sampler p.Sampler context, p.Samples)
-    | SampledGradients(p, statistic, timesInput) ->
+    | SampledGradients(p, statistic, timesInput, baseline) ->
         let kind =
             match statistic with
             | Mean -> StatisticKind.Mean
@@ -143,7 +169,7 @@ let methodOf (kind: MethodKind) (context: MethodContext) : IAttributionMethod =
             | MeanAbsolute -> StatisticKind.MeanAbsolute
             | FisherRatio -> StatisticKind.FisherRatio
         Attribution.Methods.SampledGradients("sampled_gradients", sampler p.Sampler context, p.Samples, kind,
-                                             (if timesInput then Multiplier.Input else Multiplier.None))
+                                             (if timesInput then Multiplier.Input else Multiplier.None), baseline = baseline)
     | FeatureSuppression(p, samples, timesInput) -> Presets.FeatureSuppression(p, samples, timesInput)
     | ExpectedGradients(samples, references) -> Presets.ExpectedGradients(context.References references, samples)
     | NegativeFluxAggregation(samples, epsilon, maxSteps) -> Attribution.Methods.NegativeFluxAggregation(samples, epsilon, maxSteps)

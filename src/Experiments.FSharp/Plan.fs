@@ -42,7 +42,7 @@ let private targetName = function GroundTruth -> "ground_truth" | Predicted -> "
 /// The sampling parameters of a method that draws samples around the input (the sampler x statistic family).
 let samplingOf (kind: MethodKind) =
     match kind with
-    | SmoothGrad p | SmoothGradSq p | VarGrad p | FunctionalInformation p | SampledGradients(p, _, _) -> Some p
+    | SmoothGrad p | SmoothGradSq p | VarGrad p | FunctionalInformation p | SampledGradients(p, _, _, _) -> Some p
     | _ -> None
 
 /// Whether a method samples from the class covariance shared across channels, and with which jitter. Other
@@ -50,6 +50,7 @@ let samplingOf (kind: MethodKind) =
 let covarianceJitter (kind: MethodKind) =
     match samplingOf kind |> Option.map _.Sampler with
     | Some(CovarianceGaussian c) when c.Structure = SharedAcrossChannels -> Some c.Jitter
+    | Some(ConditionalGaussian c) -> Some c.Jitter
     | _ -> None
 
 /// The seed of a method's noise: derived from the spec's seed and the method's parameters (not its id),

@@ -59,6 +59,9 @@ type SamplerSpec =
     | BernoulliSuppression of dropProbability: float
     /// Uniform on the L2 sphere of radius epsilon around x (NeFLAG's neighbourhood).
     | EpsilonSphere of epsilon: float
+    /// Functional Information, Cor. 4.2: only the pixels of a box move, drawn from the class Gaussian conditioned
+    /// on the rest. yaml kind: conditional_gaussian
+    | ConditionalGaussian of ConditionalGaussianSpec
 
 /// Jitter is added to the diagonal of Sigma, relative to its mean diagonal, so that Sigma is positive definite.
 /// Structure: how Sigma over [C, H, W] is held (memory against fidelity; `Rank` is used by low_rank only).
@@ -68,6 +71,19 @@ and CovarianceGaussianSpec =
       Jitter: float
       Structure: CovarianceLayout
       Rank: int }
+
+/// The explained subset is the box [top; left; height; width] (pixels, every channel); z1 ~ N(x1 + S12 S22^-1 (z2 - x2),
+/// scale (S11 - S12 S22^-1 S21)) with Sigma the class covariance (shared across channels, jittered as in covariance_gaussian).
+and ConditionalGaussianSpec =
+    { Scale: float
+      Jitter: float
+      Box: int list
+      Rest: SubsetRest }
+
+/// What the pixels outside the box do. yaml: fixed (z2 = x2, Cor. 4.2 Eq. 17) | marginal (z2 ~ N(x2, scale S22), Eq. 16).
+and SubsetRest =
+    | RestFixed
+    | RestFromMarginal
 
 /// yaml: shared_across_channels (one H*W x H*W matrix for every channel, FI App. B) | per_channel | full |
 /// low_rank (U U^T + diag, the top `rank` principal directions).
@@ -145,8 +161,8 @@ type MethodKind =
     | GradCam of stage: string
     /// Taylor decomposition of f(x) - f(baseline) (Deng et al. 2020): first-order, independent and interactive terms up to an order.
     | Taylor of order: int * terms: TaylorTerm * baseline: float
-    /// Sampler x statistic, optionally times the input: the named sampling methods are presets of it.
-    | SampledGradients of sampling: SamplingParams * statistic: GradientStatistic * timesInput: bool
+    /// Sampler x statistic, optionally times (input - baseline), the baseline a constant: the named sampling methods are presets of it.
+    | SampledGradients of sampling: SamplingParams * statistic: GradientStatistic * timesInput: bool * baseline: float
 
 /// InputIBA's stages and what its map shows. yaml map: capacity | mask
 and InputIbaSpec =

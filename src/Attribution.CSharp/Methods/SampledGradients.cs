@@ -17,15 +17,18 @@ namespace Attribution.Methods;
 public sealed class SampledGradients : IAttributionMethod
 {
     public SampledGradients(string name, ISampler sampler, int samples, StatisticKind statistic,
-                            Multiplier multiplier = Multiplier.None, bool absolute = false)
+                            Multiplier multiplier = Multiplier.None, bool absolute = false, double baseline = 0.0)
     {
+        if (!double.IsFinite(baseline)) throw new ArgumentOutOfRangeException(nameof(baseline), baseline, $"{name}: the baseline must be finite");
+        if (baseline != 0.0 && multiplier != Multiplier.Input)
+            throw new ArgumentException($"{name}: a constant baseline {baseline} is subtracted from the input only by Multiplier.Input, got {multiplier}");
         if (samples < 1) throw new ArgumentOutOfRangeException(nameof(samples), samples, $"{name}: at least one sample is needed");
         if (statistic == StatisticKind.Variance && samples < 2) throw new ArgumentOutOfRangeException(nameof(samples), samples, $"{name}: a variance needs at least two samples");
         if (statistic == StatisticKind.FisherRatio && sampler is not IGaussianSampler)
             throw new ArgumentException($"{name}: the Fisher statistic (C grad f).grad f / f needs a Gaussian sampler, got {sampler.Describe()}");
         if (multiplier == Multiplier.InputMinusBaseline && sampler is not IBaselineSampler)
             throw new ArgumentException($"{name}: 'input minus baseline' needs a sampler with a baseline (a path), got {sampler.Describe()}");
-        Name = name; Sampler = sampler; Samples = samples; Statistic = statistic; Multiplier = multiplier; Absolute = absolute;
+        Name = name; Sampler = sampler; Samples = samples; Statistic = statistic; Multiplier = multiplier; Absolute = absolute; Baseline = baseline;
     }
 
     public string Name { get; }
@@ -34,10 +37,12 @@ public sealed class SampledGradients : IAttributionMethod
     public StatisticKind Statistic { get; }
     public Multiplier Multiplier { get; }
     public bool Absolute { get; }
+    /// <summary>The constant b of <see cref="Multiplier.Input"/>: the statistic is multiplied by x - b (0: by x).</summary>
+    public double Baseline { get; }
 
     public string Describe() =>
         $"{Name}: {Statistic} of grad f over {Samples} x {Sampler.Describe()}" +
-        (Multiplier == Multiplier.None ? "" : $", times {Multiplier}") + (Absolute ? ", absolute value" : "");
+        (Multiplier == Multiplier.None ? "" : Multiplier == Multiplier.Input && Baseline != 0.0 ? $", times (input - {Baseline})" : $", times {Multiplier}") + (Absolute ? ", absolute value" : "");
 
     public Explanation Explain(nn.Module<Tensor, Tensor> model, Tensor inputs, Tensor targets, ExplainOptions options)
     {
@@ -58,7 +63,7 @@ public sealed class SampledGradients : IAttributionMethod
         map = map.to(inputs.dtype);
         map = Multiplier switch
         {
-            Multiplier.Input => map * inputs,
+            Multiplier.Input => Baseline == 0.0 ? map * inputs : map * (inputs - Baseline),
             Multiplier.InputMinusBaseline => map * (inputs - ((IBaselineSampler)Sampler).Baseline(inputs)),
             _ => map,
         };

@@ -24,7 +24,7 @@ let tests =
             let t = torch.tensor([| 0L; 1L; 2L |])
             let sampling = { Samples = 12; Sampler = IsotropicGaussian 0.2 }
             for statistic, preset in [ Mean, SmoothGrad sampling; MeanSquare, SmoothGradSq sampling; Variance, VarGrad sampling; FisherRatio, FunctionalInformation sampling ] do
-                Expect.sequenceEqual (maps (SampledGradients(sampling, statistic, false)) model x t) (maps preset model x t) $"{statistic}"
+                Expect.sequenceEqual (maps (SampledGradients(sampling, statistic, false, 0.0)) model x t) (maps preset model x t) $"{statistic}"
         }
 
         test "times_input multiplies the statistic by the input" {
@@ -33,8 +33,8 @@ let tests =
             let x = torch.rand(2, 1, 1, 4)
             let t = torch.tensor([| 0L; 1L |])
             let sampling = { Samples = 6; Sampler = IsotropicGaussian 0.1 }
-            let plain = maps (SampledGradients(sampling, MeanAbsolute, false)) model x t
-            let times = maps (SampledGradients(sampling, MeanAbsolute, true)) model x t
+            let plain = maps (SampledGradients(sampling, MeanAbsolute, false, 0.0)) model x t
+            let times = maps (SampledGradients(sampling, MeanAbsolute, true, 0.0)) model x t
             let expected = Array.map2 (*) plain (toArray x)
             for a, b in Array.zip times expected do Expect.floatClose Accuracy.medium a b "statistic * x"
         }
@@ -42,7 +42,7 @@ let tests =
         test "sampled_gradients reads from YAML with its defaults" {
             let yaml = "name: c\ndata: { dataset: fashion_mnist }\nmodel: { architecture: fashion_cnn }\nmethods:\n  - method: sampled_gradients\n    statistic: mean_absolute\n    times_input: true\n"
             match Yaml.parseText "c.yaml" yaml with
-            | Ok spec -> Expect.equal spec.Methods.Head.Kind (SampledGradients({ Samples = 50; Sampler = IsotropicGaussian 0.15 }, MeanAbsolute, true)) "decoded"
+            | Ok spec -> Expect.equal spec.Methods.Head.Kind (SampledGradients({ Samples = 50; Sampler = IsotropicGaussian 0.15 }, MeanAbsolute, true, 0.0)) "decoded"
             | Error e -> failtest (SpecError.formatAll e)
         }
     ]
