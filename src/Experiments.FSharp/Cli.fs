@@ -230,6 +230,14 @@ let private load (name: string, text: Result<string, string>) =
             | [] -> Ok(spec, text)
             | errors -> Error(SpecError.formatAll errors)
 
+/// The spec at the paper's scale (`run --full`): named NAME-full, every test input (or the full section's
+/// `explain`), the whole training set, the full section's `epochs` where it gives them.
+let atFullScale (spec: Spec) =
+    { spec with
+        Name = spec.Name + "-full"
+        Data = { spec.Data with Explain = defaultArg spec.Full.Explain Int32.MaxValue; TrainLimit = None }
+        Model = { spec.Model with Epochs = defaultArg spec.Full.Epochs spec.Model.Epochs } }
+
 let private overrides (args: ParseResults<RunArgs>) (spec: Spec) =
     let spec =
         match args.TryGetResult RunArgs.Device with
@@ -238,12 +246,7 @@ let private overrides (args: ParseResults<RunArgs>) (spec: Spec) =
         | Some Cuda -> { spec with Device = Device.Cuda }
         | None -> spec
     let spec =
-        if args.Contains RunArgs.Full then
-            { spec with
-                Name = spec.Name + "-full"
-                Data = { spec.Data with Explain = defaultArg spec.Full.Explain Int32.MaxValue; TrainLimit = None }
-                Model = { spec.Model with Epochs = defaultArg spec.Full.Epochs spec.Model.Epochs } }
-        else spec
+        if args.Contains RunArgs.Full then atFullScale spec else spec
     let spec = match args.TryGetResult RunArgs.Explain with Some n -> { spec with Data = { spec.Data with Explain = n } } | None -> spec
     match args.TryGetResult RunArgs.Output with Some o -> { spec with Output = o } | None -> spec
 

@@ -62,6 +62,15 @@ let private genSampler =
               let! scale = genPositive
               let! jitter = Gen.choose (0, 1000) |> Gen.map (fun i -> float i * 1e-7)
               return CovarianceGaussian { Scale = scale; Covariance = ClassCovariance; Jitter = jitter; Structure = SharedAcrossChannels; Rank = 64 }
+          }
+          gen {
+              let! scale = genPositive
+              let! top, left = Gen.two (Gen.choose (0, 20))
+              let! height, width = Gen.two (Gen.choose (1, 8))
+              let! rest = Gen.elements [ RestFixed; RestFromMarginal ]
+              return Dsl.conditionalGaussian (top, left, height, width) |> function
+                  | ConditionalGaussian c -> ConditionalGaussian { c with Scale = scale; Rest = rest }
+                  | other -> other
           } ]
 
 let private genMethod =
@@ -153,7 +162,10 @@ let genMaybeInvalid =
               let vg = Dsl.varGrad |> Dsl.withSamples samples |> Dsl.withSampler (IsotropicGaussian stdev)
               let ig = Dsl.integratedGradients |> Dsl.withSteps steps
               return Dsl.withMethods [ vg; (if sameId then ig |> Dsl.withId vg.Id else ig) ]
-          } ]
+          }
+          // a box of the wrong length or with an empty side
+          Gen.elements [ [ 1; 2; 3 ]; [ 0; 0; 0; 4 ]; [ 2; 2; 5; 0 ]; [ 1; 1; 1; 1; 1 ]; [ 3; 3; 3; 3 ] ]
+          |> Gen.map (fun box -> Dsl.withMethods [ Dsl.functionalInformation |> Dsl.withSampler (ConditionalGaussian { Scale = 0.15; Jitter = 1e-5; Box = box; Rest = RestFixed }) ]) ]
     gen {
         let! spec = genSpec
         let! picked = Gen.subListOf edits
@@ -330,3 +342,26 @@ let tests =
                         | Error errors -> errors |> List.map (fun e -> e.Path, e.Message)
                     let fromFSharp = Validate.spec spec |> List.map (fun e -> e.Path, e.Message)
                     List.sort fromYaml = List.sort fromFSharp |> Prop.label (sprintf "%s\nyaml: %A\nF#: %A" yaml fromYaml fromFSharp)) ] ]
+
+[<Tests>]
+let fullScale =
+    testList "run --full" [
+        test "the full section sets the explained inputs and epochs, drops the training limit, and renames the run" {
+            let yaml = "name: t\ndata: { dataset: fashion_mnist, train_limit: 1000, explain: 20 }\nmodel: { architecture: fashion_cnn, epochs: 2 }\nmethods:\n  - method: saliency\nfull: { explain: 5000, epochs: 9 }\n"
+            match Yaml.parseText "t.yaml" yaml with
+            | Error e -> failtest (SpecError.formatAll e)
+            | Ok spec ->
+                let full = Cli.atFullScale spec
+                Expect.equal (full.Name, full.Data.Explain, full.Data.TrainLimit, full.Model.Epochs) ("t-full", 5000, None, 9) "the full section's values"
+                Expect.equal { full with Name = spec.Name; Data = spec.Data; Model = spec.Model } spec "nothing else changes"
+                Expect.notEqual (Plan.compile full "data").Steps (Plan.compile spec "data").Steps "a different plan (its steps hash the sizes)"
+        }
+        test "without a full section every test input is explained and the epochs stay" {
+            let yaml = "name: t\ndata: { dataset: fashion_mnist, train_limit: 1000, explain: 20 }\nmodel: { architecture: fashion_cnn, epochs: 2 }\nmethods:\n  - method: saliency\n"
+            match Yaml.parseText "t.yaml" yaml with
+            | Error e -> failtest (SpecError.formatAll e)
+            | Ok spec ->
+                let full = Cli.atFullScale spec
+                Expect.equal (full.Data.Explain, full.Data.TrainLimit, full.Model.Epochs) (Int32.MaxValue, None, 2) "every input, the whole training set, the same epochs"
+        }
+    ]
