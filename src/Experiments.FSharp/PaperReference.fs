@@ -116,3 +116,27 @@ let sameOrder (ours: (string * float) list) (theirs: (string * float) list) =
     let pairs = [ for (a, _) in common do for (b, _) in common do if a < b then yield a, b ]
     let agree = pairs |> List.filter (fun (a, b) -> sign (get ours a - get ours b) = sign (get theirs a - get theirs b)) |> List.length
     agree, pairs.Length
+
+/// Luo et al. (Sampling Matters) give their certainty results as figures only (Fig. 4b: mutual information over
+/// p, highest for p in 0.6..0.8; Fig. 5: feature suppression above SmoothGrad, IG and the plain gradient on every
+/// ImageNet model, normalised to IG). Our verdict on each claim, from the methods' `mutual_information_nats`.
+let samplingMattersVerdicts (scored: (MethodKind * float) list) =
+    let fmt (v: float) = v.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture)
+    let suppression = scored |> List.choose (function FeatureSuppression(p, _, false), v -> Some(p, v) | _ -> None) |> List.distinctBy fst |> List.sortBy fst
+    let baseline name pick = scored |> List.tryPick (fun (k, v) -> if pick k then Some(name, v) else None)
+    let baselines =
+        [ baseline "the gradient" (function Saliency _ -> true | _ -> false)
+          baseline "SmoothGrad" (function SmoothGrad { Sampler = IsotropicGaussian _ } -> true | _ -> false)
+          baseline "IG" (function IntegratedGradients _ -> true | _ -> false) ] |> List.choose id
+    [ if suppression.Length >= 3 then
+          let bestP, bestV = suppression |> List.maxBy snd
+          let inRange = bestP >= 0.6 - 1e-9 && bestP <= 0.8 + 1e-9
+          yield $"""Verdict (Fig. 4b, mutual information highest for p in 0.6..0.8): highest here at p = {bestP} ({fmt bestV} nats) of {suppression.Length} values of p: {(if inRange then "holds" else "does not hold")}."""
+      if not suppression.IsEmpty && not baselines.IsEmpty then
+          let bestP, bestV = suppression |> List.maxBy snd
+          let beaten = baselines |> List.filter (fun (_, v) -> v >= bestV)
+          let listed = baselines |> List.map (fun (n, v) -> $"{n} {fmt v}") |> String.concat ", "
+          let verdict =
+              if beaten.IsEmpty then "holds"
+              else "does not hold: " + (beaten |> List.map fst |> String.concat " and ") + " score higher"
+          yield $"Verdict (Fig. 5, feature suppression above the baselines): feature suppression at p = {bestP} {fmt bestV} nats against {listed}: {verdict}." ]

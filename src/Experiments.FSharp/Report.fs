@@ -78,6 +78,13 @@ let private paperComparison (line: string -> unit) (spec: Spec) (metric: string)
     | claims ->
         line ""
         for c in claims do line $"- Paper claim: {c}"
+    if metric = "explanation_certainty" then
+        let scored =
+            [ for m in results do
+                match kindOf m.Method, m.Scalars |> Array.tryFind (fun s -> s.Name = "mutual_information_nats") with
+                | Some kind, Some v when not (System.Double.IsNaN v.Value) -> yield kind, v.Value
+                | _ -> () ]
+        for v in PaperReference.samplingMattersVerdicts scored do line $"- {v}"
 
 let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.EnvironmentRecord) (heatmapFiles: string list) (curveFiles: string list) =
     let r = output.Result
