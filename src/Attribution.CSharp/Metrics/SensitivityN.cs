@@ -95,7 +95,7 @@ public sealed class SensitivityN
     }
 
     /// <summary>Pearson correlation of each row of a [B, M] with the same row of b; NaN where a row is constant.</summary>
-    static double[] RowPearson(Tensor a, Tensor b)
+    internal static double[] RowPearson(Tensor a, Tensor b)
     {
         using var scope = NewDisposeScope();
         var da = a - a.mean([1], keepdim: true);
