@@ -213,8 +213,10 @@ let compositionErrors (name: string) (text: string) (spec: Spec) =
                   yield at "effective_heat_ratio needs ground-truth boxes, which only data.dataset fashion_canvas has" [ "data.dataset: fashion_canvas" ]
               | TwoWord _, d when d <> SpeechCommands ->
                   yield at "two_word needs spoken words, which only data.dataset speech_commands has" [ "data.dataset: speech_commands" ]
-              | _ when modality <> Domain.Image && Domain.imageOnlyMetric m ->
-                  yield at $"this metric works on image pixels; data.dataset {datasetName} is not an image dataset" [ "negative_perturbation"; "rank_agreement"; "explanation_certainty" ]
+              | _ when not (List.contains modality (Domain.metricModalities m)) ->
+                  let fitting = Catalogue.metrics |> List.filter (fun v -> v.Default |> Option.forall (fun d -> List.contains modality (Domain.metricModalities d))) |> List.map _.Name
+                  let modalityName = match modality with Domain.Image -> "image" | Domain.Text -> "text" | Domain.Audio -> "audio"
+                  yield at $"this metric is not defined on {modalityName} inputs (data.dataset {datasetName})" fitting
               | _ -> () ])
     modelErrors @ methodErrors @ metricErrors
 

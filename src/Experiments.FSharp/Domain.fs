@@ -83,11 +83,14 @@ let ruleBasedMethod (kind: MethodKind) =
     | GuidedBackprop | Deconvnet | DeepLift | DeepShap _ -> true
     | _ -> false
 
-/// Metrics defined on image pixels (blur, pixel masks, SSIM, boxes).
-let imageOnlyMetric (metric: MetricSpec) =
+/// The modalities a metric is defined on. Insertion/deletion and Sensitivity-N work on image pixels and on text
+/// tokens (a token replaced by `<unk>`); blur, SSIM, boxes and retraining on masked pixels are for images.
+let metricModalities (metric: MetricSpec) =
     match metric with
-    | InsertionDeletion _ | SensitivityN _ | ParameterRandomisation _ | EffectiveHeatRatio | Roar _ -> true
-    | NegativePerturbation _ | RankAgreement | ExplanationCertainty _ | TaylorFidelity _ | TwoWord _ -> false
+    | InsertionDeletion _ | SensitivityN _ -> [ Image; Text ]
+    | ParameterRandomisation _ | EffectiveHeatRatio | Roar _ -> [ Image ]
+    | TwoWord _ -> [ Audio ]
+    | NegativePerturbation _ | RankAgreement | ExplanationCertainty _ | TaylorFidelity _ -> [ Image; Text; Audio ]
 
 /// How the explained inputs are shown to a person (the report's pictures).
 type InputView =

@@ -374,7 +374,14 @@ let private roar (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (dom
 /// explained class, cached as JSON by the step's hash.
 let private methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKind) (model: torch.nn.Module<Tensor, Tensor>)
                          (inputs: Tensor) (maps: Tensor) (classes: int64[]) (labels: int64[]) (boxes: IReadOnlyList<Attribution.Data.Box> option) (context: MethodContext)
-                         (domain: Domain.Domain) (network: torch.nn.Module<Tensor, Tensor>) device =
+                         (domain: Domain.Domain) (network: torch.nn.Module<Tensor, Tensor>) (rows: int64[]) device =
+    // Text: the explained rows' tokens and real lengths, and each token's score (the sum over its embedding coordinates).
+    let tokensOf () =
+        match domain.View rows, network with
+        | Domain.TextView(tokens, lengths, _), (:? Attribution.Models.TextModel as text) ->
+            let scores = Attribution.Methods.TokenScores.Sum(maps.reshape(maps.shape.[0], tokens.shape.[1], -1L), lengths)
+            text, tokens, lengths, scores
+        | _ -> failwith "token metrics need a text dataset and a text model"
     let file = Artefacts.path "metrics" step.Hash ".json"
     fst <| Artefacts.jsonOrCompute file (fun () ->
         let name = Catalogue.metricName metric
@@ -384,6 +391,22 @@ let private methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: M
         let value n v = { Name = n; Value = v }
         Progress.say $"{step.Name}: {classes.Length} inputs"
         match metric with
+        | InsertionDeletion _ when domain.Modality = Domain.Text ->
+            let text, tokens, lengths, scores = tokensOf ()
+            let r = Attribution.Metrics.TokenInsertionDeletion().Evaluate(text, tokens, lengths, scores, targets, seed, device, plan.Spec.Explain.BatchSize)
+            result [| value "deletion" r.Deletion.MeanAuc; value "insertion" r.Insertion.MeanAuc; value "difference" r.Difference |]
+                   "fraction of the input's tokens changed to <unk> (most important first)" r.Deletion.Fractions
+                   [| { Name = "deletion"; Values = meanCurve r.Deletion.Curves; Auc = r.Deletion.MeanAuc }
+                      { Name = "insertion"; Values = meanCurve r.Insertion.Curves; Auc = r.Insertion.MeanAuc } |]
+        | SensitivityN(masks, points) when domain.Modality = Domain.Text ->
+            let text, tokens, lengths, scores = tokensOf ()
+            // N on the log grid up to 80% of the median real length; inputs with at most N tokens are skipped at that N.
+            let median = lengths.cpu().data<int64>().ToArray() |> Array.sort |> fun l -> if l.Length = 0 then 1L else max 1L l.[(l.Length - 1) / 2]
+            let sizes = Attribution.Metrics.SensitivityN.LogGrid(int median, points) |> Array.map (fun n -> Attribution.Metrics.TokenSubsetSize.Count(n) :> Attribution.Metrics.TokenSubsetSize)
+            let r = Attribution.Metrics.TokenSensitivityN(sizes, masks).Evaluate(text, tokens, lengths, scores, targets, seed, device, plan.Spec.Explain.BatchSize)
+            let valid = r.MeanCorrelation |> Array.filter (Double.IsNaN >> not)
+            result [| value "mean_correlation" (if valid.Length = 0 then nan else Array.average valid) |] "N (tokens set to <unk>)" (r.Sizes |> Array.map _.X)
+                   [| { Name = "correlation"; Values = r.MeanCorrelation; Auc = nan } |]
         | InsertionDeletion(pixels, sigma) ->
             let metric = Attribution.Metrics.InsertionDeletion(Nullable pixels)
             let averaged = metric.EvaluateBlackAndBlurred(model, inputs, maps, targets, seed, device, sigma)
@@ -568,7 +591,7 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
             let classes = match target with Predicted -> predictions | GroundTruth -> labels
             let kind = (spec.Methods |> List.find (fun m -> m.Id = first)).Kind
             let explainedBoxes = domain.Boxes |> Option.map (fun b -> indices |> Array.map (fun i -> b.[int i]) :> IReadOnlyList<_>)
-            let result = methodMetric plan step metric kind model inputs maps.[(first, target)] classes labels explainedBoxes context domain network device
+            let result = methodMetric plan step metric kind model inputs maps.[(first, target)] classes labels explainedBoxes context domain network indices device
             for id in step.Methods do metricResults.Add { result with Method = id }
         | EvaluateRankAgreement ->
             let target = if List.contains Predicted spec.Explain.Targets then Predicted else GroundTruth

@@ -31,9 +31,9 @@ let private table (result: RunResult) =
 let private metricIntro (metric: string) =
     match metric with
     | "insertion_deletion" ->
-        "Probability of the explained class as pixels are deleted (replaced by the substrate) or inserted (revealed on it), most important first; AUC over the fraction in [0, 1]. Lower deletion, higher insertion and higher Difference (insertion - deletion) are better; `deletion`, `insertion`, `difference` average the black and blurred rounds (NeFLAG's protocol)."
+        "Probability of the explained class as pixels are deleted (replaced by the substrate) or inserted (revealed on it), most important first; AUC over the fraction in [0, 1]. Lower deletion, higher insertion and higher Difference (insertion - deletion) are better; `deletion`, `insertion`, `difference` average the black and blurred rounds (NeFLAG's protocol). On text the features are tokens: deletion writes `<unk>` over the most important real tokens, insertion reveals them on an all-`<unk>` input, in 20 steps of each input's own length."
     | "sensitivity_n" ->
-        "Pearson correlation between the attribution summed over N random pixels and the drop of f when they are set to 0, averaged over N on a log grid (curve: per N). Higher is better."
+        "Pearson correlation between the attribution summed over N random pixels and the drop of f when they are set to 0, averaged over N on a log grid (curve: per N). Higher is better. On text: N random real tokens set to `<unk>` and the drop of the target's logit; N up to 80% of the median length, inputs with at most N tokens skipped at that N."
     | "parameter_randomisation" ->
         "The model's layers re-initialised from the output backwards, cumulatively; similarity of each new map to the original (curve: per stage). A map that stays similar after randomisation does not depend on what the model learnt: lower is better."
     | "explanation_certainty" ->
