@@ -93,7 +93,10 @@ public sealed class ExtremalPerturbation : IAttributionMethod
     public (int Step, double Sigma, double MaxBlur) SizesFor(long height, long width)
     {
         double scale = (double)Math.Min(height, width) / ReferenceSide;
-        return (Step ?? Math.Max(1, (int)Math.Round(7 * scale, MidpointRounding.ToEven)), Sigma ?? 21 * scale, MaxBlur ?? 20 * scale);
+        // sigma_max is floored at L - 1 pixels so that the finest blur level, sigma_max / (L - 1), is at least a pixel
+        // (TorchRay's is 20 / 7 = 2.9 px): a sampled Gaussian narrower than a pixel is nearly the identity.
+        return (Step ?? Math.Max(1, (int)Math.Round(7 * scale, MidpointRounding.ToEven)), Sigma ?? 21 * scale,
+                MaxBlur ?? Math.Max(20 * scale, Levels - 1));
     }
 
     public string Describe() =>
@@ -142,7 +145,11 @@ public sealed class ExtremalPerturbation : IAttributionMethod
     (Tensor Mask, Tensor Reward) Chunk(nn.Module<Tensor, Tensor> model, SmoothMask generator, double maxBlur, Tensor x, Tensor targets)
     {
         using var scope = NewDisposeScope();
-        long n = x.shape[0], pixels = x.shape[2] * x.shape[3];
+        // The area term sorts the whole padded canvas, as TorchRay does: sorted over the image alone, the grid of ones
+        // starts highest on the image's last column and row (they lack the low neighbours that pull the soft max
+        // below 1, and sit 0.375 px past their grid points), so those pixels take the ones of r_a and are never
+        // pushed down; on the canvas the margin holds the highest start values and lies outside the image.
+        long n = x.shape[0], pixels = generator.PaddedHeight * generator.PaddedWidth;
         using var pyramid = new BlurPyramid(x, Levels, maxBlur);
         // r_a: the sorted mask of exactly area a, floor((1 - a) N) zeros then ones (TorchRay's int() truncation).
         long zerosCount = (long)(pixels * (1 - Area));
@@ -154,13 +161,13 @@ public sealed class ExtremalPerturbation : IAttributionMethod
         {
             using var stepScope = NewDisposeScope();
             sgd.zero_grad();
-            var mask = generator.Generate(grid);
-            var perturbed = pyramid.Apply(mask);
+            var canvas = generator.GenerateWithMargin(grid);
+            var perturbed = pyramid.Apply(generator.Window(canvas));
             if (Jitter && t % 2 == 0) perturbed = perturbed.flip(3);
             var reward = RewardOf(model.forward(perturbed), targets);
             // Stable: the grid starts at 1, so the mask starts with exact ties, and the sort order decides which pixels the
             // area term pulls up; an unstable sort breaks ties differently with the batch and thread count.
-            var (sorted, _) = mask.view(n, pixels).sort(1, stable: true);
+            var (sorted, _) = canvas.reshape(n, pixels).sort(1, stable: true);
             var regulariser = (sorted - reference).square().mean([1L]) * lambda;
             // Maximise reward - lambda R_a per input; the sum keeps the inputs' gradients apart.
             var loss = (regulariser - reward).sum();
@@ -170,7 +177,7 @@ public sealed class ExtremalPerturbation : IAttributionMethod
             lambda *= AreaWeightGrowth;
         }
         using var noGrad = no_grad();
-        var final = generator.Generate(grid);
+        var final = generator.Generate(grid).contiguous();
         var finalReward = RewardOf(model.forward(pyramid.Apply(final)), targets);
         grid.Dispose();
         return (final.MoveToOuterDisposeScope(), finalReward.MoveToOuterDisposeScope());
