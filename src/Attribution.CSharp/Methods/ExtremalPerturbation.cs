@@ -26,11 +26,17 @@ public enum ExtremalReward
 /// to right (TorchRay's <c>jitter</c>). The map is the optimised mask [0, 1] at the input's resolution, given to every
 /// input channel. Diagnostics per input: <c>reward</c> (Phi at the final mask, unflipped) and <c>mask_area</c> (its mean).
 /// <para>Sizes scale with the image: TorchRay's step 7, sigma 21 and sigma_max 20 are for 224-pixel images, so by
-/// default step = max(1, round(7 S / 224)), sigma = 21 S / 224 and sigma_max = 20 S / 224 with S = min(H, W): step 1,
-/// sigma 2.625, sigma_max 2.5 at 28 px; step 2, sigma 5.25, sigma_max 5 at 56 px.</para>
-/// <para>Differences from TorchRay: (1) the area constraint and <c>mask_area</c> are over the image's pixels; TorchRay
-/// sorts the mask including its margin of sigma pixels on every side, so its area a is a fraction of the padded mask
-/// (a 0.1 mask covers 13.5% of a 224-pixel image, 14.7% of a 28-pixel one when it lies inside). (2) The blur pads by
+/// default step = max(1, round(7 S / 224)), sigma = 21 S / 224 and sigma_max = max(20 S / 224, L - 1) with S = min(H, W):
+/// step 1, sigma 2.625, sigma_max 7 at 28 px; step 2, sigma 5.25, sigma_max 7 at 56 px. The floor L - 1 keeps the finest
+/// blur level sigma_max / (L - 1) at least a pixel (TorchRay's is 2.9 px at 224): scaled to 2.5 at 28 px, the finest
+/// level was sigma 0.36 px, a sampled Gaussian with centre weight 0.96, so the reward had almost no gradient while the
+/// mask lay in [6/7, 1], where it starts, and the area term fixed the ranking before the reward could act.</para>
+/// <para>The area term sorts TorchRay's whole padded canvas (<see cref="SmoothMask.GenerateWithMargin"/>), so the area a
+/// is a fraction of the canvas (a 0.1 mask covers 13.5% of a 224-pixel image, 14.7% of a 28-pixel one when it lies
+/// inside); <c>mask_area</c> is the mean over the image. Sorting the image alone (as this class once did) made the
+/// grid of ones start highest on the image's last column and row, which took the ones of r_a and were never pushed down:
+/// every mask ended there, whatever the model.</para>
+/// <para>Differences from TorchRay: (1) sigma_max's floor above. (2) The blur pads by
 /// replicating the border (<see cref="Metrics.GaussianBlur"/>); TorchRay pads with zeros, which darkens the borders of
 /// the substrate (the same on Fashion-MNIST's black borders). (3) The map is the mask of the final parameters; TorchRay
 /// returns the mask of the last iteration, one SGD step earlier. (4) One area per call (TorchRay optimises a list of
