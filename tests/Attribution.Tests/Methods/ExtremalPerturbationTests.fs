@@ -90,13 +90,17 @@ let tests =
 
         test "the preserving mask settles on the box the logit sees, with the requested area (no jitter)" {
             use scope = NewDisposeScope()
-            // An 8x8 box at rows 6..13, columns 14..21 of a 28x28 noise image: 64 pixels, area 64/784 = 0.082.
+            // A 12x12 box at rows 6..17, columns 10..21 of a 28x28 noise image: 144 pixels, area 144/784 = 0.184. The logit is
+            // unscaled (a few logits, as a trained CNN's): the reward and the area term balance as on real models. The box is
+            // large beside the smoothing (sigma 2.625). A smooth mask cannot have a square's corners, so one of exactly the box's
+            // area misses them (measured: 0.896 of the box, the misses all at two corners); the first case asks for a quarter more
+            // area than the box, and the mask must then cover it and stay mostly inside it.
             // 400 iterations with lambda growing by 1.0035^2 end at the lambda of the default 800 (fewer steps, same hardening).
-            let model = new BoxEnergyNet(28, 6, 14, 8, 8)
+            let model = new BoxEnergyNet(28, 6, 10, 12, 12, 1.0)
             let box = model.Box.``to``(ScalarType.Float64)
             // As in TorchRay, the area is a fraction of the padded canvas (34x34 = 1156 pixels at 28 px, step 1, sigma 2.625):
             // a mask inside the image that keeps 64 pixels has area 64/1156; `imageArea` is the fraction of the image it keeps.
-            for imageArea, seed in [ 64.0 / 784.0, 2; 0.2, 3 ] do
+            for imageArea, seed in [ 1.25 * 144.0 / 784.0, 2; 0.35, 3 ] do
                 let area = imageArea * 784.0 / 1156.0
                 let x = noise seed [| 1L; 1L; 28L; 28L |]
                 let method = ExtremalPerturbation(area = area, iterations = 400, areaWeightGrowth = 1.0035 * 1.0035, jitter = false)
@@ -109,9 +113,11 @@ let tests =
                 Expect.isLessThan (abs (meanArea - imageArea) / imageArea) 0.25 $"area {area:F3}: mean of the mask is {meanArea:F4} (image area {imageArea:F3})"
                 let boxCovered = scalar ((on * box).sum() / box.sum())
                 Expect.isGreaterThan boxCovered 0.9 $"area {area:F3}: the box is kept ({boxCovered:F3} of it)"
-                if area < 0.1 then
+                if imageArea < 0.25 then
+                    // A mask larger than the box must keep some pixels outside it: at best box / kept of them are inside.
                     let inside = scalar ((on * box).sum() / on.sum())
-                    Expect.isGreaterThan inside 0.75 $"kept pixels inside the box ({inside:F3})"
+                    let attainable = min 1.0 (scalar (box.sum() / on.sum()))
+                    Expect.isGreaterThan inside (0.9 * attainable) $"kept pixels inside the box ({inside:F3}; at most {attainable:F3} can be)"
                 use noGrad = no_grad()
                 let blurred = scalar (model.forward(GaussianBlur.Apply(x, 2.5, 21)).[0L, 0L])
                 Expect.isGreaterThan (scalar e.Diagnostics.["reward"]) (blurred + 0.5 * (scalar (model.forward(x).[0L, 0L]) - blurred)) "the kept box recovers most of the logit"
