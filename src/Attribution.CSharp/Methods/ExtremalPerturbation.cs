@@ -26,11 +26,17 @@ public enum ExtremalReward
 /// to right (TorchRay's <c>jitter</c>). The map is the optimised mask [0, 1] at the input's resolution, given to every
 /// input channel. Diagnostics per input: <c>reward</c> (Phi at the final mask, unflipped) and <c>mask_area</c> (its mean).
 /// <para>Sizes scale with the image: TorchRay's step 7, sigma 21 and sigma_max 20 are for 224-pixel images, so by
-/// default step = max(1, round(7 S / 224)), sigma = 21 S / 224 and sigma_max = 20 S / 224 with S = min(H, W): step 1,
-/// sigma 2.625, sigma_max 2.5 at 28 px; step 2, sigma 5.25, sigma_max 5 at 56 px.</para>
-/// <para>Differences from TorchRay: (1) the area constraint and <c>mask_area</c> are over the image's pixels; TorchRay
-/// sorts the mask including its margin of sigma pixels on every side, so its area a is a fraction of the padded mask
-/// (a 0.1 mask covers 13.5% of a 224-pixel image, 14.7% of a 28-pixel one when it lies inside). (2) The blur pads by
+/// default step = max(1, round(7 S / 224)), sigma = 21 S / 224 and sigma_max = max(20 S / 224, L - 1) with S = min(H, W):
+/// step 1, sigma 2.625, sigma_max 7 at 28 px; step 2, sigma 5.25, sigma_max 7 at 56 px. The floor L - 1 keeps the finest
+/// blur level sigma_max / (L - 1) at least a pixel (TorchRay's is 2.9 px at 224): scaled to 2.5 at 28 px, the finest
+/// level was sigma 0.36 px, a sampled Gaussian with centre weight 0.96, so the reward had almost no gradient while the
+/// mask lay in [6/7, 1], where it starts, and the area term fixed the ranking before the reward could act.</para>
+/// <para>The area term sorts TorchRay's whole padded canvas (<see cref="SmoothMask.GenerateWithMargin"/>), so the area a
+/// is a fraction of the canvas (a 0.1 mask covers 13.5% of a 224-pixel image, 14.7% of a 28-pixel one when it lies
+/// inside); <c>mask_area</c> is the mean over the image. Sorting the image alone (as this class once did) made the
+/// grid of ones start highest on the image's last column and row, which took the ones of r_a and were never pushed down:
+/// every mask ended there, whatever the model.</para>
+/// <para>Differences from TorchRay: (1) sigma_max's floor above. (2) The blur pads by
 /// replicating the border (<see cref="Metrics.GaussianBlur"/>); TorchRay pads with zeros, which darkens the borders of
 /// the substrate (the same on Fashion-MNIST's black borders). (3) The map is the mask of the final parameters; TorchRay
 /// returns the mask of the last iteration, one SGD step earlier. (4) One area per call (TorchRay optimises a list of
@@ -93,7 +99,10 @@ public sealed class ExtremalPerturbation : IAttributionMethod
     public (int Step, double Sigma, double MaxBlur) SizesFor(long height, long width)
     {
         double scale = (double)Math.Min(height, width) / ReferenceSide;
-        return (Step ?? Math.Max(1, (int)Math.Round(7 * scale, MidpointRounding.ToEven)), Sigma ?? 21 * scale, MaxBlur ?? 20 * scale);
+        // sigma_max is floored at L - 1 pixels so that the finest blur level, sigma_max / (L - 1), is at least a pixel
+        // (TorchRay's is 20 / 7 = 2.9 px): a sampled Gaussian narrower than a pixel is nearly the identity.
+        return (Step ?? Math.Max(1, (int)Math.Round(7 * scale, MidpointRounding.ToEven)), Sigma ?? 21 * scale,
+                MaxBlur ?? Math.Max(20 * scale, Levels - 1));
     }
 
     public string Describe() =>
@@ -142,7 +151,11 @@ public sealed class ExtremalPerturbation : IAttributionMethod
     (Tensor Mask, Tensor Reward) Chunk(nn.Module<Tensor, Tensor> model, SmoothMask generator, double maxBlur, Tensor x, Tensor targets)
     {
         using var scope = NewDisposeScope();
-        long n = x.shape[0], pixels = x.shape[2] * x.shape[3];
+        // The area term sorts the whole padded canvas, as TorchRay does: sorted over the image alone, the grid of ones
+        // starts highest on the image's last column and row (they lack the low neighbours that pull the soft max
+        // below 1, and sit 0.375 px past their grid points), so those pixels take the ones of r_a and are never
+        // pushed down; on the canvas the margin holds the highest start values and lies outside the image.
+        long n = x.shape[0], pixels = generator.PaddedHeight * generator.PaddedWidth;
         using var pyramid = new BlurPyramid(x, Levels, maxBlur);
         // r_a: the sorted mask of exactly area a, floor((1 - a) N) zeros then ones (TorchRay's int() truncation).
         long zerosCount = (long)(pixels * (1 - Area));
@@ -154,13 +167,13 @@ public sealed class ExtremalPerturbation : IAttributionMethod
         {
             using var stepScope = NewDisposeScope();
             sgd.zero_grad();
-            var mask = generator.Generate(grid);
-            var perturbed = pyramid.Apply(mask);
+            var canvas = generator.GenerateWithMargin(grid);
+            var perturbed = pyramid.Apply(generator.Window(canvas));
             if (Jitter && t % 2 == 0) perturbed = perturbed.flip(3);
             var reward = RewardOf(model.forward(perturbed), targets);
             // Stable: the grid starts at 1, so the mask starts with exact ties, and the sort order decides which pixels the
             // area term pulls up; an unstable sort breaks ties differently with the batch and thread count.
-            var (sorted, _) = mask.view(n, pixels).sort(1, stable: true);
+            var (sorted, _) = canvas.reshape(n, pixels).sort(1, stable: true);
             var regulariser = (sorted - reference).square().mean([1L]) * lambda;
             // Maximise reward - lambda R_a per input; the sum keeps the inputs' gradients apart.
             var loss = (regulariser - reward).sum();
@@ -170,7 +183,7 @@ public sealed class ExtremalPerturbation : IAttributionMethod
             lambda *= AreaWeightGrowth;
         }
         using var noGrad = no_grad();
-        var final = generator.Generate(grid);
+        var final = generator.Generate(grid).contiguous();
         var finalReward = RewardOf(model.forward(pyramid.Apply(final)), targets);
         grid.Dispose();
         return (final.MoveToOuterDisposeScope(), finalReward.MoveToOuterDisposeScope());

@@ -11,10 +11,12 @@ namespace Attribution.Methods;
 /// r = 1 + ceil(sigma / step); grid points outside the grid count as 0 (they still take part in the soft max).
 /// The result is clamped to [0, 1]. Neighbourhoods and kernel weights depend only on the geometry and are tabulated
 /// once; generating a batch of masks is one gather, one softmax and one sum.
-/// <para>The tables follow TorchRay's geometry (a margin of sigma pixels around the image, grid centres at
-/// margin + step * i in the margin's coordinates, the image cropped at round(margin) with round-half-to-even), but
-/// only the image's own pixels are generated: the area constraint here is over the image (see
-/// <see cref="ExtremalPerturbation"/>), so the margin is never needed.</para>
+/// <para>The tables follow TorchRay's geometry: the mask is generated on a padded canvas of
+/// <see cref="PaddedHeight"/> x <see cref="PaddedWidth"/> pixels (TorchRay's <c>shape_out</c>, a margin of about sigma
+/// pixels around the image), grid centre i at margin + step * i in the canvas' coordinates, and the image is the
+/// window at offset <see cref="Offset"/> = round(margin) (round-half-to-even). <see cref="GenerateWithMargin"/> returns
+/// the whole canvas (the area constraint of <see cref="ExtremalPerturbation"/> sorts it, as TorchRay does),
+/// <see cref="Generate"/> the image window.</para>
 /// </summary>
 public sealed class SmoothMask : IDisposable
 {
@@ -35,15 +37,19 @@ public sealed class SmoothMask : IDisposable
         double margin = sigma;
         long padding = 1 + (long)Math.Ceiling((margin + sigma) / step);
         long radius = 1 + (long)Math.Ceiling(sigma / step);
-        long crop = (long)Math.Round(margin, MidpointRounding.ToEven);
-        long side = 2 * radius + 1, count = side * side, pixels = height * width, outside = GridHeight * GridWidth;
+        Offset = (long)Math.Round(margin, MidpointRounding.ToEven);
+        // TorchRay's shape_out: the unfolded grid (shape_in + 2 padding - 2 radius cells), upsampled by step, less step - 1.
+        PaddedHeight = step * (GridHeight + 2 * padding - 2 * radius) - step + 1;
+        PaddedWidth = step * (GridWidth + 2 * padding - 2 * radius) - step + 1;
+        if (Offset + height > PaddedHeight || Offset + width > PaddedWidth)
+            throw new ArgumentException($"the padded mask {PaddedHeight}x{PaddedWidth} does not hold the image {height}x{width} at offset {Offset}");
+        long side = 2 * radius + 1, count = side * side, pixels = PaddedHeight * PaddedWidth, outside = GridHeight * GridWidth;
         var index = new long[count * pixels];
         var kernel = new double[count * pixels];
-        for (long y = 0; y < height; y++)
-        for (long x = 0; x < width; x++)
+        for (long uy = 0; uy < PaddedHeight; uy++)
+        for (long ux = 0; ux < PaddedWidth; ux++)
         {
-            // (uy, ux): the pixel in the coordinates of the margin-padded mask; its nearest-upsampled grid cell is u / step.
-            long uy = y + crop, ux = x + crop;
+            // (uy, ux): a pixel of the padded canvas; its nearest-upsampled grid cell is u / step.
             for (long ky = 0; ky < side; ky++)
             for (long kx = 0; kx < side; kx++)
             {
@@ -51,7 +57,7 @@ public sealed class SmoothMask : IDisposable
                 double dy = uy - (margin + step * gy), dx = ux - (margin + step * gx);
                 double z = Math.Sqrt(dy * dy + dx * dx) / sigma;
                 double flat = Math.Max(z - 0.5, 0.0);
-                long k = ky * side + kx, at = k * pixels + y * width + x;
+                long k = ky * side + kx, at = k * pixels + uy * PaddedWidth + ux;
                 kernel[at] = Math.Exp(-2.0 * flat * flat);
                 index[at] = gy >= 0 && gy < GridHeight && gx >= 0 && gx < GridWidth ? gy * GridWidth + gx : outside;
             }
@@ -71,8 +77,27 @@ public sealed class SmoothMask : IDisposable
     /// <summary>Columns of the parameter grid: ceil(Width / Step).</summary>
     public long GridWidth { get; }
 
-    /// <summary>Masks [B, 1, Height, Width] in [0, 1] from parameters [B, 1, GridHeight, GridWidth]; differentiable.</summary>
+    /// <summary>Rows of the padded canvas (TorchRay's <c>shape_out</c>).</summary>
+    public long PaddedHeight { get; }
+
+    /// <summary>Columns of the padded canvas.</summary>
+    public long PaddedWidth { get; }
+
+    /// <summary>Row and column of the image's top-left pixel on the padded canvas: round(margin), margin = sigma.</summary>
+    public long Offset { get; }
+
+    /// <summary>Masks [B, 1, Height, Width] in [0, 1] from parameters [B, 1, GridHeight, GridWidth]: the image window of <see cref="GenerateWithMargin"/>; differentiable.</summary>
     public Tensor Generate(Tensor parameters)
+    {
+        using var scope = NewDisposeScope();
+        return Window(GenerateWithMargin(parameters)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The image window [B, 1, Height, Width] of padded masks [B, 1, PaddedHeight, PaddedWidth] (a view).</summary>
+    public Tensor Window(Tensor padded) => padded.narrow(2, Offset, Height).narrow(3, Offset, Width);
+
+    /// <summary>Masks on the whole padded canvas, [B, 1, PaddedHeight, PaddedWidth] in [0, 1]; differentiable.</summary>
+    public Tensor GenerateWithMargin(Tensor parameters)
     {
         if (parameters.dim() != 4 || parameters.shape[1] != 1 || parameters.shape[2] != GridHeight || parameters.shape[3] != GridWidth)
             throw new ArgumentException($"mask parameters must be [B, 1, {GridHeight}, {GridWidth}], got [{string.Join(", ", parameters.shape)}]");
@@ -82,7 +107,7 @@ public sealed class SmoothMask : IDisposable
         var padded = cat([parameters.reshape(b, GridHeight * GridWidth), zeros(b, 1, parameters.dtype, parameters.device)], 1);
         var values = padded.index_select(1, neighbour.flatten()).view(b, k, pixels) * weight;
         var pooled = (values * nn.functional.softmax(values * Coldness, 1)).sum(1);
-        return pooled.clamp(0.0, 1.0).view(b, 1, Height, Width).MoveToOuterDisposeScope();
+        return pooled.clamp(0.0, 1.0).view(b, 1, PaddedHeight, PaddedWidth).MoveToOuterDisposeScope();
     }
 
     public void Dispose()

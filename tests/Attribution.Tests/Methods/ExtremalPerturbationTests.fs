@@ -37,11 +37,13 @@ let private scalar (t: Tensor) = t.``to``(ScalarType.Float64).item<float>()
 [<Tests>]
 let tests =
     testList "extremal_perturbation" [
-        test "default sizes scale TorchRay's step 7, sigma 21, sigma_max 20 at 224 px with the image side" {
+        test "default sizes scale TorchRay's step 7, sigma 21, sigma_max 20 at 224 px with the image side, sigma_max at least L - 1 px" {
             let ep = ExtremalPerturbation()
             Expect.equal (ep.SizesFor(224L, 224L) |> sizes) (7, 21.0, 20.0) "224 px: TorchRay's values"
-            Expect.equal (ep.SizesFor(28L, 28L) |> sizes) (1, 2.625, 2.5) "28 px"
-            Expect.equal (ep.SizesFor(56L, 56L) |> sizes) (2, 5.25, 5.0) "56 px"
+            // sigma_max = max(20 S / 224, L - 1): the finest of the 8 levels is at least a pixel wide.
+            Expect.equal (ep.SizesFor(28L, 28L) |> sizes) (1, 2.625, 7.0) "28 px"
+            Expect.equal (ep.SizesFor(56L, 56L) |> sizes) (2, 5.25, 7.0) "56 px"
+            Expect.equal (ep.SizesFor(112L, 112L) |> sizes) (4, 10.5, 10.0) "112 px: the scaled value"
             Expect.equal (ExtremalPerturbation(step = 3, sigma = 4.0, maxBlur = 1.0).SizesFor(28L, 28L) |> sizes) (3, 4.0, 1.0) "explicit sizes win"
         }
 
@@ -88,25 +90,34 @@ let tests =
 
         test "the preserving mask settles on the box the logit sees, with the requested area (no jitter)" {
             use scope = NewDisposeScope()
-            // An 8x8 box at rows 6..13, columns 14..21 of a 28x28 noise image: 64 pixels, area 64/784 = 0.082.
+            // A 12x12 box at rows 6..17, columns 10..21 of a 28x28 noise image: 144 pixels, area 144/784 = 0.184. The logit is
+            // unscaled (a few logits, as a trained CNN's): the reward and the area term balance as on real models. The box is
+            // large beside the smoothing (sigma 2.625). A smooth mask cannot have a square's corners, so one of exactly the box's
+            // area misses them (measured: 0.896 of the box, the misses all at two corners); the first case asks for a quarter more
+            // area than the box, and the mask must then cover it and stay mostly inside it.
             // 400 iterations with lambda growing by 1.0035^2 end at the lambda of the default 800 (fewer steps, same hardening).
-            let model = new BoxEnergyNet(28, 6, 14, 8, 8)
+            let model = new BoxEnergyNet(28, 6, 10, 12, 12, 1.0)
             let box = model.Box.``to``(ScalarType.Float64)
-            for area, seed in [ 64.0 / 784.0, 2; 0.2, 3 ] do
+            // As in TorchRay, the area is a fraction of the padded canvas (34x34 = 1156 pixels at 28 px, step 1, sigma 2.625):
+            // a mask inside the image that keeps 64 pixels has area 64/1156; `imageArea` is the fraction of the image it keeps.
+            for imageArea, seed in [ 1.25 * 144.0 / 784.0, 2; 0.35, 3 ] do
+                let area = imageArea * 784.0 / 1156.0
                 let x = noise seed [| 1L; 1L; 28L; 28L |]
                 let method = ExtremalPerturbation(area = area, iterations = 400, areaWeightGrowth = 1.0035 * 1.0035, jitter = false)
                 use e = method.Explain(model, x, tensor([| 0L |]), ExplainOptions())
                 let on = e.Maps.[0L, 0L].ge(Scalar.op_Implicit 0.5).``to``(ScalarType.Float64)
                 // The area term is a penalty that the reward pulls against, so the area is met approximately: within 25%.
                 let kept = scalar (on.mean())
-                Expect.isLessThan (abs (kept - area) / area) 0.25 $"area {area:F3}: fraction of mask >= 0.5 is {kept:F4}"
+                Expect.isLessThan (abs (kept - imageArea) / imageArea) 0.25 $"area {area:F3}: fraction of mask >= 0.5 is {kept:F4} (image area {imageArea:F3})"
                 let meanArea = scalar e.Diagnostics.["mask_area"]
-                Expect.isLessThan (abs (meanArea - area) / area) 0.25 $"area {area:F3}: mean of the mask is {meanArea:F4}"
+                Expect.isLessThan (abs (meanArea - imageArea) / imageArea) 0.25 $"area {area:F3}: mean of the mask is {meanArea:F4} (image area {imageArea:F3})"
                 let boxCovered = scalar ((on * box).sum() / box.sum())
                 Expect.isGreaterThan boxCovered 0.9 $"area {area:F3}: the box is kept ({boxCovered:F3} of it)"
-                if area < 0.1 then
+                if imageArea < 0.25 then
+                    // A mask larger than the box must keep some pixels outside it: at best box / kept of them are inside.
                     let inside = scalar ((on * box).sum() / on.sum())
-                    Expect.isGreaterThan inside 0.75 $"kept pixels inside the box ({inside:F3})"
+                    let attainable = min 1.0 (scalar (box.sum() / on.sum()))
+                    Expect.isGreaterThan inside (0.9 * attainable) $"kept pixels inside the box ({inside:F3}; at most {attainable:F3} can be)"
                 use noGrad = no_grad()
                 let blurred = scalar (model.forward(GaussianBlur.Apply(x, 2.5, 21)).[0L, 0L])
                 Expect.isGreaterThan (scalar e.Diagnostics.["reward"]) (blurred + 0.5 * (scalar (model.forward(x).[0L, 0L]) - blurred)) "the kept box recovers most of the logit"
