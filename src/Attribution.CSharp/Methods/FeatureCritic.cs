@@ -7,8 +7,12 @@ namespace Attribution.Methods;
 /// The WGAN critic of InputIBA's second stage, one independent critic per explained input, all held in the same
 /// tensors so that a batch of inputs takes one forward and one backward pass (grouped convolutions, batched matrix
 /// products). On feature maps [K, h, w]: conv 3x3 (K -> W, padding 1), LeakyReLU(0.2), conv 4x4 stride 2 (W -> W,
-/// padding 1), LeakyReLU(0.2), linear to one score. On features of any other shape (flattened to D): linear D -> W,
-/// LeakyReLU(0.2), linear W -> 1. No batch normalisation: a critic must score samples independently. Weights start
+/// padding 1), LeakyReLU(0.2), linear to one score. On per-position text features [T, H] (<c>sequence</c>): the same
+/// in one dimension along T, conv 3 (H -> W, padding 1), LeakyReLU(0.2), conv 4 stride 2 (W -> W, padding 1),
+/// LeakyReLU(0.2), linear to one score; written as unfolded windows and batched products, not conv1d (whose CPU input
+/// gradient was unreliable here, see <see cref="Models.TextCnn"/>). The reference's text critic is an LSTM over the
+/// positions; one LSTM per explained input cannot share a pass in TorchSharp, and a convolution sees the positions in
+/// order too. On features of any other shape (flattened to D): linear D -> W, LeakyReLU(0.2), linear W -> 1. No batch normalisation: a critic must score samples independently. Weights start
 /// uniform in [-clip, clip] (the range weight clipping keeps them in) from each input's own generator.
 /// </summary>
 internal sealed class FeatureCritic : IDisposable
@@ -16,13 +20,17 @@ internal sealed class FeatureCritic : IDisposable
     readonly long inputs;
     readonly long[] featureShape;
     readonly bool convolutional;
+    readonly bool sequence;
     readonly List<Parameter> parameters = [];
 
-    public FeatureCritic(long[] featureShape, int width, double clip, Generator[] generators, ScalarType dtype, Device device)
+    public FeatureCritic(long[] featureShape, int width, double clip, Generator[] generators, ScalarType dtype, Device device, bool sequence = false)
     {
         inputs = generators.Length;
         this.featureShape = featureShape;
-        convolutional = featureShape.Length == 3;
+        if (sequence && featureShape.Length != 2)
+            throw new ArgumentException($"input_iba: a sequence critic reads per-position features [T, H], got [{string.Join(", ", featureShape)}]");
+        this.sequence = sequence;
+        convolutional = !sequence && featureShape.Length == 3;
         long w = width;
         var shapes = new List<long[]>();
         if (convolutional)
@@ -33,6 +41,15 @@ internal sealed class FeatureCritic : IDisposable
             shapes.Add([w, k, 3, 3]); shapes.Add([w]);
             shapes.Add([w, w, 4, 4]); shapes.Add([w]);
             shapes.Add([w * h2 * w2]); shapes.Add([1]);
+        }
+        else if (sequence)
+        {
+            long t = featureShape[0], h = featureShape[1];
+            long t2 = (t + 2 - 4) / 2 + 1;
+            if (t2 < 1) throw new ArgumentException($"input_iba: the critic's stride-2 convolution needs at least 2 positions, got [{string.Join(", ", featureShape)}]");
+            shapes.Add([w, h, 3]); shapes.Add([w]);
+            shapes.Add([w, w, 4]); shapes.Add([w]);
+            shapes.Add([w * t2]); shapes.Add([1]);
         }
         else
         {
@@ -70,6 +87,16 @@ internal sealed class FeatureCritic : IDisposable
                                                               strides: [2, 2], padding: [1, 1], groups: inputs), 0.2);
             var flat = a.reshape(s, inputs, -1);                                            // [S, B, W h2 w2]
             score = einsum("sbd,bd->sb", flat, parameters[4]) + parameters[5].reshape(1, inputs);
+        }
+        else if (sequence)
+        {
+            // Windows along T (axis 2 of [S, B, T, H]): unfold gives [S, B, T', H, k]; critic b's filters are [W, H, k].
+            var padded = nn.functional.pad(features, [0, 0, 1, 1]);
+            var a = einsum("sbthk,bwhk->sbtw", padded.unfold(2, 3, 1), parameters[0]) + parameters[1].reshape(1, inputs, 1, -1);
+            a = nn.functional.leaky_relu(a, 0.2);
+            a = einsum("sbtvk,bwvk->sbtw", nn.functional.pad(a, [0, 0, 1, 1]).unfold(2, 4, 2), parameters[2]) + parameters[3].reshape(1, inputs, 1, -1);
+            a = nn.functional.leaky_relu(a, 0.2);
+            score = einsum("sbd,bd->sb", a.reshape(s, inputs, -1), parameters[4]) + parameters[5].reshape(1, inputs);
         }
         else
         {

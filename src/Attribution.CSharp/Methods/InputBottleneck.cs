@@ -9,8 +9,8 @@ namespace Attribution.Methods;
 /// Z_I = Lambda x + (1 - Lambda) eps, eps ~ N(mu_I, sigma_I^2) (<see cref="InputStatistics"/>), whose prior is not
 /// N(mu_I, sigma_I^2) but the distribution the stage-2 generator's mask lambda_G induces,
 /// P(Z_I) = N(lambda_G Lambda x + (1 - lambda_G Lambda) mu_I, (1 - lambda_G Lambda)^2 sigma_I^2). Lambda = G_sigma * sigmoid(alpha)
-/// (the Gaussian blur over height and width for image inputs [B, C, H, W]; no blur for other shapes), alpha one per
-/// input element, minimises
+/// (the Gaussian blur over height and width for image inputs [B, C, H, W]; no blur for text, <see cref="InputLayout.TokenSequence"/>,
+/// nor for other shapes), alpha one per input element, minimises
 /// <code>L = CE(model(Z_I), target) + beta * mean_k KL_k</code>
 /// with KL_k the closed form of Proposition 3 (<see cref="Capacity"/>); the CE is averaged over <see cref="Copies"/>
 /// noisy copies (fresh eps every step); Adam over alpha. Inputs of any shape [B, ...] (text: the embeddings [B, T, E]).
@@ -43,7 +43,7 @@ public sealed class InputBottleneck : IAttributionMethod
 
     public string Describe() =>
         $"input_bottleneck: bottleneck on the input, beta {Beta}, {Steps} Adam steps at lr {LearningRate}, alpha_0 {InitialAlpha}, " +
-        $"mask smoothing sigma {Sigma} (images), {Copies} noisy copies, prior N(mu_I, sigma_I^2) (lambda_G = 0), capacity in bits";
+        $"mask smoothing sigma {Sigma} (images; text masks are not smoothed), {Copies} noisy copies, prior N(mu_I, sigma_I^2) (lambda_G = 0), capacity in bits";
 
     /// <summary>
     /// Proposition 3, per element: KL( N(Lambda x + (1 - Lambda) mu, (1 - Lambda)^2 s^2) || N(lambda_G Lambda x + (1 - lambda_G Lambda) mu, (1 - lambda_G Lambda)^2 s^2) )
@@ -70,7 +70,7 @@ public sealed class InputBottleneck : IAttributionMethod
     /// <summary>
     /// Fits Lambda for every input with the prior mask <paramref name="priorMask"/> (lambda_G, shaped like
     /// <paramref name="inputs"/>, values in [0, 1]); the map is the capacity in bits, summed over channels and given to
-    /// every channel for images [B, C, H, W], per element otherwise. Diagnostic <c>capacity_bits</c>: mean over elements.
+    /// every channel for images [B, C, H, W], per element otherwise (text: per embedding coordinate, <see cref="InputLayouts"/>). Diagnostic <c>capacity_bits</c>: mean over elements.
     /// Chunks of BatchSize / Copies inputs; input i's noise from the generator of (Seed, "input/{key}/input_bottleneck").
     /// </summary>
     public Explanation ExplainWithPrior(nn.Module<Tensor, Tensor> model, Tensor inputs, Tensor targets, Tensor priorMask, ExplainOptions options)
@@ -82,6 +82,7 @@ public sealed class InputBottleneck : IAttributionMethod
         model.eval();
         long count = inputs.shape[0];
         var keys = options.Keys(count);
+        var layout = InputLayouts.Of(model, inputs);
         long perChunk = Math.Max(1, options.BatchSize / Copies);
         using var frozen = FrozenParameters.Of(model);
         using var scope = NewDisposeScope();
@@ -96,7 +97,7 @@ public sealed class InputBottleneck : IAttributionMethod
             {
                 var (_, capacity) = Fit(model, inputs.narrow(0, start, n), targets.narrow(0, start, n), priorMask.narrow(0, start, n), generators);
                 var inBits = capacity / Math.Log(2.0);
-                maps.Add(ToMap(inBits).MoveToOuterDisposeScope());
+                maps.Add(ToMap(inBits, layout).MoveToOuterDisposeScope());
                 bits.Add(inBits.flatten(1).mean([1L]).MoveToOuterDisposeScope());
             }
             finally
@@ -108,9 +109,9 @@ public sealed class InputBottleneck : IAttributionMethod
         return new Explanation(cat(maps, 0).MoveToOuterDisposeScope(), diagnostics);
     }
 
-    /// <summary>The capacity map of <paramref name="perElement"/> [B, ...]: summed over channels and given to each channel for images.</summary>
-    internal static Tensor ToMap(Tensor perElement) =>
-        perElement.dim() == 4 ? perElement.sum(1, keepdim: true).expand_as(perElement).contiguous() : perElement.contiguous();
+    /// <summary>The capacity map of <paramref name="perElement"/> [B, ...]: summed over channels and given to each channel for images, per element otherwise.</summary>
+    internal static Tensor ToMap(Tensor perElement, InputLayout layout) =>
+        layout == InputLayout.Image ? perElement.sum(1, keepdim: true).expand_as(perElement).contiguous() : perElement.contiguous();
 
     /// <summary>
     /// Optimises alpha for the inputs <paramref name="x"/> [B, ...] together (the loss is a sum over inputs, Adam is
@@ -127,7 +128,9 @@ public sealed class InputBottleneck : IAttributionMethod
         var prior = priorMask.detach().to(x.dtype, x.device);
         var mean = Noise.Mean.to(x.dtype, x.device);
         var std = Noise.Std.to(x.dtype, x.device);
-        var kernel = x.dim() == 4 ? MaskSmoothing.For(Sigma) : null;
+        // Only images are blurred: on text the layouts [B, T, E] and [B, T, 1, E] hold the embedding coordinates in the
+        // last axis, and a blur there would mix coordinates of one word (the reference's text setting has sigma 0).
+        var kernel = InputLayouts.Of(model, x) == InputLayout.Image ? MaskSmoothing.For(Sigma) : null;
         var repeated = x.repeat_interleave(Copies, 0);
         var repeatedTargets = targets.repeat_interleave(Copies);
         var noiseShape = new[] { (long)Copies }.Concat(x.shape.Skip(1)).ToArray();

@@ -35,7 +35,8 @@ public sealed record InputMaskFit(Tensor Mask, Tensor NoiseMean, Tensor NoiseStd
 /// stage-1 capacity (KL, nats) where lambda* belongs and noise N(m, s^2) with m ~ U(-2, 2), s ~ U(0, 5) per block of 20;
 /// target samples are drawn afresh for every batch (an endless sample of P(Z*) rather than a fixed set of 200);
 /// the generator steps after every 5th critic step counted over the whole run (the reference counts within an epoch);
-/// the critic is our small one (<see cref="FeatureCritic"/>, no batch normalisation), initialised in [-clip, clip].</para>
+/// the critic is our small one (<see cref="FeatureCritic"/>, no batch normalisation), initialised in [-clip, clip]; on text
+/// features [T, H] it convolves along the positions where the reference's text critic is an LSTM over them.</para>
 /// Several inputs are fitted together, each with its own generator parameters and its own critic in shared tensors:
 /// every step is one forward (and one backward) pass over B x BatchSize samples.
 /// </summary>
@@ -107,7 +108,9 @@ public sealed class InputMaskGan
         var theta = new Parameter(initialLogits.detach().to(x.dtype, x.device).clone(), requires_grad: true);
         var mu = new Parameter(inputMean.expand(statShape).clone(), requires_grad: true);
         var sigma = new Parameter(inputStd.expand(statShape).clone(), requires_grad: true);
-        using var critic = new FeatureCritic(featureShape, CriticWidth, WeightClip, generators, r.dtype, r.device);
+        // Text models' per-position stages give [T, H]: that critic convolves along the positions (FeatureCritic).
+        bool sequence = InputLayouts.Of(model, x) == InputLayout.TokenSequence && featureShape.Length == 2;
+        using var critic = new FeatureCritic(featureShape, CriticWidth, WeightClip, generators, r.dtype, r.device, sequence);
         using var criticOptimiser = optim.RMSProp(critic.Parameters, lr: CriticLearningRate);
         // RMSProp is element-wise: one optimiser per parameter with its own rate is the reference's three parameter groups.
         using var maskOptimiser = optim.RMSProp([theta], lr: MaskLearningRate);

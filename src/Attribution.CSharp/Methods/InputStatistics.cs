@@ -37,6 +37,37 @@ public sealed record InputStatistics(Tensor Mean, Tensor Std, long ReferenceCoun
                                    std.squeeze(0).to(referenceInputs.dtype).MoveToOuterDisposeScope(), referenceInputs.shape[0]);
     }
 
+    /// <summary>
+    /// Text: mean and unbiased std (at least <paramref name="minStd"/>) per embedding coordinate over the WORDS of
+    /// <paramref name="embeddings"/> [N, T, ...] (a text model's [N, T, E], or the [N, T, 1, E] view), i.e. over the
+    /// positions before each text's length (<paramref name="lengths"/> [N], int64): the input bottleneck's noise is then
+    /// a typical word, not a mixture of words and the zero vectors of &lt;pad&gt;. Shaped [1, ...] to broadcast against one
+    /// input ([1, E], or [1, 1, E] for the view): the same noise at every position.
+    /// </summary>
+    public static InputStatistics EstimateTokens(Tensor embeddings, Tensor lengths, double minStd = 0.01)
+    {
+        ArgumentNullException.ThrowIfNull(embeddings);
+        ArgumentNullException.ThrowIfNull(lengths);
+        if (embeddings.dim() < 3)
+            throw new ArgumentException($"input statistics: token embeddings are [N, T, ...], got [{string.Join(", ", embeddings.shape)}]");
+        if (lengths.dim() != 1 || lengths.shape[0] != embeddings.shape[0])
+            throw new ArgumentException($"input statistics: one length per text, got lengths [{string.Join(", ", lengths.shape)}] for {embeddings.shape[0]} texts");
+        if (!(minStd > 0)) throw new ArgumentOutOfRangeException(nameof(minStd), minStd, "input statistics: the minimum std must be > 0");
+        using var scope = NewDisposeScope();
+        long n = embeddings.shape[0], t = embeddings.shape[1];
+        var rest = embeddings.shape.Skip(2).ToArray();
+        long d = rest.Aggregate(1L, (a, b) => a * b);
+        var words = TokenScores.PaddingMask(lengths, t, embeddings.device).logical_not().reshape(n * t).nonzero().squeeze(1);
+        long count = words.shape[0];
+        if (count < 2) throw new ArgumentException($"input statistics: at least 2 words are needed, the lengths give {count}");
+        var x = embeddings.to(ScalarType.Float64).reshape(n * t, d).index_select(0, words);
+        var mean = x.mean([0L], keepdim: true);
+        var std = ((x - mean).square().sum([0L], keepdim: true) / (count - 1)).sqrt().clamp_min(minStd);
+        var shape = new[] { 1L }.Concat(rest).ToArray();
+        return new InputStatistics(mean.reshape(shape).to(embeddings.dtype).MoveToOuterDisposeScope(),
+                                   std.reshape(shape).to(embeddings.dtype).MoveToOuterDisposeScope(), n);
+    }
+
     public void Dispose()
     {
         Mean.Dispose();

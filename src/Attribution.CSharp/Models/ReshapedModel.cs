@@ -10,7 +10,9 @@ namespace Attribution.Models;
 /// Functional Information, App. B) and waveforms [B, 1, L] as frames [B, L/w, 1, w] (one covariance over a frame,
 /// shared by every frame). The reshape is a view, so gradients flow through it unchanged.
 /// <para>Stages (<see cref="ILayeredModel"/>) and rectifier swaps (<see cref="IRectifiedModel"/>) are passed on to
-/// the inner model when it has them; otherwise they throw a <see cref="NotSupportedException"/> naming it.</para>
+/// the inner model when it has them; otherwise they throw a <see cref="NotSupportedException"/> naming it. Only the
+/// input side is reshaped (ForwardTo, and ForwardStage of the first stage): activations keep the inner model's shapes,
+/// e.g. a text model's per-position stage is [B, T, H] whether it is reached through the view or not.</para>
 /// </summary>
 public sealed class ReshapedModel : nn.Module<Tensor, Tensor>, ILayeredModel, IRectifiedModel
 {
@@ -69,7 +71,13 @@ public sealed class ReshapedModel : nn.Module<Tensor, Tensor>, ILayeredModel, IR
     public IReadOnlyList<string> ParameterStages => Layered.ParameterStages;
     public Tensor ForwardTo(string stage, Tensor input) { CheckView(input); return Layered.ForwardTo(stage, ToModel(input)); }
     public Tensor ForwardFrom(string stage, Tensor activation) => Layered.ForwardFrom(stage, activation);
-    public Tensor ForwardStage(string stage, Tensor activation) => Layered.ForwardStage(stage, activation);
+    /// <summary>The first stage takes the input, which arrives in the view's shape; later stages take the inner model's activations.</summary>
+    public Tensor ForwardStage(string stage, Tensor activation) =>
+        Layered.Stages.Count > 0 && Layered.Stages[0] == stage && ViewMatches(activation)
+            ? Layered.ForwardStage(stage, ToModel(activation))
+            : Layered.ForwardStage(stage, activation);
+
+    bool ViewMatches(Tensor input) => input.dim() == viewShape.Length + 1 && input.shape.Skip(1).SequenceEqual(viewShape);
     public void Reinitialise(string stage, Generator generator) => Layered.Reinitialise(stage, generator);
     public IDisposable UseRectifier(Func<Tensor, Tensor> rectifier) => Rectified.UseRectifier(rectifier);
     public IDisposable UseMaxPool(Func<Tensor, long, Tensor> pool) => Rectified.UseMaxPool(pool);

@@ -11,8 +11,12 @@ namespace Attribution.Models;
 /// maximum over positions of each filter; dropout; a fully connected layer to the logits. <c>forward</c>
 /// takes embeddings [B, T, E] with T at least the widest filter (see <see cref="TextModel"/>).
 /// Layer names: embedding, conv3, conv4, conv5, fc.
+/// <para>Stages (<see cref="ILayeredModel"/>): <c>conv</c>, the ReLU outputs of the three filter banks per position
+/// [B, T, 3F] (position t holds the windows that start at t; a window that would run past the end gives 0, which
+/// leaves the max unchanged because ReLU outputs are >= 0), before pooling; <c>pool</c>, the max over positions
+/// [B, 3F]; <c>fc</c>, dropout and the logits.</para>
 /// </summary>
-public sealed class TextCnn : TextModel
+public sealed class TextCnn : TextModel, ILayeredModel
 {
     /// <summary>Sizes of the layers; part of the model's identity (and cache key).</summary>
     public sealed record Shape(int VocabularySize, int EmbeddingSize = 64, int FiltersPerWidth = 32, int Classes = 2, double Dropout = 0.5);
@@ -62,5 +66,54 @@ public sealed class TextCnn : TextModel
             return functional.relu(layer.Item1.forward(windows)).max(1).values;  // max over positions: [B, F]
         }).ToArray();
         return fc.forward(dropout.forward(cat(features, 1))).MoveToOuterDisposeScope();
+    }
+
+    static readonly string[] StageNames = ["conv", "pool", "fc"];
+    static readonly string[] ParameterStageNames = ["conv", "fc"];
+
+    public IReadOnlyList<string> Stages => StageNames;
+    public IReadOnlyList<string> ParameterStages => ParameterStageNames;
+
+    public Tensor ForwardTo(string stage, Tensor input)
+    {
+        if (input.dim() != 3 || input.shape[2] != Dimensions.EmbeddingSize || input.shape[1] < Widths[^1])
+            throw new ArgumentException($"TextCnn.ForwardTo takes embeddings [B, T >= {Widths[^1]}, {Dimensions.EmbeddingSize}]; got [{string.Join(", ", input.shape)}]");
+        return TextStages.Run(input, 0, Index(stage) + 1, Apply);
+    }
+
+    public Tensor ForwardFrom(string stage, Tensor activation) => TextStages.Run(activation, Index(stage) + 1, StageNames.Length, Apply);
+
+    public Tensor ForwardStage(string stage, Tensor activation) => TextStages.Run(activation, Index(stage), Index(stage) + 1, Apply);
+
+    public void Reinitialise(string stage, Generator generator)
+    {
+        switch (stage)
+        {
+            case "conv": foreach (var layer in new[] { conv3, conv4, conv5 }) TextStages.Linear(layer, generator); break;
+            case "fc": TextStages.Linear(fc, generator); break;
+            default: throw new ArgumentException($"stage '{stage}' has no parameters; these do: {string.Join(", ", ParameterStageNames)}");
+        }
+    }
+
+    static int Index(string stage) => TextStages.IndexOf(StageNames, stage, nameof(TextCnn));
+
+    Tensor Apply(int stage, Tensor h) => stage switch
+    {
+        0 => PerPosition(h),
+        1 => h.max(1).values,
+        _ => fc.forward(dropout.forward(h)),
+    };
+
+    /// <summary>[B, T, 3F]: each bank's ReLU outputs by window start, zero-padded on the right to T positions.</summary>
+    Tensor PerPosition(Tensor embeddings)
+    {
+        long t = embeddings.shape[1];
+        var banks = new[] { (conv3, 3), (conv4, 4), (conv5, 5) }.Select(layer =>
+        {
+            var windows = embeddings.unfold(1, layer.Item2, 1).flatten(2);
+            var features = functional.relu(layer.Item1.forward(windows));               // [B, T - width + 1, F]
+            return functional.pad(features, [0, 0, 0, layer.Item2 - 1]);                 // zeros for the last width - 1 starts
+        }).ToArray();
+        return cat(banks, 2);
     }
 }

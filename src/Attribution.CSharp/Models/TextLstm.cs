@@ -16,9 +16,11 @@ namespace Attribution.Models;
 /// direction, while max-over-time pooling reached 87% (docs/data.md). The BiLSTM does not have this problem: its
 /// backward direction ends at position 0. <see cref="SequencePooling.FinalStates"/> stays available; it uses the
 /// state after position T-1, i.e. after any trailing padding.</para>
-/// Layer names (embedding, lstm, fc) are those of <see cref="TextBiLstm"/>.
+/// Layer names (embedding, lstm, fc) are those of <see cref="TextBiLstm"/>, and so are the stages
+/// (<see cref="ILayeredModel"/>): <c>lstm</c> (per-position outputs [B, T, H], before pooling), <c>pool</c> ([B, H];
+/// with <see cref="SequencePooling.FinalStates"/> the output at position T-1), <c>fc</c> (logits).
 /// </summary>
-public sealed class TextLstm : TextModel
+public sealed class TextLstm : TextModel, ILayeredModel
 {
     /// <summary>Sizes of the layers and the pooling; part of the model's identity (and cache key).</summary>
     public sealed record Shape(int VocabularySize, int EmbeddingSize = 64, int Hidden = 64, int Classes = 2,
@@ -57,4 +59,40 @@ public sealed class TextLstm : TextModel
         var pooled = Dimensions.Pooling == SequencePooling.FinalStates ? hidden[0] : output.max(1).values;
         return fc.forward(pooled).MoveToOuterDisposeScope();
     }
+
+    static readonly string[] StageNames = ["lstm", "pool", "fc"];
+    static readonly string[] ParameterStageNames = ["lstm", "fc"];
+
+    public IReadOnlyList<string> Stages => StageNames;
+    public IReadOnlyList<string> ParameterStages => ParameterStageNames;
+
+    public Tensor ForwardTo(string stage, Tensor input)
+    {
+        if (input.dim() != 3 || input.shape[2] != Dimensions.EmbeddingSize)
+            throw new ArgumentException($"TextLstm.ForwardTo takes embeddings [B, T, {Dimensions.EmbeddingSize}]; got [{string.Join(", ", input.shape)}]");
+        return TextStages.Run(input, 0, Index(stage) + 1, Apply);
+    }
+
+    public Tensor ForwardFrom(string stage, Tensor activation) => TextStages.Run(activation, Index(stage) + 1, StageNames.Length, Apply);
+
+    public Tensor ForwardStage(string stage, Tensor activation) => TextStages.Run(activation, Index(stage), Index(stage) + 1, Apply);
+
+    public void Reinitialise(string stage, Generator generator)
+    {
+        switch (stage)
+        {
+            case "lstm": TextStages.Uniform(lstm, 1.0 / Math.Sqrt(Dimensions.Hidden), generator); break;
+            case "fc": TextStages.Linear(fc, generator); break;
+            default: throw new ArgumentException($"stage '{stage}' has no parameters; these do: {string.Join(", ", ParameterStageNames)}");
+        }
+    }
+
+    static int Index(string stage) => TextStages.IndexOf(StageNames, stage, nameof(TextLstm));
+
+    Tensor Apply(int stage, Tensor h) => stage switch
+    {
+        0 => lstm.forward(h).Item1,
+        1 => Dimensions.Pooling == SequencePooling.FinalStates ? h[.., -1] : h.max(1).values,
+        _ => fc.forward(h),
+    };
 }

@@ -29,8 +29,11 @@ public enum TransformerPooling
 /// position carries only its position encoding; the model is trained with the same trailing padding and learns
 /// to give those keys little weight. Scores at padding positions are dropped afterwards from the dataset's lengths.</para>
 /// Layer names: embedding, class_token, layers.{i}.*, norm, fc.
+/// <para>Stages (<see cref="ILayeredModel"/>): <c>layer1</c> .. <c>layerL</c>, the output of each encoder layer
+/// [B, 1 + T, E] (position 0 is the class token; <c>layer1</c> also prepends it and adds the position encoding);
+/// <c>norm</c>, after the final layer norm [B, 1 + T, E], before pooling; <c>pool</c> [B, E]; <c>fc</c>, the logits.</para>
 /// </summary>
-public sealed class TextTransformer : TextModel
+public sealed class TextTransformer : TextModel, ILayeredModel
 {
     /// <summary>Sizes of the layers and the pooling; part of the model's identity (and cache key). E must be a multiple of Heads.</summary>
     public sealed record Shape(int VocabularySize, int EmbeddingSize = 64, int Heads = 4, int Layers = 2, int FeedForward = 128,
@@ -78,5 +81,58 @@ public sealed class TextTransformer : TextModel
         x = norm.forward(x);
         var pooled = Dimensions.Pooling == TransformerPooling.ClassToken ? x[.., 0] : x[.., 1..].mean([1]);
         return fc.forward(pooled).MoveToOuterDisposeScope();
+    }
+
+    string[]? stageNames;
+
+    string[] StageNames => stageNames ??= Enumerable.Range(1, Dimensions.Layers).Select(i => $"layer{i}").Concat(["norm", "pool", "fc"]).ToArray();
+
+    public IReadOnlyList<string> Stages => StageNames;
+    public IReadOnlyList<string> ParameterStages => StageNames.Where(s => s != "pool").ToArray();
+
+    public Tensor ForwardTo(string stage, Tensor input)
+    {
+        if (input.dim() != 3 || input.shape[2] != Dimensions.EmbeddingSize)
+            throw new ArgumentException($"TextTransformer.ForwardTo takes embeddings [B, T, {Dimensions.EmbeddingSize}]; got [{string.Join(", ", input.shape)}]");
+        return TextStages.Run(input, 0, Index(stage) + 1, Apply);
+    }
+
+    public Tensor ForwardFrom(string stage, Tensor activation) => TextStages.Run(activation, Index(stage) + 1, StageNames.Length, Apply);
+
+    public Tensor ForwardStage(string stage, Tensor activation) => TextStages.Run(activation, Index(stage), Index(stage) + 1, Apply);
+
+    public void Reinitialise(string stage, Generator generator)
+    {
+        int i = Index(stage);
+        if (i < Dimensions.Layers)
+        {
+            TextStages.Defaults(layers[i], generator);
+            if (i == 0)
+            {
+                using var noGrad = no_grad();
+                using var fresh = randn(class_token.shape, class_token.dtype, class_token.device, generator: generator);
+                class_token.copy_(fresh);
+            }
+        }
+        else if (stage == "norm") TextStages.Defaults(norm, generator);
+        else if (stage == "fc") TextStages.Linear(fc, generator);
+        else throw new ArgumentException($"stage '{stage}' has no parameters; these do: {string.Join(", ", ParameterStages)}");
+    }
+
+    int Index(string stage) => TextStages.IndexOf(StageNames, stage, nameof(TextTransformer));
+
+    Tensor Apply(int stage, Tensor h)
+    {
+        int layersCount = Dimensions.Layers;
+        if (stage == 0)
+        {
+            long b = h.shape[0], t = h.shape[1];
+            h = cat([class_token.expand(b, 1, Dimensions.EmbeddingSize), h], 1)
+                + PositionEncoding.Sinusoidal(t + 1, Dimensions.EmbeddingSize, h.dtype, h.device);
+        }
+        if (stage < layersCount) return layers[stage].forward(h);
+        if (stage == layersCount) return norm.forward(h);
+        if (stage == layersCount + 1) return Dimensions.Pooling == TransformerPooling.ClassToken ? h[.., 0] : h[.., 1..].mean([1]);
+        return fc.forward(h);
     }
 }
