@@ -42,7 +42,7 @@ module Catalogue =
         /// Stages with a spatial map (Grad-CAM needs one): fashion_cnn's conv1..pool2, small_resnet's stem..stage3
         /// (validation checks the stage belongs to the spec's architecture).
         let spatialStages =
-            [ for s in [ "conv1"; "pool1"; "conv2"; "pool2"; "stem"; "stage1"; "stage2"; "stage3" ] -> s, s ]
+            [ for s in [ "conv1"; "pool1"; "conv2"; "pool2"; "stem"; "stage1"; "stage2"; "stage3"; "lstm"; "conv"; "norm" ] -> s, s ]
         let taylorTerms = [ "first", FirstOrder; "independent", IndependentTerms; "interactive", InteractiveTerms; "all", AllTerms ]
         let rests = [ "fixed", RestFixed; "marginal", RestFromMarginal ]
         let statistics = [ "mean", Mean; "mean_square", MeanSquare; "variance", Variance; "mean_absolute", MeanAbsolute; "fisher_ratio", FisherRatio ]
@@ -370,7 +370,7 @@ module Catalogue =
             "input_iba"
             "Zhang et al. 2021: IBA at a stage (beta_feat), a WGAN fits the input mask so the stage's features under the input noise match the bottleneck's (RMSProp 5e-5, clip 0.01, 5 critic steps per generator step), then the input bottleneck with the Prop. 3 KL (beta_input, Adam lr 1); heatmap = input capacity in bits (or the mask)"
             (fields {
-                let! stage = Fields.field (fun (s: InputIbaSpec) -> s.Stage) (Param.choice "stage" "stage" "the layer carrying the feature bottleneck" (Some "conv2") Names.spatialStages)
+                let! stage = Fields.field (fun (s: InputIbaSpec) -> s.Stage) (Param.choice "stage" "stage" "the layer carrying the feature bottleneck (text: lstm for text_lstm and text_bilstm, conv for text_cnn, norm for text_transformer; the reference code's text settings are beta_feat 0.5, beta_input 0.01, steps 20)" (Some "conv2") Names.spatialStages)
                 and! betaFeature = Fields.field (fun (s: InputIbaSpec) -> s.BetaFeature) (Param.float "beta_feat" "capacity weight of the feature bottleneck (stage 1)" (Some 10.0) true)
                 and! betaInput = Fields.field (fun (s: InputIbaSpec) -> s.BetaInput) (Param.float "beta_input" "capacity weight of the input bottleneck (stage 3)" (Some 20.0) true)
                 and! epochs = Fields.field (fun (s: InputIbaSpec) -> s.Epochs) (Param.int "epochs" "WGAN epochs (stage 2; 0 skips it: lambda_G stays at its initialisation, the feature capacity upsampled to the input)" (Some 20) 0 None)

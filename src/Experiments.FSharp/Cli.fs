@@ -191,7 +191,7 @@ let compositionErrors (name: string) (text: string) (spec: Spec) =
               if modality <> Domain.Image && Domain.imageOnlyMethod m.Kind then
                   yield at "method" $"this method works on image pixels; data.dataset {datasetName} is not an image dataset" (Some(Catalogue.methodName m.Kind)) []
               match Domain.stageOf m.Kind with
-              | Some stage when modality = Domain.Image && not (List.contains stage (Domain.spatialStagesOf spec.Model.Architecture)) ->
+              | Some stage when not (modality <> Domain.Image && Domain.imageOnlyMethod m.Kind) && not (List.contains stage (Domain.spatialStagesOf spec.Model.Architecture)) ->
                   yield at "stage" $"model.architecture {architectureName spec.Model.Architecture} has no stage '{stage}'" (Some stage) (Domain.spatialStagesOf spec.Model.Architecture)
               | _ -> ()
               match m.Kind with

@@ -54,12 +54,16 @@ let hasRectifiers (architecture: Architecture) =
     | FashionCnn | SmallResNet | M5 -> true
     | TextLstm | TextBiLstm | TextCnn | TextTransformer -> false
 
-/// The named stages of an architecture that layer methods (Grad-CAM, IBA, InputIBA) can use, in forward order.
+/// The named stages of an architecture that layer methods can use, in forward order: spatial maps for Grad-CAM, IBA
+/// and InputIBA on images; per-position features [T, H] for InputIBA on text (the reference code's LSTM layer).
 let spatialStagesOf (architecture: Architecture) =
     match architecture with
     | FashionCnn -> [ "conv1"; "pool1"; "conv2"; "pool2" ]
     | SmallResNet -> [ "stem"; "stage1"; "stage2"; "stage3" ]
-    | M5 | TextLstm | TextBiLstm | TextCnn | TextTransformer -> []
+    | TextLstm | TextBiLstm -> [ "lstm" ]
+    | TextCnn -> [ "conv" ]
+    | TextTransformer -> [ "norm" ]
+    | M5 -> []
 
 /// Architectures MIP-IN can invert stage by stage (ILayeredModel.ForwardStage).
 let invertibleStages (architecture: Architecture) = architecture = FashionCnn
@@ -71,10 +75,11 @@ let stageOf (kind: MethodKind) =
     | InputIba p -> Some p.Stage
     | _ -> None
 
-/// Methods defined on image pixels (windows, superpixels, spatial stages): they need an image dataset.
+/// Methods defined on image pixels (windows, superpixels, spatial stages): they need an image dataset. InputIBA is not
+/// one: on text its input bottleneck acts on the embeddings and its feature bottleneck on a text stage.
 let imageOnlyMethod (kind: MethodKind) =
     match kind with
-    | Occlusion _ | Lime _ | GradCam _ | InformationBottleneck _ | InputIba _ | ExtremalPerturbation _ -> true
+    | Occlusion _ | Lime _ | GradCam _ | InformationBottleneck _ | ExtremalPerturbation _ -> true
     | _ -> false
 
 /// Methods whose backward rules replace the model's ReLUs.

@@ -195,10 +195,19 @@ let methodOf (kind: MethodKind) (context: MethodContext) : IAttributionMethod =
     | InputIba p ->
         let references = context.References 1000
         let features = Attribution.Methods.InformationBottleneck.EstimateActivationStatistics(context.Model, p.Stage, references)
-        let inputs = Attribution.Methods.InputStatistics.Estimate(references, [| 0 |])
-        Attribution.Methods.InputIba(Attribution.Methods.InformationBottleneck(features, p.BetaFeature), Attribution.Methods.InputMaskGan(p.Epochs),
-                                     Attribution.Methods.InputBottleneck(inputs, p.BetaInput, p.Steps),
-                                     (if p.ShowMask then Attribution.Methods.InputIbaMap.Mask else Attribution.Methods.InputIbaMap.CapacityBits))
+        let map = if p.ShowMask then Attribution.Methods.InputIbaMap.Mask else Attribution.Methods.InputIbaMap.CapacityBits
+        match Attribution.Methods.InputLayouts.Of(context.Model, references) with
+        | Attribution.Methods.InputLayout.TokenSequence ->
+            // Text (the reference code's text setting): the noise is a typical word, estimated over the references' words;
+            // <pad> embeds to the zero vector (padding_idx) and pads every text's end, so its length is its non-zero positions.
+            let lengths = references.abs().sum([| 2L; 3L |]).gt(torch.tensor 0.0).sum(1L)
+            let inputs = Attribution.Methods.InputStatistics.EstimateTokens(references, lengths)
+            Attribution.Methods.InputIba(Attribution.Methods.InformationBottleneck(features, p.BetaFeature), Attribution.Methods.InputMaskGan(p.Epochs, maskLearningRate = 0.03),
+                                         Attribution.Methods.InputBottleneck(inputs, p.BetaInput, p.Steps, learningRate = 0.5, sigma = 0.0), map)
+        | _ ->
+            let inputs = Attribution.Methods.InputStatistics.Estimate(references, [| 0 |])
+            Attribution.Methods.InputIba(Attribution.Methods.InformationBottleneck(features, p.BetaFeature), Attribution.Methods.InputMaskGan(p.Epochs),
+                                         Attribution.Methods.InputBottleneck(inputs, p.BetaInput, p.Steps), map)
     | MipIn(steps, references) ->
         let inverse = Attribution.Methods.MipInInverse.Train(context.Model, context.References references, Attribution.Methods.MipInTrainingOptions(Steps = steps))
         FixedOutput(Attribution.Methods.MipIn(inverse), Attribution.Methods.OutputFunction.Logit)

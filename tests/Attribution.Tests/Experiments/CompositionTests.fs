@@ -128,6 +128,16 @@ let modalityErrors =
             Expect.equal (errorsOf text) [ 6, "methods[0].sampler" ] "text shares one covariance across positions"
         }
 
+        test "input_iba on text needs a text stage, named in the error" {
+            let yaml = "name: c\ndata: { dataset: spam_assassin }\nmodel: { architecture: text_bilstm }\nmethods:\n  - method: input_iba\n"
+            Expect.equal (errorsOf yaml) [ 5, "methods[0].stage" ] "the image default conv2 is not a BiLSTM stage"
+            match Yaml.parseText "m.yaml" yaml with
+            | Ok spec -> Expect.stringContains (Cli.compositionErrors "m.yaml" yaml spec |> List.head |> SpecError.format) "lstm" "the allowed stage is listed"
+            | Error e -> failtest (SpecError.formatAll e)
+            Expect.equal (errorsOf (yaml + "    stage: lstm\n")) [] "lstm is"
+            Expect.equal (errorsOf (yaml.Replace("text_bilstm", "text_cnn") + "    stage: conv\n")) [] "conv is the CNN's"
+        }
+
         test "a stage the architecture lacks and mip_in off fashion_cnn are located errors" {
             let yaml = "name: c\ndata: { dataset: fashion_mnist }\nmodel: { architecture: small_resnet }\nmethods:\n  - method: grad_cam\n    stage: conv2\n  - method: mip_in\n"
             Expect.equal (errorsOf yaml) [ 6, "methods[0].stage"; 7, "methods[1].method" ] "conv2 is fashion_cnn's; mip_in needs fashion_cnn"
