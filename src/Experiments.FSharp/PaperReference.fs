@@ -97,6 +97,27 @@ let private inputIbaEhr =
 /// Every published table a report can compare with.
 let tables = neflagVgg19 @ [ inputIbaEhr ]
 
+/// Methods of the InputIBA paper's comparisons (its claims concern these).
+let private inputIbaMethod (kind: MethodKind) =
+    match kind with
+    | InputIba _ | InformationBottleneck _ | GradCam _ | GuidedBackprop | DeepShap _ | IntegratedGradients _ | ExtremalPerturbation _ -> true
+    | _ -> false
+
+/// Methods of Sampling Matters' comparisons.
+let private samplingMattersMethod (kind: MethodKind) =
+    match kind with
+    | FeatureSuppression _ | Saliency _ | SmoothGrad _ | IntegratedGradients _ -> true
+    | _ -> false
+
+/// Which methods a metric's claims are about: a report prints the claims when it has at least two of them.
+let claimMethods (metric: string) : MethodKind -> bool =
+    match metric with
+    | "sensitivity_n" | "roar" | "parameter_randomisation" | "insertion_deletion" -> inputIbaMethod
+    | "explanation_certainty" -> samplingMattersMethod
+    | "two_word" -> (function FunctionalInformation _ | SmoothGrad _ | SmoothGradSq _ | VarGrad _ -> true | _ -> false)
+    | "taylor_fidelity" -> (function IntegratedGradients _ | GradientXInput | Occlusion _ | Taylor _ -> true | _ -> false)
+    | _ -> fun _ -> false
+
 /// Claims the papers make in words or figures only (no table), per metric: printed beside our numbers.
 let claims (metric: string) =
     match metric with

@@ -73,8 +73,10 @@ let private paperComparison (line: string -> unit) (spec: Spec) (metric: string)
             let best l = l |> List.sortBy (fun (_, v) -> match table.Better with PaperReference.Higher -> -v | PaperReference.Lower -> v) |> List.head |> fst
             let paperCommon = table.Rows |> List.filter (fun (k, _) -> ours |> List.exists (fun (k2, _) -> k2 = k))
             line $"- best here: {best ours}; best in the paper among these: {best paperCommon}."
+    let concerned = spec.Methods |> List.filter (fun m -> PaperReference.claimMethods metric m.Kind) |> List.length
     match PaperReference.claims metric with
     | [] -> ()
+    | _ when concerned < 2 -> ()
     | claims ->
         line ""
         for c in claims do line $"- Paper claim: {c}"
