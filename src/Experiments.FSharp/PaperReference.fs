@@ -130,9 +130,10 @@ let claims (metric: string) =
     | "taylor_fidelity" -> [ "Deng et al. 2020: IG satisfies all three properties for the terms it can represent; Gradient x Input and Occlusion-1 misassign the high-order terms (Occlusion-1 gives every interaction fully to each of its features)." ]
     | _ -> []
 
-/// Pairs of rows ordered the same way by two score lists, and the number of comparable pairs.
+/// Pairs of rows ordered the same way by two score lists, and the number of comparable pairs. A row without a number
+/// on our side (NaN: e.g. a ground-truth column when only predictions were explained) is in no pair.
 let sameOrder (ours: (string * float) list) (theirs: (string * float) list) =
-    let common = ours |> List.filter (fun (k, _) -> theirs |> List.exists (fun (k2, _) -> k2 = k))
+    let common = ours |> List.filter (fun (k, v) -> not (System.Double.IsNaN v) && theirs |> List.exists (fun (k2, _) -> k2 = k))
     let get l k = l |> List.find (fun (k2, _) -> k2 = k) |> snd
     let pairs = [ for (a, _) in common do for (b, _) in common do if a < b then yield a, b ]
     let agree = pairs |> List.filter (fun (a, b) -> sign (get ours a - get ours b) = sign (get theirs a - get theirs b)) |> List.length

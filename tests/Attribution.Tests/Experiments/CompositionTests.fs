@@ -159,3 +159,31 @@ let modalityErrors =
             Expect.equal (Cli.documents one) [ one ] "no separator: one document"
         }
     ]
+
+[<Tests>]
+let paperComparison =
+    testList "paper comparison" [
+        test "sameOrder counts pairs ordered alike; a row without our number is in no pair" {
+            let theirs = [ "a", 3.0; "b", 2.0; "c", 1.0 ]
+            Expect.equal (PaperReference.sameOrder [ "a", 30.0; "b", 20.0; "c", 10.0 ] theirs) (3, 3) "the same order"
+            Expect.equal (PaperReference.sameOrder [ "a", 10.0; "b", 20.0; "c", 30.0 ] theirs) (0, 3) "reversed"
+            Expect.equal (PaperReference.sameOrder [ "a", nan; "b", 20.0; "c", 10.0 ] theirs) (1, 1) "NaN left out"
+        }
+
+        test "Sampling Matters verdicts follow the scores" {
+            let fs p = FeatureSuppression(p, 50, false)
+            let peakAt07 = [ for p in [ 0.1; 0.3; 0.5; 0.7; 0.9 ] -> fs p, 1.0 - abs (p - 0.7) ]
+            let baselines ig = [ Saliency true, 0.1; SmoothGrad { Samples = 50; Sampler = IsotropicGaussian 0.15 }, 0.2; IntegratedGradients(50, GaussLegendre), ig ]
+            match PaperReference.samplingMattersVerdicts (peakAt07 @ baselines 0.5) with
+            | [ best; above ] ->
+                Expect.stringContains best "p = 0.7" "the best p"
+                Expect.stringContains best "holds" "0.7 is in 0.6..0.8"
+                Expect.stringContains above ": holds" "1.0 beats every baseline"
+            | other -> failtest $"two verdicts expected, got {other}"
+            match PaperReference.samplingMattersVerdicts ([ for p in [ 0.1; 0.2; 0.3 ] -> fs p, p ] @ baselines 2.0) with
+            | [ best; above ] ->
+                Expect.stringContains best "does not hold" "0.3 is outside 0.6..0.8"
+                Expect.stringContains above "IG score higher" "IG beats it"
+            | other -> failtest $"two verdicts expected, got {other}"
+        }
+    ]
