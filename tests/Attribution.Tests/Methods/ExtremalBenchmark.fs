@@ -1,6 +1,6 @@
 /// A timing benchmark for Extremal Perturbations, not a test: it runs only when EXTREMAL_BENCH=1 and prints seconds per
 /// input (FashionCnn, untrained, 100 iterations) at 28 and 56 px for chunks of 8 and 50 inputs, then a per-operation
-/// breakdown of one iteration. EXTREMAL_BENCH_SAVE=DIR also writes each run's maps to DIR, to compare two builds.
+/// breakdown of one iteration. EXTREMAL_BENCH_ITERATIONS=N changes the 100; EXTREMAL_BENCH_SAVE=DIR also writes each run's maps to DIR, to compare two builds.
 module ExtremalBenchmark
 
 open System
@@ -13,6 +13,12 @@ open Attribution.Methods
 open Attribution.Models
 
 let private enabled () = Environment.GetEnvironmentVariable "EXTREMAL_BENCH" = "1"
+
+/// Iterations per timed call: EXTREMAL_BENCH_ITERATIONS, 100 by default.
+let private iterations () =
+    match Int32.TryParse(Environment.GetEnvironmentVariable "EXTREMAL_BENCH_ITERATIONS") with
+    | true, n when n > 0 -> n
+    | _ -> 100
 
 let private inputs side count =
     use g = new Generator(7UL, CPU)
@@ -89,8 +95,9 @@ let tests =
                 printfn "threads: %d" (torch.get_num_threads())
                 for side in [ 28; 56 ] do
                     for batch in [ 8; 50 ] do
-                        let s = perInput side batch 100
-                        printfn "extremal %d px, batch %d: %.3f s per input for 100 iterations (%.1f s for 800)" side batch s (8.0 * s)
+                        let n = iterations ()
+                        let s = perInput side batch n
+                        printfn "extremal %d px, batch %d: %.3f s per input for %d iterations (%.1f s for 800)" side batch s n (800.0 / float n * s)
                 for side in [ 28; 56 ] do
                     let parts = breakdown side 50 20
                     let total = parts |> Array.sumBy snd
