@@ -1,6 +1,6 @@
 /// A timing benchmark for Extremal Perturbations, not a test: it runs only when EXTREMAL_BENCH=1 and prints seconds per
 /// input (FashionCnn, untrained, 100 iterations) at 28 and 56 px for chunks of 8 and 50 inputs, then a per-operation
-/// breakdown of one iteration. EXTREMAL_BENCH_ITERATIONS=N changes the 100; EXTREMAL_BENCH_SAVE=DIR also writes each run's maps to DIR, to compare two builds.
+/// breakdown of one iteration. EXTREMAL_BENCH_ITERATIONS=N changes the 100; EXTREMAL_BENCH_SIDES=28,56 picks the sizes; EXTREMAL_BENCH_SAVE=DIR also writes each run's maps to DIR, to compare two builds.
 module ExtremalBenchmark
 
 open System
@@ -93,12 +93,16 @@ let tests =
         test "seconds per input and per-operation breakdown (EXTREMAL_BENCH=1)" {
             if enabled () then
                 printfn "threads: %d" (torch.get_num_threads())
-                for side in [ 28; 56 ] do
+                let sides =
+                    match Environment.GetEnvironmentVariable "EXTREMAL_BENCH_SIDES" with
+                    | null | "" -> [ 28; 56 ]
+                    | text -> text.Split ',' |> Seq.map int |> List.ofSeq
+                for side in sides do
                     for batch in [ 8; 50 ] do
                         let n = iterations ()
                         let s = perInput side batch n
                         printfn "extremal %d px, batch %d: %.3f s per input for %d iterations (%.1f s for 800)" side batch s n (800.0 / float n * s)
-                for side in [ 28; 56 ] do
+                for side in sides do
                     let parts = breakdown side 50 20
                     let total = parts |> Array.sumBy snd
                     printfn "breakdown %d px, batch 50, ms per iteration (total %.1f): %s" side total
