@@ -169,15 +169,9 @@ let compositionErrors (name: string) (text: string) (spec: Spec) =
                   let kind = match s with BernoulliSuppression _ -> "bernoulli_suppression" | _ -> "epsilon_sphere"
                   yield at "sampler" "the Fisher statistic (C grad f).grad f / f needs a Gaussian sampler, which has a covariance C" (Some kind) [ "isotropic_gaussian"; "covariance_gaussian" ]
               | _ -> ()
-              let layout =
-                  match Plan.samplingOf m.Kind |> Option.map _.Sampler with
-                  | Some(CovarianceGaussian c) -> Some c.Structure
-                  | _ -> None
-              match layout with
-              | Some l when l <> SharedAcrossChannels && modality <> Domain.Image ->
-                  yield at "sampler" $"data.dataset {datasetName} shares one covariance across positions or frames; other structures are for images" (Some(Catalogue.Names.layouts |> List.find (snd >> (=) l) |> fst)) [ "shared_across_channels" ]
-              | _ -> ()
               match Plan.samplingOf m.Kind |> Option.map _.Sampler with
+              | Some(CovarianceGaussian c) when c.Structure <> SharedAcrossChannels && modality <> Domain.Image ->
+                  yield at "sampler" $"data.dataset {datasetName} shares one covariance across positions or frames; other structures are for images" (Some(Catalogue.Names.layouts |> List.find (snd >> (=) c.Structure) |> fst)) [ "shared_across_channels" ]
               | Some(ConditionalGaussian _) when modality <> Domain.Image ->
                   yield at "sampler" $"conditional_gaussian conditions on image pixels; data.dataset {datasetName} is not an image dataset" (Some "conditional_gaussian") []
               | Some(ConditionalGaussian c) ->

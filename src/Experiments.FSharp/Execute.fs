@@ -196,18 +196,18 @@ let methodOf (kind: MethodKind) (context: MethodContext) : IAttributionMethod =
         let references = context.References 1000
         let features = Attribution.Methods.InformationBottleneck.EstimateActivationStatistics(context.Model, p.Stage, references)
         let map = if p.ShowMask then Attribution.Methods.InputIbaMap.Mask else Attribution.Methods.InputIbaMap.CapacityBits
-        match Attribution.Methods.InputLayouts.Of(context.Model, references) with
-        | Attribution.Methods.InputLayout.TokenSequence ->
-            // Text (the reference code's text setting): the noise is a typical word, estimated over the references' words;
-            // <pad> embeds to the zero vector (padding_idx) and pads every text's end, so its length is its non-zero positions.
-            let lengths = references.abs().sum([| 2L; 3L |]).gt(torch.tensor 0.0).sum(1L)
-            let inputs = Attribution.Methods.InputStatistics.EstimateTokens(references, lengths)
-            Attribution.Methods.InputIba(Attribution.Methods.InformationBottleneck(features, p.BetaFeature), Attribution.Methods.InputMaskGan(p.Epochs, maskLearningRate = 0.03),
-                                         Attribution.Methods.InputBottleneck(inputs, p.BetaInput, p.Steps, learningRate = 0.5, sigma = 0.0), map)
-        | _ ->
-            let inputs = Attribution.Methods.InputStatistics.Estimate(references, [| 0 |])
-            Attribution.Methods.InputIba(Attribution.Methods.InformationBottleneck(features, p.BetaFeature), Attribution.Methods.InputMaskGan(p.Epochs),
-                                         Attribution.Methods.InputBottleneck(inputs, p.BetaInput, p.Steps), map)
+        let gan, bottleneck =
+            match Attribution.Methods.InputLayouts.Of(context.Model, references) with
+            | Attribution.Methods.InputLayout.TokenSequence ->
+                // Text (the reference code's text setting): the noise is a typical word, estimated over the references' words;
+                // <pad> embeds to the zero vector (padding_idx) and pads every text's end, so its length is its non-zero positions.
+                let lengths = references.abs().sum([| 2L; 3L |]).gt(torch.tensor 0.0).sum(1L)
+                let inputs = Attribution.Methods.InputStatistics.EstimateTokens(references, lengths)
+                Attribution.Methods.InputMaskGan(p.Epochs, maskLearningRate = 0.03), Attribution.Methods.InputBottleneck(inputs, p.BetaInput, p.Steps, learningRate = 0.5, sigma = 0.0)
+            | _ ->
+                let inputs = Attribution.Methods.InputStatistics.Estimate(references, [| 0 |])
+                Attribution.Methods.InputMaskGan(p.Epochs), Attribution.Methods.InputBottleneck(inputs, p.BetaInput, p.Steps)
+        Attribution.Methods.InputIba(Attribution.Methods.InformationBottleneck(features, p.BetaFeature), gan, bottleneck, map)
     | MipIn(steps, references) ->
         let inverse = Attribution.Methods.MipInInverse.Train(context.Model, context.References references, Attribution.Methods.MipInTrainingOptions(Steps = steps))
         FixedOutput(Attribution.Methods.MipIn(inverse), Attribution.Methods.OutputFunction.Logit)
@@ -410,8 +410,7 @@ let private methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: M
         | SensitivityN(masks, points) when domain.Modality = Domain.Text ->
             let text, tokens, lengths, scores = tokensOf ()
             // N on the log grid up to 80% of the median real length; inputs with at most N tokens are skipped at that N.
-            let median = lengths.cpu().data<int64>().ToArray() |> Array.sort |> fun l -> if l.Length = 0 then 1L else max 1L l.[(l.Length - 1) / 2]
-            let sizes = Attribution.Metrics.SensitivityN.LogGrid(int median, points) |> Array.map (fun n -> Attribution.Metrics.TokenSubsetSize.Count(n) :> Attribution.Metrics.TokenSubsetSize)
+            let sizes = Attribution.Metrics.TokenSensitivityN.DefaultSizes(lengths, points)
             let r = Attribution.Metrics.TokenSensitivityN(sizes, masks).Evaluate(text, tokens, lengths, scores, targets, seed, device, plan.Spec.Explain.BatchSize)
             let valid = r.MeanCorrelation |> Array.filter (Double.IsNaN >> not)
             result [| value "mean_correlation" (if valid.Length = 0 then nan else Array.average valid) |] "N (tokens set to <unk>)" (r.Sizes |> Array.map _.X)

@@ -50,12 +50,12 @@ public sealed class TokenSensitivityN
     public long MaskToken { get; }
 
     /// <summary>Counts on <see cref="SensitivityN.LogGrid"/> of the median of <paramref name="lengths"/> (the lower median for an even count).</summary>
-    public static TokenSubsetSize[] DefaultSizes(Tensor lengths)
+    public static TokenSubsetSize[] DefaultSizes(Tensor lengths, int points = 12)
     {
         using var scope = NewDisposeScope();
         var sorted = lengths.cpu().to(ScalarType.Int64).data<long>().ToArray().Order().ToArray();
         int median = sorted.Length == 0 ? 1 : (int)Math.Max(1, sorted[(sorted.Length - 1) / 2]);
-        return SensitivityN.LogGrid(median).Select(n => (TokenSubsetSize)new TokenSubsetSize.Count(n)).ToArray();
+        return SensitivityN.LogGrid(median, points).Select(n => (TokenSubsetSize)new TokenSubsetSize.Count(n)).ToArray();
     }
 
     /// <summary>
