@@ -55,7 +55,7 @@ let hasRectifiers (architecture: Architecture) =
     | TextLstm | TextBiLstm | TextCnn | TextTransformer -> false
 
 /// The named stages of an architecture that layer methods can use, in forward order: spatial maps for Grad-CAM, IBA
-/// and InputIBA on images; per-position features [T, H] for InputIBA on text (the reference code's LSTM layer).
+/// and InputIBA on images; per-position features [T, H] for IBA and InputIBA on text (the reference code's LSTM layer).
 let spatialStagesOf (architecture: Architecture) =
     match architecture with
     | FashionCnn -> [ "conv1"; "pool1"; "conv2"; "pool2" ]
@@ -75,11 +75,12 @@ let stageOf (kind: MethodKind) =
     | InputIba p -> Some p.Stage
     | _ -> None
 
-/// Methods defined on image pixels (windows, superpixels, spatial stages): they need an image dataset. InputIBA is not
-/// one: on text its input bottleneck acts on the embeddings and its feature bottleneck on a text stage.
+/// Methods defined on image pixels (windows, superpixels, spatial stages): they need an image dataset. IBA and InputIBA
+/// are not: on text their feature bottleneck sits on a per-position stage (a word's score is its position's bits), and
+/// InputIBA's input bottleneck acts on the embeddings.
 let imageOnlyMethod (kind: MethodKind) =
     match kind with
-    | Occlusion _ | Lime _ | GradCam _ | InformationBottleneck _ | ExtremalPerturbation _ -> true
+    | Occlusion _ | Lime _ | GradCam _ | ExtremalPerturbation _ -> true
     | _ -> false
 
 /// Methods whose backward rules replace the model's ReLUs.

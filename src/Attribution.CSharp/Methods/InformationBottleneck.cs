@@ -19,6 +19,8 @@ namespace Attribution.Methods;
 /// the model's parameters are not differentiated (their requires_grad is off during the call and restored).
 /// The map is sum_k KL_k / ln 2 (bits) for the final alpha, upsampled bilinearly (align_corners false) to the
 /// input's height and width and given to every input channel. Diagnostic <c>capacity_bits</c>: mean_k KL_k / ln 2.
+/// On text (a <see cref="TextModel"/> or its view, <see cref="InputLayout.TokenSequence"/>) the stage is a per-position
+/// one and a word's score is its position's capacity in bits (see <c>TokenChunk</c>).
 /// <para>Defaults are the reference implementation's: beta 10, 10 Adam steps at learning rate 1, alpha_0 = 5,
 /// smoothing sigma 1 (kernel 2 round(2 sigma) + 1), 10 copies; the paper's stage conv4_1 of VGG-16 becomes
 /// <see cref="DefaultStage"/>. The output function of <see cref="ExplainOptions"/> is not used (the loss is a CE on logits).</para>
@@ -101,11 +103,12 @@ public sealed class InformationBottleneck : IAttributionMethod
     public Explanation Explain(nn.Module<Tensor, Tensor> model, Tensor inputs, Tensor targets, ExplainOptions options)
     {
         var layered = Layered(model, Stage);
-        PerturbationEngine.CheckImages(inputs, "information_bottleneck");
+        var layout = InputLayouts.Of(model, inputs);
+        if (layout != InputLayout.TokenSequence) PerturbationEngine.CheckImages(inputs, "information_bottleneck");
         PerturbationEngine.CheckTargets(inputs, targets);
         options.Check();
         model.eval();
-        long count = inputs.shape[0], channels = inputs.shape[1], height = inputs.shape[2], width = inputs.shape[3];
+        long count = inputs.shape[0];
         var keys = options.Keys(count);
         long perChunk = Math.Max(1, options.BatchSize / Copies);
         // The parameters are constants of the optimisation: no gradient is built for them, and Adam never sees them.
@@ -119,10 +122,13 @@ public sealed class InformationBottleneck : IAttributionMethod
             for (long start = 0; start < count; start += perChunk)
             {
                 long n = Math.Min(perChunk, count - start);
-                var (map, capacity) = Chunk(layered, inputs.narrow(0, start, n), targets.narrow(0, start, n), keys[(int)start..(int)(start + n)], options, height, width);
+                var chunk = inputs.narrow(0, start, n);
+                var (map, capacity) = layout == InputLayout.TokenSequence
+                    ? TokenChunk(layered, chunk, targets.narrow(0, start, n), keys[(int)start..(int)(start + n)], options)
+                    : Chunk(layered, chunk, targets.narrow(0, start, n), keys[(int)start..(int)(start + n)], options);
                 maps.Add(map); bits.Add(capacity);
             }
-            var all = cat(maps, 0).expand(count, channels, height, width).to(inputs.dtype).contiguous();
+            var all = cat(maps, 0).expand(inputs.shape).to(inputs.dtype).contiguous();
             var diagnostics = new Dictionary<string, Tensor> { ["capacity_bits"] = cat(bits, 0).MoveToOuterDisposeScope() };
             return new Explanation(all.MoveToOuterDisposeScope(), diagnostics);
         }
@@ -132,9 +138,10 @@ public sealed class InformationBottleneck : IAttributionMethod
         }
     }
 
-    (Tensor Map, Tensor CapacityBits) Chunk(ILayeredModel model, Tensor x, Tensor targets, long[] keys, ExplainOptions options, long height, long width)
+    (Tensor Map, Tensor CapacityBits) Chunk(ILayeredModel model, Tensor x, Tensor targets, long[] keys, ExplainOptions options)
     {
         using var scope = NewDisposeScope();
+        long height = x.shape[2], width = x.shape[3];
         var (_, capacityNats) = FitChunk(model, x, targets, keys, options);
         if (capacityNats.dim() != 4)
             throw new ArgumentException($"information_bottleneck: the activation after '{Stage}' must be a feature map [B, K, h, w], got [{string.Join(", ", capacityNats.shape)}]");
@@ -142,6 +149,26 @@ public sealed class InformationBottleneck : IAttributionMethod
         var map = nn.functional.interpolate(final.sum(1, keepdim: true), [height, width], mode: InterpolationMode.Bilinear, align_corners: false);
         var bits = final.mean([1L, 2L, 3L]);
         return (map.MoveToOuterDisposeScope(), bits.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// Text (<see cref="InputLayout.TokenSequence"/>): the bottleneck on a per-position stage [B, T, H] (no blur: the
+    /// reference's text setting, sigma 0), a word's bits = the capacity summed over the H units of its position. The map
+    /// spreads them evenly over the word's embedding coordinates, so that <see cref="TokenScores"/> (the sum over the
+    /// coordinates) gives the word exactly its bits. For the CNN's stage, position t holds the windows that start at t.
+    /// </summary>
+    (Tensor Map, Tensor CapacityBits) TokenChunk(ILayeredModel model, Tensor x, Tensor targets, long[] keys, ExplainOptions options)
+    {
+        using var scope = NewDisposeScope();
+        var (_, capacityNats) = FitChunk(model, x, targets, keys, options);
+        if (capacityNats.dim() != 3 || capacityNats.shape[1] != x.shape[1])
+            throw new ArgumentException($"information_bottleneck: on text the activation after '{Stage}' must be per position [B, T = {x.shape[1]}, H], got [{string.Join(", ", capacityNats.shape)}]; choose a per-position stage");
+        var final = capacityNats / Math.Log(2.0);
+        long coordinates = x.shape.Skip(2).Aggregate(1L, (a, b) => a * b);
+        var perWord = final.sum(2) / coordinates;                                               // [B, T]
+        var shape = x.shape.Select((d, i) => i < 2 ? d : 1L).ToArray();                       // [B, T, 1, ...]
+        var map = perWord.reshape(shape);
+        return (map.MoveToOuterDisposeScope(), final.mean([1L, 2L]).MoveToOuterDisposeScope());
     }
 
     /// <summary>

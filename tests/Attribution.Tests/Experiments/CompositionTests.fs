@@ -128,14 +128,16 @@ let modalityErrors =
             Expect.equal (errorsOf text) [ 6, "methods[0].sampler" ] "text shares one covariance across positions"
         }
 
-        test "input_iba on text needs a text stage, named in the error" {
-            let yaml = "name: c\ndata: { dataset: spam_assassin }\nmodel: { architecture: text_bilstm }\nmethods:\n  - method: input_iba\n"
+        test "input_iba and information_bottleneck on text need a text stage, named in the error" {
+          for methodName in [ "input_iba"; "information_bottleneck" ] do
+            let yaml = $"name: c\ndata: {{ dataset: spam_assassin }}\nmodel: {{ architecture: text_bilstm }}\nmethods:\n  - method: {methodName}\n"
             Expect.equal (errorsOf yaml) [ 5, "methods[0].stage" ] "the image default conv2 is not a BiLSTM stage"
             match Yaml.parseText "m.yaml" yaml with
             | Ok spec -> Expect.stringContains (Cli.compositionErrors "m.yaml" yaml spec |> List.head |> SpecError.format) "lstm" "the allowed stage is listed"
             | Error e -> failtest (SpecError.formatAll e)
             Expect.equal (errorsOf (yaml + "    stage: lstm\n")) [] "lstm is"
             Expect.equal (errorsOf (yaml.Replace("text_bilstm", "text_cnn") + "    stage: conv\n")) [] "conv is the CNN's"
+            Expect.equal (errorsOf (yaml.Replace("text_bilstm", "text_transformer") + "    stage: lstm\n")) [ 6, "methods[0].stage" ] "lstm is not the transformer's"
         }
 
         test "a stage the architecture lacks and mip_in off fashion_cnn are located errors" {

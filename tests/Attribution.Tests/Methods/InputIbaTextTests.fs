@@ -176,6 +176,40 @@ let tests =
             Expect.isLessThan (lambda.narrow(1L, 4L, 4L).max().item<float32>()) 0.1f "Lambda* closes on the ignored half (Adam's steps shrink with the KL gradient, so it stops short of sigmoid(-5))"
         }
 
+        test "IBA on text through the view: a word's score is its position's bits, ~0 where the model never reads, and the [B, T, E] model agrees" {
+            use scope = NewDisposeScope()
+            let m = new HalfText()
+            let v = view m
+            let refs, _ = references m
+            // beta 0.5: the reference code's text setting (its feature bottleneck); at the image default 10 this model's
+            // large logits leave the CE ~0 under any noise, and every position closes.
+            let iba = InformationBottleneck(InformationBottleneck.EstimateActivationStatistics(v, "positions", refs), beta = 0.5)
+            let x = v.ToView(m.Embed(texts))
+            let t = tensor([| 0L; 1L |])
+            use e = iba.Explain(v, x, t, ExplainOptions())
+            Expect.sequenceEqual e.Maps.shape x.shape "[B, T, 1, E], shaped like the inputs"
+            let perCoordinate = e.Maps.reshape(2L, positions, width)
+            Expect.isTrue (perCoordinate.eq(perCoordinate.narrow(2L, 0L, 1L)).all().item<bool>()) "one value for every coordinate of a word"
+            let scores = TokenScores.Sum(perCoordinate)
+            // capacity_bits is the mean over the [T, H] elements: times T H it is the sum of the words' scores.
+            let total = e.Diagnostics.["capacity_bits"] * float (positions * 2L)
+            Expect.isTrue (scores.sum(1L).allclose(total, 1e-4, 1e-6)) $"the words' scores add up to the capacity ({scores.sum(1L)} vs {total})"
+            for i in 0L .. 1L do
+                let weakestRead = scores.[i].narrow(0L, 0L, 4L).min().item<float32>()
+                let strongestIgnored = scores.[i].narrow(0L, 4L, 4L).max().item<float32>()
+                // Token 5 moves h_1 by only 0.2 (about the references' mean): it carries far fewer bits than the others.
+                Expect.isGreaterThan weakestRead 0.05f $"input {i}: every read word carries bits ({weakestRead})"
+                // 10 Adam steps of 1 move alpha from 5 to no less than -5: lambda >= 0.0067, a floor of ~0.002 bits per word.
+                Expect.isLessThan strongestIgnored 0.005f $"input {i}: the ignored words ~0 bits ({strongestIgnored})"
+                Expect.isLessThan strongestIgnored (0.1f * weakestRead) $"input {i}: the ignored words ~0 bits ({strongestIgnored} vs {weakestRead})"
+            let flat = refs.reshape(64L, positions, width)
+            let direct = InformationBottleneck(InformationBottleneck.EstimateActivationStatistics(m, "positions", flat), beta = 0.5)
+            use d = direct.Explain(m, m.Embed(texts), t, ExplainOptions())
+            Expect.isTrue (d.Maps.allclose(perCoordinate, 1e-5, 1e-6)) "the model and its view agree"
+            use alone = iba.Explain(v, x.narrow(0L, 1L, 1L), t.narrow(0L, 1L, 1L), ExplainOptions(InputKeys = [| 1L |]))
+            Expect.isTrue (e.Maps.narrow(0L, 1L, 1L).allclose(alone.Maps, 1e-5, 1e-6)) "an input's map does not depend on its batch"
+        }
+
         test "InputIBA with a WGAN epoch on a BiLSTM through the view: deterministic, per input, equal to InputIBA on the model itself" {
             use scope = NewDisposeScope()
             torch.manual_seed(12L) |> ignore
