@@ -219,27 +219,69 @@ let methodOf (kind: MethodKind) (context: MethodContext) : IAttributionMethod =
         | :? IGaussianSampler as g -> Presets.FunctionalInformation(g, p.Samples)
         | other -> failwith $"functional_information needs a Gaussian sampler, got {other.Describe()}"
 
-/// Inputs per call of a method: bounds memory (maps, running sums) and paces the progress lines.
-let private inputsPerCall = 50
+/// Inputs per call of a method: bounds memory (maps, running sums) and paces the progress lines. Each call's maps are
+/// kept in a part file until the whole step is stored, so an interrupted step resumes at its first missing call.
+/// Methods that spend seconds on an input (per-input optimisations, walks, sampled surrogates) are called on fewer
+/// inputs so that progress and parts come every few minutes; every method's map of an input is independent of its
+/// batch (the conformance tests), so the size changes no number.
+let private inputsPerCall (kind: MethodKind) =
+    match kind with
+    | InputIba _ | ExtremalPerturbation _ | InformationBottleneck _ | Lime _ | AdversarialGradientIntegration _
+    | GuidedIntegratedGradients _ | NegativeFluxAggregation _ -> 10
+    | _ -> 50
 
-/// Maps for `rows` of the explained inputs, in calls of `inputsPerCall`, with progress.
-let private explainRows (name: string) (m: IAttributionMethod) model (inputs: Tensor) (targets: int64[]) (keys: int64[]) (rows: int[]) (options: ExplainOptions) device =
+/// The part file of one call: the step's hash, the call's first position and a hash of its rows (the rows depend on
+/// the cached model's predictions when only misclassified rows are explained).
+let partFile (stepHash: string) (start: int) (block: int[]) =
+    let rows = Hashing.hash [ block |> Array.map string |> String.concat "," ] |> Hashing.short
+    Artefacts.path "attributions" $"{stepHash}.part-{start}-{rows}" ".safetensors"
+
+/// Maps for `rows` of the explained inputs, in calls of `perCall`, with progress and an estimate of the time left;
+/// calls stored as parts by an interrupted run are loaded instead of recomputed. Returns the maps, the diagnostics,
+/// the seconds the loaded parts had cost and the part files (the caller deletes them once the step is stored).
+let private explainRows (name: string) (stepHash: string) (perCall: int) (m: IAttributionMethod) model (inputs: Tensor) (targets: int64[])
+                        (keys: int64[]) (rows: int[]) (options: ExplainOptions) device =
     let maps = List<Tensor>()
     let diagnostics = Dictionary<string, List<Tensor>>()
-    for start in 0 .. inputsPerCall .. rows.Length - 1 do
+    let parts = List<string>()
+    let clock = Stopwatch.StartNew()
+    let mutable resumedSeconds = 0.0
+    let mutable computed = 0
+    for start in 0 .. perCall .. rows.Length - 1 do
         use scope = torch.NewDisposeScope()
-        let block = rows.[start .. min (start + inputsPerCall) rows.Length - 1]
-        let index = torch.tensor(block |> Array.map int64)
-        let x = inputs.index_select(0L, index).``to``(device: torch.Device)
-        let t = torch.tensor(block |> Array.map (fun r -> targets.[r])).``to``(device: torch.Device)
-        use e = m.Explain(model, x, t, ExplainOptions(options.Output, options.BatchSize, options.Seed, block |> Array.map (fun r -> keys.[r])))
-        maps.Add(e.Maps.cpu().MoveToOuterDisposeScope())
-        for KeyValue(k, v) in e.Diagnostics do
+        let block = rows.[start .. min (start + perCall) rows.Length - 1]
+        let file = partFile stepHash start block
+        let blockMaps, blockDiagnostics =
+            if File.Exists file then
+                let stored = Safetensors.Load file
+                resumedSeconds <- resumedSeconds + (Safetensors.ReadMetadata(file).["seconds"] |> float)
+                stored.["maps"], stored |> Seq.filter (fun kv -> kv.Key.StartsWith "diagnostic.") |> Seq.map (fun kv -> kv.Key.Substring 11, kv.Value) |> Seq.toList
+            else
+                let callClock = Stopwatch.StartNew()
+                let index = torch.tensor(block |> Array.map int64)
+                let x = inputs.index_select(0L, index).``to``(device: torch.Device)
+                let t = torch.tensor(block |> Array.map (fun r -> targets.[r])).``to``(device: torch.Device)
+                use e = m.Explain(model, x, t, ExplainOptions(options.Output, options.BatchSize, options.Seed, block |> Array.map (fun r -> keys.[r])))
+                let blockMaps = e.Maps.cpu()
+                let blockDiagnostics = [ for KeyValue(k, v) in e.Diagnostics -> k, v.cpu() ]
+                let tensors = Dictionary<string, Tensor>()
+                tensors.["maps"] <- blockMaps
+                for k, v in blockDiagnostics do tensors.["diagnostic." + k] <- v
+                Safetensors.Save(file, tensors, readOnlyDict [ "seconds", string callClock.Elapsed.TotalSeconds ])
+                computed <- computed + block.Length
+                blockMaps, blockDiagnostics
+        parts.Add file
+        maps.Add(blockMaps.MoveToOuterDisposeScope())
+        for k, v in blockDiagnostics do
             if not (diagnostics.ContainsKey k) then diagnostics.[k] <- List<Tensor>()
-            diagnostics.[k].Add(v.cpu().MoveToOuterDisposeScope())
-        Progress.report name (int64 (start + block.Length)) (int64 rows.Length) "inputs"
+            diagnostics.[k].Add(v.MoveToOuterDisposeScope())
+        let finished = start + block.Length
+        let left =
+            if computed = 0 || finished >= rows.Length then ""
+            else sprintf ", about %s left" (Progress.duration (clock.Elapsed.TotalSeconds / float computed * float (rows.Length - finished)))
+        Progress.report name (int64 finished) (int64 rows.Length) ("inputs" + left)
     let cat (parts: List<Tensor>) = let all = torch.cat(parts.ToArray(), 0L) in (for p in parts do p.Dispose()); all
-    cat maps, diagnostics |> Seq.map (fun kv -> kv.Key, cat kv.Value) |> dict
+    cat maps, diagnostics |> Seq.map (fun kv -> kv.Key, cat kv.Value) |> dict, resumedSeconds, List.ofSeq parts
 
 /// Loads a cached attribution artefact, or computes and stores it. For the predicted class, rows whose
 /// prediction equals the label are copied from the ground-truth maps when those exist: the method's noise
@@ -259,24 +301,27 @@ let private attribute (plan: Plan) (step: Step) (kind: MethodKind) (target: Targ
                                      BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind)
         let targets = match target with GroundTruth -> labels | Predicted -> predictions
         let all = [| 0 .. inputs.shape.[0] |> int |> fun n -> n - 1 |]
-        let maps, diagnostics =
+        let perCall = inputsPerCall kind
+        let maps, diagnostics, resumed, parts =
             match target, groundTruthMaps with
             | Predicted, Some (gtMaps, gtDiagnostics) ->
                 let differing = all |> Array.filter (fun r -> predictions.[r] <> labels.[r])
                 let maps = gtMaps.clone()
                 let diagnostics = gtDiagnostics |> Seq.map (fun kv -> kv.Key, kv.Value.clone()) |> dict
                 if differing.Length > 0 then
-                    let newMaps, newDiagnostics = explainRows step.Name m model inputs targets keys differing options device
+                    let newMaps, newDiagnostics, resumed, parts = explainRows step.Name step.Hash perCall m model inputs targets keys differing options device
                     let index = torch.tensor(differing |> Array.map int64)
                     maps.index_copy_(0L, index, newMaps) |> ignore
                     for KeyValue(k, v) in newDiagnostics do diagnostics.[k].index_copy_(0L, index, v) |> ignore
-                maps, diagnostics
-            | _ -> explainRows step.Name m model inputs targets keys all options device
-        let seconds = clock.Elapsed.TotalSeconds
+                    maps, diagnostics, resumed, parts
+                else maps, diagnostics, 0.0, []
+            | _ -> explainRows step.Name step.Hash perCall m model inputs targets keys all options device
+        let seconds = clock.Elapsed.TotalSeconds + resumed
         let tensors = Dictionary<string, Tensor>()
         tensors.["maps"] <- maps
         for KeyValue(k, v) in diagnostics do tensors.["diagnostic." + k] <- v
         Safetensors.Save(file, tensors, readOnlyDict [ "method", m.Describe(); "target", targetName target; "seconds", string seconds ])
+        for part in parts do File.Delete part
         maps, diagnostics, seconds, false
 
 let private negativePerturbation (plan: Plan) (step: Step) (np: NegativePerturbationSpec) (domain: Domain.Domain) model (rows: int64[]) (labels: int64[]) (predictions: int64[])
@@ -352,8 +397,12 @@ let private roar (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (dom
         else
             let options = ExplainOptions(Output = outputOf spec,
                                          BatchSize = spec.Explain.BatchSize, Seed = methodSeed spec kind)
-            let maps, _ = explainRows $"{step.Name} (training inputs)" (methodOf kind context) model trainInputs (trainLabels.data<int64>().ToArray()) rows [| 0 .. rows.Length - 1 |] options device
+            let partsKey = Hashing.hash [ step.Hash; "roar-train-maps" ]
+            let maps, _, _, parts =
+                explainRows $"{step.Name} (training inputs)" partsKey (inputsPerCall kind) (methodOf kind context) model trainInputs
+                            (trainLabels.data<int64>().ToArray()) rows [| 0 .. rows.Length - 1 |] options device
             Safetensors.Save(trainMapsFile, readOnlyDict [ "maps", maps ], readOnlyDict [ "step", step.Name ])
+            for part in parts do File.Delete part
             maps
     let accuracy (name: string) (hashParts: string list) (trainScores: Tensor) (testScores: Tensor) (fraction: float) =
         let file = Artefacts.path "metrics" (Hashing.hash ("roar-point" :: Hashing.canonical r :: plan.ModelHash :: plan.DataHash :: string fraction :: hashParts)) ".json"

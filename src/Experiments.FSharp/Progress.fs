@@ -16,3 +16,9 @@ let report (step: string) (doneCount: int64) (total: int64) (message: string) =
 
 /// A one-off line.
 let say (text: string) = eprintfn "[%7.1fs] %s" (float clock.ElapsedMilliseconds / 1000.0) text
+
+/// A duration for a person: "45 s", "12 min", "1 h 05 min".
+let duration (seconds: float) =
+    if seconds < 90.0 then sprintf "%.0f s" seconds
+    elif seconds < 5400.0 then sprintf "%.0f min" (seconds / 60.0)
+    else sprintf "%d h %02d min" (int seconds / 3600) (int seconds % 3600 / 60)

@@ -116,6 +116,40 @@ let modalities =
 [<Tests>]
 let tests =
     testSequenced <| testList "end to end" [
+        test "an interrupted attribution step resumes from its stored calls: a stored part is loaded, not recomputed, and removed once the step is stored" {
+            let root = Path.Combine(Path.GetTempPath(), $"attribution-resume-{Guid.NewGuid():N}")
+            // IBA is called on 10 inputs at a time: 24 inputs are three calls (0-9, 10-19, 20-23).
+            let spec =
+                { tinySpec (Path.Combine(root, "runs")) with
+                    Explain = { Targets = [ GroundTruth ]; Output = Probability; BatchSize = 64 }
+                    Methods = [ { Id = "iba"; Kind = InformationBottleneck("conv2", 10.0, 2) } ]
+                    Metrics = [ NegativePerturbation { Fractions = [ 0.1; 0.5 ]; MaskValue = 0.0 } ] }
+            let step = (Plan.compile spec (Execute.dataHash spec)).Steps |> List.find (fun s -> s.Name = "attribute/iba/ground_truth")
+            let mapsIn (cache: string) =
+                let stored = Attribution.Models.Safetensors.Load(Path.Combine(cache, "attributions", step.Hash + ".safetensors"))
+                stored.["maps"], Attribution.Models.Safetensors.ReadMetadata(Path.Combine(cache, "attributions", step.Hash + ".safetensors")).["seconds"] |> float
+            let cacheA = Path.Combine(root, "cache-a")
+            runWithCache spec cacheA |> ignore
+            let whole, _ = mapsIn cacheA
+            // A run that stopped after its first call: that call's part is on disk (here with a marker value no map has).
+            let cacheB = Path.Combine(root, "cache-b")
+            Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", cacheB)
+            let part = Execute.partFile step.Hash 0 [| 0 .. 9 |]
+            Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", null)
+            Directory.CreateDirectory(Path.Combine(cacheB, "attributions")) |> ignore
+            let marker = TorchSharp.torch.full([| 10L; 1L; 28L; 28L |], TorchSharp.Scalar.op_Implicit 7.0f)
+            let capacity = TorchSharp.torch.zeros([| 10L |])
+            Attribution.Models.Safetensors.Save(part, readOnlyDict [ "maps", marker; "diagnostic.capacity_bits", capacity ], readOnlyDict [ "seconds", "100" ])
+            runWithCache { spec with Output = Path.Combine(root, "runs-b") } cacheB |> ignore
+            let resumed, seconds = mapsIn cacheB
+            Expect.isTrue (resumed.narrow(0L, 0L, 10L).eq(TorchSharp.Scalar.op_Implicit 7.0f).all().item<bool>()) "the first call came from its part"
+            Expect.isTrue (resumed.narrow(0L, 10L, 14L).allclose(whole.narrow(0L, 10L, 14L), 1e-6, 1e-7)) "the other calls were computed, as in an uninterrupted run"
+            Expect.isGreaterThanOrEqual seconds 100.0 "the step's seconds include the part's"
+            let left = Directory.GetFiles(Path.Combine(cacheB, "attributions"), "*.part-*")
+            Expect.isEmpty left "no part is left once the step is stored"
+            Directory.Delete(root, true)
+        }
+
         test "a tiny spec runs, writes its report, and gives the same numbers twice from scratch" {
             let root = Path.Combine(Path.GetTempPath(), $"attribution-e2e-{Guid.NewGuid():N}")
             let spec = tinySpec (Path.Combine(root, "runs"))
