@@ -19,10 +19,12 @@ type RunArgs =
     | Explain of inputs: int
     | Full
     | Output of folder: string
+    | Only of name: string
     interface IArgParserTemplate with
         member this.Usage =
             match this with
             | Specs _ -> "experiment specs (YAML); none runs the embedded quickstart."
+            | Only _ -> "run only the spec (document) with this name; repeat for several (a file may hold several specs separated by ---)."
             | Device _ -> "override the spec's device (auto = cuda when available)."
             | Explain _ -> "override the number of explained test images."
             | Full -> "run at the paper's scale: the spec's full section (every test input, the whole training set); the run is named NAME-full."
@@ -30,10 +32,12 @@ type RunArgs =
 
 type SpecArgs =
     | [<MainCommand>] Specs of spec: string list
+    | Only of name: string
     interface IArgParserTemplate with
         member this.Usage =
             match this with
             | Specs _ -> "experiment specs (YAML); none means the embedded quickstart."
+            | Only _ -> "only the spec (document) with this name; repeat for several."
 
 type BenchArgs =
     | Device of DeviceArgument
@@ -268,24 +272,40 @@ let private guarded (action: unit -> unit) =
     | :? FileNotFoundException as e -> eprintfn "error: %s" e.Message; 3
     | :? InvalidOperationException as e when e.Message.Contains Attribution.Runtime.TorchRuntime.LibTorchVariable -> eprintfn "error: %s" e.Message; 3
 
-let private withSpecs (paths: string list) (action: Spec -> string -> unit) =
+/// The specs of `paths`, keeping only those named in `only` when it is not empty; an `only` name that no spec has is
+/// an error listing the names there are.
+let selectSpecs (only: string list) (specs: (Spec * string) list) =
+    let names = specs |> List.map (fun (spec, _) -> spec.Name)
+    match only |> List.filter (fun n -> not (List.contains n names)) with
+    | [] when only.IsEmpty -> Ok specs
+    | [] -> Ok(specs |> List.filter (fun (spec, _) -> List.contains spec.Name only))
+    | missing ->
+        let quoted = missing |> List.map (sprintf "'%s'") |> String.concat ", "
+        Error $"""--only {quoted}: no such spec; the specs given are {names |> String.concat ", "}"""
+
+let private withSpecs (paths: string list) (only: string list) (action: Spec -> string -> unit) =
     let loaded = sources paths |> List.map load
     let errors = loaded |> List.choose (function Error e -> Some e | Ok _ -> None)
     if not errors.IsEmpty then
         for e in errors do eprintfn "%s" e
         1
     else
-        guarded (fun () -> for spec, text in loaded |> List.choose (function Ok s -> Some s | Error _ -> None) do action spec text)
+        match selectSpecs only (loaded |> List.choose (function Ok s -> Some s | Error _ -> None)) with
+        | Error e -> eprintfn "error: %s" e; 1
+        | Ok specs -> guarded (fun () -> for spec, text in specs do action spec text)
 
 let private cacheState (plan: Plan.Plan) =
     plan.Steps
     |> List.map (fun s ->
         let dir = Path.Combine(Artefacts.root (), (match s.Kind with Plan.ProvideModel -> "models" | Plan.Attribute _ -> "attributions" | _ -> "metrics"))
-        let cached = Directory.Exists dir && Directory.EnumerateFiles(dir, s.Hash + ".*") |> Seq.isEmpty |> not
+        let files = if Directory.Exists dir then Directory.GetFiles(dir, s.Hash + ".*") |> Array.map (fun f -> match Path.GetFileName f with null -> "" | n -> n) else [||]
+        // An interrupted attribution step leaves its finished calls as parts (Execute.partFile).
+        let parts = files |> Array.filter (fun f -> f.Contains ".part-") |> Array.length
         let state =
             match s.Kind with
             | Plan.EstimateCovariance _ -> "each run"   // seconds to recompute; not worth a 25 MB artefact per class set
-            | _ when cached -> "cached  "
+            | _ when files.Length > parts -> "cached  "
+            | _ when parts > 0 -> $"partial ({parts} calls stored)"
             | _ -> "to do   "
         $"  {Hashing.short s.Hash}  {state}  {s.Name}")
     |> String.concat "\n"
@@ -301,9 +321,9 @@ let run (argv: string[]) =
     match command.GetSubCommand() with
     | List _ -> printfn "%s" (Catalogue.describe ()); 0
     | Validate args ->
-        withSpecs (args.GetResult(SpecArgs.Specs, defaultValue = [])) (fun spec _ -> printfn "%s: valid (%d methods, %d metrics)" spec.Name spec.Methods.Length spec.Metrics.Length)
+        withSpecs (args.GetResult(SpecArgs.Specs, defaultValue = [])) (args.GetResults SpecArgs.Only) (fun spec _ -> printfn "%s: valid (%d methods, %d metrics)" spec.Name spec.Methods.Length spec.Metrics.Length)
     | Plan args ->
-        withSpecs (args.GetResult(SpecArgs.Specs, defaultValue = [])) (fun spec _ ->
+        withSpecs (args.GetResult(SpecArgs.Specs, defaultValue = [])) (args.GetResults SpecArgs.Only) (fun spec _ ->
             let plan = planOf spec
             printfn "%s" (Plan.describe plan)
             printfn "cache (%s):\n%s" (Artefacts.root ()) (cacheState plan))
@@ -316,4 +336,4 @@ let run (argv: string[]) =
         guarded (fun () ->
             Benchmark.run (Attribution.Runtime.TorchRuntime.Resolve request) (args.GetResult(Epochs, 8)) (args.GetResult(Inputs, 100)) (args.GetResult(Samples, 50)))
     | Run args ->
-        withSpecs (args.GetResult(RunArgs.Specs, defaultValue = [])) (fun spec _ -> runOne (overrides args spec))
+        withSpecs (args.GetResult(RunArgs.Specs, defaultValue = [])) (args.GetResults RunArgs.Only) (fun spec _ -> runOne (overrides args spec))

@@ -364,4 +364,18 @@ let fullScale =
                 let full = Cli.atFullScale spec
                 Expect.equal (full.Data.Explain, full.Data.TrainLimit, full.Model.Epochs) (Int32.MaxValue, None, 2) "every input, the whole training set, the same epochs"
         }
+        test "--only keeps the named documents of a file, in file order, and an unknown name lists the names there are" {
+            let one = "name: a\ndata: { dataset: fashion_mnist }\nmodel: { architecture: fashion_cnn }\nmethods: [ { method: saliency } ]\n"
+            let parse doc = match Yaml.parseText "m.yaml" doc with Ok spec -> spec, doc | Error e -> failtest (SpecError.formatAll e)
+            do
+                let loaded = [ one; one.Replace("name: a", "name: b"); one.Replace("name: a", "name: c") ] |> List.map parse
+                let names selected = match selected with Ok chosen -> chosen |> List.map (fun (spec: Spec, _) -> spec.Name) | Error e -> failtest e
+                Expect.equal (names (Cli.selectSpecs [] loaded)) [ "a"; "b"; "c" ] "no --only: every document"
+                Expect.equal (names (Cli.selectSpecs [ "c"; "a" ] loaded)) [ "a"; "c" ] "the named ones, in file order"
+                match Cli.selectSpecs [ "b"; "d" ] loaded with
+                | Ok _ -> failtest "an unknown name is an error"
+                | Error e ->
+                    Expect.stringContains e "'d'" "names the unknown spec"
+                    Expect.stringContains e "a, b, c" "lists the specs there are"
+        }
     ]
