@@ -244,6 +244,9 @@ module Catalogue =
     let guidedBackprop =
         Variant.constant "guided_backprop" "Springenberg et al. 2015: grad f(x) with each ReLU passing only positive gradients where its input was positive" GuidedBackprop
 
+    let random =
+        Variant.constant "random" "the chance baseline: U(0, 1) independently for every input element (ROAR's and the InputIBA paper's random attribution)" RandomMap
+
     let deconvnet =
         Variant.constant "deconvnet" "Zeiler and Fergus 2014: grad f(x) with each ReLU passing the positive part of the gradient" Deconvnet
 
@@ -279,7 +282,7 @@ module Catalogue =
     let lime =
         Variant.make
             "lime"
-            "Ribeiro et al. 2016 (Captum's Lime): weighted linear fit of f on random superpixel masks"
+            "Ribeiro et al. 2016 (Captum's Lime): weighted linear fit of f on random superpixel masks; on text the features are the words (each kept or replaced by <unk>; cell unused; use more samples than words, e.g. 1000)"
             (fields {
                 let! samples = Fields.field (fun (n, _, _) -> n) Params.limeSamples
                 and! cell = Fields.field (fun (_, c, _) -> c) Params.cell
@@ -486,7 +489,8 @@ module Catalogue =
           deepLift
           deepShap
           taylor
-          sampledGradients ]
+          sampledGradients
+          random ]
 
     let methodNames = methods |> List.map _.Name
 

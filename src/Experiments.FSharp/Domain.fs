@@ -75,12 +75,12 @@ let stageOf (kind: MethodKind) =
     | InputIba p -> Some p.Stage
     | _ -> None
 
-/// Methods defined on image pixels (windows, superpixels, spatial stages): they need an image dataset. IBA and InputIBA
-/// are not: on text their feature bottleneck sits on a per-position stage (a word's score is its position's bits), and
-/// InputIBA's input bottleneck acts on the embeddings.
+/// Methods defined on image pixels (windows, spatial stages, blurred masks): they need an image dataset. IBA and
+/// InputIBA are not: on text their feature bottleneck sits on a per-position stage (a word's score is its position's
+/// bits), and InputIBA's input bottleneck acts on the embeddings. LIME on text takes the words as its features.
 let imageOnlyMethod (kind: MethodKind) =
     match kind with
-    | Occlusion _ | Lime _ | GradCam _ | ExtremalPerturbation _ -> true
+    | Occlusion _ | GradCam _ | ExtremalPerturbation _ -> true
     | _ -> false
 
 /// Methods whose backward rules replace the model's ReLUs.

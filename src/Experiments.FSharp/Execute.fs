@@ -174,7 +174,17 @@ let methodOf (kind: MethodKind) (context: MethodContext) : IAttributionMethod =
     | ExpectedGradients(samples, references) -> Presets.ExpectedGradients(context.References references, samples)
     | NegativeFluxAggregation(samples, epsilon, maxSteps) -> Attribution.Methods.NegativeFluxAggregation(samples, epsilon, maxSteps)
     | Occlusion(window, stride) -> Attribution.Methods.Occlusion(window, window, stride, stride)
-    | Lime(samples, cell, kernelWidth) -> Attribution.Methods.Lime(samples, cell, cell, kernelWidth)
+    | Lime(samples, cell, kernelWidth) ->
+        match context.Model with
+        | :? Attribution.Models.ReshapedModel as view when (view.Inner :? Attribution.Models.TextModel) ->
+            // Text: the words are the features, a dropped word becomes <unk> (as in the token metrics).
+            let text = view.Inner :?> Attribution.Models.TextModel
+            use noGrad = torch.no_grad()
+            use unknown = text.Embed(torch.tensor([| Attribution.Data.Vocabulary.Unknown |]))
+            use row = unknown.[0L]
+            Attribution.Methods.TokenLime(row, samples, kernelWidth)
+        | _ -> Attribution.Methods.Lime(samples, cell, cell, kernelWidth)
+    | RandomMap -> Attribution.Methods.RandomAttribution()
     | GradCam stage -> Attribution.Methods.GradCam(stage)
     | DeepLift -> FixedOutput(Attribution.Methods.DeepLift(), Attribution.Methods.OutputFunction.Logit)
     | DeepShap references -> FixedOutput(Attribution.Methods.DeepLiftShap(context.References references), Attribution.Methods.OutputFunction.Logit)

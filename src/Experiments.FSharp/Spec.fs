@@ -129,6 +129,8 @@ type MethodKind =
     | FunctionalInformation of SamplingParams
     | GuidedBackprop
     | Deconvnet
+    /// The chance baseline: U(0, 1) for every input element.
+    | RandomMap
     /// NeFLAG (Li et al. 2023, Algorithm 1): walks on the epsilon-sphere until the flux is negative.
     | NegativeFluxAggregation of samples: int * epsilon: float * maxSteps: int
     /// Captum's Occlusion: square window, stride, baseline 0.

@@ -78,26 +78,41 @@ public sealed class Lime : IAttributionMethod
         return new Explanation(map.MoveToOuterDisposeScope());
     }
 
+    Tensor Similarity(Tensor x, Tensor z) => Similarity(x, z, KernelWidth);
+
+    Tensor Fit(Tensor masks, Tensor values, Tensor weights) => Fit(masks, values, weights, Ridge);
+
     /// <summary>exp(-d^2 / (2 w^2)), d = 1 - cos(x, z) over all features (cos = 0 where either is zero, as torch's eps does).</summary>
-    Tensor Similarity(Tensor x, Tensor z)
+    internal static Tensor Similarity(Tensor x, Tensor z, double kernelWidth)
     {
         var a = x.flatten(1).to(ScalarType.Float64);
         var b = z.flatten(1).to(ScalarType.Float64);
         var cos = (a * b).sum(1) / (a.square().sum(1).sqrt() * b.square().sum(1).sqrt()).clamp_min(1e-8);
         var d = 1 - cos;
-        return (-d.square() / (2 * KernelWidth * KernelWidth)).exp();
+        return (-d.square() / (2 * kernelWidth * kernelWidth)).exp();
     }
 
-    /// <summary>Weighted least squares y ~ b0 + masks . b, per input, optionally with ridge on b; returns b [B, K].</summary>
-    Tensor Fit(Tensor masks, Tensor values, Tensor weights)
+    /// <summary>
+    /// Weighted least squares y ~ b0 + masks . b, per input, optionally with ridge on b; returns b [B, K]. Where
+    /// <paramref name="absent"/> [B, K] is 1 the feature does not exist for that input (its mask column is 0): one more
+    /// row b_k = 0 keeps the system full rank, so the coefficient is exactly 0 and the others are the fit without it
+    /// (a rank-deficient least-squares solve is not reliable on every LAPACK driver).
+    /// </summary>
+    internal static Tensor Fit(Tensor masks, Tensor values, Tensor weights, double ridge, Tensor? absent = null)
     {
-        long count = masks.shape[0], features = masks.shape[2];
+        long count = masks.shape[0], samples = masks.shape[1], features = masks.shape[2];
         var root = weights.sqrt().unsqueeze(2);                                             // [B, S, 1]
-        var design = cat(new[] { ones(count, Samples, 1, ScalarType.Float64, masks.device), masks }, 2) * root;
+        var design = cat(new[] { ones(count, samples, 1, ScalarType.Float64, masks.device), masks }, 2) * root;
         var target = values.unsqueeze(2) * root;
-        if (Ridge > 0)
+        if (absent is not null)
         {
-            var penalty = cat(new[] { zeros(features, 1, ScalarType.Float64, masks.device), eye(features, dtype: ScalarType.Float64, device: masks.device) }, 1) * Math.Sqrt(Ridge);
+            var pins = cat(new[] { zeros(count, features, 1, ScalarType.Float64, masks.device), diag_embed(absent.to(ScalarType.Float64)) }, 2);
+            design = cat(new[] { design, pins }, 1);
+            target = cat(new[] { target, zeros(count, features, 1, ScalarType.Float64, masks.device) }, 1);
+        }
+        if (ridge > 0)
+        {
+            var penalty = cat(new[] { zeros(features, 1, ScalarType.Float64, masks.device), eye(features, dtype: ScalarType.Float64, device: masks.device) }, 1) * Math.Sqrt(ridge);
             design = cat(new[] { design, penalty.unsqueeze(0).expand(count, features, features + 1) }, 1);
             target = cat(new[] { target, zeros(count, features, 1, ScalarType.Float64, masks.device) }, 1);
         }

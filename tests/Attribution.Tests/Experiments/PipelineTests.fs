@@ -68,27 +68,30 @@ let modalities =
             let inputIba = { Id = "input_iba"; Kind = InputIba { Stage = "conv"; BetaFeature = 0.5; BetaInput = 0.01; Epochs = 0; Steps = 3; ShowMask = false } }
             // IBA on text: the bottleneck on the same stage, a word's score its position's bits
             let iba = { Id = "iba"; Kind = InformationBottleneck("conv", 10.0, 3) }
-            let spec = { spec with Methods = spec.Methods @ [ inputIba; iba ]; Metrics = spec.Metrics @ [ InsertionDeletion(112, 20.0); SensitivityN(8, 3) ] }
+            // LIME on words (<unk> replacement) and the random baseline
+            let lime = { Id = "lime"; Kind = Lime(64, 4, 1.0) }
+            let random = { Id = "random"; Kind = RandomMap }
+            let spec = { spec with Methods = spec.Methods @ [ inputIba; iba; lime; random ]; Metrics = spec.Metrics @ [ InsertionDeletion(112, 20.0); SensitivityN(8, 3) ] }
             let folder = runWithCache spec (Path.Combine(root, "cache"))
-            for file in [ "report.md"; "tokens-fi_sigma.html"; "tokens-fi_sigma.png"; "tokens-input_iba.html"; "tokens-iba.html" ] do
+            for file in [ "report.md"; "tokens-fi_sigma.html"; "tokens-fi_sigma.png"; "tokens-input_iba.html"; "tokens-iba.html"; "tokens-lime.html" ] do
                 Expect.isTrue (File.Exists(Path.Combine(folder, file))) $"{file} written"
             let html = File.ReadAllText(Path.Combine(folder, "tokens-saliency.html"))
             Expect.stringContains html "predicted" "captions name the prediction"
             let doc = metricsOf folder
-            Expect.equal (doc.RootElement.GetProperty("NegativePerturbation").GetArrayLength()) 5 "a curve set per method"
+            Expect.equal (doc.RootElement.GetProperty("NegativePerturbation").GetArrayLength()) 7 "a curve set per method"
             Expect.stringContains (File.ReadAllText(Path.Combine(folder, "report.md"))) "text row" "compared with the paper's text row"
             // token insertion/deletion and Sensitivity-N: per method, on the token grid
             let metric name = [ for m in doc.RootElement.GetProperty("Metrics").EnumerateArray() do if m.GetProperty("Metric").GetString() = name then yield m ]
             let scalar (m: JsonElement) name = [ for v in m.GetProperty("Scalars").EnumerateArray() do if v.GetProperty("Name").GetString() = name then yield v.GetProperty("Value").GetDouble() ] |> List.exactlyOne
             let games = metric "insertion_deletion"
-            Expect.equal games.Length 5 "insertion_deletion per method"
+            Expect.equal games.Length 7 "insertion_deletion per method"
             for m in games do
                 let deletion, insertion = scalar m "deletion", scalar m "insertion"
                 Expect.isTrue (deletion >= 0.0 && deletion <= 1.0 && insertion >= 0.0 && insertion <= 1.0) "AUCs of probabilities"
                 Expect.floatClose Accuracy.high (scalar m "difference") (insertion - deletion) "difference = insertion - deletion"
                 Expect.equal (m.GetProperty("X").GetArrayLength()) 21 "20 steps of each input's length"
             let sensitivity = metric "sensitivity_n"
-            Expect.equal sensitivity.Length 5 "sensitivity_n per method"
+            Expect.equal sensitivity.Length 7 "sensitivity_n per method"
             for m in sensitivity do
                 let r = scalar m "mean_correlation"
                 Expect.isTrue (Double.IsNaN r || (r >= -1.0 && r <= 1.0)) "a correlation"

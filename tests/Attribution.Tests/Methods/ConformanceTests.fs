@@ -111,6 +111,7 @@ let private cases () : Case list = [
             InputIba(InformationBottleneck(InformationBottleneck.EstimateActivationStatistics(m, "conv1", refs), steps = 3, copies = 2),
                      InputMaskGan(epochs = 1, datasetSize = 8, batchSize = 4), InputBottleneck(InputStatistics.Estimate(refs, [| 0 |]), steps = 3, copies = 2)))
         logits (Exempt "the WGAN's prior starts from the feature capacity upsampled from conv1, which bleeds across the boundary")
+    case "random" (fixedMethod (RandomAttribution())) logits (Exempt "the chance baseline scores every element, read or not")
     case "extremal_perturbation" (fixedMethod (ExtremalPerturbation(area = 0.2, iterations = 10)))
         logits (Exempt "the mask is smooth (Gaussian-blurred grid) and its area constraint spreads it wherever the reward is flat")
 ]
