@@ -23,8 +23,8 @@ public sealed class SmoothMask : IDisposable
     /// <summary>The soft max's inverse temperature (TorchRay's <c>coldness</c>).</summary>
     public const double Coldness = 20.0;
 
-    readonly Tensor neighbour;   // [K, H*W] flat grid index of each neighbour, GridHeight*GridWidth for "outside"
-    readonly Tensor weight;      // [K, H*W] kernel weight of each neighbour
+    readonly Tensor neighbour;   // [H*W, K] flat grid index of each neighbour, GridHeight*GridWidth for "outside"
+    readonly Tensor weight;      // [H*W, K] kernel weight of each neighbour
 
     public SmoothMask(long height, long width, int step, double sigma, Device device, ScalarType dtype)
     {
@@ -57,19 +57,22 @@ public sealed class SmoothMask : IDisposable
                 double dy = uy - (margin + step * gy), dx = ux - (margin + step * gx);
                 double z = Math.Sqrt(dy * dy + dx * dx) / sigma;
                 double flat = Math.Max(z - 0.5, 0.0);
-                long k = ky * side + kx, at = k * pixels + uy * PaddedWidth + ux;
+                long k = ky * side + kx, at = (uy * PaddedWidth + ux) * count + k;
                 kernel[at] = Math.Exp(-2.0 * flat * flat);
                 index[at] = gy >= 0 && gy < GridHeight && gx >= 0 && gx < GridWidth ? gy * GridWidth + gx : outside;
             }
         }
-        neighbour = tensor(index, [count, pixels], ScalarType.Int64).to(device);
-        weight = tensor(kernel, [count, pixels], ScalarType.Float64).to(dtype, device);
+        neighbour = tensor(index, [pixels, count], ScalarType.Int64).to(device);
+        weight = tensor(kernel, [pixels, count], ScalarType.Float64).to(dtype, device);
     }
 
     public long Height { get; }
     public long Width { get; }
     public int Step { get; }
     public double Sigma { get; }
+
+    /// <summary>Elements of one mask's neighbour table (padded pixels x neighbours): the size of its largest intermediates.</summary>
+    public long ElementsPerMask => neighbour.numel();
 
     /// <summary>Rows of the parameter grid: ceil(Height / Step).</summary>
     public long GridHeight { get; }
@@ -102,11 +105,12 @@ public sealed class SmoothMask : IDisposable
         if (parameters.dim() != 4 || parameters.shape[1] != 1 || parameters.shape[2] != GridHeight || parameters.shape[3] != GridWidth)
             throw new ArgumentException($"mask parameters must be [B, 1, {GridHeight}, {GridWidth}], got [{string.Join(", ", parameters.shape)}]");
         using var scope = NewDisposeScope();
-        long b = parameters.shape[0], k = neighbour.shape[0], pixels = neighbour.shape[1];
-        // A trailing zero stands for every grid point outside the grid.
+        long b = parameters.shape[0], pixels = neighbour.shape[0], k = neighbour.shape[1];
+        // A trailing zero stands for every grid point outside the grid. The neighbours are the last axis, so that the
+        // soft max reduces over contiguous memory (3x faster than over a strided axis, forward and backward).
         var padded = cat([parameters.reshape(b, GridHeight * GridWidth), zeros(b, 1, parameters.dtype, parameters.device)], 1);
-        var values = padded.index_select(1, neighbour.flatten()).view(b, k, pixels) * weight;
-        var pooled = (values * nn.functional.softmax(values * Coldness, 1)).sum(1);
+        var values = padded.index_select(1, neighbour.flatten()).view(b, pixels, k) * weight;
+        var pooled = (values * nn.functional.softmax(values * Coldness, 2)).sum(2);
         return pooled.clamp(0.0, 1.0).view(b, 1, PaddedHeight, PaddedWidth).MoveToOuterDisposeScope();
     }
 

@@ -1,6 +1,6 @@
 /// A timing benchmark for Extremal Perturbations, not a test: it runs only when EXTREMAL_BENCH=1 and prints seconds per
 /// input (FashionCnn, untrained, 100 iterations) at 28 and 56 px for chunks of 8 and 50 inputs, then a per-operation
-/// breakdown of one iteration. EXTREMAL_BENCH_ITERATIONS=N changes the 100; EXTREMAL_BENCH_SIDES=28,56 picks the sizes; EXTREMAL_BENCH_SAVE=DIR also writes each run's maps to DIR, to compare two builds.
+/// breakdown of one iteration. EXTREMAL_BENCH_ITERATIONS=N changes the 100; EXTREMAL_BENCH_SIDES=28,56 picks the sizes; EXTREMAL_BENCH_BATCHES=1,10,50 the chunks (none: only the breakdown); EXTREMAL_BENCH_BREAKDOWN_BATCH=N the breakdown's chunk (50); EXTREMAL_BENCH_SAVE=DIR also writes each run's maps to DIR, to compare two builds.
 module ExtremalBenchmark
 
 open System
@@ -98,14 +98,23 @@ let tests =
                     | null | "" -> [ 28; 56 ]
                     | text -> text.Split ',' |> Seq.map int |> List.ofSeq
                 for side in sides do
-                    for batch in [ 8; 50 ] do
+                    let batches =
+                        match Environment.GetEnvironmentVariable "EXTREMAL_BENCH_BATCHES" with
+                        | null | "" -> [ 8; 50 ]
+                        | "none" -> []
+                        | text -> text.Split(',') |> Seq.map int |> List.ofSeq
+                    for batch in batches do
                         let n = iterations ()
                         let s = perInput side batch n
                         printfn "extremal %d px, batch %d: %.3f s per input for %d iterations (%.1f s for 800)" side batch s n (800.0 / float n * s)
+                let breakdownBatch =
+                    match Int32.TryParse(Environment.GetEnvironmentVariable "EXTREMAL_BENCH_BREAKDOWN_BATCH") with
+                    | true, n when n > 0 -> n
+                    | _ -> 50
                 for side in sides do
-                    let parts = breakdown side 50 20
+                    let parts = breakdown side breakdownBatch 20
                     let total = parts |> Array.sumBy snd
-                    printfn "breakdown %d px, batch 50, ms per iteration (total %.1f): %s" side total
+                    printfn "breakdown %d px, batch %d, ms per iteration (total %.1f): %s" side breakdownBatch total
                         (parts |> Array.map (fun (n, ms) -> $"{n} {ms:F1}") |> String.concat ", ")
             else
                 skiptest "set EXTREMAL_BENCH=1 to run the benchmark"

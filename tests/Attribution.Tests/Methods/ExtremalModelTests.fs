@@ -32,15 +32,20 @@ let private rewardOf (model: nn.Module<Tensor, Tensor>) (x: Tensor) (masks: Tens
 [<Tests>]
 let tests =
     testList "extremal_perturbation model" [
-        test "the padded canvas is TorchRay's shape_out, its window is the image mask, and sorted over the image alone a grid of ones puts the last column in the top 10%" {
+        test "the padded canvas is TorchRay's shape_out, its window is the image mask, and sorted over the image alone a grid of ones puts the top 10% on the last two rows and columns" {
             use scope = NewDisposeScope()
             use generator = new SmoothMask(28L, 28L, 1, 2.625, CPU, ScalarType.Float64)
             let canvas = generator.GenerateWithMargin(ones([| 1L; 1L; 28L; 28L |], dtype = ScalarType.Float64))
             Expect.sequenceEqual canvas.shape [| 1L; 1L; 34L; 34L |] "TorchRay's shape_out at 28 px, step 1, sigma 2.625"
             Expect.isTrue (generator.Window(canvas).allclose(generator.Generate(ones([| 1L; 1L; 28L; 28L |], dtype = ScalarType.Float64)), 0.0, 0.0)) "Generate is the image window"
             let image = generator.Generate(ones([| 1L; 1L; 28L; 28L |], dtype = ScalarType.Float64))
-            let lastColumn = scalar ((top image 78L).narrow(3L, 27L, 1L).sum())
-            Expect.isGreaterThan lastColumn 14.0 "sorted over the image alone, most of the last column is in its top 10% (the old lock-in)"
+            // The 78 highest of the 784 pixels (the top 10%) all lie in the last two rows and columns (108 pixels): with no
+            // low neighbours past the grid's end, the soft max is highest there. Which of the exactly tied pixels of the
+            // last row and column get the last places depends on rounding, so the test counts the band, not a column.
+            let band = ones([| 1L; 1L; 28L; 28L |], dtype = ScalarType.Float64)
+            band.narrow(2L, 0L, 26L).narrow(3L, 0L, 26L).zero_() |> ignore
+            let inBand = scalar ((top image 78L * band).sum())
+            Expect.equal inBand 78.0 "sorted over the image alone, the top 10% is the last two rows and columns (the old lock-in)"
         }
 
         test "a box-texture logit of a small model's scale (c = 1): the mask of area 0.1 covers the box and its reward beats the fully blurred image and random masks of the same area" {
