@@ -97,10 +97,12 @@ let private inputIbaEhr =
 /// Every published table a report can compare with.
 let tables = neflagVgg19 @ [ inputIbaEhr ]
 
-/// Methods of the InputIBA paper's comparisons (its claims concern these).
+/// Methods of the InputIBA paper's comparisons (its claims concern these; LIME and random attribution are its text
+/// baselines).
 let private inputIbaMethod (kind: MethodKind) =
     match kind with
-    | InputIba _ | InformationBottleneck _ | GradCam _ | GuidedBackprop | DeepShap _ | IntegratedGradients _ | ExtremalPerturbation _ -> true
+    | InputIba _ | InformationBottleneck _ | GradCam _ | GuidedBackprop | DeepShap _ | IntegratedGradients _ | ExtremalPerturbation _
+    | Lime _ | RandomMap -> true
     | _ -> false
 
 /// Methods of Sampling Matters' comparisons.
@@ -118,8 +120,8 @@ let claimMethods (metric: string) : MethodKind -> bool =
     | "taylor_fidelity" -> (function IntegratedGradients _ | GradientXInput | Occlusion _ | Taylor _ -> true | _ -> false)
     | _ -> fun _ -> false
 
-/// Claims the papers make in words or figures only (no table), per metric: printed beside our numbers.
-let claims (metric: string) =
+/// Claims the papers make in words or figures only (no table), per metric, for images (and the audio two-word test).
+let private imageClaims (metric: string) =
     match metric with
     | "sensitivity_n" -> [ "Zhang et al. 2021, Fig. 4a (ImageNet): InputIBA, IBA and GradCAM score high; DeepSHAP and Integrated Gradients relatively low." ]
     | "roar" -> [ "Zhang et al. 2021, Fig. 6: Integrated Gradients, DeepSHAP and Guided Backprop do not identify contributing features (accuracy barely drops); InputIBA, IBA, Extremal Perturbations and GradCAM do, the last two slightly better." ]
@@ -129,6 +131,15 @@ let claims (metric: string) =
     | "two_word" -> [ "Gat et al. 2022, Fig. 2: FI's map for 'right' concentrates on the first word and for 'cat' on the second (qualitative)." ]
     | "taylor_fidelity" -> [ "Deng et al. 2020: IG satisfies all three properties for the terms it can represent; Gradient x Input and Occlusion-1 misassign the high-order terms (Occlusion-1 gives every interaction fully to each of its features)." ]
     | _ -> []
+
+/// The claims beside a metric's numbers on a modality: the InputIBA paper's IMDB claims on text; the image papers'
+/// claims only beside image runs (the Taylor framework's are about any input).
+let claims (metric: string) (modality: Domain.Modality) =
+    match metric, modality with
+    | "sensitivity_n", Domain.Text -> [ "Zhang et al. 2021, Fig. 4b (IMDB, 4-layer LSTM, a percentage of the words perturbed): LIME and InputIBA identify the important words; InputIBA correlates higher than the others at 50% of the words." ]
+    | "insertion_deletion", Domain.Text -> [ "Zhang et al. 2021, Fig. 5b (IMDB): InputIBA reveals the important words; Table 1: IBA, inserted at a hidden layer of the LSTM, gives high attribution to every word." ]
+    | ("sensitivity_n" | "insertion_deletion" | "roar" | "parameter_randomisation" | "explanation_certainty"), (Domain.Text | Domain.Audio) -> []
+    | _ -> imageClaims metric
 
 /// Pairs of rows ordered the same way by two score lists, and the number of comparable pairs. A row without a number
 /// on our side (NaN: e.g. a ground-truth column when only predictions were explained) is in no pair.

@@ -76,7 +76,7 @@ let private paperComparison (line: string -> unit) (spec: Spec) (metric: string)
             let paperCommon = table.Rows |> List.filter (fun (k, _) -> ours |> List.exists (fun (k2, _) -> k2 = k))
             line $"- best here: {best ours}; best in the paper among these: {best paperCommon}."
     let concerned = spec.Methods |> List.filter (fun m -> PaperReference.claimMethods metric m.Kind) |> List.length
-    match PaperReference.claims metric with
+    match PaperReference.claims metric (Domain.modalityOf spec.Data.Dataset) with
     | [] -> ()
     | _ when concerned < 2 -> ()
     | claims ->

@@ -172,6 +172,18 @@ let paperComparison =
             Expect.equal (PaperReference.sameOrder [ "a", nan; "b", 20.0; "c", 10.0 ] theirs) (1, 1) "NaN left out"
         }
 
+        test "claims follow the modality: IMDB's beside text runs, ImageNet's beside image runs, none of either beside audio" {
+            let text = PaperReference.claims "sensitivity_n" Domain.Text |> String.concat " "
+            let image = PaperReference.claims "sensitivity_n" Domain.Image |> String.concat " "
+            Expect.stringContains text "IMDB" "the text claim"
+            Expect.isFalse (text.Contains "ImageNet") "not the image one"
+            Expect.stringContains image "ImageNet" "the image claim"
+            Expect.stringContains (PaperReference.claims "insertion_deletion" Domain.Text |> String.concat " ") "Fig. 5b" "insertion/deletion on text"
+            Expect.isEmpty (PaperReference.claims "sensitivity_n" Domain.Audio) "no paper claims Sensitivity-N on audio"
+            Expect.isNonEmpty (PaperReference.claims "two_word" Domain.Audio) "the two-word claim is audio's"
+            Expect.isTrue (PaperReference.claimMethods "sensitivity_n" (Lime(1000, 4, 1.0))) "LIME is one of the text comparisons' methods"
+        }
+
         test "Sampling Matters verdicts follow the scores" {
             let fs p = FeatureSuppression(p, 50, false)
             let peakAt07 = [ for p in [ 0.1; 0.3; 0.5; 0.7; 0.9 ] -> fs p, 1.0 - abs (p - 0.7) ]
