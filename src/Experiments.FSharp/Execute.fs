@@ -209,9 +209,8 @@ let methodOf (kind: MethodKind) (context: MethodContext) : IAttributionMethod =
         let gan, bottleneck =
             match Attribution.Methods.InputLayouts.Of(context.Model, references) with
             | Attribution.Methods.InputLayout.TokenSequence ->
-                // Text (the reference code's text setting): the noise is a typical word, estimated over the references' words;
-                // <pad> embeds to the zero vector (padding_idx) and pads every text's end, so its length is its non-zero positions.
-                let lengths = references.abs().sum([| 2L; 3L |]).gt(torch.tensor 0.0).sum(1L)
+                // Text (the reference code's text setting): the noise is a typical word, estimated over the references' words.
+                let lengths = Attribution.Methods.TokenScores.Words(references).sum(1L)
                 let inputs = Attribution.Methods.InputStatistics.EstimateTokens(references, lengths)
                 Attribution.Methods.InputMaskGan(p.Epochs, maskLearningRate = 0.03), Attribution.Methods.InputBottleneck(inputs, p.BetaInput, p.Steps, learningRate = 0.5, sigma = 0.0)
             | _ ->
@@ -240,6 +239,19 @@ let private inputsPerCall (kind: MethodKind) =
     | GuidedIntegratedGradients _ | NegativeFluxAggregation _ -> 10
     | _ -> 50
 
+/// Maps, their diagnostics (stored as "diagnostic.NAME") and metadata in one safetensors file, written atomically.
+let private saveMaps (file: string) (maps: Tensor) (diagnostics: seq<string * Tensor>) (metadata: (string * string) list) =
+    let tensors = Dictionary<string, Tensor>()
+    tensors.["maps"] <- maps
+    for k, v in diagnostics do tensors.["diagnostic." + k] <- v
+    Safetensors.Save(file, tensors, readOnlyDict metadata)
+
+/// What saveMaps wrote: the maps, the diagnostics by name, and the seconds they cost.
+let private loadMaps (file: string) =
+    let stored = Safetensors.Load file
+    let diagnostics = stored |> Seq.filter (fun kv -> kv.Key.StartsWith "diagnostic.") |> Seq.map (fun kv -> kv.Key.Substring 11, kv.Value) |> Seq.toList
+    stored.["maps"], diagnostics, Safetensors.ReadMetadata(file).["seconds"] |> float
+
 /// The part file of one call: the step's hash, the call's first position and a hash of its rows (the rows depend on
 /// the cached model's predictions when only misclassified rows are explained).
 let partFile (stepHash: string) (start: int) (block: int[]) =
@@ -263,9 +275,9 @@ let private explainRows (name: string) (stepHash: string) (perCall: int) (m: IAt
         let file = partFile stepHash start block
         let blockMaps, blockDiagnostics =
             if File.Exists file then
-                let stored = Safetensors.Load file
-                resumedSeconds <- resumedSeconds + (Safetensors.ReadMetadata(file).["seconds"] |> float)
-                stored.["maps"], stored |> Seq.filter (fun kv -> kv.Key.StartsWith "diagnostic.") |> Seq.map (fun kv -> kv.Key.Substring 11, kv.Value) |> Seq.toList
+                let maps, diagnostics, seconds = loadMaps file
+                resumedSeconds <- resumedSeconds + seconds
+                maps, diagnostics
             else
                 let callClock = Stopwatch.StartNew()
                 let index = torch.tensor(block |> Array.map int64)
@@ -274,10 +286,7 @@ let private explainRows (name: string) (stepHash: string) (perCall: int) (m: IAt
                 use e = m.Explain(model, x, t, ExplainOptions(options.Output, options.BatchSize, options.Seed, block |> Array.map (fun r -> keys.[r])))
                 let blockMaps = e.Maps.cpu()
                 let blockDiagnostics = [ for KeyValue(k, v) in e.Diagnostics -> k, v.cpu() ]
-                let tensors = Dictionary<string, Tensor>()
-                tensors.["maps"] <- blockMaps
-                for k, v in blockDiagnostics do tensors.["diagnostic." + k] <- v
-                Safetensors.Save(file, tensors, readOnlyDict [ "seconds", string callClock.Elapsed.TotalSeconds ])
+                saveMaps file blockMaps blockDiagnostics [ "seconds", string callClock.Elapsed.TotalSeconds ]
                 computed <- computed + block.Length
                 blockMaps, blockDiagnostics
         parts.Add file
@@ -300,10 +309,8 @@ let private attribute (plan: Plan) (step: Step) (kind: MethodKind) (target: Targ
                       (keys: int64[]) (context: MethodContext) (groundTruthMaps: (Tensor * IDictionary<string, Tensor>) option) device =
     let file = Artefacts.path "attributions" step.Hash ".safetensors"
     if File.Exists file then
-        let stored = Safetensors.Load file
-        let diagnostics = stored |> Seq.filter (fun kv -> kv.Key.StartsWith "diagnostic.") |> Seq.map (fun kv -> kv.Key.Substring 11, kv.Value) |> dict
-        let seconds = Safetensors.ReadMetadata(file).["seconds"] |> float
-        stored.["maps"], diagnostics, seconds, true
+        let maps, diagnostics, seconds = loadMaps file
+        maps, dict diagnostics, seconds, true
     else
         let clock = Stopwatch.StartNew()
         let m = methodOf kind context
@@ -327,10 +334,7 @@ let private attribute (plan: Plan) (step: Step) (kind: MethodKind) (target: Targ
                 else maps, diagnostics, 0.0, []
             | _ -> explainRows step.Name step.Hash perCall m model inputs targets keys all options device
         let seconds = clock.Elapsed.TotalSeconds + resumed
-        let tensors = Dictionary<string, Tensor>()
-        tensors.["maps"] <- maps
-        for KeyValue(k, v) in diagnostics do tensors.["diagnostic." + k] <- v
-        Safetensors.Save(file, tensors, readOnlyDict [ "method", m.Describe(); "target", targetName target; "seconds", string seconds ])
+        saveMaps file maps [ for KeyValue(k, v) in diagnostics -> k, v ] [ "method", m.Describe(); "target", targetName target; "seconds", string seconds ]
         for part in parts do File.Delete part
         maps, diagnostics, seconds, false
 

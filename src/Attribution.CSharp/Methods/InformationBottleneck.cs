@@ -164,10 +164,7 @@ public sealed class InformationBottleneck : IAttributionMethod
         if (capacityNats.dim() != 3 || capacityNats.shape[1] != x.shape[1])
             throw new ArgumentException($"information_bottleneck: on text the activation after '{Stage}' must be per position [B, T = {x.shape[1]}, H], got [{string.Join(", ", capacityNats.shape)}]; choose a per-position stage");
         var final = capacityNats / Math.Log(2.0);
-        long coordinates = x.shape.Skip(2).Aggregate(1L, (a, b) => a * b);
-        var perWord = final.sum(2) / coordinates;                                               // [B, T]
-        var shape = x.shape.Select((d, i) => i < 2 ? d : 1L).ToArray();                       // [B, T, 1, ...]
-        var map = perWord.reshape(shape);
+        var map = TokenScores.Spread(final.sum(2), x);                                          // a word: its position's bits
         return (map.MoveToOuterDisposeScope(), final.mean([1L, 2L]).MoveToOuterDisposeScope());
     }
 

@@ -69,18 +69,14 @@ public sealed class Lime : IAttributionMethod
             {
                 var rows = chunk.InputIndex * Samples + chunk.PerturbationIndex;
                 values.index_copy_(0, rows, chunk.Values.to(ScalarType.Float64));
-                weights.index_copy_(0, rows, Similarity(inputs.index_select(0, chunk.InputIndex), chunk.Points));
+                weights.index_copy_(0, rows, Similarity(inputs.index_select(0, chunk.InputIndex), chunk.Points, KernelWidth));
             });
 
-        var coefficients = Fit(masks, values.view(count, Samples), weights.view(count, Samples));   // [B, K]
+        var coefficients = Fit(masks, values.view(count, Samples), weights.view(count, Samples), Ridge);   // [B, K]
         var map = coefficients.matmul(segments).view(count, 1, height, width)
                               .expand(count, channels, height, width).to(inputs.dtype).contiguous();
         return new Explanation(map.MoveToOuterDisposeScope());
     }
-
-    Tensor Similarity(Tensor x, Tensor z) => Similarity(x, z, KernelWidth);
-
-    Tensor Fit(Tensor masks, Tensor values, Tensor weights) => Fit(masks, values, weights, Ridge);
 
     /// <summary>exp(-d^2 / (2 w^2)), d = 1 - cos(x, z) over all features (cos = 0 where either is zero, as torch's eps does).</summary>
     internal static Tensor Similarity(Tensor x, Tensor z, double kernelWidth)

@@ -51,7 +51,7 @@ public sealed class TokenLime : IAttributionMethod
         var keys = options.Keys(count);
         var perPosition = new[] { positions }.Concat(inputs.shape.Skip(2).Select(_ => 1L)).ToArray();   // [T, 1, ...]
         var unknown = UnknownEmbedding.to(inputs.dtype, inputs.device);
-        var words = inputs.flatten(2).abs().sum(2).gt(0).to(ScalarType.Float64);                      // [B, T]: 1 on a word
+        var words = TokenScores.Words(inputs).to(ScalarType.Float64);                                // [B, T]: 1 on a word
 
         // A word is dropped with probability 1/2; padding is always kept. Each input draws from its own generator.
         var masks = stack(Enumerable.Range(0, (int)count).Select(i =>
@@ -80,8 +80,6 @@ public sealed class TokenLime : IAttributionMethod
         // absent features (coefficient 0).
         var design = masks * words.unsqueeze(1);
         var coefficients = Lime.Fit(design, values.view(count, Samples), weights.view(count, Samples), Ridge, absent: 1 - words) * words;   // [B, T]
-        long coordinates = inputs.shape.Skip(2).Aggregate(1L, (a, b) => a * b);
-        var map = (coefficients / coordinates).to(inputs.dtype).view(new[] { count }.Concat(perPosition).ToArray()).expand(inputs.shape).contiguous();
-        return new Explanation(map.MoveToOuterDisposeScope());
+        return new Explanation(TokenScores.Spread(coefficients, inputs).MoveToOuterDisposeScope());
     }
 }

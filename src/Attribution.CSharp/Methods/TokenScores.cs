@@ -25,6 +25,32 @@ public static class TokenScores
         return scores.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// The inverse of <see cref="Sum"/> for one score a word: maps shaped like <paramref name="embeddings"/> ([B, T, E]
+    /// or the view's [B, T, 1, E]) holding scores [B, T] divided evenly over each word's coordinates, so that
+    /// <see cref="Sum"/> gives the scores back.
+    /// </summary>
+    public static Tensor Spread(Tensor scores, Tensor embeddings)
+    {
+        ArgumentNullException.ThrowIfNull(scores);
+        ArgumentNullException.ThrowIfNull(embeddings);
+        using var scope = NewDisposeScope();
+        long coordinates = embeddings.shape.Skip(2).Aggregate(1L, (a, b) => a * b);
+        var perPosition = embeddings.shape.Select((d, i) => i < 2 ? d : 1L).ToArray();            // [B, T, 1, ...]
+        return (scores / coordinates).to(embeddings.dtype).reshape(perPosition).expand(embeddings.shape).contiguous().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// True at the positions that hold a word: [B, T] bool from embeddings [B, T, ...]. <c>&lt;pad&gt;</c> embeds to the
+    /// zero vector (padding_idx) and pads every text's end, so a word is a position with a non-zero coordinate.
+    /// </summary>
+    public static Tensor Words(Tensor embeddings)
+    {
+        ArgumentNullException.ThrowIfNull(embeddings);
+        using var scope = NewDisposeScope();
+        return embeddings.flatten(2).abs().sum(2).gt(0).MoveToOuterDisposeScope();
+    }
+
     /// <summary>True at padding positions: [B, T] bool, position t of row i is padding when t >= lengths[i].</summary>
     public static Tensor PaddingMask(Tensor lengths, long sequenceLength, Device device)
     {
