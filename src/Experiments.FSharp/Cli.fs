@@ -294,7 +294,8 @@ let private withSpecs (paths: string list) (only: string list) (action: Spec -> 
         | Error e -> eprintfn "error: %s" e; 1
         | Ok specs -> guarded (fun () -> for spec, text in specs do action spec text)
 
-let private cacheState (plan: Plan.Plan) =
+/// One line per step of the plan: its short hash, whether the cache holds it (cached, partial, to do) and its name.
+let cacheState (plan: Plan.Plan) =
     plan.Steps
     |> List.map (fun s ->
         let dir = Path.Combine(Artefacts.root (), (match s.Kind with Plan.ProvideModel -> "models" | Plan.Attribute _ -> "attributions" | _ -> "metrics"))

@@ -150,6 +150,20 @@ let tests =
             Expect.isGreaterThanOrEqual seconds 100.0 "the step's seconds include the part's"
             let left = Directory.GetFiles(Path.Combine(cacheB, "attributions"), "*.part-*")
             Expect.isEmpty left "no part is left once the step is stored"
+            // `plan` tells a partly stored step from a stored one and from one not begun.
+            let cacheC = Path.Combine(root, "cache-c")
+            Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", cacheC)
+            try
+                let plan = Plan.compile spec (Execute.dataHash spec)
+                let stateOf () = (Cli.cacheState plan).Split('\n') |> Array.find (fun l -> l.EndsWith "attribute/iba/ground_truth")
+                Expect.stringContains (stateOf ()) "to do" "nothing stored"
+                Directory.CreateDirectory(Path.Combine(cacheC, "attributions")) |> ignore
+                Attribution.Models.Safetensors.Save(Execute.partFile step.Hash 0 [| 0 .. 9 |], readOnlyDict [ "maps", marker ], readOnlyDict [ "seconds", "1" ])
+                Expect.stringContains (stateOf ()) "partial (1 calls stored)" "one call stored"
+                File.Copy(Path.Combine(cacheB, "attributions", step.Hash + ".safetensors"), Path.Combine(cacheC, "attributions", step.Hash + ".safetensors"))
+                Expect.stringContains (stateOf ()) "cached" "the step stored"
+            finally
+                Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", null)
             Directory.Delete(root, true)
         }
 
