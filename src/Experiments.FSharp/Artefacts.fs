@@ -31,3 +31,15 @@ let jsonOrCompute<'T> (file: string) (compute: unit -> 'T) : 'T * bool =
         let value = compute ()
         writeJson file value
         value, false
+
+/// The cache folder, created if missing; an unusable one (a file, not writable) is the user's to fix (exit 3).
+let ensureRoot () =
+    let dir = root ()
+    if File.Exists dir then raise (Experiments.CacheProblem $"the cache folder {dir} is a file (ATTRIBUTION_CACHE or .cache); name a folder")
+    try
+        Directory.CreateDirectory dir |> ignore
+        let probe = Path.Combine(dir, $".write-test-{Environment.ProcessId}")
+        File.WriteAllText(probe, "")
+        File.Delete probe
+    with :? IOException | :? UnauthorizedAccessException as e ->
+        raise (Experiments.CacheProblem $"the cache folder {dir} cannot be written ({e.Message}); set ATTRIBUTION_CACHE to a writable folder")

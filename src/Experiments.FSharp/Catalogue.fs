@@ -9,26 +9,51 @@ open System.Text.RegularExpressions
 
 module Catalogue =
 
-    let isIdent (s: string) = Regex.IsMatch(s, "^[a-z0-9_-]+$")
+    /// The longest spec name or method id: they name files and folders, which every file system takes at this length.
+    [<Literal>]
+    let MaxNameLength = 64
 
-    let private identCheck (s: string) =
-        if isIdent s then None else Some "must match [a-z0-9_-]+"
+    /// Names Windows reserves for devices, whatever the extension.
+    let private reservedNames =
+        set ([ "con"; "prn"; "aux"; "nul" ] @ [ for i in 1..9 do yield $"com{i}"; yield $"lpt{i}" ])
 
-    let private nonEmpty (s: string) =
-        if String.IsNullOrWhiteSpace s then Some "must not be empty" else None
+    /// Why a spec name or method id is not safe as a file name on Linux, macOS and Windows; None when it is.
+    let identProblem (s: string) =
+        if s.Length = 0 then Some "must not be empty"
+        elif s.Length > MaxNameLength then Some $"must be at most {MaxNameLength} characters (it names files and folders)"
+        // \A and \z: `$` would also match before a final newline.
+        elif not (Regex.IsMatch(s, @"\A[a-z0-9][a-z0-9_-]*\z")) then
+            Some "must be lower-case letters, digits, '_' and '-', starting with a letter or digit (it names files and folders)"
+        elif reservedNames.Contains s then Some "is a device name on Windows and cannot name a file there"
+        else None
+
+    let isIdent (s: string) = (identProblem s).IsNone
+
+    let private identCheck (s: string) = identProblem s
+
+    /// A path: not empty, one line, no control characters (a NUL ends the path for the operating system).
+    let pathProblem (s: string) =
+        if String.IsNullOrWhiteSpace s then Some "must not be empty"
+        elif s |> Seq.exists Char.IsControl then Some "must not hold control characters (a NUL, a newline, a tab)"
+        else None
+
+    let private nonEmpty (s: string) = pathProblem s
 
     /// Issues for the later items of a list that repeat an earlier key.
     let private duplicates (what: string) (key: 'a -> 'b) (sub: string) (xs: 'a list) : Issue list =
+        let first = Collections.Generic.Dictionary<'b, int>(HashIdentity.Structural)
         xs
         |> List.mapi (fun i x -> i, x)
         |> List.choose (fun (i, x) ->
-            xs
-            |> List.take i
-            |> List.tryFindIndex (fun y -> key y = key x)
-            |> Option.map (fun j ->
-                { Path = FieldPath.join (sprintf "[%d]" i) sub
-                  Message = sprintf "duplicate %s (first at [%d])" what j
-                  Found = Some(string (key x)) }))
+            match first.TryGetValue(key x) with
+            | true, j ->
+                Some
+                    { Path = FieldPath.join (sprintf "[%d]" i) sub
+                      Message = sprintf "duplicate %s (first at [%d])" what j
+                      Found = Some(string (key x)) }
+            | _ ->
+                first.[key x] <- i
+                None)
 
     /// The yaml names of the closed enumerations.
     module Names =
@@ -55,48 +80,83 @@ module Catalogue =
               "riemann_middle", RiemannMiddle
               "riemann_trapezoid", RiemannTrapezoid ]
 
+    /// Upper bounds of the parameters, each far above any published setting and low enough that a run fits in
+    /// memory and finishes; `list` prints them with each parameter.
+    module Bounds =
+        /// Samples, steps, walks and iterations of one method on one input.
+        [<Literal>]
+        let Draws = 10_000
+        /// Reference inputs (baselines, training subsets) a method holds at once.
+        [<Literal>]
+        let References = 10_000
+        /// Magnitudes in input units (noise, constants written into inputs, blur widths).
+        [<Literal>]
+        let Magnitude = 1000.0
+        /// Sizes in pixels, before the composition rules bound them by the image itself.
+        [<Literal>]
+        let Pixels = 1_000_000
+        /// Training epochs.
+        [<Literal>]
+        let Epochs = 1000
+        /// Inputs per forward/backward chunk.
+        [<Literal>]
+        let BatchSize = 65_536
+        /// Points of a list of fractions.
+        [<Literal>]
+        let Fractions = 1000
+
     /// Parameters of methods, samplers and metrics.
     module Params =
         let absolute = Param.bool "abs" "take the absolute value of the gradient (Captum's abs)" (Some true)
-        let steps = Param.int "steps" "number of integration points (Captum's n_steps)" (Some 50) 1 None
+        let steps = Param.int "steps" "number of integration points (Captum's n_steps)" (Some 50) 1 (Some Bounds.Draws)
         let rule = Param.choice "rule" "integration rule" "quadrature of the path integral (Captum's method)" (Some GaussLegendre) Names.rules
-        let stdev = Param.float "stdev" "standard deviation of the noise, in normalised input units" (Some 0.15) true
-        let scale = Param.float "scale" "z ~ N(x, scale * Sigma)" (Some 0.15) true
+        let stdev = Param.float "stdev" "standard deviation of the noise, in normalised input units" (Some 0.15) true Bounds.Magnitude
+        let scale = Param.float "scale" "z ~ N(x, scale * Sigma)" (Some 0.15) true Bounds.Magnitude
         let covariance = Param.choice "covariance" "covariance source" "where Sigma comes from: class = class-conditional covariance of the training inputs" (Some ClassCovariance) Names.covariances
-        let jitter = Param.float "jitter" "added to the diagonal of Sigma, relative to its mean diagonal" (Some 1e-5) false
+        let jitter = Param.float "jitter" "added to the diagonal of Sigma, relative to its mean diagonal" (Some 1e-5) false 1.0
 
         let statistic =
             Param.choice "statistic" "statistic" "what is kept of the sampled gradients g: mean E[g], mean_square E[g^2], variance, mean_absolute E|g|, fisher_ratio E[(C g) g / f]" (Some Mean) Names.statistics
         let timesInput = Param.bool "times_input" "multiply the statistic by the input minus the baseline (as Gradient x Input does)" (Some false)
         let multiplierBaseline =
-            Param.make "baseline" "float" "finite" "the constant b of times_input: the statistic is multiplied by x - b (0: by x; needs times_input)" (Some 0.0) Decode.float Out.float (fun v ->
-                if Double.IsFinite v then None else Some "must be finite")
+            Param.floatIn "baseline" "the constant b of times_input: the statistic is multiplied by x - b (0: by x; needs times_input)" (Some 0.0) -Bounds.Magnitude Bounds.Magnitude
 
-        let walks = Param.int "samples" "number of walks on the epsilon-sphere (n; 1, 10 and 20 in the paper's tables)" (Some 20) 1 None
-        let epsilon = Param.float "epsilon" "radius of the sphere, in [0, 1] input units" (Some 0.1) true
-        let maxSteps = Param.int "max_steps" "longest walk (m)" (Some 20) 1 None
-        let window = Param.int "window" "side of the square occlusion window, in pixels" (Some 4) 1 None
-        let stride = Param.int "stride" "step of the window, in pixels" (Some 2) 1 None
-        let limeSamples = Param.int "samples" "perturbed copies fitted (Captum's n_samples is 50; 49 superpixels need more)" (Some 200) 2 None
-        let cell = Param.int "cell" "side of the square superpixels, in pixels" (Some 4) 1 None
-        let kernelWidth = Param.float "kernel_width" "width of the exponential kernel on the cosine distance" (Some 1.0) true
+        let walks = Param.int "samples" "number of walks on the epsilon-sphere (n; 1, 10 and 20 in the paper's tables)" (Some 20) 1 (Some Bounds.Draws)
+        let epsilon = Param.float "epsilon" "L2 radius of the sphere, in input units (the paper: 0.05 to 0.2)" (Some 0.1) true 10.0
+        let maxSteps = Param.int "max_steps" "longest walk (m)" (Some 20) 1 (Some Bounds.Draws)
+        let window = Param.int "window" "side of the square occlusion window, in pixels (at most the image's side)" (Some 4) 1 (Some Bounds.Pixels)
+        let stride = Param.int "stride" "step of the window, in pixels (at most the image's side)" (Some 2) 1 (Some Bounds.Pixels)
+        let limeSamples = Param.int "samples" "perturbed copies fitted (Captum's n_samples is 50; 49 superpixels need more)" (Some 200) 2 (Some Bounds.Draws)
+        let cell = Param.int "cell" "side of the square superpixels, in pixels (at most the image's side)" (Some 4) 1 (Some Bounds.Pixels)
+        let kernelWidth = Param.float "kernel_width" "width of the exponential kernel on the cosine distance" (Some 1.0) true Bounds.Magnitude
         let stage = Param.choice "stage" "stage" "the layer whose activation is weighted" (Some "conv2") Names.spatialStages
 
         let dropProbability =
             Param.make "p" "float" "[0, 1)" "probability that a pixel is dropped to 0 (Sampling Matters: 0.6 to 0.8 work best)" (Some 0.7) Decode.float Out.float (fun v ->
                 if v >= 0.0 && v < 1.0 then None else Some "must be in [0, 1)")
-        let references = Param.int "references" "training images the baselines are drawn from (a seeded random subset)" (Some 100) 1 None
+        let references = Param.int "references" "training images the baselines are drawn from (a seeded random subset)" (Some 100) 1 (Some Bounds.References)
 
         /// Number of draws (Captum's nt_samples); VarGrad needs two for a variance.
-        let samples (minimum: int) = Param.int "samples" "number of draws (Captum's nt_samples)" (Some 50) minimum None
+        let samples (minimum: int) = Param.int "samples" "number of draws (Captum's nt_samples)" (Some 50) minimum (Some Bounds.Draws)
+
+        /// A float strictly between 0 and 1.
+        let openFraction name doc dflt =
+            Param.make name "float" "(0, 1)" doc dflt Decode.float Out.float (fun v ->
+                if v > 0.0 && v < 1.0 then None else Some "must be in (0, 1)")
 
         let unitFraction =
             Param.make "fraction" "float" "(0, 1)" "fraction of pixels masked" None Decode.float Out.float (fun v ->
                 if v > 0.0 && v < 1.0 then None else Some "must be in (0, 1)")
 
-        let increasing (xs: float list) =
+        /// Strictly increasing fractions, at least `minimum` of them (an area under a curve needs two points).
+        let increasingAtLeast (minimum: int) (xs: float list) =
             let empty =
-                if xs.IsEmpty then [ { Path = ""; Message = "at least one fraction is required"; Found = None } ] else []
+                if xs.Length < minimum then
+                    let message = if minimum = 1 then "at least one fraction is required" else $"at least {minimum} fractions are required (the curve's area needs them)"
+                    [ { Path = ""; Message = message; Found = (if xs.IsEmpty then None else Some(Out.flow (Out.Seq(xs |> List.map Out.float)))) } ]
+                elif xs.Length > Bounds.Fractions then
+                    [ { Path = ""; Message = $"at most {Bounds.Fractions} fractions"; Found = Some(string xs.Length + " fractions") } ]
+                else []
             let order =
                 xs
                 |> List.pairwise
@@ -106,12 +166,13 @@ module Catalogue =
                 |> List.choose id
             empty @ order
 
+        let increasing = increasingAtLeast 1
+
         let fractions =
-            Param.list "fractions" "fractions of the least relevant pixels to mask" (Some [ for i in 1..9 -> float i / 10.0 ]) unitFraction "strictly increasing, in (0, 1)" increasing
+            Param.list "fractions" "fractions of the least relevant pixels to mask" (Some [ for i in 1..9 -> float i / 10.0 ]) unitFraction "at least two, strictly increasing, in (0, 1)" (increasingAtLeast 2)
 
         let maskValue =
-            Param.make "mask_value" "float" "finite" "value written into masked pixels (pixels are in [0, 1]: 0 = black)" (Some 0.0) Decode.float Out.float (fun v ->
-                if Double.IsFinite v then None else Some "must be finite")
+            Param.floatIn "mask_value" "value written into masked pixels (pixels are in [0, 1]: 0 = black)" (Some 0.0) -Bounds.Magnitude Bounds.Magnitude
 
     // --- samplers --------------------------------------------------------------------------------
 
@@ -131,7 +192,7 @@ module Catalogue =
                 and! structure =
                     Fields.field (fun (c: CovarianceGaussianSpec) -> c.Structure)
                         (Param.choice "structure" "covariance structure" "how Sigma is held: one matrix shared across channels (the paper's), one per channel, the full matrix, or low rank plus diagonal (images only, except the shared one)" (Some SharedAcrossChannels) Names.layouts)
-                and! rank = Fields.field (fun (c: CovarianceGaussianSpec) -> c.Rank) (Param.int "rank" "principal directions kept by structure low_rank" (Some 64) 1 None)
+                and! rank = Fields.field (fun (c: CovarianceGaussianSpec) -> c.Rank) (Param.int "rank" "principal directions kept by structure low_rank (at most the input's dimension)" (Some 64) 1 (Some Bounds.Pixels))
                 return { Scale = scale; Covariance = covariance; Jitter = jitter; Structure = structure; Rank = rank }
             })
             CovarianceGaussian
@@ -151,7 +212,7 @@ module Catalogue =
 
     /// A box [top, left, height, width] of pixels: four integers, top and left at least 0, height and width at least 1.
     let private box =
-        let coordinate = Param.int "box" "a box coordinate in pixels" None 0 None
+        let coordinate = Param.int "box" "a box coordinate in pixels" None 0 (Some Bounds.Pixels)
         let check (xs: int list) =
             let issue message = [ { Path = ""; Message = message; Found = Some(xs |> List.map string |> String.concat ", " |> sprintf "[%s]") } ]
             if xs.Length <> 4 then issue "must be four integers [top, left, height, width]"
@@ -328,9 +389,9 @@ module Catalogue =
             "guided_ig"
             "Kapishnikov et al. 2021: a path from 0 to x that moves the features with the smallest |grad f| first (PAIR-code library defaults)"
             (fields {
-                let! steps = Fields.field (fun (s, _, _) -> s) (Param.int "steps" "path steps" (Some 200) 1 None)
-                and! fraction = Fields.field (fun (_, f, _) -> f) (Param.float "fraction" "fraction of features moved per inner step" (Some 0.25) true)
-                and! maxDist = Fields.field (fun (_, _, d) -> d) (Param.float "max_dist" "allowed deviation from the straight path, relative" (Some 0.02) false)
+                let! steps = Fields.field (fun (s, _, _) -> s) (Param.int "steps" "path steps" (Some 200) 1 (Some Bounds.Draws))
+                and! fraction = Fields.field (fun (_, f, _) -> f) (Param.float "fraction" "fraction of features moved per inner step" (Some 0.25) true 1.0)
+                and! maxDist = Fields.field (fun (_, _, d) -> d) (Param.float "max_dist" "allowed deviation from the straight path, relative" (Some 0.02) false 1.0)
                 return steps, fraction, maxDist
             })
             GuidedIntegratedGradients
@@ -343,9 +404,9 @@ module Catalogue =
             "agi"
             "Pan et al. 2021: sum over false classes of -grad f (.) delta along an adversarial walk towards each"
             (fields {
-                let! k = Fields.field (fun (k, _, _) -> k) (Param.int "false_classes" "false classes walked towards (all when >= classes - 1)" (Some 20) 1 None)
-                and! epsilon = Fields.field (fun (_, e, _) -> e) (Param.float "epsilon" "step size of the attack, in [0, 1] input units" (Some 0.05) true)
-                and! iterations = Fields.field (fun (_, _, m) -> m) (Param.int "max_iterations" "longest walk" (Some 20) 1 None)
+                let! k = Fields.field (fun (k, _, _) -> k) (Param.int "false_classes" "false classes walked towards (all when >= classes - 1)" (Some 20) 1 (Some 1000))
+                and! epsilon = Fields.field (fun (_, e, _) -> e) (Param.float "epsilon" "step size of the attack, in input units" (Some 0.05) true 1.0)
+                and! iterations = Fields.field (fun (_, _, m) -> m) (Param.int "max_iterations" "longest walk" (Some 20) 1 (Some Bounds.Draws))
                 return k, epsilon, iterations
             })
             AdversarialGradientIntegration
@@ -359,8 +420,8 @@ module Catalogue =
             "Schulz et al. 2020 (IBA): per-sample bottleneck Z = l R + (1 - l) eps at a stage; heatmap = KL capacity in bits"
             (fields {
                 let! stage = Fields.field (fun (s, _, _) -> s) (Param.choice "stage" "stage" "the layer carrying the bottleneck (text: lstm for text_lstm and text_bilstm, conv for text_cnn, norm for text_transformer; a word's score is its position's bits)" (Some "conv2") Names.spatialStages)
-                and! beta = Fields.field (fun (_, b, _) -> b) (Param.float "beta" "weight of the capacity in the loss" (Some 10.0) true)
-                and! steps = Fields.field (fun (_, _, n) -> n) (Param.int "steps" "Adam steps (learning rate 1) on 10 noisy copies" (Some 10) 1 None)
+                and! beta = Fields.field (fun (_, b, _) -> b) (Param.float "beta" "weight of the capacity in the loss" (Some 10.0) true 1e6)
+                and! steps = Fields.field (fun (_, _, n) -> n) (Param.int "steps" "Adam steps (learning rate 1) on 10 noisy copies" (Some 10) 1 (Some Bounds.Draws))
                 return stage, beta, steps
             })
             InformationBottleneck
@@ -374,10 +435,10 @@ module Catalogue =
             "Zhang et al. 2021: IBA at a stage (beta_feat), a WGAN fits the input mask so the stage's features under the input noise match the bottleneck's (RMSProp 5e-5, clip 0.01, 5 critic steps per generator step), then the input bottleneck with the Prop. 3 KL (beta_input, Adam lr 1); heatmap = input capacity in bits (or the mask)"
             (fields {
                 let! stage = Fields.field (fun (s: InputIbaSpec) -> s.Stage) (Param.choice "stage" "stage" "the layer carrying the feature bottleneck (text: lstm for text_lstm and text_bilstm, conv for text_cnn, norm for text_transformer; the reference code's text settings are beta_feat 0.5, beta_input 0.01, steps 20)" (Some "conv2") Names.spatialStages)
-                and! betaFeature = Fields.field (fun (s: InputIbaSpec) -> s.BetaFeature) (Param.float "beta_feat" "capacity weight of the feature bottleneck (stage 1)" (Some 10.0) true)
-                and! betaInput = Fields.field (fun (s: InputIbaSpec) -> s.BetaInput) (Param.float "beta_input" "capacity weight of the input bottleneck (stage 3)" (Some 20.0) true)
-                and! epochs = Fields.field (fun (s: InputIbaSpec) -> s.Epochs) (Param.int "epochs" "WGAN epochs (stage 2; 0 skips it: lambda_G stays at its initialisation, the feature capacity upsampled to the input)" (Some 20) 0 None)
-                and! steps = Fields.field (fun (s: InputIbaSpec) -> s.Steps) (Param.int "steps" "Adam steps of the input bottleneck (stage 3)" (Some 60) 1 None)
+                and! betaFeature = Fields.field (fun (s: InputIbaSpec) -> s.BetaFeature) (Param.float "beta_feat" "capacity weight of the feature bottleneck (stage 1)" (Some 10.0) true 1e6)
+                and! betaInput = Fields.field (fun (s: InputIbaSpec) -> s.BetaInput) (Param.float "beta_input" "capacity weight of the input bottleneck (stage 3)" (Some 20.0) true 1e6)
+                and! epochs = Fields.field (fun (s: InputIbaSpec) -> s.Epochs) (Param.int "epochs" "WGAN epochs (stage 2; 0 skips it: lambda_G stays at its initialisation, the feature capacity upsampled to the input)" (Some 20) 0 (Some Bounds.Epochs))
+                and! steps = Fields.field (fun (s: InputIbaSpec) -> s.Steps) (Param.int "steps" "Adam steps of the input bottleneck (stage 3)" (Some 60) 1 (Some Bounds.Draws))
                 and! showMask = Fields.field (fun (s: InputIbaSpec) -> s.ShowMask) (Param.bool "show_mask" "the map is the input mask Lambda* (the paper's figures) instead of the capacity in bits" (Some false))
                 return { Stage = stage; BetaFeature = betaFeature; BetaInput = betaInput; Epochs = epochs; Steps = steps; ShowMask = showMask }
             })
@@ -391,8 +452,8 @@ module Catalogue =
             "extremal_perturbation"
             "Fong et al. 2019 (TorchRay's extremal_perturbation, preserve, blurred substrate): a smooth mask of the given area maximising the target's logit; SGD lr 0.01 momentum 0.9, area weight 300 growing 1.0035 a step; mask step, smoothing and blur scaled from 224 px to the image"
             (fields {
-                let! area = Fields.field fst (Param.float "area" "fraction of the image the mask keeps (TorchRay's default 0.1)" (Some 0.1) true)
-                and! iterations = Fields.field snd (Param.int "iterations" "optimisation steps (TorchRay: 800)" (Some 800) 1 None)
+                let! area = Fields.field fst (Params.openFraction "area" "fraction of the image the mask keeps (TorchRay's default 0.1)" (Some 0.1))
+                and! iterations = Fields.field snd (Param.int "iterations" "optimisation steps (TorchRay: 800)" (Some 800) 1 (Some Bounds.Draws))
                 return area, iterations
             })
             ExtremalPerturbation
@@ -405,8 +466,8 @@ module Catalogue =
             "mip_in"
             "MIP-IN (mutual-information-preserving inverse network; designed from the abstract of arXiv 2104.06629, see docs/methods.md): each stage inverted by the transpose of its gated local map times a learned mixing, trained top-down on reference inputs, projected per input to keep the target logit; explains the logit (fashion_cnn only)"
             (fields {
-                let! steps = Fields.field fst (Param.int "steps" "Adam steps per stage when training the inverse" (Some 200) 1 None)
-                and! references = Fields.field snd (Param.int "references" "training images the inverse is trained on (a seeded random subset)" (Some 256) 2 None)
+                let! steps = Fields.field fst (Param.int "steps" "Adam steps per stage when training the inverse" (Some 200) 1 (Some Bounds.Draws))
+                and! references = Fields.field snd (Param.int "references" "training images the inverse is trained on (a seeded random subset)" (Some 256) 2 (Some Bounds.References))
                 return steps, references
             })
             MipIn
@@ -421,7 +482,7 @@ module Catalogue =
         Variant.make
             "deep_shap"
             "Lundberg and Lee 2017 (Captum's DeepLiftShap): DeepLIFT averaged over baselines drawn from the training images; always explains the logit"
-            (Fields.field id (Param.int "references" "training images used as baselines (a seeded random subset)" (Some 20) 1 None))
+            (Fields.field id (Param.int "references" "training images used as baselines (a seeded random subset)" (Some 20) 1 (Some Bounds.References)))
             DeepShap
             (function
             | DeepShap n -> Some n
@@ -456,7 +517,7 @@ module Catalogue =
             (fields {
                 let! order = Fields.field (fun (o, _, _) -> o) (Param.int "order" "highest order of the expansion (1 to 3)" (Some 2) 1 (Some 3))
                 and! terms = Fields.field (fun (_, t, _) -> t) (Param.choice "terms" "terms" "which terms the map adds up" (Some AllTerms) Names.taylorTerms)
-                and! baseline = Fields.field (fun (_, _, b) -> b) (Param.float "baseline" "the constant baseline input b (0 = black)" (Some 0.0) false)
+                and! baseline = Fields.field (fun (_, _, b) -> b) (Param.floatIn "baseline" "the constant baseline input b (0 = black)" (Some 0.0) -Bounds.Magnitude Bounds.Magnitude)
                 return order, terms, baseline
             })
             Taylor
@@ -548,8 +609,8 @@ module Catalogue =
             "insertion_deletion"
             "Petsiuk et al. 2018 / Li et al. 2023: deletion and insertion curves (most important first) on a black and a blurred substrate, AUCs, Difference = insertion - deletion, and the two rounds' average"
             (fields {
-                let! pixels = Fields.field fst (Param.int "pixels_per_step" "pixels changed per step (28 = one Fashion-MNIST row)" (Some 28) 1 None)
-                and! sigma = Fields.field snd (Param.float "blur_sigma" "sigma of the blurred substrate, in pixels (NeFLAG: 20)" (Some 20.0) true)
+                let! pixels = Fields.field fst (Param.int "pixels_per_step" "pixels changed per step (28 = one Fashion-MNIST row; at most the image's pixels)" (Some 28) 1 (Some Bounds.Pixels))
+                and! sigma = Fields.field snd (Param.float "blur_sigma" "sigma of the blurred substrate, in pixels (NeFLAG: 20)" (Some 20.0) true Bounds.Magnitude)
                 return pixels, sigma
             })
             InsertionDeletion
@@ -562,8 +623,8 @@ module Catalogue =
             "sensitivity_n"
             "Ancona et al. 2018: for N on a log grid, Pearson correlation between the attribution summed over N random pixels and the drop of f when they are set to 0"
             (fields {
-                let! masks = Fields.field fst (Param.int "masks" "random masks per N, shared across inputs" (Some 100) 2 None)
-                and! points = Fields.field snd (Param.int "points" "values of N on the log grid" (Some 12) 1 None)
+                let! masks = Fields.field fst (Param.int "masks" "random masks per N, shared across inputs" (Some 100) 2 (Some Bounds.Draws))
+                and! points = Fields.field snd (Param.int "points" "values of N on the log grid" (Some 12) 1 (Some 100))
                 return masks, points
             })
             SensitivityN
@@ -575,7 +636,7 @@ module Catalogue =
         Variant.make
             "parameter_randomisation"
             "Adebayo et al. 2018: re-initialise the layers from the output backwards and compare each map with the original (SSIM, Spearman)"
-            (Fields.field id (Param.int "inputs" "explained inputs re-explained at each stage (the first ones)" (Some 20) 1 None))
+            (Fields.field id (Param.int "inputs" "explained inputs re-explained at each stage (the first ones)" (Some 20) 1 (Some Bounds.References)))
             ParameterRandomisation
             (function
             | ParameterRandomisation n -> Some n
@@ -585,7 +646,7 @@ module Catalogue =
         Variant.make
             "explanation_certainty"
             "Luo et al., Sampling Matters: mutual information between pixel values and their attributions (KSG, k = 3, nats)"
-            (Fields.field id (Param.int "pairs" "(pixel, attribution) pairs sampled for the estimate" (Some 4096) 10 None))
+            (Fields.field id (Param.int "pairs" "(pixel, attribution) pairs sampled for the estimate" (Some 4096) 10 (Some 1_000_000)))
             ExplanationCertainty
             (function
             | ExplanationCertainty n -> Some n
@@ -602,8 +663,8 @@ module Catalogue =
                 let! fractions =
                     Fields.field (fun (r: RoarSpec) -> r.Fractions)
                         (Param.list "fractions" "fractions of the most important pixels removed" (Some [ 0.1; 0.3; 0.5; 0.7; 0.9 ]) Params.unitFraction "strictly increasing, in (0, 1)" Params.increasing)
-                and! trainInputs = Fields.field (fun (r: RoarSpec) -> r.TrainInputs) (Param.int "train_inputs" "training inputs explained and retrained on (a seeded subset)" (Some 2000) 10 None)
-                and! epochs = Fields.field (fun (r: RoarSpec) -> r.Epochs) (Param.int "epochs" "training epochs of each retrained model" (Some 4) 1 None)
+                and! trainInputs = Fields.field (fun (r: RoarSpec) -> r.TrainInputs) (Param.int "train_inputs" "training inputs explained and retrained on (a seeded subset)" (Some 2000) 10 (Some 100_000))
+                and! epochs = Fields.field (fun (r: RoarSpec) -> r.Epochs) (Param.int "epochs" "training epochs of each retrained model" (Some 4) 1 (Some Bounds.Epochs))
                 return { Fractions = fractions; TrainInputs = trainInputs; Epochs = epochs }
             })
             Roar
@@ -615,7 +676,7 @@ module Catalogue =
         Variant.make
             "taylor_fidelity"
             "Deng et al. 2020: approximation error |sum a - (f(x) - f(0))|, and the error of the map of each input's second-order Taylor polynomial's independent part and interactive part against the ideal assignment (relative to the ideal's L1 size); baseline 0, f = explain.output"
-            (Fields.field id (Param.int "inputs" "explained inputs assessed (the first ones); each costs d Hessian-vector products" (Some 10) 1 None))
+            (Fields.field id (Param.int "inputs" "explained inputs assessed (the first ones); each costs d Hessian-vector products" (Some 10) 1 (Some Bounds.References)))
             TaylorFidelity
             (function
             | TaylorFidelity n -> Some n
@@ -625,7 +686,7 @@ module Catalogue =
         Variant.make
             "two_word"
             "Gat et al. 2022, Fig. 2 (audio): an utterance of 'right' followed by one of 'cat' (test clips, 2 s), both classes explained; share of sum |map| on each class's own word (1 = all of it, 0.5 = none preferred)"
-            (Fields.field id (Param.int "pairs" "'right' + 'cat' utterances built from test clips" (Some 20) 1 None))
+            (Fields.field id (Param.int "pairs" "'right' + 'cat' utterances built from test clips" (Some 20) 1 (Some 1000)))
             TwoWord
             (function
             | TwoWord n -> Some n
@@ -650,9 +711,9 @@ module Catalogue =
     module Data =
         let dataset = Param.choice "dataset" "dataset" "the dataset" None Names.datasets
         let root = Param.optional (Param.string "root" "directory of the dataset files" None nonEmpty)
-        let trainLimit = Param.optional (Param.int "train_limit" "use only the first n training examples" None 1 None)
+        let trainLimit = Param.optional (Param.int "train_limit" "use only the first n training examples" None 1 (Some 10_000_000))
         let explain = Param.int "explain" "number of test inputs to explain" (Some 1000) 1 (Some 10000)
-        let utterances = Param.optional (Param.int "utterances_per_word" "speech_commands: utterances synthesised per word (default 100)" None 4 None)
+        let utterances = Param.optional (Param.int "utterances_per_word" "speech_commands only: utterances synthesised per word (default 100)" None 4 (Some 1000))
 
         let fields =
             fields {
@@ -666,9 +727,9 @@ module Catalogue =
 
     module Model =
         let architecture = Param.choice "architecture" "architecture" "the network" None Names.architectures
-        let epochs = Param.int "epochs" "training epochs" (Some 8) 1 None
-        let batchSize = Param.int "batch_size" "training batch size" (Some 128) 1 None
-        let learningRate = Param.float "learning_rate" "Adam learning rate" (Some 0.001) true
+        let epochs = Param.int "epochs" "training epochs" (Some 8) 1 (Some Bounds.Epochs)
+        let batchSize = Param.int "batch_size" "training batch size" (Some 128) 1 (Some Bounds.BatchSize)
+        let learningRate = Param.float "learning_rate" "Adam learning rate" (Some 0.001) true 10.0
 
         let weights =
             Param.optional (
@@ -695,7 +756,7 @@ module Catalogue =
                 @ duplicates "target" (fun t -> Names.targets |> List.find (snd >> (=) t) |> fst) "" ts)
 
         let output = Param.choice "output" "output function" "the differentiated output" (Some Probability) Names.outputs
-        let batchSize = Param.int "batch_size" "inputs per forward/backward chunk" (Some 256) 1 None
+        let batchSize = Param.int "batch_size" "inputs per forward/backward chunk" (Some 256) 1 (Some Bounds.BatchSize)
 
         let fields =
             fields {
@@ -715,8 +776,8 @@ module Catalogue =
             }
 
     module Full =
-        let explain = Param.optional (Param.int "explain" "test inputs explained at full scale (default: all of them)" None 1 None)
-        let epochs = Param.optional (Param.int "epochs" "training epochs at full scale (default: model.epochs)" None 1 None)
+        let explain = Param.optional (Param.int "explain" "test inputs explained at full scale (default: all of them)" None 1 (Some 10_000_000))
+        let epochs = Param.optional (Param.int "epochs" "training epochs at full scale (default: model.epochs)" None 1 (Some Bounds.Epochs))
 
         let fields =
             fields {

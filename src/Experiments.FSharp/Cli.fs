@@ -63,6 +63,7 @@ type Command =
     | [<CliPrefix(CliPrefix.None)>] Validate of ParseResults<SpecArgs>
     | [<CliPrefix(CliPrefix.None)>] List of ParseResults<ListArgs>
     | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
+    | [<AltCommandLine("-v")>] Verbose
     interface IArgParserTemplate with
         member this.Usage =
             match this with
@@ -71,6 +72,7 @@ type Command =
             | Validate _ -> "check specs and report every error with file:line:column."
             | List _ -> "list the methods, samplers and metrics with their parameters and defaults."
             | Bench _ -> "measure training time and accuracy, and each method's throughput (fresh, no cache)."
+            | Verbose -> "print stack traces for every error (anywhere on the command line)."
 
 /// The spec shipped inside the program, run when no spec is named.
 let embeddedQuickstart () =
@@ -98,138 +100,6 @@ let documents (text: string) : string list =
                     yield lines |> Array.mapi (fun i l -> if i > start && i < stop then l else "") |> String.concat "\n" ]
         if docs.IsEmpty then [ text ] else docs
 
-let private sources (paths: string list) =
-    match paths with
-    | [] -> [ "<embedded quickstart.yaml>", Ok(embeddedQuickstart ()) ]
-    | _ ->
-        [ for p in paths do
-            if File.Exists p then
-                for doc in documents (File.ReadAllText p) do yield p, Ok doc
-            else yield p, Error $"{p}: no such spec file (the shipped specs are in experiments/)" ]
-
-/// Files a spec names that are not there (checked before any work starts), located at their key's line.
-let private missingFiles (name: string) (text: string) (spec: Spec) =
-    match spec.Model.Weights with
-    | Some path when not (File.Exists path) ->
-        let lines = text.Split '\n'
-        let line = lines |> Array.tryFindIndex (fun l -> l.TrimStart().StartsWith "weights:") |> Option.map ((+) 1) |> Option.defaultValue 0
-        let column = if line > 0 then lines.[line - 1].IndexOf "weights:" + 1 else 0
-        [ SpecError.make name line column "model.weights" $"no such file (relative paths are from {Directory.GetCurrentDirectory()})" (Some path) [] ]
-    | _ -> []
-
-/// Line and column of `key` in `node` when it is a mapping holding it, else of `node` itself.
-let private keyIn (node: YamlDotNet.RepresentationModel.YamlNode) (key: string) =
-    let at (n: YamlDotNet.RepresentationModel.YamlNode) = int n.Start.Line, int n.Start.Column
-    match node with
-    | :? YamlDotNet.RepresentationModel.YamlMappingNode as map when map.Children.ContainsKey(YamlDotNet.RepresentationModel.YamlScalarNode key) ->
-        at map.Children.[YamlDotNet.RepresentationModel.YamlScalarNode key]
-    | _ -> at node
-
-/// The node of a top-level section of the YAML text.
-let private sectionNode (text: string) (section: string) =
-    let yaml = YamlDotNet.RepresentationModel.YamlStream()
-    yaml.Load(new StringReader(text))
-    let root = yaml.Documents.[0].RootNode :?> YamlDotNet.RepresentationModel.YamlMappingNode
-    root.Children.[YamlDotNet.RepresentationModel.YamlScalarNode section]
-
-/// Line and column of section[i].key in the YAML text (of section[i] when the key is absent); 0, 0 if unknown.
-let private entryPosition (text: string) (section: string) (index: int) (key: string) =
-    try keyIn (sectionNode text section :?> YamlDotNet.RepresentationModel.YamlSequenceNode).Children.[index] key
-    with _ -> 0, 0
-
-/// Line and column of section.key in the YAML text (of section when the key is absent); 0, 0 if unknown.
-let private keyPosition (text: string) (section: string) (key: string) =
-    try keyIn (sectionNode text section) key
-    with _ -> 0, 0
-
-/// Combinations the engine refuses, reported with the spec's other errors before any work starts: an architecture
-/// of another modality than the dataset's; the Fisher statistic without a Gaussian sampler (it divides by f and
-/// weighs by the sampler's covariance); pixel-based methods and metrics on text or audio; rule-based methods on a
-/// model without ReLUs to replace; EHR without boxes.
-let compositionErrors (name: string) (text: string) (spec: Spec) =
-    let modality = Domain.modalityOf spec.Data.Dataset
-    let datasetName = Catalogue.Names.datasets |> List.find (snd >> (=) spec.Data.Dataset) |> fst
-    let architectureName (a: Architecture) = Catalogue.Names.architectures |> List.find (snd >> (=) a) |> fst
-    let modelErrors =
-        let allowed = Domain.architecturesFor modality
-        if List.contains spec.Model.Architecture allowed then []
-        else
-            let line, column = keyPosition text "model" "architecture"
-            [ SpecError.make name line column "model.architecture" $"data.dataset {datasetName} needs one of its own architectures"
-                  (Some(architectureName spec.Model.Architecture)) (allowed |> List.map architectureName) ]
-    let methodErrors =
-        spec.Methods
-        |> List.indexed
-        |> List.collect (fun (i, m) ->
-            let at key message found allowed =
-                let line, column = entryPosition text "methods" i key
-                SpecError.make name line column $"methods[{i}].{key}" message found allowed
-            let fisherSampler =
-                match m.Kind with
-                | FunctionalInformation p | SampledGradients(p, FisherRatio, _, _) -> Some p.Sampler
-                | _ -> None
-            [ match fisherSampler with
-              | Some (BernoulliSuppression _ | EpsilonSphere _ as s) ->
-                  let kind = match s with BernoulliSuppression _ -> "bernoulli_suppression" | _ -> "epsilon_sphere"
-                  yield at "sampler" "the Fisher statistic (C grad f).grad f / f needs a Gaussian sampler, which has a covariance C" (Some kind) [ "isotropic_gaussian"; "covariance_gaussian" ]
-              | _ -> ()
-              match Plan.samplingOf m.Kind |> Option.map _.Sampler with
-              | Some(CovarianceGaussian c) when c.Structure <> SharedAcrossChannels && modality <> Domain.Image ->
-                  yield at "sampler" $"data.dataset {datasetName} shares one covariance across positions or frames; other structures are for images" (Some(Catalogue.Names.layouts |> List.find (snd >> (=) c.Structure) |> fst)) [ "shared_across_channels" ]
-              | Some(ConditionalGaussian _) when modality <> Domain.Image ->
-                  yield at "sampler" $"conditional_gaussian conditions on image pixels; data.dataset {datasetName} is not an image dataset" (Some "conditional_gaussian") []
-              | Some(ConditionalGaussian c) ->
-                  let side = Domain.imageSide spec.Data.Dataset
-                  match c.Box with
-                  | [ top; left; height; width ] when top + height > side || left + width > side ->
-                      yield at "sampler" $"the box must lie inside the {side}x{side} images of data.dataset {datasetName} (top + height and left + width at most {side})"
-                               (Some(sprintf "[%d, %d, %d, %d]" top left height width)) []
-                  | _ -> ()
-              | _ -> ()
-              if modality <> Domain.Image && Domain.imageOnlyMethod m.Kind then
-                  yield at "method" $"this method works on image pixels; data.dataset {datasetName} is not an image dataset" (Some(Catalogue.methodName m.Kind)) []
-              match Domain.stageOf m.Kind with
-              | Some stage when not (modality <> Domain.Image && Domain.imageOnlyMethod m.Kind) && not (List.contains stage (Domain.spatialStagesOf spec.Model.Architecture)) ->
-                  yield at "stage" $"model.architecture {architectureName spec.Model.Architecture} has no stage '{stage}'" (Some stage) (Domain.spatialStagesOf spec.Model.Architecture)
-              | _ -> ()
-              match m.Kind with
-              | MipIn _ when not (Domain.invertibleStages spec.Model.Architecture) ->
-                  yield at "method" $"mip_in inverts the model stage by stage, which model.architecture {architectureName spec.Model.Architecture} does not offer" (Some "mip_in") [ "model.architecture: fashion_cnn" ]
-              | _ -> ()
-              if Domain.ruleBasedMethod m.Kind && not (Domain.hasRectifiers spec.Model.Architecture) then
-                  yield at "method" $"this method replaces the model's ReLUs; model.architecture {architectureName spec.Model.Architecture} has none to replace"
-                           (Some(Catalogue.methodName m.Kind)) (Catalogue.Names.architectures |> List.filter (snd >> Domain.hasRectifiers) |> List.map (fst >> sprintf "model.architecture: %s")) ])
-    let metricErrors =
-        spec.Metrics
-        |> List.indexed
-        |> List.collect (fun (i, m) ->
-            let at message allowed =
-                let line, column = entryPosition text "metrics" i "metric"
-                SpecError.make name line column $"metrics[{i}].metric" message (Some(Catalogue.metricName m)) allowed
-            [ match m, spec.Data.Dataset with
-              | EffectiveHeatRatio, d when d <> FashionCanvas ->
-                  yield at "effective_heat_ratio needs ground-truth boxes, which only data.dataset fashion_canvas has" [ "data.dataset: fashion_canvas" ]
-              | TwoWord _, d when d <> SpeechCommands ->
-                  yield at "two_word needs spoken words, which only data.dataset speech_commands has" [ "data.dataset: speech_commands" ]
-              | _ when not (List.contains modality (Domain.metricModalities m)) ->
-                  let fitting = Catalogue.metrics |> List.filter (fun v -> v.Default |> Option.forall (fun d -> List.contains modality (Domain.metricModalities d))) |> List.map _.Name
-                  let modalityName = match modality with Domain.Image -> "image" | Domain.Text -> "text" | Domain.Audio -> "audio"
-                  yield at $"this metric is not defined on {modalityName} inputs (data.dataset {datasetName})" fitting
-              | _ -> () ])
-    modelErrors @ methodErrors @ metricErrors
-
-/// Parses and validates one spec: the spec or every error, formatted.
-let private load (name: string, text: Result<string, string>) =
-    match text with
-    | Error message -> Error message
-    | Ok text ->
-        match Yaml.parseText name text with
-        | Error errors -> Error(SpecError.formatAll errors)
-        | Ok spec ->
-            match Validate.spec spec @ missingFiles name text spec @ compositionErrors name text spec with
-            | [] -> Ok(spec, text)
-            | errors -> Error(SpecError.formatAll errors)
-
 /// The spec at the paper's scale (`run --full`): named NAME-full, every test input (or the full section's
 /// `explain`), the whole training set, the full section's `epochs` where it gives them.
 let atFullScale (spec: Spec) =
@@ -238,22 +108,103 @@ let atFullScale (spec: Spec) =
         Data = { spec.Data with Explain = defaultArg spec.Full.Explain Int32.MaxValue; TrainLimit = None }
         Model = { spec.Model with Epochs = defaultArg spec.Full.Epochs spec.Model.Epochs } }
 
-let private overrides (args: ParseResults<RunArgs>) (spec: Spec) =
+/// One spec document as read: where it came from, its text (other documents blanked), its tree and its value.
+type Loaded = { Source: string; Text: string; Node: Node; Spec: Spec }
+
+/// Files and folders a spec names that are not there (checked before any work starts), located at their field.
+let private missingFiles (source: string) (node: Node) (spec: Spec) =
+    let from = $"relative paths are from {Directory.GetCurrentDirectory()}"
+    [ match spec.Model.Weights with
+      | Some path when not (File.Exists path) -> yield SpecError.make SpecError.FSharpFile 0 0 "model.weights" $"no such file ({from})" (Some path) []
+      | _ -> ()
+      match spec.Data.Root with
+      | Some root when not (Directory.Exists root) -> yield SpecError.make SpecError.FSharpFile 0 0 "data.root" $"no such folder ({from})" (Some root) []
+      | _ -> () ]
+    |> Validate.located source node
+
+/// Later documents of one file that repeat an earlier document's name: both would write the same run folder.
+let private duplicateNames (docs: Loaded list) =
+    docs
+    |> List.groupBy (fun d -> d.Source)
+    |> List.collect (fun (_, inFile) ->
+        inFile
+        |> List.indexed
+        |> List.choose (fun (i, d) ->
+            inFile
+            |> List.take i
+            |> List.tryFind (fun e -> e.Spec.Name = d.Spec.Name)
+            |> Option.map (fun first ->
+                let at = FieldPath.locate first.Node [ Choice1Of2 "name" ]
+                Validate.located d.Source d.Node
+                    [ SpecError.make SpecError.FSharpFile 0 0 "name" $"another document of this file has the same name (line {at.Line}); each writes the run folder of its name" (Some d.Spec.Name) [] ]))
+        |> List.concat)
+
+/// The composition errors of a spec read from `text`, located in it.
+let compositionErrors (file: string) (text: string) (spec: Spec) =
+    match Yaml.parseTree file text with
+    | Ok node -> Validate.composition spec |> Validate.located file node
+    | Error errors -> errors
+
+/// Every document of every file: the specs, or every error found (formatted, in source order).
+let private load (paths: string list) : Result<Loaded list, string list> =
+    let read =
+        match paths with
+        | [] -> [ Ok("<embedded quickstart.yaml>", embeddedQuickstart ()) ]
+        | _ -> [ for p in paths -> Yaml.readFile p |> Result.map (fun text -> p, text) ]
+    let parsed =
+        [ for r in read do
+            match r with
+            | Error errors -> yield Error errors
+            | Ok(source, text) ->
+                for doc in documents text do
+                    yield
+                        Validate.document source doc
+                        |> Result.bind (fun (spec, node) ->
+                            match missingFiles source node spec with
+                            | [] -> Ok { Source = source; Text = doc; Node = node; Spec = spec }
+                            | errors -> Error errors) ]
+    let docs = parsed |> List.choose (function Ok d -> Some d | Error _ -> None)
+    match (parsed |> List.collect (function Error e -> e | Ok _ -> [])) @ duplicateNames docs with
+    | [] -> Ok docs
+    | errors -> Error [ SpecError.formatAll errors ]
+
+/// The documents named in `only` (all when it is empty); an `only` name that no spec has is an error listing the
+/// names there are.
+let selectSpecs (only: string list) (docs: Loaded list) =
+    let names = docs |> List.map (fun d -> d.Spec.Name)
+    match only |> List.filter (fun n -> not (List.contains n names)) with
+    | [] when only.IsEmpty -> Ok docs
+    | [] -> Ok(docs |> List.filter (fun d -> List.contains d.Spec.Name only))
+    | missing ->
+        let quoted = missing |> List.map (sprintf "'%s'") |> String.concat ", "
+        Error $"""--only {quoted}: no such spec; the specs given are {names |> String.concat ", "}"""
+
+/// The command line's overrides, checked by the rules of the spec fields they replace.
+let private overrides (args: ParseResults<RunArgs>) (doc: Loaded) : Result<Loaded, string list> =
+    let spec = doc.Spec
     let spec =
         match args.TryGetResult RunArgs.Device with
         | Some Auto -> { spec with Device = Device.Auto }
         | Some Cpu -> { spec with Device = Device.Cpu }
         | Some Cuda -> { spec with Device = Device.Cuda }
         | None -> spec
-    let spec =
-        if args.Contains RunArgs.Full then atFullScale spec else spec
-    let spec = match args.TryGetResult RunArgs.Explain with Some n -> { spec with Data = { spec.Data with Explain = n } } | None -> spec
-    match args.TryGetResult RunArgs.Output with Some o -> { spec with Output = o } | None -> spec
+    let spec = if args.Contains RunArgs.Full then atFullScale spec else spec
+    let problems (flag: string) (p: Param<'a>) (value: 'a) =
+        Param.issues p value |> List.map (fun i -> $"{flag} {Out.shown (p.Encode value)}: {i.Message}")
+    let explain = args.TryGetResult RunArgs.Explain
+    let output = args.TryGetResult RunArgs.Output
+    let errors =
+        (explain |> Option.map (problems "--explain" Catalogue.Data.explain) |> Option.defaultValue [])
+        @ (output |> Option.map (problems "--output" Catalogue.Top.output) |> Option.defaultValue [])
+    let spec = match explain with Some n -> { spec with Data = { spec.Data with Explain = n } } | None -> spec
+    let spec = match output with Some o -> { spec with Output = o } | None -> spec
+    if errors.IsEmpty then Ok { doc with Spec = spec } else Error errors
 
 let private planOf (spec: Spec) = Plan.compile spec (Execute.dataHash spec)
 
 let private runOne (spec: Spec) =
     let started = DateTime.UtcNow
+    RunFolder.cleanLeftovers spec.Output spec.Name
     let device = Attribution.Runtime.TorchRuntime.Resolve(Execute.deviceRequest spec.Device)
     let plan = planOf spec
     eprintfn "%s" (Plan.describe plan)
@@ -262,37 +213,84 @@ let private runOne (spec: Spec) =
     let folder = Report.write plan (Yaml.render spec) output env
     printfn "%s: report written to %s" spec.Name (Path.Combine(folder, "report.md"))
 
-/// Known failures (bad input, missing data or devices) print their message; anything else is a bug and keeps its stack trace.
-let private guarded (action: unit -> unit) =
+/// Stack traces of user errors are printed with --verbose only.
+let mutable private verbose = false
+
+/// Runs `action`; an error the user can cause prints one message and returns its exit code (README, "Exit codes"),
+/// anything else is a bug: its stack trace and a request to report it, exit 70. `doc` locates spec problems.
+let private guarded (doc: Loaded option) (action: unit -> unit) =
+    let say (code: int) (message: string) (e: exn) =
+        eprintfn "error: %s" message
+        if verbose then eprintfn "%O" e
+        code
     try
         action ()
-        0
+        ExitCode.Ok
     with
-    | :? Attribution.Data.DataNotFoundException as e -> eprintfn "error: %s" e.Message; 3
-    | :? FileNotFoundException as e -> eprintfn "error: %s" e.Message; 3
-    | :? InvalidOperationException as e when e.Message.Contains Attribution.Runtime.TorchRuntime.LibTorchVariable -> eprintfn "error: %s" e.Message; 3
+    | SpecProblem(path, message) as e ->
+        let located =
+            match doc with
+            | Some d when path <> "" -> Validate.located d.Source d.Node [ SpecError.make SpecError.FSharpFile 0 0 path message None [] ] |> List.head |> SpecError.format
+            | _ when path <> "" -> $"{path}: {message}"
+            | _ -> message
+        say ExitCode.BadSpec located e
+    | InputProblem message as e -> say ExitCode.BadInput message e
+    | :? Attribution.Data.DataNotFoundException as e -> say ExitCode.BadInput e.Message e
+    | :? FileNotFoundException as e -> say ExitCode.BadInput e.Message e
+    | :? InvalidOperationException as e when e.Message.Contains Attribution.Runtime.TorchRuntime.LibTorchVariable -> say ExitCode.BadInput e.Message e
+    | CacheProblem message as e -> say ExitCode.BadCache message e
+    | :? OutOfMemoryException as e -> say ExitCode.BadInput "out of memory: the spec asks for more than this machine has (lower explain.batch_size, samples or explain)" e
 
-/// The specs of `paths`, keeping only those named in `only` when it is not empty; an `only` name that no spec has is
-/// an error listing the names there are.
-let selectSpecs (only: string list) (specs: (Spec * string) list) =
-    let names = specs |> List.map (fun (spec, _) -> spec.Name)
-    match only |> List.filter (fun n -> not (List.contains n names)) with
-    | [] when only.IsEmpty -> Ok specs
-    | [] -> Ok(specs |> List.filter (fun (spec, _) -> List.contains spec.Name only))
-    | missing ->
-        let quoted = missing |> List.map (sprintf "'%s'") |> String.concat ", "
-        Error $"""--only {quoted}: no such spec; the specs given are {names |> String.concat ", "}"""
+/// Each spec's run folder must be free or the toolkit's own, and two specs of one command must not share one:
+/// checked for all of them before any work starts.
+let private runFolderErrors (docs: Loaded list) =
+    let targets = docs |> List.map (fun d -> d, RunFolder.target d.Spec.Output d.Spec.Name)
+    [ for i, (d, folder) in List.indexed targets do
+        match targets |> List.take i |> List.tryFind (fun (_, f) -> f = folder) with
+        | Some(first, _) -> yield $"{d.Source}: spec '{d.Spec.Name}' writes {folder}, as spec '{first.Spec.Name}' of {first.Source} does; give one another name or output"
+        | None ->
+            match RunFolder.problem d.Spec.Output d.Spec.Name with
+            | Some message -> yield $"{d.Source}: spec '{d.Spec.Name}': {message}"
+            | None -> () ]
 
-let private withSpecs (paths: string list) (only: string list) (action: Spec -> string -> unit) =
-    let loaded = sources paths |> List.map load
-    let errors = loaded |> List.choose (function Error e -> Some e | Ok _ -> None)
-    if not errors.IsEmpty then
-        for e in errors do eprintfn "%s" e
-        1
-    else
-        match selectSpecs only (loaded |> List.choose (function Ok s -> Some s | Error _ -> None)) with
-        | Error e -> eprintfn "error: %s" e; 1
-        | Ok specs -> guarded (fun () -> for spec, text in specs do action spec text)
+let private report (errors: string list) =
+    for e in errors do eprintfn "%s" e
+    ExitCode.BadSpec
+
+/// Spec paths that look like options: an unknown flag, not a file.
+let private unknownFlags (paths: string list) =
+    paths |> List.filter (fun p -> p.StartsWith "-") |> List.map (fun p -> $"unknown option '{p}' (see --help)")
+
+let private withSpecs (paths: string list) (only: string list) (action: Loaded -> unit) =
+    match unknownFlags paths with
+    | [] ->
+        match load paths |> Result.bind (fun docs -> selectSpecs only docs |> Result.mapError List.singleton) with
+        | Error errors -> report errors
+        | Ok docs -> docs |> List.fold (fun code d -> if code <> ExitCode.Ok then code else guarded (Some d) (fun () -> action d)) ExitCode.Ok
+    | errors -> report errors
+
+let private runSpecs (args: ParseResults<RunArgs>) =
+    let paths = args.GetResult(RunArgs.Specs, defaultValue = [])
+    match unknownFlags paths with
+    | [] ->
+        let loaded =
+            load paths
+            |> Result.bind (fun docs -> selectSpecs (args.GetResults RunArgs.Only) docs |> Result.mapError List.singleton)
+            |> Result.bind (fun docs ->
+                let results = docs |> List.map (overrides args)
+                match results |> List.collect (function Error e -> e | Ok _ -> []) with
+                | [] -> Ok(results |> List.choose (function Ok d -> Some d | Error _ -> None))
+                | errors -> Error errors)
+        match loaded with
+        | Error errors -> report errors
+        | Ok docs ->
+            match runFolderErrors docs with
+            | [] ->
+                match guarded None Artefacts.ensureRoot with
+                | ExitCode.Ok -> docs |> List.fold (fun code d -> if code <> ExitCode.Ok then code else guarded (Some d) (fun () -> runOne d.Spec)) ExitCode.Ok
+                | code -> code
+            | errors -> report errors
+    | errors -> report errors
 
 /// One line per step of the plan: its short hash, whether the cache holds it (cached, partial, to do) and its name.
 let cacheState (plan: Plan.Plan) =
@@ -311,21 +309,21 @@ let cacheState (plan: Plan.Plan) =
         $"  {Hashing.short s.Hash}  {state}  {s.Name}")
     |> String.concat "\n"
 
-let run (argv: string[]) =
-    let argv =
-        match argv with
-        | [||] -> [| "run" |]
-        | _ when argv.[0].EndsWith ".yaml" || argv.[0].EndsWith ".yml" -> Array.append [| "run" |] argv
-        | _ -> argv
-    let parser = ArgumentParser.Create<Command>(programName = "attribution", errorHandler = ProcessExiter())
-    let command = parser.ParseCommandLine(argv)
+/// The bench's numbers, checked as the spec fields they stand for are.
+let private benchErrors (epochs: int) (inputs: int) (samples: int) =
+    [ if epochs < 1 || epochs > Catalogue.Bounds.Epochs then yield $"--epochs {epochs}: must be between 1 and {Catalogue.Bounds.Epochs}"
+      if inputs < 1 || inputs > 10_000 then yield $"--inputs {inputs}: must be between 1 and 10000"
+      if samples < 2 || samples > Catalogue.Bounds.Draws then yield $"--samples {samples}: must be between 2 (VarGrad needs a variance) and {Catalogue.Bounds.Draws}" ]
+
+let private dispatch (command: ParseResults<Command>) =
     match command.GetSubCommand() with
-    | List _ -> printfn "%s" (Catalogue.describe ()); 0
+    | List _ -> printfn "%s" (Catalogue.describe ()); ExitCode.Ok
     | Validate args ->
-        withSpecs (args.GetResult(SpecArgs.Specs, defaultValue = [])) (args.GetResults SpecArgs.Only) (fun spec _ -> printfn "%s: valid (%d methods, %d metrics)" spec.Name spec.Methods.Length spec.Metrics.Length)
+        withSpecs (args.GetResult(SpecArgs.Specs, defaultValue = [])) (args.GetResults SpecArgs.Only) (fun d ->
+            printfn "%s: valid (%d methods, %d metrics)" d.Spec.Name d.Spec.Methods.Length d.Spec.Metrics.Length)
     | Plan args ->
-        withSpecs (args.GetResult(SpecArgs.Specs, defaultValue = [])) (args.GetResults SpecArgs.Only) (fun spec _ ->
-            let plan = planOf spec
+        withSpecs (args.GetResult(SpecArgs.Specs, defaultValue = [])) (args.GetResults SpecArgs.Only) (fun d ->
+            let plan = planOf d.Spec
             printfn "%s" (Plan.describe plan)
             printfn "cache (%s):\n%s" (Artefacts.root ()) (cacheState plan))
     | Bench args ->
@@ -334,7 +332,30 @@ let run (argv: string[]) =
             | Some Cpu -> Attribution.Runtime.DeviceRequest.Cpu
             | Some Cuda -> Attribution.Runtime.DeviceRequest.Cuda
             | _ -> Attribution.Runtime.DeviceRequest.Auto
-        guarded (fun () ->
-            Benchmark.run (Attribution.Runtime.TorchRuntime.Resolve request) (args.GetResult(Epochs, 8)) (args.GetResult(Inputs, 100)) (args.GetResult(Samples, 50)))
-    | Run args ->
-        withSpecs (args.GetResult(RunArgs.Specs, defaultValue = [])) (args.GetResults RunArgs.Only) (fun spec _ -> runOne (overrides args spec))
+        let epochs, inputs, samples = args.GetResult(Epochs, 8), args.GetResult(Inputs, 100), args.GetResult(Samples, 50)
+        match benchErrors epochs inputs samples with
+        | [] -> guarded None (fun () -> Benchmark.run (Attribution.Runtime.TorchRuntime.Resolve request) epochs inputs samples)
+        | errors -> report errors
+    | Run args -> runSpecs args
+    | Verbose -> report [ "no command given (see --help)" ]
+
+/// The program: parses the command line, runs the command, returns the exit code.
+let run (argv: string[]) =
+    verbose <- argv |> Array.exists (fun a -> a = "--verbose" || a = "-v")
+    let argv = argv |> Array.filter (fun a -> a <> "--verbose" && a <> "-v")
+    let argv =
+        match argv with
+        | [||] -> [| "run" |]
+        | _ when argv.[0].EndsWith ".yaml" || argv.[0].EndsWith ".yml" -> Array.append [| "run" |] argv
+        | _ -> argv
+    let parser = ArgumentParser.Create<Command>(programName = "attribution")
+    try
+        match (try Ok(parser.ParseCommandLine(argv, raiseOnUsage = true)) with :? ArguParseException as e -> Error e) with
+        | Error e when e.ErrorCode = ErrorCode.HelpText -> printfn "%s" e.Message; ExitCode.Ok
+        | Error e -> eprintfn "%s" e.Message; ExitCode.BadSpec
+        | Ok command -> dispatch command
+    with e ->
+        eprintfn "internal error: %s" e.Message
+        eprintfn "%O" e
+        eprintfn "This is a bug in the toolkit, not in your spec or data; please report it with the output above."
+        ExitCode.Internal

@@ -204,15 +204,16 @@ module Decode =
 
     /// Keys of a mapping that are not in `known`, and keys given twice.
     let strayKeys (ctx: Ctx) (entries: (string * Pos * Node) list) (known: string list) (message: string) =
+        let knownSet = Set.ofList known
         let unknown =
             entries
-            |> List.filter (fun (k, _, _) -> not (List.contains k known))
+            |> List.filter (fun (k, _, _) -> not (knownSet.Contains k))
             |> List.map (fun (k, kp, _) -> error (field k ctx) kp message (Some k) known)
+        let seen = Collections.Generic.HashSet<string>()
         let duplicates =
             entries
-            |> List.mapi (fun i (k, kp, _) -> i, k, kp)
-            |> List.filter (fun (i, k, _) -> entries |> List.take i |> List.exists (fun (k2, _, _) -> k2 = k))
-            |> List.map (fun (_, k, kp) -> error (field k ctx) kp "duplicate key" (Some k) [])
+            |> List.filter (fun (k, _, _) -> not (seen.Add k))
+            |> List.map (fun (k, kp, _) -> error (field k ctx) kp "duplicate key" (Some k) [])
         unknown @ duplicates
 
     /// Issues found by a check, located in the node they came from.
@@ -280,12 +281,20 @@ module Param =
                 (fun v -> if v >= lo && v <= hi then None else Some(sprintf "must be between %d and %d" lo hi))
         make name "int" allowed doc dflt Decode.int Out.int check
 
-    /// A finite float, > 0 (strict) or >= 0.
-    let float name doc dflt (strict: bool) =
-        let allowed = if strict then "> 0" else ">= 0"
+    /// A float in (0, hi] (strict) or [0, hi].
+    let float name doc dflt (strict: bool) (hi: float) =
+        let shown (x: float) = Out.flow (Out.float x)
+        let allowed = if strict then sprintf "(0, %s]" (shown hi) else sprintf "[0, %s]" (shown hi)
         let check (v: float) =
-            if Double.IsFinite v && (if strict then v > 0.0 else v >= 0.0) then None
-            else Some("must be a finite number " + allowed)
+            if Double.IsFinite v && (if strict then v > 0.0 else v >= 0.0) && v <= hi then None
+            else Some("must be a number in " + allowed)
+        make name "float" allowed doc dflt Decode.float Out.float check
+
+    /// A float in [lo, hi].
+    let floatIn name doc dflt (lo: float) (hi: float) =
+        let shown (x: float) = Out.flow (Out.float x)
+        let allowed = sprintf "[%s, %s]" (shown lo) (shown hi)
+        let check (v: float) = if v >= lo && v <= hi then None else Some("must be a number in " + allowed)
         make name "float" allowed doc dflt Decode.float Out.float check
 
     let bool name doc dflt = make name "bool" "true | false" doc dflt Decode.bool Out.bool (fun _ -> None)

@@ -33,7 +33,14 @@ let imageSide (dataset: DatasetKind) =
     match dataset with
     | FashionMnist -> 28
     | FashionCanvas -> CanvasOptions().Size
-    | other -> invalidArg "dataset" $"{Hashing.canonical other} is not an image dataset"
+    | other -> invalidArg "dataset" $"{Hashing.display other} is not an image dataset"
+
+/// The number of classes of a dataset (validation needs it before any data is read).
+let classCount (dataset: DatasetKind) =
+    match dataset with
+    | FashionMnist | FashionCanvas -> 10
+    | SpamAssassin -> 2
+    | SpeechCommands -> 35
 
 let modalityOf (dataset: DatasetKind) =
     match dataset with
@@ -144,7 +151,7 @@ let private imageModel (architecture: Architecture) (imageSize: int) : Network =
     match architecture with
     | FashionCnn -> new Attribution.Models.FashionCnn(Attribution.Models.FashionCnn.Shape(ImageSize = imageSize))
     | SmallResNet -> new Attribution.Models.SmallResNet(Attribution.Models.SmallResNet.Shape(ImageSize = imageSize))
-    | other -> invalidArg "architecture" $"{Hashing.canonical other} is not an image model"
+    | other -> invalidArg "architecture" $"{Hashing.display other} is not an image model"
 
 let private images (spec: Spec) =
     let items train limit = FashionMnist.Load(Option.toObj spec.Data.Root, train, limit)
@@ -196,7 +203,7 @@ let private textModel (architecture: Architecture) (vocabulary: int) : TextModel
     | TextBiLstm -> new Attribution.Models.TextBiLstm(Attribution.Models.TextBiLstm.Shape(vocabulary, EmbeddingSize = textEmbedding))
     | TextCnn -> new Attribution.Models.TextCnn(Attribution.Models.TextCnn.Shape(vocabulary, EmbeddingSize = textEmbedding))
     | TextTransformer -> new Attribution.Models.TextTransformer(Attribution.Models.TextTransformer.Shape(vocabulary, EmbeddingSize = textEmbedding))
-    | other -> invalidArg "architecture" $"{Hashing.canonical other} is not a text model"
+    | other -> invalidArg "architecture" $"{Hashing.display other} is not a text model"
 
 /// Tokens embedded per chunk when embedding a whole split (bounds memory).
 let private embedChunk = 256
@@ -325,7 +332,7 @@ let private audio (spec: Spec) =
         fun () ->
             match spec.Model.Architecture with
             | M5 -> new Attribution.Models.M5(Attribution.Models.M5.Shape(Classes = test.ClassNames.Count)) :> Network
-            | other -> invalidArg "architecture" $"{Hashing.canonical other} is not an audio model"
+            | other -> invalidArg "architecture" $"{Hashing.display other} is not an audio model"
       Train = fun model options device progress -> Training.Train(model, train.Waveforms, train.Labels, (fun x -> model.forward x), options, device, progress)
       Accuracy =
         fun model device ->

@@ -76,7 +76,7 @@ let private provideModel (plan: Plan) (domain: Domain.Domain) (device: torch.Dev
         let accuracy = domain.Accuracy model device
         Progress.say $"model: trained in {report.Seconds:F1}s, test accuracy {accuracy:P2}"
         let info = { Source = "trained"; TestAccuracy = accuracy; TrainingSeconds = report.Seconds; EpochLosses = Array.ofSeq report.EpochLosses; Parameters = parameters }
-        Safetensors.SaveModule(model, weightsFile, readOnlyDict [ "architecture", Hashing.canonical spec.Model.Architecture; "test_accuracy", string accuracy ])
+        Safetensors.SaveModule(model, weightsFile, readOnlyDict [ "architecture", Hashing.display spec.Model.Architecture; "test_accuracy", string accuracy ])
         Artefacts.writeJson infoFile info
         model, info
 
@@ -419,7 +419,7 @@ let private roar (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (dom
             for part in parts do File.Delete part
             maps
     let accuracy (name: string) (hashParts: string list) (trainScores: Tensor) (testScores: Tensor) (fraction: float) =
-        let file = Artefacts.path "metrics" (Hashing.hash ("roar-point" :: Hashing.canonical r :: plan.ModelHash :: plan.DataHash :: string fraction :: hashParts)) ".json"
+        let file = Artefacts.path "metrics" (Hashing.hash ("roar-point" :: Hashing.canonical r :: plan.ModelHash :: plan.DataHash :: Hashing.canonical fraction :: hashParts)) ".json"
         fst <| Artefacts.jsonOrCompute file (fun () ->
             use scope = torch.NewDisposeScope()
             let maskedTrain = removeMostImportant trainInputs trainScores fraction fill (Seeds.Derive(seed, "train"))

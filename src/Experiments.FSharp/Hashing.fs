@@ -5,7 +5,7 @@ open System.Security.Cryptography
 open System.Text
 
 /// Bumped when the engine changes what a step computes, so that old artefacts are not reused.
-let engineVersion = "engine-2"
+let engineVersion = "engine-3"
 
 /// Hex SHA-256 of the parts, each length-prefixed so that ("ab", "c") and ("a", "bc") differ.
 let hash (parts: string list) =
@@ -15,5 +15,9 @@ let hash (parts: string list) =
 /// A short prefix for display.
 let short (h: string) = h.Substring(0, 12)
 
-/// A canonical text of any F# value (records and unions print their structure).
-let canonical (value: 'T) = sprintf "%A" value
+/// The canonical full-precision text of any value, for hashing (Canonical.fs).
+let canonical (value: 'T) = Canonical.text value
+
+/// F#'s structural layout of a value, for people (reports, messages). Not canonical: it rounds floats to 10
+/// significant digits and cuts lists at 100 items, so it must not key anything.
+let display (value: 'T) = sprintf "%A" value

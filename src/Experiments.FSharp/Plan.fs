@@ -55,8 +55,11 @@ let covarianceJitter (kind: MethodKind) =
 
 /// The seed of a method's noise: derived from the spec's seed and the method's parameters (not its id),
 /// so identical methods draw identical noise and share one step, and a map for the ground-truth class and
-/// for the predicted class of the same input use the same noise.
-let methodSeed (spec: Spec) (kind: MethodKind) = Attribution.Runtime.Seeds.Derive(int64 spec.Seed, "method/" + canonical kind)
+/// for the predicted class of the same input use the same noise. The seed's text is F#'s layout of the parameters (not
+/// the canonical text the cache keys use), as in every published run: changing it would redraw every method's noise.
+/// Two methods that differ past that layout's precision draw the same noise, which is harmless: they are still
+/// different steps.
+let methodSeed (spec: Spec) (kind: MethodKind) = Attribution.Runtime.Seeds.Derive(int64 spec.Seed, "method/" + display kind)
 
 /// Compiles a validated spec. `dataHash` identifies the dataset files (computed by the caller, which reads them).
 let compile (spec: Spec) (dataHash: string) : Plan =

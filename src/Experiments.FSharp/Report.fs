@@ -101,7 +101,7 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
     line $"""Run of commit `{env.Commit}`{(if env.Dirty then " (with uncommitted changes)" else "")} on {env.Device}, started {env.StartedUtc}. {env.Runtime}."""
     line ""
     line "## Model"
-    line $"- {Hashing.canonical spec.Model.Architecture}: {r.Model.Parameters} parameters, {r.Model.Source}"
+    line $"- {Hashing.display spec.Model.Architecture}: {r.Model.Parameters} parameters, {r.Model.Source}"
     line $"- test accuracy **{100.0 * r.Model.TestAccuracy |> f2}%%** on the full test set"
     if r.Model.TrainingSeconds > 0.0 then
         line $"""- trained in {f2 r.Model.TrainingSeconds} s ({spec.Model.Epochs} epochs, Adam, learning rate {g4 spec.Model.LearningRate}, batch {spec.Model.BatchSize}); loss per epoch: {r.Model.EpochLosses |> Array.map f3 |> String.concat ", "}"""
@@ -111,7 +111,7 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
     for m in spec.Methods do
         let timing = r.Timings |> Array.filter (fun t -> t.Method = m.Id)
         let seconds = timing |> Array.sumBy (fun t -> t.Seconds)
-        line $"""- `{m.Id}`: {RegularExpressions.Regex.Replace(Hashing.canonical m.Kind, @"\s+", " ")}; {f2 seconds} s{(if timing |> Array.exists (fun t -> t.Cached) then " (from the cache)" else "")}"""
+        line $"""- `{m.Id}`: {RegularExpressions.Regex.Replace(Hashing.display m.Kind, @"\s+", " ")}; {f2 seconds} s{(if timing |> Array.exists (fun t -> t.Cached) then " (from the cache)" else "")}"""
     if not (Array.isEmpty r.NegativePerturbation) then
         let np = r.NegativePerturbation.[0].Result
         line ""
@@ -333,24 +333,16 @@ let private curves (dir: string) (r: RunResult) =
         yield file
       yield! metricCurves dir r ]
 
-/// Writes the run folder `{spec.Output}/{spec.Name}` and returns its path.
+/// Writes the run folder `{spec.Output}/{spec.Name}` (RunFolder: only over the toolkit's own) and returns its path.
 let write (plan: Plan.Plan) (specText: string) (output: RunOutput) (env: RunEnvironment.EnvironmentRecord) =
-    let final = Path.GetFullPath(Path.Combine(plan.Spec.Output, plan.Spec.Name))
-    let staging = final + $".partial-{Environment.ProcessId}"
-    if Directory.Exists staging then Directory.Delete(staging, true)
-    Directory.CreateDirectory staging |> ignore
-    let heatmapFiles = heatmaps staging plan.Spec output
-    let curveFiles = curves staging output.Result
-    AtomicFile.WriteAllText(Path.Combine(staging, "spec.yaml"), specText)
-    AtomicFile.WriteAllText(Path.Combine(staging, "plan.txt"), Plan.describe plan + "\n")
-    AtomicFile.WriteAllText(Path.Combine(staging, "environment.json"), JsonSerializer.Serialize(env, json))
-    AtomicFile.WriteAllText(Path.Combine(staging, "metrics.json"), JsonSerializer.Serialize(output.Result, json))
-    AtomicFile.WriteAllText(Path.Combine(staging, "metrics.csv"), csv output.Result)
-    if not (Array.isEmpty output.Result.LogSobolev) then
-        AtomicFile.WriteAllText(Path.Combine(staging, "certificates.csv"), certificates output)
-    AtomicFile.WriteAllText(Path.Combine(staging, "report.md"), markdown plan output env heatmapFiles curveFiles)
-    let previous = final + $".previous-{Environment.ProcessId}"
-    if Directory.Exists final then Directory.Move(final, previous)
-    Directory.Move(staging, final)
-    if Directory.Exists previous then Directory.Delete(previous, true)
-    final
+    RunFolder.publish plan.Spec.Output plan.Spec.Name (fun staging ->
+        let heatmapFiles = heatmaps staging plan.Spec output
+        let curveFiles = curves staging output.Result
+        AtomicFile.WriteAllText(Path.Combine(staging, "spec.yaml"), specText)
+        AtomicFile.WriteAllText(Path.Combine(staging, "plan.txt"), Plan.describe plan + "\n")
+        AtomicFile.WriteAllText(Path.Combine(staging, "environment.json"), JsonSerializer.Serialize(env, json))
+        AtomicFile.WriteAllText(Path.Combine(staging, "metrics.json"), JsonSerializer.Serialize(output.Result, json))
+        AtomicFile.WriteAllText(Path.Combine(staging, "metrics.csv"), csv output.Result)
+        if not (Array.isEmpty output.Result.LogSobolev) then
+            AtomicFile.WriteAllText(Path.Combine(staging, "certificates.csv"), certificates output)
+        AtomicFile.WriteAllText(Path.Combine(staging, "report.md"), markdown plan output env heatmapFiles curveFiles))

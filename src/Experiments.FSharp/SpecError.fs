@@ -49,13 +49,27 @@ module SpecError =
         |> List.tryHead
         |> Option.map fst
 
+    /// A found value as shown in a message: control characters escaped (a newline as \n), cut after 80 characters.
+    let shownFound (found: string) =
+        let escaped =
+            found
+            |> Seq.map (fun c ->
+                match c with
+                | '\n' -> "\\n"
+                | '\r' -> "\\r"
+                | '\t' -> "\\t"
+                | c when Char.IsControl c -> sprintf "\\u%04x" (int c)
+                | c -> string c)
+            |> String.concat ""
+        if escaped.Length <= 80 then escaped else escaped.Substring(0, 60) + sprintf "... (%d characters)" found.Length
+
     /// file:line:col: path: message (found 'x'); did you mean 'y'? allowed: a, b
     let format (e: SpecError) : string =
         let location = if e.Line > 0 then sprintf "%s:%d:%d" e.File e.Line e.Column else e.File
         let path = if String.IsNullOrEmpty e.Path then "" else e.Path + ": "
         let found =
             match e.Found with
-            | Some f -> sprintf " (found '%s')" f
+            | Some f -> sprintf " (found '%s')" (shownFound f)
             | None -> ""
         let didYouMean =
             match e.Found with

@@ -1,18 +1,163 @@
 namespace Experiments
 
-// Validation of spec values built in F#: the same rules the YAML decoder applies while reading (each
-// parameter's range, non-empty lists, unique method ids, increasing fractions), read from the same
-// declarations in Catalogue.fs, so a rule is written once. F# values have no positions: File "<fsharp>", Line 0.
+// Validation of a spec value, wherever it came from: the rules of each parameter (ranges, non-empty lists, unique
+// ids, increasing fractions; declared once in Catalogue.fs, which the YAML decoder applies while reading), and the
+// rules of composition that need the data and the model (a window no larger than the image, a stage the
+// architecture has, a metric defined on the modality). A spec built in F# gets exactly the errors its YAML form
+// gets; F# values have no positions (File "<fsharp>", Line 0), and `located` places errors in a YAML tree.
+
+open System
 
 module Validate =
 
+    let private nameOf (cases: (string * 'a) list) (value: 'a) = cases |> List.find (snd >> (=) value) |> fst
+
+    let private error path message found allowed = SpecError.make SpecError.FSharpFile 0 0 path message found allowed
+
+    /// The model against the dataset's modality; options of one dataset given to another.
+    let private dataAndModelErrors (spec: Spec) =
+        let modality = Domain.modalityOf spec.Data.Dataset
+        let datasetName = nameOf Catalogue.Names.datasets spec.Data.Dataset
+        let allowed = Domain.architecturesFor modality
+        [ if not (List.contains spec.Model.Architecture allowed) then
+              yield error "model.architecture" $"data.dataset {datasetName} needs one of its own architectures"
+                        (Some(nameOf Catalogue.Names.architectures spec.Model.Architecture)) (allowed |> List.map (nameOf Catalogue.Names.architectures))
+          match spec.Data.UtterancesPerWord with
+          | Some n when spec.Data.Dataset <> SpeechCommands ->
+              yield error "data.utterances_per_word" $"applies to data.dataset speech_commands only, not {datasetName}" (Some(string n)) [ "data.dataset: speech_commands" ]
+          | _ -> () ]
+
+    /// Sampler rules: the Fisher statistic needs a Gaussian; structures and boxes need images; a rank no larger than
+    /// the dimension; a box inside the image.
+    let private samplerErrors (spec: Spec) (at: string -> string -> string option -> string list -> SpecError) (m: MethodSpec) =
+        let modality = Domain.modalityOf spec.Data.Dataset
+        let datasetName = nameOf Catalogue.Names.datasets spec.Data.Dataset
+        let fisherSampler =
+            match m.Kind with
+            | FunctionalInformation p
+            | SampledGradients(p, FisherRatio, _, _) -> Some p.Sampler
+            | _ -> None
+        [ match fisherSampler with
+          | Some(BernoulliSuppression _ | EpsilonSphere _ as s) ->
+              let kind = match s with BernoulliSuppression _ -> "bernoulli_suppression" | _ -> "epsilon_sphere"
+              yield at "sampler" "the Fisher statistic (C grad f).grad f / f needs a Gaussian sampler, which has a covariance C" (Some kind) [ "isotropic_gaussian"; "covariance_gaussian" ]
+          | _ -> ()
+          match Plan.samplingOf m.Kind |> Option.map _.Sampler with
+          | Some(CovarianceGaussian c) when c.Structure <> SharedAcrossChannels && modality <> Domain.Image ->
+              yield at "sampler" $"data.dataset {datasetName} shares one covariance across positions or frames; other structures are for images"
+                       (Some(nameOf Catalogue.Names.layouts c.Structure)) [ "shared_across_channels" ]
+          | Some(CovarianceGaussian c) when c.Structure = LowRank ->
+              let dimension = Domain.imageSide spec.Data.Dataset * Domain.imageSide spec.Data.Dataset
+              if c.Rank > dimension then
+                  yield at "sampler.rank" $"at most the dimension of the inputs ({dimension} pixels of data.dataset {datasetName})" (Some(string c.Rank)) []
+          | Some(ConditionalGaussian _) when modality <> Domain.Image ->
+              yield at "sampler" $"conditional_gaussian conditions on image pixels; data.dataset {datasetName} is not an image dataset" (Some "conditional_gaussian") []
+          | Some(ConditionalGaussian c) ->
+              let side = Domain.imageSide spec.Data.Dataset
+              match c.Box with
+              | [ top; left; height; width ] when top + height > side || left + width > side ->
+                  yield at "sampler" $"the box must lie inside the {side}x{side} images of data.dataset {datasetName} (top + height and left + width at most {side})"
+                           (Some(sprintf "[%d, %d, %d, %d]" top left height width)) []
+              | _ -> ()
+          | _ -> () ]
+
+    /// Method rules: modality, stages, invertibility, ReLUs, windows and cells no larger than the image.
+    let private methodErrors (spec: Spec) =
+        let modality = Domain.modalityOf spec.Data.Dataset
+        let datasetName = nameOf Catalogue.Names.datasets spec.Data.Dataset
+        let architectureName = nameOf Catalogue.Names.architectures
+        spec.Methods
+        |> List.indexed
+        |> List.collect (fun (i, m) ->
+            let at key message found allowed = error $"methods[{i}].{key}" message found allowed
+            let imageOnly = modality <> Domain.Image && Domain.imageOnlyMethod m.Kind
+            let notLarger key (value: int) =
+                let side = Domain.imageSide spec.Data.Dataset
+                if value > side then [ at key $"at most the side of the {side}x{side} images of data.dataset {datasetName}" (Some(string value)) [] ] else []
+            [ yield! samplerErrors spec at m
+              if imageOnly then
+                  yield at "method" $"this method works on image pixels; data.dataset {datasetName} is not an image dataset" (Some(Catalogue.methodName m.Kind)) []
+              match Domain.stageOf m.Kind with
+              | Some stage when not imageOnly && not (List.contains stage (Domain.spatialStagesOf spec.Model.Architecture)) ->
+                  yield at "stage" $"model.architecture {architectureName spec.Model.Architecture} has no stage '{stage}'" (Some stage) (Domain.spatialStagesOf spec.Model.Architecture)
+              | _ -> ()
+              match m.Kind with
+              | MipIn _ when not (Domain.invertibleStages spec.Model.Architecture) ->
+                  yield at "method" $"mip_in inverts the model stage by stage, which model.architecture {architectureName spec.Model.Architecture} does not offer" (Some "mip_in") [ "model.architecture: fashion_cnn" ]
+              | Occlusion(window, stride) when modality = Domain.Image ->
+                  yield! notLarger "window" window
+                  yield! notLarger "stride" stride
+              | Lime(_, cell, _) when modality = Domain.Image -> yield! notLarger "cell" cell
+              | _ -> ()
+              if Domain.ruleBasedMethod m.Kind && not (Domain.hasRectifiers spec.Model.Architecture) then
+                  yield at "method" $"this method replaces the model's ReLUs; model.architecture {architectureName spec.Model.Architecture} has none to replace"
+                           (Some(Catalogue.methodName m.Kind)) (Catalogue.Names.architectures |> List.filter (snd >> Domain.hasRectifiers) |> List.map (fst >> sprintf "model.architecture: %s")) ])
+
+    /// Metric rules: the data a metric needs, and its modality.
+    let private metricErrors (spec: Spec) =
+        let modality = Domain.modalityOf spec.Data.Dataset
+        let datasetName = nameOf Catalogue.Names.datasets spec.Data.Dataset
+        spec.Metrics
+        |> List.indexed
+        |> List.collect (fun (i, m) ->
+            let at message allowed = error $"metrics[{i}].metric" message (Some(Catalogue.metricName m)) allowed
+            [ match m, spec.Data.Dataset with
+              | EffectiveHeatRatio, d when d <> FashionCanvas ->
+                  yield at "effective_heat_ratio needs ground-truth boxes, which only data.dataset fashion_canvas has" [ "data.dataset: fashion_canvas" ]
+              | TwoWord _, d when d <> SpeechCommands ->
+                  yield at "two_word needs spoken words, which only data.dataset speech_commands has" [ "data.dataset: speech_commands" ]
+              | _ when not (List.contains modality (Domain.metricModalities m)) ->
+                  let fitting = Catalogue.metrics |> List.filter (fun v -> v.Default |> Option.forall (fun d -> List.contains modality (Domain.metricModalities d))) |> List.map _.Name
+                  let modalityName = match modality with Domain.Image -> "image" | Domain.Text -> "text" | Domain.Audio -> "audio"
+                  yield at $"this metric is not defined on {modalityName} inputs (data.dataset {datasetName})" fitting
+              | InsertionDeletion(pixels, _), _ when modality = Domain.Image ->
+                  let side = Domain.imageSide spec.Data.Dataset
+                  if pixels > side * side then
+                      yield error $"metrics[{i}].pixels_per_step" $"at most the {side * side} pixels of the images of data.dataset {datasetName}" (Some(string pixels)) []
+              | _ -> () ])
+
+    /// A class covariance needs at least two training inputs of every class; a train_limit below two per class
+    /// cannot give them (the exact counts are checked when the data is loaded).
+    let private covarianceErrors (spec: Spec) =
+        let needsCovariance = spec.Methods |> List.exists (fun m -> (Plan.covarianceJitter m.Kind).IsSome || (match Plan.samplingOf m.Kind |> Option.map _.Sampler with Some(CovarianceGaussian _) -> true | _ -> false))
+        let classes = Domain.classCount spec.Data.Dataset
+        match spec.Data.TrainLimit with
+        | Some limit when needsCovariance && limit < 2 * classes ->
+            [ error "data.train_limit" $"a class covariance needs at least 2 training inputs of each of the {classes} classes, so at least {2 * classes}" (Some(string limit)) [] ]
+        | _ -> []
+
+    /// The rules that join sections: the model, methods and metrics against the data.
+    let composition (spec: Spec) : SpecError list =
+        dataAndModelErrors spec @ methodErrors spec @ metricErrors spec @ covarianceErrors spec
+
     /// Every broken rule of a spec, all at once; [] when the spec is valid.
     let spec (s: Spec) : SpecError list =
-        Catalogue.issues s
-        |> List.map (fun i -> SpecError.make SpecError.FSharpFile 0 0 i.Path i.Message i.Found [])
+        let parameters = Catalogue.issues s |> List.map (fun i -> error i.Path i.Message i.Found [])
+        parameters @ composition s
 
     /// The spec itself when valid.
     let check (s: Spec) : Result<Spec, SpecError list> =
         match spec s with
         | [] -> Ok s
         | errors -> Error errors
+
+    /// Errors found on a value, placed at their fields in the YAML tree it was read from.
+    let located (file: string) (root: Node) (errors: SpecError list) =
+        errors
+        |> List.map (fun e ->
+            let p = FieldPath.locate root (FieldPath.segments e.Path)
+            { e with File = file; Line = p.Line; Column = p.Column })
+
+    /// Reads and validates one spec document of YAML text: every error, located in `file`, or the spec and its tree.
+    let document (file: string) (text: string) : Result<Spec * Node, SpecError list> =
+        Yaml.parseTree file text
+        |> Result.bind (fun node ->
+            // The decoder keeps a value that breaks a rule, so composition errors come out with the others.
+            let decoded = Catalogue.decodeSpec { File = file; Path = "" } node
+            let compositionErrors = decoded.Value |> Option.map (composition >> located file node) |> Option.defaultValue []
+            match decoded.Value, decoded.Errors @ compositionErrors with
+            | Some s, [] -> Ok(s, node)
+            | _, errors -> Error errors)
+
+    /// `document` without the tree.
+    let text (file: string) (yaml: string) : Result<Spec, SpecError list> = document file yaml |> Result.map fst
