@@ -49,6 +49,22 @@ let deviceRequest = function Auto -> DeviceRequest.Auto | Cpu -> DeviceRequest.C
 /// The hash of the dataset's content, for the plan.
 let dataHash (spec: Spec) = Domain.dataHash spec
 
+/// Rows of a tensor [N, ...] that hold a NaN or an infinity.
+let nonFiniteRows (t: Tensor) : int64[] =
+    use scope = torch.NewDisposeScope()
+    t.isfinite().logical_not().reshape(t.shape.[0], -1L).any(1L).nonzero().reshape(-1L).cpu().data<int64>().ToArray()
+
+let private someOf (keys: int64[]) =
+    let shown = keys |> Array.truncate 10 |> Array.map string |> String.concat ", "
+    if keys.Length > 10 then shown + ", ..." else shown
+
+/// A user's weights file: loaded strictly (every tensor present, of its shape, finite), or a clear input error.
+let private loadWeights (model: torch.nn.Module) (path: string) =
+    try Safetensors.LoadModule(model, path)
+    with
+    | :? InvalidDataException
+    | :? IOException as e -> raise (InputProblem $"model.weights {path}: {e.Message}")
+
 let private provideModel (plan: Plan) (domain: Domain.Domain) (device: torch.Device) =
     let spec = plan.Spec
     let weightsFile = Artefacts.path "models" plan.ModelHash ".safetensors"
@@ -58,15 +74,15 @@ let private provideModel (plan: Plan) (domain: Domain.Domain) (device: torch.Dev
     let parameters = model.parameters() |> Seq.sumBy (fun p -> p.numel())
     match spec.Model.Weights with
     | Some path ->
-        Safetensors.LoadModule(model, path)
+        loadWeights model path
         model.``to``(device).eval() |> ignore
         let accuracy = domain.Accuracy model device
         Progress.say $"model: loaded {path}, test accuracy {accuracy:P2}"
         model, { Source = path; TestAccuracy = accuracy; TrainingSeconds = 0.0; EpochLosses = [||]; Parameters = parameters }
-    | None when File.Exists weightsFile && File.Exists infoFile ->
+    | None when (Artefacts.tryJson<ModelInfo> infoFile).IsSome && Artefacts.soundTensors weightsFile ->
         Safetensors.LoadModule(model, weightsFile)
         model.``to``(device).eval() |> ignore
-        let info = Artefacts.readJson<ModelInfo> infoFile
+        let info = (Artefacts.tryJson<ModelInfo> infoFile).Value
         Progress.say $"model: cached {Hashing.short plan.ModelHash} (test accuracy {info.TestAccuracy:P2})"
         model, info
     | None ->
@@ -246,11 +262,12 @@ let private saveMaps (file: string) (maps: Tensor) (diagnostics: seq<string * Te
     for k, v in diagnostics do tensors.["diagnostic." + k] <- v
     Safetensors.Save(file, tensors, readOnlyDict metadata)
 
-/// What saveMaps wrote: the maps, the diagnostics by name, and the seconds they cost.
-let private loadMaps (file: string) =
-    let stored = Safetensors.Load file
-    let diagnostics = stored |> Seq.filter (fun kv -> kv.Key.StartsWith "diagnostic.") |> Seq.map (fun kv -> kv.Key.Substring 11, kv.Value) |> Seq.toList
-    stored.["maps"], diagnostics, Safetensors.ReadMetadata(file).["seconds"] |> float
+/// What saveMaps wrote, when the file is there and sound: the maps, the diagnostics by name, and the seconds they cost.
+let private tryLoadMaps (file: string) =
+    Artefacts.tryTensors file
+    |> Option.map (fun stored ->
+        let diagnostics = stored |> Seq.filter (fun kv -> kv.Key.StartsWith "diagnostic.") |> Seq.map (fun kv -> kv.Key.Substring 11, kv.Value) |> Seq.toList
+        stored.["maps"], diagnostics, Safetensors.ReadMetadata(file).["seconds"] |> float)
 
 /// The part file of one call: the step's hash, the call's first position and a hash of its rows (the rows depend on
 /// the cached model's predictions when only misclassified rows are explained).
@@ -274,17 +291,24 @@ let private explainRows (name: string) (stepHash: string) (perCall: int) (m: IAt
         let block = rows.[start .. min (start + perCall) rows.Length - 1]
         let file = partFile stepHash start block
         let blockMaps, blockDiagnostics =
-            if File.Exists file then
-                let maps, diagnostics, seconds = loadMaps file
+            match tryLoadMaps file with
+            | Some(maps, diagnostics, seconds) ->
                 resumedSeconds <- resumedSeconds + seconds
                 maps, diagnostics
-            else
+            | None ->
                 let callClock = Stopwatch.StartNew()
                 let index = torch.tensor(block |> Array.map int64)
                 let x = inputs.index_select(0L, index).``to``(device: torch.Device)
                 let t = torch.tensor(block |> Array.map (fun r -> targets.[r])).``to``(device: torch.Device)
                 use e = m.Explain(model, x, t, ExplainOptions(options.Output, options.BatchSize, options.Seed, block |> Array.map (fun r -> keys.[r])))
                 let blockMaps = e.Maps.cpu()
+                match nonFiniteRows blockMaps with
+                | [||] -> ()
+                | bad ->
+                    let indices = bad |> Array.map (fun r -> keys.[block.[int r]])
+                    raise (InputProblem($"{name}: the method's maps are not finite (NaN or infinity) for {bad.Length} of {block.Length} inputs "
+                                        + $"(test-set indices {someOf indices}); nothing of them was cached. The method's parameters or the model's "
+                                        + "outputs on these inputs make it overflow."))
                 let blockDiagnostics = [ for KeyValue(k, v) in e.Diagnostics -> k, v.cpu() ]
                 saveMaps file blockMaps blockDiagnostics [ "seconds", string callClock.Elapsed.TotalSeconds ]
                 computed <- computed + block.Length
@@ -308,10 +332,9 @@ let private explainRows (name: string) (stepHash: string) (perCall: int) (m: IAt
 let private attribute (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetKind) model (inputs: Tensor) (labels: int64[]) (predictions: int64[])
                       (keys: int64[]) (context: MethodContext) (groundTruthMaps: (Tensor * IDictionary<string, Tensor>) option) device =
     let file = Artefacts.path "attributions" step.Hash ".safetensors"
-    if File.Exists file then
-        let maps, diagnostics, seconds = loadMaps file
-        maps, dict diagnostics, seconds, true
-    else
+    match tryLoadMaps file with
+    | Some(maps, diagnostics, seconds) -> maps, dict diagnostics, seconds, true
+    | None ->
         let clock = Stopwatch.StartNew()
         let m = methodOf kind context
         let options = ExplainOptions(Output = outputOf plan.Spec,
@@ -407,8 +430,9 @@ let private roar (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (dom
     // Maps of the training subset, explaining each input's label; cached with the step.
     let trainMapsFile = Artefacts.path "attributions" (Hashing.hash [ step.Hash; "roar-train-maps" ]) ".safetensors"
     let trainMaps =
-        if File.Exists trainMapsFile then Safetensors.Load(trainMapsFile).["maps"]
-        else
+        match Artefacts.tryTensors trainMapsFile with
+        | Some stored -> stored.["maps"]
+        | None ->
             let options = ExplainOptions(Output = outputOf spec,
                                          BatchSize = spec.Explain.BatchSize, Seed = methodSeed spec kind)
             let partsKey = Hashing.hash [ step.Hash; "roar-train-maps" ]
@@ -597,19 +621,39 @@ let private logSobolev (methodId: string) (target: TargetKind) (diagnostics: IDi
                MedianRatio = if ratios.Length = 0 then nan else ratios.[ratios.Length / 2] }
     | _ -> None
 
+/// A class covariance needs two training inputs of every class (one gives a zero matrix, none no matrix at all):
+/// a spec error at the setting that decides it, before anything is estimated.
+let private requireTwoPerClass (spec: Spec) (domain: Domain.Domain) =
+    let counts = Array.zeroCreate<int> domain.ClassNames.Length
+    for label in domain.TrainLabels.data<int64>().ToArray() do counts.[int label] <- counts.[int label] + 1
+    let short = [ for k, n in Array.indexed counts do if n < 2 then yield $"'{domain.ClassNames.[k]}' ({n})" ]
+    if not short.IsEmpty then
+        let classes = String.concat ", " short
+        match spec.Data.TrainLimit with
+        | Some limit ->
+            raise (SpecProblem("data.train_limit", $"the first {limit} training inputs hold fewer than 2 of the classes {classes}; a class covariance needs 2 of each: raise train_limit"))
+        | None -> raise (SpecProblem("data.dataset", $"the training set holds fewer than 2 of the classes {classes}; a class covariance needs 2 of each"))
+
 /// Runs every step of the plan on `device`.
 let run (plan: Plan) (device: torch.Device) : RunOutput =
     let spec = plan.Spec
     Progress.say $"device: {TorchRuntime.Describe device}"
     let domain = Domain.load spec
     Progress.say $"data: {domain.TrainCount} training and {domain.TestCount} test inputs"
+    if spec.Methods |> List.exists (fun m -> Plan.usesClassCovariance m.Kind) then requireTwoPerClass spec domain
     let network, modelInfo = provideModel plan domain device
     // What methods and metrics call: the network seen on method inputs [N, C, H, W].
     let model = domain.Explained network
     let indices = explainedIndices spec domain.TestCount
     let inputs = domain.Inputs network false indices
     let labels = domain.TestLabels.index_select(0L, torch.tensor(indices)).data<int64>().ToArray()
-    let predictions = Training.Logits(model, inputs, device).argmax(1L).data<int64>().ToArray()
+    let logits = Training.Logits(model, inputs, device)
+    match nonFiniteRows logits with
+    | [||] -> ()
+    | bad ->
+        raise (InputProblem($"the model's outputs are not finite (NaN or infinity) on {bad.Length} of {indices.Length} explained inputs "
+                            + $"(test-set indices {someOf (bad |> Array.map (fun r -> indices.[int r]))}): check the weights and the inputs' scale"))
+    let predictions = logits.argmax(1L).data<int64>().ToArray()
     let covariances = Dictionary<float, Attribution.Sampling.ClassCovariance>()
     let references (count: int) =
         use g = new torch.Generator(uint64 (Seeds.Derive(int64 spec.Seed, "references")), torch.CPU)

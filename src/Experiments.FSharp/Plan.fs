@@ -53,6 +53,12 @@ let covarianceJitter (kind: MethodKind) =
     | Some(ConditionalGaussian c) -> Some c.Jitter
     | _ -> None
 
+/// Whether a method draws from a class covariance (of any structure), which needs two training inputs of each class.
+let usesClassCovariance (kind: MethodKind) =
+    match samplingOf kind |> Option.map _.Sampler with
+    | Some(CovarianceGaussian _ | ConditionalGaussian _) -> true
+    | _ -> false
+
 /// The seed of a method's noise: derived from the spec's seed and the method's parameters (not its id),
 /// so identical methods draw identical noise and share one step, and a map for the ground-truth class and
 /// for the predicted class of the same input use the same noise. The seed's text is F#'s layout of the parameters (not
@@ -66,7 +72,7 @@ let compile (spec: Spec) (dataHash: string) : Plan =
     let explainedHash = hash [ dataHash; string spec.Seed; string spec.Data.Explain ]
     let modelHash =
         match spec.Model.Weights with
-        | Some path -> hash [ "weights"; System.IO.Path.GetFullPath path; string (System.IO.File.GetLastWriteTimeUtc path).Ticks ]
+        | Some path -> hash [ "weights"; Artefacts.contentHash path; canonical spec.Model.Architecture ]
         | None -> hash [ "train"; dataHash; canonical spec.Model.Architecture; string spec.Model.Epochs; string spec.Model.BatchSize
                          canonical spec.Model.LearningRate; canonical spec.Data.TrainLimit; string spec.Seed ]
     let model = { Name = "model"; Kind = ProvideModel; Hash = modelHash; DependsOn = []; Methods = [] }

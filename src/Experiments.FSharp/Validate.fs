@@ -119,7 +119,7 @@ module Validate =
     /// A class covariance needs at least two training inputs of every class; a train_limit below two per class
     /// cannot give them (the exact counts are checked when the data is loaded).
     let private covarianceErrors (spec: Spec) =
-        let needsCovariance = spec.Methods |> List.exists (fun m -> (Plan.covarianceJitter m.Kind).IsSome || (match Plan.samplingOf m.Kind |> Option.map _.Sampler with Some(CovarianceGaussian _) -> true | _ -> false))
+        let needsCovariance = spec.Methods |> List.exists (fun m -> Plan.usesClassCovariance m.Kind)
         let classes = Domain.classCount spec.Data.Dataset
         match spec.Data.TrainLimit with
         | Some limit when needsCovariance && limit < 2 * classes ->
