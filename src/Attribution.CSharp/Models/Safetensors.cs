@@ -177,9 +177,13 @@ public static partial class Safetensors
     /// <summary>
     /// Copies the file's tensors into the module's parameters and buffers, strictly: every state_dict
     /// entry must be present with the same shape and the file may hold nothing else; otherwise nothing is
-    /// copied and the exception lists every missing, unexpected and mismatched name. Values are converted
-    /// to the module's dtype and device, as PyTorch's <c>load_state_dict</c> does.
+    /// copied and the exception lists every missing, unexpected and mismatched name. Floating-point tensors
+    /// must hold finite values only (a diverged training run saves NaN without complaint, and every attribution
+    /// from such weights would be NaN). Values are converted to the module's dtype and device, as PyTorch's
+    /// <c>load_state_dict</c> does. Files without checksums load (weights saved by PyTorch).
     /// </summary>
+    /// <exception cref="InvalidDataException">The file is malformed, does not fit the module, or holds NaN or infinite
+    /// values (the message lists each such tensor with its counts); the module is then unchanged.</exception>
     public static void LoadModule(nn.Module module, string path)
     {
         ArgumentNullException.ThrowIfNull(module);
@@ -202,6 +206,10 @@ public static partial class Safetensors
                 throw new InvalidDataException($"{path}: the weights do not fit the module ({string.Join("; ", parts)}). "
                     + "Check that the file was saved from the same architecture and configuration.");
             }
+            var nonFinite = NonFiniteCounts(loaded);
+            if (nonFinite.Count > 0)
+                throw new InvalidDataException($"{path}: the weights hold non-finite values: {string.Join(", ", nonFinite)}. "
+                    + "The run that saved them probably diverged; nothing was loaded into the module.");
             using var noGrad = torch.no_grad();
             foreach (var (name, target) in state) target.copy_(loaded[name]);
         }
@@ -209,6 +217,23 @@ public static partial class Safetensors
         {
             foreach (var t in loaded.Values) t.Dispose();
         }
+    }
+
+    // "name (3 NaN)", "name (1 Inf)", "name (2 NaN, 1 Inf)" for each floating-point tensor with non-finite values, by name.
+    private static List<string> NonFiniteCounts(IReadOnlyDictionary<string, Tensor> tensors)
+    {
+        using var scope = NewDisposeScope();
+        var result = new List<string>();
+        foreach (var (name, t) in tensors.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            if (!t.is_floating_point()) continue;
+            long nan = t.isnan().sum().item<long>(), inf = t.isinf().sum().item<long>();
+            var counts = new List<string>();
+            if (nan > 0) counts.Add($"{nan} NaN");
+            if (inf > 0) counts.Add($"{inf} Inf");
+            if (counts.Count > 0) result.Add($"{name} ({string.Join(", ", counts)})");
+        }
+        return result;
     }
 
     private static FileStream OpenChecked(string path)

@@ -196,5 +196,34 @@ let private plainLoad =
         }
     ]
 
+let private mlp () : nn.Module<Tensor, Tensor> =
+    nn.Sequential([| nn.Linear(4L, 8L) :> nn.Module<Tensor, Tensor>; nn.BatchNorm1d(8L); nn.ReLU(); nn.Linear(8L, 3L) |])
+
+let private nonFinite =
+    test "LoadModule refuses NaN and Inf weights (F32, F16, BF16), naming each tensor with its counts, and leaves the module unchanged" {
+        use scope = torch.NewDisposeScope()
+        let path = Path.Combine(freshDir "sti", "nan.safetensors")
+        torch.manual_seed 3L |> ignore
+        let source = mlp ()
+        let state = Dictionary<string, Tensor>()
+        for KeyValue(name, t) in source.state_dict() do state[name] <- t.clone()
+        /// The tensor's values with some replaced, in the given dtype.
+        let poison (name: string) (values: (int * float32) list) (dtype: ScalarType) =
+            let v = state[name].data<float32>().ToArray()
+            for i, x in values do v[i] <- x
+            state[name] <- torch.tensor(v).reshape(state[name].shape).to_type dtype
+        poison "0.weight" [ 0, nanf; 5, nanf; 7, nanf ] float32
+        poison "0.bias" [ 0, nanf; 1, infinityf ] bfloat16
+        poison "3.bias" [ 2, -infinityf ] float16
+        Safetensors.Save(path, state)
+        let target = mlp ()
+        let before = [ for KeyValue(name, t) in target.state_dict() -> name, t.clone() ]
+        let e = throwsOf<InvalidDataException> (fun () -> Safetensors.LoadModule(target, path)) "LoadModule"
+        Expect.stringContains e.Message "the weights hold non-finite values: 0.bias (1 NaN, 1 Inf), 0.weight (3 NaN), 3.bias (1 Inf)" "names and counts"
+        Expect.stringContains e.Message path "names the file"
+        for name, t in before do
+            Expect.isTrue (t.eq(target.state_dict()[name]).all().item<bool>()) $"{name} unchanged"
+    }
+
 [<Tests>]
-let tests = testList "Models.Safetensors integrity" [ damage; sealing; plainLoad ]
+let tests = testList "Models.Safetensors integrity" [ damage; sealing; plainLoad; nonFinite ]
