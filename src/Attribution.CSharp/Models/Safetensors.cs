@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Buffers.Binary;
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Attribution.IO;
@@ -28,42 +29,59 @@ namespace Attribution.Models;
 /// dtypes: F32, F64, F16, BF16, I64, I32, I16, I8, U8, BOOL (one byte, 0 or 1).
 /// This writer sorts tensors by name (ordinal) and lays the data out in that order; the reader accepts any order.
 /// Each tensor is held in a managed byte array while it is read or written, so a single tensor is limited to 2 GiB.
+/// <para>This writer seals every file: <c>__metadata__</c> records <c>content_sha256</c>, the SHA-256 (lowercase hex) of
+/// the data section, and <c>header_sha256</c>, that of the header (see <see cref="Verify"/>). Other readers see two more
+/// metadata strings; <see cref="Load"/> accepts files without them (weights saved by PyTorch's <c>safetensors</c>),
+/// <see cref="LoadVerified"/> does not.</para>
 /// </remarks>
-public static class Safetensors
+public static partial class Safetensors
 {
     private const string MetadataKey = "__metadata__";
 
-    /// <summary>Writes <paramref name="tensors"/> atomically; tensors are copied to CPU and made contiguous.</summary>
+    /// <summary>
+    /// Writes <paramref name="tensors"/> atomically, sealed with the checksums of its data and header; tensors are
+    /// copied to CPU and made contiguous.
+    /// </summary>
+    /// <exception cref="ArgumentException">A tensor is named <c>__metadata__</c>, or <paramref name="metadata"/> uses the
+    /// reserved key <c>content_sha256</c> or <c>header_sha256</c>.</exception>
     public static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(tensors);
         SafetensorsHeader.RequireLittleEndian();
         if (tensors.ContainsKey(MetadataKey))
             throw new ArgumentException($"Safetensors.Save: '{MetadataKey}' is reserved for metadata; rename that tensor.", nameof(tensors));
+        if (metadata?.Keys.FirstOrDefault(SafetensorsSeal.IsReserved) is { } reserved)
+            throw new ArgumentException($"Safetensors.Save: the metadata key '{reserved}' is reserved: Save records the file's checksum under it. Rename that entry.", nameof(metadata));
         var names = tensors.Keys.OrderBy(k => k, StringComparer.Ordinal).ToArray();
         using var scope = NewDisposeScope();
         var blobs = new byte[names.Length][];
+        for (int i = 0; i < names.Length; i++)
+        {
+            var t = tensors[names[i]] ?? throw new ArgumentException($"Safetensors.Save: tensor '{names[i]}' is null.", nameof(tensors));
+            SafetensorsDType.Of(t.dtype, names[i]);
+            blobs[i] = t.detach().cpu().contiguous().bytes.ToArray();
+        }
+        var sealedMetadata = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>(), StringComparer.Ordinal)
+        {
+            [SafetensorsSeal.ContentKey] = Sha256Hex(blobs),
+            [SafetensorsSeal.HeaderKey] = SafetensorsSeal.Placeholder,
+        };
         var header = new MemoryStream();
         using (var json = new Utf8JsonWriter(header))
         {
             json.WriteStartObject();
-            if (metadata is { Count: > 0 })
-            {
-                json.WriteStartObject(MetadataKey);
-                foreach (var (k, v) in metadata.OrderBy(p => p.Key, StringComparer.Ordinal)) json.WriteString(k, v);
-                json.WriteEndObject();
-            }
+            json.WriteStartObject(MetadataKey);
+            foreach (var (k, v) in sealedMetadata.OrderBy(p => p.Key, StringComparer.Ordinal)) json.WriteString(k, v);
+            json.WriteEndObject();
             long offset = 0;
             for (int i = 0; i < names.Length; i++)
             {
-                var t = tensors[names[i]] ?? throw new ArgumentException($"Safetensors.Save: tensor '{names[i]}' is null.", nameof(tensors));
+                var t = tensors[names[i]];
                 var (dtype, _) = SafetensorsDType.Of(t.dtype, names[i]);
-                var cpu = t.detach().cpu().contiguous();
-                blobs[i] = cpu.bytes.ToArray();
                 json.WriteStartObject(names[i]);
                 json.WriteString("dtype", dtype);
                 json.WriteStartArray("shape");
-                foreach (var d in cpu.shape) json.WriteNumberValue(d);
+                foreach (var d in t.shape) json.WriteNumberValue(d);
                 json.WriteEndArray();
                 json.WriteStartArray("data_offsets");
                 json.WriteNumberValue(offset);
@@ -76,34 +94,51 @@ public static class Safetensors
         }
         int padding = (int)((8 - header.Length % 8) % 8);
         for (int i = 0; i < padding; i++) header.WriteByte((byte)' ');
+        var headerBytes = header.ToArray();
+        SafetensorsSeal.SealHeader(headerBytes);
         AtomicFile.Write(path, stream =>
         {
             Span<byte> length = stackalloc byte[8];
-            BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
+            BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)headerBytes.Length);
             stream.Write(length);
-            header.Position = 0;
-            header.CopyTo(stream);
+            stream.Write(headerBytes);
             foreach (var blob in blobs) stream.Write(blob);
         });
     }
 
-    /// <summary>Reads every tensor of the file as a CPU tensor; the caller owns (and disposes) them.</summary>
-    /// <exception cref="InvalidDataException">The header is malformed; the message names the file and the rule broken.</exception>
+    /// <summary>
+    /// Reads every tensor of the file as a CPU tensor; the caller owns (and disposes) them. Checksums are not
+    /// required or checked (see <see cref="LoadVerified"/>), so files saved by other tools load too.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">There is no file at <paramref name="path"/>.</exception>
+    /// <exception cref="InvalidDataException">The file is truncated or malformed; the message names the file and the rule broken.</exception>
     public static Dictionary<string, Tensor> Load(string path)
     {
         using var file = OpenChecked(path);
-        var header = SafetensorsHeader.Read(file, path);
+        return ReadTensors(file, SafetensorsHeader.Read(file, path), path, hash: null);
+    }
+
+    // The header check guarantees that the entries tile the data section in offset order, so reading them one after
+    // the other reads every data byte exactly once: feeding them to the hash as they pass gives the data's checksum.
+    private static Dictionary<string, Tensor> ReadTensors(FileStream file, SafetensorsHeader header, string path, IncrementalHash? hash)
+    {
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         try
         {
-            foreach (var entry in header.Entries.OrderBy(e => e.Begin))
+            file.Position = header.DataStart;
+            foreach (var entry in header.InFileOrder)
             {
                 var tensor = torch.empty(entry.Shape, entry.Type);
                 result.Add(entry.Name, tensor);
                 if (entry.ByteLength == 0) continue;
                 var buffer = new byte[entry.ByteLength];
-                file.Position = header.DataStart + entry.Begin;
-                file.ReadExactly(buffer);
+                try { file.ReadExactly(buffer); }
+                catch (EndOfStreamException)
+                {
+                    // The size check passed when the header was read, so the file shrank while it was being read.
+                    throw SafetensorsHeader.Malformed(path, $"the data section ends inside tensor '{entry.Name}' (bytes {entry.Begin} to {entry.End}); the file was truncated while it was being read");
+                }
+                hash?.AppendData(buffer);
                 tensor.bytes = buffer;
             }
         }
@@ -115,7 +150,17 @@ public static class Safetensors
         return result;
     }
 
-    /// <summary>The <c>__metadata__</c> strings (empty if the file has none), read from the header alone.</summary>
+    private static string Sha256Hex(IEnumerable<byte[]> blobs)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var blob in blobs) hash.AppendData(blob);
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    /// <summary>
+    /// The <c>__metadata__</c> strings (empty if the file has none), read from the header alone; for a file written by
+    /// <see cref="Save"/> they include the checksums <c>content_sha256</c> and <c>header_sha256</c>.
+    /// </summary>
     public static IReadOnlyDictionary<string, string> ReadMetadata(string path)
     {
         using var file = OpenChecked(path);
@@ -132,9 +177,13 @@ public static class Safetensors
     /// <summary>
     /// Copies the file's tensors into the module's parameters and buffers, strictly: every state_dict
     /// entry must be present with the same shape and the file may hold nothing else; otherwise nothing is
-    /// copied and the exception lists every missing, unexpected and mismatched name. Values are converted
-    /// to the module's dtype and device, as PyTorch's <c>load_state_dict</c> does.
+    /// copied and the exception lists every missing, unexpected and mismatched name. Floating-point tensors
+    /// must hold finite values only (a diverged training run saves NaN without complaint, and every attribution
+    /// from such weights would be NaN). Values are converted to the module's dtype and device, as PyTorch's
+    /// <c>load_state_dict</c> does. Files without checksums load (weights saved by PyTorch).
     /// </summary>
+    /// <exception cref="InvalidDataException">The file is malformed, does not fit the module, or holds NaN or infinite
+    /// values (the message lists each such tensor with its counts); the module is then unchanged.</exception>
     public static void LoadModule(nn.Module module, string path)
     {
         ArgumentNullException.ThrowIfNull(module);
@@ -157,6 +206,10 @@ public static class Safetensors
                 throw new InvalidDataException($"{path}: the weights do not fit the module ({string.Join("; ", parts)}). "
                     + "Check that the file was saved from the same architecture and configuration.");
             }
+            var nonFinite = NonFiniteCounts(loaded);
+            if (nonFinite.Count > 0)
+                throw new InvalidDataException($"{path}: the weights hold non-finite values: {string.Join(", ", nonFinite)}. "
+                    + "The run that saved them probably diverged; nothing was loaded into the module.");
             using var noGrad = torch.no_grad();
             foreach (var (name, target) in state) target.copy_(loaded[name]);
         }
@@ -164,6 +217,23 @@ public static class Safetensors
         {
             foreach (var t in loaded.Values) t.Dispose();
         }
+    }
+
+    // "name (3 NaN)", "name (1 Inf)", "name (2 NaN, 1 Inf)" for each floating-point tensor with non-finite values, by name.
+    private static List<string> NonFiniteCounts(IReadOnlyDictionary<string, Tensor> tensors)
+    {
+        using var scope = NewDisposeScope();
+        var result = new List<string>();
+        foreach (var (name, t) in tensors.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            if (!t.is_floating_point()) continue;
+            long nan = t.isnan().sum().item<long>(), inf = t.isinf().sum().item<long>();
+            var counts = new List<string>();
+            if (nan > 0) counts.Add($"{nan} NaN");
+            if (inf > 0) counts.Add($"{inf} Inf");
+            if (counts.Count > 0) result.Add($"{name} ({string.Join(", ", counts)})");
+        }
+        return result;
     }
 
     private static FileStream OpenChecked(string path)

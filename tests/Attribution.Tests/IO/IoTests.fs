@@ -66,3 +66,21 @@ let tests =
             Expect.equal (names dir) [| "shared.bin" |] "no temporary files"
         }
     ]
+
+[<Tests>]
+let corruptFiles =
+    testList "IO.CorruptFiles" [
+        test "MoveAside renames to <file>.corrupt-<UTC time>, keeps the bytes, and never overwrites an earlier one" {
+            let dir = freshDir "aside"
+            let path = Path.Combine(dir, "cache.bin")
+            File.WriteAllText(path, "first")
+            let a = CorruptFiles.MoveAside path
+            File.WriteAllText(path, "second")
+            let b = CorruptFiles.MoveAside path
+            Expect.isFalse (File.Exists path) "moved away"
+            Expect.stringStarts (Path.GetFileName a) "cache.bin.corrupt-" "named after the file"
+            Expect.isMatch (Path.GetFileName a) @"^cache\.bin\.corrupt-\d{8}T\d{6}Z(-\d+)?$" "with a UTC time stamp"
+            Expect.notEqual a b "two names, even within one second"
+            Expect.equal (File.ReadAllText a, File.ReadAllText b) ("first", "second") "bytes kept"
+        }
+    ]

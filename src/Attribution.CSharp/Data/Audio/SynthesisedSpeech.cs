@@ -1,3 +1,4 @@
+using Attribution.IO;
 using Attribution.Models;
 using static TorchSharp.torch;
 
@@ -57,13 +58,24 @@ public sealed class SynthesisedSpeech
         Safetensors.Save(path, tensors, metadata);
     }
 
-    /// <summary>Reads a store written by <see cref="Save"/>; null when the file is missing or was written for another key.</summary>
+    /// <summary>
+    /// Reads a store written by <see cref="Save"/>, verifying its checksums; null when the file is missing, was written
+    /// for another key, or is corrupt. A corrupt file (truncated, damaged, or without checksums) is renamed to
+    /// <c>&lt;path&gt;.corrupt-&lt;UTC time&gt;</c> with one line on stderr, so the caller rebuilds the store as if it were missing.
+    /// </summary>
     public static SynthesisedSpeech? TryLoad(string path, string key)
     {
         if (!File.Exists(path)) return null;
-        var metadata = Safetensors.ReadMetadata(path);
-        if (!metadata.TryGetValue("key", out var stored) || stored != key) return null;
-        var tensors = Safetensors.Load(path);
+        IReadOnlyDictionary<string, string> metadata;
+        Dictionary<string, Tensor> tensors;
+        try
+        {
+            metadata = Safetensors.ReadMetadata(path);
+            if (!metadata.TryGetValue("key", out var stored) || stored != key) return null;
+            tensors = Safetensors.LoadVerified(path);
+        }
+        catch (CorruptFileException e) { return SetAside(path, e.Reason); }
+        catch (InvalidDataException e) { return SetAside(path, $"not a valid safetensors file: {SafetensorsHeader.ProblemOf(e)}"); }
         try
         {
             static string[] Split(string s) => s.Length == 0 ? [] : s.Split(',');
@@ -76,5 +88,13 @@ public sealed class SynthesisedSpeech
         {
             foreach (var t in tensors.Values) t.Dispose();
         }
+    }
+
+    // The store is a cache: a damaged copy is set aside (not deleted, in case its bytes explain the damage) and rebuilt.
+    private static SynthesisedSpeech? SetAside(string path, string reason)
+    {
+        var aside = CorruptFiles.MoveAside(path);
+        Console.Error.WriteLine($"Synthesised speech cache {path} is corrupt ({reason}); moved it to {aside} and synthesising again.");
+        return null;
     }
 }
