@@ -57,12 +57,40 @@ type ListArgs =
     interface IArgParserTemplate with
         member this.Usage = ""
 
+type CacheArgs =
+    | [<CliPrefix(CliPrefix.None)>] Verify of ParseResults<VerifyArgs>
+    | [<CliPrefix(CliPrefix.None)>] Gc of ParseResults<GcArgs>
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | Verify _ -> "check every artefact of the cache against its checksum; with --repair, quarantine the bad ones."
+            | Gc _ -> "remove the artefacts that none of the given specs needs."
+
+and VerifyArgs =
+    | Repair
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | Repair -> "move corrupt artefacts into the cache's quarantine folder (they are recomputed when needed)."
+
+and GcArgs =
+    | [<MainCommand>] Specs of spec: string list
+    | Dry_Run
+    | Full
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | Specs _ -> "the specs whose artefacts are kept (every document of each file)."
+            | Dry_Run -> "only list what would be removed."
+            | Full -> "also keep what the specs need at full scale (run --full)."
+
 type Command =
     | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
     | [<CliPrefix(CliPrefix.None)>] Plan of ParseResults<SpecArgs>
     | [<CliPrefix(CliPrefix.None)>] Validate of ParseResults<SpecArgs>
     | [<CliPrefix(CliPrefix.None)>] List of ParseResults<ListArgs>
     | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
+    | [<CliPrefix(CliPrefix.None)>] Cache of ParseResults<CacheArgs>
     | [<AltCommandLine("-v")>] Verbose
     interface IArgParserTemplate with
         member this.Usage =
@@ -72,6 +100,7 @@ type Command =
             | Validate _ -> "check specs and report every error with file:line:column."
             | List _ -> "list the methods, samplers and metrics with their parameters and defaults."
             | Bench _ -> "measure training time and accuracy, and each method's throughput (fresh, no cache)."
+            | Cache _ -> "check the cache (verify) or remove what no spec needs (gc)."
             | Verbose -> "print stack traces for every error (anywhere on the command line)."
 
 /// The spec shipped inside the program, run when no spec is named.
@@ -337,6 +366,21 @@ let private dispatch (command: ParseResults<Command>) =
         | [] -> guarded None (fun () -> Benchmark.run (Attribution.Runtime.TorchRuntime.Resolve request) epochs inputs samples)
         | errors -> report errors
     | Run args -> runSpecs args
+    | Cache args ->
+        match args.GetSubCommand() with
+        | Verify v -> guarded None (fun () -> CacheCommands.verify (v.Contains Repair))
+        | Gc g ->
+            let paths = g.GetResult(GcArgs.Specs, defaultValue = [])
+            match unknownFlags paths, paths with
+            | [], [] -> report [ "cache gc: name the specs whose artefacts to keep (every other artefact is removed)" ]
+            | [], _ ->
+                match load paths with
+                | Error errors -> report errors
+                | Ok docs ->
+                    let specs = docs |> List.map _.Spec
+                    let specs = if g.Contains GcArgs.Full then specs @ (specs |> List.map atFullScale) else specs
+                    guarded None (fun () -> CacheCommands.gc (specs |> List.map planOf) (g.Contains Dry_Run))
+            | errors, _ -> report errors
     | Verbose -> report [ "no command given (see --help)" ]
 
 /// The program: parses the command line, runs the command, returns the exit code.

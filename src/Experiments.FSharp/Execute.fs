@@ -428,14 +428,14 @@ let private roar (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (dom
     let trainLabels = domain.TrainLabels.index_select(0L, torch.tensor(rows))
     let fill = trainInputs.mean([| 0L; 2L; 3L |], keepdim = true)
     // Maps of the training subset, explaining each input's label; cached with the step.
-    let trainMapsFile = Artefacts.path "attributions" (Hashing.hash [ step.Hash; "roar-train-maps" ]) ".safetensors"
+    let trainMapsFile = Artefacts.path "attributions" (roarTrainMapsKey step) ".safetensors"
     let trainMaps =
         match Artefacts.tryTensors trainMapsFile with
         | Some stored -> stored.["maps"]
         | None ->
             let options = ExplainOptions(Output = outputOf spec,
                                          BatchSize = spec.Explain.BatchSize, Seed = methodSeed spec kind)
-            let partsKey = Hashing.hash [ step.Hash; "roar-train-maps" ]
+            let partsKey = roarTrainMapsKey step
             let maps, _, _, parts =
                 explainRows $"{step.Name} (training inputs)" partsKey (inputsPerCall kind) (methodOf kind context) model trainInputs
                             (trainLabels.data<int64>().ToArray()) rows [| 0 .. rows.Length - 1 |] options device
@@ -443,7 +443,7 @@ let private roar (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (dom
             for part in parts do File.Delete part
             maps
     let accuracy (name: string) (hashParts: string list) (trainScores: Tensor) (testScores: Tensor) (fraction: float) =
-        let file = Artefacts.path "metrics" (Hashing.hash ("roar-point" :: Hashing.canonical r :: plan.ModelHash :: plan.DataHash :: Hashing.canonical fraction :: hashParts)) ".json"
+        let file = Artefacts.path "metrics" (roarPointKey plan r fraction hashParts) ".json"
         fst <| Artefacts.jsonOrCompute file (fun () ->
             use scope = torch.NewDisposeScope()
             let maskedTrain = removeMostImportant trainInputs trainScores fraction fill (Seeds.Derive(seed, "train"))

@@ -112,6 +112,25 @@ let compile (spec: Spec) (dataHash: string) : Plan =
                   DependsOn = attributions |> List.map (fun a -> a.Name); Methods = spec.Methods |> List.map (fun m -> m.Id) } ]
     { Spec = spec; DataHash = dataHash; ModelHash = modelHash; Steps = model :: covariances @ attributions @ metrics }
 
+/// The key of the maps a ROAR step computes for its training subset (and of their parts).
+let roarTrainMapsKey (step: Step) = hash [ step.Hash; "roar-train-maps" ]
+
+/// What a ROAR point's accuracy is keyed by: the retraining, the model and data, the fraction, and whose ranking
+/// removes the pixels (`ranking`: [] for nothing removed, [step hash] for the method's, [ "random" ] for the random one).
+let roarPointKey (plan: Plan) (r: RoarSpec) (fraction: float) (ranking: string list) =
+    hash ("roar-point" :: canonical r :: plan.ModelHash :: plan.DataHash :: canonical fraction :: ranking)
+
+/// Every cache key a plan reads or writes: its steps', and the sub-artefacts of ROAR steps (training maps, points).
+let artefactKeys (plan: Plan) : string list =
+    [ for step in plan.Steps do
+        yield step.Hash
+        match step.Kind with
+        | EvaluateMethodMetric(Roar r) ->
+            yield roarTrainMapsKey step
+            for f in 0.0 :: r.Fractions do
+                for ranking in [ []; [ step.Hash ]; [ "random" ] ] do yield roarPointKey plan r f ranking
+        | _ -> () ]
+
 /// The plan as text, one step a line: hash prefix, name, what it needs.
 let describe (plan: Plan) =
     let lines =
