@@ -338,7 +338,7 @@ let tests =
                 <| Prop.forAll (Arb.fromGen genMaybeInvalid) (fun spec ->
                     let yaml = Yaml.render spec
                     let fromYaml =
-                        match Yaml.parseText "render.yaml" yaml with
+                        match Validate.text "render.yaml" yaml with
                         | Ok _ -> []
                         | Error errors -> errors |> List.map (fun e -> e.Path, e.Message)
                     let fromFSharp = Validate.spec spec |> List.map (fun e -> e.Path, e.Message)
