@@ -11,10 +11,14 @@ open Attribution.Models
 /// The folders that hold keyed artefacts; everything else in the cache (synthesised data, input memos) is left alone.
 let private artefactFolders = [ "models"; "attributions"; "metrics" ]
 
+/// A temporary file younger than this may belong to a write in progress in another process: left alone.
+let private liveWrite = TimeSpan.FromHours 1.0
+
 let private artefacts () =
+    let inProgress (f: string) = f.EndsWith AtomicFile.TempSuffix && DateTime.UtcNow - File.GetLastWriteTimeUtc f < liveWrite
     [ for folder in artefactFolders do
         let dir = Path.Combine(Artefacts.root (), folder)
-        if Directory.Exists dir then yield! Directory.GetFiles dir |> Array.sort ]
+        if Directory.Exists dir then yield! Directory.GetFiles dir |> Array.filter (inProgress >> not) |> Array.sort ]
 
 let private relative (file: string) = Path.GetRelativePath(Artefacts.root (), file)
 
