@@ -53,6 +53,13 @@ let covarianceJitter (kind: MethodKind) =
     | Some(ConditionalGaussian c) -> Some c.Jitter
     | _ -> None
 
+/// Whether a method keeps the Fisher statistic (C grad f).grad f / f, which divides by f: f must be a probability.
+let dividesByOutput (kind: MethodKind) =
+    match kind with
+    | FunctionalInformation _
+    | SampledGradients(_, FisherRatio, _, _) -> true
+    | _ -> false
+
 /// Whether a method draws from a class covariance (of any structure), which needs two training inputs of each class.
 let usesClassCovariance (kind: MethodKind) =
     match samplingOf kind |> Option.map _.Sampler with

@@ -126,9 +126,22 @@ module Validate =
             [ error "data.train_limit" $"a class covariance needs at least 2 training inputs of each of the {classes} classes, so at least {2 * classes}" (Some(string limit)) [] ]
         | _ -> []
 
+    /// Methods that divide by f need it positive: the softmax probability, never the logit (explain.output, and the
+    /// Taylor surrogates taylor_fidelity explains as logits).
+    let private outputErrors (spec: Spec) =
+        let dividing = spec.Methods |> List.indexed |> List.filter (fun (_, m) -> Plan.dividesByOutput m.Kind)
+        let named = dividing |> List.map (fun (i, m) -> $"methods[{i}] ({m.Id})") |> String.concat ", "
+        [ if not dividing.IsEmpty && spec.Explain.Output = Logit then
+              yield error "explain.output" $"{named} divide by f, which must be positive: explain the probability" (Some "logit") [ "probability" ]
+          for i, m in List.indexed spec.Metrics do
+              match m with
+              | TaylorFidelity _ when not dividing.IsEmpty ->
+                  yield error $"metrics[{i}].metric" $"taylor_fidelity explains Taylor polynomials as logits, which {named} cannot divide by; assess those methods in another spec" (Some "taylor_fidelity") []
+              | _ -> () ]
+
     /// The rules that join sections: the model, methods and metrics against the data.
     let composition (spec: Spec) : SpecError list =
-        dataAndModelErrors spec @ methodErrors spec @ metricErrors spec @ covarianceErrors spec
+        dataAndModelErrors spec @ methodErrors spec @ metricErrors spec @ covarianceErrors spec @ outputErrors spec
 
     /// Every broken rule of a spec, all at once; [] when the spec is valid.
     let spec (s: Spec) : SpecError list =
