@@ -133,10 +133,16 @@ module Validate =
         let named = dividing |> List.map (fun (i, m) -> $"methods[{i}] ({m.Id})") |> String.concat ", "
         [ if not dividing.IsEmpty && spec.Explain.Output = Logit then
               yield error "explain.output" $"{named} divide by f, which must be positive: explain the probability" (Some "logit") [ "probability" ]
+          // taylor_fidelity runs each method on each input's Taylor polynomial, a function without stages or ReLUs.
+          let structural =
+              spec.Methods |> List.indexed |> List.filter (fun (_, m) -> (Domain.stageOf m.Kind).IsSome || Domain.ruleBasedMethod m.Kind || (match m.Kind with MipIn _ -> true | _ -> false))
           for i, m in List.indexed spec.Metrics do
               match m with
               | TaylorFidelity _ when not dividing.IsEmpty ->
                   yield error $"metrics[{i}].metric" $"taylor_fidelity explains Taylor polynomials as logits, which {named} cannot divide by; assess those methods in another spec" (Some "taylor_fidelity") []
+              | TaylorFidelity _ when not structural.IsEmpty ->
+                  let names = structural |> List.map (fun (k, s) -> $"methods[{k}] ({s.Id})") |> String.concat ", "
+                  yield error $"metrics[{i}].metric" $"taylor_fidelity explains each input's Taylor polynomial, which has no stages or ReLUs for {names} to use; assess those methods in another spec" (Some "taylor_fidelity") []
               | _ -> () ]
 
     /// The rules that join sections: the model, methods and metrics against the data.
