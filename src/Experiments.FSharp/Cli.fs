@@ -266,6 +266,7 @@ let private guarded (doc: Loaded option) (action: unit -> unit) =
     | InputProblem message as e -> say ExitCode.BadInput message e
     | :? Attribution.Data.DataNotFoundException as e -> say ExitCode.BadInput e.Message e
     | :? FileNotFoundException as e -> say ExitCode.BadInput e.Message e
+    | :? InvalidDataException as e -> say ExitCode.BadInput e.Message e   // a data file that is not what it should be
     | :? InvalidOperationException as e when e.Message.Contains Attribution.Runtime.TorchRuntime.LibTorchVariable -> say ExitCode.BadInput e.Message e
     | CacheProblem message as e -> say ExitCode.BadCache message e
     | :? OutOfMemoryException as e -> say ExitCode.BadInput "out of memory: the spec asks for more than this machine has (lower explain.batch_size, samples or explain)" e
