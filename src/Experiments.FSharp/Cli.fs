@@ -140,17 +140,6 @@ let atFullScale (spec: Spec) =
 /// One spec document as read: where it came from, its text (other documents blanked), its tree and its value.
 type Loaded = { Source: string; Text: string; Node: Node; Spec: Spec }
 
-/// Files and folders a spec names that are not there (checked before any work starts), located at their field.
-let private missingFiles (source: string) (node: Node) (spec: Spec) =
-    let from = $"relative paths are from {Directory.GetCurrentDirectory()}"
-    [ match spec.Model.Weights with
-      | Some path when not (File.Exists path) -> yield SpecError.make SpecError.FSharpFile 0 0 "model.weights" $"no such file ({from})" (Some path) []
-      | _ -> ()
-      match spec.Data.Root with
-      | Some root when not (Directory.Exists root) -> yield SpecError.make SpecError.FSharpFile 0 0 "data.root" $"no such folder ({from})" (Some root) []
-      | _ -> () ]
-    |> Validate.located source node
-
 /// Later documents of one file that repeat an earlier document's name: both would write the same run folder.
 let private duplicateNames (docs: Loaded list) =
     docs
@@ -189,7 +178,7 @@ let private load (paths: string list) : Result<Loaded list, string list> =
                     yield
                         Validate.document source doc
                         |> Result.bind (fun (spec, node) ->
-                            match missingFiles source node spec with
+                            match Validate.files spec |> Validate.located source node with
                             | [] -> Ok { Source = source; Text = doc; Node = node; Spec = spec }
                             | errors -> Error errors) ]
     let docs = parsed |> List.choose (function Ok d -> Some d | Error _ -> None)

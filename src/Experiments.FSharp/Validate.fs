@@ -154,6 +154,17 @@ module Validate =
         let parameters = Catalogue.issues s |> List.map (fun i -> error i.Path i.Message i.Found [])
         parameters @ composition s
 
+    /// Files and folders the spec names that are not there (relative paths are from the working folder): checked
+    /// before any work starts, apart from `spec` because they depend on the machine, not on the spec alone.
+    let files (s: Spec) : SpecError list =
+        let from = $"relative paths are from {IO.Directory.GetCurrentDirectory()}"
+        [ match s.Model.Weights with
+          | Some path when not (IO.File.Exists path) -> yield error "model.weights" $"no such file ({from})" (Some path) []
+          | _ -> ()
+          match s.Data.Root with
+          | Some root when not (IO.Directory.Exists root) -> yield error "data.root" $"no such folder ({from})" (Some root) []
+          | _ -> () ]
+
     /// The spec itself when valid.
     let check (s: Spec) : Result<Spec, SpecError list> =
         match spec s with
