@@ -93,9 +93,12 @@ let tryTensors (file: string) : Collections.Generic.Dictionary<string, TorchShar
     if not (File.Exists file) then None
     else
         try Some(Attribution.Models.Safetensors.LoadVerified file)
-        with :? CorruptFileException as e ->
+        with
+        | :? CorruptFileException as e ->
             quarantine file e.Reason
             None
+        // Another process removed it between the check and the read (a part, once its step is stored): as if absent.
+        | :? FileNotFoundException -> None
 
 /// The SHA-256 of a file the user named (weights, data files): by content, never by name or modification time. A memo
 /// under the cache's inputs/ folder skips re-reading a file whose identity (device, inode, size, ctime, mtime) has not

@@ -15,37 +15,34 @@ open System.Threading.Tasks
 open Expecto
 open Experiments
 
-/// Small enough for CI, large enough that each kill point falls inside its phase. Progress lines come at most every
-/// 2 s (Progress.report), so a phase shows a line below 100% only if it lasts longer than that. Measured with one
-/// thread on the shared 2-core machine: training (6,000 images, 4 epochs) 7 s; smooth_grad (128 samples) 4 calls of 50
-/// inputs, 1.8 s each; sensitivity_n 2 s per method, against a kill that lands within milliseconds of its first line.
-/// On a machine several times faster the first two phases could end between two progress lines; the test then fails
-/// saying the phase's line never came (it does not pass without killing).
+/// Small enough for CI, large enough that each kill point falls inside its phase: training (2,000 images, 2 epochs)
+/// reports every 50 batches, smooth_grad takes 3 calls of at most 50 inputs, and every progress line is printed
+/// (ATTRIBUTION_PROGRESS_INTERVAL=0), so each phase shows a line below 100% however fast the machine is.
 let private specText = """name: crash
 seed: 11
 device: cpu
 data:
   dataset: fashion_mnist
-  train_limit: 6000
-  explain: 200
+  train_limit: 3200
+  explain: 120
 model:
   architecture: fashion_cnn
-  epochs: 4
+  epochs: 2
 explain:
   targets: [ground_truth, predicted]
   output: probability
 methods:
   - method: saliency
   - method: smooth_grad
-    samples: 128
+    samples: 32
   - method: integrated_gradients
-    steps: 16
+    steps: 8
 metrics:
   - metric: negative_perturbation
     fractions: [0.1, 0.3, 0.5, 0.7, 0.9]
   - metric: sensitivity_n
-    masks: 16
-    points: 4
+    masks: 8
+    points: 3
 report:
   heatmap_inputs: 3
 """
@@ -117,6 +114,7 @@ let private runCli (s: Scenario) (killWhen: string -> bool) : Outcome =
     // children at once on 2 cores would oversubscribe them with spinning OpenMP threads (3 min for the pair under
     // load with 2 threads each).
     info.Environment.["OMP_NUM_THREADS"] <- "1"
+    info.Environment.["ATTRIBUTION_PROGRESS_INTERVAL"] <- "0"
     use p =
         match Process.Start info with
         | null -> failwith $"{dotnetHost} exec {cli} did not start"
@@ -197,7 +195,7 @@ let private reference =
          let leaves = comparable (Path.Combine(s.RunFolder, "metrics.json"))
          // Every kind of number the comparisons rest on is there.
          let paths = leaves |> List.map fst |> String.concat "\n"
-         for path in [ "Model.TestAccuracy"; "NegativePerturbation[2].Result.Curves[2].Auc"; "Metrics[2].Scalars[0].Value"; "ExplainedIndices[199]" ] do
+         for path in [ "Model.TestAccuracy"; "NegativePerturbation[2].Result.Curves[2].Auc"; "Metrics[2].Scalars[0].Value"; "ExplainedIndices[119]" ] do
              Expect.stringContains paths path $"the uninterrupted run's metrics.json holds {path}"
          Directory.Delete(s.Root, true)
          leaves)
@@ -266,7 +264,7 @@ let tests =
             let s = scenario "metric"
             let step = "sensitivity_n/saliency"
             let hash = stepHash step
-            // The metric's first line ("sensitivity_n/saliency: 200 inputs") is printed when its computation begins.
+            // The metric's first line ("sensitivity_n/saliency: 120 inputs") is printed when its computation begins.
             let first = runCli s (fun line -> Regex.IsMatch(line, @"^\[\s*[0-9.]+s\] " + Regex.Escape step + ": "))
             killed s "a metric" first
             Expect.isFalse (File.Exists(s.Artefact "metrics" hash ".json")) $"{step} was not stored: it had not finished"

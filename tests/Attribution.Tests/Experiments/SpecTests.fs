@@ -134,7 +134,8 @@ let genSpec =
             |> Dsl.withEpochs epochs
             |> Dsl.withLearningRate lr
             |> Dsl.withTargets targets
-            |> Dsl.withOutputFunction outputFunction
+            // the Fisher statistic divides by f: a spec with it explains the probability (Validate's rule)
+            |> Dsl.withOutputFunction (if methods |> List.exists (fun m -> Plan.dividesByOutput m.Kind) then Probability else outputFunction)
             |> Dsl.withMethods methods
             |> Dsl.withMetrics metrics
             |> Dsl.withHeatmapInputs heatmaps
