@@ -31,6 +31,16 @@ let rec private write (b: StringBuilder) (t: Type) (value: objnull) : unit =
         append case.Name
     | Null -> append "null"
     | NonNull v ->
+    // A field declared as obj (a registered method's parameters) or an interface is written as what it holds; a union
+    // case's runtime class is its union's.
+    let t =
+        if t = typeof<obj> || t.IsInterface || (t.IsAbstract && not (FSharpType.IsUnion(t, true))) then
+            let runtime = v.GetType()
+            match runtime.BaseType with
+            | null -> runtime
+            | parent when FSharpType.IsUnion(parent, true) -> parent
+            | _ -> runtime
+        else t
     match v with
     | :? string as s -> append (quote s)
     | :? float as f -> append (f.ToString("R", inv))

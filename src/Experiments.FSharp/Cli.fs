@@ -330,9 +330,9 @@ let cacheState (plan: Plan.Plan) =
 
 /// The bench's numbers, checked as the spec fields they stand for are.
 let private benchErrors (epochs: int) (inputs: int) (samples: int) =
-    [ if epochs < 1 || epochs > Catalogue.Bounds.Epochs then yield $"--epochs {epochs}: must be between 1 and {Catalogue.Bounds.Epochs}"
+    [ if epochs < 1 || epochs > Vocabulary.Bounds.Epochs then yield $"--epochs {epochs}: must be between 1 and {Vocabulary.Bounds.Epochs}"
       if inputs < 1 || inputs > 10_000 then yield $"--inputs {inputs}: must be between 1 and 10000"
-      if samples < 2 || samples > Catalogue.Bounds.Draws then yield $"--samples {samples}: must be between 2 (VarGrad needs a variance) and {Catalogue.Bounds.Draws}" ]
+      if samples < 2 || samples > Vocabulary.Bounds.Draws then yield $"--samples {samples}: must be between 2 (VarGrad needs a variance) and {Vocabulary.Bounds.Draws}" ]
 
 let private dispatch (command: ParseResults<Command>) =
     match command.GetSubCommand() with

@@ -23,10 +23,6 @@ open Experiments
 type Tensor = torch.Tensor
 type Network = torch.nn.Module<Tensor, Tensor>
 
-type Modality =
-    | Image
-    | Audio
-    | Text
 
 /// The side of an image dataset's square images, in pixels.
 let imageSide (dataset: DatasetKind) =
@@ -44,16 +40,16 @@ let classCount (dataset: DatasetKind) =
 
 let modalityOf (dataset: DatasetKind) =
     match dataset with
-    | FashionMnist | FashionCanvas -> Image
-    | SpamAssassin -> Text
-    | SpeechCommands -> Audio
+    | FashionMnist | FashionCanvas -> Modality.Image
+    | SpamAssassin -> Modality.Text
+    | SpeechCommands -> Modality.Audio
 
 /// The architectures that can be trained on a modality (validation names them).
 let architecturesFor (modality: Modality) : Architecture list =
     match modality with
-    | Image -> [ FashionCnn; SmallResNet ]
-    | Audio -> [ M5 ]
-    | Text -> [ TextLstm; TextBiLstm; TextCnn; TextTransformer ]
+    | Modality.Image -> [ FashionCnn; SmallResNet ]
+    | Modality.Audio -> [ M5 ]
+    | Modality.Text -> [ TextLstm; TextBiLstm; TextCnn; TextTransformer ]
 
 /// Architectures whose ReLUs can be swapped (rule-based methods need that).
 let hasRectifiers (architecture: Architecture) =
@@ -75,35 +71,14 @@ let spatialStagesOf (architecture: Architecture) =
 /// Architectures MIP-IN can invert stage by stage (ILayeredModel.ForwardStage).
 let invertibleStages (architecture: Architecture) = architecture = FashionCnn
 
-/// The stage a method reads, if it is a layer method.
-let stageOf (kind: MethodKind) =
-    match kind with
-    | GradCam stage | InformationBottleneck(stage, _, _) -> Some stage
-    | InputIba p -> Some p.Stage
-    | _ -> None
-
-/// Methods defined on image pixels (windows, spatial stages, blurred masks): they need an image dataset. IBA and
-/// InputIBA are not: on text their feature bottleneck sits on a per-position stage (a word's score is its position's
-/// bits), and InputIBA's input bottleneck acts on the embeddings. LIME on text takes the words as its features.
-let imageOnlyMethod (kind: MethodKind) =
-    match kind with
-    | Occlusion _ | GradCam _ | ExtremalPerturbation _ -> true
-    | _ -> false
-
-/// Methods whose backward rules replace the model's ReLUs.
-let ruleBasedMethod (kind: MethodKind) =
-    match kind with
-    | GuidedBackprop | Deconvnet | DeepLift | DeepShap _ -> true
-    | _ -> false
-
 /// The modalities a metric is defined on. Insertion/deletion and Sensitivity-N work on image pixels and on text
 /// tokens (a token replaced by `<unk>`); blur, SSIM, boxes and retraining on masked pixels are for images.
 let metricModalities (metric: MetricSpec) =
     match metric with
-    | InsertionDeletion _ | SensitivityN _ -> [ Image; Text ]
-    | ParameterRandomisation _ | EffectiveHeatRatio | Roar _ -> [ Image ]
-    | TwoWord _ -> [ Audio ]
-    | NegativePerturbation _ | RankAgreement | ExplanationCertainty _ | TaylorFidelity _ -> [ Image; Text; Audio ]
+    | InsertionDeletion _ | SensitivityN _ -> [ Modality.Image; Modality.Text ]
+    | ParameterRandomisation _ | EffectiveHeatRatio | Roar _ -> [ Modality.Image ]
+    | TwoWord _ -> [ Modality.Audio ]
+    | NegativePerturbation _ | RankAgreement | ExplanationCertainty _ | TaylorFidelity _ -> [ Modality.Image; Modality.Text; Modality.Audio ]
 
 /// How the explained inputs are shown to a person (the report's pictures).
 type InputView =
@@ -167,7 +142,7 @@ let private images (spec: Spec) =
             train.Images, test.Images, Some test.Boxes
         | _ -> items true (Option.toNullable spec.Data.TrainLimit), items false (Nullable()), None
     let select (data: ImageDataset) (rows: int64[]) = use index = torch.tensor(rows) in data.Images.index_select(0L, index)
-    { Modality = Image
+    { Modality = Modality.Image
       ClassNames = List.ofSeq test.ClassNames
       TrainCount = train.Count
       TestCount = test.Count
@@ -243,7 +218,7 @@ let private text (spec: Spec) =
     let embedding (model: Network) = int64 (asText model).EmbeddingSize
     let rows (data: TextDataset) (index: int64[]) = use i = torch.tensor(index) in data.Tokens.index_select(0L, i)
     let lengths (data: TextDataset) (index: int64[]) = use i = torch.tensor(index) in data.Lengths.index_select(0L, i)
-    { Modality = Text
+    { Modality = Modality.Text
       ClassNames = List.ofSeq test.ClassNames
       TrainCount = train.Count
       TestCount = test.Count
@@ -321,7 +296,7 @@ let private audio (spec: Spec) =
     let asFrames (waveforms: Tensor) = waveforms.reshape(Array.append [| waveforms.shape.[0] |] frames)
     let select (data: Attribution.Data.Audio.AudioDataset) (rows: int64[]) = use index = torch.tensor(rows) in data.Waveforms.index_select(0L, index)
     let explained (model: Network) = new ReshapedModel(model, [| 1L; length |], frames) :> Network
-    { Modality = Audio
+    { Modality = Modality.Audio
       ClassNames = List.ofSeq test.ClassNames
       TrainCount = train.Count
       TestCount = test.Count
@@ -353,9 +328,9 @@ let private audio (spec: Spec) =
 /// Loads the spec's dataset.
 let load (spec: Spec) : Domain =
     match modalityOf spec.Data.Dataset with
-    | Image -> images spec
-    | Text -> text spec
-    | Audio -> audio spec
+    | Modality.Image -> images spec
+    | Modality.Text -> text spec
+    | Modality.Audio -> audio spec
 
 /// The hash of the dataset's content and of everything that shapes it (placement, split), for the plan.
 let dataHash (spec: Spec) =

@@ -14,31 +14,31 @@ module Dsl =
 
     let private method (v: Variant<MethodKind>) : MethodSpec = { Id = v.Name; Kind = Variant.dflt v }
 
-    let saliency = method Catalogue.saliency
-    let gradientXInput = method Catalogue.gradientXInput
-    let integratedGradients = method Catalogue.integratedGradients
-    let smoothGrad = method Catalogue.smoothGrad
-    let smoothGradSq = method Catalogue.smoothGradSq
-    let varGrad = method Catalogue.varGrad
-    let functionalInformation = method Catalogue.functionalInformation
-    let guidedBackprop = method Catalogue.guidedBackprop
-    let deconvnet = method Catalogue.deconvnet
-    let sampledGradients = method Catalogue.sampledGradients
-    let neflag = method Catalogue.neflag
-    let occlusion = method Catalogue.occlusion
-    let lime = method Catalogue.lime
-    let gradCam = method Catalogue.gradCam
-    let featureSuppression = method Catalogue.featureSuppression
-    let expectedGradients = method Catalogue.expectedGradients
-    let guidedIg = method Catalogue.guidedIg
-    let agi = method Catalogue.agi
-    let informationBottleneck = method Catalogue.informationBottleneck
-    let deepLift = method Catalogue.deepLift
-    let deepShap = method Catalogue.deepShap
-    let taylor = method Catalogue.taylor
-    let inputIba = method Catalogue.inputIba
-    let extremalPerturbation = method Catalogue.extremalPerturbation
-    let mipIn = method Catalogue.mipIn
+    let saliency = method MethodEntries.Saliency.variant
+    let gradientXInput = method MethodEntries.GradientXInput.variant
+    let integratedGradients = method MethodEntries.IntegratedGradients.variant
+    let smoothGrad = method MethodEntries.SmoothGrad.variant
+    let smoothGradSq = method MethodEntries.SmoothGradSq.variant
+    let varGrad = method MethodEntries.VarGrad.variant
+    let functionalInformation = method MethodEntries.FunctionalInformation.variant
+    let guidedBackprop = method MethodEntries.GuidedBackprop.variant
+    let deconvnet = method MethodEntries.Deconvnet.variant
+    let sampledGradients = method MethodEntries.SampledGradients.variant
+    let neflag = method MethodEntries.NegativeFluxAggregation.variant
+    let occlusion = method MethodEntries.Occlusion.variant
+    let lime = method MethodEntries.Lime.variant
+    let gradCam = method MethodEntries.GradCam.variant
+    let featureSuppression = method MethodEntries.FeatureSuppression.variant
+    let expectedGradients = method MethodEntries.ExpectedGradients.variant
+    let guidedIg = method MethodEntries.GuidedIntegratedGradients.variant
+    let agi = method MethodEntries.AdversarialGradientIntegration.variant
+    let informationBottleneck = method MethodEntries.InformationBottleneck.variant
+    let deepLift = method MethodEntries.DeepLift.variant
+    let deepShap = method MethodEntries.DeepShap.variant
+    let taylor = method MethodEntries.Taylor.variant
+    let inputIba = method MethodEntries.InputIba.variant
+    let extremalPerturbation = method MethodEntries.ExtremalPerturbation.variant
+    let mipIn = method MethodEntries.MipIn.variant
 
     let withId (id: string) (m: MethodSpec) = { m with Id = id }
 
@@ -96,8 +96,8 @@ module Dsl =
 
     // --- samplers ---
 
-    let isotropicGaussian: SamplerSpec = Variant.dflt Catalogue.isotropicGaussian
-    let covarianceGaussian: SamplerSpec = Variant.dflt Catalogue.covarianceGaussian
+    let isotropicGaussian: SamplerSpec = Variant.dflt Vocabulary.isotropicGaussian
+    let covarianceGaussian: SamplerSpec = Variant.dflt Vocabulary.covarianceGaussian
 
     /// Functional Information's subset sampler (Cor. 4.2) on the box (top, left, height, width), the rest fixed.
     let conditionalGaussian (top: int, left: int, height: int, width: int) : SamplerSpec =

@@ -17,6 +17,7 @@ open Attribution.Sampling
 open Experiments
 open Experiments.Plan
 open Experiments.Results
+open Experiments.Building
 
 type Tensor = torch.Tensor
 
@@ -102,158 +103,15 @@ let explainedIndices (spec: Spec) (testCount: int) =
     use order = torch.randperm(int64 testCount, generator = g)
     order.narrow(0L, 0L, int64 (min spec.Data.Explain testCount)).data<int64>().ToArray()
 
-/// What building a method may need besides its parameters: class covariances (by jitter) and reference
-/// inputs (a seeded random subset of the training images, of the given size).
-type MethodContext =
-    { Covariances: IDictionary<float, Attribution.Sampling.ClassCovariance>
-      References: int -> Tensor
-      /// The explained model (methods that estimate statistics of its activations need it).
-      Model: torch.nn.Module<Tensor, Tensor>
-      /// Class covariances of the training inputs in another structure than shared across channels (by jitter,
-      /// structure), estimated on first use.
-      Structured: float -> Attribution.Sampling.CovarianceStructure -> Attribution.Sampling.ICovarianceModel }
-
-/// Cor. 4.2's sampler on the spec's box: the class covariances (shared across channels, as estimated for the
-/// covariance sampler) become one matrix over [C, H, W] per class, channels independent, scaled by `scale`.
-let private conditionalSampler (c: ConditionalGaussianSpec) (shared: Attribution.Sampling.ClassCovariance) : ISampler =
-    let top, left, height, width =
-        match c.Box with
-        | [ t; l; h; w ] -> int64 t, int64 l, int64 h, int64 w
-        | other -> invalidArg "box" $"a box is [top, left, height, width], got {other}"
-    if top + height > shared.Height || left + width > shared.Width then
-        invalidArg "box" $"the box {c.Box} does not lie inside the {shared.Height}x{shared.Width} image"
-    // Built outside a dispose scope: the sampler's own tensors must outlive this function.
-    use perInput =
-        use scope = torch.NewDisposeScope()
-        let perPixel = shared.Covariances * c.Scale
-        let joined =
-            if shared.Channels = 1L then perPixel
-            else
-                let identity = torch.eye(shared.Channels, dtype = perPixel.dtype, device = perPixel.device)
-                torch.stack([| for k in 0L .. perPixel.shape.[0] - 1L -> torch.kron(identity, perPixel.[k]) |], 0L)
-        joined.MoveToOuterDisposeScope()
-    use subset = torch.zeros([| shared.Channels; shared.Height; shared.Width |], dtype = torch.ScalarType.Bool)
-    (use window = subset.narrow(1L, top, height).narrow(2L, left, width) in window.fill_(true) |> ignore)
-    let rest = match c.Rest with RestFixed -> Attribution.Sampling.ConditionalRest.RestFixed | RestFromMarginal -> Attribution.Sampling.ConditionalRest.RestFromMarginal
-    // The class covariances are already jittered; this jitter makes the Schur complement's factor safe too.
-    new Attribution.Sampling.ConditionalGaussian(perInput, subset, rest, c.Jitter)
-
-let private sampler (spec: SamplerSpec) (context: MethodContext) : ISampler =
-    match spec with
-    | IsotropicGaussian stdev -> Attribution.Sampling.IsotropicGaussian(stdev)
-    | CovarianceGaussian c ->
-        match c.Structure with
-        | SharedAcrossChannels -> Attribution.Sampling.CovarianceGaussian(context.Covariances.[c.Jitter], c.Scale)
-        | PerChannel -> Attribution.Sampling.CovarianceGaussian(context.Structured c.Jitter (Attribution.Sampling.CovarianceStructure.PerChannel()), c.Scale)
-        | FullMatrix -> Attribution.Sampling.CovarianceGaussian(context.Structured c.Jitter (Attribution.Sampling.CovarianceStructure.Full()), c.Scale)
-        | LowRank -> Attribution.Sampling.CovarianceGaussian(context.Structured c.Jitter (Attribution.Sampling.CovarianceStructure.LowRankPlusDiagonal(c.Rank)), c.Scale)
-    | BernoulliSuppression p -> Attribution.Sampling.BernoulliSuppression(p)
-    | EpsilonSphere e -> Attribution.Sampling.EpsilonSphere(e)
-    | ConditionalGaussian c -> conditionalSampler c context.Covariances.[c.Jitter]
-
-/// A method run with a fixed output function, whatever the spec's: DeepLIFT's rules are defined on the
-/// logits (the softmax couples all of them), so it explains the logit.
-type private FixedOutput(inner: IAttributionMethod, output: Attribution.Methods.OutputFunction) =
-    interface IAttributionMethod with
-        member _.Describe() = inner.Describe() + $" (f = {output})"
-        member _.Explain(model, inputs, targets, options) =
-            inner.Explain(model, inputs, targets, ExplainOptions(output, options.BatchSize, options.Seed, options.InputKeys))
-
-/// The engine's method for a spec's method kind.
-let methodOf (kind: MethodKind) (context: MethodContext) : IAttributionMethod =
-    match kind with
-    | Saliency absolute -> Presets.Saliency(absolute)
-    | GradientXInput -> Presets.GradientXInput()
-    | IntegratedGradients(steps, rule) ->
-        let engineRule =
-            match rule with
-            | GaussLegendre -> Sampling.IntegrationRule.GaussLegendre
-            | RiemannLeft -> Sampling.IntegrationRule.RiemannLeft
-            | RiemannRight -> Sampling.IntegrationRule.RiemannRight
-            | RiemannMiddle -> Sampling.IntegrationRule.RiemannMiddle
-            | RiemannTrapezoid -> Sampling.IntegrationRule.RiemannTrapezoid
-        Presets.IntegratedGradients(steps, engineRule)
-    | SmoothGrad p -> Presets.SmoothGrad(sampler p.Sampler context, p.Samples)
-    | SmoothGradSq p -> Presets.SmoothGradSq(sampler p.Sampler context, p.Samples)
-    | VarGrad p -> Presets.VarGrad(sampler p.Sampler context, p.Samples)
-    | SampledGradients(p, statistic, timesInput, baseline) ->
-        let kind =
-            match statistic with
-            | Mean -> StatisticKind.Mean
-            | MeanSquare -> StatisticKind.MeanSquare
-            | Variance -> StatisticKind.Variance
-            | MeanAbsolute -> StatisticKind.MeanAbsolute
-            | FisherRatio -> StatisticKind.FisherRatio
-        Attribution.Methods.SampledGradients("sampled_gradients", sampler p.Sampler context, p.Samples, kind,
-                                             (if timesInput then Multiplier.Input else Multiplier.None), baseline = baseline)
-    | FeatureSuppression(p, samples, timesInput) -> Presets.FeatureSuppression(p, samples, timesInput)
-    | ExpectedGradients(samples, references) -> Presets.ExpectedGradients(context.References references, samples)
-    | NegativeFluxAggregation(samples, epsilon, maxSteps) -> Attribution.Methods.NegativeFluxAggregation(samples, epsilon, maxSteps)
-    | Occlusion(window, stride) -> Attribution.Methods.Occlusion(window, window, stride, stride)
-    | Lime(samples, cell, kernelWidth) ->
-        match context.Model with
-        | :? Attribution.Models.ReshapedModel as view when (view.Inner :? Attribution.Models.TextModel) ->
-            // Text: the words are the features, a dropped word becomes <unk> (as in the token metrics).
-            let text = view.Inner :?> Attribution.Models.TextModel
-            use noGrad = torch.no_grad()
-            use unknown = text.Embed(torch.tensor([| Attribution.Data.Vocabulary.Unknown |]))
-            use row = unknown.[0L]
-            Attribution.Methods.TokenLime(row, samples, kernelWidth)
-        | _ -> Attribution.Methods.Lime(samples, cell, cell, kernelWidth)
-    | RandomMap -> Attribution.Methods.RandomAttribution()
-    | GradCam stage -> Attribution.Methods.GradCam(stage)
-    | DeepLift -> FixedOutput(Attribution.Methods.DeepLift(), Attribution.Methods.OutputFunction.Logit)
-    | DeepShap references -> FixedOutput(Attribution.Methods.DeepLiftShap(context.References references), Attribution.Methods.OutputFunction.Logit)
-    | GuidedIntegratedGradients(steps, fraction, maxDist) -> Attribution.Methods.GuidedIntegratedGradients(steps, fraction, maxDist)
-    | AdversarialGradientIntegration(k, epsilon, iterations) -> Attribution.Methods.AdversarialGradientIntegration(k, epsilon, iterations)
-    | InformationBottleneck(stage, beta, steps) ->
-        // The bottleneck's noise statistics: per element of the stage's activation over reference training images.
-        let statistics = Attribution.Methods.InformationBottleneck.EstimateActivationStatistics(context.Model, stage, context.References 1000)
-        Attribution.Methods.InformationBottleneck(statistics, beta, steps)
-    | Taylor(order, terms, baseline) ->
-        let engineTerms =
-            match terms with
-            | FirstOrder -> TaylorTerms.First
-            | IndependentTerms -> TaylorTerms.Independent
-            | InteractiveTerms -> TaylorTerms.Interactive
-            | AllTerms -> TaylorTerms.All
-        Attribution.Methods.TaylorAttribution(order, engineTerms, baseline)
-    | InputIba p ->
-        let references = context.References 1000
-        let features = Attribution.Methods.InformationBottleneck.EstimateActivationStatistics(context.Model, p.Stage, references)
-        let map = if p.ShowMask then Attribution.Methods.InputIbaMap.Mask else Attribution.Methods.InputIbaMap.CapacityBits
-        let gan, bottleneck =
-            match Attribution.Methods.InputLayouts.Of(context.Model, references) with
-            | Attribution.Methods.InputLayout.TokenSequence ->
-                // Text (the reference code's text setting): the noise is a typical word, estimated over the references' words.
-                let lengths = Attribution.Methods.TokenScores.Words(references).sum(1L)
-                let inputs = Attribution.Methods.InputStatistics.EstimateTokens(references, lengths)
-                Attribution.Methods.InputMaskGan(p.Epochs, maskLearningRate = 0.03), Attribution.Methods.InputBottleneck(inputs, p.BetaInput, p.Steps, learningRate = 0.5, sigma = 0.0)
-            | _ ->
-                let inputs = Attribution.Methods.InputStatistics.Estimate(references, [| 0 |])
-                Attribution.Methods.InputMaskGan(p.Epochs), Attribution.Methods.InputBottleneck(inputs, p.BetaInput, p.Steps)
-        Attribution.Methods.InputIba(Attribution.Methods.InformationBottleneck(features, p.BetaFeature), gan, bottleneck, map)
-    | MipIn(steps, references) ->
-        let inverse = Attribution.Methods.MipInInverse.Train(context.Model, context.References references, Attribution.Methods.MipInTrainingOptions(Steps = steps))
-        FixedOutput(Attribution.Methods.MipIn(inverse), Attribution.Methods.OutputFunction.Logit)
-    | ExtremalPerturbation(area, iterations) -> Attribution.Methods.ExtremalPerturbation(area, iterations)
-    | GuidedBackprop -> GuidedBackpropagation(ReluRule.Guided)
-    | Deconvnet -> GuidedBackpropagation(ReluRule.Deconvnet)
-    | FunctionalInformation p ->
-        match sampler p.Sampler context with
-        | :? IGaussianSampler as g -> Presets.FunctionalInformation(g, p.Samples)
-        | other -> failwith $"functional_information needs a Gaussian sampler, got {other.Describe()}"
+/// The engine's method for a spec's method kind (its registry entry builds it).
+let methodOf (kind: MethodKind) (context: MethodContext) : IAttributionMethod = MethodRegistry.build context kind
 
 /// Inputs per call of a method: bounds memory (maps, running sums) and paces the progress lines. Each call's maps are
 /// kept in a part file until the whole step is stored, so an interrupted step resumes at its first missing call.
 /// Methods that spend seconds on an input (per-input optimisations, walks, sampled surrogates) are called on fewer
 /// inputs so that progress and parts come every few minutes; every method's map of an input is independent of its
 /// batch (the conformance tests), so the size changes no number.
-let private inputsPerCall (kind: MethodKind) =
-    match kind with
-    | InputIba _ | ExtremalPerturbation _ | InformationBottleneck _ | Lime _ | AdversarialGradientIntegration _
-    | GuidedIntegratedGradients _ | NegativeFluxAggregation _ -> 10
-    | _ -> 50
+let private inputsPerCall (kind: MethodKind) = (MethodRegistry.facts kind).InputsPerCall
 
 /// Maps, their diagnostics (stored as "diagnostic.NAME") and metadata in one safetensors file, written atomically.
 let private saveMaps (file: string) (maps: Tensor) (diagnostics: seq<string * Tensor>) (metadata: (string * string) list) =
@@ -487,14 +345,14 @@ let private methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: M
         let value n v = { Name = n; Value = v }
         Progress.say $"{step.Name}: {classes.Length} inputs"
         match metric with
-        | InsertionDeletion _ when domain.Modality = Domain.Text ->
+        | InsertionDeletion _ when domain.Modality = Modality.Text ->
             let text, tokens, lengths, scores = tokensOf ()
             let r = Attribution.Metrics.TokenInsertionDeletion().Evaluate(text, tokens, lengths, scores, targets, seed, device, plan.Spec.Explain.BatchSize)
             result [| value "deletion" r.Deletion.MeanAuc; value "insertion" r.Insertion.MeanAuc; value "difference" r.Difference |]
                    "fraction of the input's tokens changed to <unk> (most important first)" r.Deletion.Fractions
                    [| { Name = "deletion"; Values = meanCurve r.Deletion.Curves; Auc = r.Deletion.MeanAuc }
                       { Name = "insertion"; Values = meanCurve r.Insertion.Curves; Auc = r.Insertion.MeanAuc } |]
-        | SensitivityN(masks, points) when domain.Modality = Domain.Text ->
+        | SensitivityN(masks, points) when domain.Modality = Modality.Text ->
             let text, tokens, lengths, scores = tokensOf ()
             // N on the log grid up to 80% of the median real length; inputs with at most N tokens are skipped at that N.
             let sizes = Attribution.Metrics.TokenSensitivityN.DefaultSizes(lengths, points)
@@ -666,7 +524,7 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
         match structured.TryGetValue key with
         | true, m -> m
         | _ ->
-            if domain.Modality <> Domain.Image then failwith $"covariance structure {structure.Name} is for images; text and audio use shared_across_channels"
+            if domain.Modality <> Modality.Image then failwith $"covariance structure {structure.Name} is for images; text and audio use shared_across_channels"
             Progress.say $"covariance: estimating {domain.ClassNames.Length} class covariances, structure {structure.Name}"
             let all = Array.init domain.TrainCount int64
             use images = domain.Inputs network true all

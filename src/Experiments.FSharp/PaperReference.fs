@@ -134,11 +134,11 @@ let private imageClaims (metric: string) =
 
 /// The claims beside a metric's numbers on a modality: the InputIBA paper's IMDB claims on text; the image papers'
 /// claims only beside image runs (the Taylor framework's are about any input).
-let claims (metric: string) (modality: Domain.Modality) =
+let claims (metric: string) (modality: Modality) =
     match metric, modality with
-    | "sensitivity_n", Domain.Text -> [ "Zhang et al. 2021, Fig. 4b (IMDB, 4-layer LSTM, a percentage of the words perturbed): LIME and InputIBA identify the important words; InputIBA correlates higher than the others at 50% of the words." ]
-    | "insertion_deletion", Domain.Text -> [ "Zhang et al. 2021, Fig. 5b (IMDB): InputIBA reveals the important words; Table 1: IBA, inserted at a hidden layer of the LSTM, gives high attribution to every word." ]
-    | ("sensitivity_n" | "insertion_deletion" | "roar" | "parameter_randomisation" | "explanation_certainty"), (Domain.Text | Domain.Audio) -> []
+    | "sensitivity_n", Modality.Text -> [ "Zhang et al. 2021, Fig. 4b (IMDB, 4-layer LSTM, a percentage of the words perturbed): LIME and InputIBA identify the important words; InputIBA correlates higher than the others at 50% of the words." ]
+    | "insertion_deletion", Modality.Text -> [ "Zhang et al. 2021, Fig. 5b (IMDB): InputIBA reveals the important words; Table 1: IBA, inserted at a hidden layer of the LSTM, gives high attribution to every word." ]
+    | ("sensitivity_n" | "insertion_deletion" | "roar" | "parameter_randomisation" | "explanation_certainty"), (Modality.Text | Modality.Audio) -> []
     | _ -> imageClaims metric
 
 /// Pairs of rows ordered the same way by two score lists, and the number of comparable pairs. A row without a number

@@ -40,10 +40,7 @@ type Plan =
 let private targetName = function GroundTruth -> "ground_truth" | Predicted -> "predicted"
 
 /// The sampling parameters of a method that draws samples around the input (the sampler x statistic family).
-let samplingOf (kind: MethodKind) =
-    match kind with
-    | SmoothGrad p | SmoothGradSq p | VarGrad p | FunctionalInformation p | SampledGradients(p, _, _, _) -> Some p
-    | _ -> None
+let samplingOf (kind: MethodKind) = (MethodRegistry.facts kind).Sampling
 
 /// Whether a method samples from the class covariance shared across channels, and with which jitter. Other
 /// structures are estimated when the method is built (images only), inside its attribution step.
@@ -54,11 +51,7 @@ let covarianceJitter (kind: MethodKind) =
     | _ -> None
 
 /// Whether a method keeps the Fisher statistic (C grad f).grad f / f, which divides by f: f must be a probability.
-let dividesByOutput (kind: MethodKind) =
-    match kind with
-    | FunctionalInformation _
-    | SampledGradients(_, FisherRatio, _, _) -> true
-    | _ -> false
+let dividesByOutput (kind: MethodKind) = (MethodRegistry.facts kind).DividesByOutput
 
 /// Whether a method draws from a class covariance (of any structure), which needs two training inputs of each class.
 let usesClassCovariance (kind: MethodKind) =

@@ -51,7 +51,7 @@ let private metricIntro (metric: string) =
 let private paperComparison (line: string -> unit) (spec: Spec) (metric: string) (results: MetricResult[]) =
     let kindOf id = spec.Methods |> List.tryFind (fun m -> m.Id = id) |> Option.map (fun m -> m.Kind)
     // The published tables are ImageNet's: a text or audio run is not set beside them.
-    let images = Domain.modalityOf spec.Data.Dataset = Domain.Image
+    let images = Domain.modalityOf spec.Data.Dataset = Modality.Image
     for table in PaperReference.tables |> List.filter (fun t -> images && t.Metric = metric) do
         let ours =
             [ for m in results do
@@ -93,7 +93,7 @@ let private paperComparison (line: string -> unit) (spec: Spec) (metric: string)
 let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.EnvironmentRecord) (heatmapFiles: string list) (curveFiles: string list) =
     let r = output.Result
     let spec = plan.Spec
-    let modality = match Domain.modalityOf spec.Data.Dataset with Domain.Image -> "image" | Domain.Audio -> "audio" | Domain.Text -> "text"
+    let modality = match Domain.modalityOf spec.Data.Dataset with Modality.Image -> "image" | Modality.Audio -> "audio" | Modality.Text -> "text"
     let sb = StringBuilder()
     let line (s: string) = sb.AppendLine s |> ignore
     line $"# {spec.Name}"

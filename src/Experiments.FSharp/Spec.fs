@@ -19,6 +19,13 @@ type OutputFunction =
     | Probability
     | Logit
 
+/// What the inputs are: methods and metrics state the modalities they are defined on.
+[<RequireQualifiedAccess>]
+type Modality =
+    | Image
+    | Audio
+    | Text
+
 /// yaml: fashion_mnist | fashion_canvas | spam_assassin | speech_commands
 type DatasetKind =
     | FashionMnist
@@ -165,6 +172,11 @@ type MethodKind =
     | Taylor of order: int * terms: TaylorTerm * baseline: float
     /// Sampler x statistic, optionally times (input - baseline), the baseline a constant: the named sampling methods are presets of it.
     | SampledGradients of sampling: SamplingParams * statistic: GradientStatistic * timesInput: bool * baseline: float
+    /// A method registered from outside the library (MethodRegistry.register): its entry and its parameters.
+    | Registered of RegisteredMethod
+
+/// A registered method's entry name and its parameters, a value of the entry's own type (compared structurally).
+and [<NoComparison>] RegisteredMethod = { Entry: string; Parameters: obj }
 
 /// InputIBA's stages and what its map shows. yaml map: capacity | mask
 and InputIbaSpec =

@@ -17,11 +17,11 @@ module Validate =
     /// The model against the dataset's modality; options of one dataset given to another.
     let private dataAndModelErrors (spec: Spec) =
         let modality = Domain.modalityOf spec.Data.Dataset
-        let datasetName = nameOf Catalogue.Names.datasets spec.Data.Dataset
+        let datasetName = nameOf Vocabulary.Names.datasets spec.Data.Dataset
         let allowed = Domain.architecturesFor modality
         [ if not (List.contains spec.Model.Architecture allowed) then
               yield error "model.architecture" $"data.dataset {datasetName} needs one of its own architectures"
-                        (Some(nameOf Catalogue.Names.architectures spec.Model.Architecture)) (allowed |> List.map (nameOf Catalogue.Names.architectures))
+                        (Some(nameOf Vocabulary.Names.architectures spec.Model.Architecture)) (allowed |> List.map (nameOf Vocabulary.Names.architectures))
           match spec.Data.UtterancesPerWord with
           | Some n when spec.Data.Dataset <> SpeechCommands ->
               yield error "data.utterances_per_word" $"applies to data.dataset speech_commands only, not {datasetName}" (Some(string n)) [ "data.dataset: speech_commands" ]
@@ -29,28 +29,24 @@ module Validate =
 
     /// Sampler rules: the Fisher statistic needs a Gaussian; structures and boxes need images; a rank no larger than
     /// the dimension; a box inside the image.
-    let private samplerErrors (spec: Spec) (at: string -> string -> string option -> string list -> SpecError) (m: MethodSpec) =
+    let private samplerErrors (spec: Spec) (at: string -> string -> string option -> string list -> SpecError) (facts: MethodFacts) =
         let modality = Domain.modalityOf spec.Data.Dataset
-        let datasetName = nameOf Catalogue.Names.datasets spec.Data.Dataset
-        let fisherSampler =
-            match m.Kind with
-            | FunctionalInformation p
-            | SampledGradients(p, FisherRatio, _, _) -> Some p.Sampler
-            | _ -> None
-        [ match fisherSampler with
-          | Some(BernoulliSuppression _ | EpsilonSphere _ as s) ->
+        let datasetName = nameOf Vocabulary.Names.datasets spec.Data.Dataset
+        let sampler = facts.Sampling |> Option.map _.Sampler
+        [ match sampler with
+          | Some(BernoulliSuppression _ | EpsilonSphere _ as s) when facts.DividesByOutput ->
               let kind = match s with BernoulliSuppression _ -> "bernoulli_suppression" | _ -> "epsilon_sphere"
               yield at "sampler" "the Fisher statistic (C grad f).grad f / f needs a Gaussian sampler, which has a covariance C" (Some kind) [ "isotropic_gaussian"; "covariance_gaussian" ]
           | _ -> ()
-          match Plan.samplingOf m.Kind |> Option.map _.Sampler with
-          | Some(CovarianceGaussian c) when c.Structure <> SharedAcrossChannels && modality <> Domain.Image ->
+          match sampler with
+          | Some(CovarianceGaussian c) when c.Structure <> SharedAcrossChannels && modality <> Modality.Image ->
               yield at "sampler" $"data.dataset {datasetName} shares one covariance across positions or frames; other structures are for images"
-                       (Some(nameOf Catalogue.Names.layouts c.Structure)) [ "shared_across_channels" ]
+                       (Some(nameOf Vocabulary.Names.layouts c.Structure)) [ "shared_across_channels" ]
           | Some(CovarianceGaussian c) when c.Structure = LowRank ->
               let dimension = Domain.imageSide spec.Data.Dataset * Domain.imageSide spec.Data.Dataset
               if c.Rank > dimension then
                   yield at "sampler.rank" $"at most the dimension of the inputs ({dimension} pixels of data.dataset {datasetName})" (Some(string c.Rank)) []
-          | Some(ConditionalGaussian _) when modality <> Domain.Image ->
+          | Some(ConditionalGaussian _) when modality <> Modality.Image ->
               yield at "sampler" $"conditional_gaussian conditions on image pixels; data.dataset {datasetName} is not an image dataset" (Some "conditional_gaussian") []
           | Some(ConditionalGaussian c) ->
               let side = Domain.imageSide spec.Data.Dataset
@@ -61,42 +57,45 @@ module Validate =
               | _ -> ()
           | _ -> () ]
 
-    /// Method rules: modality, stages, invertibility, ReLUs, windows and cells no larger than the image.
+    let private modalityName (m: Modality) = match m with Modality.Image -> "image" | Modality.Text -> "text" | Modality.Audio -> "audio"
+
+    /// Method rules, read from each method's facts: modality, stages, invertibility, ReLUs, sizes no larger than the image.
     let private methodErrors (spec: Spec) =
         let modality = Domain.modalityOf spec.Data.Dataset
-        let datasetName = nameOf Catalogue.Names.datasets spec.Data.Dataset
-        let architectureName = nameOf Catalogue.Names.architectures
+        let datasetName = nameOf Vocabulary.Names.datasets spec.Data.Dataset
+        let architectureName = nameOf Vocabulary.Names.architectures
         spec.Methods
         |> List.indexed
         |> List.collect (fun (i, m) ->
             let at key message found allowed = error $"methods[{i}].{key}" message found allowed
-            let imageOnly = modality <> Domain.Image && Domain.imageOnlyMethod m.Kind
-            let notLarger key (value: int) =
-                let side = Domain.imageSide spec.Data.Dataset
-                if value > side then [ at key $"at most the side of the {side}x{side} images of data.dataset {datasetName}" (Some(string value)) [] ] else []
-            [ yield! samplerErrors spec at m
-              if imageOnly then
-                  yield at "method" $"this method works on image pixels; data.dataset {datasetName} is not an image dataset" (Some(Catalogue.methodName m.Kind)) []
-              match Domain.stageOf m.Kind with
-              | Some stage when not imageOnly && not (List.contains stage (Domain.spatialStagesOf spec.Model.Architecture)) ->
+            let facts = MethodRegistry.facts m.Kind
+            let name = Catalogue.methodName m.Kind
+            let misfit = not (List.contains modality facts.Modalities)
+            [ yield! samplerErrors spec at facts
+              if misfit then
+                  if facts.Modalities = [ Modality.Image ] then
+                      yield at "method" $"this method works on image pixels; data.dataset {datasetName} is not an image dataset" (Some name) []
+                  else
+                      let defined = facts.Modalities |> List.map modalityName |> String.concat ", "
+                      yield at "method" $"this method is defined on {defined} inputs; data.dataset {datasetName} holds {modalityName modality}" (Some name) []
+              match facts.Stage with
+              | Some stage when not misfit && not (List.contains stage (Domain.spatialStagesOf spec.Model.Architecture)) ->
                   yield at "stage" $"model.architecture {architectureName spec.Model.Architecture} has no stage '{stage}'" (Some stage) (Domain.spatialStagesOf spec.Model.Architecture)
               | _ -> ()
-              match m.Kind with
-              | MipIn _ when not (Domain.invertibleStages spec.Model.Architecture) ->
-                  yield at "method" $"mip_in inverts the model stage by stage, which model.architecture {architectureName spec.Model.Architecture} does not offer" (Some "mip_in") [ "model.architecture: fashion_cnn" ]
-              | Occlusion(window, stride) when modality = Domain.Image ->
-                  yield! notLarger "window" window
-                  yield! notLarger "stride" stride
-              | Lime(_, cell, _) when modality = Domain.Image -> yield! notLarger "cell" cell
-              | _ -> ()
-              if Domain.ruleBasedMethod m.Kind && not (Domain.hasRectifiers spec.Model.Architecture) then
+              if facts.InvertsStages && not (Domain.invertibleStages spec.Model.Architecture) then
+                  yield at "method" $"{name} inverts the model stage by stage, which model.architecture {architectureName spec.Model.Architecture} does not offer" (Some name) [ "model.architecture: fashion_cnn" ]
+              if modality = Modality.Image then
+                  let side = Domain.imageSide spec.Data.Dataset
+                  for key, value in facts.PixelSizes do
+                      if value > side then yield at key $"at most the side of the {side}x{side} images of data.dataset {datasetName}" (Some(string value)) []
+              if facts.ReplacesRelus && not (Domain.hasRectifiers spec.Model.Architecture) then
                   yield at "method" $"this method replaces the model's ReLUs; model.architecture {architectureName spec.Model.Architecture} has none to replace"
-                           (Some(Catalogue.methodName m.Kind)) (Catalogue.Names.architectures |> List.filter (snd >> Domain.hasRectifiers) |> List.map (fst >> sprintf "model.architecture: %s")) ])
+                           (Some name) (Vocabulary.Names.architectures |> List.filter (snd >> Domain.hasRectifiers) |> List.map (fst >> sprintf "model.architecture: %s")) ])
 
     /// Metric rules: the data a metric needs, and its modality.
     let private metricErrors (spec: Spec) =
         let modality = Domain.modalityOf spec.Data.Dataset
-        let datasetName = nameOf Catalogue.Names.datasets spec.Data.Dataset
+        let datasetName = nameOf Vocabulary.Names.datasets spec.Data.Dataset
         spec.Metrics
         |> List.indexed
         |> List.collect (fun (i, m) ->
@@ -108,9 +107,8 @@ module Validate =
                   yield at "two_word needs spoken words, which only data.dataset speech_commands has" [ "data.dataset: speech_commands" ]
               | _ when not (List.contains modality (Domain.metricModalities m)) ->
                   let fitting = Catalogue.metrics |> List.filter (fun v -> v.Default |> Option.forall (fun d -> List.contains modality (Domain.metricModalities d))) |> List.map _.Name
-                  let modalityName = match modality with Domain.Image -> "image" | Domain.Text -> "text" | Domain.Audio -> "audio"
-                  yield at $"this metric is not defined on {modalityName} inputs (data.dataset {datasetName})" fitting
-              | InsertionDeletion(pixels, _), _ when modality = Domain.Image ->
+                  yield at $"this metric is not defined on {modalityName modality} inputs (data.dataset {datasetName})" fitting
+              | InsertionDeletion(pixels, _), _ when modality = Modality.Image ->
                   let side = Domain.imageSide spec.Data.Dataset
                   if pixels > side * side then
                       yield error $"metrics[{i}].pixels_per_step" $"at most the {side * side} pixels of the images of data.dataset {datasetName}" (Some(string pixels)) []
@@ -135,7 +133,7 @@ module Validate =
               yield error "explain.output" $"{named} divide by f, which must be positive: explain the probability" (Some "logit") [ "probability" ]
           // taylor_fidelity runs each method on each input's Taylor polynomial, a function without stages or ReLUs.
           let structural =
-              spec.Methods |> List.indexed |> List.filter (fun (_, m) -> (Domain.stageOf m.Kind).IsSome || Domain.ruleBasedMethod m.Kind || (match m.Kind with MipIn _ -> true | _ -> false))
+              spec.Methods |> List.indexed |> List.filter (fun (_, m) -> let f = MethodRegistry.facts m.Kind in f.Stage.IsSome || f.ReplacesRelus || f.InvertsStages)
           for i, m in List.indexed spec.Metrics do
               match m with
               | TaylorFidelity _ when not dividing.IsEmpty ->

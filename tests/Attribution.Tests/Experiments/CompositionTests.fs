@@ -7,7 +7,7 @@ open TorchSharp
 open Experiments
 open TestModels
 
-let private noCovariances : Execute.MethodContext = { Covariances = Collections.Generic.Dictionary<float, Attribution.Sampling.ClassCovariance>(); References = (fun _ -> failwith "no references in this test"); Model = tinyNet 0 1 1 1; Structured = (fun _ _ -> failwith "no structured covariances in this test") }
+let private noCovariances : Building.MethodContext = { Covariances = Collections.Generic.Dictionary<float, Attribution.Sampling.ClassCovariance>(); References = (fun _ -> failwith "no references in this test"); Model = tinyNet 0 1 1 1; Structured = (fun _ _ -> failwith "no structured covariances in this test") }
 
 let private maps (kind: MethodKind) (model: torch.nn.Module<torch.Tensor, torch.Tensor>) (x: torch.Tensor) (t: torch.Tensor) =
     let m = Execute.methodOf kind noCovariances
@@ -173,14 +173,14 @@ let paperComparison =
         }
 
         test "claims follow the modality: IMDB's beside text runs, ImageNet's beside image runs, none of either beside audio" {
-            let text = PaperReference.claims "sensitivity_n" Domain.Text |> String.concat " "
-            let image = PaperReference.claims "sensitivity_n" Domain.Image |> String.concat " "
+            let text = PaperReference.claims "sensitivity_n" Modality.Text |> String.concat " "
+            let image = PaperReference.claims "sensitivity_n" Modality.Image |> String.concat " "
             Expect.stringContains text "IMDB" "the text claim"
             Expect.isFalse (text.Contains "ImageNet") "not the image one"
             Expect.stringContains image "ImageNet" "the image claim"
-            Expect.stringContains (PaperReference.claims "insertion_deletion" Domain.Text |> String.concat " ") "Fig. 5b" "insertion/deletion on text"
-            Expect.isEmpty (PaperReference.claims "sensitivity_n" Domain.Audio) "no paper claims Sensitivity-N on audio"
-            Expect.isNonEmpty (PaperReference.claims "two_word" Domain.Audio) "the two-word claim is audio's"
+            Expect.stringContains (PaperReference.claims "insertion_deletion" Modality.Text |> String.concat " ") "Fig. 5b" "insertion/deletion on text"
+            Expect.isEmpty (PaperReference.claims "sensitivity_n" Modality.Audio) "no paper claims Sensitivity-N on audio"
+            Expect.isNonEmpty (PaperReference.claims "two_word" Modality.Audio) "the two-word claim is audio's"
             Expect.isTrue (PaperReference.claimMethods "sensitivity_n" (Lime(1000, 4, 1.0))) "LIME is one of the text comparisons' methods"
         }
 

@@ -18,7 +18,7 @@ let private covariances () =
     let perClass = stack([| randomCovariance 11 features; randomCovariance 12 features |], 0L)
     Attribution.Sampling.ClassCovariance.FromCovariances(perClass.``to``(ScalarType.Float32), 1L, side, side, 0.0)
 
-let private contextWith (jitter: float) (covariance: Attribution.Sampling.ClassCovariance) : Execute.MethodContext =
+let private contextWith (jitter: float) (covariance: Attribution.Sampling.ClassCovariance) : Building.MethodContext =
     let table = Collections.Generic.Dictionary<float, Attribution.Sampling.ClassCovariance>()
     table.[jitter] <- covariance
     { Covariances = table; References = (fun _ -> failwith "no references in this test")
@@ -28,7 +28,7 @@ let private contextWith (jitter: float) (covariance: Attribution.Sampling.ClassC
 /// p_0 (1 - p_0)^2 (C a)_i a_i: every feature shares one sample average, and the map is proportional to (C a) (.) a.
 let private slope = [| for i in 0 .. features - 1 -> float32 (0.3 * Math.Sin(float i + 1.0)) |]
 
-let private fisherMap (sampler: SamplerSpec) (context: Execute.MethodContext) (target: int64) =
+let private fisherMap (sampler: SamplerSpec) (context: Building.MethodContext) (target: int64) =
     use scope = NewDisposeScope()
     let model = new ExponentialNet(slope, -1.0f)
     let x = rand([| 1L; 1L; side; side |], generator = new Generator(3UL, CPU))
