@@ -339,3 +339,30 @@ module Catalogue =
           yield! describeSection "report" Report.fields.Params
           yield! describeSection "full" Full.fields.Params ]
         |> String.concat Environment.NewLine
+
+    // --- the docs' tables ----------------------------------------------------------------------
+
+    let private cell (text: string) = text.Replace("|", "\\|").Replace("\n", " ")
+
+    let private markdownParams (ps: ParamInfo list) =
+        if ps.IsEmpty then "none"
+        else
+            ps
+            |> List.map (fun p -> sprintf "`%s` (%s; %s)" p.Name (p.Default |> Option.defaultValue "required") p.Allowed)
+            |> String.concat ", "
+            |> cell
+
+    let private markdownTable (key: string) (third: string) (vs: Variant<'k> list) =
+        [ yield $"| {key} | parameters (default; allowed) | {third} |"
+          yield "|---|---|---|"
+          for v in vs do
+              yield $"| `{v.Name}` | {markdownParams v.Params} | {cell v.Doc} |" ]
+        |> String.concat "\n"
+
+    /// The tables of docs/dsl.md (methods, samplers, metrics), from the same declarations YAML is read with;
+    /// `attribution list --markdown` prints them, and a test checks the docs hold them as printed.
+    let markdown () : (string * string) list =
+        [ "methods", markdownTable "method" "definition" (methods ())
+          "samplers", markdownTable "kind" "distribution" samplers
+          "metrics", markdownTable "metric" "definition" metrics ]
+

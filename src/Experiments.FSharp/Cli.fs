@@ -53,9 +53,11 @@ type BenchArgs =
             | Samples _ -> "samples (or path steps) per input (default 50)."
 
 type ListArgs =
-    | [<Hidden>] Unused
+    | Markdown
     interface IArgParserTemplate with
-        member this.Usage = ""
+        member this.Usage =
+            match this with
+            | Markdown -> "print the tables of docs/dsl.md (methods, samplers, metrics) in Markdown."
 
 type CacheArgs =
     | [<CliPrefix(CliPrefix.None)>] Verify of ParseResults<VerifyArgs>
@@ -336,6 +338,9 @@ let private benchErrors (epochs: int) (inputs: int) (samples: int) =
 
 let private dispatch (command: ParseResults<Command>) =
     match command.GetSubCommand() with
+    | List args when args.Contains Markdown ->
+        for name, table in Catalogue.markdown () do printfn "<!-- generated: %s (attribution list --markdown) -->\n%s\n<!-- end of generated %s -->\n" name table name
+        ExitCode.Ok
     | List _ -> printfn "%s" (Catalogue.describe ()); ExitCode.Ok
     | Validate args ->
         withSpecs (args.GetResult(SpecArgs.Specs, defaultValue = [])) (args.GetResults SpecArgs.Only) (fun d ->

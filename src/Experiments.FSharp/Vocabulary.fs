@@ -23,8 +23,10 @@ module Vocabulary =
         if s.Length = 0 then Some "must not be empty"
         elif s.Length > MaxNameLength then Some $"must be at most {MaxNameLength} characters (it names files and folders)"
         // \A and \z: `$` would also match before a final newline.
-        elif not (Regex.IsMatch(s, @"\A[a-z0-9][a-z0-9_-]*\z")) then
-            Some "must be lower-case letters, digits, '_' and '-', starting with a letter or digit (it names files and folders)"
+        elif not (Regex.IsMatch(s, @"\A[a-z0-9][a-z0-9_.-]*\z")) then
+            Some "must be lower-case letters, digits, '_', '-' and '.', starting with a letter or digit (it names files and folders; write sg_0.05, not SG 0.05)"
+        // Windows drops a final dot from a file name, so 'a.' and 'a' would be one folder there.
+        elif s.EndsWith "." then Some "must not end with '.' (Windows drops it from file names)"
         elif reservedNames.Contains s then Some "is a device name on Windows and cannot name a file there"
         else None
 

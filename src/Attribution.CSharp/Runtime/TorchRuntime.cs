@@ -30,6 +30,7 @@ public static class TorchRuntime
     /// <summary>Loads libtorch (the external CUDA build when configured). Safe to call many times.</summary>
     public static void Initialise()
     {
+        NativeFallback.Register();
         lock (Gate)
         {
             if (initialised) return;

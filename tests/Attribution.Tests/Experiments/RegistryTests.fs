@@ -137,3 +137,26 @@ let seeds =
                 Expect.equal (Plan.methodSeed spec (Variant.dflt e.Variant)) publishedSeeds.[e.Name] e.Name
         }
     ]
+
+/// The repository root (where Mixed.sln is), found from the test binary's folder.
+let private repoRoot =
+    let rec up (dir: DirectoryInfo) =
+        if File.Exists(Path.Combine(dir.FullName, "Mixed.sln")) then dir.FullName
+        else up (match dir.Parent with null -> failwith "Mixed.sln not found above the test binary" | p -> p)
+    up (DirectoryInfo AppContext.BaseDirectory)
+
+[<Tests>]
+let docs =
+    testList "registry docs" [
+        test "docs/dsl.md's tables of methods, samplers and metrics are the registry's, every entry with its parameters" {
+            let doc = File.ReadAllText(Path.Combine(repoRoot, "docs", "dsl.md")).Replace("\r\n", "\n")
+            for name, table in Catalogue.markdown () do
+                let opening = $"<!-- generated: {name} (attribution list --markdown) -->\n"
+                let closing = $"\n<!-- end of generated {name} -->"
+                let start = doc.IndexOf opening
+                Expect.isGreaterThanOrEqual start 0 $"docs/dsl.md has the generated {name} table"
+                let body = doc.Substring(start + opening.Length, doc.IndexOf(closing, start) - start - opening.Length)
+                Expect.equal body table $"docs/dsl.md's {name} table is out of date: regenerate it with `attribution list --markdown`"
+            Expect.equal (MethodRegistry.shipped.Length) 26 "26 shipped methods, each a row"
+        }
+    ]

@@ -1,0 +1,85 @@
+/// Specs as code outside the test process: the shipped F# scripts run under `dotnet fsi` (plan only), and a program
+/// of a user's own, outside the repository, references the library and computes a map, TorchSharp's natives loaded
+/// through the library's fallback on systems that need the Debian 12 patch.
+module ScriptsTests
+
+open System
+open System.Diagnostics
+open System.IO
+open Expecto
+open Experiments
+
+/// The repository root (where Mixed.sln is), found from the test binary's folder.
+let private repoRoot =
+    let rec up (dir: DirectoryInfo) =
+        if File.Exists(Path.Combine(dir.FullName, "Mixed.sln")) then dir.FullName
+        else up (match dir.Parent with null -> failwith "Mixed.sln not found above the test binary" | p -> p)
+    up (DirectoryInfo AppContext.BaseDirectory)
+
+/// Runs a command to its end: exit code and everything it printed.
+let private run (folder: string) (environment: (string * string) list) (program: string) (arguments: string list) =
+    let info = ProcessStartInfo(program, WorkingDirectory = folder, UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true)
+    for a in arguments do info.ArgumentList.Add a
+    for k, v in environment do info.Environment.[k] <- v
+    use p = match Process.Start info with null -> failwith $"{program} did not start" | p -> p
+    let error = p.StandardError.ReadToEndAsync()
+    let output = p.StandardOutput.ReadToEnd()
+    if not (p.WaitForExit(TimeSpan.FromMinutes 5.0)) then (p.Kill(); failtest $"{program} ran past 5 minutes")
+    p.ExitCode, output + error.Result
+
+/// A C# program of a user's, referencing the library by its project file.
+let private userProject (library: string) =
+    String.concat "\n"
+        [ """<Project Sdk="Microsoft.NET.Sdk">"""
+          """  <PropertyGroup><OutputType>Exe</OutputType><TargetFramework>net10.0</TargetFramework><ImplicitUsings>enable</ImplicitUsings><Nullable>enable</Nullable></PropertyGroup>"""
+          $"""  <ItemGroup><ProjectReference Include="{library}" /></ItemGroup>"""
+          "</Project>" ]
+
+/// Saliency of a linear model's logit is the target's row of weights: the program prints whether it is.
+let private userProgram =
+    String.concat "\n"
+        [ "using TorchSharp;"
+          "using Attribution.Methods;"
+          "Attribution.Runtime.TorchRuntime.Initialise();"
+          "torch.manual_seed(1);"
+          "var model = torch.nn.Sequential((\"fc\", torch.nn.Linear(4, 3)));"
+          "var x = torch.ones(2, 4);"
+          "using var e = Presets.Saliency(false).Explain(model, x, torch.tensor(new long[] { 0, 2 }), new ExplainOptions(OutputFunction.Logit));"
+          "var weights = model.parameters().First();"
+          "Console.WriteLine(e.Maps[0].allclose(weights[0]) && e.Maps[1].allclose(weights[2]) ? \"saliency = weights\" : \"wrong\");" ]
+
+[<Tests>]
+let tests =
+    testSequenced <| testList "specs as code" [
+        test "the shipped F# scripts run under dotnet fsi from any folder, and the quickstart script plans what its YAML plans" {
+            // The scripts load the Release build of src/Experiments.FSharp, which building the tests produced.
+            let elsewhere = TestFiles.freshDir "fsi"
+            for script in [ "quickstart.fsx"; "noise-sweep.fsx" ] do
+                let code, output = run elsewhere [ "ATTRIBUTION_PLAN_ONLY", "1" ] "dotnet" [ "fsi"; Path.Combine(repoRoot, "experiments", script) ]
+                Expect.equal code 0 $"{script}:\n{output}"
+                Expect.stringContains output "plan for '" script
+            let _, output = run elsewhere [ "ATTRIBUTION_PLAN_ONLY", "1" ] "dotnet" [ "fsi"; Path.Combine(repoRoot, "experiments", "quickstart.fsx") ]
+            let yaml = match Yaml.parseFile (Path.Combine(repoRoot, "experiments", "quickstart.yaml")) with Ok s -> s | Error e -> failtest (SpecError.formatAll e)
+            let expected = Plan.describe (Plan.compile yaml (Execute.dataHash yaml))
+            Expect.stringContains (output.Replace("\r\n", "\n")) expected "the same steps and hashes as experiments/quickstart.yaml"
+        }
+
+        test "a user's own C# program outside the repository references the library and explains a model" {
+            let project = TestFiles.freshDir "user-program"
+            File.WriteAllText(Path.Combine(project, "user.csproj"), userProject (Path.Combine(repoRoot, "src", "Attribution.CSharp", "Attribution.CSharp.csproj")))
+            File.WriteAllText(Path.Combine(project, "Program.cs"), userProgram)
+            // The native fallback caches its patched copy here, not in the user's home.
+            let environment = [ "XDG_CACHE_HOME", Path.Combine(project, "xdg-cache"); "DOTNET_CLI_TELEMETRY_OPTOUT", "1" ]
+            let code, output = run project environment "dotnet" [ "build"; "-c"; "Release"; "--nologo"; "-v"; "q" ]
+            Expect.equal code 0 $"build:\n{output}"
+            let code, output = run project environment "dotnet" [ Path.Combine(project, "bin", "Release", "net10.0", "user.dll") ]
+            Expect.equal code 0 output
+            Expect.stringContains output "saliency = weights" output
+            // Where the system's libstdc++ predates GLIBCXX_3.4.32 (Debian 12), the program's own copy of TorchSharp's
+            // glue cannot load: the library's fallback patched a copy into the cache, which this asserts.
+            let libstdcxx = "/usr/lib/x86_64-linux-gnu/libstdc++.so.6"
+            if File.Exists libstdcxx && not ((File.ReadAllText libstdcxx).Contains "GLIBCXX_3.4.32") then
+                let patched = Directory.GetFiles(Path.Combine(project, "xdg-cache"), "libLibTorchSharp.so", SearchOption.AllDirectories)
+                Expect.hasLength patched 1 "the fallback's patched copy of the glue is in the cache"
+        }
+    ]
