@@ -1,5 +1,5 @@
-/// The command line: `run`, `plan`, `validate`, `list`. A bare spec path means `run`; no argument at all
-/// runs the embedded quickstart spec.
+/// The command line: `run`, `plan`, `validate`, `list`, `bench` and `cache`, each error a message and an exit code
+/// (README). A bare spec path means `run`; no argument at all runs the embedded quickstart spec.
 module Experiments.Cli
 
 open System
@@ -7,103 +7,7 @@ open System.IO
 open System.Reflection
 open Argu
 open Experiments
-
-type DeviceArgument =
-    | Auto
-    | Cpu
-    | Cuda
-
-type RunArgs =
-    | [<MainCommand>] Specs of spec: string list
-    | Device of DeviceArgument
-    | Explain of inputs: int
-    | Full
-    | Output of folder: string
-    | Only of name: string
-    interface IArgParserTemplate with
-        member this.Usage =
-            match this with
-            | Specs _ -> "experiment specs (YAML); none runs the embedded quickstart."
-            | Only _ -> "run only the spec (document) with this name; repeat for several (a file may hold several specs separated by ---)."
-            | Device _ -> "override the spec's device (auto = cuda when available)."
-            | Explain _ -> "override the number of explained test images."
-            | Full -> "run at the paper's scale: the spec's full section (every test input, the whole training set); the run is named NAME-full."
-            | Output _ -> "override the folder the run folder is written under."
-
-type SpecArgs =
-    | [<MainCommand>] Specs of spec: string list
-    | Only of name: string
-    interface IArgParserTemplate with
-        member this.Usage =
-            match this with
-            | Specs _ -> "experiment specs (YAML); none means the embedded quickstart."
-            | Only _ -> "only the spec (document) with this name; repeat for several."
-
-type BenchArgs =
-    | Device of DeviceArgument
-    | Epochs of int
-    | Inputs of int
-    | Samples of int
-    interface IArgParserTemplate with
-        member this.Usage =
-            match this with
-            | Device _ -> "device to measure on (default auto)."
-            | Epochs _ -> "training epochs (default 8, as the shipped specs)."
-            | Inputs _ -> "test images explained per method (default 100)."
-            | Samples _ -> "samples (or path steps) per input (default 50)."
-
-type ListArgs =
-    | Markdown
-    interface IArgParserTemplate with
-        member this.Usage =
-            match this with
-            | Markdown -> "print the tables of docs/dsl.md (methods, samplers, metrics) in Markdown."
-
-type CacheArgs =
-    | [<CliPrefix(CliPrefix.None)>] Verify of ParseResults<VerifyArgs>
-    | [<CliPrefix(CliPrefix.None)>] Gc of ParseResults<GcArgs>
-    interface IArgParserTemplate with
-        member this.Usage =
-            match this with
-            | Verify _ -> "check every artefact of the cache against its checksum; with --repair, quarantine the bad ones."
-            | Gc _ -> "remove the artefacts that none of the given specs needs."
-
-and VerifyArgs =
-    | Repair
-    interface IArgParserTemplate with
-        member this.Usage =
-            match this with
-            | Repair -> "move corrupt artefacts into the cache's quarantine folder (they are recomputed when needed)."
-
-and GcArgs =
-    | [<MainCommand>] Specs of spec: string list
-    | Dry_Run
-    | Full
-    interface IArgParserTemplate with
-        member this.Usage =
-            match this with
-            | Specs _ -> "the specs whose artefacts are kept (every document of each file)."
-            | Dry_Run -> "only list what would be removed."
-            | Full -> "also keep what the specs need at full scale (run --full)."
-
-type Command =
-    | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
-    | [<CliPrefix(CliPrefix.None)>] Plan of ParseResults<SpecArgs>
-    | [<CliPrefix(CliPrefix.None)>] Validate of ParseResults<SpecArgs>
-    | [<CliPrefix(CliPrefix.None)>] List of ParseResults<ListArgs>
-    | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
-    | [<CliPrefix(CliPrefix.None)>] Cache of ParseResults<CacheArgs>
-    | [<AltCommandLine("-v")>] Verbose
-    interface IArgParserTemplate with
-        member this.Usage =
-            match this with
-            | Run _ -> "validate, plan and run experiments; write their run folders."
-            | Plan _ -> "print the run plan (steps, content hashes, cache state) without running."
-            | Validate _ -> "check specs and report every error with file:line:column."
-            | List _ -> "list the methods, samplers and metrics with their parameters and defaults."
-            | Bench _ -> "measure training time and accuracy, and each method's throughput (fresh, no cache)."
-            | Cache _ -> "check the cache (verify) or remove what no spec needs (gc)."
-            | Verbose -> "print stack traces for every error (anywhere on the command line)."
+open Experiments.CliArgs
 
 /// The spec shipped inside the program, run when no spec is named.
 let embeddedQuickstart () =

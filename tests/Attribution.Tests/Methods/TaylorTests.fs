@@ -6,6 +6,7 @@ open TorchSharp
 open type TorchSharp.torch
 open Microsoft.FSharp.Core.Operators // torch's float32, int64, ... dtypes would shadow the conversions
 open Attribution.Methods
+open Attribution.Metrics
 open TestModels
 
 /// A monomial c * prod_i x_i^alpha_i.

@@ -1,6 +1,7 @@
+using Attribution.Methods;
 using static TorchSharp.torch;
 
-namespace Attribution.Methods;
+namespace Attribution.Metrics;
 
 /// <summary>
 /// The three properties of a Taylor attribution (Deng et al. 2020, arXiv 2008.09695), measured per input [B]:

@@ -1,0 +1,131 @@
+/// Attribution steps: the maps of every explained input for one method and target, computed in calls whose maps are
+/// stored as parts until the step is stored (an interrupted step resumes at its first missing call), and loaded from
+/// the cache when they are there.
+module Experiments.AttributionSteps
+
+open System
+open System.Collections.Generic
+open System.Diagnostics
+open System.IO
+open TorchSharp
+open Attribution
+open Attribution.Data
+open Attribution.Methods
+open Attribution.Metrics
+open Attribution.Models
+open Attribution.Runtime
+open Attribution.Sampling
+open Experiments
+open Experiments.Plan
+open Experiments.Results
+open Experiments.Building
+
+type Tensor = torch.Tensor
+open Experiments.Running
+
+/// Maps, their diagnostics (stored as "diagnostic.NAME") and metadata in one safetensors file, written atomically.
+let private saveMaps (file: string) (maps: Tensor) (diagnostics: seq<string * Tensor>) (metadata: (string * string) list) =
+    let tensors = Dictionary<string, Tensor>()
+    tensors.["maps"] <- maps
+    for k, v in diagnostics do tensors.["diagnostic." + k] <- v
+    Safetensors.Save(file, tensors, readOnlyDict metadata)
+
+/// What saveMaps wrote, when the file is there and sound: the maps, the diagnostics by name, and the seconds they cost.
+let private tryLoadMaps (file: string) =
+    Artefacts.tryTensors file
+    |> Option.map (fun stored ->
+        let diagnostics = stored |> Seq.filter (fun kv -> kv.Key.StartsWith "diagnostic.") |> Seq.map (fun kv -> kv.Key.Substring 11, kv.Value) |> Seq.toList
+        stored.["maps"], diagnostics, Safetensors.ReadMetadata(file).["seconds"] |> float)
+
+/// The part file of one call: the step's hash, the call's first position and a hash of its rows (the rows depend on
+/// the cached model's predictions when only misclassified rows are explained).
+let partFile (stepHash: string) (start: int) (block: int[]) =
+    let rows = Hashing.hash [ block |> Array.map string |> String.concat "," ] |> Hashing.short
+    Artefacts.path "attributions" $"{stepHash}.part-{start}-{rows}" ".safetensors"
+
+/// Maps for `rows` of the explained inputs, in calls of `perCall`, with progress and an estimate of the time left;
+/// calls stored as parts by an interrupted run are loaded instead of recomputed. Returns the maps, the diagnostics,
+/// the seconds the loaded parts had cost and the part files (the caller deletes them once the step is stored).
+let explainRows (name: string) (stepHash: string) (perCall: int) (m: IAttributionMethod) model (inputs: Tensor) (targets: int64[])
+                        (keys: int64[]) (rows: int[]) (options: ExplainOptions) device =
+    let maps = List<Tensor>()
+    let diagnostics = Dictionary<string, List<Tensor>>()
+    let parts = List<string>()
+    let clock = Stopwatch.StartNew()
+    let mutable resumedSeconds = 0.0
+    let mutable computed = 0
+    for start in 0 .. perCall .. rows.Length - 1 do
+        use scope = torch.NewDisposeScope()
+        let block = rows.[start .. min (start + perCall) rows.Length - 1]
+        let file = partFile stepHash start block
+        let blockMaps, blockDiagnostics =
+            match tryLoadMaps file with
+            | Some(maps, diagnostics, seconds) ->
+                resumedSeconds <- resumedSeconds + seconds
+                maps, diagnostics
+            | None ->
+                let callClock = Stopwatch.StartNew()
+                let index = torch.tensor(block |> Array.map int64)
+                let x = inputs.index_select(0L, index).``to``(device: torch.Device)
+                let t = torch.tensor(block |> Array.map (fun r -> targets.[r])).``to``(device: torch.Device)
+                use e = m.Explain(model, x, t, ExplainOptions(options.Output, options.BatchSize, options.Seed, block |> Array.map (fun r -> keys.[r])))
+                let blockMaps = e.Maps.cpu()
+                match nonFiniteRows blockMaps with
+                | [||] -> ()
+                | bad ->
+                    let indices = bad |> Array.map (fun r -> keys.[block.[int r]])
+                    raise (InputProblem($"{name}: the method's maps are not finite (NaN or infinity) for {bad.Length} of {block.Length} inputs "
+                                        + $"(test-set indices {someOf indices}); nothing of them was cached. The method's parameters or the model's "
+                                        + "outputs on these inputs make it overflow."))
+                let blockDiagnostics = [ for KeyValue(k, v) in e.Diagnostics -> k, v.cpu() ]
+                saveMaps file blockMaps blockDiagnostics [ "seconds", string callClock.Elapsed.TotalSeconds ]
+                computed <- computed + block.Length
+                blockMaps, blockDiagnostics
+        parts.Add file
+        maps.Add(blockMaps.MoveToOuterDisposeScope())
+        for k, v in blockDiagnostics do
+            if not (diagnostics.ContainsKey k) then diagnostics.[k] <- List<Tensor>()
+            diagnostics.[k].Add(v.MoveToOuterDisposeScope())
+        let finished = start + block.Length
+        let left =
+            if computed = 0 || finished >= rows.Length then ""
+            else sprintf ", about %s left" (Progress.duration (clock.Elapsed.TotalSeconds / float computed * float (rows.Length - finished)))
+        Progress.report name (int64 finished) (int64 rows.Length) ("inputs" + left)
+    let cat (parts: List<Tensor>) = let all = torch.cat(parts.ToArray(), 0L) in (for p in parts do p.Dispose()); all
+    cat maps, diagnostics |> Seq.map (fun kv -> kv.Key, cat kv.Value) |> dict, resumedSeconds, List.ofSeq parts
+
+/// Loads a cached attribution artefact, or computes and stores it. For the predicted class, rows whose
+/// prediction equals the label are copied from the ground-truth maps when those exist: the method's noise
+/// depends on (method, input) only, so those maps are identical.
+let attribute (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetKind) model (inputs: Tensor) (labels: int64[]) (predictions: int64[])
+                      (keys: int64[]) (context: MethodContext) (groundTruthMaps: (Tensor * IDictionary<string, Tensor>) option) device =
+    let file = Artefacts.path "attributions" step.Hash ".safetensors"
+    match tryLoadMaps file with
+    | Some(maps, diagnostics, seconds) -> maps, dict diagnostics, seconds, true
+    | None ->
+        let clock = Stopwatch.StartNew()
+        let m = methodOf kind context
+        let options = ExplainOptions(Output = outputOf plan.Spec,
+                                     BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind)
+        let targets = match target with GroundTruth -> labels | Predicted -> predictions
+        let all = [| 0 .. inputs.shape.[0] |> int |> fun n -> n - 1 |]
+        let perCall = inputsPerCall kind
+        let maps, diagnostics, resumed, parts =
+            match target, groundTruthMaps with
+            | Predicted, Some (gtMaps, gtDiagnostics) ->
+                let differing = all |> Array.filter (fun r -> predictions.[r] <> labels.[r])
+                let maps = gtMaps.clone()
+                let diagnostics = gtDiagnostics |> Seq.map (fun kv -> kv.Key, kv.Value.clone()) |> dict
+                if differing.Length > 0 then
+                    let newMaps, newDiagnostics, resumed, parts = explainRows step.Name step.Hash perCall m model inputs targets keys differing options device
+                    let index = torch.tensor(differing |> Array.map int64)
+                    maps.index_copy_(0L, index, newMaps) |> ignore
+                    for KeyValue(k, v) in newDiagnostics do diagnostics.[k].index_copy_(0L, index, v) |> ignore
+                    maps, diagnostics, resumed, parts
+                else maps, diagnostics, 0.0, []
+            | _ -> explainRows step.Name step.Hash perCall m model inputs targets keys all options device
+        let seconds = clock.Elapsed.TotalSeconds + resumed
+        saveMaps file maps [ for KeyValue(k, v) in diagnostics -> k, v ] [ "method", m.Describe(); "target", targetName target; "seconds", string seconds ]
+        for part in parts do File.Delete part
+        maps, diagnostics, seconds, false
+

@@ -1,0 +1,285 @@
+/// Metric steps: negative perturbation, rank agreement, ROAR and the per-method metrics, each read from the cache or
+/// computed and stored as a sealed JSON artefact under its step's hash.
+module Experiments.MetricSteps
+
+open System
+open System.Collections.Generic
+open System.Diagnostics
+open System.IO
+open TorchSharp
+open Attribution
+open Attribution.Data
+open Attribution.Methods
+open Attribution.Metrics
+open Attribution.Models
+open Attribution.Runtime
+open Attribution.Sampling
+open Experiments
+open Experiments.Plan
+open Experiments.Results
+open Experiments.Building
+
+type Tensor = torch.Tensor
+open Experiments.Running
+open Experiments.AttributionSteps
+
+let negativePerturbation (plan: Plan) (step: Step) (np: NegativePerturbationSpec) (domain: Domain.Domain) model (rows: int64[]) (labels: int64[]) (predictions: int64[])
+                                 (maps: IDictionary<TargetKind, Tensor>) device =
+    let file = Artefacts.path "metrics" step.Hash ".json"
+    fst <| Artefacts.jsonOrCompute file (fun () ->
+        let seed = Seeds.Derive(int64 plan.Spec.Seed, "negative_perturbation")
+        let labelTensor = torch.tensor(labels)
+        let predictionTensor = torch.tensor(predictions)
+        let curve name (targetMaps: Tensor) (reference: Tensor) =
+            use masked = domain.MaskedPredictions model rows targetMaps np.Fractions np.MaskValue seed device
+            let values = Attribution.Metrics.NegativePerturbation.AgreementPercent(masked, reference)
+            { Name = name; Values = values; Auc = Attribution.Metrics.Auc.Trapezoid(Array.ofList np.Fractions, values) }
+        Progress.say $"{step.Name}: masking {np.Fractions.Length} fractions of {labels.Length} inputs"
+        let curves =
+            [| match maps.TryGetValue GroundTruth with
+               | true, m -> yield curve "accuracy_gt" m labelTensor
+               | _ -> ()
+               match maps.TryGetValue Predicted with
+               | true, m ->
+                   yield curve "accuracy_predicted" m labelTensor
+                   yield curve "consistency" m predictionTensor
+               | _ -> () |]
+        { Fractions = Array.ofList np.Fractions; Curves = curves })
+
+let rankAgreement (step: Step) (maps: IReadOnlyDictionary<string * TargetKind, Tensor>) (methods: string list) (target: TargetKind) =
+    let file = Artefacts.path "metrics" step.Hash ".json"
+    fst <| Artefacts.jsonOrCompute file (fun () ->
+        let flat id = let m = maps.[(id, target)] in m.reshape(m.shape.[0], -1L).``to``(torch.ScalarType.Float32).data<float32>().ToArray(), int m.shape.[0]
+        [| for i, a in List.indexed methods do
+             for b in List.skip (i + 1) methods do
+                 let da, n = flat a
+                 let db, _ = flat b
+                 let d = da.Length / n
+                 let values = [| for r in 0 .. n - 1 -> RankCorrelation.Spearman(ArraySegment(da, r * d, d), ArraySegment(db, r * d, d)) |] |> Array.filter (Double.IsNaN >> not)
+                 yield { A = a; B = b; Spearman = (if values.Length = 0 then nan else Array.average values); Inputs = values.Length } |])
+
+let private meanCurve (rows: double[][]) =
+    if rows.Length = 0 then [||] else Array.init rows.[0].Length (fun j -> rows |> Array.averageBy (fun r -> r.[j]))
+
+/// Inputs [B, C, H, W] with the `fraction` most important pixels of each (by the map summed over channels, ties
+/// broken by a seeded random order) replaced by `fill` [1, C, 1, 1].
+let removeMostImportant (inputs: Tensor) (maps: Tensor) (fraction: float) (fill: Tensor) (seed: int64) =
+    use scope = torch.NewDisposeScope()
+    let b, h, w = inputs.shape.[0], inputs.shape.[2], inputs.shape.[3]
+    let p = h * w
+    let scores = maps.cpu().``to``(torch.ScalarType.Float64).sum([| 1L |]).reshape(b, p)
+    use g = new torch.Generator(uint64 seed, torch.CPU)
+    let shuffle = torch.rand([| b; p |], generator = g).argsort(1L)
+    let order = shuffle.gather(1L, scores.gather(1L, shuffle).argsort(1L, descending = true))
+    let k = int64 (Math.Round(fraction * float p))
+    let mask = torch.zeros([| b; p |], dtype = torch.ScalarType.Bool)
+    if k > 0L then mask.scatter_(1L, order.narrow(1L, 0L, k), torch.ones([| b; k |], dtype = torch.ScalarType.Bool)) |> ignore
+    torch.where(mask.reshape(b, 1L, h, w), fill.cpu().expand_as(inputs), inputs.cpu()).MoveToOuterDisposeScope()
+
+/// ROAR: for each fraction, a fresh model (same initialisation every time) trained on the masked training subset
+/// and tested on the masked explained inputs; each point is cached on its own, so an interrupted ROAR resumes.
+let roar (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (domain: Domain.Domain) (network: torch.nn.Module<Tensor, Tensor>)
+                 (model: torch.nn.Module<Tensor, Tensor>) (testInputs: Tensor) (testMaps: Tensor) (testLabels: int64[]) (context: MethodContext) device =
+    let spec = plan.Spec
+    let seed = Seeds.Derive(int64 spec.Seed, "roar")
+    let rows =
+        use g = new torch.Generator(uint64 (Seeds.Derive(int64 spec.Seed, "roar/train-subset")), torch.CPU)
+        use order = torch.randperm(int64 domain.TrainCount, generator = g)
+        order.narrow(0L, 0L, int64 (min r.TrainInputs domain.TrainCount)).data<int64>().ToArray()
+    let trainInputs = domain.Inputs network true rows
+    let trainLabels = domain.TrainLabels.index_select(0L, torch.tensor(rows))
+    let fill = trainInputs.mean([| 0L; 2L; 3L |], keepdim = true)
+    // Maps of the training subset, explaining each input's label; cached with the step.
+    let trainMapsFile = Artefacts.path "attributions" (roarTrainMapsKey step) ".safetensors"
+    let trainMaps =
+        match Artefacts.tryTensors trainMapsFile with
+        | Some stored -> stored.["maps"]
+        | None ->
+            let options = ExplainOptions(Output = outputOf spec,
+                                         BatchSize = spec.Explain.BatchSize, Seed = methodSeed spec kind)
+            let partsKey = roarTrainMapsKey step
+            let maps, _, _, parts =
+                explainRows $"{step.Name} (training inputs)" partsKey (inputsPerCall kind) (methodOf kind context) model trainInputs
+                            (trainLabels.data<int64>().ToArray()) rows [| 0 .. rows.Length - 1 |] options device
+            Safetensors.Save(trainMapsFile, readOnlyDict [ "maps", maps ], readOnlyDict [ "step", step.Name ])
+            for part in parts do File.Delete part
+            maps
+    let accuracy (name: string) (hashParts: string list) (trainScores: Tensor) (testScores: Tensor) (fraction: float) =
+        let file = Artefacts.path "metrics" (roarPointKey plan r fraction hashParts) ".json"
+        fst <| Artefacts.jsonOrCompute file (fun () ->
+            use scope = torch.NewDisposeScope()
+            let maskedTrain = removeMostImportant trainInputs trainScores fraction fill (Seeds.Derive(seed, "train"))
+            let maskedTest = removeMostImportant testInputs testScores fraction fill (Seeds.Derive(seed, "test"))
+            torch.manual_seed (Seeds.Derive(seed, "init")) |> ignore
+            let fresh = domain.NewModel()
+            let retrained = domain.Explained fresh
+            let options = TrainingOptions(r.Epochs, spec.Model.BatchSize, spec.Model.LearningRate, Seeds.Derive(seed, "training"))
+            Training.Train(retrained, maskedTrain, trainLabels, (fun x -> retrained.forward x), options, device) |> ignore
+            let predicted = Training.Logits(retrained, maskedTest, device).argmax(1L).data<int64>().ToArray()
+            fresh.Dispose()
+            let value = 100.0 * float (Array.zip predicted testLabels |> Array.filter (fun (a, b) -> a = b) |> Array.length) / float testLabels.Length
+            Progress.say $"{step.Name}: {name} at {fraction}: {value:F2}%%"
+            value)
+    let fractions = 0.0 :: r.Fractions
+    let ours = fractions |> List.map (fun f -> if f = 0.0 then accuracy "nothing removed" [] trainMaps testMaps 0.0 else accuracy "method" [ step.Hash ] trainMaps testMaps f)
+    use g = new torch.Generator(uint64 (Seeds.Derive(seed, "random-ranking")), torch.CPU)
+    let randomTrain = torch.rand(trainMaps.shape, generator = g)
+    let randomTest = torch.rand(testMaps.shape, generator = g)
+    let random = fractions |> List.map (fun f -> if f = 0.0 then List.head ours else accuracy "random ranking" [ "random" ] randomTrain randomTest f)
+    Array.ofList fractions, Array.ofList ours, Array.ofList random
+
+/// A per-method metric (insertion/deletion, Sensitivity-N, randomisation, certainty) on the maps of the
+/// explained class, cached as JSON by the step's hash.
+let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKind) (model: torch.nn.Module<Tensor, Tensor>)
+                         (inputs: Tensor) (maps: Tensor) (classes: int64[]) (labels: int64[]) (boxes: IReadOnlyList<Attribution.Data.Box> option) (context: MethodContext)
+                         (domain: Domain.Domain) (network: torch.nn.Module<Tensor, Tensor>) (rows: int64[]) device =
+    // Text: the explained rows' tokens and real lengths, and each token's score (the sum over its embedding coordinates).
+    let tokensOf () =
+        match domain.View rows, network with
+        | Domain.TextView(tokens, lengths, _), (:? Attribution.Models.TextModel as text) ->
+            let scores = Attribution.Methods.TokenScores.Sum(maps.reshape(maps.shape.[0], tokens.shape.[1], -1L), lengths)
+            text, tokens, lengths, scores
+        | _ -> failwith "token metrics need a text dataset and a text model"
+    let file = Artefacts.path "metrics" step.Hash ".json"
+    fst <| Artefacts.jsonOrCompute file (fun () ->
+        let name = Catalogue.metricName metric
+        let seed = Seeds.Derive(int64 plan.Spec.Seed, name)
+        let targets = torch.tensor(classes)
+        let result scalars xLabel x curves = { Metric = name; Method = List.head step.Methods; Scalars = scalars; XLabel = xLabel; X = x; Curves = curves }
+        let value n v = { Name = n; Value = v }
+        Progress.say $"{step.Name}: {classes.Length} inputs"
+        match metric with
+        | InsertionDeletion _ when domain.Modality = Modality.Text ->
+            let text, tokens, lengths, scores = tokensOf ()
+            let r = Attribution.Metrics.TokenInsertionDeletion().Evaluate(text, tokens, lengths, scores, targets, seed, device, plan.Spec.Explain.BatchSize)
+            result [| value "deletion" r.Deletion.MeanAuc; value "insertion" r.Insertion.MeanAuc; value "difference" r.Difference |]
+                   "fraction of the input's tokens changed to <unk> (most important first)" r.Deletion.Fractions
+                   [| { Name = "deletion"; Values = meanCurve r.Deletion.Curves; Auc = r.Deletion.MeanAuc }
+                      { Name = "insertion"; Values = meanCurve r.Insertion.Curves; Auc = r.Insertion.MeanAuc } |]
+        | SensitivityN(masks, points) when domain.Modality = Modality.Text ->
+            let text, tokens, lengths, scores = tokensOf ()
+            // N on the log grid up to 80% of the median real length; inputs with at most N tokens are skipped at that N.
+            let sizes = Attribution.Metrics.TokenSensitivityN.DefaultSizes(lengths, points)
+            let r = Attribution.Metrics.TokenSensitivityN(sizes, masks).Evaluate(text, tokens, lengths, scores, targets, seed, device, plan.Spec.Explain.BatchSize)
+            let valid = r.MeanCorrelation |> Array.filter (Double.IsNaN >> not)
+            result [| value "mean_correlation" (if valid.Length = 0 then nan else Array.average valid) |] "N (tokens set to <unk>)" (r.Sizes |> Array.map _.X)
+                   [| { Name = "correlation"; Values = r.MeanCorrelation; Auc = nan } |]
+        | InsertionDeletion(pixels, sigma) ->
+            let metric = Attribution.Metrics.InsertionDeletion(Nullable pixels)
+            let averaged = metric.EvaluateBlackAndBlurred(model, inputs, maps, targets, seed, device, sigma)
+            let rounds = averaged.Rounds |> Seq.toArray
+            let fractions = rounds.[0].Deletion.Fractions
+            let scalars =
+                [| for r in rounds do
+                     yield value $"deletion_{r.Substrate}" r.Deletion.MeanAuc
+                     yield value $"insertion_{r.Substrate}" r.Insertion.MeanAuc
+                     yield value $"difference_{r.Substrate}" r.Difference
+                   yield value "deletion" averaged.Deletion
+                   yield value "insertion" averaged.Insertion
+                   yield value "difference" averaged.Difference |]
+            let curves =
+                [| for r in rounds do
+                     yield { Name = $"deletion_{r.Substrate}"; Values = meanCurve r.Deletion.Curves; Auc = r.Deletion.MeanAuc }
+                     yield { Name = $"insertion_{r.Substrate}"; Values = meanCurve r.Insertion.Curves; Auc = r.Insertion.MeanAuc } |]
+            result scalars "fraction of pixels changed (most important first)" fractions curves
+        | SensitivityN(masks, points) ->
+            let features = int (inputs.shape.[2] * inputs.shape.[3])
+            let grid = Attribution.Metrics.SensitivityN.LogGrid(features, points)
+            let r = Attribution.Metrics.SensitivityN(grid, masks).Evaluate(model, inputs, maps, targets, seed, device)
+            let valid = r.MeanCorrelation |> Array.filter (Double.IsNaN >> not)
+            result [| value "mean_correlation" (if valid.Length = 0 then nan else Array.average valid) |] "N (pixels masked)" (r.N |> Array.map float)
+                   [| { Name = "correlation"; Values = r.MeanCorrelation; Auc = nan } |]
+        | ParameterRandomisation count ->
+            let n = min count (int inputs.shape.[0])
+            // Seen through an identity view, any layered model fits the cascade's generic signature.
+            let shape = inputs.shape |> Array.skip 1
+            let view (network: torch.nn.Module<Tensor, Tensor>) : Attribution.Models.ReshapedModel =
+                match box network with
+                | :? Attribution.Models.ILayeredModel -> new Attribution.Models.ReshapedModel(network, shape, shape)
+                | _ -> failwith $"parameter_randomisation needs a model that can be cut into stages; {network.GetType().Name} cannot"
+            let options = ExplainOptions(Output = outputOf plan.Spec,
+                                         BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind)
+            let stages =
+                Attribution.Metrics.ParameterRandomisation().Run<Attribution.Models.ReshapedModel>(view model, (fun () -> view (domain.NewModel())), methodOf kind context,
+                                                                 inputs.narrow(0L, 0L, int64 n).``to``(device: torch.Device), targets.narrow(0L, 0L, int64 n).``to``(device: torch.Device), options, seed)
+                |> Seq.toArray
+            let last = Array.last stages
+            result [| value "final_ssim" last.MeanSsim; value "final_spearman" last.MeanSpearman |]
+                   ("stages randomised from the output: " + (stages |> Array.map (fun s -> s.Stage) |> String.concat ", ")) (Array.init stages.Length (fun i -> float (i + 1)))
+                   [| { Name = "ssim"; Values = stages |> Array.map (fun s -> s.MeanSsim); Auc = nan }
+                      { Name = "spearman"; Values = stages |> Array.map (fun s -> s.MeanSpearman); Auc = nan } |]
+        | ExplanationCertainty pairs ->
+            let mi = Attribution.Information.MutualInformation.PixelwiseExplanationCertainty(inputs, maps, pairs, 3, seed)
+            result [| value "mutual_information_nats" mi |] "" [||] [||]
+        | EffectiveHeatRatio ->
+            let boxes = boxes |> Option.defaultWith (fun () -> failwith "effective_heat_ratio needs a dataset with boxes (fashion_canvas)")
+            let r = Attribution.Metrics.EffectiveHeatRatio().Evaluate(maps, boxes)
+            let scored = r.Ehr |> Array.filter (Double.IsNaN >> not)
+            let meanRatio = Array.init r.Quantiles.Length (fun q -> r.Ratios |> Array.filter (fun row -> row.Length > q && not (Double.IsNaN row.[q])) |> fun rows -> if rows.Length = 0 then nan else rows |> Array.averageBy (fun row -> row.[q]))
+            result [| value "ehr" r.Mean; value "inputs_scored" (float scored.Length); value "inputs_excluded" (float r.Excluded) |]
+                   "quantile threshold" (Array.ofSeq r.Quantiles) [| { Name = "heat_ratio"; Values = meanRatio; Auc = r.Mean } |]
+        | TaylorFidelity count ->
+            let n = min count (int inputs.shape.[0])
+            // The spec's output function: a ReLU network's logit is piecewise linear, so its second-order terms vanish.
+            let options = ExplainOptions(Output = outputOf plan.Spec,
+                                         BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind)
+            use report = Attribution.Metrics.TaylorFidelity.Assess(methodOf kind context, model, inputs.narrow(0L, 0L, int64 n).``to``(device: torch.Device),
+                                                                   targets.narrow(0L, 0L, int64 n).``to``(device: torch.Device), options)
+            let mean (t: Tensor) = t.``to``(torch.ScalarType.Float64).mean().item<float>()
+            let relative (e: Tensor) (scale: Tensor) = mean (e.``to``(torch.ScalarType.Float64) / scale.``to``(torch.ScalarType.Float64).clamp_min(1e-12))
+            result [| value "approximation_error" (mean report.ApproximationError)
+                      value "independent_error_relative" (relative report.IndependentError report.IndependentScale)
+                      value "interactive_error_relative" (relative report.InteractiveError report.InteractiveScale)
+                      value "inputs" (float n) |] "" [||] [||]
+        | TwoWord pairs ->
+            let _, test = domain.Speech |> Option.defaultWith (fun () -> failwith "two_word needs data.dataset speech_commands")
+            let right, cat = test.ClassOf "right", test.ClassOf "cat"
+            use utterances = Attribution.Metrics.TwoWordAttribution.Pairs(test, right, cat, pairs, seed)
+            let n, length = utterances.shape.[0], utterances.shape.[2]
+            // The 2 s utterances seen as frames, like every audio input; class covariances re-wrapped for twice the frames.
+            let frames = Domain.framesOf length
+            let longModel = new Attribution.Models.ReshapedModel(network, [| 1L; length |], frames)
+            let longContext =
+                { context with
+                    Structured = fun _ _ -> failwith "two_word takes covariance_gaussian with structure shared_across_channels only"
+                    Model = longModel
+                    Covariances =
+                        context.Covariances |> Seq.map (fun kv -> kv.Key, Attribution.Sampling.ClassCovariance.FromCovariances(kv.Value.Covariances, frames.[0], 1L, frames.[2], 0.0)) |> dict }
+            let x = utterances.reshape(Array.append [| n |] frames)
+            let inputs = torch.cat([| x; x |], 0L).``to``(device: torch.Device)
+            let classes = torch.tensor(Array.append (Array.create (int n) (int64 right)) (Array.create (int n) (int64 cat))).``to``(device: torch.Device)
+            let keys = Array.init (int n) int64
+            let options = ExplainOptions(Output = outputOf plan.Spec,
+                                         BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind, InputKeys = Array.append keys keys)
+            use explanation = (methodOf kind longContext).Explain(longModel, inputs, classes, options)
+            let maps = explanation.Maps.reshape(2L * n, 1L, length)
+            let rightShare = Attribution.Metrics.TwoWordAttribution.MassBefore(maps.narrow(0L, 0L, n), length / 2L)
+            let catShare = Attribution.Metrics.TwoWordAttribution.MassBefore(maps.narrow(0L, n, n), length / 2L) |> Array.map (fun f -> 1.0 - f)
+            let predicted = Training.Logits(longModel, x, device)
+            let bothTop2 =
+                let struct (_, top) = predicted.topk(2, 1)
+                let t = top.data<int64>().ToArray()
+                [| for i in 0 .. int n - 1 -> let row = t.[2 * i .. 2 * i + 1] in Array.contains (int64 right) row && Array.contains (int64 cat) row |]
+                |> Array.filter id |> Array.length
+            result [| value "right_share_on_first_word" (Array.average rightShare); value "cat_share_on_second_word" (Array.average catShare)
+                      value "min_right_share" (Array.min rightShare); value "min_cat_share" (Array.min catShare)
+                      value "pairs" (float n); value "pairs_with_both_words_in_top2" (float bothTop2) |] "" [||] [||]
+        | Roar r ->
+            let x, ours, random = roar plan step r kind domain network model inputs maps labels context device
+            let mean (v: float[]) = Array.average v.[1..]
+            result [| value "accuracy_nothing_removed" ours.[0]; value "mean_accuracy_removed" (mean ours); value "mean_accuracy_random" (mean random) |]
+                   "fraction of the most important pixels removed (retrained each time)" x
+                   [| { Name = "accuracy"; Values = ours; Auc = nan }; { Name = "accuracy_random_ranking"; Values = random; Auc = nan } |]
+        | NegativePerturbation _ | RankAgreement -> failwith "not a per-method metric")
+
+let logSobolev (methodId: string) (target: TargetKind) (diagnostics: IDictionary<string, Tensor>) =
+    match diagnostics.TryGetValue "entropy", diagnostics.TryGetValue "half_fisher_information" with
+    | (true, ent), (true, half) ->
+        let e = ent.``to``(torch.ScalarType.Float64).data<float>().ToArray()
+        let h = half.``to``(torch.ScalarType.Float64).data<float>().ToArray()
+        let ratios = Array.zip e h |> Array.filter (fun (_, hh) -> hh > 0.0) |> Array.map (fun (ee, hh) -> ee / hh) |> Array.sort
+        Some { Method = methodId; Target = targetName target; MeanEntropy = Array.average e; MeanHalfFisher = Array.average h
+               HoldsFraction = (Array.zip e h |> Array.filter (fun (ee, hh) -> ee <= hh) |> Array.length |> float) / float e.Length
+               MedianRatio = if ratios.Length = 0 then nan else ratios.[ratios.Length / 2] }
+    | _ -> None
+
