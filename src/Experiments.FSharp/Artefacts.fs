@@ -87,18 +87,21 @@ let soundTensors (file: string) =
         // The message starts with the path, which quarantine names itself.
         check.IsValid || (quarantine file (check.Message.Substring(min check.Message.Length (file.Length + 2))); false))
 
-/// The tensors of a cached safetensors artefact if it is there and sound (its checksums verified while reading), else
-/// None (a corrupt one is quarantined). The caller owns the tensors.
-let tryTensors (file: string) : Collections.Generic.Dictionary<string, TorchSharp.torch.Tensor> option =
+/// The tensors and metadata of a cached safetensors artefact if it is there and sound (its checksums verified while
+/// reading, from one open file), else None (a corrupt one is quarantined). The caller owns the tensors.
+let tryTensorsWithMetadata (file: string) =
     if not (File.Exists file) then None
     else
-        try Some(Attribution.Models.Safetensors.LoadVerified file)
+        try Some(Attribution.Models.Safetensors.LoadVerifiedWithMetadata file)
         with
         | :? CorruptFileException as e ->
             quarantine file e.Reason
             None
         // Another process removed it between the check and the read (a part, once its step is stored): as if absent.
         | :? FileNotFoundException -> None
+
+/// The tensors of a cached safetensors artefact if it is there and sound, else None (see tryTensorsWithMetadata).
+let tryTensors (file: string) = tryTensorsWithMetadata file |> Option.map (fun (struct (tensors, _)) -> tensors)
 
 /// The SHA-256 of a file the user named (weights, data files): by content, never by name or modification time. A memo
 /// under the cache's inputs/ folder skips re-reading a file whose identity (device, inode, size, ctime, mtime) has not

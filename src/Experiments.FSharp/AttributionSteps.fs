@@ -32,10 +32,10 @@ let private saveMaps (file: string) (maps: Tensor) (diagnostics: seq<string * Te
 
 /// What saveMaps wrote, when the file is there and sound: the maps, the diagnostics by name, and the seconds they cost.
 let private tryLoadMaps (file: string) =
-    Artefacts.tryTensors file
-    |> Option.map (fun stored ->
+    Artefacts.tryTensorsWithMetadata file
+    |> Option.map (fun (struct (stored, metadata)) ->
         let diagnostics = stored |> Seq.filter (fun kv -> kv.Key.StartsWith "diagnostic.") |> Seq.map (fun kv -> kv.Key.Substring 11, kv.Value) |> Seq.toList
-        stored.["maps"], diagnostics, Safetensors.ReadMetadata(file).["seconds"] |> float)
+        stored.["maps"], diagnostics, float metadata.["seconds"])
 
 /// The part file of one call: the step's hash, the call's first position and a hash of its rows (the rows depend on
 /// the cached model's predictions when only misclassified rows are explained).

@@ -51,126 +51,24 @@ module Catalogue =
           Deep = fun m -> Variant.issues (methods ()) m.Kind }
 
 
-    // --- metrics ---------------------------------------------------------------------------------
+    // --- metrics: the registry's entries -------------------------------------------------------
 
-    let negativePerturbation =
-        Variant.make
-            "negative_perturbation"
-            "Gat et al. 2022, Sec. 5.2: mask the least important fractions; post-hoc accuracy and consistency AUC"
-            (fields {
-                let! fractions = Fields.field (fun (s: NegativePerturbationSpec) -> s.Fractions) Params.fractions
-                and! mask = Fields.field (fun (s: NegativePerturbationSpec) -> s.MaskValue) Params.maskValue
-                return { Fractions = fractions; MaskValue = mask }
-            })
-            NegativePerturbation
-            (function
-            | NegativePerturbation s -> Some s
-            | _ -> None)
+    /// The metric variants (parameters, defaults, docs), shipped and registered.
+    let metrics () = MetricRegistry.all () |> List.map _.Variant
 
-    let rankAgreement =
-        Variant.constant "rank_agreement" "Spearman rank correlation between the maps of every pair of methods" RankAgreement
-
-    let insertionDeletion =
-        Variant.make
-            "insertion_deletion"
-            "Petsiuk et al. 2018 / Li et al. 2023: deletion and insertion curves (most important first) on a black and a blurred substrate, AUCs, Difference = insertion - deletion, and the two rounds' average"
-            (fields {
-                let! pixels = Fields.field fst (Param.int "pixels_per_step" "pixels changed per step (28 = one Fashion-MNIST row; at most the image's pixels)" (Some 28) 1 (Some Bounds.Pixels))
-                and! sigma = Fields.field snd (Param.float "blur_sigma" "sigma of the blurred substrate, in pixels (NeFLAG: 20)" (Some 20.0) true Bounds.Magnitude)
-                return pixels, sigma
-            })
-            InsertionDeletion
-            (function
-            | InsertionDeletion(p, s) -> Some(p, s)
-            | _ -> None)
-
-    let sensitivityN =
-        Variant.make
-            "sensitivity_n"
-            "Ancona et al. 2018: for N on a log grid, Pearson correlation between the attribution summed over N random pixels and the drop of f when they are set to 0"
-            (fields {
-                let! masks = Fields.field fst (Param.int "masks" "random masks per N, shared across inputs" (Some 100) 2 (Some Bounds.Draws))
-                and! points = Fields.field snd (Param.int "points" "values of N on the log grid" (Some 12) 1 (Some 100))
-                return masks, points
-            })
-            SensitivityN
-            (function
-            | SensitivityN(m, p) -> Some(m, p)
-            | _ -> None)
-
-    let parameterRandomisation =
-        Variant.make
-            "parameter_randomisation"
-            "Adebayo et al. 2018: re-initialise the layers from the output backwards and compare each map with the original (SSIM, Spearman)"
-            (Fields.field id (Param.int "inputs" "explained inputs re-explained at each stage (the first ones)" (Some 20) 1 (Some Bounds.References)))
-            ParameterRandomisation
-            (function
-            | ParameterRandomisation n -> Some n
-            | _ -> None)
-
-    let explanationCertainty =
-        Variant.make
-            "explanation_certainty"
-            "Luo et al., Sampling Matters: mutual information between pixel values and their attributions (KSG, k = 3, nats)"
-            (Fields.field id (Param.int "pairs" "(pixel, attribution) pairs sampled for the estimate" (Some 4096) 10 (Some 1_000_000)))
-            ExplanationCertainty
-            (function
-            | ExplanationCertainty n -> Some n
-            | _ -> None)
-
-    let effectiveHeatRatio =
-        Variant.constant "effective_heat_ratio" "Zhang et al. 2021 (InputIBA): heat inside the ground-truth box over pixels above each quantile threshold, area under that curve; inputs whose box covers at most a third of the image (needs dataset fashion_canvas)" EffectiveHeatRatio
-
-    let roar =
-        Variant.make
-            "roar"
-            "Hooker et al. 2019 (RemOve And Retrain): replace the most important fraction of pixels of training and explained test inputs by the training mean, retrain from scratch per fraction, test accuracy (and a random ranking for reference); reduced scale"
-            (fields {
-                let! fractions =
-                    Fields.field (fun (r: RoarSpec) -> r.Fractions)
-                        (Param.list "fractions" "fractions of the most important pixels removed" (Some [ 0.1; 0.3; 0.5; 0.7; 0.9 ]) Params.unitFraction "strictly increasing, in (0, 1)" Params.increasing)
-                and! trainInputs = Fields.field (fun (r: RoarSpec) -> r.TrainInputs) (Param.int "train_inputs" "training inputs explained and retrained on (a seeded subset)" (Some 2000) 10 (Some 100_000))
-                and! epochs = Fields.field (fun (r: RoarSpec) -> r.Epochs) (Param.int "epochs" "training epochs of each retrained model" (Some 4) 1 (Some Bounds.Epochs))
-                return { Fractions = fractions; TrainInputs = trainInputs; Epochs = epochs }
-            })
-            Roar
-            (function
-            | Roar s -> Some s
-            | _ -> None)
-
-    let taylorFidelity =
-        Variant.make
-            "taylor_fidelity"
-            "Deng et al. 2020: approximation error |sum a - (f(x) - f(0))|, and the error of the map of each input's second-order Taylor polynomial's independent part and interactive part against the ideal assignment (relative to the ideal's L1 size); baseline 0, f = explain.output"
-            (Fields.field id (Param.int "inputs" "explained inputs assessed (the first ones); each costs d Hessian-vector products" (Some 10) 1 (Some Bounds.References)))
-            TaylorFidelity
-            (function
-            | TaylorFidelity n -> Some n
-            | _ -> None)
-
-    let twoWord =
-        Variant.make
-            "two_word"
-            "Gat et al. 2022, Fig. 2 (audio): an utterance of 'right' followed by one of 'cat' (test clips, 2 s), both classes explained; share of sum |map| on each class's own word (1 = all of it, 0.5 = none preferred)"
-            (Fields.field id (Param.int "pairs" "'right' + 'cat' utterances built from test clips" (Some 20) 1 (Some 1000)))
-            TwoWord
-            (function
-            | TwoWord n -> Some n
-            | _ -> None)
-
-    let metrics = [ negativePerturbation; rankAgreement; insertionDeletion; sensitivityN; parameterRandomisation; explanationCertainty; effectiveHeatRatio; roar; taylorFidelity; twoWord ]
-    let metricNames = metrics |> List.map _.Name
+    /// The yaml names of every metric.
+    let metricNames () = MetricRegistry.names ()
 
     /// The yaml name of a metric.
-    let metricName (m: MetricSpec) = metrics |> List.find (fun v -> (v.Encode m).IsSome) |> _.Name
+    let metricName (m: MetricSpec) = MetricRegistry.nameOf m
 
     let metricSpec: Param<MetricSpec> =
-        { Info = { Name = "metric"; Type = "metric"; Default = None; Allowed = String.Join(" | ", metricNames); Doc = "an evaluation metric" }
+        { Info = { Name = "metric"; Type = "metric"; Default = None; Allowed = String.Join(" | ", MetricRegistry.names ()); Doc = "an evaluation metric" }
           Default = None
-          Decode = fun ctx n -> Variant.decoder "metric" "metric" [] metrics ctx n |> Decoded.map snd
-          Encode = Variant.encode "metric" metrics >> Out.Map
+          Decode = fun ctx n -> Variant.decoder "metric" "metric" [] (metrics ()) ctx n |> Decoded.map snd
+          Encode = fun m -> Variant.encode "metric" (metrics ()) m |> Out.Map
           Check = fun _ -> []
-          Deep = Variant.issues metrics }
+          Deep = fun m -> Variant.issues (metrics ()) m }
 
     // --- sections --------------------------------------------------------------------------------
 
@@ -269,7 +167,7 @@ module Catalogue =
                 @ duplicates "method id" _.Id "id" ms)
 
         let metrics =
-            Param.list "metrics" "the evaluation metrics" (Some [ Variant.dflt negativePerturbation; RankAgreement ]) metricSpec "a list of metrics" (fun _ -> [])
+            Param.list "metrics" "the evaluation metrics" (Some [ Variant.dflt MetricEntries.NegativePerturbation.variant; RankAgreement ]) metricSpec "a list of metrics" (fun _ -> [])
 
     let specFields: Fields<Spec, Spec> =
         fields {
@@ -329,7 +227,7 @@ module Catalogue =
           yield ""
           yield! describeVariants "Samplers (sampler: { kind: NAME, ... })" samplers
           yield ""
-          yield! describeVariants "Metrics (metrics: - metric: NAME, parameters beside it)" metrics
+          yield! describeVariants "Metrics (metrics: - metric: NAME, parameters beside it)" (metrics ())
           yield ""
           yield "Sections"
           yield! describeSection "(top level)" (specFields.Params |> List.filter (fun p -> p.Type <> "mapping"))
@@ -364,5 +262,5 @@ module Catalogue =
     let markdown () : (string * string) list =
         [ "methods", markdownTable "method" "definition" (methods ())
           "samplers", markdownTable "kind" "distribution" samplers
-          "metrics", markdownTable "metric" "definition" metrics ]
+          "metrics", markdownTable "metric" "definition" (metrics ()) ]
 

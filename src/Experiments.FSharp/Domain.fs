@@ -71,15 +71,6 @@ let spatialStagesOf (architecture: Architecture) =
 /// Architectures MIP-IN can invert stage by stage (ILayeredModel.ForwardStage).
 let invertibleStages (architecture: Architecture) = architecture = FashionCnn
 
-/// The modalities a metric is defined on. Insertion/deletion and Sensitivity-N work on image pixels and on text
-/// tokens (a token replaced by `<unk>`); blur, SSIM, boxes and retraining on masked pixels are for images.
-let metricModalities (metric: MetricSpec) =
-    match metric with
-    | InsertionDeletion _ | SensitivityN _ -> [ Modality.Image; Modality.Text ]
-    | ParameterRandomisation _ | EffectiveHeatRatio | Roar _ -> [ Modality.Image ]
-    | TwoWord _ -> [ Modality.Audio ]
-    | NegativePerturbation _ | RankAgreement | ExplanationCertainty _ | TaylorFidelity _ -> [ Modality.Image; Modality.Text; Modality.Audio ]
-
 /// How the explained inputs are shown to a person (the report's pictures).
 type InputView =
     | ImageView

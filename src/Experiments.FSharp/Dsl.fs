@@ -105,16 +105,16 @@ module Dsl =
 
     // --- metrics ---
 
-    let negativePerturbation: MetricSpec = Variant.dflt Catalogue.negativePerturbation
+    let negativePerturbation: MetricSpec = Variant.dflt MetricEntries.NegativePerturbation.variant
     let rankAgreement: MetricSpec = RankAgreement
-    let insertionDeletion: MetricSpec = Variant.dflt Catalogue.insertionDeletion
-    let sensitivityN: MetricSpec = Variant.dflt Catalogue.sensitivityN
-    let parameterRandomisation: MetricSpec = Variant.dflt Catalogue.parameterRandomisation
-    let explanationCertainty: MetricSpec = Variant.dflt Catalogue.explanationCertainty
+    let insertionDeletion: MetricSpec = Variant.dflt MetricEntries.InsertionDeletion.variant
+    let sensitivityN: MetricSpec = Variant.dflt MetricEntries.SensitivityN.variant
+    let parameterRandomisation: MetricSpec = Variant.dflt MetricEntries.ParameterRandomisation.variant
+    let explanationCertainty: MetricSpec = Variant.dflt MetricEntries.ExplanationCertainty.variant
     let effectiveHeatRatio: MetricSpec = EffectiveHeatRatio
-    let roar: MetricSpec = Variant.dflt Catalogue.roar
-    let taylorFidelity: MetricSpec = Variant.dflt Catalogue.taylorFidelity
-    let twoWord: MetricSpec = Variant.dflt Catalogue.twoWord
+    let roar: MetricSpec = Variant.dflt MetricEntries.Roar.variant
+    let taylorFidelity: MetricSpec = Variant.dflt MetricEntries.TaylorFidelity.variant
+    let twoWord: MetricSpec = Variant.dflt MetricEntries.TwoWord.variant
 
     /// negative_perturbation only.
     let withFractions (fractions: float list) (m: MetricSpec) =

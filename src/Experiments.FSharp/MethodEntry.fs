@@ -72,10 +72,7 @@ module MethodEntry =
     /// and written by `fields` (defaults and ranges as the shipped entries state theirs). Register it with
     /// MethodRegistry.register; YAML then takes `method: NAME` with those parameters.
     let custom (name: string) (doc: string) (family: string) (fields: Fields<'p, 'p>) (facts: 'p -> MethodFacts) (build: MethodContext -> 'p -> IAttributionMethod) =
-        let wrap (p: 'p) =
-            match box p with
-            | null -> invalidArg "p" $"the parameters of method '{name}' are null"
-            | parameters -> Registered { Entry = name; Parameters = parameters }
+        let wrap (p: 'p) = Registered { Entry = name; Parameters = box p }
         let unwrap (kind: MethodKind) =
             match kind with
             | Registered r when r.Entry = name -> Some(unbox<'p> r.Parameters)

@@ -270,6 +270,12 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
             result [| value "accuracy_nothing_removed" ours.[0]; value "mean_accuracy_removed" (mean ours); value "mean_accuracy_random" (mean random) |]
                    "fraction of the most important pixels removed (retrained each time)" x
                    [| { Name = "accuracy"; Values = ours; Auc = nan }; { Name = "accuracy_random_ranking"; Values = random; Auc = nan } |]
+        | RegisteredMetric _ ->
+            // A metric defined outside the library: its engine metric, on the explained class's maps.
+            let engine = (MetricRegistry.entryOf metric).Build |> Option.map (fun build -> build metric) |> Option.defaultWith (fun () -> failwith $"metric {name} has no engine metric")
+            let e = engine.Evaluate(MetricInputs(model, inputs.``to``(device: torch.Device), maps.``to``(device: torch.Device), targets.``to``(device: torch.Device), seed, device, plan.Spec.Explain.BatchSize))
+            result (e.Scalars |> Seq.map (fun kv -> value kv.Key kv.Value) |> Array.ofSeq) e.XLabel e.X
+                   (e.Curves |> Seq.map (fun c -> { Name = c.Name; Values = c.Values; Auc = c.Auc }) |> Array.ofSeq)
         | NegativePerturbation _ | RankAgreement -> failwith "not a per-method metric")
 
 let logSobolev (methodId: string) (target: TargetKind) (diagnostics: IDictionary<string, Tensor>) =

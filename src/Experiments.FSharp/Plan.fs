@@ -98,7 +98,8 @@ let compile (spec: Spec) (dataHash: string) : Plan =
                     { Name = $"negative_perturbation/{List.head ids}"; Kind = EvaluateNegativePerturbation np
                       Hash = hash ("negative_perturbation" :: canonical np :: (maps |> List.map (fun a -> a.Hash)))
                       DependsOn = maps |> List.map (fun a -> a.Name); Methods = ids }
-            | InsertionDeletion _ | SensitivityN _ | ParameterRandomisation _ | ExplanationCertainty _ | EffectiveHeatRatio | Roar _ | TaylorFidelity _ | TwoWord _ ->
+            | InsertionDeletion _ | SensitivityN _ | ParameterRandomisation _ | ExplanationCertainty _ | EffectiveHeatRatio | Roar _ | TaylorFidelity _ | TwoWord _
+            | RegisteredMetric _ ->
                 let metricName = Catalogue.metricName metric
                 for (kind, methods) in spec.Methods |> List.groupBy (fun m -> m.Kind) do
                     let ids = methods |> List.map (fun m -> m.Id)

@@ -125,6 +125,11 @@ type TaylorTerm =
     | InteractiveTerms
     | AllTerms
 
+/// The parameters of an entry registered from outside the library (a method, a metric): the entry's name and a value
+/// of the entry's own type (null for an entry without parameters, whose type is unit), compared structurally.
+[<NoComparison>]
+type EntryParameters = { Entry: string; Parameters: objnull }
+
 type MethodKind =
     | Saliency of absolute: bool
     | GradientXInput
@@ -173,10 +178,7 @@ type MethodKind =
     /// Sampler x statistic, optionally times (input - baseline), the baseline a constant: the named sampling methods are presets of it.
     | SampledGradients of sampling: SamplingParams * statistic: GradientStatistic * timesInput: bool * baseline: float
     /// A method registered from outside the library (MethodRegistry.register): its entry and its parameters.
-    | Registered of RegisteredMethod
-
-/// A registered method's entry name and its parameters, a value of the entry's own type (compared structurally).
-and [<NoComparison>] RegisteredMethod = { Entry: string; Parameters: obj }
+    | Registered of EntryParameters
 
 /// InputIBA's stages and what its map shows. yaml map: capacity | mask
 and InputIbaSpec =
@@ -212,6 +214,8 @@ type MetricSpec =
     | TwoWord of pairs: int
     /// ROAR (Hooker et al. 2019): remove the most important fraction of pixels from training and test inputs, retrain, test.
     | Roar of RoarSpec
+    /// A per-method metric registered from outside the library (MetricRegistry.register): its entry and its parameters.
+    | RegisteredMetric of EntryParameters
 
 /// ROAR on a reduced scale: a seeded subset of training inputs is explained, masked and retrained on.
 and RoarSpec =

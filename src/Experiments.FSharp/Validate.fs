@@ -100,13 +100,16 @@ module Validate =
         |> List.indexed
         |> List.collect (fun (i, m) ->
             let at message allowed = error $"metrics[{i}].metric" message (Some(Catalogue.metricName m)) allowed
+            let facts = MetricRegistry.facts m
+            let name = Catalogue.metricName m
             [ match m, spec.Data.Dataset with
-              | EffectiveHeatRatio, d when d <> FashionCanvas ->
-                  yield at "effective_heat_ratio needs ground-truth boxes, which only data.dataset fashion_canvas has" [ "data.dataset: fashion_canvas" ]
-              | TwoWord _, d when d <> SpeechCommands ->
-                  yield at "two_word needs spoken words, which only data.dataset speech_commands has" [ "data.dataset: speech_commands" ]
-              | _ when not (List.contains modality (Domain.metricModalities m)) ->
-                  let fitting = Catalogue.metrics |> List.filter (fun v -> v.Default |> Option.forall (fun d -> List.contains modality (Domain.metricModalities d))) |> List.map _.Name
+              | _, d when not facts.Datasets.IsEmpty && not (List.contains d facts.Datasets) ->
+                  let needed = facts.Datasets |> List.map (fun k -> "data.dataset: " + nameOf Vocabulary.Names.datasets k)
+                  let what = match m with EffectiveHeatRatio -> "ground-truth boxes" | TwoWord _ -> "spoken words" | _ -> "its own data"
+                  let which = facts.Datasets |> List.map (fun k -> "data.dataset " + nameOf Vocabulary.Names.datasets k) |> String.concat " or "
+                  yield at $"{name} needs {what}, which only {which} has" needed
+              | _ when not (List.contains modality facts.Modalities) ->
+                  let fitting = MetricRegistry.all () |> List.filter (fun e -> e.Variant.Default |> Option.forall (fun d -> List.contains modality (e.Facts d).Modalities)) |> List.map _.Name
                   yield at $"this metric is not defined on {modalityName modality} inputs (data.dataset {datasetName})" fitting
               | InsertionDeletion(pixels, _), _ when modality = Modality.Image ->
                   let side = Domain.imageSide spec.Data.Dataset

@@ -39,7 +39,13 @@ public static partial class Safetensors
     /// <exception cref="FileNotFoundException">There is no file at <paramref name="path"/>.</exception>
     /// <exception cref="CorruptFileException">The file is malformed or truncated, carries no checksums, or its header or
     /// data does not match them; no tensor is returned.</exception>
-    public static Dictionary<string, torch.Tensor> LoadVerified(string path)
+    public static Dictionary<string, torch.Tensor> LoadVerified(string path) => LoadVerifiedWithMetadata(path).Tensors;
+
+    /// <summary>
+    /// <see cref="LoadVerified"/> with the file's <c>__metadata__</c> strings, read from the same open file: another
+    /// process may replace or delete the path right after, and a second read would see that.
+    /// </summary>
+    public static (Dictionary<string, torch.Tensor> Tensors, IReadOnlyDictionary<string, string> Metadata) LoadVerifiedWithMetadata(string path)
     {
         using var file = OpenChecked(path);
         SafetensorsHeader header;
@@ -57,7 +63,7 @@ public static partial class Safetensors
             foreach (var t in tensors.Values) t.Dispose();
             throw new CorruptFileException(path, dataProblem);
         }
-        return tensors;
+        return (tensors, header.Metadata);
     }
 
     // In chunks, so that a file of any size is checked in constant memory.

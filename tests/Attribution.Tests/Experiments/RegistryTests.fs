@@ -27,6 +27,20 @@ let private entry =
         (fun _ -> MethodFacts.imagesOnly)
         (fun _ p -> ConstantMap(p.Weight))
 
+/// The test's own metric: the mean of a method's map over the inputs (for the constant map, its weight).
+type MeanMap() =
+    interface Attribution.Metrics.IMetric with
+        member _.Evaluate(inputs) =
+            Attribution.Metrics.MetricEvaluation([| Collections.Generic.KeyValuePair("mean", inputs.Maps.mean().item<float32>() |> float) |])
+
+let private metricEntry =
+    MetricEntry.custom
+        "mean_map"
+        "the mean of a method's map (a metric of the test project)"
+        (Fields.ret ())
+        (fun () -> { MetricFacts.everywhere with Modalities = [ Modality.Image ]; Better = [ "mean", true ] })
+        (fun () -> MeanMap() :> Attribution.Metrics.IMetric)
+
 let private registered (f: unit -> unit) =
     MethodRegistry.register entry
     try f () finally MethodRegistry.unregister "constant_map"
@@ -69,10 +83,37 @@ let tests =
                     Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", null))
         }
 
+        test "a metric registered from the test project evaluates every method's maps through its IMetric, from YAML" {
+            registered (fun () ->
+                MetricRegistry.register metricEntry
+                try
+                    let root = TestFiles.freshDir "registry-metric"
+                    let file = Path.Combine(root, "registry.yaml")
+                    File.WriteAllText(file, (spec "fashion_mnist" "fashion_cnn" "    weight: 2.5\n") + "  - metric: mean_map\n")
+                    withCache (Path.Combine(root, "cache")) (fun () ->
+                        let code, stderr = captured (fun () -> Cli.run [| "run"; file; "--output"; Path.Combine(root, "runs") |])
+                        Expect.equal code ExitCode.Ok stderr)
+                    use doc = Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(root, "runs", "registry", "metrics.json")))
+                    let means =
+                        [ for m in doc.RootElement.GetProperty("Metrics").EnumerateArray() do
+                            if m.GetProperty("Metric").GetString() = "mean_map" then
+                                yield string (m.GetProperty("Method").GetString()), m.GetProperty("Scalars").[0].GetProperty("Value").GetDouble() ]
+                    Expect.equal (means |> List.map fst |> List.sort) [ "constant_map"; "saliency" ] "one result per method"
+                    Expect.floatClose Accuracy.high (means |> List.find (fst >> (=) "constant_map") |> snd) 2.5 "the constant map's mean is its weight"
+                    match Validate.text "r.yaml" ((spec "spam_assassin" "text_cnn" "") + "  - metric: mean_map\n") with
+                    | Error errors -> Expect.exists errors (fun e -> e.Path = "metrics[2].metric" && e.Message.Contains "not defined on text") (SpecError.formatAll errors)
+                    | Ok _ -> failtest "its facts say images only"
+                finally
+                    MetricRegistry.unregister "mean_map")
+        }
+
         test "a registered method's parameters have defaults and ranges, and its facts are validation rules" {
             registered (fun () ->
                 match Validate.text "r.yaml" (spec "fashion_mnist" "fashion_cnn" "") with
-                | Ok s -> Expect.equal (s.Methods.[1].Kind) (Registered { Entry = "constant_map"; Parameters = ({ Weight = 1.0 }: ConstantMapParameters) |> box |> nonNull }) "the default weight"
+                | Ok s ->
+                    match s.Methods.[1].Kind with
+                    | Registered r -> Expect.equal (r.Entry, unbox<ConstantMapParameters> r.Parameters) ("constant_map", { Weight = 1.0 }) "the default weight"
+                    | other -> failtest $"decoded as {other}"
                 | Error e -> failtest (SpecError.formatAll e)
                 match Validate.text "r.yaml" (spec "fashion_mnist" "fashion_cnn" "    weight: -1\n") with
                 | Error [ e ] -> Expect.equal (e.Path, e.Line) ("methods[1].weight", 7) (SpecError.format e)

@@ -1,0 +1,35 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Attribution.Metrics;
+
+/// <summary>
+/// What a metric of one method's maps is given: the explained model (the function methods explain, on method inputs
+/// [N, ...]), the explained inputs, the method's maps of them (same shape), the explained class of each input, a seed
+/// for any random draw, the device and the batch size for forward passes. Tensors are on <see cref="Device"/>.
+/// </summary>
+public sealed record MetricInputs(nn.Module<Tensor, Tensor> Model, Tensor Inputs, Tensor Maps, Tensor Targets, long Seed, Device Device, int BatchSize);
+
+/// <summary>A curve over the shared x axis of an evaluation, with its area when it has one (NaN otherwise).</summary>
+public sealed record MetricCurve(string Name, double[] Values, double Auc);
+
+/// <summary>
+/// What a metric found: named scalars (the report's table, metrics.json and .csv), and optionally curves over a shared
+/// x axis (drawn as PNGs).
+/// </summary>
+public sealed record MetricEvaluation(IReadOnlyList<KeyValuePair<string, double>> Scalars, string XLabel, double[] X, IReadOnlyList<MetricCurve> Curves)
+{
+    /// <summary>Scalars only.</summary>
+    public MetricEvaluation(IReadOnlyList<KeyValuePair<string, double>> scalars) : this(scalars, "", [], []) { }
+}
+
+/// <summary>
+/// A metric of one method's maps, for metrics defined outside the toolkit: implement it (C# or F#), give it a registry
+/// entry from your own code (<c>MetricEntry.custom</c> and <c>MetricRegistry.register</c> in the experiment layer), and
+/// specs name it like a shipped metric. Evaluate must not depend on the order or batching of the inputs.
+/// </summary>
+public interface IMetric
+{
+    /// <summary>Evaluates the maps of one method on the explained inputs.</summary>
+    MetricEvaluation Evaluate(MetricInputs inputs);
+}

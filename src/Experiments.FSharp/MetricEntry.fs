@@ -1,0 +1,54 @@
+namespace Experiments
+
+// A metric as the registry holds it: its yaml name, doc and parameters (a Variant), the facts validation and the report
+// read (the modalities and datasets it is defined on, which of its scalars are better high), and, for a metric defined
+// outside the library, the engine's IMetric that evaluates it. Shipped metrics are one file each under Metrics/ (their
+// evaluation, which may retrain models or build new inputs, is the runner's: MetricSteps.fs); a user's is built with
+// MetricEntry.custom and registered with MetricRegistry.register.
+
+open Attribution.Metrics
+
+/// What the toolkit needs to know of a metric beyond its parameters.
+type MetricFacts =
+    { /// The modalities the metric is defined on; another is a located spec error.
+      Modalities: Modality list
+      /// The datasets it needs (ground-truth boxes, spoken words); empty: any dataset of its modalities.
+      Datasets: DatasetKind list
+      /// Scalars of its results and whether higher is better (true) or lower (false).
+      Better: (string * bool) list }
+
+module MetricFacts =
+    /// A metric defined on every modality, with no scalar to rank by.
+    let everywhere = { Modalities = [ Modality.Image; Modality.Audio; Modality.Text ]; Datasets = []; Better = [] }
+
+/// A metric of the registry.
+type MetricEntry =
+    { /// The yaml name (`metric: NAME`), doc and parameters.
+      Variant: Variant<MetricSpec>
+      /// The facts of one parameter setting.
+      Facts: MetricSpec -> MetricFacts
+      /// The engine's metric of one parameter setting, for metrics defined outside the library; None for the shipped
+      /// ones, which the runner evaluates itself.
+      Build: (MetricSpec -> IMetric) option }
+
+    member e.Name = e.Variant.Name
+
+module MetricEntry =
+    /// A shipped metric: its codec and facts; the runner evaluates it.
+    let shipped (variant: Variant<MetricSpec>) (facts: MetricFacts) = { Variant = variant; Facts = (fun _ -> facts); Build = None }
+
+    /// An entry for a per-method metric defined outside the library, whose parameters are a value of the caller's type
+    /// 'p, read and written by `fields`. Register it with MetricRegistry.register; YAML then takes `metric: NAME`.
+    let custom (name: string) (doc: string) (fields: Fields<'p, 'p>) (facts: 'p -> MetricFacts) (build: 'p -> IMetric) =
+        let wrap (p: 'p) = RegisteredMetric { Entry = name; Parameters = box p }
+        let unwrap (metric: MetricSpec) =
+            match metric with
+            | RegisteredMetric r when r.Entry = name -> Some(unbox<'p> r.Parameters)
+            | _ -> None
+        let parameters metric =
+            match unwrap metric with
+            | Some p -> p
+            | None -> invalidArg "metric" $"the entry '{name}' was given another metric's parameters: %A{metric}"
+        { Variant = Variant.make name doc fields wrap unwrap
+          Facts = parameters >> facts
+          Build = Some(parameters >> build) }

@@ -1,0 +1,21 @@
+/// The `sensitivity_n` metric: its parameters (with defaults and ranges) and facts; MetricSteps.fs evaluates it.
+module Experiments.MetricEntries.SensitivityN
+
+open Experiments
+open Experiments.Vocabulary
+
+let variant: Variant<MetricSpec> =
+    Variant.make
+        "sensitivity_n"
+        "Ancona et al. 2018: for N on a log grid, Pearson correlation between the attribution summed over N random pixels and the drop of f when they are set to 0"
+        (fields {
+            let! masks = Fields.field fst (Param.int "masks" "random masks per N, shared across inputs" (Some 100) 2 (Some Bounds.Draws))
+            and! points = Fields.field snd (Param.int "points" "values of N on the log grid" (Some 12) 1 (Some 100))
+            return masks, points
+        })
+        SensitivityN
+        (function
+        | SensitivityN(m, p) -> Some(m, p)
+        | _ -> None)
+
+let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image; Modality.Text ]; Datasets = []; Better = [ "mean_correlation", true ] }
