@@ -47,8 +47,8 @@ let private conditionalSampler (c: ConditionalGaussianSpec) (shared: Attribution
     // The class covariances are already jittered; this jitter makes the Schur complement's factor safe too.
     new Attribution.Sampling.ConditionalGaussian(perInput, subset, rest, c.Jitter)
 
-/// The engine's sampler for a spec's sampler.
-let sampler (spec: SamplerSpec) (context: MethodContext) : ISampler =
+/// The engine's sampler for a shipped sampler (SamplerRegistry.build covers registered ones too).
+let shippedSampler (spec: SamplerSpec) (context: MethodContext) : ISampler =
     match spec with
     | IsotropicGaussian stdev -> Attribution.Sampling.IsotropicGaussian(stdev)
     | CovarianceGaussian c ->
@@ -60,6 +60,7 @@ let sampler (spec: SamplerSpec) (context: MethodContext) : ISampler =
     | BernoulliSuppression p -> Attribution.Sampling.BernoulliSuppression(p)
     | EpsilonSphere e -> Attribution.Sampling.EpsilonSphere(e)
     | ConditionalGaussian c -> conditionalSampler c context.Covariances.[c.Jitter]
+    | RegisteredSampler r -> invalidArg "spec" $"the sampler '{r.Entry}' is registered: build it with SamplerRegistry.build"
 
 /// A method run with a fixed output function, whatever the spec's: DeepLIFT's rules are defined on the
 /// logits (the softmax couples all of them), so it explains the logit.

@@ -11,8 +11,8 @@ open Experiments.Vocabulary
 
 module Catalogue =
     let isIdent = Vocabulary.isIdent
-    let samplers = Vocabulary.samplers
-    let samplerNames = Vocabulary.samplerNames
+    let samplers () = Vocabulary.samplers ()
+    let samplerNames () = Vocabulary.samplerNames ()
 
     // --- methods: the registry's entries -------------------------------------------------------
 
@@ -225,7 +225,7 @@ module Catalogue =
     let describe () : string =
         [ yield! describeVariants "Methods (methods: - method: NAME, parameters beside it; id defaults to NAME)" (methods ())
           yield ""
-          yield! describeVariants "Samplers (sampler: { kind: NAME, ... })" samplers
+          yield! describeVariants "Samplers (sampler: { kind: NAME, ... })" (samplers ())
           yield ""
           yield! describeVariants "Metrics (metrics: - metric: NAME, parameters beside it)" (metrics ())
           yield ""
@@ -261,6 +261,6 @@ module Catalogue =
     /// `attribution list --markdown` prints them, and a test checks the docs hold them as printed.
     let markdown () : (string * string) list =
         [ "methods", markdownTable "method" "definition" (methods ())
-          "samplers", markdownTable "kind" "distribution" samplers
+          "samplers", markdownTable "kind" "distribution" (samplers ())
           "metrics", markdownTable "metric" "definition" (metrics ()) ]
 

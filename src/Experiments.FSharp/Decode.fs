@@ -482,16 +482,21 @@ module Variant =
             | other -> Decoded.fail [ Decode.error ctx other.Pos ("expected a mapping with '" + tagKey + "'") (Some(Decode.shown other)) [] ]
 
     /// A family as one parameter (e.g. `sampler`).
-    let param name doc tagKey noun (dflt: 'k option) (variants: Variant<'k> list) : Param<'k> =
-        let encode = encode tagKey variants >> Out.Map
+    /// A family as one parameter (e.g. `sampler`) whose cases are read when used: entries registered later count.
+    let paramOf name doc tagKey noun (dflt: 'k option) (variants: unit -> Variant<'k> list) : Param<'k> =
+        let encode k = encode tagKey (variants ()) k |> Out.Map
         { Info =
             { Name = name
               Type = noun
               Default = dflt |> Option.map (encode >> Out.flow)
-              Allowed = String.Join(" | ", variants |> List.map _.Name)
+              Allowed = String.Join(" | ", variants () |> List.map _.Name)
               Doc = doc }
           Default = dflt
-          Decode = fun c n -> decoder tagKey noun [] variants c n |> Decoded.map snd
+          Decode = fun c n -> decoder tagKey noun [] (variants ()) c n |> Decoded.map snd
           Encode = encode
           Check = fun _ -> []
-          Deep = issues variants }
+          Deep = fun k -> issues (variants ()) k }
+
+    /// A family as one parameter (e.g. `sampler`).
+    let param name doc tagKey noun (dflt: 'k option) (variants: Variant<'k> list) : Param<'k> =
+        paramOf name doc tagKey noun dflt (fun () -> variants)

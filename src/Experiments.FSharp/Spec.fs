@@ -56,6 +56,11 @@ type Architecture =
 /// covariance of the training inputs of the input's class).
 type CovarianceSource = | ClassCovariance
 
+/// The parameters of an entry registered from outside the library (a method, a metric): the entry's name and a value
+/// of the entry's own type (null for an entry without parameters, whose type is unit), compared structurally.
+[<NoComparison>]
+type EntryParameters = { Entry: string; Parameters: objnull }
+
 /// The distribution the sampling methods draw around an input.
 type SamplerSpec =
     /// z ~ N(x, stdev^2 I) (SmoothGrad, Smilkov et al. 2017). yaml kind: isotropic_gaussian
@@ -69,6 +74,8 @@ type SamplerSpec =
     /// Functional Information, Cor. 4.2: only the pixels of a box move, drawn from the class Gaussian conditioned
     /// on the rest. yaml kind: conditional_gaussian
     | ConditionalGaussian of ConditionalGaussianSpec
+    /// A sampler registered from outside the library (SamplerRegistry.register): its entry and its parameters.
+    | RegisteredSampler of EntryParameters
 
 /// Jitter is added to the diagonal of Sigma, relative to its mean diagonal, so that Sigma is positive definite.
 /// Structure: how Sigma over [C, H, W] is held (memory against fidelity; `Rank` is used by low_rank only).
@@ -124,11 +131,6 @@ type TaylorTerm =
     | IndependentTerms
     | InteractiveTerms
     | AllTerms
-
-/// The parameters of an entry registered from outside the library (a method, a metric): the entry's name and a value
-/// of the entry's own type (null for an entry without parameters, whose type is unit), compared structurally.
-[<NoComparison>]
-type EntryParameters = { Entry: string; Parameters: objnull }
 
 type MethodKind =
     | Saliency of absolute: bool

@@ -33,7 +33,15 @@ module Validate =
         let modality = Domain.modalityOf spec.Data.Dataset
         let datasetName = nameOf Vocabulary.Names.datasets spec.Data.Dataset
         let sampler = facts.Sampling |> Option.map _.Sampler
-        [ match sampler with
+        [ match sampler |> Option.bind SamplerRegistry.facts with
+          | Some registered ->
+              let name = match sampler with Some(RegisteredSampler r) -> r.Entry | _ -> ""
+              if facts.DividesByOutput && not registered.Gaussian then
+                  yield at "sampler" "the Fisher statistic (C grad f).grad f / f needs a Gaussian sampler, which has a covariance C" (Some name) [ "isotropic_gaussian"; "covariance_gaussian" ]
+              if registered.ImagesOnly && modality <> Modality.Image then
+                  yield at "sampler" $"{name} works on image pixels; data.dataset {datasetName} is not an image dataset" (Some name) []
+          | None -> ()
+          match sampler with
           | Some(BernoulliSuppression _ | EpsilonSphere _ as s) when facts.DividesByOutput ->
               let kind = match s with BernoulliSuppression _ -> "bernoulli_suppression" | _ -> "epsilon_sphere"
               yield at "sampler" "the Fisher statistic (C grad f).grad f / f needs a Gaussian sampler, which has a covariance C" (Some kind) [ "isotropic_gaussian"; "covariance_gaussian" ]

@@ -241,11 +241,23 @@ module Vocabulary =
             | ConditionalGaussian c -> Some c
             | _ -> None)
 
-    let samplers = [ isotropicGaussian; covarianceGaussian; conditionalGaussian; bernoulliSuppression; epsilonSphere ]
-    let samplerNames = samplers |> List.map _.Name
+    /// The shipped samplers.
+    let shippedSamplers = [ isotropicGaussian; covarianceGaussian; conditionalGaussian; bernoulliSuppression; epsilonSphere ]
+
+    // The codecs of samplers registered from a user's code (SamplerRegistry.register adds them, with their factories).
+    let private registeredSamplers = Collections.Generic.List<Variant<SamplerSpec>>()
+
+    /// Every sampler's codec: the shipped ones, then the registered ones.
+    let samplers () = shippedSamplers @ lock registeredSamplers (fun () -> List.ofSeq registeredSamplers)
+
+    let samplerNames () = samplers () |> List.map _.Name
+
+    /// Adds a registered sampler's codec (SamplerRegistry.register); removes it (tests).
+    let addSampler (variant: Variant<SamplerSpec>) = lock registeredSamplers (fun () -> registeredSamplers.Add variant)
+    let removeSampler (name: string) = lock registeredSamplers (fun () -> registeredSamplers.RemoveAll(fun v -> v.Name = name) |> ignore)
 
     let sampler (dflt: SamplerSpec) =
-        Variant.param "sampler" "the distribution of the draws around x" "kind" "sampler" (Some dflt) samplers
+        Variant.paramOf "sampler" "the distribution of the draws around x" "kind" "sampler" (Some dflt) samplers
 
 
     /// The sampling parameters of a method that draws around the input: how many draws, and from which sampler.

@@ -30,7 +30,7 @@ let entry =
         (fun context kind ->
             match kind with
             | FunctionalInformation p ->
-                match Building.sampler p.Sampler context with
+                match SamplerRegistry.build context p.Sampler with
                 | :? IGaussianSampler as g -> Presets.FunctionalInformation(g, p.Samples)
                 | other -> failwith $"functional_information needs a Gaussian sampler, got {other.Describe()}"
             | other -> MethodEntry.mismatch name other)

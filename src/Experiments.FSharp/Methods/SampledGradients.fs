@@ -43,6 +43,6 @@ let entry =
                     | Variance -> StatisticKind.Variance
                     | MeanAbsolute -> StatisticKind.MeanAbsolute
                     | FisherRatio -> StatisticKind.FisherRatio
-                Attribution.Methods.SampledGradients("sampled_gradients", Building.sampler p.Sampler context, p.Samples, kind,
+                Attribution.Methods.SampledGradients("sampled_gradients", SamplerRegistry.build context p.Sampler, p.Samples, kind,
                                                      (if timesInput then Multiplier.Input else Multiplier.None), baseline = baseline)
             | other -> MethodEntry.mismatch name other)

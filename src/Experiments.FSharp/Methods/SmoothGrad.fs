@@ -23,5 +23,5 @@ let entry =
             | other -> MethodEntry.mismatch name other)
         (fun context kind ->
             match kind with
-            | SmoothGrad p -> Presets.SmoothGrad(Building.sampler p.Sampler context, p.Samples)
+            | SmoothGrad p -> Presets.SmoothGrad(SamplerRegistry.build context p.Sampler, p.Samples)
             | other -> MethodEntry.mismatch name other)

@@ -23,5 +23,5 @@ let entry =
             | other -> MethodEntry.mismatch name other)
         (fun context kind ->
             match kind with
-            | SmoothGradSq p -> Presets.SmoothGradSq(Building.sampler p.Sampler context, p.Samples)
+            | SmoothGradSq p -> Presets.SmoothGradSq(SamplerRegistry.build context p.Sampler, p.Samples)
             | other -> MethodEntry.mismatch name other)

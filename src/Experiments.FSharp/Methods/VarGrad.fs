@@ -23,5 +23,5 @@ let entry =
             | other -> MethodEntry.mismatch name other)
         (fun context kind ->
             match kind with
-            | VarGrad p -> Presets.VarGrad(Building.sampler p.Sampler context, p.Samples)
+            | VarGrad p -> Presets.VarGrad(SamplerRegistry.build context p.Sampler, p.Samples)
             | other -> MethodEntry.mismatch name other)

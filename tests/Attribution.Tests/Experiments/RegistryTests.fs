@@ -41,6 +41,18 @@ let private metricEntry =
         (fun () -> { MetricFacts.everywhere with Modalities = [ Modality.Image ]; Better = [ "mean", true ] })
         (fun () -> MeanMap() :> Attribution.Metrics.IMetric)
 
+/// The test's own sampler: every point is the input itself, so SmoothGrad with it is the plain gradient.
+type AtInput() =
+    interface Attribution.Sampling.ISampler with
+        member _.Describe() = "the input itself"
+        member _.Draw(input, _, count, _) =
+            new Attribution.Sampling.SampleSet(input.expand(int64 count, -1L, -1L, -1L).clone(), torch.full(int64 count, 1.0 / float count, dtype = torch.ScalarType.Float64, device = input.device))
+
+let private samplerEntry =
+    SamplerRegistry.custom "at_input" "every point is the input (a sampler of the test project)" (Fields.ret ())
+        (fun () -> { Gaussian = false; ImagesOnly = false })
+        (fun _ () -> AtInput() :> Attribution.Sampling.ISampler)
+
 let private registered (f: unit -> unit) =
     MethodRegistry.register entry
     try f () finally MethodRegistry.unregister "constant_map"
@@ -105,6 +117,31 @@ let tests =
                     | Ok _ -> failtest "its facts say images only"
                 finally
                     MetricRegistry.unregister "mean_map")
+        }
+
+        test "a sampler registered from the test project drives a shipped sampling method from YAML" {
+            SamplerRegistry.register samplerEntry
+            try
+                let root = TestFiles.freshDir "registry-sampler"
+                let file = Path.Combine(root, "sampler.yaml")
+                let yaml = "name: sampler\ndata: { dataset: fashion_mnist, explain: 6, train_limit: 400 }\nmodel: { architecture: fashion_cnn, epochs: 1 }\nexplain: { targets: [predicted], output: logit }\nmethods:\n  - { method: saliency, abs: false }\n  - { method: smooth_grad, samples: 3, sampler: { kind: at_input } }\nmetrics:\n  - metric: rank_agreement\n"
+                File.WriteAllText(file, yaml)
+                let cache = Path.Combine(root, "cache")
+                let code, stderr = withCache cache (fun () -> captured (fun () -> Cli.run [| "run"; file; "--output"; Path.Combine(root, "runs") |]))
+                Expect.equal code ExitCode.Ok stderr
+                let parsed = match Validate.text file yaml with Ok s -> s | Error e -> failtest (SpecError.formatAll e)
+                let plan = withCache cache (fun () -> Plan.compile parsed (Execute.dataHash parsed))
+                let mapsOf (name: string) =
+                    let step = plan.Steps |> List.find (fun st -> st.Name = name)
+                    Attribution.Models.Safetensors.LoadVerified(Path.Combine(cache, "attributions", step.Hash + ".safetensors")).["maps"]
+                Expect.isTrue ((mapsOf "attribute/smooth_grad/predicted").allclose(mapsOf "attribute/saliency/predicted", 1e-5, 1e-7))
+                    "SmoothGrad at the input itself is the gradient"
+                let fisher = yaml.Replace("{ method: smooth_grad, samples: 3,", "{ method: functional_information, samples: 3,").Replace("output: logit", "output: probability")
+                match Validate.text "f.yaml" fisher with
+                | Error errors -> Expect.exists errors (fun e -> e.Path = "methods[1].sampler" && e.Message.Contains "Gaussian") (SpecError.formatAll errors)
+                | Ok _ -> failtest "the sampler's facts say it is not Gaussian"
+            finally
+                SamplerRegistry.unregister "at_input"
         }
 
         test "a registered method's parameters have defaults and ranges, and its facts are validation rules" {

@@ -318,7 +318,7 @@ let tests =
               "catalogue"
               [ test "describe lists every method, sampler and metric with its parameters and defaults" {
                     let text = Catalogue.describe ()
-                    for name in (Catalogue.methodNames ()) @ Catalogue.samplerNames @ (Catalogue.metricNames ()) do
+                    for name in (Catalogue.methodNames ()) @ (Catalogue.samplerNames ()) @ (Catalogue.metricNames ()) do
                         Expect.stringContains text name name
                     Expect.stringContains text "Gat et al. 2022, Eq. 13" "citation"
                     Expect.stringContains text "default { kind: covariance_gaussian, scale: 0.15, covariance: class, jitter: 1e-05, structure: shared_across_channels, rank: 64 }" "fi default"
