@@ -1,0 +1,72 @@
+/// A user's own model and data, made with PyTorch (tests/fixtures/make_fixtures.py, committed): the toolkit's maps of
+/// the TorchScript export equal PyTorch's own gradients and Integrated Gradients, and the data file loads as images.
+module OwnModelTests
+
+open System
+open System.IO
+open Expecto
+open TorchSharp
+open Attribution.Methods
+open Attribution.Models
+
+/// The repository's tests/fixtures folder, found from the test binary's folder.
+let fixtures =
+    let rec up (dir: DirectoryInfo) =
+        if File.Exists(Path.Combine(dir.FullName, "Mixed.sln")) then Path.Combine(dir.FullName, "tests", "fixtures")
+        else up (match dir.Parent with null -> failwith "Mixed.sln not found above the test binary" | p -> p)
+    up (DirectoryInfo AppContext.BaseDirectory)
+
+let fixture (name: string) = Path.Combine(fixtures, name)
+
+/// |a - b| <= 1e-5 * max|b| elementwise: relative to the size of the reference map.
+let private closeRelative (actual: torch.Tensor) (reference: torch.Tensor) (what: string) =
+    let scale = reference.abs().max().item<float32>() |> float
+    let worst = (actual - reference).abs().max().item<float32>() |> float
+    Expect.isLessThanOrEqual worst (1e-5 * scale) $"{what}: largest difference {worst:E2} against a map of size {scale:E2}"
+
+[<Tests>]
+let tests =
+    testList "own model" [
+        test "the data file loads as 3-channel 32x32 images with labels, class names and boxes" {
+            let data = Attribution.Data.TensorFile.Load(fixture "own_data.safetensors")
+            let train, test, boxes = data.Train, data.Test, data.Boxes
+            Expect.equal train.Images.shape [| 48L; 3L; 32L; 32L |] "train"
+            Expect.equal test.Images.shape [| 24L; 3L; 32L; 32L |] "test"
+            Expect.equal (List.ofSeq test.ClassNames) [ "top_left"; "top_right"; "bottom_left"; "bottom_right" ] "class names in label order"
+            Expect.isTrue (test.Images.min().item<float32>() >= 0.0f && test.Images.max().item<float32>() <= 1.0f) "uint8 scaled to [0, 1]"
+            Expect.equal (boxes |> nonNull |> Array.length) 24 "a box per test image"
+        }
+
+        test "the TorchScript export's saliency and Integrated Gradients equal PyTorch's, to 1e-5 of the map's size" {
+            use scope = torch.NewDisposeScope()
+            use model = TorchScriptModel.Load(fixture "tiny_cnn.pt")
+            model.eval() |> ignore
+            let test = Attribution.Data.TensorFile.Load(fixture "own_data.safetensors").Test
+            let references = Safetensors.Load(fixture "references.safetensors")
+            let x = test.Images.narrow(0L, 0L, 4L)
+            let targets = references.["targets"]
+            use saliency = Presets.Saliency(false).Explain(model, x, targets, ExplainOptions())
+            closeRelative saliency.Maps references.["saliency"] "saliency"
+            use ig = Presets.IntegratedGradients(32, Attribution.Sampling.IntegrationRule.GaussLegendre).Explain(model, x, targets, ExplainOptions())
+            closeRelative ig.Maps references.["integrated_gradients"] "integrated gradients"
+        }
+
+        test "a file that is not TorchScript is refused with a message saying how to make one" {
+            Expect.throwsT<InvalidDataException> (fun () -> TorchScriptModel.Load(fixture "tiny_cnn.pth") |> ignore) "a state dict"
+        }
+
+        test "normalisation inside the model: maps in pixel space are the chain rule's 1/std times the normalised maps" {
+            use scope = torch.NewDisposeScope()
+            use inner = TorchScriptModel.Load(fixture "tiny_cnn.pt")
+            let mean, std = [| 0.5; 0.4; 0.3 |], [| 0.25; 0.5; 2.0 |]
+            use model = new Normalised(inner, mean, std)
+            model.eval() |> ignore
+            let test = Attribution.Data.TensorFile.Load(fixture "own_data.safetensors").Test
+            let x = test.Images.narrow(0L, 0L, 2L)
+            let targets = torch.tensor([| 0L; 1L |])
+            let normalisedX = (x - torch.tensor(mean).view(1L, 3L, 1L, 1L).``to``(torch.float32)) / torch.tensor(std).view(1L, 3L, 1L, 1L).``to``(torch.float32)
+            use outer = Presets.Saliency(false).Explain(model, x, targets, ExplainOptions())
+            use plain = Presets.Saliency(false).Explain(inner, normalisedX, targets, ExplainOptions())
+            closeRelative outer.Maps (plain.Maps / torch.tensor(std).view(1L, 3L, 1L, 1L).``to``(torch.float32)) "d f(n(x)) / dx = f'(n(x)) / std"
+        }
+    ]
