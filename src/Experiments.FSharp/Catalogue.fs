@@ -73,7 +73,22 @@ module Catalogue =
     // --- sections --------------------------------------------------------------------------------
 
     module Data =
-        let dataset = Param.choice "dataset" "dataset" "the dataset" None Names.datasets
+        let dataset = Param.choice "dataset" "dataset" "a shipped dataset" None Names.datasets
+
+        /// A user's data file (TensorFile): its path.
+        let tensors =
+            Param.make "tensors" "path" "a .safetensors file" "a file of your own images and labels: train_inputs, train_labels, test_inputs, test_labels [, test_boxes] (docs/own-model.md)" None
+                (Decode.string >> fun d -> fun n -> d n |> Decoded.map TensorFile)
+                (function TensorFile p -> Out.Str p | other -> Out.Str(string other))
+                (function
+                 | TensorFile p -> pathProblem p |> Option.orElse (if p.EndsWith(".safetensors", StringComparison.Ordinal) then None else Some "must be a .safetensors file")
+                 | _ -> None)
+
+        /// Where the data come from: a shipped dataset, or a file of the user's.
+        let source =
+            Fields.oneOf (fun (d: DataSpec) -> d.Dataset)
+                [ dataset, (function TensorFile _ -> false | _ -> true)
+                  tensors, (function TensorFile _ -> true | _ -> false) ]
         let root = Param.optional (Param.string "root" "directory of the dataset files" None nonEmpty)
         let trainLimit = Param.optional (Param.int "train_limit" "use only the first n training examples" None 1 (Some 10_000_000))
         let explain = Param.int "explain" "number of test inputs to explain" (Some 1000) 1 (Some 10000)
@@ -81,7 +96,7 @@ module Catalogue =
 
         let fields =
             fields {
-                let! dataset = Fields.field (fun (d: DataSpec) -> d.Dataset) dataset
+                let! dataset = source
                 and! root = Fields.field (fun (d: DataSpec) -> d.Root) root
                 and! trainLimit = Fields.field (fun (d: DataSpec) -> d.TrainLimit) trainLimit
                 and! explain = Fields.field (fun (d: DataSpec) -> d.Explain) explain
@@ -90,7 +105,35 @@ module Catalogue =
             }
 
     module Model =
-        let architecture = Param.choice "architecture" "architecture" "the network" None Names.architectures
+        let architecture = Param.choice "architecture" "architecture" "a shipped network, trained by the run (or loaded from weights)" None Names.architectures
+
+        /// A user's TorchScript model: its path.
+        let torchscript =
+            Param.make "torchscript" "path" "a TorchScript file" "a model of your own exported from PyTorch (torch.jit.trace or torch.jit.script, then save), explained as it is" None
+                (Decode.string >> fun d -> fun n -> d n |> Decoded.map TorchScript)
+                (function TorchScript p -> Out.Str p | other -> Out.Str(string other))
+                (function TorchScript p -> pathProblem p | _ -> None)
+
+        /// Which network: a shipped architecture, or a model of the user's.
+        let source =
+            Fields.oneOf (fun (m: ModelSpec) -> m.Architecture)
+                [ architecture, (function TorchScript _ -> false | _ -> true)
+                  torchscript, (function TorchScript _ -> true | _ -> false) ]
+
+        let private channelValues name doc (positive: bool) =
+            let item = Param.make name "float" (if positive then "(0, 1000]" else "[-1000, 1000]") doc None Decode.float Out.float (fun v ->
+                           if positive then (if v > 0.0 && v <= Bounds.Magnitude then None else Some "must be in (0, 1000]")
+                           elif abs v <= Bounds.Magnitude then None else Some "must be in [-1000, 1000]")
+            Param.list name doc None item "one value per channel" (fun xs -> if xs.IsEmpty then [ { Path = ""; Message = "at least one channel"; Found = None } ] else [])
+
+        let normalise =
+            Param.optional (
+                Fields.section "normalise" "the model's input normalisation (x - mean) / std per channel, applied inside the explained function (attributions stay in pixel space)"
+                    (fields {
+                        let! mean = Fields.field (fun (n: Normalisation) -> n.Mean) (channelValues "mean" "per-channel mean" false)
+                        and! std = Fields.field (fun (n: Normalisation) -> n.Std) (channelValues "std" "per-channel standard deviation" true)
+                        return { Mean = mean; Std = std }
+                    }))
         let epochs = Param.int "epochs" "training epochs" (Some 8) 1 (Some Bounds.Epochs)
         let batchSize = Param.int "batch_size" "training batch size" (Some 128) 1 (Some Bounds.BatchSize)
         let learningRate = Param.float "learning_rate" "Adam learning rate" (Some 0.001) true 10.0
@@ -103,12 +146,13 @@ module Catalogue =
 
         let fields =
             fields {
-                let! architecture = Fields.field (fun (m: ModelSpec) -> m.Architecture) architecture
+                let! architecture = source
                 and! epochs = Fields.field (fun (m: ModelSpec) -> m.Epochs) epochs
                 and! batchSize = Fields.field (fun (m: ModelSpec) -> m.BatchSize) batchSize
                 and! learningRate = Fields.field (fun (m: ModelSpec) -> m.LearningRate) learningRate
                 and! weights = Fields.field (fun (m: ModelSpec) -> m.Weights) weights
-                return { Architecture = architecture; Epochs = epochs; BatchSize = batchSize; LearningRate = learningRate; Weights = weights }
+                and! normalise = Fields.field (fun (m: ModelSpec) -> m.Normalise) normalise
+                return { Architecture = architecture; Epochs = epochs; BatchSize = batchSize; LearningRate = learningRate; Weights = weights; Normalise = normalise }
             }
 
     module Explain =

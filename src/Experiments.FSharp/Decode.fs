@@ -393,6 +393,35 @@ module Fields =
                 Param.issues p (get r)
                 |> List.map (fun i -> { i with Path = FieldPath.join p.Info.Name i.Path }) }
 
+    /// A value given under exactly one of several keys, each its own parameter (`dataset: fashion_mnist` or `tensors:
+    /// file.safetensors`): `owns` says which key writes a value back.
+    let oneOf (get: 'r -> 'a) (choices: (Param<'a> * ('a -> bool)) list) : Fields<'r, 'a> =
+        let names = choices |> List.map (fun (p, _) -> p.Info.Name)
+        let listed = String.Join(" or ", names)
+        { Params = choices |> List.map (fun (p, _) -> { p.Info with Doc = $"{p.Info.Doc} (give {listed})" })
+          Default = None
+          Run =
+            fun ctx entries mapPos ->
+                match entries |> List.filter (fun (k, _, _) -> List.contains k names) with
+                | [] -> Decoded.fail [ Decode.error (Decode.field names.Head ctx) mapPos $"missing: give one of {listed}" None names ]
+                | [ (key, _, node) ] ->
+                    let p, _ = choices |> List.find (fun (p, _) -> p.Info.Name = key)
+                    let c = Decode.field key ctx
+                    let d = p.Decode c node
+                    d |> Decoded.also (d.Value |> Option.map (p.Check >> Decode.located c node) |> Option.defaultValue [])
+                | (first, _, _) :: (key, keyPos, _) :: _ ->
+                    Decoded.fail [ Decode.error (Decode.field key ctx) keyPos $"give one of {listed}, not both (found {first} too)" (Some key) names ]
+          Encode =
+            fun r ->
+                let v = get r
+                choices |> List.filter (fun (_, owns) -> owns v) |> List.map (fun (p, _) -> p.Info.Name, p.Encode v)
+          Issues =
+            fun r ->
+                let v = get r
+                choices
+                |> List.filter (fun (_, owns) -> owns v)
+                |> List.collect (fun (p, _) -> Param.issues p v |> List.map (fun i -> { i with Path = FieldPath.join p.Info.Name i.Path })) }
+
     /// A mapping read through these fields; any other key is an error.
     let decoder (unknownMessage: string) (fields: Fields<'r, 'a>) : Decoder<'a> =
         fun ctx n ->

@@ -24,41 +24,81 @@ type Tensor = torch.Tensor
 type Network = torch.nn.Module<Tensor, Tensor>
 
 
-/// The side of an image dataset's square images, in pixels.
-let imageSide (dataset: DatasetKind) =
+/// The per-input shape [C, H, W] of an image dataset, known before its data is read (a user's data file: from its
+/// header). None when the file cannot be read (Validate.files reports that).
+let imageShape (dataset: DatasetKind) : (int * int * int) option =
     match dataset with
-    | FashionMnist -> 28
-    | FashionCanvas -> CanvasOptions().Size
-    | other -> invalidArg "dataset" $"{Hashing.display other} is not an image dataset"
+    | FashionMnist -> Some(1, 28, 28)
+    | FashionCanvas -> Some(1, CanvasOptions().Size, CanvasOptions().Size)
+    | TensorFile path ->
+        try
+            match Safetensors.ReadShapes(path).TryGetValue "test_inputs" with
+            | true, shape when shape.Length = 4 -> Some(int shape.[1], int shape.[2], int shape.[3])
+            | _ -> None
+        with _ -> None
+    | SpamAssassin | SpeechCommands -> None
 
-/// The number of classes of a dataset (validation needs it before any data is read).
+/// Whether the test inputs come with ground-truth boxes (the localisation metrics need them).
+let hasBoxes (dataset: DatasetKind) =
+    match dataset with
+    | FashionCanvas -> true
+    | TensorFile path -> (try Safetensors.ReadShapes(path).ContainsKey "test_boxes" with _ -> false)
+    | _ -> false
+
+/// The side of an image dataset's images for the rules on windows and boxes: the shorter one.
+let imageSide (dataset: DatasetKind) =
+    match imageShape dataset with
+    | Some(_, h, w) -> min h w
+    | None -> invalidArg "dataset" $"{Hashing.display dataset} is not an image dataset of a known shape"
+
+/// The number of classes of a dataset, where it is known before its data is read.
 let classCount (dataset: DatasetKind) =
     match dataset with
-    | FashionMnist | FashionCanvas -> 10
-    | SpamAssassin -> 2
-    | SpeechCommands -> 35
+    | FashionMnist | FashionCanvas -> Some 10
+    | SpamAssassin -> Some 2
+    | SpeechCommands -> Some 35
+    | TensorFile _ -> None
 
 let modalityOf (dataset: DatasetKind) =
     match dataset with
-    | FashionMnist | FashionCanvas -> Modality.Image
+    | FashionMnist | FashionCanvas | TensorFile _ -> Modality.Image
     | SpamAssassin -> Modality.Text
     | SpeechCommands -> Modality.Audio
 
-/// The architectures that can be trained on a modality (validation names them).
+/// A spec's name of a dataset: its yaml name, or the file it is read from.
+let datasetName (dataset: DatasetKind) =
+    match dataset with
+    | TensorFile path -> $"tensors {path}"
+    | d -> Vocabulary.Names.datasets |> List.find (snd >> (=) d) |> fst
+
+/// A spec's name of a model: its yaml name, or the file it is read from.
+let architectureName (architecture: Architecture) =
+    match architecture with
+    | TorchScript path -> $"torchscript {path}"
+    | a -> Vocabulary.Names.architectures |> List.find (snd >> (=) a) |> fst
+
+/// The architectures that can be trained on a modality (validation names them); a TorchScript model goes with images.
 let architecturesFor (modality: Modality) : Architecture list =
     match modality with
     | Modality.Image -> [ FashionCnn; SmallResNet ]
     | Modality.Audio -> [ M5 ]
     | Modality.Text -> [ TextLstm; TextBiLstm; TextCnn; TextTransformer ]
 
-/// Architectures whose ReLUs can be swapped (rule-based methods need that).
+/// Whether a model fits a modality: a shipped architecture of it, or a TorchScript model on images.
+let fits (modality: Modality) (architecture: Architecture) =
+    match architecture with
+    | TorchScript _ -> modality = Modality.Image
+    | a -> List.contains a (architecturesFor modality)
+
+/// Architectures whose ReLUs can be swapped (rule-based methods need that); a TorchScript model's cannot.
 let hasRectifiers (architecture: Architecture) =
     match architecture with
     | FashionCnn | SmallResNet | M5 -> true
-    | TextLstm | TextBiLstm | TextCnn | TextTransformer -> false
+    | TextLstm | TextBiLstm | TextCnn | TextTransformer | TorchScript _ -> false
 
 /// The named stages of an architecture that layer methods can use, in forward order: spatial maps for Grad-CAM, IBA
 /// and InputIBA on images; per-position features [T, H] for IBA and InputIBA on text (the reference code's LSTM layer).
+/// A TorchScript model has none the toolkit can cut at.
 let spatialStagesOf (architecture: Architecture) =
     match architecture with
     | FashionCnn -> [ "conv1"; "pool1"; "conv2"; "pool2" ]
@@ -66,10 +106,16 @@ let spatialStagesOf (architecture: Architecture) =
     | TextLstm | TextBiLstm -> [ "lstm" ]
     | TextCnn -> [ "conv" ]
     | TextTransformer -> [ "norm" ]
-    | M5 -> []
+    | M5 | TorchScript _ -> []
 
 /// Architectures MIP-IN can invert stage by stage (ILayeredModel.ForwardStage).
 let invertibleStages (architecture: Architecture) = architecture = FashionCnn
+
+/// Whether a model can be cut into stages (parameter randomisation re-initialises them): a TorchScript model cannot.
+let layered (architecture: Architecture) =
+    match architecture with
+    | TorchScript _ -> false
+    | _ -> true
 
 /// How the explained inputs are shown to a person (the report's pictures).
 type InputView =
@@ -113,26 +159,24 @@ let private deviceOf (model: Network) =
 
 // --- images -----------------------------------------------------------------------------------------
 
-let private imageModel (architecture: Architecture) (imageSize: int) : Network =
+/// A fresh network for image data [C, H, W] of `classes` classes: a shipped architecture sized to them, or the user's
+/// TorchScript model (loaded anew: it is never trained).
+let private imageModel (architecture: Architecture) (channels: int) (side: int) (classes: int) : Network =
     match architecture with
-    | FashionCnn -> new Attribution.Models.FashionCnn(Attribution.Models.FashionCnn.Shape(ImageSize = imageSize))
-    | SmallResNet -> new Attribution.Models.SmallResNet(Attribution.Models.SmallResNet.Shape(ImageSize = imageSize))
+    | FashionCnn -> new Attribution.Models.FashionCnn(Attribution.Models.FashionCnn.Shape(InputChannels = channels, ImageSize = side, Classes = classes))
+    | SmallResNet -> new Attribution.Models.SmallResNet(Attribution.Models.SmallResNet.Shape(InputChannels = channels, ImageSize = side, Classes = classes))
+    | TorchScript path -> Attribution.Models.TorchScriptModel.Load path
     | other -> invalidArg "architecture" $"{Hashing.display other} is not an image model"
 
-let private images (spec: Spec) =
-    let items train limit = FashionMnist.Load(Option.toObj spec.Data.Root, train, limit)
-    let train, test, boxes =
-        match spec.Data.Dataset with
-        | FashionCanvas ->
-            let canvas train limit unit =
-                let source = items train limit
-                Progress.say $"data: placing {source.Count} items on {CanvasOptions().Size}px canvases ({unit})"
-                LocalisationCanvas.Build(source, source.Count, Seeds.Derive(int64 spec.Seed, $"canvas/{unit}"))
-            let train = canvas true (Option.toNullable spec.Data.TrainLimit) "train"
-            let test = canvas false (Nullable()) "test"
-            train.Images, test.Images, Some test.Boxes
-        | _ -> items true (Option.toNullable spec.Data.TrainLimit), items false (Nullable()), None
+/// The image domain of training and test sets (and the test inputs' boxes, when known): what the runner needs of them
+/// and of the spec's model, whose input normalisation (if any) is part of the explained function.
+let private imageDomain (spec: Spec) (train: ImageDataset) (test: ImageDataset) (boxes: IReadOnlyList<Box> option) =
     let select (data: ImageDataset) (rows: int64[]) = use index = torch.tensor(rows) in data.Images.index_select(0L, index)
+    let view (network: Network) : Network =
+        match spec.Model.Normalise with
+        | Some n -> new Attribution.Models.Normalised(network, Array.ofList n.Mean, Array.ofList n.Std)
+        | None -> network
+    let classes = max test.ClassNames.Count train.ClassNames.Count
     { Modality = Modality.Image
       ClassNames = List.ofSeq test.ClassNames
       TrainCount = train.Count
@@ -140,18 +184,38 @@ let private images (spec: Spec) =
       TrainLabels = train.Labels
       TestLabels = test.Labels
       Boxes = boxes
-      NewModel = fun () -> imageModel spec.Model.Architecture (int train.Images.shape.[3])
-      Train = fun model options device progress -> Training.Train(model, train, options, device, progress)
-      Accuracy = fun model device -> Training.Accuracy(model, test, device)
-      Explained = id
+      NewModel = fun () -> imageModel spec.Model.Architecture (int train.Images.shape.[1]) (int train.Images.shape.[3]) classes
+      Train = fun model options device progress -> Training.Train(view model, train, options, device, progress)
+      Accuracy = fun model device -> Training.Accuracy(view model, test, device)
+      Explained = view
       Inputs = fun _ isTrain rows -> select (if isTrain then train else test) rows
       Covariance = fun _ jitter device -> ClassCovariance.Estimate(train.Images, train.Labels, train.ClassNames.Count, jitter, device)
       MaskedPredictions =
         fun model rows maps fractions maskValue seed device ->
             use inputs = select test rows
-            Attribution.Metrics.NegativePerturbation(Array.ofList fractions, maskValue).MaskedPredictions(model, inputs, maps, seed, device)
+            Attribution.Metrics.NegativePerturbation(Array.ofList fractions, maskValue).MaskedPredictions(view model, inputs, maps, seed, device)
       View = fun _ -> ImageView
       Speech = None }
+
+let private images (spec: Spec) =
+    let items train limit = FashionMnist.Load(Option.toObj spec.Data.Root, train, limit)
+    match spec.Data.Dataset with
+    | FashionCanvas ->
+        let canvas train limit unit =
+            let source = items train limit
+            Progress.say $"data: placing {source.Count} items on {CanvasOptions().Size}px canvases ({unit})"
+            LocalisationCanvas.Build(source, source.Count, Seeds.Derive(int64 spec.Seed, $"canvas/{unit}"))
+        let train = canvas true (Option.toNullable spec.Data.TrainLimit) "train"
+        let test = canvas false (Nullable()) "test"
+        imageDomain spec train.Images test.Images (Some test.Boxes)
+    | TensorFile path ->
+        let data = TensorFile.Load path
+        let train =
+            match spec.Data.TrainLimit with
+            | Some n when n < data.Train.Count -> data.Train.Take n
+            | _ -> data.Train
+        imageDomain spec train data.Test (data.Boxes |> Option.ofObj |> Option.map (fun b -> b :> IReadOnlyList<Box>))
+    | _ -> imageDomain spec (items true (Option.toNullable spec.Data.TrainLimit)) (items false (Nullable())) None
 
 // --- text ---------------------------------------------------------------------------------------------
 
@@ -331,6 +395,7 @@ let dataHash (spec: Spec) =
         match spec.Data.Dataset with
         | FashionCanvas -> Hashing.hash [ files; "canvas"; Hashing.canonical (CanvasOptions()); string spec.Seed ]
         | _ -> files
+    | TensorFile path -> Hashing.hash [ "tensors"; Artefacts.contentHash path ]
     | SpamAssassin ->
         // The package is pinned; its files' names and sizes identify the corpus without reading 6,000 files.
         let root = SpamAssassin.ResolveRoot(Option.toObj spec.Data.Root)

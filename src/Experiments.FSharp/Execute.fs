@@ -49,20 +49,26 @@ let private provideModel (plan: Plan) (domain: Domain.Domain) (device: torch.Dev
     torch.manual_seed (Seeds.Derive(int64 spec.Seed, "model-init")) |> ignore
     let model = domain.NewModel()
     let parameters = model.parameters() |> Seq.sumBy (fun p -> p.numel())
-    match spec.Model.Weights with
-    | Some path ->
+    match spec.Model.Architecture, spec.Model.Weights with
+    | TorchScript path, _ ->
+        // The user's model as exported: never trained, its weights its own.
+        model.``to``(device).eval() |> ignore
+        let accuracy = domain.Accuracy model device
+        Progress.say $"model: TorchScript {path}, test accuracy {accuracy:P2}"
+        model, { Source = path; TestAccuracy = accuracy; TrainingSeconds = 0.0; EpochLosses = [||]; Parameters = parameters }
+    | _, Some path ->
         loadWeights model path
         model.``to``(device).eval() |> ignore
         let accuracy = domain.Accuracy model device
         Progress.say $"model: loaded {path}, test accuracy {accuracy:P2}"
         model, { Source = path; TestAccuracy = accuracy; TrainingSeconds = 0.0; EpochLosses = [||]; Parameters = parameters }
-    | None when (Artefacts.tryJson<ModelInfo> infoFile).IsSome && Artefacts.soundTensors weightsFile ->
+    | _, None when (Artefacts.tryJson<ModelInfo> infoFile).IsSome && Artefacts.soundTensors weightsFile ->
         Safetensors.LoadModule(model, weightsFile)
         model.``to``(device).eval() |> ignore
         let info = (Artefacts.tryJson<ModelInfo> infoFile).Value
         Progress.say $"model: cached {Hashing.short plan.ModelHash} (test accuracy {info.TestAccuracy:P2})"
         model, info
-    | None ->
+    | _, None ->
         let options = TrainingOptions(spec.Model.Epochs, spec.Model.BatchSize, spec.Model.LearningRate, Seeds.Derive(int64 spec.Seed, "training"))
         let report = domain.Train model options device (Progress(fun d t m -> Progress.report "train model" d t m))
         model.eval() |> ignore

@@ -12,14 +12,16 @@ open Attribution.Metrics
 type MetricFacts =
     { /// The modalities the metric is defined on; another is a located spec error.
       Modalities: Modality list
-      /// The datasets it needs (ground-truth boxes, spoken words); empty: any dataset of its modalities.
+      /// The datasets it needs (spoken words); empty: any dataset of its modalities.
       Datasets: DatasetKind list
+      /// It needs the test inputs' ground-truth boxes (fashion_canvas, or a data file with test_boxes).
+      NeedsBoxes: bool
       /// Scalars of its results and whether higher is better (true) or lower (false).
       Better: (string * bool) list }
 
 module MetricFacts =
     /// A metric defined on every modality, with no scalar to rank by.
-    let everywhere = { Modalities = [ Modality.Image; Modality.Audio; Modality.Text ]; Datasets = []; Better = [] }
+    let everywhere = { Modalities = [ Modality.Image; Modality.Audio; Modality.Text ]; Datasets = []; NeedsBoxes = false; Better = [] }
 
 /// A metric of the registry.
 type MetricEntry =

@@ -70,11 +70,14 @@ let methodSeed (spec: Spec) (kind: MethodKind) = Attribution.Runtime.Seeds.Deriv
 /// Compiles a validated spec. `dataHash` identifies the dataset files (computed by the caller, which reads them).
 let compile (spec: Spec) (dataHash: string) : Plan =
     let explainedHash = hash [ dataHash; string spec.Seed; string spec.Data.Explain ]
+    // The input normalisation is part of the model (appended only when given, so that specs without one keep their keys).
+    let normalisation = spec.Model.Normalise |> Option.map canonical |> Option.toList
     let modelHash =
-        match spec.Model.Weights with
-        | Some path -> hash [ "weights"; Artefacts.contentHash path; canonical spec.Model.Architecture ]
-        | None -> hash [ "train"; dataHash; canonical spec.Model.Architecture; string spec.Model.Epochs; string spec.Model.BatchSize
-                         canonical spec.Model.LearningRate; canonical spec.Data.TrainLimit; string spec.Seed ]
+        match spec.Model.Architecture, spec.Model.Weights with
+        | TorchScript path, _ -> hash ([ "torchscript"; Artefacts.contentHash path ] @ normalisation)
+        | _, Some path -> hash ([ "weights"; Artefacts.contentHash path; canonical spec.Model.Architecture ] @ normalisation)
+        | _, None -> hash ([ "train"; dataHash; canonical spec.Model.Architecture; string spec.Model.Epochs; string spec.Model.BatchSize
+                             canonical spec.Model.LearningRate; canonical spec.Data.TrainLimit; string spec.Seed ] @ normalisation)
     let model = { Name = "model"; Kind = ProvideModel; Hash = modelHash; DependsOn = []; Methods = [] }
     let covariances =
         spec.Methods |> List.choose (fun m -> covarianceJitter m.Kind) |> List.distinct

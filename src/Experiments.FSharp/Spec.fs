@@ -35,6 +35,9 @@ type DatasetKind =
     | SpamAssassin
     /// The 35 Speech Commands words spoken by espeak-ng (96 voices), 1 s at 16 kHz with background noise.
     | SpeechCommands
+    /// A user's images and labels in one safetensors file (train_inputs, train_labels, test_inputs, test_labels, and
+    /// optionally test_boxes and the class names). yaml: tensors: file.safetensors
+    | TensorFile of path: string
 
 /// yaml: fashion_cnn | small_resnet | text_lstm | text_bilstm | text_cnn | text_transformer | m5
 type Architecture =
@@ -51,6 +54,8 @@ type Architecture =
     | TextTransformer
     /// M5 (Dai et al. 2017), the Functional Information paper's audio model: four conv + max-pool blocks on the raw waveform.
     | M5
+    /// A user's model exported from PyTorch as TorchScript, explained as it is (never trained). yaml: torchscript: model.pt
+    | TorchScript of path: string
 
 /// Where the covariance of a Gaussian sampler comes from. yaml: class (the class-conditional
 /// covariance of the training inputs of the input's class).
@@ -233,13 +238,19 @@ type DataSpec =
       /// speech_commands: utterances synthesised per word (before the speaker split).
       UtterancesPerWord: int option }
 
+/// The per-channel normalisation a model applies to its inputs, (x - mean) / std: part of the explained function, so
+/// attributions are in the inputs' own pixel space. yaml: normalise: { mean: [..], std: [..] }
+type Normalisation = { Mean: float list; Std: float list }
+
 type ModelSpec =
     { Architecture: Architecture
       Epochs: int
       BatchSize: int
       LearningRate: float
       /// A .safetensors file to load instead of training.
-      Weights: string option }
+      Weights: string option
+      /// The model's input normalisation, if it has one.
+      Normalise: Normalisation option }
 
 type ExplainSpec =
     { Targets: TargetKind list

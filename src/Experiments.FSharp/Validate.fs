@@ -14,24 +14,50 @@ module Validate =
 
     let private error path message found allowed = SpecError.make SpecError.FSharpFile 0 0 path message found allowed
 
-    /// The model against the dataset's modality; options of one dataset given to another.
+    /// The model against the dataset's modality and shape; options of one dataset given to another; a user's files.
     let private dataAndModelErrors (spec: Spec) =
         let modality = Domain.modalityOf spec.Data.Dataset
-        let datasetName = nameOf Vocabulary.Names.datasets spec.Data.Dataset
+        let datasetName = Domain.datasetName spec.Data.Dataset
         let allowed = Domain.architecturesFor modality
-        [ if not (List.contains spec.Model.Architecture allowed) then
-              yield error "model.architecture" $"data.dataset {datasetName} needs one of its own architectures"
-                        (Some(nameOf Vocabulary.Names.architectures spec.Model.Architecture)) (allowed |> List.map (nameOf Vocabulary.Names.architectures))
+        let shape = Domain.imageShape spec.Data.Dataset
+        [ if not (Domain.fits modality spec.Model.Architecture) then
+              let field = match spec.Model.Architecture with TorchScript _ -> "model.torchscript" | _ -> "model.architecture"
+              yield error field $"data {datasetName} needs one of its own architectures (a TorchScript model explains image data)"
+                        (Some(Domain.architectureName spec.Model.Architecture)) (allowed |> List.map Domain.architectureName)
           match spec.Data.UtterancesPerWord with
           | Some n when spec.Data.Dataset <> SpeechCommands ->
               yield error "data.utterances_per_word" $"applies to data.dataset speech_commands only, not {datasetName}" (Some(string n)) [ "data.dataset: speech_commands" ]
-          | _ -> () ]
+          | _ -> ()
+          match spec.Data.Dataset, shape with
+          | TensorFile path, None when IO.File.Exists path ->
+              yield error "data.tensors" "the file holds no test_inputs [N, C, H, W] (docs/own-model.md lays out a data file)" (Some path) []
+          | _ -> ()
+          match spec.Model.Architecture, spec.Model.Weights with
+          | TorchScript _, Some weights ->
+              yield error "model.weights" "a TorchScript model carries its own weights; give either torchscript or architecture with weights" (Some weights) []
+          | _ -> ()
+          match spec.Model.Architecture, shape, spec.Data.Dataset with
+          | (FashionCnn | SmallResNet), Some(_, h, w), TensorFile _ when h <> w || h < 16 ->
+              yield error "model.architecture" $"the shipped image architectures take square images of at least 16 pixels; data {datasetName} holds {h}x{w}"
+                        (Some(Domain.architectureName spec.Model.Architecture)) [ "model.torchscript: your own model" ]
+          | _ -> ()
+          match spec.Model.Normalise with
+          | Some _ when modality <> Modality.Image ->
+              yield error "model.normalise" $"normalises image channels; data {datasetName} is not image data" None []
+          | Some n when n.Mean.Length <> n.Std.Length ->
+              yield error "model.normalise" $"mean and std need one value per channel each (found {n.Mean.Length} and {n.Std.Length})" None []
+          | Some n ->
+              match shape with
+              | Some(c, _, _) when n.Mean.Length <> c ->
+                  yield error "model.normalise.mean" $"one value per channel: data {datasetName} has {c}" (Some(string n.Mean.Length + " values")) []
+              | _ -> ()
+          | None -> () ]
 
     /// Sampler rules: the Fisher statistic needs a Gaussian; structures and boxes need images; a rank no larger than
     /// the dimension; a box inside the image.
     let private samplerErrors (spec: Spec) (at: string -> string -> string option -> string list -> SpecError) (facts: MethodFacts) =
         let modality = Domain.modalityOf spec.Data.Dataset
-        let datasetName = nameOf Vocabulary.Names.datasets spec.Data.Dataset
+        let datasetName = Domain.datasetName spec.Data.Dataset
         let sampler = facts.Sampling |> Option.map _.Sampler
         [ match sampler |> Option.bind SamplerRegistry.facts with
           | Some registered ->
@@ -51,16 +77,15 @@ module Validate =
               yield at "sampler" $"data.dataset {datasetName} shares one covariance across positions or frames; other structures are for images"
                        (Some(nameOf Vocabulary.Names.layouts c.Structure)) [ "shared_across_channels" ]
           | Some(CovarianceGaussian c) when c.Structure = LowRank ->
-              let dimension = Domain.imageSide spec.Data.Dataset * Domain.imageSide spec.Data.Dataset
+              let dimension = match Domain.imageShape spec.Data.Dataset with Some(_, h, w) -> h * w | None -> Int32.MaxValue
               if c.Rank > dimension then
                   yield at "sampler.rank" $"at most the dimension of the inputs ({dimension} pixels of data.dataset {datasetName})" (Some(string c.Rank)) []
           | Some(ConditionalGaussian _) when modality <> Modality.Image ->
               yield at "sampler" $"conditional_gaussian conditions on image pixels; data.dataset {datasetName} is not an image dataset" (Some "conditional_gaussian") []
           | Some(ConditionalGaussian c) ->
-              let side = Domain.imageSide spec.Data.Dataset
-              match c.Box with
-              | [ top; left; height; width ] when top + height > side || left + width > side ->
-                  yield at "sampler" $"the box must lie inside the {side}x{side} images of data.dataset {datasetName} (top + height and left + width at most {side})"
+              match Domain.imageShape spec.Data.Dataset, c.Box with
+              | Some(_, h, w), [ top; left; height; width ] when top + height > h || left + width > w ->
+                  yield at "sampler" $"the box must lie inside the {h}x{w} images of data {datasetName} (top + height at most {h}, left + width at most {w})"
                            (Some(sprintf "[%d, %d, %d, %d]" top left height width)) []
               | _ -> ()
           | _ -> () ]
@@ -70,8 +95,8 @@ module Validate =
     /// Method rules, read from each method's facts: modality, stages, invertibility, ReLUs, sizes no larger than the image.
     let private methodErrors (spec: Spec) =
         let modality = Domain.modalityOf spec.Data.Dataset
-        let datasetName = nameOf Vocabulary.Names.datasets spec.Data.Dataset
-        let architectureName = nameOf Vocabulary.Names.architectures
+        let datasetName = Domain.datasetName spec.Data.Dataset
+        let architectureName = Domain.architectureName
         spec.Methods
         |> List.indexed
         |> List.collect (fun (i, m) ->
@@ -92,10 +117,11 @@ module Validate =
               | _ -> ()
               if facts.InvertsStages && not (Domain.invertibleStages spec.Model.Architecture) then
                   yield at "method" $"{name} inverts the model stage by stage, which model.architecture {architectureName spec.Model.Architecture} does not offer" (Some name) [ "model.architecture: fashion_cnn" ]
-              if modality = Modality.Image then
-                  let side = Domain.imageSide spec.Data.Dataset
+              match Domain.imageShape spec.Data.Dataset with
+              | Some(_, h, w) when modality = Modality.Image ->
                   for key, value in facts.PixelSizes do
-                      if value > side then yield at key $"at most the side of the {side}x{side} images of data.dataset {datasetName}" (Some(string value)) []
+                      if value > min h w then yield at key $"at most the shorter side of the {h}x{w} images of data {datasetName}" (Some(string value)) []
+              | _ -> ()
               if facts.ReplacesRelus && not (Domain.hasRectifiers spec.Model.Architecture) then
                   yield at "method" $"this method replaces the model's ReLUs; model.architecture {architectureName spec.Model.Architecture} has none to replace"
                            (Some name) (Vocabulary.Names.architectures |> List.filter (snd >> Domain.hasRectifiers) |> List.map (fst >> sprintf "model.architecture: %s")) ])
@@ -103,7 +129,7 @@ module Validate =
     /// Metric rules: the data a metric needs, and its modality.
     let private metricErrors (spec: Spec) =
         let modality = Domain.modalityOf spec.Data.Dataset
-        let datasetName = nameOf Vocabulary.Names.datasets spec.Data.Dataset
+        let datasetName = Domain.datasetName spec.Data.Dataset
         spec.Metrics
         |> List.indexed
         |> List.collect (fun (i, m) ->
@@ -111,27 +137,31 @@ module Validate =
             let facts = MetricRegistry.facts m
             let name = Catalogue.metricName m
             [ match m, spec.Data.Dataset with
+              | _, d when facts.NeedsBoxes && not (Domain.hasBoxes d) ->
+                  yield at $"{name} needs ground-truth boxes, which only data.dataset fashion_canvas or a data file with test_boxes has" [ "data.dataset: fashion_canvas"; "data.tensors: a file with test_boxes" ]
               | _, d when not facts.Datasets.IsEmpty && not (List.contains d facts.Datasets) ->
-                  let needed = facts.Datasets |> List.map (fun k -> "data.dataset: " + nameOf Vocabulary.Names.datasets k)
-                  let what = match m with EffectiveHeatRatio -> "ground-truth boxes" | TwoWord _ -> "spoken words" | _ -> "its own data"
-                  let which = facts.Datasets |> List.map (fun k -> "data.dataset " + nameOf Vocabulary.Names.datasets k) |> String.concat " or "
+                  let needed = facts.Datasets |> List.map (fun k -> "data.dataset: " + Domain.datasetName k)
+                  let what = match m with TwoWord _ -> "spoken words" | _ -> "its own data"
+                  let which = facts.Datasets |> List.map (fun k -> "data.dataset " + Domain.datasetName k) |> String.concat " or "
                   yield at $"{name} needs {what}, which only {which} has" needed
               | _ when not (List.contains modality facts.Modalities) ->
                   let fitting = MetricRegistry.all () |> List.filter (fun e -> e.Variant.Default |> Option.forall (fun d -> List.contains modality (e.Facts d).Modalities)) |> List.map _.Name
                   yield at $"this metric is not defined on {modalityName modality} inputs (data.dataset {datasetName})" fitting
+              | ParameterRandomisation _, _ when not (Domain.layered spec.Model.Architecture) ->
+                  yield at $"parameter_randomisation re-initialises the model stage by stage, which {Domain.architectureName spec.Model.Architecture} cannot be cut into" []
               | InsertionDeletion(pixels, _), _ when modality = Modality.Image ->
-                  let side = Domain.imageSide spec.Data.Dataset
-                  if pixels > side * side then
-                      yield error $"metrics[{i}].pixels_per_step" $"at most the {side * side} pixels of the images of data.dataset {datasetName}" (Some(string pixels)) []
+                  match Domain.imageShape spec.Data.Dataset with
+                  | Some(_, h, w) when pixels > h * w ->
+                      yield error $"metrics[{i}].pixels_per_step" $"at most the {h * w} pixels of the images of data {datasetName}" (Some(string pixels)) []
+                  | _ -> ()
               | _ -> () ])
 
     /// A class covariance needs at least two training inputs of every class; a train_limit below two per class
     /// cannot give them (the exact counts are checked when the data is loaded).
     let private covarianceErrors (spec: Spec) =
         let needsCovariance = spec.Methods |> List.exists (fun m -> Plan.usesClassCovariance m.Kind)
-        let classes = Domain.classCount spec.Data.Dataset
-        match spec.Data.TrainLimit with
-        | Some limit when needsCovariance && limit < 2 * classes ->
+        match spec.Data.TrainLimit, Domain.classCount spec.Data.Dataset with
+        | Some limit, Some classes when needsCovariance && limit < 2 * classes ->
             [ error "data.train_limit" $"a class covariance needs at least 2 training inputs of each of the {classes} classes, so at least {2 * classes}" (Some(string limit)) [] ]
         | _ -> []
 
@@ -169,6 +199,12 @@ module Validate =
         let from = $"relative paths are from {IO.Directory.GetCurrentDirectory()}"
         [ match s.Model.Weights with
           | Some path when not (IO.File.Exists path) -> yield error "model.weights" $"no such file ({from})" (Some path) []
+          | _ -> ()
+          match s.Data.Dataset with
+          | TensorFile path when not (IO.File.Exists path) -> yield error "data.tensors" $"no such file ({from})" (Some path) []
+          | _ -> ()
+          match s.Model.Architecture with
+          | TorchScript path when not (IO.File.Exists path) -> yield error "model.torchscript" $"no such file ({from})" (Some path) []
           | _ -> ()
           match s.Data.Root with
           | Some root when not (IO.Directory.Exists root) -> yield error "data.root" $"no such folder ({from})" (Some root) []

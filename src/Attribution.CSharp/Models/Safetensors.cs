@@ -157,6 +157,13 @@ public static partial class Safetensors
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
+    /// <summary>Each tensor's shape, read from the header alone (a data file's inputs, say, without loading them).</summary>
+    public static IReadOnlyDictionary<string, long[]> ReadShapes(string path)
+    {
+        using var file = OpenChecked(path);
+        return SafetensorsHeader.Read(file, path).Entries.ToDictionary(e => e.Name, e => e.Shape, StringComparer.Ordinal);
+    }
+
     /// <summary>
     /// The <c>__metadata__</c> strings (empty if the file has none), read from the header alone; for a file written by
     /// <see cref="Save"/> they include the checksums <c>content_sha256</c> and <c>header_sha256</c>.

@@ -7,4 +7,4 @@ open Experiments.Vocabulary
 let variant: Variant<MetricSpec> =
     Variant.constant "effective_heat_ratio" "Zhang et al. 2021 (InputIBA): heat inside the ground-truth box over pixels above each quantile threshold, area under that curve; inputs whose box covers at most a third of the image (needs dataset fashion_canvas)" EffectiveHeatRatio
 
-let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image ]; Datasets = [ FashionCanvas ]; Better = [ "ehr", true ] }
+let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image ]; Datasets = []; NeedsBoxes = true; Better = [ "ehr", true ] }

@@ -18,4 +18,4 @@ let variant: Variant<MetricSpec> =
         | InsertionDeletion(p, s) -> Some(p, s)
         | _ -> None)
 
-let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image; Modality.Text ]; Datasets = []; Better = [ "deletion", false; "insertion", true; "difference", true ] }
+let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image; Modality.Text ]; Datasets = []; NeedsBoxes = false; Better = [ "deletion", false; "insertion", true; "difference", true ] }

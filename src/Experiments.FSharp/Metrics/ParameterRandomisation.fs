@@ -14,4 +14,4 @@ let variant: Variant<MetricSpec> =
         | ParameterRandomisation n -> Some n
         | _ -> None)
 
-let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image ]; Datasets = []; Better = [ "final_ssim", false; "final_spearman", false ] }
+let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image ]; Datasets = []; NeedsBoxes = false; Better = [ "final_ssim", false; "final_spearman", false ] }

@@ -21,4 +21,4 @@ let variant: Variant<MetricSpec> =
         | Roar s -> Some s
         | _ -> None)
 
-let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image ]; Datasets = []; Better = [ "mean_accuracy_removed", false ] }
+let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image ]; Datasets = []; NeedsBoxes = false; Better = [ "mean_accuracy_removed", false ] }

@@ -14,4 +14,4 @@ let variant: Variant<MetricSpec> =
         | TwoWord n -> Some n
         | _ -> None)
 
-let entry = MetricEntry.shipped variant { Modalities = [ Modality.Audio ]; Datasets = [ SpeechCommands ]; Better = [ "right_share_on_first_word", true; "cat_share_on_second_word", true ] }
+let entry = MetricEntry.shipped variant { Modalities = [ Modality.Audio ]; Datasets = [ SpeechCommands ]; NeedsBoxes = false; Better = [ "right_share_on_first_word", true; "cat_share_on_second_word", true ] }

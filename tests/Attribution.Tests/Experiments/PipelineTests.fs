@@ -14,7 +14,7 @@ let private tinySpec (output: string) : Spec =
       Device = Cpu
       Output = output
       Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 3000; Explain = 24; UtterancesPerWord = None }
-      Model = { Architecture = FashionCnn; Epochs = 1; BatchSize = 64; LearningRate = 0.002; Weights = None }
+      Model = { Architecture = FashionCnn; Epochs = 1; BatchSize = 64; LearningRate = 0.002; Weights = None; Normalise = None }
       Explain = { Targets = [ GroundTruth; Predicted ]; Output = Probability; BatchSize = 64 }
       Methods =
         [ { Id = "saliency"; Kind = Saliency true }
@@ -51,7 +51,7 @@ let private modalitySpec (output: string) (dataset: DatasetKind) (architecture: 
     { tinySpec output with
         Name = "tiny-modality"
         Data = { Dataset = dataset; Root = None; TrainLimit = Some 300; Explain = 8; UtterancesPerWord = Some 6 }
-        Model = { Architecture = architecture; Epochs = 1; BatchSize = 64; LearningRate = learningRate; Weights = None }
+        Model = { Architecture = architecture; Epochs = 1; BatchSize = 64; LearningRate = learningRate; Weights = None; Normalise = None }
         Methods =
           [ { Id = "saliency"; Kind = Saliency true }
             { Id = "smooth_grad"; Kind = SmoothGrad { Samples = 4; Sampler = IsotropicGaussian 0.05 } }
