@@ -19,7 +19,7 @@ let fixtures =
 let fixture (name: string) = Path.Combine(fixtures, name)
 
 /// |a - b| <= 1e-5 * max|b| elementwise: relative to the size of the reference map.
-let private closeRelative (actual: torch.Tensor) (reference: torch.Tensor) (what: string) =
+let closeRelative (actual: torch.Tensor) (reference: torch.Tensor) (what: string) =
     let scale = reference.abs().max().item<float32>() |> float
     let worst = (actual - reference).abs().max().item<float32>() |> float
     Expect.isLessThanOrEqual worst (1e-5 * scale) $"{what}: largest difference {worst:E2} against a map of size {scale:E2}"
