@@ -114,11 +114,17 @@ module Catalogue =
                 (function TorchScript p -> Out.Str p | other -> Out.Str(string other))
                 (function TorchScript p -> pathProblem p | _ -> None)
 
+        /// A TorchVision architecture by its PyTorch name.
+        let torchvision =
+            Param.choice "torchvision" "architecture" "a TorchVision image classifier (PyTorch's names), with model.weights of yours or trained by the run" None
+                [ for name in Attribution.Models.TorchVisionModels.Names -> name, TorchVision name ]
+
         /// Which network: a shipped architecture, or a model of the user's.
         let source =
             Fields.oneOf (fun (m: ModelSpec) -> m.Architecture)
-                [ architecture, (function TorchScript _ -> false | _ -> true)
-                  torchscript, (function TorchScript _ -> true | _ -> false) ]
+                [ architecture, (function TorchScript _ | TorchVision _ -> false | _ -> true)
+                  torchscript, (function TorchScript _ -> true | _ -> false)
+                  torchvision, (function TorchVision _ -> true | _ -> false) ]
 
         let private channelValues name doc (positive: bool) =
             let item = Param.make name "float" (if positive then "(0, 1000]" else "[-1000, 1000]") doc None Decode.float Out.float (fun v ->
@@ -134,14 +140,15 @@ module Catalogue =
                         and! std = Fields.field (fun (n: Normalisation) -> n.Std) (channelValues "std" "per-channel standard deviation" true)
                         return { Mean = mean; Std = std }
                     }))
-        let epochs = Param.int "epochs" "training epochs" (Some 8) 1 (Some Bounds.Epochs)
+        let epochs = Param.int "epochs" "training epochs (0: random initialisation, untrained, for benchmarks)" (Some 8) 0 (Some Bounds.Epochs)
         let batchSize = Param.int "batch_size" "training batch size" (Some 128) 1 (Some Bounds.BatchSize)
         let learningRate = Param.float "learning_rate" "Adam learning rate" (Some 0.001) true 10.0
 
         let weights =
             Param.optional (
-                Param.string "weights" "a .safetensors file to load instead of training" None (fun s ->
-                    if s.EndsWith(".safetensors", StringComparison.Ordinal) then None else Some "must be a .safetensors file")
+                Param.string "weights" "a state dict to load instead of training: .safetensors or PyTorch's .pth (torch.save(model.state_dict()))" None (fun s ->
+                    if [ ".safetensors"; ".pth"; ".pt" ] |> List.exists (fun e -> s.EndsWith(e, StringComparison.OrdinalIgnoreCase)) then None
+                    else Some "must be a .safetensors or .pth file")
             )
 
         let fields =

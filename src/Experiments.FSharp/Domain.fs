@@ -75,6 +75,7 @@ let datasetName (dataset: DatasetKind) =
 let architectureName (architecture: Architecture) =
     match architecture with
     | TorchScript path -> $"torchscript {path}"
+    | TorchVision name -> $"torchvision {name}"
     | a -> Vocabulary.Names.architectures |> List.find (snd >> (=) a) |> fst
 
 /// The architectures that can be trained on a modality (validation names them); a TorchScript model goes with images.
@@ -84,17 +85,19 @@ let architecturesFor (modality: Modality) : Architecture list =
     | Modality.Audio -> [ M5 ]
     | Modality.Text -> [ TextLstm; TextBiLstm; TextCnn; TextTransformer ]
 
-/// Whether a model fits a modality: a shipped architecture of it, or a TorchScript model on images.
+/// Whether a model fits a modality: a shipped architecture of it, or a TorchScript or TorchVision model on images.
 let fits (modality: Modality) (architecture: Architecture) =
     match architecture with
-    | TorchScript _ -> modality = Modality.Image
+    | TorchScript _ | TorchVision _ -> modality = Modality.Image
     | a -> List.contains a (architecturesFor modality)
 
-/// Architectures whose ReLUs can be swapped (rule-based methods need that); a TorchScript model's cannot.
+/// Architectures whose ReLUs can be swapped (rule-based methods need that); a TorchScript model's cannot, nor a
+/// TorchVision model's (TorchSharp's ResNet blocks apply relu_ as a function, out of reach of a module swap).
 let hasRectifiers (architecture: Architecture) =
     match architecture with
     | FashionCnn | SmallResNet | M5 -> true
-    | TextLstm | TextBiLstm | TextCnn | TextTransformer | TorchScript _ -> false
+    | TextLstm | TextBiLstm | TextCnn | TextTransformer | TorchScript _ | TorchVision _ -> false
+
 
 /// The named stages of an architecture that layer methods can use, in forward order: spatial maps for Grad-CAM, IBA
 /// and InputIBA on images; per-position features [T, H] for IBA and InputIBA on text (the reference code's LSTM layer).
@@ -106,15 +109,51 @@ let spatialStagesOf (architecture: Architecture) =
     | TextLstm | TextBiLstm -> [ "lstm" ]
     | TextCnn -> [ "conv" ]
     | TextTransformer -> [ "norm" ]
-    | M5 | TorchScript _ -> []
+    | M5 | TorchScript _ | TorchVision _ -> []
+
+/// The module paths of a TorchVision architecture (built once, with random weights, to read its named_modules).
+let private torchVisionModules =
+    let known = System.Collections.Concurrent.ConcurrentDictionary<string, string list>()
+    fun (name: string) ->
+        known.GetOrAdd(name, fun n ->
+            use model = Attribution.Models.TorchVisionModels.Create(n, 10)
+            [ for struct (path, m) in model.named_modules() do
+                if path <> "" && (m :? torch.nn.Module<Tensor, Tensor>) then yield path ])
+
+/// The stages a spec may name for a model: a shipped architecture's named stages, or any module path of a TorchVision
+/// model (layer methods reach it through forward hooks, Attribution.Models.ModuleLayers).
+let stagesOf (architecture: Architecture) =
+    match architecture with
+    | TorchVision name -> torchVisionModules name
+    | a -> spatialStagesOf a
+
+/// Why a stage cannot serve a layer method on images [C, H, W] (a skip connection bypasses it, it runs twice), if
+/// it cannot: checked on the architecture with random weights, since that is a property of its wiring.
+let stageProblem (architecture: Architecture) (stage: string) (shape: int * int * int) =
+    match architecture with
+    | TorchVision name ->
+        let c, h, w = shape
+        use model = Attribution.Models.TorchVisionModels.Create(name, 10)
+        model.eval() |> ignore
+        use layered = new Attribution.Models.ModuleLayers(model, model, [| int64 c; int64 h; int64 w |])
+        try layered.CheckStage stage; None
+        with :? ArgumentException as e -> Some e.Message
+    | _ -> None
+
+/// The stages an error lists: all of them, or for a TorchVision model the paths of at most one dot (layer4, layer4.1).
+let shownStagesOf (architecture: Architecture) =
+    match architecture with
+    | TorchVision _ -> stagesOf architecture |> List.filter (fun p -> p |> Seq.filter ((=) '.') |> Seq.length <= 1)
+    | a -> spatialStagesOf a
 
 /// Architectures MIP-IN can invert stage by stage (ILayeredModel.ForwardStage).
 let invertibleStages (architecture: Architecture) = architecture = FashionCnn
 
-/// Whether a model can be cut into stages (parameter randomisation re-initialises them): a TorchScript model cannot.
+/// Whether a model can be cut into stages (parameter randomisation re-initialises them): a TorchScript model cannot,
+/// nor a TorchVision one (its modules are reached by path, not re-initialised stage by stage).
 let layered (architecture: Architecture) =
     match architecture with
-    | TorchScript _ -> false
+    | TorchScript _ | TorchVision _ -> false
     | _ -> true
 
 /// How the explained inputs are shown to a person (the report's pictures).
@@ -166,17 +205,45 @@ let private imageModel (architecture: Architecture) (channels: int) (side: int) 
     | FashionCnn -> new Attribution.Models.FashionCnn(Attribution.Models.FashionCnn.Shape(InputChannels = channels, ImageSize = side, Classes = classes))
     | SmallResNet -> new Attribution.Models.SmallResNet(Attribution.Models.SmallResNet.Shape(InputChannels = channels, ImageSize = side, Classes = classes))
     | TorchScript path -> Attribution.Models.TorchScriptModel.Load path
+    | TorchVision name -> Attribution.Models.TorchVisionModels.Create(name, classes)
     | other -> invalidArg "architecture" $"{Hashing.display other} is not an image model"
+
+/// The number of classes of a TorchVision model's weights: the first dimension of its classifier's last weight
+/// (0 when the file does not have it: the load then lists what differs).
+let weightClasses (architecture: string) (weights: string) =
+    let key = Attribution.Models.TorchVisionModels.ClassifierWeight architecture
+    if weights.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) then
+        match Safetensors.ReadShapes(weights).TryGetValue key with
+        | true, shape when shape.Length = 2 -> int shape.[0]
+        | _ -> 0
+    else
+        let tensors = Attribution.Models.StateDict.Read weights
+        try
+            match tensors.TryGetValue key with
+            | true, t when t.dim() = 2L -> int t.shape.[0]
+            | _ -> 0
+        finally
+            for t in tensors.Values do t.Dispose()
 
 /// The image domain of training and test sets (and the test inputs' boxes, when known): what the runner needs of them
 /// and of the spec's model, whose input normalisation (if any) is part of the explained function.
 let private imageDomain (spec: Spec) (train: ImageDataset) (test: ImageDataset) (boxes: IReadOnlyList<Box> option) =
     let select (data: ImageDataset) (rows: int64[]) = use index = torch.tensor(rows) in data.Images.index_select(0L, index)
-    let view (network: Network) : Network =
+    let normalised (network: Network) : Network =
         match spec.Model.Normalise with
         | Some n -> new Attribution.Models.Normalised(network, Array.ofList n.Mean, Array.ofList n.Std)
         | None -> network
-    let classes = max test.ClassNames.Count train.ClassNames.Count
+    let inputShape = test.Images.shape.[1..]
+    // A TorchVision model's modules are its stages, by path, reached through hooks on the normalised view.
+    let view (network: Network) : Network =
+        match spec.Model.Architecture with
+        | TorchVision _ -> new Attribution.Models.ModuleLayers(normalised network, network, inputShape)
+        | _ -> normalised network
+    // The model has as many outputs as its weights say (e.g. ImageNet's 1000, of which the data's labels are indices).
+    let classes =
+        match spec.Model.Architecture, spec.Model.Weights with
+        | TorchVision name, Some weights -> max (weightClasses name weights) (max test.ClassNames.Count train.ClassNames.Count)
+        | _ -> max test.ClassNames.Count train.ClassNames.Count
     { Modality = Modality.Image
       ClassNames = List.ofSeq test.ClassNames
       TrainCount = train.Count

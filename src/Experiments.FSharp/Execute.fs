@@ -36,8 +36,9 @@ let partFile = AttributionSteps.partFile
 let removeMostImportant = MetricSteps.removeMostImportant
 
 /// A user's weights file: loaded strictly (every tensor present, of its shape, finite), or a clear input error.
+/// A user's state dict (.safetensors or PyTorch's .pth), every name and shape checked before a value is copied.
 let private loadWeights (model: torch.nn.Module) (path: string) =
-    try Safetensors.LoadModule(model, path)
+    try Attribution.Models.StateDict.Load(model, path)
     with
     | :? InvalidDataException
     | :? IOException as e -> raise (InputProblem $"model.weights {path}: {e.Message}")
@@ -62,6 +63,12 @@ let private provideModel (plan: Plan) (domain: Domain.Domain) (device: torch.Dev
         let accuracy = domain.Accuracy model device
         Progress.say $"model: loaded {path}, test accuracy {accuracy:P2}"
         model, { Source = path; TestAccuracy = accuracy; TrainingSeconds = 0.0; EpochLosses = [||]; Parameters = parameters }
+    | _, None when spec.Model.Epochs = 0 ->
+        // A benchmark's model: the architecture's own random initialisation (seeded), said as such in the report.
+        model.``to``(device).eval() |> ignore
+        let accuracy = domain.Accuracy model device
+        Progress.say $"model: random initialisation (epochs 0, untrained), test accuracy {accuracy:P2}"
+        model, { Source = "random initialisation (untrained)"; TestAccuracy = accuracy; TrainingSeconds = 0.0; EpochLosses = [||]; Parameters = parameters }
     | _, None when (Artefacts.tryJson<ModelInfo> infoFile).IsSome && Artefacts.soundTensors weightsFile ->
         Safetensors.LoadModule(model, weightsFile)
         model.``to``(device).eval() |> ignore

@@ -236,6 +236,11 @@ let private certificates (output: RunOutput) =
         | _ -> ()
     sb.ToString()
 
+/// A class's name by its index: a model may have more outputs than the data has named classes (an ImageNet model on
+/// a few classes of a user's), and predict one of the others.
+let private classNameOf (names: string list) (index: int64) =
+    if index >= 0L && index < int64 names.Length then names.[int index] else $"output {index}"
+
 let private imageHeatmaps (dir: string) (spec: Spec) (output: RunOutput) =
     let n = min spec.Report.HeatmapInputs output.Result.Explained
     if n = 0 || spec.Methods.IsEmpty then [] else
@@ -245,8 +250,8 @@ let private imageHeatmaps (dir: string) (spec: Spec) (output: RunOutput) =
     let pixels (t: torch.Tensor) = t.sum([| 0L |]).``to``(torch.ScalarType.Float32).contiguous().data<float32>().ToArray()
     let rows =
         [ for i in 0 .. n - 1 ->
-            let label = output.ClassNames.[int output.Labels.[i]]
-            let predicted = output.ClassNames.[int output.Predictions.[i]]
+            let label = classNameOf output.ClassNames output.Labels.[i]
+            let predicted = classNameOf output.ClassNames output.Predictions.[i]
             let maps = spec.Methods |> List.map (fun m -> pixels output.Maps.[(m.Id, target)].[int64 i]) |> List.toArray
             HeatmapRow($"{label} (pred {predicted})", pixels (images.[int64 i] / float32 images.shape.[1]), maps, h, w) ]
     let titles = spec.Methods |> List.map (fun m -> m.Id)
@@ -260,8 +265,8 @@ let private audioHeatmaps (dir: string) (spec: Spec) (output: RunOutput) (wavefo
     let target = if List.contains Predicted spec.Explain.Targets then Predicted else GroundTruth
     let samples (t: torch.Tensor) = t.reshape(-1L).``to``(torch.ScalarType.Float32).contiguous().data<float32>().ToArray()
     [ for i in 0 .. n - 1 do
-        let label = output.ClassNames.[int output.Labels.[i]]
-        let predicted = output.ClassNames.[int output.Predictions.[i]]
+        let label = classNameOf output.ClassNames output.Labels.[i]
+        let predicted = classNameOf output.ClassNames output.Predictions.[i]
         let wave = samples waveforms.[int64 i]
         let rows = [ for m in spec.Methods -> WaveformRow($"{m.Id}: '{label}' (pred '{predicted}'), explaining {targetName target}", wave, samples output.Maps.[(m.Id, target)].[int64 i]) ]
         for view, suffix in [ HeatmapView.Absolute, "absolute"; HeatmapView.Signed, "signed" ] do
@@ -287,7 +292,7 @@ let private textHeatmaps (dir: string) (spec: Spec) (output: RunOutput) (tokens:
                 let count = int realLengths.[i]
                 let words = [| for t in 0 .. count - 1 -> vocabulary.TokenOf ids.[i * width + t] |]
                 let wordScores = values.[i * width .. i * width + count - 1]
-                yield TokenHighlight(words, wordScores, output.ClassNames.[int output.Labels.[i]], output.ClassNames.[int output.Predictions.[i]], $"{m.Id}, explaining {targetName target}") ]
+                yield TokenHighlight(words, wordScores, classNameOf output.ClassNames output.Labels.[i], classNameOf output.ClassNames output.Predictions.[i], $"{m.Id}, explaining {targetName target}") ]
         let safe = RegularExpressions.Regex.Replace(m.Id, "[^A-Za-z0-9_.-]", "_")
         TokenHeatmapHtml.Render(Path.Combine(dir, $"tokens-{safe}.html"), $"{spec.Name}: {m.Id}", texts)
         TokenHeatmapPng.Render(Path.Combine(dir, $"tokens-{safe}.png"), $"{spec.Name}: {m.Id}", texts)

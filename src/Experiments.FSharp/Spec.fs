@@ -56,6 +56,9 @@ type Architecture =
     | M5
     /// A user's model exported from PyTorch as TorchScript, explained as it is (never trained). yaml: torchscript: model.pt
     | TorchScript of path: string
+    /// An image classifier of TorchVision by its PyTorch name (resnet18, vgg16, ...), with a state dict of the user's
+    /// (model.weights: .pth or .safetensors) or trained by the run. yaml: torchvision: resnet18
+    | TorchVision of name: string
 
 /// Where the covariance of a Gaussian sampler comes from. yaml: class (the class-conditional
 /// covariance of the training inputs of the input's class).
@@ -247,7 +250,7 @@ type ModelSpec =
       Epochs: int
       BatchSize: int
       LearningRate: float
-      /// A .safetensors file to load instead of training.
+      /// A state dict to load instead of training: .safetensors or a PyTorch .pth, names as PyTorch gives them.
       Weights: string option
       /// The model's input normalisation, if it has one.
       Normalise: Normalisation option }

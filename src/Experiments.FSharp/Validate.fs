@@ -21,8 +21,8 @@ module Validate =
         let allowed = Domain.architecturesFor modality
         let shape = Domain.imageShape spec.Data.Dataset
         [ if not (Domain.fits modality spec.Model.Architecture) then
-              let field = match spec.Model.Architecture with TorchScript _ -> "model.torchscript" | _ -> "model.architecture"
-              yield error field $"data {datasetName} needs one of its own architectures (a TorchScript model explains image data)"
+              let field = match spec.Model.Architecture with TorchScript _ -> "model.torchscript" | TorchVision _ -> "model.torchvision" | _ -> "model.architecture"
+              yield error field $"data {datasetName} needs one of its own architectures (TorchScript and TorchVision models explain image data)"
                         (Some(Domain.architectureName spec.Model.Architecture)) (allowed |> List.map Domain.architectureName)
           match spec.Data.UtterancesPerWord with
           | Some n when spec.Data.Dataset <> SpeechCommands ->
@@ -35,6 +35,10 @@ module Validate =
           match spec.Model.Architecture, spec.Model.Weights with
           | TorchScript _, Some weights ->
               yield error "model.weights" "a TorchScript model carries its own weights; give either torchscript or architecture with weights" (Some weights) []
+          | _ -> ()
+          match spec.Model.Architecture, shape with
+          | TorchVision name, Some(c, h, w) when c <> 3 || min h w < 32 ->
+              yield error "model.torchvision" $"TorchVision's classifiers take 3-channel images of at least 32 pixels a side; data {datasetName} holds {c}x{h}x{w}" (Some name) []
           | _ -> ()
           match spec.Model.Architecture, shape, spec.Data.Dataset with
           | (FashionCnn | SmallResNet), Some(_, h, w), TensorFile _ when h <> w || h < 16 ->
@@ -112,8 +116,12 @@ module Validate =
                       let defined = facts.Modalities |> List.map modalityName |> String.concat ", "
                       yield at "method" $"this method is defined on {defined} inputs; data.dataset {datasetName} holds {modalityName modality}" (Some name) []
               match facts.Stage with
-              | Some stage when not misfit && not (List.contains stage (Domain.spatialStagesOf spec.Model.Architecture)) ->
-                  yield at "stage" $"model.architecture {architectureName spec.Model.Architecture} has no stage '{stage}'" (Some stage) (Domain.spatialStagesOf spec.Model.Architecture)
+              | Some stage when not misfit && not (List.contains stage (Domain.stagesOf spec.Model.Architecture)) ->
+                  yield at "stage" $"model {architectureName spec.Model.Architecture} has no stage '{stage}'" (Some stage) (Domain.shownStagesOf spec.Model.Architecture)
+              | Some stage when not misfit ->
+                  match Domain.imageShape spec.Data.Dataset |> Option.bind (Domain.stageProblem spec.Model.Architecture stage) with
+                  | Some problem -> yield at "stage" problem (Some stage) []
+                  | None -> ()
               | _ -> ()
               if facts.InvertsStages && not (Domain.invertibleStages spec.Model.Architecture) then
                   yield at "method" $"{name} inverts the model stage by stage, which model.architecture {architectureName spec.Model.Architecture} does not offer" (Some name) [ "model.architecture: fashion_cnn" ]

@@ -132,7 +132,12 @@ module Vocabulary =
         let limeSamples = Param.int "samples" "perturbed copies fitted (Captum's n_samples is 50; 49 superpixels need more)" (Some 200) 2 (Some Bounds.Draws)
         let cell = Param.int "cell" "side of the square superpixels, in pixels (at most the image's side)" (Some 4) 1 (Some Bounds.Pixels)
         let kernelWidth = Param.float "kernel_width" "width of the exponential kernel on the cosine distance" (Some 1.0) true Bounds.Magnitude
-        let stage = Param.choice "stage" "stage" "the layer whose activation is weighted" (Some "conv2") Names.spatialStages
+        /// A layer by name: a shipped architecture's stage, or a TorchVision model's module path (validation checks
+        /// it against the spec's model, with "did you mean").
+        let stageNamed doc =
+            Param.make "stage" "stage" (String.Join(" | ", Names.spatialStages |> List.map fst) + " | a TorchVision module path (layer4)") doc (Some "conv2")
+                Decode.string Out.Str (fun s -> if String.IsNullOrWhiteSpace s then Some "a stage name" else None)
+        let stage = stageNamed "the layer whose activation is weighted"
 
         let dropProbability =
             Param.make "p" "float" "[0, 1)" "probability that a pixel is dropped to 0 (Sampling Matters: 0.6 to 0.8 work best)" (Some 0.7) Decode.float Out.float (fun v ->

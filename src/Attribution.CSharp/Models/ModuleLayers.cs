@@ -61,10 +61,10 @@ public sealed class ModuleLayers : nn.Module<Tensor, Tensor>, ILayeredModel
             using (var scope = NewDisposeScope()) network.call(input);
         }
         finally { hook.remove(); }
-        if (kept is null) throw new InvalidOperationException($"the model's forward pass does not run '{stage}' (its modules are called by forward, not call, or not at all)");
+        if (kept is null) throw new ArgumentException($"the model's forward pass does not run '{stage}' (its modules are called by forward, not call, or not at all)");
         using (kept)
         {
-            if (calls > 1) throw new InvalidOperationException($"'{stage}' runs {calls} times in one forward pass; a layer method needs a module that runs once");
+            if (calls > 1) throw new ArgumentException($"'{stage}' runs {calls} times in one forward pass; a layer method needs a module that runs once");
             return kept.alias();                                  // in the caller's dispose scope, with its autograd history
         }
     }
@@ -78,6 +78,22 @@ public sealed class ModuleLayers : nn.Module<Tensor, Tensor>, ILayeredModel
             catch { checkedCuts.Remove(stage); throw; }
         }
         return Replaced(stage, activation, Zeros(activation));
+    }
+
+    /// <summary>
+    /// Checks, on a random input, that <paramref name="stage"/> exists, runs once, and is passed by every path to the
+    /// output. Whether it is is a property of the architecture, not of its weights: a spec is checked before any work.
+    /// </summary>
+    /// <exception cref="ArgumentException">It is not a usable stage; the message says why.</exception>
+    public void CheckStage(string stage)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var device = network.parameters().FirstOrDefault()?.device ?? CPU;
+        using var g = new Generator(54321, device);
+        var activation = ForwardTo(stage, rand(new[] { 1L }.Concat(inputShape).ToArray(), generator: g, device: device));
+        CheckCut(stage, activation);
+        checkedCuts.Add(stage);
     }
 
     public void Reinitialise(string stage, Generator generator) =>

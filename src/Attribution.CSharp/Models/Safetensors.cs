@@ -183,7 +183,8 @@ public static partial class Safetensors
 
     /// <summary>
     /// Copies the file's tensors into the module's parameters and buffers, strictly: every state_dict
-    /// entry must be present with the same shape and the file may hold nothing else; otherwise nothing is
+    /// entry must be present with the same shape and the file may hold nothing else (BatchNorm's
+    /// num_batches_tracked counters excepted, see <see cref="StateDict.LoadInto"/>); otherwise nothing is
     /// copied and the exception lists every missing, unexpected and mismatched name. Floating-point tensors
     /// must hold finite values only (a diverged training run saves NaN without complaint, and every attribution
     /// from such weights would be NaN). Values are converted to the module's dtype and device, as PyTorch's
@@ -194,32 +195,8 @@ public static partial class Safetensors
     public static void LoadModule(nn.Module module, string path)
     {
         ArgumentNullException.ThrowIfNull(module);
-        var state = module.state_dict();
         var loaded = Load(path);
-        try
-        {
-            var missing = state.Keys.Where(k => !loaded.ContainsKey(k)).OrderBy(k => k, StringComparer.Ordinal).ToList();
-            var unexpected = loaded.Keys.Where(k => !state.ContainsKey(k)).OrderBy(k => k, StringComparer.Ordinal).ToList();
-            var mismatched = state.Keys.Where(k => loaded.ContainsKey(k) && !state[k].shape.SequenceEqual(loaded[k].shape))
-                .OrderBy(k => k, StringComparer.Ordinal)
-                .Select(k => $"{k} (module [{string.Join(", ", state[k].shape)}], file [{string.Join(", ", loaded[k].shape)}])")
-                .ToList();
-            if (missing.Count + unexpected.Count + mismatched.Count > 0)
-            {
-                var parts = new List<string>();
-                if (missing.Count > 0) parts.Add($"missing from the file: {string.Join(", ", missing)}");
-                if (unexpected.Count > 0) parts.Add($"unexpected in the file: {string.Join(", ", unexpected)}");
-                if (mismatched.Count > 0) parts.Add($"shape mismatch: {string.Join(", ", mismatched)}");
-                throw new InvalidDataException($"{path}: the weights do not fit the module ({string.Join("; ", parts)}). "
-                    + "Check that the file was saved from the same architecture and configuration.");
-            }
-            var nonFinite = NonFiniteCounts(loaded);
-            if (nonFinite.Count > 0)
-                throw new InvalidDataException($"{path}: the weights hold non-finite values: {string.Join(", ", nonFinite)}. "
-                    + "The run that saved them probably diverged; nothing was loaded into the module.");
-            using var noGrad = torch.no_grad();
-            foreach (var (name, target) in state) target.copy_(loaded[name]);
-        }
+        try { StateDict.LoadInto(module, loaded, path); }
         finally
         {
             foreach (var t in loaded.Values) t.Dispose();
@@ -227,7 +204,7 @@ public static partial class Safetensors
     }
 
     // "name (3 NaN)", "name (1 Inf)", "name (2 NaN, 1 Inf)" for each floating-point tensor with non-finite values, by name.
-    private static List<string> NonFiniteCounts(IReadOnlyDictionary<string, Tensor> tensors)
+    internal static List<string> NonFiniteCounts(IReadOnlyDictionary<string, Tensor> tensors)
     {
         using var scope = NewDisposeScope();
         var result = new List<string>();

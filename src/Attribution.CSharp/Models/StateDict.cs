@@ -63,12 +63,17 @@ public static class StateDict
         var given = StripDataParallelPrefix(tensors, targets);
 
         static bool Optional(string name) => name.EndsWith("num_batches_tracked", StringComparison.Ordinal);
-        var missing = targets.Keys.Where(k => !given.ContainsKey(k) && !Optional(k)).ToList();
-        var unexpected = given.Keys.Where(k => !targets.ContainsKey(k) && !Optional(k)).ToList();
+        var missing = targets.Keys.Where(k => !given.ContainsKey(k) && !Optional(k)).Order(StringComparer.Ordinal).ToList();
+        var unexpected = given.Keys.Where(k => !targets.ContainsKey(k) && !Optional(k)).Order(StringComparer.Ordinal).ToList();
         var misshapen = targets.Where(t => given.TryGetValue(t.Key, out var g) && !g.shape.SequenceEqual(t.Value.shape))
-                               .Select(t => $"{t.Key} (file [{Shape(given[t.Key])}], model [{Shape(t.Value)}])").ToList();
+                               .OrderBy(t => t.Key, StringComparer.Ordinal)
+                               .Select(t => $"{t.Key} (module [{Shape(t.Value)}], file [{Shape(given[t.Key])}])").ToList();
         if (missing.Count + unexpected.Count + misshapen.Count > 0)
             throw new InvalidDataException(Mismatch(source, model, missing, unexpected, misshapen));
+        var nonFinite = Safetensors.NonFiniteCounts(given.Where(kv => targets.ContainsKey(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value));
+        if (nonFinite.Count > 0)
+            throw new InvalidDataException($"{source}: the weights hold non-finite values: {string.Join(", ", nonFinite)}. "
+                                           + "The run that saved them probably diverged; nothing was loaded into the module.");
 
         using var noGrad = no_grad();
         foreach (var (name, target) in targets)
@@ -100,9 +105,9 @@ public static class StateDict
             string.Join(", ", names.Take(12)) + (names.Count > 12 ? $", … ({names.Count - 12} more)" : "");
         var parts = new List<string>();
         if (missing.Count > 0) parts.Add($"missing from the file: {Some(missing)}");
-        if (unexpected.Count > 0) parts.Add($"in the file but not in the model: {Some(unexpected)}");
-        if (misshapen.Count > 0) parts.Add($"shapes differ: {Some(misshapen)}");
-        return $"{source} does not match the model {model.GetType().Name}: {string.Join("; ", parts)}. "
-               + "The weights must come from the same architecture, with the same number of classes.";
+        if (unexpected.Count > 0) parts.Add($"unexpected in the file: {Some(unexpected)}");
+        if (misshapen.Count > 0) parts.Add($"shape mismatch: {Some(misshapen)}");
+        return $"{source}: the weights do not fit the module {model.GetType().Name} ({string.Join("; ", parts)}). "
+               + "Check that the file was saved from the same architecture and configuration (e.g. the number of classes).";
     }
 }

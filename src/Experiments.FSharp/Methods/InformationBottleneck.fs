@@ -15,7 +15,7 @@ let variant: Variant<MethodKind> =
         name
         "Schulz et al. 2020 (IBA): per-sample bottleneck Z = l R + (1 - l) eps at a stage; heatmap = KL capacity in bits"
         (fields {
-            let! stage = Fields.field (fun (s, _, _) -> s) (Param.choice "stage" "stage" "the layer carrying the bottleneck (text: lstm for text_lstm and text_bilstm, conv for text_cnn, norm for text_transformer; a word's score is its position's bits)" (Some "conv2") Names.spatialStages)
+            let! stage = Fields.field (fun (s, _, _) -> s) (Params.stageNamed "the layer carrying the bottleneck (text: lstm for text_lstm and text_bilstm, conv for text_cnn, norm for text_transformer; a word's score is its position's bits)")
             and! beta = Fields.field (fun (_, b, _) -> b) (Param.float "beta" "weight of the capacity in the loss" (Some 10.0) true 1e6)
             and! steps = Fields.field (fun (_, _, n) -> n) (Param.int "steps" "Adam steps (learning rate 1) on 10 noisy copies" (Some 10) 1 (Some Bounds.Draws))
             return stage, beta, steps

@@ -15,7 +15,7 @@ let variant: Variant<MethodKind> =
         name
         "Zhang et al. 2021: IBA at a stage (beta_feat), a WGAN fits the input mask so the stage's features under the input noise match the bottleneck's (RMSProp 5e-5, clip 0.01, 5 critic steps per generator step), then the input bottleneck with the Prop. 3 KL (beta_input, Adam lr 1); heatmap = input capacity in bits (or the mask)"
         (fields {
-            let! stage = Fields.field (fun (s: InputIbaSpec) -> s.Stage) (Param.choice "stage" "stage" "the layer carrying the feature bottleneck (text: lstm for text_lstm and text_bilstm, conv for text_cnn, norm for text_transformer; the reference code's text settings are beta_feat 0.5, beta_input 0.01, steps 20)" (Some "conv2") Names.spatialStages)
+            let! stage = Fields.field (fun (s: InputIbaSpec) -> s.Stage) (Params.stageNamed "the layer carrying the feature bottleneck (text: lstm for text_lstm and text_bilstm, conv for text_cnn, norm for text_transformer; the reference code's text settings are beta_feat 0.5, beta_input 0.01, steps 20)")
             and! betaFeature = Fields.field (fun (s: InputIbaSpec) -> s.BetaFeature) (Param.float "beta_feat" "capacity weight of the feature bottleneck (stage 1)" (Some 10.0) true 1e6)
             and! betaInput = Fields.field (fun (s: InputIbaSpec) -> s.BetaInput) (Param.float "beta_input" "capacity weight of the input bottleneck (stage 3)" (Some 20.0) true 1e6)
             and! epochs = Fields.field (fun (s: InputIbaSpec) -> s.Epochs) (Param.int "epochs" "WGAN epochs (stage 2; 0 skips it: lambda_G stays at its initialisation, the feature capacity upsampled to the input)" (Some 20) 0 (Some Bounds.Epochs))

@@ -22,6 +22,10 @@ model:
 {methods}metrics:
 {metrics}"""
 
+/// The spec's model and data lines, to swap for other sources.
+let private scriptLine = "torchscript: " + fixture "tiny_cnn.pt"
+let private tensorsLine = "tensors: " + fixture "own_data.safetensors"
+
 let private defaultMethods = "  - method: saliency\n  - method: integrated_gradients\n    steps: 16\n  - id: fi_sigma\n    method: functional_information\n    samples: 8\n"
 let private defaultMetrics = "  - metric: insertion_deletion\n    pixels_per_step: 64\n  - metric: effective_heat_ratio\n"
 
@@ -106,5 +110,65 @@ let tests =
             let code, stderr = run ((spec "" defaultMethods "  - metric: rank_agreement\n").Replace(fixture "own_data.safetensors", partial))
             Expect.equal code ExitCode.BadInput stderr
             Expect.stringContains stderr "has no tensor 'train_labels'" stderr
+        }
+    
+        test "a TorchVision resnet18 with a PyTorch .pth runs from YAML: Grad-CAM at layer4 by module path, the weights' source reported" {
+            let root = TestFiles.freshDir "own-torchvision"
+            let weights = Path.Combine(root, "resnet18.pth")
+            do
+                use model = Attribution.Models.TorchVisionModels.Create("resnet18", 10)
+                Attribution.Models.StateDict.LoadInto(model, StateDictTests.formulaStateDict model, "formula")
+                TorchSharp.PyBridge.PyBridgeModuleExtensions.save_py(model, weights, null) |> ignore
+            let yaml =
+                (spec "" "  - method: saliency\n  - method: grad_cam\n    stage: layer4\n" "  - metric: insertion_deletion\n    pixels_per_step: 64\n")
+                    .Replace(scriptLine, $"torchvision: resnet18\n  weights: {weights}")
+            let file = Path.Combine(root, "tv.yaml")
+            File.WriteAllText(file, yaml)
+            Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", Path.Combine(root, "cache"))
+            try
+                let code, stderr = captured (fun () -> Cli.run [| "run"; file; "--output"; Path.Combine(root, "runs") |])
+                Expect.equal code ExitCode.Ok stderr
+            finally
+                Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", null)
+            use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(root, "runs", "own", "metrics.json")))
+            Expect.equal (doc.RootElement.GetProperty("Model").GetProperty("Source").GetString()) weights "the weights file is the model's source"
+            let metrics = [ for m in doc.RootElement.GetProperty("Metrics").EnumerateArray() -> m.GetProperty("Method").GetString() ]
+            Expect.containsAll metrics [ "saliency"; "grad_cam" ] "both methods evaluated"
+        }
+
+        test "TorchVision misfits are errors before any work: a stage misspelt or bypassed, ReLU swaps, one channel, an unknown name" {
+            let tv (extra: string) (methods: string) =
+                errorsOf ((spec "" methods defaultMetrics).Replace(scriptLine, "torchvision: resnet18\n" + extra))
+            let misspelt = tv "" "  - method: grad_cam\n    stage: layer_4\n"
+            Expect.exists misspelt (fun (p, m) -> p = "methods[0].stage" && m.Contains "no stage") $"%A{misspelt}"
+            let formatted = match Validate.text "own.yaml" ((spec "" "  - method: grad_cam\n    stage: layer_4\n" defaultMetrics).Replace(scriptLine, "torchvision: resnet18")) with Error e -> SpecError.formatAll e | Ok _ -> ""
+            Expect.stringContains formatted "did you mean 'layer4'" formatted
+            let bypassed = tv "" "  - method: grad_cam\n    stage: layer4.0.conv2\n"
+            Expect.exists bypassed (fun (p, m) -> p = "methods[0].stage" && m.Contains "bypasses") $"%A{bypassed}"
+            let relus = tv "" "  - method: guided_backprop\n"
+            Expect.exists relus (fun (p, m) -> p = "methods[0].method" && m.Contains "ReLUs") $"%A{relus}"
+            let gray = errorsOf ((spec "" defaultMethods "  - metric: rank_agreement\n").Replace(scriptLine, "torchvision: resnet18").Replace(tensorsLine, "dataset: fashion_mnist"))
+            Expect.exists gray (fun (p, m) -> p = "model.torchvision" && m.Contains "3-channel") $"%A{gray}"
+            let unknown = errorsOf ((spec "" defaultMethods defaultMetrics).Replace(scriptLine, "torchvision: resnet19"))
+            Expect.exists unknown (fun (p, m) -> p = "model.torchvision" && m.Contains "unknown") $"%A{unknown}"
+        }
+
+        test "weights of another network given to a TorchVision model: exit 2, the names that differ listed; epochs 0 is a random model, said so" {
+            let root = TestFiles.freshDir "own-tv-bad"
+            let run (yaml: string) =
+                let file = Path.Combine(root, "bad.yaml")
+                File.WriteAllText(file, yaml)
+                Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", Path.Combine(root, "cache"))
+                try captured (fun () -> Cli.run [| "run"; file; "--output"; Path.Combine(root, "runs") |])
+                finally Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", null)
+            let tv (model: string) = (spec "" "  - method: saliency\n" "  - metric: rank_agreement\n").Replace(scriptLine, model)
+            let code, stderr = run (tv ("torchvision: resnet18\n  weights: " + fixture "tiny_cnn.pth"))
+            Expect.equal code ExitCode.BadInput stderr
+            Expect.stringContains stderr "missing from the file: " stderr
+            Expect.stringContains stderr "tiny_cnn.pth" "the file named"
+            let code, stderr = run (tv "torchvision: resnet18\n  epochs: 0")
+            Expect.equal code ExitCode.Ok stderr
+            use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(root, "runs", "own", "metrics.json")))
+            Expect.equal (doc.RootElement.GetProperty("Model").GetProperty("Source").GetString()) "random initialisation (untrained)" "the report says the model is random"
         }
     ]

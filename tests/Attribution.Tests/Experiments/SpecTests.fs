@@ -300,7 +300,7 @@ let tests =
               [ test "Validate.spec reports every broken rule of an F# spec, at <fsharp>" {
                     let bad =
                         Dsl.spec "Bad Name"
-                        |> Dsl.withEpochs 0
+                        |> Dsl.withEpochs -1
                         |> Dsl.withMethods [ Dsl.varGrad |> Dsl.withSamples 1; Dsl.saliency |> Dsl.withId "var_grad" ]
                         |> Dsl.withMetrics [ Dsl.negativePerturbation |> Dsl.withFractions [ 0.5; 0.2 ] ]
                     let errors = Validate.spec bad
@@ -309,7 +309,7 @@ let tests =
                         ([ "name"; "model.epochs"; "methods[0].samples"; "methods[1].id"; "metrics[0].fractions[1]" ] |> List.sort)
                         (SpecError.formatAll errors)
                     Expect.all errors (fun e -> e.File = "<fsharp>" && e.Line = 0) "no positions"
-                    Expect.stringStarts (SpecError.format (errors |> List.find (fun e -> e.Path = "model.epochs"))) "<fsharp>: model.epochs: must be between 1 and 1000 (found '0')" "format"
+                    Expect.stringStarts (SpecError.format (errors |> List.find (fun e -> e.Path = "model.epochs"))) "<fsharp>: model.epochs: must be between 0 and 1000 (found '-1')" "format"
                 }
                 test "an empty method list is an error" {
                     Expect.equal (Validate.spec (Dsl.spec "x") |> List.map (fun e -> e.Path, e.Message)) [ "methods", "at least one method is required" ] "empty"

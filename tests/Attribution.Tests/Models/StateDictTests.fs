@@ -127,8 +127,8 @@ let tests =
             let error = try (StateDict.Load(model, fixture "tiny_cnn.pth"); "") with :? InvalidDataException as e -> e.Message
             Expect.stringContains error "tiny_cnn.pth" "the file is named"
             Expect.stringContains error "missing from the file: " "missing names listed"
-            Expect.stringContains error "conv1.weight (file [8, 3, 3, 3], model [64, 3, 7, 7])" "a shape that differs, with both shapes"
-            Expect.stringContains error "in the file but not in the model: " "extra names listed"
+            Expect.stringContains error "conv1.weight (module [64, 3, 7, 7], file [8, 3, 3, 3])" "a shape that differs, with both shapes"
+            Expect.stringContains error "unexpected in the file: " "extra names listed"
             let after = model.named_parameters() |> Seq.head |> fun struct (_, p) -> p
             Expect.isTrue (before.eq(after).all().item<bool>()) "nothing copied before the check"
         }
@@ -139,7 +139,7 @@ let tests =
             use target = TorchVisionModels.Create("resnet18", 4)
             let weights = formulaStateDict source
             let error = try (StateDict.LoadInto(target, weights, "weights.pth"); "") with :? InvalidDataException as e -> e.Message
-            Expect.stringContains error "fc.weight (file [10, 512], model [4, 512])" "the classifier's shapes"
+            Expect.stringContains error "fc.weight (module [4, 512], file [10, 512])" "the classifier's shapes"
         }
 
         test "names saved from DataParallel (module. prefix) load; a TorchScript file given as a state dict is refused" {
