@@ -38,6 +38,23 @@ let imageShape (dataset: DatasetKind) : (int * int * int) option =
         with _ -> None
     | SpamAssassin | SpeechCommands -> None
 
+/// The number of features of tabular data (a user's data file of inputs [N, F]); None for other data.
+let tabularFeatures (dataset: DatasetKind) : int option =
+    match dataset with
+    | TensorFile path ->
+        try
+            match Safetensors.ReadShapes(path).TryGetValue "test_inputs" with
+            | true, shape when shape.Length = 2 -> Some(int shape.[1])
+            | _ -> None
+        with _ -> None
+    | _ -> None
+
+/// The grid [C, H, W] that pixel-wise methods and metrics walk: an image's, or a tabular row's [1, 1, F].
+let inputGrid (dataset: DatasetKind) : (int * int * int) option =
+    match tabularFeatures dataset with
+    | Some f -> Some(1, 1, f)
+    | None -> imageShape dataset
+
 /// Whether the test inputs come with ground-truth boxes (the localisation metrics need them).
 let hasBoxes (dataset: DatasetKind) =
     match dataset with
@@ -61,6 +78,7 @@ let classCount (dataset: DatasetKind) =
 
 let modalityOf (dataset: DatasetKind) =
     match dataset with
+    | TensorFile _ when (tabularFeatures dataset).IsSome -> Modality.Tabular
     | FashionMnist | FashionCanvas | TensorFile _ -> Modality.Image
     | SpamAssassin -> Modality.Text
     | SpeechCommands -> Modality.Audio
@@ -84,18 +102,21 @@ let architecturesFor (modality: Modality) : Architecture list =
     | Modality.Image -> [ FashionCnn; SmallResNet ]
     | Modality.Audio -> [ M5 ]
     | Modality.Text -> [ TextLstm; TextBiLstm; TextCnn; TextTransformer ]
+    | Modality.Tabular -> [ Mlp ]
 
-/// Whether a model fits a modality: a shipped architecture of it, or a TorchScript or TorchVision model on images.
+/// Whether a model fits a modality: a shipped architecture of it, a TorchScript model on images or tabular data, or a
+/// TorchVision model on images.
 let fits (modality: Modality) (architecture: Architecture) =
     match architecture with
-    | TorchScript _ | TorchVision _ -> modality = Modality.Image
+    | TorchScript _ -> modality = Modality.Image || modality = Modality.Tabular
+    | TorchVision _ -> modality = Modality.Image
     | a -> List.contains a (architecturesFor modality)
 
 /// Architectures whose ReLUs can be swapped (rule-based methods need that); a TorchScript model's cannot, nor a
 /// TorchVision model's (TorchSharp's ResNet blocks apply relu_ as a function, out of reach of a module swap).
 let hasRectifiers (architecture: Architecture) =
     match architecture with
-    | FashionCnn | SmallResNet | M5 -> true
+    | FashionCnn | SmallResNet | M5 | Mlp -> true
     | TextLstm | TextBiLstm | TextCnn | TextTransformer | TorchScript _ | TorchVision _ -> false
 
 
@@ -109,7 +130,7 @@ let spatialStagesOf (architecture: Architecture) =
     | TextLstm | TextBiLstm -> [ "lstm" ]
     | TextCnn -> [ "conv" ]
     | TextTransformer -> [ "norm" ]
-    | M5 | TorchScript _ | TorchVision _ -> []
+    | M5 | Mlp | TorchScript _ | TorchVision _ -> []
 
 /// The module paths of a TorchVision architecture (built once, with random weights, to read its named_modules).
 let private torchVisionModules =
@@ -153,7 +174,7 @@ let invertibleStages (architecture: Architecture) = architecture = FashionCnn
 /// nor a TorchVision one (its modules are reached by path, not re-initialised stage by stage).
 let layered (architecture: Architecture) =
     match architecture with
-    | TorchScript _ | TorchVision _ -> false
+    | TorchScript _ | TorchVision _ | Mlp -> false
     | _ -> true
 
 /// How the explained inputs are shown to a person (the report's pictures).
@@ -163,6 +184,8 @@ type InputView =
     | AudioView of waveforms: Tensor * sampleRate: int
     /// Token ids [N, T], real lengths [N] and the vocabulary that decodes them.
     | TextView of tokens: Tensor * lengths: Tensor * vocabulary: Vocabulary
+    /// Feature vectors, shown by the names of their features.
+    | TabularView of features: string list
 
 type Domain =
     { Modality: Modality
@@ -206,6 +229,7 @@ let private imageModel (architecture: Architecture) (channels: int) (side: int) 
     | SmallResNet -> new Attribution.Models.SmallResNet(Attribution.Models.SmallResNet.Shape(InputChannels = channels, ImageSize = side, Classes = classes))
     | TorchScript path -> Attribution.Models.TorchScriptModel.Load path
     | TorchVision name -> Attribution.Models.TorchVisionModels.Create(name, classes)
+    | Mlp -> new Attribution.Models.Mlp(Attribution.Models.Mlp.Shape(side, classes))
     | other -> invalidArg "architecture" $"{Hashing.display other} is not an image model"
 
 /// The number of classes of a TorchVision model's weights: the first dimension of its classifier's last weight
@@ -227,7 +251,8 @@ let weightClasses (architecture: string) (weights: string) =
 
 /// The image domain of training and test sets (and the test inputs' boxes, when known): what the runner needs of them
 /// and of the spec's model, whose input normalisation (if any) is part of the explained function.
-let private imageDomain (spec: Spec) (train: ImageDataset) (test: ImageDataset) (boxes: IReadOnlyList<Box> option) =
+let private imageDomain (spec: Spec) (train: ImageDataset) (test: ImageDataset) (boxes: IReadOnlyList<Box> option) (features: string list option) =
+    let tabular = features.IsSome
     let select (data: ImageDataset) (rows: int64[]) = use index = torch.tensor(rows) in data.Images.index_select(0L, index)
     let normalised (network: Network) : Network =
         match spec.Model.Normalise with
@@ -238,13 +263,15 @@ let private imageDomain (spec: Spec) (train: ImageDataset) (test: ImageDataset) 
     let view (network: Network) : Network =
         match spec.Model.Architecture with
         | TorchVision _ -> new Attribution.Models.ModuleLayers(normalised network, network, inputShape)
+        // Tabular rows are held as [1, 1, F]; the model (and its normalisation, per feature) sees [F].
+        | _ when tabular -> new ReshapedModel(normalised network, [| inputShape.[2] |], inputShape) :> Network
         | _ -> normalised network
     // The model has as many outputs as its weights say (e.g. ImageNet's 1000, of which the data's labels are indices).
     let classes =
         match spec.Model.Architecture, spec.Model.Weights with
         | TorchVision name, Some weights -> max (weightClasses name weights) (max test.ClassNames.Count train.ClassNames.Count)
         | _ -> max test.ClassNames.Count train.ClassNames.Count
-    { Modality = Modality.Image
+    { Modality = if tabular then Modality.Tabular else Modality.Image
       ClassNames = List.ofSeq test.ClassNames
       TrainCount = train.Count
       TestCount = test.Count
@@ -261,7 +288,7 @@ let private imageDomain (spec: Spec) (train: ImageDataset) (test: ImageDataset) 
         fun model rows maps fractions maskValue seed device ->
             use inputs = select test rows
             Attribution.Metrics.NegativePerturbation(Array.ofList fractions, maskValue).MaskedPredictions(view model, inputs, maps, seed, device)
-      View = fun _ -> ImageView
+      View = fun _ -> match features with Some names -> TabularView names | None -> ImageView
       Speech = None }
 
 let private images (spec: Spec) =
@@ -274,7 +301,7 @@ let private images (spec: Spec) =
             LocalisationCanvas.Build(source, source.Count, Seeds.Derive(int64 spec.Seed, $"canvas/{unit}"))
         let train = canvas true (Option.toNullable spec.Data.TrainLimit) "train"
         let test = canvas false (Nullable()) "test"
-        imageDomain spec train.Images test.Images (Some test.Boxes)
+        imageDomain spec train.Images test.Images (Some test.Boxes) None
     | TensorFile path ->
         let data = TensorFile.Load path
         let train =
@@ -282,7 +309,8 @@ let private images (spec: Spec) =
             | Some n when n < data.Train.Count -> data.Train.Take n
             | _ -> data.Train
         imageDomain spec train data.Test (data.Boxes |> Option.ofObj |> Option.map (fun b -> b :> IReadOnlyList<Box>))
-    | _ -> imageDomain spec (items true (Option.toNullable spec.Data.TrainLimit)) (items false (Nullable())) None
+            (if data.Tabular then Some(List.ofSeq (nonNull data.FeatureNames)) else None)
+    | _ -> imageDomain spec (items true (Option.toNullable spec.Data.TrainLimit)) (items false (Nullable())) None None
 
 // --- text ---------------------------------------------------------------------------------------------
 
@@ -450,7 +478,7 @@ let private audio (spec: Spec) =
 /// Loads the spec's dataset.
 let load (spec: Spec) : Domain =
     match modalityOf spec.Data.Dataset with
-    | Modality.Image -> images spec
+    | Modality.Image | Modality.Tabular -> images spec
     | Modality.Text -> text spec
     | Modality.Audio -> audio spec
 

@@ -137,7 +137,7 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
         match structured.TryGetValue key with
         | true, m -> m
         | _ ->
-            if domain.Modality <> Modality.Image then failwith $"covariance structure {structure.Name} is for images; text and audio use shared_across_channels"
+            if domain.Modality <> Modality.Image && domain.Modality <> Modality.Tabular then failwith $"covariance structure {structure.Name} is for images; text and audio use shared_across_channels"
             Progress.say $"covariance: estimating {domain.ClassNames.Length} class covariances, structure {structure.Name}"
             let all = Array.init domain.TrainCount int64
             use images = domain.Inputs network true all

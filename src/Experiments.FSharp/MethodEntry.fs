@@ -30,7 +30,7 @@ type MethodFacts =
 module MethodFacts =
     /// A method that needs only forward passes and input gradients, defined on every modality.
     let everywhere =
-        { Modalities = [ Modality.Image; Modality.Audio; Modality.Text ]
+        { Modalities = [ Modality.Image; Modality.Audio; Modality.Text; Modality.Tabular ]
           Stage = None
           ReplacesRelus = false
           InvertsStages = false
@@ -41,6 +41,9 @@ module MethodFacts =
 
     /// A method defined on image pixels only (windows, blurred masks, spatial maps).
     let imagesOnly = { everywhere with Modalities = [ Modality.Image ] }
+
+    /// A method on pixels one at a time (windows, superpixels), so also on tabular features (a feature a pixel).
+    let pixelsOrFeatures = { everywhere with Modalities = [ Modality.Image; Modality.Tabular ] }
 
     /// A method that spends seconds on an input: called on 10 inputs at a time, so parts and progress come often.
     let slow (facts: MethodFacts) = { facts with InputsPerCall = 10 }

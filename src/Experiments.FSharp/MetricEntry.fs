@@ -21,7 +21,7 @@ type MetricFacts =
 
 module MetricFacts =
     /// A metric defined on every modality, with no scalar to rank by.
-    let everywhere = { Modalities = [ Modality.Image; Modality.Audio; Modality.Text ]; Datasets = []; NeedsBoxes = false; Better = [] }
+    let everywhere = { Modalities = [ Modality.Image; Modality.Audio; Modality.Text; Modality.Tabular ]; Datasets = []; NeedsBoxes = false; Better = [] }
 
 /// A metric of the registry.
 type MetricEntry =

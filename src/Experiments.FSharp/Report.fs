@@ -93,7 +93,7 @@ let private paperComparison (line: string -> unit) (spec: Spec) (metric: string)
 let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.EnvironmentRecord) (heatmapFiles: string list) (curveFiles: string list) =
     let r = output.Result
     let spec = plan.Spec
-    let modality = match Domain.modalityOf spec.Data.Dataset with Modality.Image -> "image" | Modality.Audio -> "audio" | Modality.Text -> "text"
+    let modality = match Domain.modalityOf spec.Data.Dataset with Modality.Image -> "image" | Modality.Audio -> "audio" | Modality.Text -> "text" | Modality.Tabular -> "tabular"
     let sb = StringBuilder()
     let line (s: string) = sb.AppendLine s |> ignore
     line $"# {spec.Name}"
@@ -299,9 +299,24 @@ let private textHeatmaps (dir: string) (spec: Spec) (output: RunOutput) (tokens:
         yield $"tokens-{safe}.png"
         yield $"tokens-{safe}.html" ]
 
+/// One bar chart per explained tabular input: its most attributed features, a bar per method.
+let private featureBars (dir: string) (spec: Spec) (output: RunOutput) (features: string list) =
+    let n = min spec.Report.HeatmapInputs output.Result.Explained
+    let target = if List.contains Predicted spec.Explain.Targets then Predicted else GroundTruth
+    let row (t: torch.Tensor) = t.reshape(-1L).``to``(torch.ScalarType.Float32).contiguous().data<float32>().ToArray()
+    [ for i in 0 .. n - 1 do
+        let label = classNameOf output.ClassNames output.Labels.[i]
+        let predicted = classNameOf output.ClassNames output.Predictions.[i]
+        let methods = [| for m in spec.Methods -> struct (m.Id, row output.Maps.[(m.Id, target)].[int64 i]) |]
+        let file = $"features-{i}.png"
+        FeatureBars.Render(Path.Combine(dir, file), $"input {i}: '{label}' (pred '{predicted}'), explaining {targetName target}",
+                           Array.ofList features, row output.Images.[int64 i], methods)
+        yield file ]
+
 /// Pictures of the explained inputs with every method's map, in the modality's own form.
 let private heatmaps (dir: string) (spec: Spec) (output: RunOutput) =
     match output.View with
+    | Domain.TabularView features -> featureBars dir spec output features
     | Domain.ImageView -> imageHeatmaps dir spec output
     | Domain.AudioView(waveforms, _) -> audioHeatmaps dir spec output waveforms
     | Domain.TextView(tokens, lengths, vocabulary) -> textHeatmaps dir spec output tokens lengths vocabulary

@@ -25,6 +25,8 @@ type Modality =
     | Image
     | Audio
     | Text
+    /// Feature vectors [N, F] (a user's data file), seen by methods as one-row images [N, 1, 1, F].
+    | Tabular
 
 /// yaml: fashion_mnist | fashion_canvas | spam_assassin | speech_commands
 type DatasetKind =
@@ -59,6 +61,8 @@ type Architecture =
     /// An image classifier of TorchVision by its PyTorch name (resnet18, vgg16, ...), with a state dict of the user's
     /// (model.weights: .pth or .safetensors) or trained by the run. yaml: torchvision: resnet18
     | TorchVision of name: string
+    /// A multilayer perceptron (two hidden layers of 64 ReLUs) for tabular data, trained by the run. yaml: mlp
+    | Mlp
 
 /// Where the covariance of a Gaussian sampler comes from. yaml: class (the class-conditional
 /// covariance of the training inputs of the input's class).

@@ -22,15 +22,15 @@ module Validate =
         let shape = Domain.imageShape spec.Data.Dataset
         [ if not (Domain.fits modality spec.Model.Architecture) then
               let field = match spec.Model.Architecture with TorchScript _ -> "model.torchscript" | TorchVision _ -> "model.torchvision" | _ -> "model.architecture"
-              yield error field $"data {datasetName} needs one of its own architectures (TorchScript and TorchVision models explain image data)"
+              yield error field $"data {datasetName} needs one of its own architectures (TorchScript models explain image and tabular data, TorchVision models image data)"
                         (Some(Domain.architectureName spec.Model.Architecture)) (allowed |> List.map Domain.architectureName)
           match spec.Data.UtterancesPerWord with
           | Some n when spec.Data.Dataset <> SpeechCommands ->
               yield error "data.utterances_per_word" $"applies to data.dataset speech_commands only, not {datasetName}" (Some(string n)) [ "data.dataset: speech_commands" ]
           | _ -> ()
-          match spec.Data.Dataset, shape with
+          match spec.Data.Dataset, Domain.inputGrid spec.Data.Dataset with
           | TensorFile path, None when IO.File.Exists path ->
-              yield error "data.tensors" "the file holds no test_inputs [N, C, H, W] (docs/own-model.md lays out a data file)" (Some path) []
+              yield error "data.tensors" "the file holds no test_inputs [N, C, H, W] or [N, F] (docs/own-model.md lays out a data file)" (Some path) []
           | _ -> ()
           match spec.Model.Architecture, spec.Model.Weights with
           | TorchScript _, Some weights ->
@@ -46,8 +46,13 @@ module Validate =
                         (Some(Domain.architectureName spec.Model.Architecture)) [ "model.torchscript: your own model" ]
           | _ -> ()
           match spec.Model.Normalise with
+          | Some n when modality = Modality.Tabular ->
+              match Domain.tabularFeatures spec.Data.Dataset with
+              | Some f when n.Mean.Length <> f || n.Std.Length <> f ->
+                  yield error "model.normalise.mean" $"one value per feature: data {datasetName} has {f}" (Some(string n.Mean.Length + " values")) []
+              | _ -> ()
           | Some _ when modality <> Modality.Image ->
-              yield error "model.normalise" $"normalises image channels; data {datasetName} is not image data" None []
+              yield error "model.normalise" $"normalises image channels (or tabular features); data {datasetName} is neither" None []
           | Some n when n.Mean.Length <> n.Std.Length ->
               yield error "model.normalise" $"mean and std need one value per channel each (found {n.Mean.Length} and {n.Std.Length})" None []
           | Some n ->
@@ -77,24 +82,25 @@ module Validate =
               yield at "sampler" "the Fisher statistic (C grad f).grad f / f needs a Gaussian sampler, which has a covariance C" (Some kind) [ "isotropic_gaussian"; "covariance_gaussian" ]
           | _ -> ()
           match sampler with
-          | Some(CovarianceGaussian c) when c.Structure <> SharedAcrossChannels && modality <> Modality.Image ->
+          | Some(CovarianceGaussian c) when c.Structure <> SharedAcrossChannels && modality <> Modality.Image && modality <> Modality.Tabular ->
               yield at "sampler" $"data.dataset {datasetName} shares one covariance across positions or frames; other structures are for images"
                        (Some(nameOf Vocabulary.Names.layouts c.Structure)) [ "shared_across_channels" ]
           | Some(CovarianceGaussian c) when c.Structure = LowRank ->
-              let dimension = match Domain.imageShape spec.Data.Dataset with Some(_, h, w) -> h * w | None -> Int32.MaxValue
+              let dimension = match Domain.inputGrid spec.Data.Dataset with Some(_, h, w) -> h * w | None -> Int32.MaxValue
               if c.Rank > dimension then
                   yield at "sampler.rank" $"at most the dimension of the inputs ({dimension} pixels of data.dataset {datasetName})" (Some(string c.Rank)) []
-          | Some(ConditionalGaussian _) when modality <> Modality.Image ->
-              yield at "sampler" $"conditional_gaussian conditions on image pixels; data.dataset {datasetName} is not an image dataset" (Some "conditional_gaussian") []
+          | Some(ConditionalGaussian _) when modality <> Modality.Image && modality <> Modality.Tabular ->
+              yield at "sampler" $"conditional_gaussian conditions on image pixels or tabular features; data.dataset {datasetName} is neither" (Some "conditional_gaussian") []
           | Some(ConditionalGaussian c) ->
-              match Domain.imageShape spec.Data.Dataset, c.Box with
+              // A tabular row is a 1 x F grid: the box [0, first, 1, count] is a run of features.
+              match Domain.inputGrid spec.Data.Dataset, c.Box with
               | Some(_, h, w), [ top; left; height; width ] when top + height > h || left + width > w ->
                   yield at "sampler" $"the box must lie inside the {h}x{w} images of data {datasetName} (top + height at most {h}, left + width at most {w})"
                            (Some(sprintf "[%d, %d, %d, %d]" top left height width)) []
               | _ -> ()
           | _ -> () ]
 
-    let private modalityName (m: Modality) = match m with Modality.Image -> "image" | Modality.Text -> "text" | Modality.Audio -> "audio"
+    let private modalityName (m: Modality) = match m with Modality.Image -> "image" | Modality.Text -> "text" | Modality.Audio -> "audio" | Modality.Tabular -> "tabular"
 
     /// Method rules, read from each method's facts: modality, stages, invertibility, ReLUs, sizes no larger than the image.
     let private methodErrors (spec: Spec) =
@@ -125,10 +131,13 @@ module Validate =
               | _ -> ()
               if facts.InvertsStages && not (Domain.invertibleStages spec.Model.Architecture) then
                   yield at "method" $"{name} inverts the model stage by stage, which model.architecture {architectureName spec.Model.Architecture} does not offer" (Some name) [ "model.architecture: fashion_cnn" ]
-              match Domain.imageShape spec.Data.Dataset with
+              match Domain.inputGrid spec.Data.Dataset with
               | Some(_, h, w) when modality = Modality.Image ->
                   for key, value in facts.PixelSizes do
                       if value > min h w then yield at key $"at most the shorter side of the {h}x{w} images of data {datasetName}" (Some(string value)) []
+              | Some _ when modality = Modality.Tabular ->
+                  for key, value in facts.PixelSizes do
+                      if value <> 1 then yield at key $"1 on tabular data (one feature at a time): data {datasetName} holds feature vectors" (Some(string value)) [ "1" ]
               | _ -> ()
               if facts.ReplacesRelus && not (Domain.hasRectifiers spec.Model.Architecture) then
                   yield at "method" $"this method replaces the model's ReLUs; model.architecture {architectureName spec.Model.Architecture} has none to replace"

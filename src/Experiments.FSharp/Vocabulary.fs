@@ -64,7 +64,7 @@ module Vocabulary =
         let targets = [ "ground_truth", GroundTruth; "predicted", Predicted ]
         let outputs = [ "probability", Probability; "logit", Logit ]
         let datasets = [ "fashion_mnist", FashionMnist; "fashion_canvas", FashionCanvas; "spam_assassin", SpamAssassin; "speech_commands", SpeechCommands ]
-        let architectures = [ "fashion_cnn", FashionCnn; "small_resnet", SmallResNet; "text_lstm", TextLstm; "text_bilstm", TextBiLstm; "text_cnn", TextCnn; "text_transformer", TextTransformer; "m5", M5 ]
+        let architectures = [ "fashion_cnn", FashionCnn; "small_resnet", SmallResNet; "text_lstm", TextLstm; "text_bilstm", TextBiLstm; "text_cnn", TextCnn; "text_transformer", TextTransformer; "m5", M5; "mlp", Mlp ]
         let covariances = [ "class", ClassCovariance ]
         let layouts = [ "shared_across_channels", SharedAcrossChannels; "per_channel", PerChannel; "full", FullMatrix; "low_rank", LowRank ]
         /// Stages with a spatial map (Grad-CAM needs one): fashion_cnn's conv1..pool2, small_resnet's stem..stage3

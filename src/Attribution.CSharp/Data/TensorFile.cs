@@ -3,14 +3,19 @@ using static TorchSharp.torch;
 
 namespace Attribution.Data;
 
-/// <summary>What a data file holds: the training and test sets, and the test inputs' boxes when it has them.</summary>
-public sealed record TensorFileData(ImageDataset Train, ImageDataset Test, Box[]? Boxes);
+/// <summary>
+/// What a data file holds: the training and test sets, and the test inputs' boxes when it has them. Tabular inputs
+/// [N, F] are held as [N, 1, 1, F], one feature a pixel of a one-row image (so that pixel-wise methods and masking
+/// metrics work feature by feature); <see cref="Tabular"/> says so, with the features' names.
+/// </summary>
+public sealed record TensorFileData(ImageDataset Train, ImageDataset Test, Box[]? Boxes, bool Tabular = false, IReadOnlyList<string>? FeatureNames = null);
 
 /// <summary>
 /// A user's image data set in one safetensors file: <c>train_inputs</c> and <c>test_inputs</c> [N, C, H, W] (float32 in
 /// the model's pixel space, or uint8 scaled to [0, 1]), <c>train_labels</c> and <c>test_labels</c> [N] (integers
 /// 0..K-1), optionally <c>test_boxes</c> [N, 4] (top, left, height, width, for localisation metrics) and the metadata
-/// string <c>classes</c> (K names, comma-separated, in label order; default class_0 .. class_K-1).
+/// string <c>classes</c> (K names, comma-separated, in label order; default class_0 .. class_K-1). Tabular data has
+/// inputs [N, F] instead, and optionally the metadata string <c>features</c> (F names, comma-separated).
 /// </summary>
 public static class TensorFile
 {
@@ -55,7 +60,20 @@ public static class TensorFile
                 var v = b.to(ScalarType.Int64).data<long>().ToArray();
                 boxes = Enumerable.Range(0, test.Count).Select(i => new Box((int)v[4 * i], (int)v[4 * i + 1], (int)v[4 * i + 2], (int)v[4 * i + 3])).ToArray();
             }
-            return new TensorFileData(train, test, boxes);
+            bool tabular = tensors["test_inputs"].dim() == 2;
+            IReadOnlyList<string>? features = null;
+            if (tabular)
+            {
+                long f = test.Images.shape[3];
+                features = metadata.TryGetValue("features", out var given)
+                    ? given.Split(',').Select(n => n.Trim()).ToArray()
+                    : Enumerable.Range(0, (int)f).Select(k => $"feature_{k}").ToArray();
+                if (features.Count != f)
+                    throw new InvalidDataException($"{path}: metadata 'features' names {features.Count} features but the inputs have {f}");
+                if (boxes is not null)
+                    throw new InvalidDataException($"{path}: test_boxes are for images; tabular inputs [N, F] have none");
+            }
+            return new TensorFileData(train, test, boxes, tabular, features);
         }
         finally
         {
@@ -65,7 +83,8 @@ public static class TensorFile
 
     static Tensor Inputs(Tensor t, string name, string path)
     {
-        if (t.dim() != 4) throw new InvalidDataException($"{path}: {name} must be [N, C, H, W]; got [{string.Join(", ", t.shape)}]");
+        if (t.dim() == 2) t = t.reshape(t.shape[0], 1, 1, t.shape[1]);                 // tabular: a feature a pixel
+        else if (t.dim() != 4) throw new InvalidDataException($"{path}: {name} must be images [N, C, H, W] or tabular [N, F]; got [{string.Join(", ", t.shape)}]");
         return t.dtype switch
         {
             ScalarType.Byte => t.to(ScalarType.Float32) / 255.0,

@@ -28,7 +28,7 @@ let entry =
     MethodEntry.shipped "perturbation" variant
         (fun kind ->
             match kind with
-            | Occlusion(window, stride) -> { MethodFacts.imagesOnly with PixelSizes = [ "window", window; "stride", stride ] }
+            | Occlusion(window, stride) -> { MethodFacts.pixelsOrFeatures with PixelSizes = [ "window", window; "stride", stride ] }
             | other -> MethodEntry.mismatch name other)
         (fun context kind ->
             match kind with

@@ -18,4 +18,4 @@ let variant: Variant<MetricSpec> =
         | SensitivityN(m, p) -> Some(m, p)
         | _ -> None)
 
-let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image; Modality.Text ]; Datasets = []; NeedsBoxes = false; Better = [ "mean_correlation", true ] }
+let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image; Modality.Text; Modality.Tabular ]; Datasets = []; NeedsBoxes = false; Better = [ "mean_correlation", true ] }
