@@ -1,28 +1,9 @@
 using System.Text.Json;
-using static TorchSharp.torch;
 
 namespace Attribution.Data;
 
 /// <summary>One e-mail of the corpus: its group folder and id, the cleaned text (subject line, then body) and the label (spam = 1, ham = 0).</summary>
 public sealed record Email(string Group, string Id, string Text, long Label);
-
-/// <summary>The two parts of a split corpus, sharing one vocabulary (built from <see cref="Train"/>). Disposing it disposes both.</summary>
-public sealed record TextSplit(TextDataset Train, TextDataset Test) : IDisposable
-{
-    public void Dispose()
-    {
-        Train.Dispose();
-        Test.Dispose();
-    }
-}
-
-/// <summary>How the text corpus becomes tensors: split, vocabulary and sequence length. Part of a trained text model's identity.</summary>
-/// <param name="MaxLength">Tokens per e-mail after truncation / padding.</param>
-/// <param name="MinCount">A training-split word enters the vocabulary when it occurs at least this often.</param>
-/// <param name="MaxVocabulary">Vocabulary size including &lt;pad&gt; and &lt;unk&gt;.</param>
-/// <param name="TestFraction">Share of each class held out for testing.</param>
-/// <param name="Seed">Seed of the split.</param>
-public sealed record TextDataOptions(int MaxLength = 256, int MinCount = 2, int MaxVocabulary = 20000, double TestFraction = 0.2, long Seed = 0);
 
 /// <summary>
 /// The SpamAssassin public mail corpus (6,046 messages: 4,150 ham, 1,896 spam) as shipped by the npm package
@@ -100,46 +81,16 @@ public static class SpamAssassin
     }
 
     /// <summary>
-    /// A stratified split: in each class, a random round(n_c * testFraction) of the indices go to the test
-    /// set. Each class draws its permutation from a generator seeded from (seed, "split/{class}"), so the
-    /// same seed gives the same split. Both index lists are ascending.
-    /// </summary>
-    public static (int[] Train, int[] Test) StratifiedSplit(IReadOnlyList<long> labels, double testFraction, long seed)
-    {
-        ArgumentNullException.ThrowIfNull(labels);
-        if (!(testFraction > 0 && testFraction < 1)) throw new ArgumentOutOfRangeException(nameof(testFraction), testFraction, "the test fraction must be in (0, 1)");
-        var train = new List<int>();
-        var test = new List<int>();
-        foreach (var cls in labels.Distinct().Order())
-        {
-            var members = Enumerable.Range(0, labels.Count).Where(i => labels[i] == cls).ToArray();
-            using var generator = Runtime.Seeds.Generator(seed, $"split/{cls}", CPU);
-            using var permutation = randperm(members.Length, generator: generator);
-            var order = permutation.data<long>().ToArray();
-            int nTest = (int)Math.Round(members.Length * testFraction, MidpointRounding.AwayFromZero);
-            for (int j = 0; j < order.Length; j++) (j < nTest ? test : train).Add(members[order[j]]);
-        }
-        train.Sort();
-        test.Sort();
-        return (train.ToArray(), test.ToArray());
-    }
-
-    /// <summary>
     /// The corpus as tensors: a stratified train/test split of <see cref="Load"/>, a vocabulary built from
     /// the training e-mails only, and both splits encoded with it.
     /// </summary>
     public static TextSplit LoadSplit(string? root = null, TextDataOptions? options = null) =>
         Encode(Load(root), options ?? new TextDataOptions());
 
-    /// <summary>Splits, builds the vocabulary from the training part and encodes both parts (see <see cref="LoadSplit"/>).</summary>
+    /// <summary>Splits, builds the vocabulary from the training part and encodes both parts (see <see cref="TextSplit.Encode"/>).</summary>
     public static TextSplit Encode(IReadOnlyList<Email> emails, TextDataOptions options)
     {
         ArgumentNullException.ThrowIfNull(emails);
-        var (trainIndex, testIndex) = StratifiedSplit(emails.Select(e => e.Label).ToArray(), options.TestFraction, options.Seed);
-        var tokens = emails.Select(e => Tokenizer.Tokenize(e.Text)).ToArray();
-        var vocabulary = Vocabulary.Build(trainIndex.Select(i => tokens[i]), options.MinCount, options.MaxVocabulary);
-        TextDataset Part(int[] index) =>
-            TextDataset.Encode(index.Select(i => tokens[i]).ToArray(), index.Select(i => emails[i].Label).ToArray(), vocabulary, ClassNames, options.MaxLength);
-        return new TextSplit(Part(trainIndex), Part(testIndex));
+        return TextSplit.Encode(emails.Select(e => e.Text).ToArray(), emails.Select(e => e.Label).ToArray(), ClassNames, options);
     }
 }

@@ -85,9 +85,9 @@ let private corpusTests =
 
         test "the split is stratified and seeded: same seed same split, another seed another split" {
             let labels = Array.init 103 (fun i -> if i % 3 = 0 then 1L else 0L)   // 35 spam, 68 ham
-            let struct (train, test) = SpamAssassin.StratifiedSplit(labels, 0.2, 7L)
-            let struct (train', test') = SpamAssassin.StratifiedSplit(labels, 0.2, 7L)
-            let struct (_, testOther) = SpamAssassin.StratifiedSplit(labels, 0.2, 8L)
+            let struct (train, test) = TextSplit.Stratified(labels, 0.2, 7L)
+            let struct (train', test') = TextSplit.Stratified(labels, 0.2, 7L)
+            let struct (_, testOther) = TextSplit.Stratified(labels, 0.2, 8L)
             Expect.equal (train', test') (train, test) "same seed, same split"
             Expect.notEqual testOther test "another seed, another split"
             Expect.equal (Array.sort (Array.append train test)) [| 0 .. 102 |] "a partition"
@@ -107,7 +107,7 @@ let private corpusTests =
             Expect.isTrue (obj.ReferenceEquals(train.Vocabulary, test.Vocabulary)) "one vocabulary"
             let testWords = [ for i in 0 .. test.Count - 1 -> test.Decode(i).Split(' ')[2] ]
             Expect.equal testWords [ "<unk>"; "<unk>"; "<unk>"; "<unk>" ] "the word only a test e-mail has is unknown"
-            let struct (trainIndex, testIndex) = SpamAssassin.StratifiedSplit(emails |> List.map (fun e -> e.Label) |> ResizeArray, 0.2, 3L)
+            let struct (trainIndex, testIndex) = TextSplit.Stratified(emails |> List.map (fun e -> e.Label) |> ResizeArray, 0.2, 3L)
             let ownWord i = $"only{char (97 + i)}"
             Expect.isTrue (trainIndex |> Array.forall (ownWord >> train.Vocabulary.Contains)) "every training e-mail's own word is in the vocabulary"
             Expect.isFalse (testIndex |> Array.exists (ownWord >> train.Vocabulary.Contains)) "no test e-mail's own word is"
