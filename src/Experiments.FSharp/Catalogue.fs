@@ -84,11 +84,61 @@ module Catalogue =
                  | TensorFile p -> pathProblem p |> Option.orElse (if p.EndsWith(".safetensors", StringComparison.Ordinal) then None else Some "must be a .safetensors file")
                  | _ -> None)
 
-        /// Where the data come from: a shipped dataset, or a file of the user's.
+        /// Sizes of torchvision's Resize and CenterCrop: one number or [height, width], each in [1, 8192].
+        let private sides name doc =
+            let side = Param.int name doc None 1 (Some 8192)
+            Param.optional (
+                Param.make name "size" "n | [height, width]" doc None
+                    (fun ctx n -> match n with Node.Scalar _ -> side.Decode ctx n |> Decoded.map List.singleton | _ -> Decode.list side.Decode ctx n)
+                    (function [ one ] -> Out.Plain(string one) | many -> Out.Plain("[" + String.Join(", ", many) + "]"))
+                    (fun sizes -> if sizes.Length = 1 || sizes.Length = 2 then None else Some "one number or [height, width]"))
+
+        let private imageFolderFields =
+            fields {
+                let! path = Fields.field (fun (s: ImageFolderSpec) -> s.Path) (Param.string "path" "the folder: a sub-folder per class (or train/ and test/ each so)" None (fun p -> pathProblem p))
+                and! resize = Fields.field (fun (s: ImageFolderSpec) -> s.Resize) (sides "resize" "torchvision's Resize: the shorter side, or [height, width]; bilinear with antialiasing")
+                and! crop = Fields.field (fun (s: ImageFolderSpec) -> s.CenterCrop) (sides "center_crop" "torchvision's CenterCrop, after the resize: a square side, or [height, width]")
+                and! grayscale = Fields.field (fun (s: ImageFolderSpec) -> s.Grayscale) (Param.choice "channels" "channels" "rgb (3 channels, R, G, B) or grayscale (1, ITU-R 601-2 luma)" (Some false) [ "rgb", false; "grayscale", true ])
+                and! classes =
+                    Fields.field (fun (s: ImageFolderSpec) -> s.Classes)
+                        (Param.optional (Param.list "classes" "the class folders in the model's output order (default: sorted by name, as torchvision's ImageFolder)" None
+                                            (Param.string "class" "a class folder's name" None nonEmpty) "folder names"
+                                            (fun names -> if List.distinct names = names then [] else [ { Path = ""; Message = "each class once"; Found = None } ])))
+                return { Path = path; Resize = resize; CenterCrop = crop; Grayscale = grayscale; Classes = classes }
+            }
+
+        /// A user's image folder: its path alone, or a mapping with the transforms.
+        let images =
+            let section = Fields.section "images" "a folder of your own images (ImageFolder layout) and its transforms" imageFolderFields
+            let ofKind = function ImageFolder s -> s | other -> invalidArg "dataset" $"not an image folder: %A{other}"
+            Param.make "images" "path | mapping" "a folder, or { path, resize, center_crop, channels }"
+                "a folder of your own images: a sub-folder per class, PNG or JPEG (docs/own-model.md)" None
+                (fun ctx n ->
+                    match n with
+                    | Node.Scalar _ -> Decode.string ctx n |> Decoded.map (fun p -> ImageFolder { Path = p; Resize = None; CenterCrop = None; Grayscale = false; Classes = None })
+                    | _ -> section.Decode ctx n |> Decoded.map ImageFolder)
+                (fun d ->
+                    let s = ofKind d
+                    if s.Resize.IsNone && s.CenterCrop.IsNone && not s.Grayscale && s.Classes.IsNone then Out.Str s.Path else section.Encode s)
+                (function ImageFolder s -> pathProblem s.Path | _ -> None)
+
+        /// A user's labelled texts.
+        let text =
+            Param.make "text" "path" "a .jsonl or .csv file" "your own labelled texts: JSON Lines {text, label} or CSV with columns text and label (docs/own-model.md)" None
+                (Decode.string >> fun d -> fun n -> d n |> Decoded.map TextFile)
+                (function TextFile p -> Out.Str p | other -> Out.Str(string other))
+                (function
+                 | TextFile p ->
+                     pathProblem p |> Option.orElse (if [ ".jsonl"; ".csv" ] |> List.exists (fun e -> p.EndsWith(e, StringComparison.OrdinalIgnoreCase)) then None else Some "must be a .jsonl or .csv file")
+                 | _ -> None)
+
+        /// Where the data come from: a shipped dataset, or a file or folder of the user's.
         let source =
             Fields.oneOf (fun (d: DataSpec) -> d.Dataset)
-                [ dataset, (function TensorFile _ -> false | _ -> true)
-                  tensors, (function TensorFile _ -> true | _ -> false) ]
+                [ dataset, (function TensorFile _ | ImageFolder _ | TextFile _ -> false | _ -> true)
+                  tensors, (function TensorFile _ -> true | _ -> false)
+                  images, (function ImageFolder _ -> true | _ -> false)
+                  text, (function TextFile _ -> true | _ -> false) ]
         let root = Param.optional (Param.string "root" "directory of the dataset files" None nonEmpty)
         let trainLimit = Param.optional (Param.int "train_limit" "use only the first n training examples" None 1 (Some 10_000_000))
         let explain = Param.int "explain" "number of test inputs to explain" (Some 1000) 1 (Some 10000)

@@ -24,10 +24,26 @@ type Tensor = torch.Tensor
 type Network = torch.nn.Module<Tensor, Tensor>
 
 
+/// The loader's options of an image folder spec.
+let imageFolderOptions (s: ImageFolderSpec) =
+    ImageFolderOptions(Resize = (s.Resize |> Option.map Array.ofList |> Option.toObj), CenterCrop = (s.CenterCrop |> Option.map Array.ofList |> Option.toObj),
+                       Channels = (if s.Grayscale then ImageFolderOptions.Grayscale else ImageFolderOptions.Rgb))
+
+/// ImageFolder.InputShape, read once per folder, transforms and folder time in a process (validation asks often, and
+/// a folder of thousands of images has as many headers to read).
+let private folderShapes = System.Collections.Concurrent.ConcurrentDictionary<string, int * int * int>()
+
+let private folderShape (s: ImageFolderSpec) =
+    let key = $"{Path.GetFullPath s.Path}|{Directory.GetLastWriteTimeUtc s.Path:O}|%A{s.Resize}|%A{s.CenterCrop}|{s.Grayscale}"
+    folderShapes.GetOrAdd(key, fun _ ->
+        let struct (c, h, w, _) = ImageFolder.InputShape(s.Path, imageFolderOptions s)
+        (c, h, w))
+
 /// The per-input shape [C, H, W] of an image dataset, known before its data is read (a user's data file: from its
-/// header). None when the file cannot be read (Validate.files reports that).
+/// header; an image folder: from its files' headers). None when it cannot be read (Validate reports why).
 let imageShape (dataset: DatasetKind) : (int * int * int) option =
     match dataset with
+    | ImageFolder s -> (try Some(folderShape s) with _ -> None)
     | FashionMnist -> Some(1, 28, 28)
     | FashionCanvas -> Some(1, CanvasOptions().Size, CanvasOptions().Size)
     | TensorFile path ->
@@ -36,7 +52,7 @@ let imageShape (dataset: DatasetKind) : (int * int * int) option =
             | true, shape when shape.Length = 4 -> Some(int shape.[1], int shape.[2], int shape.[3])
             | _ -> None
         with _ -> None
-    | SpamAssassin | SpeechCommands -> None
+    | SpamAssassin | SpeechCommands | TextFile _ -> None
 
 /// The number of features of tabular data (a user's data file of inputs [N, F]); None for other data.
 let tabularFeatures (dataset: DatasetKind) : int option =
@@ -74,19 +90,21 @@ let classCount (dataset: DatasetKind) =
     | FashionMnist | FashionCanvas -> Some 10
     | SpamAssassin -> Some 2
     | SpeechCommands -> Some 35
-    | TensorFile _ -> None
+    | TensorFile _ | ImageFolder _ | TextFile _ -> None
 
 let modalityOf (dataset: DatasetKind) =
     match dataset with
     | TensorFile _ when (tabularFeatures dataset).IsSome -> Modality.Tabular
-    | FashionMnist | FashionCanvas | TensorFile _ -> Modality.Image
-    | SpamAssassin -> Modality.Text
+    | FashionMnist | FashionCanvas | TensorFile _ | ImageFolder _ -> Modality.Image
+    | SpamAssassin | TextFile _ -> Modality.Text
     | SpeechCommands -> Modality.Audio
 
 /// A spec's name of a dataset: its yaml name, or the file it is read from.
 let datasetName (dataset: DatasetKind) =
     match dataset with
     | TensorFile path -> $"tensors {path}"
+    | ImageFolder s -> $"images {s.Path}"
+    | TextFile path -> $"text {path}"
     | d -> Vocabulary.Names.datasets |> List.find (snd >> (=) d) |> fst
 
 /// A spec's name of a model: its yaml name, or the file it is read from.
@@ -291,6 +309,16 @@ let private imageDomain (spec: Spec) (train: ImageDataset) (test: ImageDataset) 
       View = fun _ -> match features with Some names -> TabularView names | None -> ImageView
       Speech = None }
 
+/// An image folder's set with the labels of the spec's class order (its `classes`), or as loaded (sorted names).
+let private inStatedOrder (s: ImageFolderSpec) (data: ImageDataset) =
+    match s.Classes with
+    | None -> data
+    | Some stated ->
+        // label k of the folder (its k-th sorted name) becomes the position of that name in the stated order
+        let mapping = [| for name in data.ClassNames -> int64 (List.findIndex ((=) name) stated) |]
+        use table = torch.tensor(mapping)
+        new ImageDataset(data.Images.alias(), table.index_select(0L, data.Labels), Array.ofList stated)
+
 let private images (spec: Spec) =
     let items train limit = FashionMnist.Load(Option.toObj spec.Data.Root, train, limit)
     match spec.Data.Dataset with
@@ -310,6 +338,16 @@ let private images (spec: Spec) =
             | _ -> data.Train
         imageDomain spec train data.Test (data.Boxes |> Option.ofObj |> Option.map (fun b -> b :> IReadOnlyList<Box>))
             (if data.Tabular then Some(List.ofSeq (nonNull data.FeatureNames)) else None)
+    | ImageFolder s ->
+        Progress.say $"data: decoding the images of {s.Path}"
+        let data = ImageFolder.Load(s.Path, imageFolderOptions s)
+        if not data.SeparateTest then Progress.say $"data: {s.Path} has no train/ and test/ folders: its images serve as both"
+        let relabel = inStatedOrder s
+        let train =
+            match spec.Data.TrainLimit with
+            | Some n when n < data.Train.Count -> relabel (data.Train.Take n)
+            | _ -> relabel data.Train
+        imageDomain spec train (relabel data.Test) None None
     | _ -> imageDomain spec (items true (Option.toNullable spec.Data.TrainLimit)) (items false (Nullable())) None None
 
 // --- text ---------------------------------------------------------------------------------------------
@@ -350,7 +388,10 @@ let private embed (model: TextModel) (tokens: Tensor) =
 let private covarianceTokens = 200_000L
 
 let private text (spec: Spec) =
-    let split = SpamAssassin.LoadSplit(Option.toObj spec.Data.Root, textOptions spec)
+    let split =
+        match spec.Data.Dataset with
+        | TextFile path -> Attribution.Data.TextFile.LoadSplit(path, textOptions spec)
+        | _ -> SpamAssassin.LoadSplit(Option.toObj spec.Data.Root, textOptions spec)
     // The split is stored class by class, so a limit takes a seeded random subset, not the first (all-ham) rows.
     let train =
         match spec.Data.TrainLimit with
@@ -491,6 +532,13 @@ let dataHash (spec: Spec) =
         | FashionCanvas -> Hashing.hash [ files; "canvas"; Hashing.canonical (CanvasOptions()); string spec.Seed ]
         | _ -> files
     | TensorFile path -> Hashing.hash [ "tensors"; Artefacts.contentHash path ]
+    | ImageFolder s ->
+        let content =
+            try ImageFolder.ContentHash(s.Path, Path.Combine(Artefacts.root (), "inputs"))
+            with :? IOException | :? UnauthorizedAccessException as e -> raise (Experiments.InputProblem $"{s.Path}: cannot be read ({e.Message})")
+        // The content and the transforms, not where the folder lies.
+        Hashing.hash [ "images"; content; Hashing.canonical { s with Path = "" } ]
+    | TextFile path -> Hashing.hash [ "text-file"; Artefacts.contentHash path; Hashing.canonical (textOptions spec) ]
     | SpamAssassin ->
         // The package is pinned; its files' names and sizes identify the corpus without reading 6,000 files.
         let root = SpamAssassin.ResolveRoot(Option.toObj spec.Data.Root)

@@ -253,7 +253,11 @@ let private imageHeatmaps (dir: string) (spec: Spec) (output: RunOutput) =
             let label = classNameOf output.ClassNames output.Labels.[i]
             let predicted = classNameOf output.ClassNames output.Predictions.[i]
             let maps = spec.Methods |> List.map (fun m -> pixels output.Maps.[(m.Id, target)].[int64 i]) |> List.toArray
-            HeatmapRow($"{label} (pred {predicted})", pixels (images.[int64 i] / float32 images.shape.[1]), maps, h, w) ]
+            // Three channels are shown in colour (R, G, B), any other number as their mean.
+            let input =
+                if images.shape.[1] = 3L then images.[int64 i].``to``(torch.ScalarType.Float32).contiguous().data<float32>().ToArray()
+                else pixels (images.[int64 i] / float32 images.shape.[1])
+            HeatmapRow($"{label} (pred {predicted})", input, maps, h, w) ]
     let titles = spec.Methods |> List.map (fun m -> m.Id)
     [ for view, file in [ HeatmapView.Absolute, "heatmaps-absolute.png"; HeatmapView.Signed, "heatmaps-signed.png" ] do
         HeatmapGrid.Render(Path.Combine(dir, file), titles, rows, view)

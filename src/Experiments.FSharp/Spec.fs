@@ -28,6 +28,20 @@ type Modality =
     /// Feature vectors [N, F] (a user's data file), seen by methods as one-row images [N, 1, 1, F].
     | Tabular
 
+/// A folder of images in torchvision's ImageFolder layout (a sub-folder per class, or train/ and test/ each so) and the
+/// transforms that make them tensors, as torchvision's Resize, CenterCrop and Grayscale define them.
+/// yaml: images: folder, or images: { path: folder, resize: 256, center_crop: 224, channels: rgb }
+type ImageFolderSpec =
+    { Path: string
+      /// One number: the shorter side; two: [height, width].
+      Resize: int list option
+      /// One number: a square; two: [height, width].
+      CenterCrop: int list option
+      Grayscale: bool
+      /// The classes in the model's output order (label k = the k-th name); default: the folders' names sorted, as
+      /// torchvision's ImageFolder orders them. A model trained with another order needs its order stated here.
+      Classes: string list option }
+
 /// yaml: fashion_mnist | fashion_canvas | spam_assassin | speech_commands
 type DatasetKind =
     | FashionMnist
@@ -40,6 +54,11 @@ type DatasetKind =
     /// A user's images and labels in one safetensors file (train_inputs, train_labels, test_inputs, test_labels, and
     /// optionally test_boxes and the class names). yaml: tensors: file.safetensors
     | TensorFile of path: string
+    /// A user's images in an ImageFolder layout. yaml: images: folder
+    | ImageFolder of ImageFolderSpec
+    /// A user's labelled texts, JSON Lines (text, label) or CSV with a header naming text and label; split and
+    /// tokenised as the SpamAssassin corpus is. yaml: text: file.jsonl
+    | TextFile of path: string
 
 /// yaml: fashion_cnn | small_resnet | text_lstm | text_bilstm | text_cnn | text_transformer | m5
 type Architecture =

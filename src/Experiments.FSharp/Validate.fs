@@ -28,6 +28,24 @@ module Validate =
           | Some n when spec.Data.Dataset <> SpeechCommands ->
               yield error "data.utterances_per_word" $"applies to data.dataset speech_commands only, not {datasetName}" (Some(string n)) [ "data.dataset: speech_commands" ]
           | _ -> ()
+          // A user's folder or text file: its layout and sizes, or its records, read now (nothing decoded or trained).
+          match spec.Data.Dataset with
+          | ImageFolder s when IO.Directory.Exists s.Path ->
+              try
+                  Attribution.Data.ImageFolder.InputShape(s.Path, Domain.imageFolderOptions s) |> ignore
+                  match s.Classes with
+                  | Some stated ->
+                      let folders = Attribution.Data.ImageFolder.ClassNames s.Path |> List.ofSeq
+                      let extra, missing = stated |> List.filter (fun c -> not (List.contains c folders)), folders |> List.filter (fun c -> not (List.contains c stated))
+                      if not extra.IsEmpty || not missing.IsEmpty then
+                          yield error "data.images.classes" $"must name each class folder of {s.Path} once: no folder for {extra}, not named: {missing}" None folders
+                  | None -> ()
+              with
+              | :? IO.InvalidDataException | :? ArgumentException as e -> yield error "data.images" e.Message (Some s.Path) []
+          | TextFile path when IO.File.Exists path ->
+              try Attribution.Data.TextFile.Load path |> ignore
+              with :? IO.InvalidDataException as e -> yield error "data.text" e.Message (Some path) []
+          | _ -> ()
           match spec.Data.Dataset, Domain.inputGrid spec.Data.Dataset with
           | TensorFile path, None when IO.File.Exists path ->
               yield error "data.tensors" "the file holds no test_inputs [N, C, H, W] or [N, F] (docs/own-model.md lays out a data file)" (Some path) []
@@ -219,6 +237,8 @@ module Validate =
           | _ -> ()
           match s.Data.Dataset with
           | TensorFile path when not (IO.File.Exists path) -> yield error "data.tensors" $"no such file ({from})" (Some path) []
+          | ImageFolder f when not (IO.Directory.Exists f.Path) -> yield error "data.images" $"no such folder ({from})" (Some f.Path) []
+          | TextFile path when not (IO.File.Exists path) -> yield error "data.text" $"no such file ({from})" (Some path) []
           | _ -> ()
           match s.Model.Architecture with
           | TorchScript path when not (IO.File.Exists path) -> yield error "model.torchscript" $"no such file ({from})" (Some path) []

@@ -63,6 +63,30 @@ public static class ImageFolder
     }
 
     /// <summary>
+    /// The per-image shape [C, H, W] that <see cref="Load"/> will give, from the layout and the files' headers only
+    /// (nothing decoded), with every check of the layout and of the sizes that <see cref="Load"/> makes: a spec is
+    /// checked with it before any work.
+    /// </summary>
+    /// <exception cref="ArgumentException">The options are invalid.</exception>
+    /// <exception cref="DirectoryNotFoundException">There is no folder at <paramref name="root"/>.</exception>
+    /// <exception cref="InvalidDataException">As for <see cref="Load"/>, apart from files that do not decode.</exception>
+    public static (int Channels, int Height, int Width, int Classes) InputShape(string root, ImageFolderOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var layout = ImageFolderLayout.Read(root);
+        var items = Select(layout.Train, options.Limit).Concat(layout.Test is { } test ? Select(test, options.Limit) : []);
+        var (height, width) = CommonSize(items, options);
+        return (options.ChannelCount, height, width, layout.Train.Classes.Count);
+    }
+
+    /// <summary>The class folders' names in label order (sorted as torchvision sorts them).</summary>
+    /// <exception cref="DirectoryNotFoundException">There is no folder at <paramref name="root"/>.</exception>
+    /// <exception cref="InvalidDataException">The layout is not an ImageFolder (as for <see cref="Load"/>).</exception>
+    public static IReadOnlyList<string> ClassNames(string root) =>
+        ImageFolderLayout.Read(root).Train.Classes.Select(c => c.Name).ToArray();
+
+    /// <summary>
     /// A SHA-256 (lowercase hex) of what <see cref="Load"/> reads from <paramref name="root"/>: the layout, class names,
     /// and each image's path relative to its class folder, byte length and content. Moving the folder or adding files
     /// the loader ignores leaves it unchanged. The options are not part of it: a cache key adds them.

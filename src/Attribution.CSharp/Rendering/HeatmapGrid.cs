@@ -49,7 +49,11 @@ public static class HeatmapGrid
         for (int r = 0; r < rows.Count; r++)
         {
             var row = rows[r];
-            FillCell(bitmap, layout.CellOrigin(r, 0), cellSize, row.Height, row.Width, i => Gray(row.Image[i]));
+            int plane = row.Height * row.Width;
+            Func<int, SKColor> input = row.Image.Length == 3 * plane
+                ? i => new SKColor(Level(row.Image[i]), Level(row.Image[plane + i]), Level(row.Image[2 * plane + i]))
+                : i => Gray(row.Image[i]);
+            FillCell(bitmap, layout.CellOrigin(r, 0), cellSize, row.Height, row.Width, input);
             for (int m = 0; m < row.Maps.Count; m++)
             {
                 var colours = Colourise(row.Maps[m], view, row.Caption, methodTitles[m]);
@@ -82,9 +86,11 @@ public static class HeatmapGrid
         }
     }
 
+    private static byte Level(float v) => (byte)Math.Round(Math.Clamp(float.IsNaN(v) ? 0f : v, 0f, 1f) * 255f);
+
     private static SKColor Gray(float v)
     {
-        byte g = (byte)Math.Round(Math.Clamp(float.IsNaN(v) ? 0f : v, 0f, 1f) * 255f);
+        byte g = Level(v);
         return new SKColor(g, g, g);
     }
 
@@ -112,8 +118,8 @@ public static class HeatmapGrid
             if (row.Height <= 0 || row.Width <= 0)
                 throw new ArgumentException($"HeatmapGrid.Render: row '{row.Caption}' has size {row.Height}x{row.Width}; both must be positive.", nameof(rows));
             int n = row.Height * row.Width;
-            if (row.Image.Length != n)
-                throw new ArgumentException($"HeatmapGrid.Render: row '{row.Caption}': image has {row.Image.Length} values, expected {row.Height}x{row.Width} = {n}.", nameof(rows));
+            if (row.Image.Length != n && row.Image.Length != 3 * n)
+                throw new ArgumentException($"HeatmapGrid.Render: row '{row.Caption}': image has {row.Image.Length} values, expected {row.Height}x{row.Width} = {n} (grayscale) or 3 x {n} (R, G, B).", nameof(rows));
             if (row.Maps.Count != methodTitles.Count)
                 throw new ArgumentException($"HeatmapGrid.Render: row '{row.Caption}' has {row.Maps.Count} maps but there are {methodTitles.Count} method titles; give one map per method, in title order.", nameof(rows));
             for (int m = 0; m < row.Maps.Count; m++)

@@ -126,7 +126,7 @@ let tests =
                         Expect.stringContains (SpecError.format e) needle "says why"
                     | other -> failtest $"expected one error, got {other}"
             check "fashion_mnist" "fashion_cnn" "[20, 4, 10, 4]" "28x28"
-            check "spam_assassin" "text_bilstm" "[0, 0, 2, 2]" "not an image dataset"
+            check "spam_assassin" "text_bilstm" "[0, 0, 2, 2]" "image pixels or tabular features; data.dataset spam_assassin is neither"
             let fits = "name: c\ndata: { dataset: fashion_canvas }\nmodel: { architecture: fashion_cnn }\nmethods:\n  - method: functional_information\n    sampler: { kind: conditional_gaussian, box: [20, 4, 10, 4] }\n"
             match Yaml.parseText "c.yaml" fits with
             | Ok spec -> Expect.isEmpty (Cli.compositionErrors "c.yaml" fits spec) "the same box fits a 56-pixel canvas"

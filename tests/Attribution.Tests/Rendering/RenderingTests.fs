@@ -88,6 +88,18 @@ let private gridTests =
             Expect.stringContains e.Message "Broken" "method"
         }
 
+        test "a three-channel input is drawn in colour: planes R, G, B, the left half red and the right half blue" {
+            let path = Path.Combine(freshDir "render", "rgb.png")
+            let plane = h * w
+            let rgb = Array.init (3 * plane) (fun i -> let c, x = i / plane, (i % plane) % w in if (c = 0 && x < w / 2) || (c = 2 && x >= w / 2) then 1f else 0f)
+            HeatmapGrid.Render(path, [ "Flat" ], [ HeatmapRow("colour", rgb, ResizeArray [ zeros () ], h, w) ], HeatmapView.Absolute)
+            use bitmap = decode path
+            let layout = HeatmapLayout(2, 1, 112)
+            let struct (ix, iy) = layout.CellOrigin(0, 0)
+            Expect.equal (bitmap.GetPixel(ix + 10, iy + 50)) (SKColor(255uy, 0uy, 0uy)) "left half red"
+            Expect.equal (bitmap.GetPixel(ix + 100, iy + 50)) (SKColor(0uy, 0uy, 255uy)) "right half blue"
+        }
+
         test "one map per title is required" {
             Expect.throwsT<ArgumentException> (fun () -> HeatmapGrid.Render(Path.Combine(freshDir "render", "x.png"), [ "A"; "B" ], twoRows [ zeros () ], HeatmapView.Absolute)) "count mismatch"
         }

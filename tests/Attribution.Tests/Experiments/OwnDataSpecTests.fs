@@ -1,0 +1,155 @@
+/// A user's data as they keep it, from a spec: a folder of PNGs in torchvision's ImageFolder layout (written here
+/// from the fixture's data file, so the fixture model must classify them as it classifies the file) and a JSON Lines
+/// file of labelled texts; their misfits (an empty folder, mixed sizes, a broken line) are located spec errors.
+module OwnDataSpecTests
+
+open System
+open System.IO
+open System.Text.Json
+open Expecto
+open SkiaSharp
+open TorchSharp
+open Experiments
+open OwnModelTests
+
+/// Writes uint8 images [N, 3, H, W] as PNGs root/<class>/<index>.png, zero-padded so that file order is row order.
+let private writePngs (root: string) (images: torch.Tensor) (labels: int64[]) (classes: string list) =
+    let bytes = (images * 255.0f).round().``to``(torch.uint8).contiguous()
+    let n, h, w = int bytes.shape.[0], int bytes.shape.[2], int bytes.shape.[3]
+    let data = bytes.data<byte>().ToArray()
+    for i in 0 .. n - 1 do
+        let folder = Path.Combine(root, classes.[int labels.[i]])
+        Directory.CreateDirectory folder |> ignore
+        use bitmap = new SKBitmap(SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul))
+        for y in 0 .. h - 1 do
+            for x in 0 .. w - 1 do
+                let at c = data.[((i * 3 + c) * h + y) * w + x]
+                bitmap.SetPixel(x, y, SKColor(at 0, at 1, at 2, 255uy))
+        use png = bitmap.Encode(SKEncodedImageFormat.Png, 100)
+        File.WriteAllBytes(Path.Combine(folder, $"{i:D4}.png"), png.ToArray())
+
+/// The fixture's data file as an ImageFolder with train/ and test/.
+let private fixtureFolder () =
+    let root = TestFiles.freshDir "own-images"
+    let d = Attribution.Data.TensorFile.Load(fixture "own_data.safetensors")
+    let classes = List.ofSeq d.Test.ClassNames
+    writePngs (Path.Combine(root, "train")) d.Train.Images (d.Train.Labels.data<int64>().ToArray()) classes
+    writePngs (Path.Combine(root, "test")) d.Test.Images (d.Test.Labels.data<int64>().ToArray()) classes
+    root, d
+
+let private run (name: string) (yaml: string) =
+    let root = TestFiles.freshDir name
+    let file = Path.Combine(root, "own.yaml")
+    File.WriteAllText(file, yaml)
+    Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", Path.Combine(root, "cache"))
+    let writer = new StringWriter()
+    let original = Console.Error
+    Console.SetError writer
+    try
+        let code = Cli.run [| "run"; file; "--output"; Path.Combine(root, "runs") |]
+        code, writer.ToString(), Path.Combine(root, "runs", "own")
+    finally
+        Console.SetError original
+        Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", null)
+
+let private errorsOf (yaml: string) =
+    match Validate.text "own.yaml" yaml with
+    | Ok _ -> []
+    | Error errors -> errors |> List.map (fun e -> e.Path, e.Message)
+
+let private scripted = fixture "tiny_cnn.pt"
+
+let private imageSpec (images: string) =
+    $"name: own\ndata:\n  images: {images}\n  explain: 12\nmodel:\n  torchscript: {scripted}\nmethods:\n  - method: saliency\nmetrics:\n  - metric: insertion_deletion\n    pixels_per_step: 64\n"
+
+[<Tests>]
+let tests =
+    testSequenced <| testList "own data from a spec" [
+        test "PNGs in an ImageFolder hold the data file's pixels exactly, in torchvision's class order" {
+            let root, d = fixtureFolder ()
+            use loaded = Attribution.Data.ImageFolder.Load(root, Attribution.Data.ImageFolderOptions())
+            // torchvision sorts the class folders by name; each class keeps the file's row order.
+            let sorted = d.Test.ClassNames |> Seq.sortWith (fun a b -> String.CompareOrdinal(a, b)) |> List.ofSeq
+            Expect.equal (List.ofSeq loaded.Test.ClassNames) sorted "class order"
+            for k, name in List.indexed sorted do
+                let original = d.Test.ClassNames |> Seq.findIndex ((=) name)
+                use mine = d.Test.Images.index_select(0L, d.Test.Labels.eq(torch.tensor(int64 original)).nonzero().squeeze(1L))
+                use theirs = loaded.Test.Images.index_select(0L, loaded.Test.Labels.eq(torch.tensor(int64 k)).nonzero().squeeze(1L))
+                Expect.isTrue (mine.eq(theirs).all().item<bool>()) $"class {name}: the same pixels"
+        }
+
+        test "a TorchScript model on an ImageFolder runs from YAML and, with its class order stated, classifies the PNGs as the file" {
+            let root, d = fixtureFolder ()
+            // The model was trained with the file's order (top_left = 0, ...); the folders sort otherwise.
+            let stated = "[" + String.Join(", ", d.Test.ClassNames) + "]"
+            let yaml = (imageSpec root).Replace($"images: {root}", $"images: {{ path: {root}, classes: {stated} }}")
+            let code, stderr, output = run "own-images-run" yaml
+            Expect.equal code ExitCode.Ok stderr
+            use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "metrics.json")))
+            Expect.equal (doc.RootElement.GetProperty("Model").GetProperty("TestAccuracy").GetDouble()) 1.0 "as on the data file"
+            Expect.isTrue (File.Exists(Path.Combine(output, "heatmaps-absolute.png"))) "heatmaps"
+            // Without the stated order the labels are the sorted folders': the model is right only where orders agree.
+            let code, stderr, output = run "own-images-sorted" (imageSpec root)
+            Expect.equal code ExitCode.Ok stderr
+            use sorted = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "metrics.json")))
+            Expect.isLessThan (sorted.RootElement.GetProperty("Model").GetProperty("TestAccuracy").GetDouble()) 1.0 "another order, other labels"
+            let wrong = errorsOf ((imageSpec root).Replace($"images: {root}", $"images: {{ path: {root}, classes: [top_left, top_rigth, bottom_left, bottom_right] }}"))
+            Expect.exists wrong (fun (p, m) -> p = "data.images.classes" && m.Contains "top_rigth") $"%A{wrong}"
+        }
+
+        test "resize and center_crop read and write back; the input shape follows torchvision's rules" {
+            let root, _ = fixtureFolder ()
+            let yaml = (imageSpec root).Replace($"images: {root}", $"images: {{ path: {root}, resize: 40, center_crop: [32, 32] }}")
+            match Validate.text "own.yaml" yaml with
+            | Error e -> failtest (SpecError.formatAll e)
+            | Ok s ->
+                Expect.equal s.Data.Dataset (ImageFolder { Path = root; Resize = Some [ 40 ]; CenterCrop = Some [ 32; 32 ]; Grayscale = false; Classes = None }) "decoded"
+                Expect.equal (Yaml.parseText "r.yaml" (Yaml.render s)) (Ok s) "render then parse"
+                Expect.equal (Domain.imageShape s.Data.Dataset) (Some(3, 32, 32)) "resized to 40 then cropped to 32"
+            let gray = (imageSpec root).Replace($"images: {root}", $"images: {{ path: {root}, resize: [20, 24], channels: grayscale }}")
+            match Validate.text "own.yaml" gray with
+            | Ok s -> Expect.equal (Domain.imageShape s.Data.Dataset) (Some(1, 20, 24)) "[height, width], one channel"
+            | Error e -> Expect.exists e (fun e -> e.Path = "model.torchscript" || e.Path.StartsWith "methods") (SpecError.formatAll e)
+        }
+
+        test "an empty folder and images of mixed sizes without a resize are located errors naming the folder or files" {
+            let empty = TestFiles.freshDir "own-images-empty"
+            let e = errorsOf (imageSpec empty)
+            Expect.exists e (fun (p, m) -> p = "data.images" && m.Contains "layout") $"%A{e}"
+            let root, _ = fixtureFolder ()
+            let odd = Path.Combine(root, "test", "top_left", "9999.png")
+            do
+                use bitmap = new SKBitmap(SKImageInfo(20, 30, SKColorType.Rgba8888, SKAlphaType.Unpremul))
+                use png = bitmap.Encode(SKEncodedImageFormat.Png, 100)
+                File.WriteAllBytes(odd, png.ToArray())
+            let mixed = errorsOf (imageSpec root)
+            Expect.exists mixed (fun (p, m) -> p = "data.images" && m.Contains "9999.png" && m.Contains "resize") $"%A{mixed}"
+            let missing =
+                match Validate.text "own.yaml" (imageSpec (Path.Combine(root, "nowhere"))) with
+                | Ok s -> Validate.files s |> List.map (fun e -> e.Path, e.Message)
+                | Error e -> e |> List.map (fun e -> e.Path, e.Message)
+            Expect.exists missing (fun (p, m) -> p = "data.images" && m.Contains "no such folder") $"%A{missing}"
+        }
+
+        test "a JSON Lines file of labelled texts trains a text model and is explained from YAML; a broken line is located" {
+            let root = TestFiles.freshDir "own-text"
+            let file = Path.Combine(root, "reviews.jsonl")
+            let rng = Random(7)
+            let good = [| "lovely"; "great"; "superb"; "wonderful"; "fine" |]
+            let bad = [| "awful"; "dreadful"; "poor"; "terrible"; "dull" |]
+            let filler = [| "the"; "film"; "was"; "quite"; "and"; "plot"; "acting"; "music"; "really"; "story" |]
+            let line label =
+                let words = [| for _ in 1 .. 12 -> filler.[rng.Next filler.Length] |]
+                words.[rng.Next words.Length] <- (if label = "positive" then good else bad).[rng.Next 5]
+                JsonSerializer.Serialize(dict [ "text", String.Join(" ", words); "label", label ])
+            File.WriteAllLines(file, [| for i in 0 .. 399 -> line (if i % 2 = 0 then "positive" else "negative") |])
+            let yaml = $"name: own\ndata:\n  text: {file}\n  explain: 10\nmodel:\n  architecture: text_cnn\n  epochs: 8\n  batch_size: 32\n  learning_rate: 0.01\nmethods:\n  - method: saliency\n  - method: integrated_gradients\n    steps: 8\nmetrics:\n  - metric: rank_agreement\n"
+            let code, stderr, output = run "own-text-run" yaml
+            Expect.equal code ExitCode.Ok stderr
+            use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "metrics.json")))
+            Expect.isGreaterThan (doc.RootElement.GetProperty("Model").GetProperty("TestAccuracy").GetDouble()) 0.8 "one word decides the class: learnt"
+            File.AppendAllText(file, "{\"text\": \"unfinished\n")
+            let broken = errorsOf yaml
+            Expect.exists broken (fun (p, m) -> p = "data.text" && m.Contains "401") $"%A{broken}"
+        }
+    ]
