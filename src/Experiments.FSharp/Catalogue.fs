@@ -72,8 +72,19 @@ module Catalogue =
 
     // --- sections --------------------------------------------------------------------------------
 
+    /// A name among the shipped ones and those registered from a user's code (read when the spec is decoded, so that
+    /// an entry registered after this library loaded is known).
+    let private shippedOrRegistered name noun doc (shipped: (string * 'a) list) (registered: unit -> string list) (wrap: string -> 'a) (unwrap: 'a -> string option) =
+        let cases () = shipped @ [ for n in registered () -> n, wrap n ]
+        Param.make name noun (String.Join(" | ", shipped |> List.map fst) + " | a registered name") doc None
+            (fun ctx n -> Decode.choice noun (cases ()) ctx n)
+            (fun v -> match unwrap v with Some n -> Out.Plain n | None -> Out.Plain(shipped |> List.find (snd >> (=) v) |> fst))
+            (fun _ -> None)
+
     module Data =
-        let dataset = Param.choice "dataset" "dataset" "a shipped dataset" None Names.datasets
+        let dataset =
+            shippedOrRegistered "dataset" "dataset" "a shipped dataset, or one registered from your code (DatasetRegistry)" Names.datasets DatasetRegistry.names
+                RegisteredDataset (function RegisteredDataset n -> Some n | _ -> None)
 
         /// A user's data file (TensorFile): its path.
         let tensors =
@@ -155,7 +166,9 @@ module Catalogue =
             }
 
     module Model =
-        let architecture = Param.choice "architecture" "architecture" "a shipped network, trained by the run (or loaded from weights)" None Names.architectures
+        let architecture =
+            shippedOrRegistered "architecture" "architecture" "a shipped network, or one registered from your code (ModelRegistry); trained by the run or loaded from weights" Names.architectures ModelRegistry.names
+                RegisteredModel (function RegisteredModel n -> Some n | _ -> None)
 
         /// A user's TorchScript model: its path.
         let torchscript =

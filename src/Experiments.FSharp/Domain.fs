@@ -43,6 +43,10 @@ let private folderShape (s: ImageFolderSpec) =
 /// header; an image folder: from its files' headers). None when it cannot be read (Validate reports why).
 let imageShape (dataset: DatasetKind) : (int * int * int) option =
     match dataset with
+    | RegisteredDataset name ->
+        match DatasetRegistry.tryFind name with
+        | Some e when e.Modality = Modality.Image -> Some e.Shape
+        | _ -> None
     | ImageFolder s -> (try Some(folderShape s) with _ -> None)
     | FashionMnist -> Some(1, 28, 28)
     | FashionCanvas -> Some(1, CanvasOptions().Size, CanvasOptions().Size)
@@ -63,6 +67,10 @@ let tabularFeatures (dataset: DatasetKind) : int option =
             | true, shape when shape.Length = 2 -> Some(int shape.[1])
             | _ -> None
         with _ -> None
+    | RegisteredDataset name ->
+        match DatasetRegistry.tryFind name with
+        | Some e when e.Modality = Modality.Tabular -> (let _, _, f = e.Shape in Some f)
+        | _ -> None
     | _ -> None
 
 /// The grid [C, H, W] that pixel-wise methods and metrics walk: an image's, or a tabular row's [1, 1, F].
@@ -75,6 +83,7 @@ let inputGrid (dataset: DatasetKind) : (int * int * int) option =
 let hasBoxes (dataset: DatasetKind) =
     match dataset with
     | FashionCanvas -> true
+    | RegisteredDataset name -> DatasetRegistry.tryFind name |> Option.exists _.HasBoxes
     | TensorFile path -> (try Safetensors.ReadShapes(path).ContainsKey "test_boxes" with _ -> false)
     | _ -> false
 
@@ -90,11 +99,12 @@ let classCount (dataset: DatasetKind) =
     | FashionMnist | FashionCanvas -> Some 10
     | SpamAssassin -> Some 2
     | SpeechCommands -> Some 35
-    | TensorFile _ | ImageFolder _ | TextFile _ -> None
+    | TensorFile _ | ImageFolder _ | TextFile _ | RegisteredDataset _ -> None
 
 let modalityOf (dataset: DatasetKind) =
     match dataset with
     | TensorFile _ when (tabularFeatures dataset).IsSome -> Modality.Tabular
+    | RegisteredDataset name -> DatasetRegistry.tryFind name |> Option.map _.Modality |> Option.defaultValue Modality.Image
     | FashionMnist | FashionCanvas | TensorFile _ | ImageFolder _ -> Modality.Image
     | SpamAssassin | TextFile _ -> Modality.Text
     | SpeechCommands -> Modality.Audio
@@ -105,6 +115,7 @@ let datasetName (dataset: DatasetKind) =
     | TensorFile path -> $"tensors {path}"
     | ImageFolder s -> $"images {s.Path}"
     | TextFile path -> $"text {path}"
+    | RegisteredDataset name -> name
     | d -> Vocabulary.Names.datasets |> List.find (snd >> (=) d) |> fst
 
 /// A spec's name of a model: its yaml name, or the file it is read from.
@@ -112,6 +123,7 @@ let architectureName (architecture: Architecture) =
     match architecture with
     | TorchScript path -> $"torchscript {path}"
     | TorchVision name -> $"torchvision {name}"
+    | RegisteredModel name -> name
     | a -> Vocabulary.Names.architectures |> List.find (snd >> (=) a) |> fst
 
 /// The architectures that can be trained on a modality (validation names them); a TorchScript model goes with images.
@@ -128,15 +140,34 @@ let fits (modality: Modality) (architecture: Architecture) =
     match architecture with
     | TorchScript _ -> modality = Modality.Image || modality = Modality.Tabular
     | TorchVision _ -> modality = Modality.Image
+    | RegisteredModel name -> ModelRegistry.tryFind name |> Option.exists (fun e -> List.contains modality e.Modalities)
     | a -> List.contains a (architecturesFor modality)
 
+/// The per-input shape a network takes for data of a modality: [F] for tabular rows, [C, H, W] for images.
+let modelInputShape (dataset: DatasetKind) : int[] option =
+    match tabularFeatures dataset with
+    | Some f -> Some [| f |]
+    | None -> imageShape dataset |> Option.map (fun (c, h, w) -> [| c; h; w |])
+
+/// A TorchVision or registered network with random weights, for the data's shape: what validation reads module paths,
+/// wiring and ReLUs from (properties of the architecture, not of its weights). None for the others.
+let private probeNetwork (architecture: Architecture) (dataset: DatasetKind) : Network option =
+    match architecture, modelInputShape dataset with
+    | TorchVision name, _ -> Some(Attribution.Models.TorchVisionModels.Create(name, 10))
+    | RegisteredModel name, Some shape -> ModelRegistry.tryFind name |> Option.map (fun e -> e.Build shape 10)
+    | _ -> None
+
 /// Architectures whose ReLUs can be swapped (rule-based methods need that); a TorchScript model's cannot, nor a
-/// TorchVision model's (TorchSharp's ResNet blocks apply relu_ as a function, out of reach of a module swap).
-let hasRectifiers (architecture: Architecture) =
+/// TorchVision model's (TorchSharp's ResNet blocks apply relu_ as a function, out of reach of a module swap); a
+/// registered network's can when it implements IRectifiedModel.
+let hasRectifiers (architecture: Architecture) (dataset: DatasetKind) =
     match architecture with
     | FashionCnn | SmallResNet | M5 | Mlp -> true
     | TextLstm | TextBiLstm | TextCnn | TextTransformer | TorchScript _ | TorchVision _ -> false
-
+    | RegisteredModel _ ->
+        match probeNetwork architecture dataset with
+        | Some network -> (use n = network in (box n) :? Attribution.Models.IRectifiedModel)
+        | None -> false
 
 /// The named stages of an architecture that layer methods can use, in forward order: spatial maps for Grad-CAM, IBA
 /// and InputIBA on images; per-position features [T, H] for IBA and InputIBA on text (the reference code's LSTM layer).
@@ -148,42 +179,49 @@ let spatialStagesOf (architecture: Architecture) =
     | TextLstm | TextBiLstm -> [ "lstm" ]
     | TextCnn -> [ "conv" ]
     | TextTransformer -> [ "norm" ]
-    | M5 | Mlp | TorchScript _ | TorchVision _ -> []
+    | M5 | Mlp | TorchScript _ | TorchVision _ | RegisteredModel _ -> []
 
-/// The module paths of a TorchVision architecture (built once, with random weights, to read its named_modules).
-let private torchVisionModules =
+/// Whether layer methods reach the model's modules by path (forward hooks, Attribution.Models.ModuleLayers).
+let byModulePath (architecture: Architecture) =
+    match architecture with
+    | TorchVision _ | RegisteredModel _ -> true
+    | _ -> false
+
+/// The module paths of a network (read once per architecture and data shape).
+let private modulePaths =
     let known = System.Collections.Concurrent.ConcurrentDictionary<string, string list>()
-    fun (name: string) ->
-        known.GetOrAdd(name, fun n ->
-            use model = Attribution.Models.TorchVisionModels.Create(n, 10)
-            [ for struct (path, m) in model.named_modules() do
-                if path <> "" && (m :? torch.nn.Module<Tensor, Tensor>) then yield path ])
+    fun (architecture: Architecture) (dataset: DatasetKind) ->
+        known.GetOrAdd($"%A{architecture}|%A{modelInputShape dataset}", fun _ ->
+            match probeNetwork architecture dataset with
+            | Some network ->
+                use model = network
+                [ for struct (path, m) in model.named_modules() do
+                    if path <> "" && (m :? torch.nn.Module<Tensor, Tensor>) then yield path ]
+            | None -> [])
 
-/// The stages a spec may name for a model: a shipped architecture's named stages, or any module path of a TorchVision
-/// model (layer methods reach it through forward hooks, Attribution.Models.ModuleLayers).
-let stagesOf (architecture: Architecture) =
-    match architecture with
-    | TorchVision name -> torchVisionModules name
-    | a -> spatialStagesOf a
+/// The stages a spec may name for a model on its data: a shipped architecture's named stages, or any module path of a
+/// TorchVision or registered network.
+let stagesOf (architecture: Architecture) (dataset: DatasetKind) =
+    if byModulePath architecture then modulePaths architecture dataset else spatialStagesOf architecture
 
-/// Why a stage cannot serve a layer method on images [C, H, W] (a skip connection bypasses it, it runs twice), if
-/// it cannot: checked on the architecture with random weights, since that is a property of its wiring.
-let stageProblem (architecture: Architecture) (stage: string) (shape: int * int * int) =
-    match architecture with
-    | TorchVision name ->
-        let c, h, w = shape
-        use model = Attribution.Models.TorchVisionModels.Create(name, 10)
+/// Why a stage cannot serve a layer method (a skip connection bypasses it, it runs twice), if it cannot: checked on
+/// the architecture with random weights, since that is a property of its wiring.
+let stageProblem (architecture: Architecture) (stage: string) (dataset: DatasetKind) =
+    match probeNetwork architecture dataset, inputGrid dataset, modelInputShape dataset with
+    | Some network, Some(c, h, w), Some shape ->
+        use model = network
         model.eval() |> ignore
-        use layered = new Attribution.Models.ModuleLayers(model, model, [| int64 c; int64 h; int64 w |])
+        // The hooks see the network as the runner does: tabular rows [1, 1, F] reshaped to [F].
+        use view : Network = if shape.Length = 1 then new ReshapedModel(model, [| int64 shape.[0] |], [| 1L; 1L; int64 shape.[0] |]) else model
+        use layered = new Attribution.Models.ModuleLayers(view, model, [| int64 c; int64 h; int64 w |])
         try layered.CheckStage stage; None
         with :? ArgumentException as e -> Some e.Message
     | _ -> None
 
-/// The stages an error lists: all of them, or for a TorchVision model the paths of at most one dot (layer4, layer4.1).
-let shownStagesOf (architecture: Architecture) =
-    match architecture with
-    | TorchVision _ -> stagesOf architecture |> List.filter (fun p -> p |> Seq.filter ((=) '.') |> Seq.length <= 1)
-    | a -> spatialStagesOf a
+/// The stages an error lists: all of them, or for a network by module path the paths of at most one dot (layer4, layer4.1).
+let shownStagesOf (architecture: Architecture) (dataset: DatasetKind) =
+    if byModulePath architecture then stagesOf architecture dataset |> List.filter (fun p -> p |> Seq.filter ((=) '.') |> Seq.length <= 1)
+    else spatialStagesOf architecture
 
 /// Architectures MIP-IN can invert stage by stage (ILayeredModel.ForwardStage).
 let invertibleStages (architecture: Architecture) = architecture = FashionCnn
@@ -192,7 +230,7 @@ let invertibleStages (architecture: Architecture) = architecture = FashionCnn
 /// nor a TorchVision one (its modules are reached by path, not re-initialised stage by stage).
 let layered (architecture: Architecture) =
     match architecture with
-    | TorchScript _ | TorchVision _ | Mlp -> false
+    | TorchScript _ | TorchVision _ | Mlp | RegisteredModel _ -> false
     | _ -> true
 
 /// How the explained inputs are shown to a person (the report's pictures).
@@ -241,13 +279,16 @@ let private deviceOf (model: Network) =
 
 /// A fresh network for image data [C, H, W] of `classes` classes: a shipped architecture sized to them, or the user's
 /// TorchScript model (loaded anew: it is never trained).
-let private imageModel (architecture: Architecture) (channels: int) (side: int) (classes: int) : Network =
+let private imageModel (architecture: Architecture) (shape: int[]) (classes: int) : Network =
+    // One input's shape as the network takes it: [C, H, W], or [F] for tabular rows.
+    let channels, side = (if shape.Length = 1 then 1 else shape.[0]), Array.last shape
     match architecture with
     | FashionCnn -> new Attribution.Models.FashionCnn(Attribution.Models.FashionCnn.Shape(InputChannels = channels, ImageSize = side, Classes = classes))
     | SmallResNet -> new Attribution.Models.SmallResNet(Attribution.Models.SmallResNet.Shape(InputChannels = channels, ImageSize = side, Classes = classes))
     | TorchScript path -> Attribution.Models.TorchScriptModel.Load path
     | TorchVision name -> Attribution.Models.TorchVisionModels.Create(name, classes)
     | Mlp -> new Attribution.Models.Mlp(Attribution.Models.Mlp.Shape(side, classes))
+    | RegisteredModel name -> (ModelRegistry.find name).Build shape classes
     | other -> invalidArg "architecture" $"{Hashing.display other} is not an image model"
 
 /// The number of classes of a TorchVision model's weights: the first dimension of its classifier's last weight
@@ -277,13 +318,11 @@ let private imageDomain (spec: Spec) (train: ImageDataset) (test: ImageDataset) 
         | Some n -> new Attribution.Models.Normalised(network, Array.ofList n.Mean, Array.ofList n.Std)
         | None -> network
     let inputShape = test.Images.shape.[1..]
-    // A TorchVision model's modules are its stages, by path, reached through hooks on the normalised view.
+    // A TorchVision or registered network's modules are its stages, by path, reached through hooks on the view.
     let view (network: Network) : Network =
-        match spec.Model.Architecture with
-        | TorchVision _ -> new Attribution.Models.ModuleLayers(normalised network, network, inputShape)
         // Tabular rows are held as [1, 1, F]; the model (and its normalisation, per feature) sees [F].
-        | _ when tabular -> new ReshapedModel(normalised network, [| inputShape.[2] |], inputShape) :> Network
-        | _ -> normalised network
+        let seen = if tabular then new ReshapedModel(normalised network, [| inputShape.[2] |], inputShape) :> Network else normalised network
+        if byModulePath spec.Model.Architecture then new Attribution.Models.ModuleLayers(seen, network, inputShape) else seen
     // The model has as many outputs as its weights say (e.g. ImageNet's 1000, of which the data's labels are indices).
     let classes =
         match spec.Model.Architecture, spec.Model.Weights with
@@ -296,7 +335,10 @@ let private imageDomain (spec: Spec) (train: ImageDataset) (test: ImageDataset) 
       TrainLabels = train.Labels
       TestLabels = test.Labels
       Boxes = boxes
-      NewModel = fun () -> imageModel spec.Model.Architecture (int train.Images.shape.[1]) (int train.Images.shape.[3]) classes
+      NewModel =
+        fun () ->
+            let shape = if tabular then [| int inputShape.[2] |] else Array.map int inputShape
+            imageModel spec.Model.Architecture shape classes
       Train = fun model options device progress -> Training.Train(view model, train, options, device, progress)
       Accuracy = fun model device -> Training.Accuracy(view model, test, device)
       Explained = view
@@ -338,6 +380,15 @@ let private images (spec: Spec) =
             | _ -> data.Train
         imageDomain spec train data.Test (data.Boxes |> Option.ofObj |> Option.map (fun b -> b :> IReadOnlyList<Box>))
             (if data.Tabular then Some(List.ofSeq (nonNull data.FeatureNames)) else None)
+    | RegisteredDataset name ->
+        let entry = DatasetRegistry.find name
+        let parts = entry.Load spec.Seed
+        let train =
+            match spec.Data.TrainLimit with
+            | Some n when n < parts.Train.Count -> parts.Train.Take n
+            | _ -> parts.Train
+        imageDomain spec train parts.Test (parts.Boxes |> Option.map (fun b -> b :> IReadOnlyList<Box>))
+            (if entry.Modality = Modality.Tabular then Some(parts.Features |> Option.defaultWith (fun () -> [ for k in 0 .. int parts.Test.Images.shape.[3] - 1 -> $"feature_{k}" ])) else None)
     | ImageFolder s ->
         Progress.say $"data: decoding the images of {s.Path}"
         let data = ImageFolder.Load(s.Path, imageFolderOptions s)
@@ -539,6 +590,7 @@ let dataHash (spec: Spec) =
         // The content and the transforms, not where the folder lies.
         Hashing.hash [ "images"; content; Hashing.canonical { s with Path = "" } ]
     | TextFile path -> Hashing.hash [ "text-file"; Artefacts.contentHash path; Hashing.canonical (textOptions spec) ]
+    | RegisteredDataset name -> Hashing.hash [ "registered-dataset"; name; (DatasetRegistry.find name).ContentKey () ]
     | SpamAssassin ->
         // The package is pinned; its files' names and sizes identify the corpus without reading 6,000 files.
         let root = SpamAssassin.ResolveRoot(Option.toObj spec.Data.Root)

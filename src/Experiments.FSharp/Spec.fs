@@ -59,6 +59,8 @@ type DatasetKind =
     /// A user's labelled texts, JSON Lines (text, label) or CSV with a header naming text and label; split and
     /// tokenised as the SpamAssassin corpus is. yaml: text: file.jsonl
     | TextFile of path: string
+    /// A data set registered from the user's code (DatasetRegistry.register). yaml: dataset: NAME
+    | RegisteredDataset of name: string
 
 /// yaml: fashion_cnn | small_resnet | text_lstm | text_bilstm | text_cnn | text_transformer | m5
 type Architecture =
@@ -82,6 +84,8 @@ type Architecture =
     | TorchVision of name: string
     /// A multilayer perceptron (two hidden layers of 64 ReLUs) for tabular data, trained by the run. yaml: mlp
     | Mlp
+    /// A network registered from the user's code (ModelRegistry.register). yaml: architecture: NAME
+    | RegisteredModel of name: string
 
 /// Where the covariance of a Gaussian sampler comes from. yaml: class (the class-conditional
 /// covariance of the training inputs of the input's class).

@@ -140,10 +140,10 @@ module Validate =
                       let defined = facts.Modalities |> List.map modalityName |> String.concat ", "
                       yield at "method" $"this method is defined on {defined} inputs; data.dataset {datasetName} holds {modalityName modality}" (Some name) []
               match facts.Stage with
-              | Some stage when not misfit && not (List.contains stage (Domain.stagesOf spec.Model.Architecture)) ->
-                  yield at "stage" $"model {architectureName spec.Model.Architecture} has no stage '{stage}'" (Some stage) (Domain.shownStagesOf spec.Model.Architecture)
+              | Some stage when not misfit && not (List.contains stage (Domain.stagesOf spec.Model.Architecture spec.Data.Dataset)) ->
+                  yield at "stage" $"model {architectureName spec.Model.Architecture} has no stage '{stage}'" (Some stage) (Domain.shownStagesOf spec.Model.Architecture spec.Data.Dataset)
               | Some stage when not misfit ->
-                  match Domain.imageShape spec.Data.Dataset |> Option.bind (Domain.stageProblem spec.Model.Architecture stage) with
+                  match Domain.stageProblem spec.Model.Architecture stage spec.Data.Dataset with
                   | Some problem -> yield at "stage" problem (Some stage) []
                   | None -> ()
               | _ -> ()
@@ -157,9 +157,9 @@ module Validate =
                   for key, value in facts.PixelSizes do
                       if value <> 1 then yield at key $"1 on tabular data (one feature at a time): data {datasetName} holds feature vectors" (Some(string value)) [ "1" ]
               | _ -> ()
-              if facts.ReplacesRelus && not (Domain.hasRectifiers spec.Model.Architecture) then
-                  yield at "method" $"this method replaces the model's ReLUs; model.architecture {architectureName spec.Model.Architecture} has none to replace"
-                           (Some name) (Vocabulary.Names.architectures |> List.filter (snd >> Domain.hasRectifiers) |> List.map (fst >> sprintf "model.architecture: %s")) ])
+              if facts.ReplacesRelus && not (Domain.hasRectifiers spec.Model.Architecture spec.Data.Dataset) then
+                  yield at "method" $"this method replaces the model's ReLUs; model {architectureName spec.Model.Architecture} has none to replace (a registered network offers them by implementing IRectifiedModel)"
+                           (Some name) (Vocabulary.Names.architectures |> List.filter (fun (_, a) -> Domain.hasRectifiers a spec.Data.Dataset) |> List.map (fst >> sprintf "model.architecture: %s")) ])
 
     /// Metric rules: the data a metric needs, and its modality.
     let private metricErrors (spec: Spec) =
