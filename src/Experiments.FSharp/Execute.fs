@@ -109,7 +109,7 @@ let private requireTwoPerClass (spec: Spec) (domain: Domain.Domain) =
 let run (plan: Plan) (device: torch.Device) : RunOutput =
     let spec = plan.Spec
     Progress.say $"device: {TorchRuntime.Describe device}"
-    let domain = Domain.load spec
+    let domain = DataSources.load spec
     Progress.say $"data: {domain.TrainCount} training and {domain.TestCount} test inputs"
     if spec.Methods |> List.exists (fun m -> Plan.usesClassCovariance m.Kind) then requireTwoPerClass spec domain
     let network, modelInfo = provideModel plan domain device

@@ -237,7 +237,7 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
             use utterances = Attribution.Metrics.TwoWordAttribution.Pairs(test, right, cat, pairs, seed)
             let n, length = utterances.shape.[0], utterances.shape.[2]
             // The 2 s utterances seen as frames, like every audio input; class covariances re-wrapped for twice the frames.
-            let frames = Domain.framesOf length
+            let frames = AudioDomain.framesOf length
             let longModel = new Attribution.Models.ReshapedModel(network, [| 1L; length |], frames)
             let longContext =
                 { context with

@@ -48,7 +48,7 @@ let outputOf (spec: Spec) =
 let deviceRequest = function Auto -> DeviceRequest.Auto | Cpu -> DeviceRequest.Cpu | Cuda -> DeviceRequest.Cuda
 
 /// The hash of the dataset's content, for the plan.
-let dataHash (spec: Spec) = Domain.dataHash spec
+let dataHash (spec: Spec) = DataSources.dataHash spec
 
 /// Rows of a tensor [N, ...] that hold a NaN or an infinity.
 let nonFiniteRows (t: Tensor) : int64[] =

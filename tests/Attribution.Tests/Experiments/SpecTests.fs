@@ -113,7 +113,8 @@ let genSpec =
         let! device = Gen.elements [ Auto; Cpu; Cuda ]
         let! output = genText
         let! root = Gen.optionOf genText
-        let! trainLimit = Gen.optionOf (Gen.choose (1, 60000))
+        // at least 2 training inputs of each of the 10 classes, which a class covariance needs (Validate's rule)
+        let! trainLimit = Gen.optionOf (Gen.choose (20, 60000))
         let! explain = Gen.choose (1, 10000)
         let! epochs = Gen.choose (1, 20)
         let! lr = genPositive |> Gen.map (fun x -> x / 100.0)   // learning rates are at most 10
