@@ -31,13 +31,19 @@ type MetricEntry =
       Facts: MetricSpec -> MetricFacts
       /// The engine's metric of one parameter setting, for metrics defined outside the library; None for the shipped
       /// ones, which the runner evaluates itself.
-      Build: (MetricSpec -> IMetric) option }
+      Build: (MetricSpec -> IMetric) option
+      /// Raised when the metric's definition changes (what a cached result means), so that cached results of the old
+      /// definition are not reused; 1 for the first, and then left out of the cache key (keeping old keys).
+      Revision: int }
 
     member e.Name = e.Variant.Name
 
 module MetricEntry =
     /// A shipped metric: its codec and facts; the runner evaluates it.
-    let shipped (variant: Variant<MetricSpec>) (facts: MetricFacts) = { Variant = variant; Facts = (fun _ -> facts); Build = None }
+    let shipped (variant: Variant<MetricSpec>) (facts: MetricFacts) = { Variant = variant; Facts = (fun _ -> facts); Build = None; Revision = 1 }
+
+    /// The entry with its definition's revision (see MetricEntry.Revision).
+    let revised (revision: int) (entry: MetricEntry) = { entry with Revision = revision }
 
     /// An entry for a per-method metric defined outside the library, whose parameters are a value of the caller's type
     /// 'p, read and written by `fields`. Register it with MetricRegistry.register; YAML then takes `metric: NAME`.
@@ -53,4 +59,5 @@ module MetricEntry =
             | None -> invalidArg "metric" $"the entry '{name}' was given another metric's parameters: %A{metric}"
         { Variant = Variant.make name doc fields wrap unwrap
           Facts = parameters >> facts
-          Build = Some(parameters >> build) }
+          Build = Some(parameters >> build)
+          Revision = 1 }

@@ -72,6 +72,11 @@ let compile (spec: Spec) (dataHash: string) : Plan =
     let explainedHash = hash [ dataHash; string spec.Seed; string spec.Data.Explain ]
     // The input normalisation is part of the model (appended only when given, so that specs without one keep their keys).
     let normalisation = spec.Model.Normalise |> Option.map canonical |> Option.toList
+    // A metric whose definition changed carries its revision in its key (left out at 1, so old keys stay).
+    let revision (metric: MetricSpec) =
+        match (MetricRegistry.entryOf metric).Revision with
+        | 1 -> []
+        | n -> [ $"revision {n}" ]
     let modelHash =
         match spec.Model.Architecture, spec.Model.Weights with
         | TorchScript path, _ -> hash ([ "torchscript"; Artefacts.contentHash path ] @ normalisation)
@@ -108,7 +113,7 @@ let compile (spec: Spec) (dataHash: string) : Plan =
                     let ids = methods |> List.map (fun m -> m.Id)
                     let maps = attributions |> List.filter (fun a -> match a.Kind with Attribute(k, _) -> k = kind | _ -> false)
                     { Name = $"{metricName}/{List.head ids}"; Kind = EvaluateMethodMetric metric
-                      Hash = hash (metricName :: canonical metric :: modelHash :: (maps |> List.map (fun a -> a.Hash)))
+                      Hash = hash (metricName :: canonical metric :: modelHash :: (maps |> List.map (fun a -> a.Hash)) @ revision metric)
                       DependsOn = maps |> List.map (fun a -> a.Name); Methods = ids }
             | RankAgreement ->
                 { Name = "rank_agreement"; Kind = EvaluateRankAgreement

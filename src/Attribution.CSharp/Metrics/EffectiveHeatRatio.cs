@@ -16,7 +16,9 @@ public sealed record EffectiveHeatRatioResult(double[] Ehr, double[][] Ratios, d
 
 /// <summary>
 /// Effective Heat Ratio (InputIBA, Zhang et al. 2021, Sec. 4.5, Table 2), following the authors' evaluation code:
-/// the map (mean over channels) is min-max scaled to [0, 1]; heat below <c>BaseThreshold</c> (0.1) is set to 0;
+/// the heat of a pixel is the mean over channels of |map| (the paper scores non-negative maps, IBA's bits and InputIBA's
+/// mask; a signed map's heat is its magnitude, so a pixel with no attribution has none: min-max scaling the signed values
+/// would give it -min / (max - min) and spread heat over the background); the heat is min-max scaled to [0, 1]; heat below <c>BaseThreshold</c> (0.1) is set to 0;
 /// for each quantile q in 0, 0.1, ..., 1 the threshold t_q is the q-quantile (linear interpolation) of the
 /// remaining heat values, capped at 0.99 of the maximum so that the top quantile keeps at least the maximum;
 /// the pixels with heat >= t_q are selected, and the ratio is (heat of the selected pixels inside the box) /
@@ -47,7 +49,7 @@ public sealed class EffectiveHeatRatio
         if (boxes.Count != maps.shape[0]) throw new ArgumentException($"{boxes.Count} boxes for {maps.shape[0]} maps");
         using var scope = NewDisposeScope();
         int b = (int)maps.shape[0], h = (int)maps.shape[2], w = (int)maps.shape[3];
-        var flat = maps.detach().cpu().to(ScalarType.Float32).mean([1]).reshape(b, -1);
+        var flat = maps.detach().cpu().to(ScalarType.Float32).abs().mean([1]).reshape(b, -1);
         var ehr = new double[b];
         var ratios = new double[b][];
         int excluded = 0;

@@ -30,6 +30,18 @@ let tests =
             Expect.sequenceEqual r.Quantiles [| for i in 0 .. 10 -> float i / 10.0 |] "q = 0, 0.1, ..., 1"
         }
 
+        test "a signed map whose every non-zero value is in the box scores 1: heat is magnitude, zero attribution is no heat" {
+            use scope = NewDisposeScope()
+            let box = Box(5, 5, 8, 8)
+            // +1 on the box's upper half, -1 on its lower half, 0 elsewhere: all the attribution is in the box
+            let signed = indicator (Box(5, 5, 4, 8)) - indicator (Box(9, 5, 4, 8))
+            let r = EffectiveHeatRatio().Evaluate(signed, [ box ])
+            Expect.floatClose Accuracy.high r.Ehr.[0] 1.0 "as the box indicator"
+            // and a signed map whose attribution is all outside the box scores 0, whatever its sign
+            let outside = indicator (Box(15, 15, 4, 8)) - indicator (Box(19, 15, 4, 8))
+            Expect.floatClose Accuracy.high (EffectiveHeatRatio().Evaluate(outside, [ box ]).Ehr.[0]) 0.0 "none in the box"
+        }
+
         test "inputs whose box covers more than a third of the image are excluded and counted" {
             use scope = NewDisposeScope()
             let big = Box(0, 0, 20, 20)      // 400 of 784 pixels
