@@ -30,10 +30,15 @@ let negativePerturbation (plan: Plan) (step: Step) (np: NegativePerturbationSpec
         let seed = Seeds.Derive(int64 plan.Spec.Seed, "negative_perturbation")
         let labelTensor = torch.tensor(labels)
         let predictionTensor = torch.tensor(predictions)
+        let fractions = Array.ofList np.Fractions
         let curve name (targetMaps: Tensor) (reference: Tensor) =
             use masked = domain.MaskedPredictions model rows targetMaps np.Fractions np.MaskValue seed device
             let values = Attribution.Metrics.NegativePerturbation.AgreementPercent(masked, reference)
-            { Name = name; Values = values; Auc = Attribution.Metrics.Auc.Trapezoid(Array.ofList np.Fractions, values) }
+            // Per input: 100 where the masked prediction agrees, at each fraction, and its AUC; their mean is the AUC.
+            use agree = masked.eq(reference.unsqueeze(0L)).``to``(torch.ScalarType.Float64).mul(torch.tensor(100.0)).t().contiguous()
+            let perInput = agree.data<float>().ToArray() |> Array.chunkBySize fractions.Length |> Array.map (fun row -> Attribution.Metrics.Auc.Trapezoid(fractions, row))
+            { Name = name; Values = values; Auc = Attribution.Metrics.Auc.Trapezoid(fractions, values) },
+            Intervals.ofInputs plan.Spec.Seed $"negative_perturbation/{List.head step.Methods}" name perInput
         Progress.say $"{step.Name}: masking {np.Fractions.Length} fractions of {labels.Length} inputs"
         let curves =
             [| match maps.TryGetValue GroundTruth with
@@ -44,7 +49,7 @@ let negativePerturbation (plan: Plan) (step: Step) (np: NegativePerturbationSpec
                    yield curve "accuracy_predicted" m labelTensor
                    yield curve "consistency" m predictionTensor
                | _ -> () |]
-        { Fractions = Array.ofList np.Fractions; Curves = curves })
+        { Fractions = fractions; Curves = Array.map fst curves; Intervals = Array.map snd curves })
 
 let rankAgreement (step: Step) (maps: IReadOnlyDictionary<string * TargetKind, Tensor>) (methods: string list) (target: TargetKind) =
     let file = Artefacts.path "metrics" step.Hash ".json"
@@ -145,7 +150,10 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
         let name = Catalogue.metricName metric
         let seed = Seeds.Derive(int64 plan.Spec.Seed, name)
         let targets = torch.tensor(classes)
-        let result scalars xLabel x curves = { Metric = name; Method = List.head step.Methods; Scalars = scalars; XLabel = xLabel; X = x; Curves = curves }
+        let result scalars xLabel x curves = { Metric = name; Method = List.head step.Methods; Scalars = scalars; XLabel = xLabel; X = x; Curves = curves; Intervals = [||] }
+        // Intervals of scalars that are means over inputs, from the per-input values (name, values).
+        let withIntervals (perInput: (string * float[]) list) (r: MetricResult) =
+            { r with Intervals = [| for n, values in perInput -> Intervals.ofInputs plan.Spec.Seed $"{name}/{List.head step.Methods}" n values |] }
         let value n v = { Name = n; Value = v }
         Progress.say $"{step.Name}: {classes.Length} inputs"
         match metric with
@@ -181,7 +189,18 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
                 [| for r in rounds do
                      yield { Name = $"deletion_{r.Substrate}"; Values = meanCurve r.Deletion.Curves; Auc = r.Deletion.MeanAuc }
                      yield { Name = $"insertion_{r.Substrate}"; Values = meanCurve r.Insertion.Curves; Auc = r.Insertion.MeanAuc } |]
+            let perRound (pick: Attribution.Metrics.InsertionDeletionScores -> float[]) = rounds |> Array.map pick
+            let averageOver (rows: float[][]) = Array.init rows.[0].Length (fun i -> rows |> Array.averageBy (fun row -> row.[i]))
+            let deletions, insertions = perRound (fun r -> r.Deletion.Auc), perRound (fun r -> r.Insertion.Auc)
             result scalars "fraction of pixels changed (most important first)" fractions curves
+            |> withIntervals
+                [ for r, d, i in Array.zip3 rounds deletions insertions do
+                    yield $"deletion_{r.Substrate}", d
+                    yield $"insertion_{r.Substrate}", i
+                    yield $"difference_{r.Substrate}", Array.map2 (-) i d
+                  yield "deletion", averageOver deletions
+                  yield "insertion", averageOver insertions
+                  yield "difference", Array.map2 (-) (averageOver insertions) (averageOver deletions) ]
         | SensitivityN(masks, points) ->
             let features = int (inputs.shape.[2] * inputs.shape.[3])
             let grid = Attribution.Metrics.SensitivityN.LogGrid(features, points)
@@ -218,6 +237,7 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
             let meanRatio = Array.init r.Quantiles.Length (fun q -> r.Ratios |> Array.filter (fun row -> row.Length > q && not (Double.IsNaN row.[q])) |> fun rows -> if rows.Length = 0 then nan else rows |> Array.averageBy (fun row -> row.[q]))
             result [| value "ehr" r.Mean; value "inputs_scored" (float scored.Length); value "inputs_excluded" (float r.Excluded) |]
                    "quantile threshold" (Array.ofSeq r.Quantiles) [| { Name = "heat_ratio"; Values = meanRatio; Auc = r.Mean } |]
+            |> withIntervals [ "ehr", r.Ehr ]
         | TaylorFidelity count ->
             let n = min count (int inputs.shape.[0])
             // The spec's output function: a ReLU network's logit is piecewise linear, so its second-order terms vanish.

@@ -27,6 +27,16 @@ let private curveAuc (result: NegativePerturbationResult) name =
 let private table (result: RunResult) =
     [ for mc in result.NegativePerturbation -> let id, np = mc.Method, mc.Result in id, curveAuc np "accuracy_gt", curveAuc np "accuracy_predicted", curveAuc np "consistency" ]
 
+/// A value and, when it has one, its bootstrap interval: `51.27 [50.10, 52.45]` (the convention the report states once).
+let private withInterval (format: float -> string) (value: float) (interval: Interval option) =
+    match interval with
+    | Some i when not (Double.IsNaN i.Low) -> $"{format value} [{format i.Low}, {format i.High}]"
+    | _ -> format value
+
+let private hasIntervals (r: RunResult) =
+    (r.NegativePerturbation |> Array.exists (fun mc -> not (Array.isEmpty (Intervals.ofArray mc.Result.Intervals))))
+    || (r.Metrics |> Array.exists (fun m -> not (Array.isEmpty (Intervals.ofArray m.Intervals))))
+
 /// One sentence per metric: what the numbers are and which way is better.
 let private metricIntro (metric: string) =
     match metric with
@@ -100,6 +110,9 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
     line ""
     line $"""Run of commit `{env.Commit}`{(if env.Dirty then " (with uncommitted changes)" else "")} on {env.Device}, started {env.StartedUtc}. {env.Runtime}."""
     line ""
+    if hasIntervals r then
+        line $"Values in brackets are 95%% percentile-bootstrap intervals of the mean over the explained inputs ({Attribution.Metrics.Bootstrap.DefaultResamples} resamples, seeded): how far the value would move with another draw of inputs of the same kind. Two methods whose intervals overlap are not separated at this size."
+        line ""
     line "## Model"
     line $"- {Hashing.display spec.Model.Architecture}: {r.Model.Parameters} parameters, {r.Model.Source}"
     line $"- test accuracy **{100.0 * r.Model.TestAccuracy |> f2}%%** on the full test set"
@@ -121,7 +134,9 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
         line ""
         line "| method | Accuracy GT | Accuracy predicted | Consistency |"
         line "|---|---:|---:|---:|"
-        for id, gt, pred, cons in table r do line $"| {id} | {f2 gt} | {f2 pred} | {f2 cons} |"
+        for mc in r.NegativePerturbation do
+            let cell name = withInterval f2 (curveAuc mc.Result name) (Intervals.find name mc.Result.Intervals)
+            line $"""| {mc.Method} | {cell "accuracy_gt"} | {cell "accuracy_predicted"} | {cell "consistency"} |"""
         let ours =
             [ for m in spec.Methods do
                 match PaperReference.rowOf m.Kind, r.NegativePerturbation |> Array.tryFind (fun mc -> mc.Method = m.Id) |> Option.map (fun mc -> mc.Method, mc.Result) with
@@ -162,7 +177,7 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
         let names = results.[0].Scalars |> Array.map (fun s -> s.Name)
         line ("| method | " + String.concat " | " names + " |")
         line ("|---|" + String.replicate names.Length "---:|")
-        for m in results do line ("| " + m.Method + " | " + (m.Scalars |> Array.map (fun s -> f3 s.Value) |> String.concat " | ") + " |")
+        for m in results do line ("| " + m.Method + " | " + (m.Scalars |> Array.map (fun s -> withInterval f3 s.Value (Intervals.find s.Name m.Intervals)) |> String.concat " | ") + " |")
         paperComparison line spec metric results
     let otherDiagnostics =
         [ for KeyValue((id, target), d) in output.Diagnostics |> Seq.sortBy (fun kv -> kv.Key) do
@@ -209,9 +224,15 @@ let private csv (r: RunResult) =
         for c in np.Curves do
             for x, y in Array.zip np.Fractions c.Values do sb.AppendLine $"negative_perturbation,{id},,{c.Name},{inv x},{inv y}" |> ignore
             sb.AppendLine $"negative_perturbation_auc,{id},,{c.Name},,{inv c.Auc}" |> ignore
+        for i in Intervals.ofArray np.Intervals do
+            sb.AppendLine $"negative_perturbation_auc,{id},,{i.Name}_ci95_low,,{inv i.Low}" |> ignore
+            sb.AppendLine $"negative_perturbation_auc,{id},,{i.Name}_ci95_high,,{inv i.High}" |> ignore
     for p in r.RankAgreement do sb.AppendLine $"rank_agreement,{p.A},{p.B},spearman,,{inv p.Spearman}" |> ignore
     for m in r.Metrics do
         for v in m.Scalars do sb.AppendLine $"{m.Metric},{m.Method},,{v.Name},,{inv v.Value}" |> ignore
+        for i in Intervals.ofArray m.Intervals do
+            sb.AppendLine $"{m.Metric},{m.Method},,{i.Name}_ci95_low,,{inv i.Low}" |> ignore
+            sb.AppendLine $"{m.Metric},{m.Method},,{i.Name}_ci95_high,,{inv i.High}" |> ignore
         for c in m.Curves do
             for x, y in Array.zip m.X c.Values do sb.AppendLine $"{m.Metric}_curve,{m.Method},,{c.Name},{inv x},{inv y}" |> ignore
     for c in r.LogSobolev do

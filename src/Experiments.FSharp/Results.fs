@@ -10,7 +10,11 @@ type ModelInfo =
 
 type Curve = { Name: string; Values: float[]; Auc: float }
 
-type NegativePerturbationResult = { Fractions: float[]; Curves: Curve[] }
+/// A 95% percentile-bootstrap interval over the explained inputs (Attribution.Metrics.Bootstrap, seeded) of one of a
+/// result's values: a scalar's or a curve's AUC, by name. Results cached before intervals existed have none (null).
+type Interval = { Name: string; Low: float; High: float; Inputs: int }
+
+type NegativePerturbationResult = { Fractions: float[]; Curves: Curve[]; Intervals: Interval[] }
 
 /// One method's negative-perturbation result.
 type MethodCurves = { Method: string; Result: NegativePerturbationResult }
@@ -24,7 +28,20 @@ type MetricResult =
       Scalars: NamedValue[]
       XLabel: string
       X: float[]
-      Curves: Curve[] }
+      Curves: Curve[]
+      Intervals: Interval[] }
+
+module Intervals =
+    /// The intervals of a result (none for one cached before they existed).
+    let ofArray (intervals: Interval[]) = if obj.ReferenceEquals(intervals, null) then [||] else intervals
+
+    /// The interval of the value called `name`, if there is one.
+    let find (name: string) (intervals: Interval[]) = ofArray intervals |> Array.tryFind (fun i -> i.Name = name)
+
+    /// The bootstrap interval of the mean of per-input values, seeded by the spec's seed and what it is of.
+    let ofInputs (seed: int) (what: string) (name: string) (values: float[]) =
+        let ci = Attribution.Metrics.Bootstrap.MeanInterval(values, Attribution.Runtime.Seeds.Derive(int64 seed, $"bootstrap/{what}/{name}"))
+        { Name = name; Low = ci.Low; High = ci.High; Inputs = ci.Count }
 
 type RankPair = { A: string; B: string; Spearman: float; Inputs: int }
 
