@@ -183,16 +183,17 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
         [ for KeyValue((id, target), d) in output.Diagnostics |> Seq.sortBy (fun kv -> kv.Key) do
             for KeyValue(name, values) in d |> Seq.sortBy (fun kv -> kv.Key) do
                 if name <> "entropy" && name <> "half_fisher_information" then
-                    yield id, targetName target, name, values.``to``(torch.ScalarType.Float64).mean().item<float>() ]
+                    let v = values.``to``(torch.ScalarType.Float64)
+                    yield id, targetName target, name, v.mean().item<float>(), v.median().item<float>(), v.max().item<float>() ]
     if not otherDiagnostics.IsEmpty then
         line ""
         line "## Method diagnostics"
         line ""
-        line "Per-input quantities a method reports about its own computation (e.g. NeFLAG's `mean_steps`: gradient evaluations per walk; the paper reports 1.66 to 1.93 at epsilon 0.1), averaged over the explained inputs."
+        line "Per-input quantities a method reports about its own computation, over the explained inputs: NeFLAG's `mean_steps` (gradient evaluations per walk; the paper reports 1.66 to 1.93 at epsilon 0.1); a path method's `completeness_gap` |sum of the map - (f(x) - f(baseline))|, zero for the exact integral, so the quadrature's error in f's units (raise `steps` where it matters)."
         line ""
-        line "| method | target | diagnostic | mean |"
-        line "|---|---|---|---:|"
-        for id, target, name, mean in otherDiagnostics do line $"| {id} | {target} | {name} | {f3 mean} |"
+        line "| method | target | diagnostic | mean | median | max |"
+        line "|---|---|---|---:|---:|---:|"
+        for id, target, name, mean, median, largest in otherDiagnostics do line $"| {id} | {target} | {name} | {g4 mean} | {g4 median} | {g4 largest} |"
     if not (Array.isEmpty r.RankAgreement) then
         line ""
         line "## Rank agreement"

@@ -51,6 +51,26 @@ let tests =
             closeRelative ig.Maps references.["integrated_gradients"] "integrated gradients"
         }
 
+        test "Integrated Gradients reports its completeness gap |sum - (f(x) - f(0))|, which shrinks as the quadrature refines" {
+            use scope = torch.NewDisposeScope()
+            use model = TorchScriptModel.Load(fixture "tiny_cnn.pt")
+            model.eval() |> ignore
+            let test = Attribution.Data.TensorFile.Load(fixture "own_data.safetensors").Test
+            let x = test.Images.narrow(0L, 0L, 8L)
+            let targets = test.Labels.narrow(0L, 0L, 8L)
+            let gap steps =
+                use e = Presets.IntegratedGradients(steps, Attribution.Sampling.IntegrationRule.RiemannLeft).Explain(model, x, targets, ExplainOptions())
+                let reported = e.Diagnostics.["completeness_gap"].clone()
+                // the gap, recomputed here from its definition
+                use _ = torch.no_grad()
+                let f (z: torch.Tensor) = torch.nn.functional.softmax(model.call(z).``to``(torch.float64), 1L).gather(1L, targets.unsqueeze(1L)).squeeze(1L)
+                let direct = (e.Maps.``to``(torch.float64).reshape(8L, -1L).sum(1L) - (f x - f (torch.zeros_like(x)))).abs()
+                closeRelative (reported.``to``(torch.float32)) (direct.``to``(torch.float32)) $"the reported gap at {steps} steps"
+                reported.max().item<float>()
+            let coarse, fine = gap 4, gap 256
+            Expect.isLessThan fine coarse $"256 left Riemann steps ({fine:E2}) close more of the gap than 4 ({coarse:E2})"
+        }
+
         test "a file that is not TorchScript is refused with a message saying how to make one" {
             Expect.throwsT<InvalidDataException> (fun () -> TorchScriptModel.Load(fixture "tiny_cnn.pth") |> ignore) "a state dict"
         }

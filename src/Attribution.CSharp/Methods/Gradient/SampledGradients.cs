@@ -13,6 +13,9 @@ namespace Attribution.Methods;
 /// entropy Ent_mu(f) = E[f log f] - E[f] log E[f] and of I_mu(f)/2 = E[(C g).g / f]/2 are reported per input
 /// as the diagnostics <c>entropy</c> and <c>half_fisher_information</c>: the log-Sobolev inequality
 /// (Thm 4.1) says the first is at most the second.</para>
+/// <para>A path method (input minus baseline: Integrated Gradients) reports per input the diagnostic
+/// <c>completeness_gap</c> = |sum of the map - (f(x) - f(baseline))|: zero for the exact integral (Sundararajan et al.
+/// 2017, completeness), so it measures the quadrature's error (Captum's convergence delta), in f's units.</para>
 /// </summary>
 public sealed class SampledGradients : IAttributionMethod
 {
@@ -70,6 +73,14 @@ public sealed class SampledGradients : IAttributionMethod
         if (Absolute) map = map.abs();
 
         var diagnostics = new Dictionary<string, Tensor>();
+        if (Multiplier == Multiplier.InputMinusBaseline)
+        {
+            var baseline = ((IBaselineSampler)Sampler).Baseline(inputs).expand_as(inputs);
+            var rise = OutputValues.Of(model, inputs, targets, options.Output, options.BatchSize)
+                     - OutputValues.Of(model, baseline, targets, options.Output, options.BatchSize);
+            var total = map.to(ScalarType.Float64).reshape(map.shape[0], -1).sum(1);
+            diagnostics["completeness_gap"] = (total - rise.to(total.device)).abs().MoveToOuterDisposeScope();
+        }
         if (sums.ValueSum is { } mf)
         {
             // Ent = E[f log f] - E[f] log E[f]; E[f log f] from log f where f underflows.
