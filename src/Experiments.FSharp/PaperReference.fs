@@ -150,6 +150,23 @@ let sameOrder (ours: (string * float) list) (theirs: (string * float) list) =
     let agree = pairs |> List.filter (fun (a, b) -> sign (get ours a - get ours b) = sign (get theirs a - get theirs b)) |> List.length
     agree, pairs.Length
 
+/// Pairs ordered as in the paper, counting only the pairs our intervals resolve: two methods whose bootstrap intervals
+/// overlap are not ordered at this size, whatever their point values. (resolved pairs ordered as in the paper,
+/// resolved pairs, all pairs in common.)
+let sameOrderResolved (ours: (string * float * (float * float) option) list) (theirs: (string * float) list) =
+    let common = ours |> List.filter (fun (k, v, _) -> not (System.Double.IsNaN v) && theirs |> List.exists (fun (k2, _) -> k2 = k))
+    let value k = common |> List.pick (fun (k2, v, _) -> if k2 = k then Some v else None)
+    let interval k = common |> List.pick (fun (k2, _, i) -> if k2 = k then Some i else None)
+    let paper k = theirs |> List.find (fun (k2, _) -> k2 = k) |> snd
+    let separate a b =
+        match interval a, interval b with
+        | Some(lowA, highA), Some(lowB, highB) -> highA < lowB || highB < lowA
+        | _ -> false
+    let pairs = [ for (a, _, _) in common do for (b, _, _) in common do if a < b then yield a, b ]
+    let resolved = pairs |> List.filter (fun (a, b) -> separate a b)
+    let agree = resolved |> List.filter (fun (a, b) -> sign (value a - value b) = sign (paper a - paper b)) |> List.length
+    agree, resolved.Length, pairs.Length
+
 /// Luo et al. (Sampling Matters) give their certainty results as figures only (Fig. 4b: mutual information over
 /// p, highest for p in 0.6..0.8; Fig. 5: feature suppression above SmoothGrad, IG and the plain gradient on every
 /// ImageNet model, normalised to IG). Our verdict on each claim, from the methods' `mutual_information_nats`.

@@ -63,11 +63,14 @@ let private paperComparison (line: string -> unit) (spec: Spec) (metric: string)
     // The published tables are ImageNet's: a text or audio run is not set beside them.
     let images = Domain.modalityOf spec.Data.Dataset = Modality.Image
     for table in PaperReference.tables |> List.filter (fun t -> images && t.Metric = metric) do
-        let ours =
+        let withIntervals =
             [ for m in results do
                 match kindOf m.Method |> Option.bind table.RowOf, m.Scalars |> Array.tryFind (fun s -> s.Name = table.Scalar) with
-                | Some row, Some v -> yield row, v.Value
-                | _ -> () ] |> List.distinctBy fst
+                | Some row, Some v ->
+                    let interval = Intervals.find table.Scalar m.Intervals |> Option.filter (fun i -> not (Double.IsNaN i.Low)) |> Option.map (fun i -> i.Low, i.High)
+                    yield row, v.Value, interval
+                | _ -> () ] |> List.distinctBy (fun (row, _, _) -> row)
+        let ours = withIntervals |> List.map (fun (row, v, _) -> row, v)
         if ours.Length >= 2 then
             let direction = match table.Better with PaperReference.Higher -> "higher is better" | PaperReference.Lower -> "lower is better"
             line ""
@@ -81,7 +84,10 @@ let private paperComparison (line: string -> unit) (spec: Spec) (metric: string)
                 | None -> line $"| {row} | {f3 theirs} | - |"
             let agree, total = PaperReference.sameOrder ours table.Rows
             line ""
-            line $"- {agree} of {total} pairs of methods are ordered as in the paper."
+            line $"- {agree} of {total} pairs of methods are ordered as in the paper (point values)."
+            if withIntervals |> List.exists (fun (_, _, i) -> i.IsSome) then
+                let agreeResolved, resolved, _ = PaperReference.sameOrderResolved withIntervals table.Rows
+                line $"- {resolved} of the {total} pairs are resolved (their intervals do not overlap); {agreeResolved} of those are ordered as in the paper, and {total - resolved} are not resolved at this size."
             let best l = l |> List.sortBy (fun (_, v) -> match table.Better with PaperReference.Higher -> -v | PaperReference.Lower -> v) |> List.head |> fst
             let paperCommon = table.Rows |> List.filter (fun (k, _) -> ours |> List.exists (fun (k2, _) -> k2 = k))
             line $"- best here: {best ours}; best in the paper among these: {best paperCommon}."
@@ -142,6 +148,14 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
                 match PaperReference.rowOf m.Kind, r.NegativePerturbation |> Array.tryFind (fun mc -> mc.Method = m.Id) |> Option.map (fun mc -> mc.Method, mc.Result) with
                 | Some row, Some (_, res) -> yield row, (curveAuc res "accuracy_gt", curveAuc res "accuracy_predicted", curveAuc res "consistency")
                 | _ -> () ] |> List.distinctBy fst
+        // the same rows with each value's interval, for the pairs the intervals resolve
+        let intervalsOf name =
+            [ for m in spec.Methods do
+                match PaperReference.rowOf m.Kind, r.NegativePerturbation |> Array.tryFind (fun mc -> mc.Method = m.Id) with
+                | Some row, Some mc ->
+                    let interval = Intervals.find name mc.Result.Intervals |> Option.filter (fun i -> not (Double.IsNaN i.Low)) |> Option.map (fun i -> i.Low, i.High)
+                    yield row, curveAuc mc.Result name, interval
+                | _ -> () ] |> List.distinctBy (fun (row, _, _) -> row)
         if ours.Length >= 2 then
             line ""
             line $"The paper's {PaperReference.functionalInformationSetting modality}, so compare orderings rather than values; fractions 0.1..0.9:"
@@ -153,9 +167,15 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
                 | Some (_, (x, y, z)) -> line $"| {row} | {f2 a} | {f2 b} | {f2 c} | {f2 x} | {f2 y} | {f2 z} |"
                 | None -> line $"| {row} | {f2 a} | {f2 b} | {f2 c} | - | - | - |"
             line ""
-            for name, pick in [ "Accuracy GT", (fun (a, _, _) -> a); "Accuracy predicted", (fun (_, b, _) -> b); "Consistency", (fun (_, _, c) -> c) ] do
-                let agree, total = PaperReference.sameOrder (ours |> List.map (fun (k, v) -> k, pick v)) (PaperReference.functionalInformationTable1 modality |> List.map (fun (k, v) -> k, pick v))
-                line $"- {name}: {agree} of {total} pairs of methods are ordered as in the paper."
+            for name, curveName, pick in [ "Accuracy GT", "accuracy_gt", (fun (a, _, _) -> a); "Accuracy predicted", "accuracy_predicted", (fun (_, b, _) -> b); "Consistency", "consistency", (fun (_, _, c) -> c) ] do
+                let paper = PaperReference.functionalInformationTable1 modality |> List.map (fun (k, v) -> k, pick v)
+                let agree, total = PaperReference.sameOrder (ours |> List.map (fun (k, v) -> k, pick v)) paper
+                let withIntervals = intervalsOf curveName
+                if withIntervals |> List.exists (fun (_, _, i) -> i.IsSome) then
+                    let agreeResolved, resolved, _ = PaperReference.sameOrderResolved withIntervals paper
+                    line $"- {name}: {agree} of {total} pairs of methods are ordered as in the paper (point values); {resolved} pairs are resolved by their intervals, {agreeResolved} of them ordered as in the paper, {total - resolved} not resolved at this size."
+                else
+                    line $"- {name}: {agree} of {total} pairs of methods are ordered as in the paper."
     if not (Array.isEmpty r.LogSobolev) then
         line ""
         line "## Log-Sobolev certificate (Thm 4.1)"

@@ -172,6 +172,15 @@ let paperComparison =
             Expect.equal (PaperReference.sameOrder [ "a", nan; "b", 20.0; "c", 10.0 ] theirs) (1, 1) "NaN left out"
         }
 
+        test "sameOrderResolved counts only pairs whose intervals separate, and of those the ones ordered as in the paper" {
+            let theirs = [ "a", 1.0; "b", 3.0; "c", 2.0 ]
+            let ours = [ "a", 1.5, Some(1.0, 2.0); "b", 2.0, Some(1.5, 2.5); "c", 3.5, Some(3.0, 4.0) ]
+            // (a, b) overlap: not resolved; (a, c) resolved and ordered as the paper; (b, c) resolved, reversed
+            Expect.equal (PaperReference.sameOrderResolved ours theirs) (1, 2, 3) "one of two resolved pairs agrees"
+            let noIntervals = ours |> List.map (fun (k, v, _) -> k, v, None)
+            Expect.equal (PaperReference.sameOrderResolved noIntervals theirs) (0, 0, 3) "without intervals nothing is resolved"
+        }
+
         test "claims follow the modality: IMDB's beside text runs, ImageNet's beside image runs, none of either beside audio" {
             let text = PaperReference.claims "sensitivity_n" Modality.Text |> String.concat " "
             let image = PaperReference.claims "sensitivity_n" Modality.Image |> String.concat " "
