@@ -2,13 +2,8 @@
 /// by every frame; a full L x L one is 1 GB a class at 16 kHz); masking sets samples to the mask value (0).
 module Experiments.AudioDomain
 
-open System
-open System.Collections.Generic
 open System.IO
 open TorchSharp
-open Attribution.Data
-open Attribution.Methods
-open Attribution.Metrics
 open Attribution.Models
 open Attribution.Runtime
 open Attribution.Sampling

@@ -3,15 +3,8 @@
 module Experiments.DataSources
 
 open System
-open System.Collections.Generic
 open System.IO
-open TorchSharp
 open Attribution.Data
-open Attribution.Methods
-open Attribution.Metrics
-open Attribution.Models
-open Attribution.Runtime
-open Attribution.Sampling
 open Experiments
 open Experiments.Domain
 

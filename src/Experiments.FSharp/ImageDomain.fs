@@ -7,8 +7,6 @@ open System.Collections.Generic
 open System.IO
 open TorchSharp
 open Attribution.Data
-open Attribution.Methods
-open Attribution.Metrics
 open Attribution.Models
 open Attribution.Runtime
 open Attribution.Sampling

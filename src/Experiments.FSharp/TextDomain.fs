@@ -3,9 +3,6 @@
 /// word's score is the sum of its embedding coordinates' scores (footnote 2).
 module Experiments.TextDomain
 
-open System
-open System.Collections.Generic
-open System.IO
 open TorchSharp
 open Attribution.Data
 open Attribution.Methods

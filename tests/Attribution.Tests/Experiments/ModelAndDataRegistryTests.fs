@@ -41,30 +41,16 @@ let private weights = fixture "tiny_cnn.pth"
 let private spec (methods: string) =
     $"name: reg\ndata:\n  dataset: quadrants\n  explain: 12\nmodel:\n  architecture: quadrant_net\n  weights: {weights}\nmethods:\n{methods}metrics:\n  - metric: effective_heat_ratio\n"
 
-let private errorsOf (yaml: string) =
-    match Validate.text "reg.yaml" yaml with
-    | Ok _ -> []
-    | Error errors -> errors |> List.map (fun e -> e.Path, e.Message)
+let private errorsOf = SpecRuns.errorsOf
 
 [<Tests>]
 let tests =
     testSequenced <| testList "model and dataset registries" [
         test "a registered network with a .pth on a registered loader's data runs from YAML: Grad-CAM at a module path, EHR on its boxes" {
             withRegistered (fun () ->
-                let root = TestFiles.freshDir "registry-run"
-                let file = Path.Combine(root, "reg.yaml")
-                File.WriteAllText(file, spec "  - method: saliency\n  - method: grad_cam\n    stage: conv2\n")
-                Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", Path.Combine(root, "cache"))
-                let writer = new StringWriter()
-                let original = Console.Error
-                Console.SetError writer
-                let code =
-                    try Cli.run [| "run"; file; "--output"; Path.Combine(root, "runs") |]
-                    finally
-                        Console.SetError original
-                        Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", null)
-                Expect.equal code ExitCode.Ok (writer.ToString())
-                use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(root, "runs", "reg", "metrics.json")))
+                let code, stderr, runs = SpecRuns.run "registry-run" (spec "  - method: saliency\n  - method: grad_cam\n    stage: conv2\n")
+                Expect.equal code ExitCode.Ok stderr
+                use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(runs, "reg", "metrics.json")))
                 Expect.equal (doc.RootElement.GetProperty("Model").GetProperty("TestAccuracy").GetDouble()) 1.0 "the PyTorch weights, loaded by name"
                 let ehr = [ for m in doc.RootElement.GetProperty("Metrics").EnumerateArray() do if m.GetProperty("Metric").GetString() = "effective_heat_ratio" then yield m ]
                 Expect.equal ehr.Length 2 "EHR per method, on the loader's boxes")

@@ -37,25 +37,12 @@ let private fixtureFolder () =
     writePngs (Path.Combine(root, "test")) d.Test.Images (d.Test.Labels.data<int64>().ToArray()) classes
     root, d
 
+/// A spec run; the run folder of the spec named `own`.
 let private run (name: string) (yaml: string) =
-    let root = TestFiles.freshDir name
-    let file = Path.Combine(root, "own.yaml")
-    File.WriteAllText(file, yaml)
-    Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", Path.Combine(root, "cache"))
-    let writer = new StringWriter()
-    let original = Console.Error
-    Console.SetError writer
-    try
-        let code = Cli.run [| "run"; file; "--output"; Path.Combine(root, "runs") |]
-        code, writer.ToString(), Path.Combine(root, "runs", "own")
-    finally
-        Console.SetError original
-        Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", null)
+    let code, stderr, runs = SpecRuns.run name yaml
+    code, stderr, Path.Combine(runs, "own")
 
-let private errorsOf (yaml: string) =
-    match Validate.text "own.yaml" yaml with
-    | Ok _ -> []
-    | Error errors -> errors |> List.map (fun e -> e.Path, e.Message)
+let private errorsOf = SpecRuns.errorsOf
 
 let private scripted = fixture "tiny_cnn.pt"
 

@@ -154,13 +154,11 @@ let tests =
         }
 
         test "weights of another network given to a TorchVision model: exit 2, the names that differ listed; epochs 0 is a random model, said so" {
-            let root = TestFiles.freshDir "own-tv-bad"
+            let mutable runs = ""
             let run (yaml: string) =
-                let file = Path.Combine(root, "bad.yaml")
-                File.WriteAllText(file, yaml)
-                Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", Path.Combine(root, "cache"))
-                try captured (fun () -> Cli.run [| "run"; file; "--output"; Path.Combine(root, "runs") |])
-                finally Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", null)
+                let code, stderr, folder = SpecRuns.run "own-tv-bad" yaml
+                runs <- folder
+                code, stderr
             let tv (model: string) = (spec "" "  - method: saliency\n" "  - metric: rank_agreement\n").Replace(scriptLine, model)
             let code, stderr = run (tv ("torchvision: resnet18\n  weights: " + fixture "tiny_cnn.pth"))
             Expect.equal code ExitCode.BadInput stderr
@@ -168,7 +166,7 @@ let tests =
             Expect.stringContains stderr "tiny_cnn.pth" "the file named"
             let code, stderr = run (tv "torchvision: resnet18\n  epochs: 0")
             Expect.equal code ExitCode.Ok stderr
-            use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(root, "runs", "own", "metrics.json")))
+            use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(runs, "own", "metrics.json")))
             Expect.equal (doc.RootElement.GetProperty("Model").GetProperty("Source").GetString()) "random initialisation (untrained)" "the report says the model is random"
         }
     ]

@@ -21,25 +21,12 @@ let private spec (model: string) (methods: string) (metrics: string) =
 
 let private scriptModel = $"  torchscript: {scripted}\n"
 
-let private errorsOf (yaml: string) =
-    match Validate.text "tabular.yaml" yaml with
-    | Ok _ -> []
-    | Error errors -> errors |> List.map (fun e -> e.Path, e.Message)
+let private errorsOf = SpecRuns.errorsOf
 
+/// A spec run; the run folder of the spec named `tabular`.
 let private runSpec (name: string) (yaml: string) =
-    let root = TestFiles.freshDir name
-    let file = Path.Combine(root, "tabular.yaml")
-    File.WriteAllText(file, yaml)
-    Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", Path.Combine(root, "cache"))
-    let writer = new StringWriter()
-    let original = Console.Error
-    Console.SetError writer
-    try
-        let code = Cli.run [| "run"; file; "--output"; Path.Combine(root, "runs") |]
-        code, writer.ToString(), Path.Combine(root, "runs", "tabular")
-    finally
-        Console.SetError original
-        Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", null)
+    let code, stderr, runs = SpecRuns.run name yaml
+    code, stderr, Path.Combine(runs, "tabular")
 
 [<Tests>]
 let tests =
