@@ -6,12 +6,12 @@ open System.Collections.Generic
 open Attribution.Data
 open Experiments
 
-/// What a registered loader returns: the training and test sets, the test inputs' boxes if known (localisation
-/// metrics), and for tabular data the features' names.
+/// What a registered loader returns: the training and test sets, the test inputs' regions if known (a Box or a
+/// PixelMask each, for the localisation metrics), and for tabular data the features' names.
 type DatasetParts =
     { Train: ImageDataset
       Test: ImageDataset
-      Boxes: Box[] option
+      Boxes: IRegion[] option
       Features: string list option }
 
 /// A registered data set.

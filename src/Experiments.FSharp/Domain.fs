@@ -76,12 +76,16 @@ let inputGrid (dataset: DatasetKind) : (int * int * int) option =
     | Some f -> Some(1, 1, f)
     | None -> imageShape dataset
 
-/// Whether the test inputs come with ground-truth boxes (the localisation metrics need them).
+/// Whether the test inputs come with ground-truth regions, boxes or masks (the localisation metrics need them).
 let hasBoxes (dataset: DatasetKind) =
     match dataset with
     | FashionCanvas -> true
     | RegisteredDataset name -> DatasetRegistry.tryFind name |> Option.exists _.HasBoxes
-    | TensorFile path -> (try Safetensors.ReadShapes(path).ContainsKey "test_boxes" with _ -> false)
+    | TensorFile path ->
+        try
+            let shapes = Safetensors.ReadShapes path
+            shapes.ContainsKey "test_boxes" || shapes.ContainsKey "test_masks"
+        with _ -> false
     | _ -> false
 
 /// The side of an image dataset's images for the rules on windows and boxes: the shorter one.
@@ -249,7 +253,7 @@ type Domain =
       TrainLabels: Tensor
       TestLabels: Tensor
       /// Ground-truth boxes of the test inputs, for datasets that have them.
-      Boxes: IReadOnlyList<Box> option
+      Boxes: IReadOnlyList<IRegion> option
       /// A freshly initialised network of the spec's architecture (seed torch first).
       NewModel: unit -> Network
       Train: Network -> TrainingOptions -> torch.Device -> Progress -> TrainingReport

@@ -46,7 +46,7 @@ let weightClasses (architecture: string) (weights: string) =
 
 /// The image domain of training and test sets (and the test inputs' boxes, when known): what the runner needs of them
 /// and of the spec's model, whose input normalisation (if any) is part of the explained function.
-let private imageDomain (spec: Spec) (train: ImageDataset) (test: ImageDataset) (boxes: IReadOnlyList<Box> option) (features: string list option) =
+let private imageDomain (spec: Spec) (train: ImageDataset) (test: ImageDataset) (boxes: IReadOnlyList<IRegion> option) (features: string list option) =
     let tabular = features.IsSome
     let select (data: ImageDataset) (rows: int64[]) = use index = torch.tensor(rows) in data.Images.index_select(0L, index)
     let normalised (network: Network) : Network =
@@ -107,14 +107,14 @@ let load (spec: Spec) =
             LocalisationCanvas.Build(source, source.Count, Seeds.Derive(int64 spec.Seed, $"canvas/{unit}"))
         let train = canvas true (Option.toNullable spec.Data.TrainLimit) "train"
         let test = canvas false (Nullable()) "test"
-        imageDomain spec train.Images test.Images (Some test.Boxes) None
+        imageDomain spec train.Images test.Images (Some(test.Boxes |> Seq.map (fun b -> b :> IRegion) |> Array.ofSeq :> IReadOnlyList<IRegion>)) None
     | TensorFile path ->
         let data = TensorFile.Load path
         let train =
             match spec.Data.TrainLimit with
             | Some n when n < data.Train.Count -> data.Train.Take n
             | _ -> data.Train
-        imageDomain spec train data.Test (data.Boxes |> Option.ofObj |> Option.map (fun b -> b :> IReadOnlyList<Box>))
+        imageDomain spec train data.Test (data.Boxes |> Option.ofObj |> Option.map (fun b -> b :> IReadOnlyList<IRegion>))
             (if data.Tabular then Some(List.ofSeq (nonNull data.FeatureNames)) else None)
     | RegisteredDataset name ->
         let entry = DatasetRegistry.find name
@@ -123,7 +123,7 @@ let load (spec: Spec) =
             match spec.Data.TrainLimit with
             | Some n when n < parts.Train.Count -> parts.Train.Take n
             | _ -> parts.Train
-        imageDomain spec train parts.Test (parts.Boxes |> Option.map (fun b -> b :> IReadOnlyList<Box>))
+        imageDomain spec train parts.Test (parts.Boxes |> Option.map (fun b -> b :> IReadOnlyList<IRegion>))
             (if entry.Modality = Modality.Tabular then Some(parts.Features |> Option.defaultWith (fun () -> [ for k in 0 .. int parts.Test.Images.shape.[3] - 1 -> $"feature_{k}" ])) else None)
     | ImageFolder s ->
         Progress.say $"data: decoding the images of {s.Path}"

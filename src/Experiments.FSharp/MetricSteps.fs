@@ -136,7 +136,7 @@ let roar (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (domain: Dom
 /// A per-method metric (insertion/deletion, Sensitivity-N, randomisation, certainty) on the maps of the
 /// explained class, cached as JSON by the step's hash.
 let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKind) (model: torch.nn.Module<Tensor, Tensor>)
-                         (inputs: Tensor) (maps: Tensor) (classes: int64[]) (labels: int64[]) (boxes: IReadOnlyList<Attribution.Data.Box> option) (context: MethodContext)
+                         (inputs: Tensor) (maps: Tensor) (classes: int64[]) (labels: int64[]) (boxes: IReadOnlyList<Attribution.Data.IRegion> option) (context: MethodContext)
                          (domain: Domain.Domain) (network: torch.nn.Module<Tensor, Tensor>) (rows: int64[]) device =
     // Text: the explained rows' tokens and real lengths, and each token's score (the sum over its embedding coordinates).
     let tokensOf () =

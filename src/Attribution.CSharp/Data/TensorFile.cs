@@ -8,7 +8,7 @@ namespace Attribution.Data;
 /// [N, F] are held as [N, 1, 1, F], one feature a pixel of a one-row image (so that pixel-wise methods and masking
 /// metrics work feature by feature); <see cref="Tabular"/> says so, with the features' names.
 /// </summary>
-public sealed record TensorFileData(ImageDataset Train, ImageDataset Test, Box[]? Boxes, bool Tabular = false, IReadOnlyList<string>? FeatureNames = null);
+public sealed record TensorFileData(ImageDataset Train, ImageDataset Test, IRegion[]? Boxes, bool Tabular = false, IReadOnlyList<string>? FeatureNames = null);
 
 /// <summary>
 /// A user's image data set in one safetensors file: <c>train_inputs</c> and <c>test_inputs</c> [N, C, H, W] (float32 in
@@ -52,13 +52,24 @@ public static class TensorFile
                 throw new InvalidDataException($"{path}: train_inputs [{string.Join(", ", train.Images.shape)}] and test_inputs [{string.Join(", ", test.Images.shape)}] differ in their per-input shape");
             if (train.Count != trainLabels.shape[0] || test.Count != testLabels.shape[0])
                 throw new InvalidDataException($"{path}: inputs and labels differ in number");
-            Box[]? boxes = null;
+            IRegion[]? boxes = null;
             if (tensors.TryGetValue("test_boxes", out var b))
             {
                 if (b.dim() != 2 || b.shape[0] != test.Count || b.shape[1] != 4)
                     throw new InvalidDataException($"{path}: test_boxes must be [{test.Count}, 4] (top, left, height, width); got [{string.Join(", ", b.shape)}]");
                 var v = b.to(ScalarType.Int64).data<long>().ToArray();
                 boxes = Enumerable.Range(0, test.Count).Select(i => new Box((int)v[4 * i], (int)v[4 * i + 1], (int)v[4 * i + 2], (int)v[4 * i + 3])).ToArray();
+            }
+            if (tensors.TryGetValue("test_masks", out var m))
+            {
+                long h = test.Images.shape[2], w = test.Images.shape[3];
+                if (boxes is not null)
+                    throw new InvalidDataException($"{path}: has both test_boxes and test_masks; give one region per input");
+                if (m.dim() != 3 || m.shape[0] != test.Count || m.shape[1] != h || m.shape[2] != w)
+                    throw new InvalidDataException($"{path}: test_masks must be [{test.Count}, {h}, {w}] (non-zero inside the object); got [{string.Join(", ", m.shape)}]");
+                var flags = m.ne(0).data<bool>().ToArray();
+                int plane = (int)(h * w);
+                boxes = Enumerable.Range(0, test.Count).Select(i => (IRegion)new PixelMask(flags[(i * plane)..((i + 1) * plane)], (int)h, (int)w)).ToArray();
             }
             bool tabular = tensors["test_inputs"].dim() == 2;
             IReadOnlyList<string>? features = null;

@@ -42,8 +42,8 @@ public sealed class EffectiveHeatRatio
     public IReadOnlyList<double> Quantiles { get; }
     public double MaxBoxFraction { get; }
 
-    /// <summary>Maps [B, C, H, W] and one box per map.</summary>
-    public EffectiveHeatRatioResult Evaluate(Tensor maps, IReadOnlyList<Box> boxes)
+    /// <summary>Maps [B, C, H, W] and one region (a box or a mask) per map.</summary>
+    public EffectiveHeatRatioResult Evaluate(Tensor maps, IReadOnlyList<IRegion> boxes)
     {
         if (maps.dim() != 4) throw new ArgumentException($"maps must be [B, C, H, W]; got [{string.Join(", ", maps.shape)}]");
         if (boxes.Count != maps.shape[0]) throw new ArgumentException($"{boxes.Count} boxes for {maps.shape[0]} maps");
@@ -63,7 +63,7 @@ public sealed class EffectiveHeatRatio
     }
 
     /// <summary>The ratio at each quantile for one map (row-major, <paramref name="width"/> columns).</summary>
-    public double[] Curve(float[] map, int width, Box box)
+    public double[] Curve(float[] map, int width, IRegion box)
     {
         float lo = map.Min(), hi = map.Max();
         var heat = map.Select(v => hi > lo ? (v - lo) / (hi - lo) : 0f).Select(v => v >= BaseThreshold ? v : 0f).ToArray();

@@ -99,6 +99,28 @@ let tests =
             | Error e -> Expect.exists e (fun e -> e.Path = "model.torchscript" || e.Path.StartsWith "methods") (SpecError.formatAll e)
         }
 
+        test "a data file with masks instead of boxes gives EHR from the masks: masks equal to the boxes give the boxes' EHR" {
+            let root = TestFiles.freshDir "own-masks"
+            let full = Attribution.Models.Safetensors.Load(fixture "own_data.safetensors")
+            let boxes = full.["test_boxes"].data<int64>().ToArray()
+            let n = int full.["test_boxes"].shape.[0]
+            let masks = TorchSharp.torch.zeros([| int64 n; 32L; 32L |], dtype = TorchSharp.torch.uint8)
+            for i in 0 .. n - 1 do
+                let top, left, height, width = boxes.[4 * i], boxes.[4 * i + 1], boxes.[4 * i + 2], boxes.[4 * i + 3]
+                masks.[int64 i].narrow(0L, top, height).narrow(1L, left, width).fill_(TorchSharp.Scalar.op_Implicit 1uy) |> ignore
+            let masked = Path.Combine(root, "masked.safetensors")
+            let tensors = [ for kv in full do if kv.Key <> "test_boxes" then yield kv.Key, kv.Value ] @ [ "test_masks", masks ]
+            Attribution.Models.Safetensors.Save(masked, readOnlyDict tensors, readOnlyDict [ "classes", "top_left,top_right,bottom_left,bottom_right" ])
+            let yamlOf (data: string) =
+                $"name: own\ndata:\n  tensors: {data}\n  explain: 12\nmodel:\n  torchscript: {scripted}\nmethods:\n  - method: saliency\n  - method: integrated_gradients\n    steps: 8\nmetrics:\n  - metric: effective_heat_ratio\n"
+            let ehrs (data: string) =
+                let code, stderr, output = run "own-masks-run" (yamlOf data)
+                Expect.equal code ExitCode.Ok stderr
+                use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "metrics.json")))
+                [ for m in doc.RootElement.GetProperty("Metrics").EnumerateArray() -> m.GetProperty("Method").GetString(), m.GetProperty("Scalars").[0].GetProperty("Value").GetDouble() ]
+            Expect.equal (ehrs masked) (ehrs (fixture "own_data.safetensors")) "the same EHR per method"
+        }
+
         test "an empty folder and images of mixed sizes without a resize are located errors naming the folder or files" {
             let empty = TestFiles.freshDir "own-images-empty"
             let e = errorsOf (imageSpec empty)

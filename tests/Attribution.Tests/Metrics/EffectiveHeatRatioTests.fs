@@ -42,6 +42,18 @@ let tests =
             Expect.floatClose Accuracy.high (EffectiveHeatRatio().Evaluate(outside, [ box ]).Ehr.[0]) 0.0 "none in the box"
         }
 
+        test "a mask is a region of any shape: heat uniform over an L's bounding box scores the L's share of it" {
+            use scope = NewDisposeScope()
+            let bounding = Box(4, 4, 10, 10)
+            // an L: the bounding box's left 3 columns and bottom 3 rows (10*3 + 7*3 = 51 of 100 pixels)
+            let inL (r: int) (c: int) = bounding.Contains(r, c) && (c < 7 || r >= 11)
+            let mask = PixelMask(Array.init (28 * 28) (fun p -> inL (p / 28) (p % 28)), 28, 28)
+            Expect.equal mask.Area 51 "the L's pixels"
+            let r = EffectiveHeatRatio().Evaluate(indicator bounding, [ mask ])
+            Expect.floatClose Accuracy.high r.Ehr.[0] 0.51 "51 of the 100 equally hot pixels are in the L, at every threshold"
+            Expect.floatClose Accuracy.high (EffectiveHeatRatio().Evaluate(indicator bounding, [ bounding ])).Ehr.[0] 1.0 "the box itself: all of them"
+        }
+
         test "inputs whose box covers more than a third of the image are excluded and counted" {
             use scope = NewDisposeScope()
             let big = Box(0, 0, 20, 20)      // 400 of 784 pixels
