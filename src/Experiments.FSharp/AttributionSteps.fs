@@ -125,7 +125,10 @@ let attribute (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetKind) 
                 else maps, diagnostics, 0.0, []
             | _ -> explainRows step.Name step.Hash perCall m model inputs targets keys all options device
         let seconds = clock.Elapsed.TotalSeconds + resumed
-        saveMaps file maps [ for KeyValue(k, v) in diagnostics -> k, v ] [ "method", m.Describe(); "target", targetName target; "seconds", string seconds ]
+        // noise_seed: the method seed as a plain integer, from which each input's generator seed follows (docs/methods.md,
+        // "Randomness and batching"), so that a verifier outside .NET can draw the same noise.
+        saveMaps file maps [ for KeyValue(k, v) in diagnostics -> k, v ]
+            [ "method", m.Describe(); "target", targetName target; "seconds", string seconds; "noise_seed", string options.Seed ]
         for part in parts do File.Delete part
         maps, diagnostics, seconds, false
 

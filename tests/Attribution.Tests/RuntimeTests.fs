@@ -28,4 +28,20 @@ let tests =
             Expect.notEqual (Seeds.Derive(7L, "noise")) (Seeds.Derive(7L, "init")) "distinct units"
             Expect.notEqual (Seeds.Derive(7L, "noise")) (Seeds.Derive(8L, "noise")) "distinct seeds"
         }
+
+        test "the seed rule docs/methods.md gives a Python user holds, and PyTorch's generator draws the same noise from it" {
+            // Computed with Python's hashlib and Debian's PyTorch 1.13 (torch.Generator().manual_seed(s)):
+            // s = first 8 bytes of sha256("7/input/42"), little-endian, top bit cleared.
+            let s = Seeds.Derive(7L, "input/42")
+            Expect.equal s 7444902434279236307L "the 63-bit seed"
+            use g = new TorchSharp.torch.Generator(uint64 s, TorchSharp.torch.CPU)
+            let normals = TorchSharp.torch.randn([| 20L |], generator = g).data<float32>().ToArray() |> Array.take 5
+            let pytorch = [| -1.79774916f; 0.532560587f; 1.43782437f; -1.28832829f; -0.669260919f |]
+            for mine, theirs in Array.zip normals pytorch do
+                Expect.isLessThanOrEqual (abs (mine - theirs)) (1e-6f * abs theirs + 1e-7f) $"randn: {mine} against PyTorch's {theirs}"
+            use g2 = new TorchSharp.torch.Generator(uint64 s, TorchSharp.torch.CPU)
+            let uniforms = TorchSharp.torch.rand([| 3L |], generator = g2).data<float32>().ToArray()
+            for mine, theirs in Array.zip uniforms [| 0.937262118f; 0.60433358f; 0.647090793f |] do
+                Expect.isLessThanOrEqual (abs (mine - theirs)) (1e-6f * abs theirs) $"rand: {mine} against PyTorch's {theirs}"
+        }
     ]
