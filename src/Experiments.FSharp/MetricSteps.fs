@@ -151,6 +151,17 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
         let seed = Seeds.Derive(int64 plan.Spec.Seed, name)
         let targets = torch.tensor(classes)
         let result scalars xLabel x curves = { Metric = name; Method = List.head step.Methods; Scalars = scalars; XLabel = xLabel; X = x; Curves = curves; Intervals = [||] }
+        // The interval of a statistic of the inputs that is not a plain mean over them, by resampling the inputs.
+        let withStatistic (scalar: string) (count: int) (statistic: int[] -> float) (r: MetricResult) =
+            let ci = Attribution.Metrics.Bootstrap.StatisticInterval(count, Func<int[], float> statistic, Seeds.Derive(int64 plan.Spec.Seed, $"bootstrap/{name}/{List.head step.Methods}/{scalar}"))
+            { r with Intervals = Array.append r.Intervals [| { Name = scalar; Low = ci.Low; High = ci.High; Inputs = ci.Count } |] }
+        // Sensitivity-N's scalar: over the sizes, the mean over the inputs whose correlation is defined (of a resample).
+        let meanOfMeans (correlations: float[][]) (rows: int[]) =
+            let perSize =
+                correlations |> Array.choose (fun perInput ->
+                    let defined = rows |> Array.map (fun i -> perInput.[i]) |> Array.filter (Double.IsNaN >> not)
+                    if defined.Length = 0 then None else Some(Array.average defined))
+            if perSize.Length = 0 then nan else Array.average perSize
         // Intervals of scalars that are means over inputs, from the per-input values (name, values).
         let withIntervals (perInput: (string * float[]) list) (r: MetricResult) =
             { r with Intervals = [| for n, values in perInput -> Intervals.ofInputs plan.Spec.Seed $"{name}/{List.head step.Methods}" n values |] }
@@ -172,6 +183,7 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
             let valid = r.MeanCorrelation |> Array.filter (Double.IsNaN >> not)
             result [| value "mean_correlation" (if valid.Length = 0 then nan else Array.average valid) |] "N (tokens set to <unk>)" (r.Sizes |> Array.map _.X)
                    [| { Name = "correlation"; Values = r.MeanCorrelation; Auc = nan } |]
+            |> withStatistic "mean_correlation" (int tokens.shape.[0]) (meanOfMeans r.Correlations)
         | InsertionDeletion(pixels, sigma) ->
             let metric = Attribution.Metrics.InsertionDeletion(Nullable pixels)
             let averaged = metric.EvaluateBlackAndBlurred(model, inputs, maps, targets, seed, device, sigma)
@@ -208,6 +220,7 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
             let valid = r.MeanCorrelation |> Array.filter (Double.IsNaN >> not)
             result [| value "mean_correlation" (if valid.Length = 0 then nan else Array.average valid) |] "N (pixels masked)" (r.N |> Array.map float)
                    [| { Name = "correlation"; Values = r.MeanCorrelation; Auc = nan } |]
+            |> withStatistic "mean_correlation" (int inputs.shape.[0]) (meanOfMeans r.Correlations)
         | ParameterRandomisation count ->
             let n = min count (int inputs.shape.[0])
             // Seen through an identity view, any layered model fits the cascade's generic signature.

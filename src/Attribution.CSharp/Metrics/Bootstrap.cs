@@ -39,6 +39,32 @@ public static class Bootstrap
         return new ConfidenceInterval(Quantile(means, (1 - level) / 2), Quantile(means, (1 + level) / 2), x.Length);
     }
 
+    /// <summary>
+    /// The percentile interval of any statistic of the inputs (e.g. a mean over subset sizes of means over inputs):
+    /// <paramref name="statistic"/> is given the indices of a resample of the <paramref name="count"/> inputs, drawn with
+    /// replacement. NaN statistics of a resample are left out; fewer than two inputs give NaN ends.
+    /// </summary>
+    public static ConfidenceInterval StatisticInterval(int count, Func<int[], double> statistic, long seed, int resamples = DefaultResamples, double level = 0.95)
+    {
+        ArgumentNullException.ThrowIfNull(statistic);
+        if (resamples < 100) throw new ArgumentOutOfRangeException(nameof(resamples), resamples, "at least 100 resamples");
+        if (level is <= 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(level), level, "a level in (0, 1)");
+        if (count < 2) return new ConfidenceInterval(double.NaN, double.NaN, count);
+        var random = new Random(unchecked((int)(seed ^ (seed >> 32))));
+        var values = new List<double>(resamples);
+        var sample = new int[count];
+        for (int r = 0; r < resamples; r++)
+        {
+            for (int i = 0; i < count; i++) sample[i] = random.Next(count);
+            double v = statistic(sample);
+            if (!double.IsNaN(v)) values.Add(v);
+        }
+        if (values.Count < 2) return new ConfidenceInterval(double.NaN, double.NaN, count);
+        var sorted = values.ToArray();
+        Array.Sort(sorted);
+        return new ConfidenceInterval(Quantile(sorted, (1 - level) / 2), Quantile(sorted, (1 + level) / 2), count);
+    }
+
     // Linear interpolation between order statistics (numpy's default), on sorted values.
     static double Quantile(double[] sorted, double q)
     {

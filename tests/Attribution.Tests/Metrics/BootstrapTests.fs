@@ -38,4 +38,13 @@ let tests =
             Expect.equal (withNan.Low, withNan.High, withNan.Count) (a.Low, a.High, 400) "NaN left out"
             Expect.isTrue (Double.IsNaN (Bootstrap.MeanInterval([| 1.0 |], 1L)).Low) "one value: no interval"
         }
+    
+        test "the interval of a statistic of resampled inputs is the mean's interval when the statistic is their mean" {
+            let rng = Random(11)
+            let x = Array.init 120 (fun _ -> rng.NextDouble() * 4.0)
+            let ofStatistic = Bootstrap.StatisticInterval(x.Length, Func<int[], float>(fun rows -> rows |> Array.averageBy (fun i -> x.[i])), 3L)
+            let ofMean = Bootstrap.MeanInterval(x, 3L)
+            Expect.floatClose Accuracy.veryHigh ofStatistic.Low ofMean.Low "low end"
+            Expect.floatClose Accuracy.veryHigh ofStatistic.High ofMean.High "high end"
+        }
     ]
