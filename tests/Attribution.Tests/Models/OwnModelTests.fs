@@ -71,6 +71,27 @@ let tests =
             Expect.isLessThan fine coarse $"256 left Riemann steps ({fine:E2}) close more of the gap than 4 ({coarse:E2})"
         }
 
+        test "sampling methods report their split-half agreement: 1 where every sample's gradient is the same, rising with samples" {
+            use scope = torch.NewDisposeScope()
+            let test = Attribution.Data.TensorFile.Load(fixture "own_data.safetensors").Test
+            let x = test.Images.narrow(0L, 0L, 8L)
+            let targets = test.Labels.narrow(0L, 0L, 8L)
+            let splitHalf (model: torch.nn.Module<torch.Tensor, torch.Tensor>) samples output =
+                use e = Presets.SmoothGrad(Attribution.Sampling.IsotropicGaussian(0.3), samples).Explain(model, x, targets, ExplainOptions(Output = output, BatchSize = 64))
+                e.Diagnostics.["split_half_spearman"].clone()
+            // A linear model's logit has the same gradient at every point: both halves give the same map.
+            torch.manual_seed(5L) |> ignore
+            use linear = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3L * 32L * 32L, 4L))
+            let exact = splitHalf linear 8 OutputFunction.Logit
+            Expect.isTrue (exact.eq(torch.tensor(1.0, dtype = torch.float64)).all().item<bool>()) $"split-half of a linear logit: {exact}"
+            // The fixture CNN: its halves agree more when each has more samples.
+            use cnn = TorchScriptModel.Load(fixture "tiny_cnn.pt")
+            cnn.eval() |> ignore
+            let few = (splitHalf cnn 8 OutputFunction.Probability).mean().item<float>()
+            let many = (splitHalf cnn 256 OutputFunction.Probability).mean().item<float>()
+            Expect.isGreaterThan many few $"mean split-half Spearman: 8 samples {few:F3}, 256 samples {many:F3}"
+        }
+
         test "a file that is not TorchScript is refused with a message saying how to make one" {
             Expect.throwsT<InvalidDataException> (fun () -> TorchScriptModel.Load(fixture "tiny_cnn.pth") |> ignore) "a state dict"
         }

@@ -10,7 +10,7 @@ namespace Attribution.Methods;
 /// per-point multipliers (<see cref="SampleSet.Deltas"/>) when it has them.
 /// </summary>
 public sealed record PointChunk(Tensor InputIndex, Tensor Targets, Tensor Points, Tensor Weights, Tensor Values, Tensor Gradients, Tensor? LogGradients,
-                                Tensor? Deltas = null);
+                                Tensor? Deltas = null, Tensor? SampleIndex = null);
 
 /// <summary>
 /// The batched core every gradient method goes through: expand each input into its sample points,
@@ -87,6 +87,7 @@ public static class GradientEngine
                 var weights = new List<Tensor>();
                 var owners = new List<Tensor>();
                 var deltas = new List<Tensor>();
+                var sampleIndex = new List<Tensor>();
                 for (long i = start / samples; i <= (end - 1) / samples; i++)
                 {
                     if (cachedInput != i)
@@ -103,6 +104,7 @@ public static class GradientEngine
                     points.Add(cached!.Points.narrow(0, from, to - from));
                     weights.Add(cached.Weights.narrow(0, from, to - from));
                     owners.Add(full(to - from, i, ScalarType.Int64, inputs.device));
+                    sampleIndex.Add(arange(from, to, ScalarType.Int64, inputs.device));
                     if (cached.Deltas is { } d) deltas.Add(d.narrow(0, from, to - from));
                 }
                 var owner = cat(owners, 0);
@@ -112,7 +114,7 @@ public static class GradientEngine
                 if (deltas.Count != 0 && deltas.Count != points.Count)
                     throw new InvalidOperationException($"{sampler.Describe()} gave per-point multipliers for some inputs only");
                 var chunkDeltas = deltas.Count == 0 ? null : cat(deltas, 0);
-                reduce(new PointChunk(owner, chunkTargets, z, cat(weights, 0), values, gradients, logGradients, chunkDeltas));
+                reduce(new PointChunk(owner, chunkTargets, z, cat(weights, 0), values, gradients, logGradients, chunkDeltas, cat(sampleIndex, 0)));
             }
         }
         finally

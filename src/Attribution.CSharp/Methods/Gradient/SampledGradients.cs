@@ -16,6 +16,9 @@ namespace Attribution.Methods;
 /// <para>A path method (input minus baseline: Integrated Gradients) reports per input the diagnostic
 /// <c>completeness_gap</c> = |sum of the map - (f(x) - f(baseline))|: zero for the exact integral (Sundararajan et al.
 /// 2017, completeness), so it measures the quadrature's error (Captum's convergence delta), in f's units.</para>
+/// <para>A method that draws at random (4 samples or more, not a path) reports per input the diagnostic
+/// <c>split_half_spearman</c>: the Spearman correlation between the map of its first half of samples and the map of the
+/// second half. Near 1, the samples agree and the map has settled; well below 1, more samples would change it.</para>
 /// </summary>
 public sealed class SampledGradients : IAttributionMethod
 {
@@ -52,27 +55,25 @@ public sealed class SampledGradients : IAttributionMethod
         if (Statistic == StatisticKind.FisherRatio && options.Output != OutputFunction.Probability)
             throw new ArgumentException($"{Name} divides by f, which must be positive: explain the softmax probability (output: probability), not the logit");
         using var scope = NewDisposeScope();
+        bool splitHalf = Samples >= 4 && Sampler is not IBaselineSampler;
         var sums = new Sums(inputs, needSquares: Statistic is StatisticKind.MeanSquare or StatisticKind.Variance,
-                            needLogSobolev: Sampler is IGaussianSampler && options.Output == OutputFunction.Probability);
+                            needLogSobolev: Sampler is IGaussianSampler && options.Output == OutputFunction.Probability, splitHalf);
         GradientEngine.Sweep(model, inputs, targets, Sampler, Samples, options, chunk => Accumulate(sums, chunk));
 
-        var map = Statistic switch
-        {
-            StatisticKind.Mean => sums.First,
-            StatisticKind.MeanSquare => sums.Second!,
-            StatisticKind.Variance => sums.Second! - sums.First.square(),
-            _ => sums.First,
-        };
-        map = map.to(inputs.dtype);
-        map = Multiplier switch
-        {
-            Multiplier.Input => Baseline == 0.0 ? map * inputs : map * (inputs - Baseline),
-            Multiplier.InputMinusBaseline => map * (inputs - ((IBaselineSampler)Sampler).Baseline(inputs)),
-            _ => map,
-        };
-        if (Absolute) map = map.abs();
+        var map = MapOf(sums.First, sums.Second, inputs);
 
         var diagnostics = new Dictionary<string, Tensor>();
+        if (sums.HalfFirst is { } halfFirst)
+        {
+            // Each half's weighted means: the first half's sums over its weight, the rest over the rest of the weight.
+            var shape = GradientEngine.Broadcastable(sums.HalfWeight!, sums.First);
+            var weightA = sums.HalfWeight!.view(shape);
+            var weightB = (sums.TotalWeight!.view(shape) - weightA);
+            var mapA = MapOf(halfFirst / weightA * sums.TotalWeight!.view(shape), sums.HalfSecond is null ? null : sums.HalfSecond / weightA * sums.TotalWeight!.view(shape), inputs);
+            var mapB = MapOf((sums.First - halfFirst) / weightB * sums.TotalWeight!.view(shape),
+                             sums.Second is null ? null : (sums.Second - sums.HalfSecond!) / weightB * sums.TotalWeight!.view(shape), inputs);
+            diagnostics["split_half_spearman"] = SplitHalfSpearman(mapA, mapB).MoveToOuterDisposeScope();
+        }
         if (Multiplier == Multiplier.InputMinusBaseline)
         {
             var baseline = ((IBaselineSampler)Sampler).Baseline(inputs).expand_as(inputs);
@@ -89,6 +90,38 @@ public sealed class SampledGradients : IAttributionMethod
             diagnostics["half_fisher_information"] = (sums.FisherTotal! * 0.5).MoveToOuterDisposeScope();
         }
         return new Explanation(map.MoveToOuterDisposeScope(), diagnostics);
+    }
+
+    /// <summary>The finished map from the weighted sums of gradients (and of their squares): the statistic, the multiplier, the absolute value.</summary>
+    Tensor MapOf(Tensor first, Tensor? second, Tensor inputs)
+    {
+        var map = Statistic switch
+        {
+            StatisticKind.Mean => first,
+            StatisticKind.MeanSquare => second!,
+            StatisticKind.Variance => second! - first.square(),
+            _ => first,
+        };
+        map = map.to(inputs.dtype);
+        map = Multiplier switch
+        {
+            Multiplier.Input => Baseline == 0.0 ? map * inputs : map * (inputs - Baseline),
+            Multiplier.InputMinusBaseline => map * (inputs - ((IBaselineSampler)Sampler).Baseline(inputs)),
+            _ => map,
+        };
+        return Absolute ? map.abs() : map;
+    }
+
+    /// <summary>Per input, the Spearman correlation of two maps [B, ...] (float64 [B]).</summary>
+    static Tensor SplitHalfSpearman(Tensor a, Tensor b)
+    {
+        long count = a.shape[0];
+        var flatA = a.reshape(count, -1).to(ScalarType.Float32).cpu();
+        var flatB = b.reshape(count, -1).to(ScalarType.Float32).cpu();
+        var rho = new double[count];
+        for (long i = 0; i < count; i++)
+            rho[i] = Metrics.RankCorrelation.Spearman(flatA[i].data<float>().ToArray(), flatB[i].data<float>().ToArray());
+        return tensor(rho, ScalarType.Float64).to(a.device);
     }
 
     void Accumulate(Sums sums, PointChunk chunk)
@@ -114,6 +147,17 @@ public sealed class SampledGradients : IAttributionMethod
         };
         sums.First.index_add_(0, chunk.InputIndex, first * w, 1.0);
         sums.Second?.index_add_(0, chunk.InputIndex, g.square() * w, 1.0);
+        if (sums.HalfFirst is not null)
+        {
+            // The first half of each input's samples (by its sample index), for the split-half diagnostic.
+            var inFirstHalf = chunk.SampleIndex!.lt(Samples / 2).to(ScalarType.Float64);
+            var half = inFirstHalf.view(GradientEngine.Broadcastable(inFirstHalf, first));
+            sums.HalfFirst.index_add_(0, chunk.InputIndex, first * w * half, 1.0);
+            sums.HalfSecond?.index_add_(0, chunk.InputIndex, g.square() * w * half, 1.0);
+            var pointWeights = chunk.Weights.to(ScalarType.Float64);
+            sums.HalfWeight!.index_add_(0, chunk.InputIndex, pointWeights * inFirstHalf, 1.0);
+            sums.TotalWeight!.index_add_(0, chunk.InputIndex, pointWeights, 1.0);
+        }
         if (sums.ValueSum is not null)
         {
             var weights = chunk.Weights;
@@ -137,10 +181,17 @@ public sealed class SampledGradients : IAttributionMethod
     /// <summary>Running weighted sums per input (float64, on the inputs' device).</summary>
     sealed class Sums
     {
-        public Sums(Tensor inputs, bool needSquares, bool needLogSobolev)
+        public Sums(Tensor inputs, bool needSquares, bool needLogSobolev, bool splitHalf)
         {
             First = zeros(inputs.shape, ScalarType.Float64, inputs.device);
             Second = needSquares ? zeros(inputs.shape, ScalarType.Float64, inputs.device) : null;
+            if (splitHalf)
+            {
+                HalfFirst = zeros(inputs.shape, ScalarType.Float64, inputs.device);
+                HalfSecond = needSquares ? zeros(inputs.shape, ScalarType.Float64, inputs.device) : null;
+                HalfWeight = zeros(inputs.shape[0], ScalarType.Float64, inputs.device);
+                TotalWeight = zeros(inputs.shape[0], ScalarType.Float64, inputs.device);
+            }
             if (needLogSobolev)
             {
                 long b = inputs.shape[0];
@@ -154,5 +205,9 @@ public sealed class SampledGradients : IAttributionMethod
         public Tensor? ValueSum { get; }
         public Tensor? ValueLogValueSum { get; }
         public Tensor? FisherTotal { get; }
+        public Tensor? HalfFirst { get; }
+        public Tensor? HalfSecond { get; }
+        public Tensor? HalfWeight { get; }
+        public Tensor? TotalWeight { get; }
     }
 }
