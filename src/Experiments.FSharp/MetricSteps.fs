@@ -61,7 +61,10 @@ let rankAgreement (step: Step) (maps: IReadOnlyDictionary<string * TargetKind, T
                  let db, _ = flat b
                  let d = da.Length / n
                  let values = [| for r in 0 .. n - 1 -> RankCorrelation.Spearman(ArraySegment(da, r * d, d), ArraySegment(db, r * d, d)) |] |> Array.filter (Double.IsNaN >> not)
-                 yield { A = a; B = b; Spearman = (if values.Length = 0 then nan else Array.average values); Inputs = values.Length } |])
+                 // seeded by the step's key, which derives from the spec's seed
+                 let ci = Bootstrap.MeanInterval(values, Seeds.Derive(0L, $"bootstrap/{step.Hash}/{a}/{b}"))
+                 yield { A = a; B = b; Spearman = (if values.Length = 0 then nan else Array.average values); Inputs = values.Length
+                         Intervals = [| { Name = "spearman"; Low = ci.Low; High = ci.High; Inputs = ci.Count } |] } |])
 
 let private meanCurve (rows: double[][]) =
     if rows.Length = 0 then [||] else Array.init rows.[0].Length (fun j -> rows |> Array.averageBy (fun r -> r.[j]))

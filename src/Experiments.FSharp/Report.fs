@@ -35,6 +35,7 @@ let private withInterval (format: float -> string) (value: float) (interval: Int
 
 let private hasIntervals (r: RunResult) =
     (r.NegativePerturbation |> Array.exists (fun mc -> not (Array.isEmpty (Intervals.ofArray mc.Result.Intervals))))
+    || (r.RankAgreement |> Array.exists (fun p -> not (Array.isEmpty (Intervals.ofArray p.Intervals))))
     || (r.Metrics |> Array.exists (fun m -> not (Array.isEmpty (Intervals.ofArray m.Intervals))))
 
 /// One sentence per metric: what the numbers are and which way is better.
@@ -222,7 +223,7 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
         line ""
         line "| method A | method B | mean Spearman | inputs |"
         line "|---|---|---:|---:|"
-        for p in r.RankAgreement do line $"| {p.A} | {p.B} | {f3 p.Spearman} | {p.Inputs} |"
+        for p in r.RankAgreement do line $"""| {p.A} | {p.B} | {withInterval f3 p.Spearman (Intervals.find "spearman" p.Intervals)} | {p.Inputs} |"""
     if not heatmapFiles.IsEmpty then
         line ""
         line "## Heatmaps"
@@ -248,7 +249,11 @@ let private csv (r: RunResult) =
         for i in Intervals.ofArray np.Intervals do
             sb.AppendLine $"negative_perturbation_auc,{id},,{i.Name}_ci95_low,,{inv i.Low}" |> ignore
             sb.AppendLine $"negative_perturbation_auc,{id},,{i.Name}_ci95_high,,{inv i.High}" |> ignore
-    for p in r.RankAgreement do sb.AppendLine $"rank_agreement,{p.A},{p.B},spearman,,{inv p.Spearman}" |> ignore
+    for p in r.RankAgreement do
+        sb.AppendLine $"rank_agreement,{p.A},{p.B},spearman,,{inv p.Spearman}" |> ignore
+        for i in Intervals.ofArray p.Intervals do
+            sb.AppendLine $"rank_agreement,{p.A},{p.B},spearman_ci95_low,,{inv i.Low}" |> ignore
+            sb.AppendLine $"rank_agreement,{p.A},{p.B},spearman_ci95_high,,{inv i.High}" |> ignore
     for m in r.Metrics do
         for v in m.Scalars do sb.AppendLine $"{m.Metric},{m.Method},,{v.Name},,{inv v.Value}" |> ignore
         for i in Intervals.ofArray m.Intervals do

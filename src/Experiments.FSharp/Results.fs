@@ -43,7 +43,9 @@ module Intervals =
         let ci = Attribution.Metrics.Bootstrap.MeanInterval(values, Attribution.Runtime.Seeds.Derive(int64 seed, $"bootstrap/{what}/{name}"))
         { Name = name; Low = ci.Low; High = ci.High; Inputs = ci.Count }
 
-type RankPair = { A: string; B: string; Spearman: float; Inputs: int }
+/// Two methods' mean Spearman correlation over inputs, with its bootstrap interval (named "spearman"; none in results
+/// cached before intervals existed).
+type RankPair = { A: string; B: string; Spearman: float; Inputs: int; Intervals: Interval[] }
 
 /// The Monte-Carlo log-Sobolev certificate of one method and target: Ent_mu(f) <= I_mu(f)/2 per input.
 type LogSobolev =

@@ -59,7 +59,11 @@ public static class FashionMnist
         var pixels = n == imageDims[0] ? imageBytes : imageBytes.AsSpan(0, n * h * w).ToArray();
         var labels = n == labelDims[0] ? labelBytes : labelBytes.AsSpan(0, n).ToArray();
         using var scope = NewDisposeScope();
-        var images = torch.tensor(pixels, new long[] { n, 1, h, w }, ScalarType.Byte).to(ScalarType.Float32).div_(255f);
+        // An explicit Scalar, disposed after the call: TorchSharp's implicit one is a temporary with a finaliser, which the
+        // GC may run while the native division still reads it (seen once in CI: "Unknown scalar type", under the GC
+        // pressure of these 188 MB of pixels).
+        using var levels = 255f.ToScalar();
+        var images = torch.tensor(pixels, new long[] { n, 1, h, w }, ScalarType.Byte).to(ScalarType.Float32).div_(levels);
         var targets = torch.tensor(labels, new long[] { n }, ScalarType.Byte).to(ScalarType.Int64);
         return new ImageDataset(images, targets, ClassNames);
     }

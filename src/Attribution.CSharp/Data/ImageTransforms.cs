@@ -45,7 +45,8 @@ internal static class ImageTransforms
             var (ch, cw) = Pair(crop);
             x = CentreCrop(x, ch, cw);
         }
-        return x.squeeze(0).div(255f).MoveToOuterDisposeScope();
+        using var levels = 255f.ToScalar();     // explicit: an implicit temporary can be finalised during the native call
+        return x.squeeze(0).div(levels).MoveToOuterDisposeScope();
     }
 
     static (int, int) Pair(int[] size) => size.Length == 1 ? (size[0], size[0]) : (size[0], size[1]);

@@ -96,9 +96,11 @@ public static class TensorFile
     {
         if (t.dim() == 2) t = t.reshape(t.shape[0], 1, 1, t.shape[1]);                 // tabular: a feature a pixel
         else if (t.dim() != 4) throw new InvalidDataException($"{path}: {name} must be images [N, C, H, W] or tabular [N, F]; got [{string.Join(", ", t.shape)}]");
+        // An explicit Scalar kept alive over the division (an implicit temporary can be finalised during the native call).
+        using var levels = TorchSharp.ScalarExtensionMethods.ToScalar(255.0);
         return t.dtype switch
         {
-            ScalarType.Byte => t.to(ScalarType.Float32) / 255.0,
+            ScalarType.Byte => t.to(ScalarType.Float32).div(levels),
             ScalarType.Float32 => t.clone(),
             ScalarType.Float64 or ScalarType.Float16 or ScalarType.BFloat16 => t.to(ScalarType.Float32),
             var other => throw new InvalidDataException($"{path}: {name} must be float or uint8; got {other}"),
