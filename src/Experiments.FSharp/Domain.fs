@@ -158,6 +158,31 @@ let private probeNetwork (architecture: Architecture) (dataset: DatasetKind) : N
     | RegisteredModel name, Some shape -> ModelRegistry.tryFind name |> Option.map (fun e -> e.Build shape 10)
     | _ -> None
 
+/// What validation learns from probing a network, kept per architecture and data shape (validation asks for each
+/// method, and a spec is validated more than once before a run): building a ResNet-152 and running it takes seconds.
+type private Probe = { Paths: string list; Rectified: bool }
+
+let private probes = System.Collections.Concurrent.ConcurrentDictionary<string, Probe>()
+let private stageProblems = System.Collections.Concurrent.ConcurrentDictionary<string, string option>()
+
+let private probeKey (architecture: Architecture) (dataset: DatasetKind) =
+    // a registered network by its entry, not only its name: one re-registered under the same name is probed anew
+    let entry =
+        match architecture with
+        | RegisteredModel name -> ModelRegistry.tryFind name |> Option.map (fun e -> string (System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode e)) |> Option.defaultValue ""
+        | _ -> ""
+    $"%A{architecture}|{entry}|%A{modelInputShape dataset}"
+
+let private probe (architecture: Architecture) (dataset: DatasetKind) =
+    probes.GetOrAdd(probeKey architecture dataset, fun _ ->
+        match probeNetwork architecture dataset with
+        | Some network ->
+            use model = network
+            { Paths = [ for struct (path, m) in model.named_modules() do
+                          if path <> "" && (m :? torch.nn.Module<Tensor, Tensor>) then yield path ]
+              Rectified = (box model) :? Attribution.Models.IRectifiedModel }
+        | None -> { Paths = []; Rectified = false })
+
 /// Architectures whose ReLUs can be swapped (rule-based methods need that); a TorchScript model's cannot, nor a
 /// TorchVision model's (TorchSharp's ResNet blocks apply relu_ as a function, out of reach of a module swap); a
 /// registered network's can when it implements IRectifiedModel.
@@ -165,10 +190,7 @@ let hasRectifiers (architecture: Architecture) (dataset: DatasetKind) =
     match architecture with
     | FashionCnn | SmallResNet | M5 | Mlp -> true
     | TextLstm | TextBiLstm | TextCnn | TextTransformer | TorchScript _ | TorchVision _ -> false
-    | RegisteredModel _ ->
-        match probeNetwork architecture dataset with
-        | Some network -> (use n = network in (box n) :? Attribution.Models.IRectifiedModel)
-        | None -> false
+    | RegisteredModel _ -> (probe architecture dataset).Rectified
 
 /// The named stages of an architecture that layer methods can use, in forward order: spatial maps for Grad-CAM, IBA
 /// and InputIBA on images; per-position features [T, H] for IBA and InputIBA on text (the reference code's LSTM layer).
@@ -188,36 +210,25 @@ let byModulePath (architecture: Architecture) =
     | TorchVision _ | RegisteredModel _ -> true
     | _ -> false
 
-/// The module paths of a network (read once per architecture and data shape).
-let private modulePaths =
-    let known = System.Collections.Concurrent.ConcurrentDictionary<string, string list>()
-    fun (architecture: Architecture) (dataset: DatasetKind) ->
-        known.GetOrAdd($"%A{architecture}|%A{modelInputShape dataset}", fun _ ->
-            match probeNetwork architecture dataset with
-            | Some network ->
-                use model = network
-                [ for struct (path, m) in model.named_modules() do
-                    if path <> "" && (m :? torch.nn.Module<Tensor, Tensor>) then yield path ]
-            | None -> [])
-
 /// The stages a spec may name for a model on its data: a shipped architecture's named stages, or any module path of a
 /// TorchVision or registered network.
 let stagesOf (architecture: Architecture) (dataset: DatasetKind) =
-    if byModulePath architecture then modulePaths architecture dataset else spatialStagesOf architecture
+    if byModulePath architecture then (probe architecture dataset).Paths else spatialStagesOf architecture
 
 /// Why a stage cannot serve a layer method (a skip connection bypasses it, it runs twice), if it cannot: checked on
-/// the architecture with random weights, since that is a property of its wiring.
+/// the architecture with random weights, since that is a property of its wiring (once per architecture, shape, stage).
 let stageProblem (architecture: Architecture) (stage: string) (dataset: DatasetKind) =
-    match probeNetwork architecture dataset, inputGrid dataset, modelInputShape dataset with
-    | Some network, Some(c, h, w), Some shape ->
-        use model = network
-        model.eval() |> ignore
-        // The hooks see the network as the runner does: tabular rows [1, 1, F] reshaped to [F].
-        use view : Network = if shape.Length = 1 then new ReshapedModel(model, [| int64 shape.[0] |], [| 1L; 1L; int64 shape.[0] |]) else model
-        use layered = new Attribution.Models.ModuleLayers(view, model, [| int64 c; int64 h; int64 w |])
-        try layered.CheckStage stage; None
-        with :? ArgumentException as e -> Some e.Message
-    | _ -> None
+    stageProblems.GetOrAdd($"{probeKey architecture dataset}|{stage}", fun _ ->
+        match probeNetwork architecture dataset, inputGrid dataset, modelInputShape dataset with
+        | Some network, Some(c, h, w), Some shape ->
+            use model = network
+            model.eval() |> ignore
+            // The hooks see the network as the runner does: tabular rows [1, 1, F] reshaped to [F].
+            use view : Network = if shape.Length = 1 then new ReshapedModel(model, [| int64 shape.[0] |], [| 1L; 1L; int64 shape.[0] |]) else model
+            use layered = new Attribution.Models.ModuleLayers(view, model, [| int64 c; int64 h; int64 w |])
+            try layered.CheckStage stage; None
+            with :? ArgumentException as e -> Some e.Message
+        | _ -> None)
 
 /// The stages an error lists: all of them, or for a network by module path the paths of at most one dot (layer4, layer4.1).
 let shownStagesOf (architecture: Architecture) (dataset: DatasetKind) =

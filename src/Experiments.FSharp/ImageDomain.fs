@@ -30,19 +30,9 @@ let private imageModel (architecture: Architecture) (shape: int[]) (classes: int
 /// The number of classes of a TorchVision model's weights: the first dimension of its classifier's last weight
 /// (0 when the file does not have it: the load then lists what differs).
 let weightClasses (architecture: string) (weights: string) =
-    let key = Attribution.Models.TorchVisionModels.ClassifierWeight architecture
-    if weights.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) then
-        match Safetensors.ReadShapes(weights).TryGetValue key with
-        | true, shape when shape.Length = 2 -> int shape.[0]
-        | _ -> 0
-    else
-        let tensors = Attribution.Models.StateDict.Read weights
-        try
-            match tensors.TryGetValue key with
-            | true, t when t.dim() = 2L -> int t.shape.[0]
-            | _ -> 0
-        finally
-            for t in tensors.Values do t.Dispose()
+    match Attribution.Models.StateDict.ReadShapes(weights).TryGetValue(Attribution.Models.TorchVisionModels.ClassifierWeight architecture) with
+    | true, shape when shape.Length = 2 -> int shape.[0]
+    | _ -> 0
 
 /// The image domain of training and test sets (and the test inputs' boxes, when known): what the runner needs of them
 /// and of the spec's model, whose input normalisation (if any) is part of the explained function.

@@ -64,7 +64,7 @@ let rankAgreement (step: Step) (maps: IReadOnlyDictionary<string * TargetKind, T
                  // seeded by the step's key, which derives from the spec's seed
                  let ci = Bootstrap.MeanInterval(values, Seeds.Derive(0L, $"bootstrap/{step.Hash}/{a}/{b}"))
                  yield { A = a; B = b; Spearman = (if values.Length = 0 then nan else Array.average values); Inputs = values.Length
-                         Intervals = [| { Name = "spearman"; Low = ci.Low; High = ci.High; Inputs = ci.Count } |] } |])
+                         Intervals = [| Intervals.named "spearman" ci |] } |])
 
 let private meanCurve (rows: double[][]) =
     if rows.Length = 0 then [||] else Array.init rows.[0].Length (fun j -> rows |> Array.averageBy (fun r -> r.[j]))
@@ -157,7 +157,7 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
         // The interval of a statistic of the inputs that is not a plain mean over them, by resampling the inputs.
         let withStatistic (scalar: string) (count: int) (statistic: int[] -> float) (r: MetricResult) =
             let ci = Attribution.Metrics.Bootstrap.StatisticInterval(count, Func<int[], float> statistic, Seeds.Derive(int64 plan.Spec.Seed, $"bootstrap/{name}/{List.head step.Methods}/{scalar}"))
-            { r with Intervals = Array.append r.Intervals [| { Name = scalar; Low = ci.Low; High = ci.High; Inputs = ci.Count } |] }
+            { r with Intervals = Array.append r.Intervals [| Intervals.named scalar ci |] }
         // Sensitivity-N's scalar: over the sizes, the mean over the inputs whose correlation is defined (of a resample).
         let meanOfMeans (correlations: float[][]) (rows: int[]) =
             let perSize =

@@ -33,6 +33,10 @@ let private withInterval (format: float -> string) (value: float) (interval: Int
     | Some i when not (Double.IsNaN i.Low) -> $"{format value} [{format i.Low}, {format i.High}]"
     | _ -> format value
 
+/// A value's interval as (low, high), where it has one.
+let private boundsOf (name: string) (intervals: Interval[]) =
+    Intervals.find name intervals |> Option.filter (fun i -> not (Double.IsNaN i.Low)) |> Option.map (fun i -> i.Low, i.High)
+
 let private hasIntervals (r: RunResult) =
     (r.NegativePerturbation |> Array.exists (fun mc -> not (Array.isEmpty (Intervals.ofArray mc.Result.Intervals))))
     || (r.RankAgreement |> Array.exists (fun p -> not (Array.isEmpty (Intervals.ofArray p.Intervals))))
@@ -68,7 +72,7 @@ let private paperComparison (line: string -> unit) (spec: Spec) (metric: string)
             [ for m in results do
                 match kindOf m.Method |> Option.bind table.RowOf, m.Scalars |> Array.tryFind (fun s -> s.Name = table.Scalar) with
                 | Some row, Some v ->
-                    let interval = Intervals.find table.Scalar m.Intervals |> Option.filter (fun i -> not (Double.IsNaN i.Low)) |> Option.map (fun i -> i.Low, i.High)
+                    let interval = boundsOf table.Scalar m.Intervals
                     yield row, v.Value, interval
                 | _ -> () ] |> List.distinctBy (fun (row, _, _) -> row)
         let ours = withIntervals |> List.map (fun (row, v, _) -> row, v)
@@ -154,7 +158,7 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
             [ for m in spec.Methods do
                 match PaperReference.rowOf m.Kind, r.NegativePerturbation |> Array.tryFind (fun mc -> mc.Method = m.Id) with
                 | Some row, Some mc ->
-                    let interval = Intervals.find name mc.Result.Intervals |> Option.filter (fun i -> not (Double.IsNaN i.Low)) |> Option.map (fun i -> i.Low, i.High)
+                    let interval = boundsOf name mc.Result.Intervals
                     yield row, curveAuc mc.Result name, interval
                 | _ -> () ] |> List.distinctBy (fun (row, _, _) -> row)
         if ours.Length >= 2 then

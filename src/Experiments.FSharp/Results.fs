@@ -38,10 +38,12 @@ module Intervals =
     /// The interval of the value called `name`, if there is one.
     let find (name: string) (intervals: Interval[]) = ofArray intervals |> Array.tryFind (fun i -> i.Name = name)
 
+    /// The engine's interval under a result's name.
+    let named (name: string) (ci: Attribution.Metrics.ConfidenceInterval) = { Name = name; Low = ci.Low; High = ci.High; Inputs = ci.Count }
+
     /// The bootstrap interval of the mean of per-input values, seeded by the spec's seed and what it is of.
     let ofInputs (seed: int) (what: string) (name: string) (values: float[]) =
-        let ci = Attribution.Metrics.Bootstrap.MeanInterval(values, Attribution.Runtime.Seeds.Derive(int64 seed, $"bootstrap/{what}/{name}"))
-        { Name = name; Low = ci.Low; High = ci.High; Inputs = ci.Count }
+        named name (Attribution.Metrics.Bootstrap.MeanInterval(values, Attribution.Runtime.Seeds.Derive(int64 seed, $"bootstrap/{what}/{name}")))
 
 /// Two methods' mean Spearman correlation over inputs, with its bootstrap interval (named "spearman"; none in results
 /// cached before intervals existed).

@@ -50,6 +50,47 @@ public static class StateDict
     }
 
     /// <summary>
+    /// The file's tensor shapes by name, without reading the tensors where the format allows: a safetensors header, or
+    /// a .pth unpickled with its tensors left unread (what the model must look like before its weights are loaded).
+    /// </summary>
+    /// <exception cref="InvalidDataException">The file is not a state dict (as for <see cref="Read"/>).</exception>
+    public static IReadOnlyDictionary<string, long[]> ReadShapes(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such weights file", path);
+        if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+        {
+            try { return Safetensors.ReadShapes(path); }
+            catch (InvalidDataException e) { throw new InvalidDataException($"{path}: {e.Message}", e); }
+        }
+        try
+        {
+            using var stream = File.OpenRead(path);
+            var table = TorchSharp.PyBridge.PyTorchUnpickler.UnpickleStateDict(stream, leaveOpen: true, skipTensorRead: true);
+            var shapes = new Dictionary<string, long[]>(StringComparer.Ordinal);
+            foreach (DictionaryEntry entry in table)
+            {
+                // PyBridge's unread tensor (an internal record) states its shape; a layout it does not have is read in full below.
+                if (entry.Key is string name && entry.Value?.GetType().GetProperty("Shape")?.GetValue(entry.Value) is long[] shape)
+                    shapes[name] = shape;
+                else
+                    return ShapesOfRead(path);
+            }
+            return shapes;
+        }
+        catch (Exception e) when (e is not InvalidDataException)
+        {
+            return ShapesOfRead(path);
+        }
+    }
+
+    static IReadOnlyDictionary<string, long[]> ShapesOfRead(string path)
+    {
+        var tensors = Read(path);
+        try { return tensors.ToDictionary(kv => kv.Key, kv => kv.Value.shape, StringComparer.Ordinal); }
+        finally { foreach (var t in tensors.Values) t.Dispose(); }
+    }
+
+    /// <summary>
     /// Copies <paramref name="tensors"/> into <paramref name="model"/>'s parameters and buffers, by PyTorch's names.
     /// Names saved from a <c>DataParallel</c> model (every one prefixed <c>module.</c>) are matched without the prefix.
     /// BatchNorm's <c>num_batches_tracked</c> counters may be absent or extra on either side (evaluation never reads them).

@@ -133,6 +133,15 @@ let tests =
             Expect.isTrue (before.eq(after).all().item<bool>()) "nothing copied before the check"
         }
 
+        test "a state dict's shapes read without its tensors are the shapes of its tensors, .pth and .safetensors" {
+            use scope = torch.NewDisposeScope()
+            for file in [ "tiny_cnn.pth"; "tiny_cnn.safetensors" ] do
+                let full = StateDict.Read(fixture file)
+                let shapes = StateDict.ReadShapes(fixture file)
+                Expect.equal (shapes.Keys |> Set.ofSeq) (full.Keys |> Set.ofSeq) $"{file}: the names"
+                for kv in full do Expect.equal shapes.[kv.Key] kv.Value.shape $"{file}: {kv.Key}"
+        }
+
         test "a number of classes that differs from the weights' is named at the classifier" {
             use scope = torch.NewDisposeScope()
             use source = TorchVisionModels.Create("resnet18", 10)
