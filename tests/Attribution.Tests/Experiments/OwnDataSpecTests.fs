@@ -97,6 +97,10 @@ let tests =
             match Validate.text "own.yaml" gray with
             | Ok s -> Expect.equal (Domain.imageShape s.Data.Dataset) (Some(1, 20, 24)) "[height, width], one channel"
             | Error e -> Expect.exists e (fun e -> e.Path = "model.torchscript" || e.Path.StartsWith "methods") (SpecError.formatAll e)
+            let three = errorsOf ((imageSpec root).Replace($"images: {root}", $"images: {{ path: {root}, resize: [20, 24, 3] }}"))
+            Expect.exists three (fun (p, m) -> p = "data.images.resize" && m.Contains "[height, width]") $"%A{three}"
+            let channels = errorsOf ((imageSpec root).Replace($"images: {root}", $"images: {{ path: {root}, channels: bgr }}"))
+            Expect.exists channels (fun (p, _) -> p = "data.images.channels") $"%A{channels}"
         }
 
         test "a data file with masks instead of boxes gives EHR from the masks: masks equal to the boxes give the boxes' EHR" {
@@ -119,6 +123,17 @@ let tests =
                 use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "metrics.json")))
                 [ for m in doc.RootElement.GetProperty("Metrics").EnumerateArray() -> m.GetProperty("Method").GetString(), m.GetProperty("Scalars").[0].GetProperty("Value").GetDouble() ]
             Expect.equal (ehrs masked) (ehrs (fixture "own_data.safetensors")) "the same EHR per method"
+        }
+
+        test "masks of the wrong shape are refused naming the file and the shape wanted" {
+            let root = TestFiles.freshDir "own-bad-masks"
+            let full = Attribution.Models.Safetensors.Load(fixture "own_data.safetensors")
+            let file = Path.Combine(root, "bad.safetensors")
+            let tensors = [ for kv in full do if kv.Key <> "test_boxes" then yield kv.Key, kv.Value ] @ [ "test_masks", TorchSharp.torch.zeros([| 24L; 16L; 16L |]) ]
+            Attribution.Models.Safetensors.Save(file, readOnlyDict tensors)
+            let e = Expect.throwsC (fun () -> Attribution.Data.TensorFile.Load file |> ignore) id
+            Expect.stringContains e.Message "test_masks must be [24, 32, 32]" e.Message
+            Expect.stringContains e.Message file "the file named"
         }
 
         test "an empty folder and images of mixed sizes without a resize are located errors naming the folder or files" {
