@@ -1,42 +1,222 @@
-/// `attribution bench`: prints the figures behind the performance targets (training time and accuracy of
-/// the Fashion-MNIST model; throughput of each method), measured fresh, never from the cache.
+/// `attribution bench`: the performance harness. For each contender it measures, in the same process and interleaved,
+/// the floor (forward plus input-gradient passes at the method's count and batch) and the method, repeats, and
+/// prints the median time, the ratio to the floor with its range, images per second and the peak RSS; the figures
+/// also go to a JSON file. `--memory` measures how peak memory grows with the number of explained inputs on the CLI's
+/// own path (calls of 50 inputs, parts stored in a cache).
 module Experiments.Benchmark
 
-open System.Diagnostics
+open System
+open System.IO
+open System.Text.Json
 open TorchSharp
-open Attribution.Data
+open Attribution.IO
 open Attribution.Methods
-open Attribution.Models
 open Attribution.Runtime
-open Attribution.Sampling
+open Attribution.Performance
+open Experiments.BenchSetup
+open Experiments.BenchContenders
+open Experiments.BenchTiming
 
-/// Trains the default model `epochs` epochs, then times each method on `inputs` test images.
-let run (device: torch.Device) (epochs: int) (inputs: int) (samples: int) =
-    printfn "device: %s" (TorchRuntime.Describe device)
-    let train = Attribution.Data.FashionMnist.Load(null, true)
+type private Tensor = torch.Tensor
+type private Device = torch.Device
+
+/// What to measure.
+type BenchOptions =
+    { Model: BenchModel
+      Inputs: int
+      Samples: int
+      Batch: int
+      Repeats: int
+      /// Contender ids to time; empty: every contender with a floor at 28 pixels, every contender at natural-image size.
+      Methods: string list
+      /// Input counts for the memory check (empty: none).
+      MemoryInputs: int list
+      Json: string option }
+
+/// One contender's figures.
+type ContenderFigures =
+    { Id: string
+      Inputs: int
+      PassesPerInput: Nullable<int>
+      SetupSeconds: float
+      Seconds: float list
+      FloorSeconds: float list
+      MedianSeconds: float
+      /// The best time: images per second and seconds an image are computed from it.
+      BestSeconds: float
+      /// The best (least) time of the method over the best time of the floor: noise on this kind of machine only ever
+      /// adds time (other tenants, frequency), so the minima are the steadiest estimate of the cost itself.
+      BestRatio: float
+      /// Median of the per-repeat ratios method / floor, and their range (NaN without a floor).
+      Ratio: float
+      RatioLow: float
+      RatioHigh: float
+      ImagesPerSecond: float
+      SecondsPerImage: float
+      PeakRssMb: Nullable<float> }
+
+type MemoryFigures = { Method: string; Inputs: int; Seconds: float; PeakRssMb: Nullable<float>; RssAfterMb: Nullable<float> }
+
+type BenchRecord =
+    { Date: string
+      Machine: string
+      Cores: int
+      Threads: int
+      Runtime: string
+      Model: string
+      Batch: int
+      Samples: int
+      Repeats: int
+      Contenders: ContenderFigures list
+      Memory: MemoryFigures list }
+
+let private nullable (o: float option) = match o with Some v -> Nullable v | None -> Nullable()
+
+let private cpuName () =
+    try
+        File.ReadLines "/proc/cpuinfo" |> Seq.tryFind (fun l -> l.StartsWith "model name")
+        |> Option.map (fun l -> l.Substring(l.IndexOf ':' + 1).Trim()) |> Option.defaultValue "unknown CPU"
+    with _ -> "unknown CPU"
+
+/// Times the chosen contenders: one warm-up call each, then `repeats` rounds over every contender in turn, each
+/// measuring the method and its floor call by call in alternation (BenchTiming.pairedSeconds).
+let private timeContenders (setup: Setup) (options: BenchOptions) (contenders: Contender list) =
+    let device = setup.Inputs.device
+    let built =
+        contenders
+        |> List.map (fun c ->
+            let clock = Diagnostics.Stopwatch.StartNew()
+            let m = MethodRegistry.build setup.Context c.Spec.Kind
+            let perCall = Running.inputsPerCall c.Spec.Kind
+            // warm-up: the first call of a method allocates and JIT-compiles what later calls reuse
+            explainSeconds m setup.Model (setup.Inputs.narrow(0L, 0L, 1L)) (setup.Targets.narrow(0L, 0L, 1L)) perCall options.Batch 0L |> ignore
+            c, m, perCall, clock.Elapsed.TotalSeconds)
+    let seconds = Collections.Generic.Dictionary<string, float list * float list * float option>()
+    // slow methods (no floor) run once: they take minutes an input at natural-image size
+    for round in 1 .. options.Repeats do
+        for c, m, perCall, _ in built do
+            if round = 1 || c.Passes.IsSome then
+                let (time, floor), peak =
+                    peakMegabytes (fun () ->
+                        match c.Passes with
+                        | Some p -> let t, f = pairedSeconds m setup.Model setup.Inputs setup.Targets p perCall options.Batch 1L in t, Some f
+                        | None -> explainSeconds m setup.Model setup.Inputs setup.Targets perCall options.Batch 1L, None)
+                let times, floors, peaks = match seconds.TryGetValue c.Id with | true, v -> v | _ -> [], [], None
+                let peak = match peaks, peak with Some a, Some b -> Some(max a b) | a, b -> Option.orElse a b
+                seconds.[c.Id] <- times @ [ time ], floors @ (Option.toList floor), peak
+                Progress.say (sprintf "round %d/%d %-24s %8.3f s%s" round options.Repeats c.Id time
+                                  (match floor with Some f -> sprintf " (floor %.3f s, ratio %.3f)" f (time / f) | None -> ""))
+    [ for c, _, _, setupSeconds in built ->
+        let times, floors, peak = seconds.[c.Id]
+        let ratios = if floors.IsEmpty then [] else List.map2 (/) times floors
+        let t = List.min times
+        let n = float options.Inputs
+        { Id = c.Id
+          Inputs = options.Inputs
+          PassesPerInput = (match c.Passes with Some p -> Nullable p | None -> Nullable())
+          SetupSeconds = setupSeconds
+          Seconds = times
+          FloorSeconds = floors
+          MedianSeconds = median times
+          BestSeconds = t
+          BestRatio = (if floors.IsEmpty then nan else List.min times / List.min floors)
+          Ratio = (if ratios.IsEmpty then nan else median ratios)
+          RatioLow = (if ratios.IsEmpty then nan else List.min ratios)
+          RatioHigh = (if ratios.IsEmpty then nan else List.max ratios)
+          ImagesPerSecond = n / t
+          SecondsPerImage = t / n
+          PeakRssMb = nullable peak } ]
+
+/// Peak RSS while explaining `count` test inputs with SmoothGrad through the CLI's own path (AttributionSteps.explainRows:
+/// calls of 50 inputs, each stored as a part in a scratch cache, maps gathered at the end).
+let private memoryCheck (setup: Setup) (options: BenchOptions) (count: int) =
     let test = Attribution.Data.FashionMnist.Load(null, false)
-    torch.manual_seed (Seeds.Derive(0L, "bench-init")) |> ignore
-    let model = new FashionCnn()
-    let report = Training.Train(model, train, TrainingOptions(epochs, 128, 1e-3, 0L), device)
-    let accuracy = Training.Accuracy(model, test, device)
-    let met = accuracy >= 0.88 && report.Seconds <= 180.0
-    printfn "training: %d epochs in %.1f s, test accuracy %.2f%% (target: >= 88%% within 180 s on 2 cores: %s)"
-        epochs report.Seconds (100.0 * accuracy) (if met then "met" else "NOT met")
-    let clock = Stopwatch.StartNew()
-    use covariance = ClassCovariance.Estimate(train.Images, train.Labels, 10, 1e-5, device)
-    printfn "class covariances (10 x 784 x 784, Cholesky): %.2f s" clock.Elapsed.TotalSeconds
-    let x = test.Images.narrow(0L, 0L, int64 inputs).``to``(device)
-    let y = test.Labels.narrow(0L, 0L, int64 inputs).``to``(device)
-    let methods : (string * IAttributionMethod * int) list =
-        [ "saliency", Presets.Saliency(), 1
-          "integrated_gradients", Presets.IntegratedGradients(samples), samples
-          "smooth_grad", Presets.SmoothGrad(samples = samples), samples
-          "var_grad", Presets.VarGrad(samples = samples), samples
-          "functional_information (nu)", Presets.FunctionalInformation(IsotropicGaussian(), samples), samples
-          "functional_information (Sigma)", Presets.FunctionalInformation(CovarianceGaussian(covariance), samples), samples ]
-    for name, m, points in methods do
-        use warm = m.Explain(model, x.narrow(0L, 0L, 2L), y.narrow(0L, 0L, 2L), ExplainOptions())
-        let clock = Stopwatch.StartNew()
-        use e = m.Explain(model, x, y, ExplainOptions(BatchSize = 512))
+    if count > int test.Images.shape.[0] then invalidArg "memory" $"--memory {count}: the test set has {test.Images.shape.[0]} inputs"
+    let scratch = Path.Combine(Path.GetTempPath(), $"attribution-bench-{Guid.NewGuid():N}")
+    let previous = Environment.GetEnvironmentVariable "ATTRIBUTION_CACHE"
+    Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", scratch)
+    try
+        Directory.CreateDirectory(Path.Combine(scratch, "attributions")) |> ignore
+        let spec = Dsl.smoothGrad |> Dsl.withSamples options.Samples
+        let m = MethodRegistry.build setup.Context spec.Kind
+        let x = test.Images.narrow(0L, 0L, int64 count)
+        let targets = test.Labels.narrow(0L, 0L, int64 count).data<int64>().ToArray()
+        let keys = Array.init count int64
+        let clock = Diagnostics.Stopwatch.StartNew()
+        let (maps, diagnostics, _, _), peak =
+            peakMegabytes (fun () ->
+                AttributionSteps.explainRows "memory check" (Guid.NewGuid().ToString "N") (Running.inputsPerCall spec.Kind) m setup.Model x targets keys
+                    (Array.init count id) (ExplainOptions(OutputFunction.Probability, options.Batch, 1L)) setup.Inputs.device)
         let seconds = clock.Elapsed.TotalSeconds
-        printfn "%-32s %d inputs x %d points: %7.2f s, %9.0f points/s" name inputs points seconds (float (inputs * points) / seconds)
+        maps.Dispose()
+        for v in diagnostics.Values do v.Dispose()
+        test.Images.Dispose(); test.Labels.Dispose()
+        GC.Collect()
+        let after = ProcessMemory.CurrentBytes |> Option.ofNullable |> Option.map (fun b -> float b / 1e6)
+        { Method = "smooth_grad"; Inputs = count; Seconds = seconds; PeakRssMb = nullable peak; RssAfterMb = nullable after }
+    finally
+        Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", previous)
+        try Directory.Delete(scratch, true) with _ -> ()
+
+let private show (v: float) (format: float -> string) = if Double.IsNaN v then "-" else format v
+
+let private printTable (figures: ContenderFigures list) =
+    printfn "%-24s %9s %9s %9s %10s %26s %10s %9s %9s" "method" "passes/in" "best s" "floor s" "best ratio" "per-round ratio: median [range]" "images/s" "s/image" "peak RSS"
+    for f in figures do
+        let passes = if f.PassesPerInput.HasValue then string f.PassesPerInput.Value else "-"
+        let ratio = show f.Ratio (fun r -> sprintf "%.3f [%.3f, %.3f]" r f.RatioLow f.RatioHigh)
+        let rss = if f.PeakRssMb.HasValue then sprintf "%.0f MB" f.PeakRssMb.Value else "-"
+        let floor = if f.FloorSeconds.IsEmpty then "-" else sprintf "%.3f" (List.min f.FloorSeconds)
+        printfn "%-24s %9s %9.3f %9s %10s %32s %10.1f %9.3f %9s" f.Id passes (List.min f.Seconds) floor (show f.BestRatio (sprintf "%.3f")) ratio f.ImagesPerSecond f.SecondsPerImage rss
+
+/// Runs the benchmark and prints its figures (and writes them as JSON when asked).
+let run (device: Device) (options: BenchOptions) =
+    let setup = BenchSetup.create options.Model options.Inputs device Progress.say
+    try
+        let every = BenchContenders.all options.Samples setup.Covariance setup.Stage
+        let chosen =
+            match options.Methods, options.Model with
+            | [], FashionCnnModel _ -> withFloor every
+            | [], _ -> every
+            | ids, _ ->
+                match ids |> List.filter (fun id -> not (every |> List.exists (fun c -> c.Id = id))) with
+                | [] -> every |> List.filter (fun c -> List.contains c.Id ids)
+                | unknown -> invalidArg "methods" $"""unknown bench method(s) {String.Join(", ", unknown)}; the bench knows {String.Join(", ", every |> List.map _.Id)}"""
+        let runtime = TorchRuntime.Describe device
+        printfn "bench: %s; %d inputs, %d samples (steps) per input, batch %d, %d repeats" setup.Describe options.Inputs options.Samples options.Batch options.Repeats
+        printfn "machine: %s, %d cores; %s" (cpuName ()) Environment.ProcessorCount runtime
+        let figures = if chosen.IsEmpty then [] else timeContenders setup options chosen
+        if not figures.IsEmpty then printTable figures
+        let memory =
+            [ for count in options.MemoryInputs ->
+                let m = memoryCheck setup options count
+                printfn "memory: %s on %d inputs (CLI path, calls of 50): %.1f s, peak RSS %s, RSS after %s" m.Method m.Inputs m.Seconds
+                    (if m.PeakRssMb.HasValue then sprintf "%.0f MB" m.PeakRssMb.Value else "-")
+                    (if m.RssAfterMb.HasValue then sprintf "%.0f MB" m.RssAfterMb.Value else "-")
+                m ]
+        match memory with
+        | first :: rest when first.PeakRssMb.HasValue ->
+            for m in rest do
+                if m.PeakRssMb.HasValue then
+                    printfn "memory: peak at %d inputs / peak at %d inputs = %.2f (target: at most 1.2 for 10x the inputs)" m.Inputs first.Inputs (m.PeakRssMb.Value / first.PeakRssMb.Value)
+        | _ -> ()
+        match options.Json with
+        | Some path ->
+            let record =
+                { Date = DateTime.UtcNow.ToString "yyyy-MM-dd HH:mm 'UTC'"
+                  Machine = cpuName ()
+                  Cores = Environment.ProcessorCount
+                  Threads = torch.get_num_threads ()
+                  Runtime = runtime
+                  Model = setup.Describe
+                  Batch = options.Batch
+                  Samples = options.Samples
+                  Repeats = options.Repeats
+                  Contenders = figures
+                  Memory = memory }
+            let json = JsonSerializerOptions(WriteIndented = true, NumberHandling = Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals)
+            AtomicFile.WriteAllText(Path.GetFullPath path, JsonSerializer.Serialize(record, json))
+            printfn "figures written to %s" (Path.GetFullPath path)
+        | None -> ()
+    finally
+        for d in setup.Disposables do d.Dispose()

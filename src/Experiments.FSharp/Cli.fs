@@ -235,10 +235,39 @@ let cacheState (plan: Plan.Plan) =
     |> String.concat "\n"
 
 /// The bench's numbers, checked as the spec fields they stand for are.
-let private benchErrors (epochs: int) (inputs: int) (samples: int) =
-    [ if epochs < 1 || epochs > Vocabulary.Bounds.Epochs then yield $"--epochs {epochs}: must be between 1 and {Vocabulary.Bounds.Epochs}"
+let private benchErrors (epochs: int) (inputs: int) (samples: int) (size: int) (batch: int) (repeats: int) =
+    [ if epochs < 0 || epochs > Vocabulary.Bounds.Epochs then yield $"--epochs {epochs}: must be between 0 and {Vocabulary.Bounds.Epochs}"
       if inputs < 1 || inputs > 10_000 then yield $"--inputs {inputs}: must be between 1 and 10000"
-      if samples < 2 || samples > Vocabulary.Bounds.Draws then yield $"--samples {samples}: must be between 2 (VarGrad needs a variance) and {Vocabulary.Bounds.Draws}" ]
+      if samples < 2 || samples > Vocabulary.Bounds.Draws then yield $"--samples {samples}: must be between 2 (VarGrad needs a variance) and {Vocabulary.Bounds.Draws}"
+      if size < 32 || size > 1024 then yield $"--size {size}: must be between 32 and 1024 pixels"
+      if batch < 1 || batch > Vocabulary.Bounds.BatchSize then yield $"--batch {batch}: must be between 1 and {Vocabulary.Bounds.BatchSize}"
+      if repeats < 1 || repeats > 100 then yield $"--repeats {repeats}: must be between 1 and 100" ]
+
+/// The bench's options from its arguments: --quick sets the quick check's values, which explicit options override.
+let private benchOptions (args: ParseResults<BenchArgs>) =
+    let quick = args.Contains Quick
+    let model = args.GetResult(BenchArgs.Model, "fashion_cnn")
+    let size = args.GetResult(Size, 224)
+    let epochs = args.GetResult(Epochs, (if quick then 0 else 8))
+    let natural = model <> "fashion_cnn"
+    let inputs = args.GetResult(Inputs, (if quick then 64 elif natural then 4 else 100))
+    let samples, batch, repeats = args.GetResult(Samples, 50), args.GetResult(Batch, 256), args.GetResult(Repeats, (if quick then 3 else 5))
+    let modelChoice =
+        if not natural then Ok(BenchSetup.FashionCnnModel epochs)
+        elif Attribution.Models.TorchVisionModels.Names |> Seq.contains model then Ok(BenchSetup.TorchVisionModel(model, size))
+        else Error [ $"""--model {model}: not a bench model; use fashion_cnn or a TorchVision architecture ({String.Join(", ", Attribution.Models.TorchVisionModels.Names)})""" ]
+    match modelChoice, benchErrors epochs inputs samples size batch repeats with
+    | Ok m, [] ->
+        Ok { Benchmark.Model = m
+             Benchmark.Inputs = inputs
+             Benchmark.Samples = samples
+             Benchmark.Batch = batch
+             Benchmark.Repeats = repeats
+             Benchmark.Methods = args.GetResult(Methods, []) |> List.collect (fun s -> s.Split(',', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray)
+             Benchmark.MemoryInputs = args.GetResult(Memory, [])
+             Benchmark.Json = args.TryGetResult Json }
+    | Error e, errors -> Error(e @ errors)
+    | _, errors -> Error errors
 
 let private dispatch (command: ParseResults<Command>) =
     match command.GetSubCommand() with
@@ -260,10 +289,9 @@ let private dispatch (command: ParseResults<Command>) =
             | Some Cpu -> Attribution.Runtime.DeviceRequest.Cpu
             | Some Cuda -> Attribution.Runtime.DeviceRequest.Cuda
             | _ -> Attribution.Runtime.DeviceRequest.Auto
-        let epochs, inputs, samples = args.GetResult(Epochs, 8), args.GetResult(Inputs, 100), args.GetResult(Samples, 50)
-        match benchErrors epochs inputs samples with
-        | [] -> guarded None (fun () -> Benchmark.run (Attribution.Runtime.TorchRuntime.Resolve request) epochs inputs samples)
-        | errors -> report errors
+        match benchOptions args with
+        | Ok options -> guarded None (fun () -> Benchmark.run (Attribution.Runtime.TorchRuntime.Resolve request) options)
+        | Error errors -> report errors
     | Run args -> runSpecs args
     | Cache args ->
         match args.GetSubCommand() with
@@ -280,12 +308,21 @@ let private dispatch (command: ParseResults<Command>) =
                     let specs = if g.Contains GcArgs.Full then specs @ (specs |> List.map atFullScale) else specs
                     guarded None (fun () -> CacheCommands.gc (specs |> List.map planOf) (g.Contains Dry_Run))
             | errors, _ -> report errors
-    | Verbose -> report [ "no command given (see --help)" ]
+    | Verbose | Threads _ -> report [ "no command given (see --help)" ]
 
-/// The program: parses the command line, runs the command, returns the exit code.
-let run (argv: string[]) =
-    verbose <- argv |> Array.exists (fun a -> a = "--verbose" || a = "-v")
-    let argv = argv |> Array.filter (fun a -> a <> "--verbose" && a <> "-v")
+/// `--threads N` anywhere on the command line, removed from it and set as $ATTRIBUTION_THREADS before libtorch
+/// starts (Attribution.Runtime.TorchRuntime reads it), so that every command honours it.
+let private threadsOption (argv: string[]) =
+    match argv |> Array.tryFindIndex (fun a -> a = "--threads") with
+    | None -> Ok argv
+    | Some i ->
+        match argv |> Array.tryItem (i + 1) |> Option.map Int32.TryParse with
+        | Some(true, n) when n >= 1 && n <= 1024 ->
+            Environment.SetEnvironmentVariable(Attribution.Runtime.TorchRuntime.ThreadsVariable, string n)
+            Ok(Array.append argv.[.. i - 1] argv.[i + 2 ..])
+        | _ -> Error $"--threads needs a whole number of threads between 1 and 1024, got '{argv |> Array.tryItem (i + 1) |> Option.defaultValue String.Empty}'"
+
+let private parseAndDispatch (argv: string[]) =
     let argv =
         match argv with
         | [||] -> [| "run" |]
@@ -302,3 +339,11 @@ let run (argv: string[]) =
         eprintfn "%O" e
         eprintfn "This is a bug in the toolkit, not in your spec or data; please report it with the output above."
         ExitCode.Internal
+
+/// The program: parses the command line, runs the command, returns the exit code.
+let run (argv: string[]) =
+    verbose <- argv |> Array.exists (fun a -> a = "--verbose" || a = "-v")
+    let argv = argv |> Array.filter (fun a -> a <> "--verbose" && a <> "-v")
+    match threadsOption argv with
+    | Error message -> eprintfn "%s" message; ExitCode.BadSpec
+    | Ok argv -> parseAndDispatch argv

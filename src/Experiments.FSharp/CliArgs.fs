@@ -36,16 +36,32 @@ type SpecArgs =
 
 type BenchArgs =
     | Device of DeviceArgument
+    | Model of name: string
+    | Size of pixels: int
     | Epochs of int
     | Inputs of int
     | Samples of int
+    | Batch of points: int
+    | Repeats of int
+    | Methods of ids: string list
+    | Memory of inputs: int list
+    | Json of file: string
+    | Quick
     interface IArgParserTemplate with
         member this.Usage =
             match this with
             | Device _ -> "device to measure on (default auto)."
-            | Epochs _ -> "training epochs (default 8, as the shipped specs)."
-            | Inputs _ -> "test images explained per method (default 100)."
+            | Model _ -> "fashion_cnn (default) or a TorchVision architecture with random weights (resnet18, resnet50, vgg16, ...)."
+            | Size _ -> "input side in pixels for a TorchVision model (default 224)."
+            | Epochs _ -> "training epochs of fashion_cnn (default 8, as the shipped specs; 0 keeps random weights)."
+            | Inputs _ -> "inputs explained per method (default 100; 4 for a TorchVision model)."
             | Samples _ -> "samples (or path steps) per input (default 50)."
+            | Batch _ -> "points per forward/backward chunk (default 256, the spec's default)."
+            | Repeats _ -> "rounds of floor-then-method per contender (default 5); the median and range are printed."
+            | Methods _ -> "only these contenders (ids as printed; default: those with a floor at 28 pixels, all at natural-image size)."
+            | Memory _ -> "also measure peak RSS explaining these numbers of test inputs with SmoothGrad on the CLI's path (e.g. 1000 10000)."
+            | Json _ -> "write the figures to this JSON file."
+            | Quick -> "a check of your machine in under 2 minutes: random-weight fashion_cnn, 64 inputs, 3 repeats."
 
 type ListArgs =
     | Markdown
@@ -89,6 +105,7 @@ type Command =
     | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
     | [<CliPrefix(CliPrefix.None)>] Cache of ParseResults<CacheArgs>
     | [<AltCommandLine("-v")>] Verbose
+    | Threads of count: int
     interface IArgParserTemplate with
         member this.Usage =
             match this with
@@ -96,6 +113,7 @@ type Command =
             | Plan _ -> "print the run plan (steps, content hashes, cache state) without running."
             | Validate _ -> "check specs and report every error with file:line:column."
             | List _ -> "list the methods, samplers and metrics with their parameters and defaults."
-            | Bench _ -> "measure training time and accuracy, and each method's throughput (fresh, no cache)."
+            | Bench _ -> "time each method against the floor (forward plus input-gradient passes), with peak memory (fresh, no cache)."
             | Cache _ -> "check the cache (verify) or remove what no spec needs (gc)."
             | Verbose -> "print stack traces for every error (anywhere on the command line)."
+            | Threads _ -> "libtorch's CPU threads (anywhere on the command line; default: $ATTRIBUTION_THREADS, else one per core)."

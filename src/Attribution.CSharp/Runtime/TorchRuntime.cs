@@ -24,6 +24,9 @@ public static class TorchRuntime
     static bool initialised;
     static bool cudaLoaded;
 
+    /// <summary>The environment variable giving libtorch's intra-op thread count (the CLI's --threads sets it).</summary>
+    public const string ThreadsVariable = "ATTRIBUTION_THREADS";
+
     /// <summary>The folder named by <c>ATTRIBUTION_LIBTORCH</c>, if set.</summary>
     public static string? ExternalLibTorch => Environment.GetEnvironmentVariable(LibTorchVariable) is { Length: > 0 } d ? d : null;
 
@@ -47,8 +50,21 @@ public static class TorchRuntime
                 torch.InitializeDeviceType(DeviceType.CUDA);
                 cudaLoaded = true;
             }
+            ApplyThreads();
             initialised = true;
         }
+    }
+
+    /// <summary>
+    /// Sets libtorch's intra-op threads from <c>ATTRIBUTION_THREADS</c> when it is set (a positive integer), and
+    /// otherwise leaves libtorch's own choice (one thread per core it sees).
+    /// </summary>
+    static void ApplyThreads()
+    {
+        if (Environment.GetEnvironmentVariable(ThreadsVariable) is not { Length: > 0 } text) return;
+        if (!int.TryParse(text, out var threads) || threads < 1 || threads > 1024)
+            throw new InvalidOperationException($"{ThreadsVariable}={text}: must be a whole number of threads between 1 and 1024");
+        torch.set_num_threads(threads);
     }
 
     /// <summary>True when a CUDA device can be used in this process.</summary>

@@ -7,18 +7,31 @@ namespace Attribution.Sampling;
 /// (<see cref="CovarianceStructure.Full"/>), one P x P block per channel
 /// (<see cref="CovarianceStructure.PerChannel"/>), or one P x P block repeated for every channel
 /// (<see cref="CovarianceStructure.SharedAcrossChannels"/>, the factors of a <see cref="ClassCovariance"/>).
-/// Noise is eps L^T per block; Sigma g is computed as L (L^T g), so only the factor is held.
+/// Noise is eps L^T per block. Sigma g is one product with the stored blocks Sigma = L L^T (the class covariance's own
+/// matrix when shared, formed once from the factors otherwise): half the work of L (L^T g), for twice the memory.
 /// </summary>
 public sealed class DenseBlockCovariance : ICovarianceModel
 {
     readonly Tensor factors;       // shared: [K, P, P]; otherwise [K, B, n, n]
+    readonly Tensor sigmas;        // L L^T, shaped as the factors
+    readonly bool ownsSigmas;
     readonly bool shared;
     readonly IDisposable? owner;
     readonly long blocks, blockSize;
 
-    internal DenseBlockCovariance(Tensor factors, bool shared, CovarianceStructure structure, double[] jitters, long channels, long height, long width, IDisposable? owner)
+    internal DenseBlockCovariance(Tensor factors, bool shared, CovarianceStructure structure, double[] jitters, long channels, long height, long width,
+                                  IDisposable? owner, Tensor? sigmas = null)
     {
         this.factors = factors; this.shared = shared; this.owner = owner;
+        ownsSigmas = sigmas is null;
+        if (sigmas is null)
+        {
+            using var scope = NewDisposeScope();
+            var l = factors.to(ScalarType.Float64);
+            // detached, not moved out: the caller's scope (the estimator's) ends long before this model does
+            sigmas = l.matmul(l.transpose(-2, -1)).to(ScalarType.Float32).DetachFromDisposeScope();
+        }
+        this.sigmas = sigmas;
         Structure = structure; Jitters = jitters; Channels = channels; Height = height; Width = width;
         blockSize = shared ? factors.shape[1] : factors.shape[2];
         blocks = Features / blockSize;
@@ -26,7 +39,7 @@ public sealed class DenseBlockCovariance : ICovarianceModel
 
     internal static DenseBlockCovariance Shared(ClassCovariance covariance, bool owned) =>
         new(covariance.Factors, shared: true, new CovarianceStructure.SharedAcrossChannels(), covariance.Jitters.ToArray(),
-            covariance.Channels, covariance.Height, covariance.Width, owned ? covariance : null);
+            covariance.Channels, covariance.Height, covariance.Width, owned ? covariance : null, covariance.Covariances);
 
     public CovarianceStructure Structure { get; }
     public long Classes => factors.shape[0];
@@ -53,10 +66,10 @@ public sealed class DenseBlockCovariance : ICovarianceModel
     {
         using var scope = NewDisposeScope();
         long m = g.shape[0];
-        var l = Factor(cls, g);
-        // a row r times L then L^T is (L L^T r^T)^T = (Sigma r^T)^T
-        var result = shared ? g.view(m, blocks, blockSize).matmul(l).matmul(l.t())
-                            : g.view(m, blocks, blockSize).transpose(0, 1).matmul(l).matmul(l.transpose(1, 2)).transpose(0, 1);
+        var sigma = sigmas[cls].to(g.dtype).to(g.device);
+        // a row r times Sigma is (Sigma r^T)^T, Sigma being symmetric
+        var result = shared ? g.reshape(m, blocks, blockSize).matmul(sigma)
+                            : g.reshape(m, blocks, blockSize).transpose(0, 1).matmul(sigma).transpose(0, 1);
         return result.reshape(m, Features).MoveToOuterDisposeScope();
     }
 
@@ -72,6 +85,7 @@ public sealed class DenseBlockCovariance : ICovarianceModel
 
     public void Dispose()
     {
+        if (ownsSigmas) sigmas.Dispose();
         if (owner is not null) owner.Dispose();
         else if (!shared) factors.Dispose();
     }

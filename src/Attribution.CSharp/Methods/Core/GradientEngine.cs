@@ -7,10 +7,11 @@ namespace Attribution.Methods;
 /// <summary>
 /// One chunk of evaluated points: which input each point belongs to, its weight, f, grad f and
 /// grad log f (the latter only for probability outputs, where grad f = f * grad log f), and the sampler's
-/// per-point multipliers (<see cref="SampleSet.Deltas"/>) when it has them.
+/// per-point multipliers (<see cref="SampleSet.Deltas"/>) when it has them. Points are laid input after input, so the
+/// chunk's inputs are <see cref="FirstInput"/> .. <see cref="FirstInput"/> + <see cref="InputSpan"/> - 1, known on the host.
 /// </summary>
 public sealed record PointChunk(Tensor InputIndex, Tensor Targets, Tensor Points, Tensor Weights, Tensor Values, Tensor Gradients, Tensor? LogGradients,
-                                Tensor? Deltas = null, Tensor? SampleIndex = null);
+                                Tensor? Deltas = null, Tensor? SampleIndex = null, long FirstInput = 0, int InputSpan = 0);
 
 /// <summary>
 /// The batched core every gradient method goes through: expand each input into its sample points,
@@ -114,7 +115,9 @@ public static class GradientEngine
                 if (deltas.Count != 0 && deltas.Count != points.Count)
                     throw new InvalidOperationException($"{sampler.Describe()} gave per-point multipliers for some inputs only");
                 var chunkDeltas = deltas.Count == 0 ? null : cat(deltas, 0);
-                reduce(new PointChunk(owner, chunkTargets, z, cat(weights, 0), values, gradients, logGradients, chunkDeltas, cat(sampleIndex, 0)));
+                long firstInput = start / samples;
+                reduce(new PointChunk(owner, chunkTargets, z, cat(weights, 0), values, gradients, logGradients, chunkDeltas, cat(sampleIndex, 0),
+                                      firstInput, (int)((end - 1) / samples - firstInput + 1)));
             }
         }
         finally
