@@ -1,4 +1,4 @@
-/// The command line: `run`, `plan`, `validate`, `list`, `bench` and `cache`, each error a message and an exit code
+/// The command line: `run`, `plan`, `validate`, `list`, `bench`, `cache` and `export`, each error a message and an exit code
 /// (README). A bare spec path means `run`; no argument at all runs the embedded quickstart spec.
 module Experiments.Cli
 
@@ -280,6 +280,11 @@ let private dispatch (command: ParseResults<Command>) =
                     let specs = if g.Contains GcArgs.Full then specs @ (specs |> List.map atFullScale) else specs
                     guarded None (fun () -> CacheCommands.gc (specs |> List.map planOf) (g.Contains Dry_Run))
             | errors, _ -> report errors
+    | Export args ->
+        let run, target = args.GetResult ExportArgs.Run, args.GetResult ExportArgs.To
+        match unknownFlags [ run ] with
+        | [] -> guarded None (fun () -> printfn "%s: exported to %s (see its README.md)" run (Export.write run target))
+        | errors -> report errors
     | Verbose -> report [ "no command given (see --help)" ]
 
 /// The program: parses the command line, runs the command, returns the exit code.
