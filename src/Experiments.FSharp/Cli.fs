@@ -281,10 +281,14 @@ let private dispatch (command: ParseResults<Command>) =
                     guarded None (fun () -> CacheCommands.gc (specs |> List.map planOf) (g.Contains Dry_Run))
             | errors, _ -> report errors
     | Export args ->
-        let run, target = args.GetResult ExportArgs.Run, args.GetResult ExportArgs.To
-        match unknownFlags [ run ] with
-        | [] -> guarded None (fun () -> printfn "%s: exported to %s (see its README.md)" run (Export.write run target))
-        | errors -> report errors
+        match args.TryGetResult ExportArgs.Run, args.TryGetResult ExportArgs.To with
+        | Some run, Some target ->
+            match unknownFlags [ run ] with
+            | [] -> guarded None (fun () -> printfn "%s: exported to %s (see its README.md)" run (Export.write run target))
+            | errors -> report errors
+        | run, target ->
+            report [ if run.IsNone then yield "export: name the run folder to export (RUN, e.g. runs/quickstart)"
+                     if target.IsNone then yield "export: name the folder to write with --to FOLDER" ]
     | Verbose -> report [ "no command given (see --help)" ]
 
 /// The program: parses the command line, runs the command, returns the exit code.

@@ -309,11 +309,14 @@ let tests =
             Expect.stringContains stderr "re-run its spec" "says what to do"
         }
 
-        test "`export` is in the command line's help" {
+        test "`export` is in the command line's help, and without RUN or --to it is a command-line error" {
             let writer = new StringWriter()
             let original = Console.Out
             Console.SetOut writer
             try Cli.run [| "--help" |] |> ignore finally Console.SetOut original
-            Expect.stringContains (writer.ToString()) "export" "listed"
+            Expect.stringContains (writer.ToString()) "export <options>" "listed"
+            let code, stderr = cli (TestFiles.freshDir "export-cache") [| "export"; "runs/x" |]
+            Expect.equal code ExitCode.BadSpec stderr
+            Expect.stringContains stderr "--to FOLDER" "says what is missing"
         }
     ]
