@@ -1,4 +1,4 @@
-/// The command line: `run`, `plan`, `validate`, `list`, `bench` and `cache`, each error a message and an exit code
+/// The command line: `run`, `plan`, `validate`, `list`, `bench`, `cache` and `export`, each error a message and an exit code
 /// (README). A bare spec path means `run`; no argument at all runs the embedded quickstart spec.
 module Experiments.Cli
 
@@ -308,6 +308,15 @@ let private dispatch (command: ParseResults<Command>) =
                     let specs = if g.Contains GcArgs.Full then specs @ (specs |> List.map atFullScale) else specs
                     guarded None (fun () -> CacheCommands.gc (specs |> List.map planOf) (g.Contains Dry_Run))
             | errors, _ -> report errors
+    | Export args ->
+        match args.TryGetResult ExportArgs.Run, args.TryGetResult ExportArgs.To with
+        | Some run, Some target ->
+            match unknownFlags [ run ] with
+            | [] -> guarded None (fun () -> printfn "%s: exported to %s (see its README.md)" run (Export.write run target))
+            | errors -> report errors
+        | run, target ->
+            report [ if run.IsNone then yield "export: name the run folder to export (RUN, e.g. runs/quickstart)"
+                     if target.IsNone then yield "export: name the folder to write with --to FOLDER" ]
     | Verbose | Threads _ -> report [ "no command given (see --help)" ]
 
 /// `--threads N` anywhere on the command line, removed from it and set as $ATTRIBUTION_THREADS before libtorch

@@ -97,6 +97,15 @@ and GcArgs =
             | Dry_Run -> "only list what would be removed."
             | Full -> "also keep what the specs need at full scale (run --full)."
 
+type ExportArgs =
+    | [<MainCommand; ExactlyOnce>] Run of run: string
+    | [<ExactlyOnce>] To of folder: string
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | Run _ -> "the run folder to export (written by `attribution run`, runs/NAME by default), read with the cache it ran with."
+            | To _ -> "the folder to write: new, empty, or an earlier export (replaced whole)."
+
 type Command =
     | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
     | [<CliPrefix(CliPrefix.None)>] Plan of ParseResults<SpecArgs>
@@ -104,6 +113,7 @@ type Command =
     | [<CliPrefix(CliPrefix.None)>] List of ParseResults<ListArgs>
     | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
     | [<CliPrefix(CliPrefix.None)>] Cache of ParseResults<CacheArgs>
+    | [<CliPrefix(CliPrefix.None)>] Export of ParseResults<ExportArgs>
     | [<AltCommandLine("-v")>] Verbose
     | Threads of count: int
     interface IArgParserTemplate with
@@ -115,5 +125,6 @@ type Command =
             | List _ -> "list the methods, samplers and metrics with their parameters and defaults."
             | Bench _ -> "time each method against the floor (forward plus input-gradient passes), with peak memory (fresh, no cache)."
             | Cache _ -> "check the cache (verify) or remove what no spec needs (gc)."
+            | Export _ -> "write a finished run's inputs, covariances, maps and per-input metric values as safetensors and JSON, for checking outside .NET."
             | Verbose -> "print stack traces for every error (anywhere on the command line)."
             | Threads _ -> "libtorch's CPU threads (anywhere on the command line; default: $ATTRIBUTION_THREADS, else one per core)."

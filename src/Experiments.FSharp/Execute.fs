@@ -43,47 +43,78 @@ let private loadWeights (model: torch.nn.Module) (path: string) =
     | :? InvalidDataException
     | :? IOException as e -> raise (InputProblem $"model.weights {path}: {e.Message}")
 
-let private provideModel (plan: Plan) (domain: Domain.Domain) (device: torch.Device) =
+/// Where a plan's network comes from: the user's TorchScript model or weights, the seeded initialisation of an
+/// untrained model (epochs 0), the cache (a model trained by an earlier run: its weights and what the report says of
+/// it), or training.
+type private ModelSource =
+    | UserScript of path: string
+    | UserWeights of path: string
+    | Untrained
+    | Cached of weights: string * info: ModelInfo
+    | ToTrain
+
+let private sourceOf (plan: Plan) =
     let spec = plan.Spec
     let weightsFile = Artefacts.path "models" plan.ModelHash ".safetensors"
-    let infoFile = Artefacts.path "models" plan.ModelHash ".json"
-    torch.manual_seed (Seeds.Derive(int64 spec.Seed, "model-init")) |> ignore
-    let model = domain.NewModel()
-    let parameters = model.parameters() |> Seq.sumBy (fun p -> p.numel())
     match spec.Model.Architecture, spec.Model.Weights with
-    | TorchScript path, _ ->
-        // The user's model as exported: never trained, its weights its own.
-        model.``to``(device).eval() |> ignore
-        let accuracy = domain.Accuracy model device
-        Progress.say $"model: TorchScript {path}, test accuracy {accuracy:P2}"
-        model, { Source = path; TestAccuracy = accuracy; TrainingSeconds = 0.0; EpochLosses = [||]; Parameters = parameters }
-    | _, Some path ->
-        loadWeights model path
-        model.``to``(device).eval() |> ignore
-        let accuracy = domain.Accuracy model device
-        Progress.say $"model: loaded {path}, test accuracy {accuracy:P2}"
-        model, { Source = path; TestAccuracy = accuracy; TrainingSeconds = 0.0; EpochLosses = [||]; Parameters = parameters }
-    | _, None when spec.Model.Epochs = 0 ->
-        // A benchmark's model: the architecture's own random initialisation (seeded), said as such in the report.
-        model.``to``(device).eval() |> ignore
-        let accuracy = domain.Accuracy model device
-        Progress.say $"model: random initialisation (epochs 0, untrained), test accuracy {accuracy:P2}"
-        model, { Source = "random initialisation (untrained)"; TestAccuracy = accuracy; TrainingSeconds = 0.0; EpochLosses = [||]; Parameters = parameters }
-    | _, None when (Artefacts.tryJson<ModelInfo> infoFile).IsSome && Artefacts.soundTensors weightsFile ->
-        Safetensors.LoadModule(model, weightsFile)
-        model.``to``(device).eval() |> ignore
-        let info = (Artefacts.tryJson<ModelInfo> infoFile).Value
+    | TorchScript path, _ -> UserScript path
+    | _, Some path -> UserWeights path
+    | _, None when spec.Model.Epochs = 0 -> Untrained
+    | _, None ->
+        match Artefacts.tryJson<ModelInfo> (Artefacts.path "models" plan.ModelHash ".json") with
+        | Some info when Artefacts.soundTensors weightsFile -> Cached(weightsFile, info)
+        | _ -> ToTrain
+
+/// A network of the spec's architecture, initialised from the spec's seed (what training starts from).
+let private freshNetwork (plan: Plan) (domain: Domain.Domain) =
+    torch.manual_seed (Seeds.Derive(int64 plan.Spec.Seed, "model-init")) |> ignore
+    domain.NewModel()
+
+/// The plan's network without training it, in eval mode on `device`: None when it must be trained (the trained model
+/// is not in the cache). `attribution export` reads a finished run's model this way.
+let loadNetwork (plan: Plan) (domain: Domain.Domain) (device: torch.Device) : torch.nn.Module<Tensor, Tensor> option =
+    let ready (model: torch.nn.Module<Tensor, Tensor>) = model.``to``(device).eval() |> ignore; Some model
+    match sourceOf plan with
+    | ToTrain -> None
+    | UserScript _ | Untrained -> ready (freshNetwork plan domain)
+    | UserWeights path -> let model = freshNetwork plan domain in loadWeights model path; ready model
+    | Cached(weights, _) -> let model = freshNetwork plan domain in Safetensors.LoadModule(model, weights); ready model
+
+let private provideModel (plan: Plan) (domain: Domain.Domain) (device: torch.Device) =
+    let spec = plan.Spec
+    let source = sourceOf plan
+    match source, loadNetwork plan domain device with
+    | Cached(_, info), Some model ->
         Progress.say $"model: cached {Hashing.short plan.ModelHash} (test accuracy {info.TestAccuracy:P2})"
         model, info
+    | _, Some model ->
+        let parameters = model.parameters() |> Seq.sumBy (fun p -> p.numel())
+        let accuracy = domain.Accuracy model device
+        let info source = { Source = source; TestAccuracy = accuracy; TrainingSeconds = 0.0; EpochLosses = [||]; Parameters = parameters }
+        match source with
+        | UserScript path ->
+            // The user's model as exported: never trained, its weights its own.
+            Progress.say $"model: TorchScript {path}, test accuracy {accuracy:P2}"
+            model, info path
+        | UserWeights path ->
+            Progress.say $"model: loaded {path}, test accuracy {accuracy:P2}"
+            model, info path
+        | _ ->
+            // A benchmark's model: the architecture's own random initialisation (seeded), said as such in the report.
+            Progress.say $"model: random initialisation (epochs 0, untrained), test accuracy {accuracy:P2}"
+            model, info "random initialisation (untrained)"
     | _, None ->
+        let model = freshNetwork plan domain
+        let parameters = model.parameters() |> Seq.sumBy (fun p -> p.numel())
         let options = TrainingOptions(spec.Model.Epochs, spec.Model.BatchSize, spec.Model.LearningRate, Seeds.Derive(int64 spec.Seed, "training"))
         let report = domain.Train model options device (Progress(fun d t m -> Progress.report "train model" d t m))
         model.eval() |> ignore
         let accuracy = domain.Accuracy model device
         Progress.say $"model: trained in {report.Seconds:F1}s, test accuracy {accuracy:P2}"
         let info = { Source = "trained"; TestAccuracy = accuracy; TrainingSeconds = report.Seconds; EpochLosses = Array.ofSeq report.EpochLosses; Parameters = parameters }
-        Safetensors.SaveModule(model, weightsFile, readOnlyDict [ "architecture", Hashing.display spec.Model.Architecture; "test_accuracy", string accuracy ])
-        Artefacts.writeJson infoFile info
+        Safetensors.SaveModule(model, Artefacts.path "models" plan.ModelHash ".safetensors",
+                               readOnlyDict [ "architecture", Hashing.display spec.Model.Architecture; "test_accuracy", string accuracy ])
+        Artefacts.writeJson (Artefacts.path "models" plan.ModelHash ".json") info
         model, info
 
 /// The seeded subset of test images that a run explains; keys are test-set indices.

@@ -38,7 +38,9 @@ let negativePerturbation (plan: Plan) (step: Step) (np: NegativePerturbationSpec
             use agree = masked.eq(reference.unsqueeze(0L)).``to``(torch.ScalarType.Float64).mul(torch.tensor(100.0)).t().contiguous()
             let perInput = agree.data<float>().ToArray() |> Array.chunkBySize fractions.Length |> Array.map (fun row -> Attribution.Metrics.Auc.Trapezoid(fractions, row))
             { Name = name; Values = values; Auc = Attribution.Metrics.Auc.Trapezoid(fractions, values) },
-            Intervals.ofInputs plan.Spec.Seed $"negative_perturbation/{List.head step.Methods}" name perInput
+            Intervals.ofInputs plan.Spec.Seed $"negative_perturbation/{List.head step.Methods}" name perInput,
+            // the trapezoid is linear in the curve, so the mean of the inputs' AUCs is the AUC of the mean curve
+            { Name = name; Values = perInput; Summarises = $"auc {name}"; Reduction = PerInputs.Mean }
         Progress.say $"{step.Name}: masking {np.Fractions.Length} fractions of {labels.Length} inputs"
         let curves =
             [| match maps.TryGetValue GroundTruth with
@@ -49,7 +51,8 @@ let negativePerturbation (plan: Plan) (step: Step) (np: NegativePerturbationSpec
                    yield curve "accuracy_predicted" m labelTensor
                    yield curve "consistency" m predictionTensor
                | _ -> () |]
-        { Fractions = fractions; Curves = Array.map fst curves; Intervals = Array.map snd curves })
+        { Fractions = fractions; Curves = curves |> Array.map (fun (c, _, _) -> c); Intervals = curves |> Array.map (fun (_, i, _) -> i)
+          PerInput = curves |> Array.map (fun (_, _, p) -> p) })
 
 let rankAgreement (step: Step) (maps: IReadOnlyDictionary<string * TargetKind, Tensor>) (methods: string list) (target: TargetKind) =
     let file = Artefacts.path "metrics" step.Hash ".json"
@@ -60,11 +63,13 @@ let rankAgreement (step: Step) (maps: IReadOnlyDictionary<string * TargetKind, T
                  let da, n = flat a
                  let db, _ = flat b
                  let d = da.Length / n
-                 let values = [| for r in 0 .. n - 1 -> RankCorrelation.Spearman(ArraySegment(da, r * d, d), ArraySegment(db, r * d, d)) |] |> Array.filter (Double.IsNaN >> not)
+                 let perInput = [| for r in 0 .. n - 1 -> RankCorrelation.Spearman(ArraySegment(da, r * d, d), ArraySegment(db, r * d, d)) |]
+                 let values = perInput |> Array.filter (Double.IsNaN >> not)
                  // seeded by the step's key, which derives from the spec's seed
                  let ci = Bootstrap.MeanInterval(values, Seeds.Derive(0L, $"bootstrap/{step.Hash}/{a}/{b}"))
                  yield { A = a; B = b; Spearman = (if values.Length = 0 then nan else Array.average values); Inputs = values.Length
-                         Intervals = [| Intervals.named "spearman" ci |] } |])
+                         Intervals = [| Intervals.named "spearman" ci |]
+                         PerInput = [| { Name = "spearman"; Values = perInput; Summarises = "scalar spearman"; Reduction = PerInputs.MeanOfDefined } |] } |])
 
 let private meanCurve (rows: double[][]) =
     if rows.Length = 0 then [||] else Array.init rows.[0].Length (fun j -> rows |> Array.averageBy (fun r -> r.[j]))
@@ -153,7 +158,14 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
         let name = Catalogue.metricName metric
         let seed = Seeds.Derive(int64 plan.Spec.Seed, name)
         let targets = torch.tensor(classes)
-        let result scalars xLabel x curves = { Metric = name; Method = List.head step.Methods; Scalars = scalars; XLabel = xLabel; X = x; Curves = curves; Intervals = [||] }
+        let result scalars xLabel x curves = { Metric = name; Method = List.head step.Methods; Scalars = scalars; XLabel = xLabel; X = x; Curves = curves; Intervals = [||]; PerInput = [||] }
+        // Each input's values behind the reported ones (Results.PerInput), for `attribution export`.
+        let withPerInput (values: PerInput list) (r: MetricResult) = { r with PerInput = Array.append r.PerInput (Array.ofList values) }
+        // One input's correlation at each point of a correlation curve (undefined where either side is constant).
+        let correlationsPerPoint (label: string) (x: float[]) (correlations: float[][]) =
+            [ for k, row in Array.indexed correlations ->
+                { Name = $"correlation/{label}={x.[k].ToString(Globalization.CultureInfo.InvariantCulture)}"; Values = row
+                  Summarises = $"curve correlation at {k}"; Reduction = PerInputs.MeanOfDefined } ]
         // The interval of a statistic of the inputs that is not a plain mean over them, by resampling the inputs.
         let withStatistic (scalar: string) (count: int) (statistic: int[] -> float) (r: MetricResult) =
             let ci = Attribution.Metrics.Bootstrap.StatisticInterval(count, Func<int[], float> statistic, Seeds.Derive(int64 plan.Spec.Seed, $"bootstrap/{name}/{List.head step.Methods}/{scalar}"))
@@ -178,6 +190,8 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
                    "fraction of the input's tokens changed to <unk> (most important first)" r.Deletion.Fractions
                    [| { Name = "deletion"; Values = meanCurve r.Deletion.Curves; Auc = r.Deletion.MeanAuc }
                       { Name = "insertion"; Values = meanCurve r.Insertion.Curves; Auc = r.Insertion.MeanAuc } |]
+            |> withPerInput [ PerInputs.ofScalar "deletion" r.Deletion.Auc; PerInputs.ofScalar "insertion" r.Insertion.Auc
+                              PerInputs.ofScalar "difference" (Array.map2 (-) r.Insertion.Auc r.Deletion.Auc) ]
         | SensitivityN(masks, points) when domain.Modality = Modality.Text ->
             let text, tokens, lengths, scores = tokensOf ()
             // N on the log grid up to 80% of the median real length; inputs with at most N tokens are skipped at that N.
@@ -187,6 +201,7 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
             result [| value "mean_correlation" (if valid.Length = 0 then nan else Array.average valid) |] "N (tokens set to <unk>)" (r.Sizes |> Array.map _.X)
                    [| { Name = "correlation"; Values = r.MeanCorrelation; Auc = nan } |]
             |> withStatistic "mean_correlation" (int tokens.shape.[0]) (meanOfMeans r.Correlations)
+            |> withPerInput (correlationsPerPoint "N" (r.Sizes |> Array.map _.X) r.Correlations)
         | InsertionDeletion(pixels, sigma) ->
             let metric = Attribution.Metrics.InsertionDeletion(Nullable pixels)
             let averaged = metric.EvaluateBlackAndBlurred(model, inputs, maps, targets, seed, device, sigma)
@@ -207,8 +222,7 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
             let perRound (pick: Attribution.Metrics.InsertionDeletionScores -> float[]) = rounds |> Array.map pick
             let averageOver (rows: float[][]) = Array.init rows.[0].Length (fun i -> rows |> Array.averageBy (fun row -> row.[i]))
             let deletions, insertions = perRound (fun r -> r.Deletion.Auc), perRound (fun r -> r.Insertion.Auc)
-            result scalars "fraction of pixels changed (most important first)" fractions curves
-            |> withIntervals
+            let perInput =
                 [ for r, d, i in Array.zip3 rounds deletions insertions do
                     yield $"deletion_{r.Substrate}", d
                     yield $"insertion_{r.Substrate}", i
@@ -216,6 +230,9 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
                   yield "deletion", averageOver deletions
                   yield "insertion", averageOver insertions
                   yield "difference", Array.map2 (-) (averageOver insertions) (averageOver deletions) ]
+            result scalars "fraction of pixels changed (most important first)" fractions curves
+            |> withIntervals perInput
+            |> withPerInput (perInput |> List.map (fun (n, values) -> PerInputs.ofScalar n values))
         | SensitivityN(masks, points) ->
             let features = int (inputs.shape.[2] * inputs.shape.[3])
             let grid = Attribution.Metrics.SensitivityN.LogGrid(features, points)
@@ -224,6 +241,7 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
             result [| value "mean_correlation" (if valid.Length = 0 then nan else Array.average valid) |] "N (pixels masked)" (r.N |> Array.map float)
                    [| { Name = "correlation"; Values = r.MeanCorrelation; Auc = nan } |]
             |> withStatistic "mean_correlation" (int inputs.shape.[0]) (meanOfMeans r.Correlations)
+            |> withPerInput (correlationsPerPoint "N" (r.N |> Array.map float) r.Correlations)
         | ParameterRandomisation count ->
             let n = min count (int inputs.shape.[0])
             // Seen through an identity view, any layered model fits the cascade's generic signature.
@@ -243,6 +261,10 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
                    ("stages randomised from the output: " + (stages |> Array.map (fun s -> s.Stage) |> String.concat ", ")) (Array.init stages.Length (fun i -> float (i + 1)))
                    [| { Name = "ssim"; Values = stages |> Array.map (fun s -> s.MeanSsim); Auc = nan }
                       { Name = "spearman"; Values = stages |> Array.map (fun s -> s.MeanSpearman); Auc = nan } |]
+            |> withPerInput
+                [ for k, s in Array.indexed stages do
+                    yield { Name = $"ssim/{s.Stage}"; Values = s.Ssim; Summarises = $"curve ssim at {k}"; Reduction = PerInputs.Mean }
+                    yield { Name = $"spearman/{s.Stage}"; Values = s.Spearman; Summarises = $"curve spearman at {k}"; Reduction = PerInputs.MeanOfDefined } ]
         | ExplanationCertainty pairs ->
             let mi = Attribution.Information.MutualInformation.PixelwiseExplanationCertainty(inputs, maps, pairs, 3, seed)
             result [| value "mutual_information_nats" mi |] "" [||] [||]
@@ -254,6 +276,7 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
             result [| value "ehr" r.Mean; value "inputs_scored" (float scored.Length); value "inputs_excluded" (float r.Excluded) |]
                    "quantile threshold" (Array.ofSeq r.Quantiles) [| { Name = "heat_ratio"; Values = meanRatio; Auc = r.Mean } |]
             |> withIntervals [ "ehr", r.Ehr ]
+            |> withPerInput [ { PerInputs.ofScalar "ehr" r.Ehr with Reduction = PerInputs.MeanOfDefined } ]
         | TaylorFidelity count ->
             let n = min count (int inputs.shape.[0])
             // The spec's output function: a ReLU network's logit is piecewise linear, so its second-order terms vanish.
@@ -262,11 +285,15 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
             use report = Attribution.Metrics.TaylorFidelity.Assess(methodOf kind context, model, inputs.narrow(0L, 0L, int64 n).``to``(device: torch.Device),
                                                                    targets.narrow(0L, 0L, int64 n).``to``(device: torch.Device), options)
             let mean (t: Tensor) = t.``to``(torch.ScalarType.Float64).mean().item<float>()
-            let relative (e: Tensor) (scale: Tensor) = mean (e.``to``(torch.ScalarType.Float64) / scale.``to``(torch.ScalarType.Float64).clamp_min(1e-12))
-            result [| value "approximation_error" (mean report.ApproximationError)
-                      value "independent_error_relative" (relative report.IndependentError report.IndependentScale)
-                      value "interactive_error_relative" (relative report.InteractiveError report.InteractiveScale)
-                      value "inputs" (float n) |] "" [||] [||]
+            let relative (e: Tensor) (scale: Tensor) = e.``to``(torch.ScalarType.Float64) / scale.``to``(torch.ScalarType.Float64).clamp_min(1e-12)
+            let perInput =
+                [ "approximation_error", report.ApproximationError
+                  "independent_error_relative", relative report.IndependentError report.IndependentScale
+                  "interactive_error_relative", relative report.InteractiveError report.InteractiveScale ]
+            let values (t: Tensor) = t.``to``(torch.ScalarType.Float64).cpu().contiguous().data<float>().ToArray()
+            result [| for name, t in perInput do yield value name (mean t)
+                      yield value "inputs" (float n) |] "" [||] [||]
+            |> withPerInput (perInput |> List.map (fun (name, t) -> PerInputs.ofScalar name (values t)))
         | TwoWord pairs ->
             let _, test = domain.Speech |> Option.defaultWith (fun () -> failwith "two_word needs data.dataset speech_commands")
             let right, cat = test.ClassOf "right", test.ClassOf "cat"
@@ -310,8 +337,14 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
             // A metric defined outside the library: its engine metric, on the explained class's maps.
             let engine = (MetricRegistry.entryOf metric).Build |> Option.map (fun build -> build metric) |> Option.defaultWith (fun () -> failwith $"metric {name} has no engine metric")
             let e = engine.Evaluate(MetricInputs(model, inputs.``to``(device: torch.Device), maps.``to``(device: torch.Device), targets.``to``(device: torch.Device), seed, device, plan.Spec.Explain.BatchSize))
+            // An engine metric's per-input values of a scalar's name are, by IMetric's contract, values whose mean it is.
+            let scalarNames = e.Scalars |> Seq.map _.Key |> set
             result (e.Scalars |> Seq.map (fun kv -> value kv.Key kv.Value) |> Array.ofSeq) e.XLabel e.X
                    (e.Curves |> Seq.map (fun c -> { Name = c.Name; Values = c.Values; Auc = c.Auc }) |> Array.ofSeq)
+            |> withPerInput
+                [ for kv in e.PerInput ->
+                    if scalarNames.Contains kv.Key then PerInputs.ofScalar kv.Key kv.Value
+                    else { Name = kv.Key; Values = kv.Value; Summarises = ""; Reduction = PerInputs.Mean } ]
         | NegativePerturbation _ | RankAgreement -> failwith "not a per-method metric")
 
 let logSobolev (methodId: string) (target: TargetKind) (diagnostics: IDictionary<string, Tensor>) =

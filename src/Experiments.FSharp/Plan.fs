@@ -104,7 +104,7 @@ let compile (spec: Spec) (dataHash: string) : Plan =
                     let ids = methods |> List.map (fun m -> m.Id)
                     let maps = attributions |> List.filter (fun a -> match a.Kind with Attribute(k, _) -> k = kind | _ -> false)
                     { Name = $"negative_perturbation/{List.head ids}"; Kind = EvaluateNegativePerturbation np
-                      Hash = hash ("negative_perturbation" :: canonical np :: (maps |> List.map (fun a -> a.Hash)))
+                      Hash = hash ("negative_perturbation" :: canonical np :: (maps |> List.map (fun a -> a.Hash)) @ revision metric)
                       DependsOn = maps |> List.map (fun a -> a.Name); Methods = ids }
             | InsertionDeletion _ | SensitivityN _ | ParameterRandomisation _ | ExplanationCertainty _ | EffectiveHeatRatio | Roar _ | TaylorFidelity _ | TwoWord _
             | RegisteredMetric _ ->
@@ -117,7 +117,7 @@ let compile (spec: Spec) (dataHash: string) : Plan =
                       DependsOn = maps |> List.map (fun a -> a.Name); Methods = ids }
             | RankAgreement ->
                 { Name = "rank_agreement"; Kind = EvaluateRankAgreement
-                  Hash = hash ("rank_agreement" :: (attributions |> List.map (fun a -> a.Hash)))
+                  Hash = hash ("rank_agreement" :: (attributions |> List.map (fun a -> a.Hash)) @ revision metric)
                   DependsOn = attributions |> List.map (fun a -> a.Name); Methods = spec.Methods |> List.map (fun m -> m.Id) } ]
     { Spec = spec; DataHash = dataHash; ModelHash = modelHash; Steps = model :: covariances @ attributions @ metrics }
 

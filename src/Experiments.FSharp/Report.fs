@@ -16,6 +16,14 @@ open Experiments.Execute
 
 let private json = JsonSerializerOptions(WriteIndented = true, NumberHandling = Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals)
 
+/// metrics.json holds what the report shows; each input's values (Results.PerInput, thousands of numbers per metric at
+/// full scale) stay in the cache, from which `attribution export` writes them out.
+let private summaryJson =
+    let resolver = Serialization.Metadata.DefaultJsonTypeInfoResolver()
+    resolver.Modifiers.Add(fun info ->
+        for p in info.Properties |> Seq.filter (fun p -> p.Name = "PerInput") |> List.ofSeq do info.Properties.Remove p |> ignore)
+    JsonSerializerOptions(json, TypeInfoResolver = resolver)
+
 let private f2 (x: float) = if Double.IsNaN x then "n/a" else x.ToString("F2", Globalization.CultureInfo.InvariantCulture)
 let private f3 (x: float) = if Double.IsNaN x then "n/a" else x.ToString("F3", Globalization.CultureInfo.InvariantCulture)
 let private g4 (x: float) = x.ToString("G4", Globalization.CultureInfo.InvariantCulture)
@@ -238,7 +246,7 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
         line "## Curves"
         for f in curveFiles do line $"![{f}]({f})"
     line ""
-    line "Files: `metrics.json`, `metrics.csv`, `spec.yaml` (as run), `plan.txt`, `environment.json`."
+    line "Files: `metrics.json`, `metrics.csv`, `inputs.csv` (the explained inputs, labels and predictions), `spec.yaml` (as run), `plan.txt`, `environment.json`. `attribution export` writes each input's values for checking outside .NET."
     sb.ToString()
 
 let private csv (r: RunResult) =
@@ -416,7 +424,8 @@ let write (plan: Plan.Plan) (specText: string) (output: RunOutput) (env: RunEnvi
         AtomicFile.WriteAllText(Path.Combine(staging, "spec.yaml"), specText)
         AtomicFile.WriteAllText(Path.Combine(staging, "plan.txt"), Plan.describe plan + "\n")
         AtomicFile.WriteAllText(Path.Combine(staging, "environment.json"), JsonSerializer.Serialize(env, json))
-        AtomicFile.WriteAllText(Path.Combine(staging, "metrics.json"), JsonSerializer.Serialize(output.Result, json))
+        AtomicFile.WriteAllText(Path.Combine(staging, "metrics.json"), JsonSerializer.Serialize(output.Result, summaryJson))
+        AtomicFile.WriteAllText(Path.Combine(staging, InputRecord.FileName), InputRecord.render output.Result.ExplainedIndices output.Labels output.Predictions)
         AtomicFile.WriteAllText(Path.Combine(staging, "metrics.csv"), csv output.Result)
         if not (Array.isEmpty output.Result.LogSobolev) then
             AtomicFile.WriteAllText(Path.Combine(staging, "certificates.csv"), certificates output)

@@ -21,6 +21,13 @@ public sealed record MetricEvaluation(IReadOnlyList<KeyValuePair<string, double>
 {
     /// <summary>Scalars only.</summary>
     public MetricEvaluation(IReadOnlyList<KeyValuePair<string, double>> scalars) : this(scalars, "", [], []) { }
+
+    /// <summary>
+    /// Optional values of each input (one per explained input, in the order given), by name. Values named like a
+    /// scalar must be values whose mean is that scalar: exports (<c>attribution export</c>) state them so, and a reader
+    /// outside .NET checks the scalar from them.
+    /// </summary>
+    public IReadOnlyList<KeyValuePair<string, double[]>> PerInput { get; init; } = [];
 }
 
 /// <summary>

@@ -51,6 +51,12 @@ public sealed class DenseBlockCovariance : ICovarianceModel
     public long FloatsPerClass => Structure.Floats(Channels, Height, Width);
     public IReadOnlyList<double> Jitters { get; }
 
+    /// <summary>
+    /// The lower Cholesky factors L (float32, L L^T = the jittered block): [K, P, P] when one block is shared by every
+    /// channel, otherwise [K, B, n, n] (B blocks of n features: one of D for full, one of P per channel). Not a copy.
+    /// </summary>
+    public Tensor Factors => factors;
+
     public Tensor Sample(long cls, Tensor eps)
     {
         using var scope = NewDisposeScope();

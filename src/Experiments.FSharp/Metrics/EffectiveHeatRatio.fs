@@ -8,4 +8,5 @@ let variant: Variant<MetricSpec> =
     Variant.constant "effective_heat_ratio" "Zhang et al. 2021 (InputIBA): heat inside the ground-truth box over pixels above each quantile threshold, area under that curve; inputs whose box covers at most a third of the image (needs dataset fashion_canvas)" EffectiveHeatRatio
 
 // Revision 2: heat is |map| (revision 1 min-max scaled signed maps, which put heat on zero attribution).
-let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image ]; Datasets = []; NeedsBoxes = true; Better = [ "ehr", true ] } |> MetricEntry.revised 2
+// Revision 3: the result keeps each input's values (Results.PerInput) for `attribution export`.
+let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image ]; Datasets = []; NeedsBoxes = true; Better = [ "ehr", true ] } |> MetricEntry.revised 3

@@ -18,4 +18,5 @@ let variant: Variant<MetricSpec> =
         | InsertionDeletion(p, s) -> Some(p, s)
         | _ -> None)
 
-let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image; Modality.Text ]; Datasets = []; NeedsBoxes = false; Better = [ "deletion", false; "insertion", true; "difference", true ] }
+// Revision 2: the result keeps each input's values (Results.PerInput) for `attribution export`.
+let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image; Modality.Text ]; Datasets = []; NeedsBoxes = false; Better = [ "deletion", false; "insertion", true; "difference", true ] } |> MetricEntry.revised 2

@@ -18,4 +18,5 @@ let variant: Variant<MetricSpec> =
         | NegativePerturbation s -> Some s
         | _ -> None)
 
-let entry = MetricEntry.shipped variant { MetricFacts.everywhere with Better = [ "accuracy_gt", true; "accuracy_predicted", true; "consistency", true ] }
+// Revision 2: the result keeps each input's values (Results.PerInput) for `attribution export`.
+let entry = MetricEntry.shipped variant { MetricFacts.everywhere with Better = [ "accuracy_gt", true; "accuracy_predicted", true; "consistency", true ] } |> MetricEntry.revised 2

@@ -14,4 +14,5 @@ let variant: Variant<MetricSpec> =
         | ParameterRandomisation n -> Some n
         | _ -> None)
 
-let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image ]; Datasets = []; NeedsBoxes = false; Better = [ "final_ssim", false; "final_spearman", false ] }
+// Revision 2: the result keeps each input's values (Results.PerInput) for `attribution export`.
+let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image ]; Datasets = []; NeedsBoxes = false; Better = [ "final_ssim", false; "final_spearman", false ] } |> MetricEntry.revised 2

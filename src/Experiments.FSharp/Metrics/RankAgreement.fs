@@ -7,4 +7,5 @@ open Experiments.Vocabulary
 let variant: Variant<MetricSpec> =
     Variant.constant "rank_agreement" "Spearman rank correlation between the maps of every pair of methods" RankAgreement
 
-let entry = MetricEntry.shipped variant MetricFacts.everywhere
+// Revision 2: the result keeps each input's values (Results.PerInput) for `attribution export`.
+let entry = MetricEntry.shipped variant MetricFacts.everywhere |> MetricEntry.revised 2

@@ -18,4 +18,5 @@ let variant: Variant<MetricSpec> =
         | SensitivityN(m, p) -> Some(m, p)
         | _ -> None)
 
-let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image; Modality.Text; Modality.Tabular ]; Datasets = []; NeedsBoxes = false; Better = [ "mean_correlation", true ] }
+// Revision 2: the result keeps each input's values (Results.PerInput) for `attribution export`.
+let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image; Modality.Text; Modality.Tabular ]; Datasets = []; NeedsBoxes = false; Better = [ "mean_correlation", true ] } |> MetricEntry.revised 2

@@ -14,4 +14,5 @@ let variant: Variant<MetricSpec> =
         | TaylorFidelity n -> Some n
         | _ -> None)
 
-let entry = MetricEntry.shipped variant { MetricFacts.everywhere with Better = [ "approximation_error", false; "independent_error_relative", false; "interactive_error_relative", false ] }
+// Revision 2: the result keeps each input's values (Results.PerInput) for `attribution export`.
+let entry = MetricEntry.shipped variant { MetricFacts.everywhere with Better = [ "approximation_error", false; "independent_error_relative", false; "interactive_error_relative", false ] } |> MetricEntry.revised 2
