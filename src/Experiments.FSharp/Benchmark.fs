@@ -55,7 +55,7 @@ type ContenderFigures =
       SecondsPerImage: float
       PeakRssMb: Nullable<float> }
 
-type MemoryFigures = { Method: string; Inputs: int; Seconds: float; PeakRssMb: Nullable<float>; RssAfterMb: Nullable<float> }
+type MemoryFigures = { Method: string; Inputs: int; Seconds: float; RssBeforeMb: Nullable<float>; PeakRssMb: Nullable<float>; RssAfterMb: Nullable<float> }
 
 type BenchRecord =
     { Date: string
@@ -88,8 +88,11 @@ let private timeContenders (setup: Setup) (options: BenchOptions) (contenders: C
             let clock = Diagnostics.Stopwatch.StartNew()
             let m = MethodRegistry.build setup.Context c.Spec.Kind
             let perCall = Running.inputsPerCall c.Spec.Kind
-            // warm-up: the first call of a method allocates and JIT-compiles what later calls reuse
-            explainSeconds m setup.Model (setup.Inputs.narrow(0L, 0L, 1L)) (setup.Targets.narrow(0L, 0L, 1L)) perCall options.Batch 0L |> ignore
+            // warm-up: the first call of a method allocates and JIT-compiles what later calls reuse; a slow method
+            // (minutes an input) is timed once without one, the warm-up being a small part of its time
+            if c.Passes.IsSome then
+                explainSeconds m setup.Model (setup.Inputs.narrow(0L, 0L, 1L)) (setup.Targets.narrow(0L, 0L, 1L)) perCall options.Batch 0L |> ignore
+            Progress.say (sprintf "%s: built%s in %.1f s" c.Id (if c.Passes.IsSome then " and warmed up on one input" else "") clock.Elapsed.TotalSeconds)
             c, m, perCall, clock.Elapsed.TotalSeconds)
     let seconds = Collections.Generic.Dictionary<string, float list * float list * float option>()
     // slow methods (no floor) run once: they take minutes an input at natural-image size
@@ -142,6 +145,8 @@ let private memoryCheck (setup: Setup) (options: BenchOptions) (count: int) =
         let x = test.Images.narrow(0L, 0L, int64 count)
         let targets = test.Labels.narrow(0L, 0L, int64 count).data<int64>().ToArray()
         let keys = Array.init count int64
+        GC.Collect()
+        let before = ProcessMemory.CurrentBytes |> Option.ofNullable |> Option.map (fun b -> float b / 1e6)
         let clock = Diagnostics.Stopwatch.StartNew()
         let (maps, diagnostics, _, _), peak =
             peakMegabytes (fun () ->
@@ -153,7 +158,7 @@ let private memoryCheck (setup: Setup) (options: BenchOptions) (count: int) =
         test.Images.Dispose(); test.Labels.Dispose()
         GC.Collect()
         let after = ProcessMemory.CurrentBytes |> Option.ofNullable |> Option.map (fun b -> float b / 1e6)
-        { Method = "smooth_grad"; Inputs = count; Seconds = seconds; PeakRssMb = nullable peak; RssAfterMb = nullable after }
+        { Method = "smooth_grad"; Inputs = count; Seconds = seconds; RssBeforeMb = nullable before; PeakRssMb = nullable peak; RssAfterMb = nullable after }
     finally
         Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", previous)
         try Directory.Delete(scratch, true) with _ -> ()
@@ -176,6 +181,7 @@ let run (device: Device) (options: BenchOptions) =
         let every = BenchContenders.all options.Samples setup.Covariance setup.Stage
         let chosen =
             match options.Methods, options.Model with
+            | [], _ when not options.MemoryInputs.IsEmpty -> []   // --memory alone measures memory only
             | [], FashionCnnModel _ -> withFloor every
             | [], _ -> every
             | ids, _ ->
@@ -190,8 +196,9 @@ let run (device: Device) (options: BenchOptions) =
         let memory =
             [ for count in options.MemoryInputs ->
                 let m = memoryCheck setup options count
-                printfn "memory: %s on %d inputs (CLI path, calls of 50): %.1f s, peak RSS %s, RSS after %s" m.Method m.Inputs m.Seconds
-                    (if m.PeakRssMb.HasValue then sprintf "%.0f MB" m.PeakRssMb.Value else "-")
+                let mb (v: Nullable<float>) = if v.HasValue then sprintf "%.0f MB" v.Value else "-"
+                printfn "memory: %s on %d inputs (CLI path, calls of 50): %.1f s, RSS before %s, peak %s, after %s" m.Method m.Inputs m.Seconds
+                    (mb m.RssBeforeMb) (if m.PeakRssMb.HasValue then sprintf "%.0f MB" m.PeakRssMb.Value else "-")
                     (if m.RssAfterMb.HasValue then sprintf "%.0f MB" m.RssAfterMb.Value else "-")
                 m ]
         match memory with

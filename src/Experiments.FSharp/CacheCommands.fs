@@ -9,7 +9,7 @@ open Attribution.IO
 open Attribution.Models
 
 /// The folders that hold keyed artefacts; everything else in the cache (synthesised data, input memos) is left alone.
-let private artefactFolders = [ "models"; "attributions"; "metrics" ]
+let private artefactFolders = [ "models"; "covariances"; "attributions"; "metrics" ]
 
 /// A temporary file younger than this may belong to a write in progress in another process: left alone.
 let private liveWrite = TimeSpan.FromHours 1.0

@@ -221,13 +221,12 @@ let private runSpecs (args: ParseResults<RunArgs>) =
 let cacheState (plan: Plan.Plan) =
     plan.Steps
     |> List.map (fun s ->
-        let dir = Path.Combine(Artefacts.root (), (match s.Kind with Plan.ProvideModel -> "models" | Plan.Attribute _ -> "attributions" | _ -> "metrics"))
+        let dir = Path.Combine(Artefacts.root (), (match s.Kind with Plan.ProvideModel -> "models" | Plan.EstimateCovariance _ -> "covariances" | Plan.Attribute _ -> "attributions" | _ -> "metrics"))
         let files = if Directory.Exists dir then Directory.GetFiles(dir, s.Hash + ".*") |> Array.map (fun f -> match Path.GetFileName f with null -> "" | n -> n) else [||]
         // An interrupted attribution step leaves its finished calls as parts (Execute.partFile).
         let parts = files |> Array.filter (fun f -> f.Contains ".part-") |> Array.length
         let state =
             match s.Kind with
-            | Plan.EstimateCovariance _ -> "each run"   // seconds to recompute; not worth a 25 MB artefact per class set
             | _ when files.Length > parts -> "cached  "
             | _ when parts > 0 -> $"partial ({parts} calls stored)"
             | _ -> "to do   "

@@ -186,8 +186,10 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
         match step.Kind with
         | ProvideModel -> ()
         | EstimateCovariance jitter ->
-            Progress.say $"{step.Name}: estimating {domain.ClassNames.Length} class covariances from {domain.TrainCount} training inputs"
-            covariances.[jitter] <- domain.Covariance network jitter device
+            covariances.[jitter] <-
+                CovarianceSteps.provide step device (fun () ->
+                    Progress.say $"{step.Name}: estimating {domain.ClassNames.Length} class covariances from {domain.TrainCount} training inputs"
+                    domain.Covariance network jitter device)
         | Attribute(kind, target) ->
             let first = List.head step.Methods
             let gt = if target = Predicted && maps.ContainsKey((first, GroundTruth)) then Some(maps.[(first, GroundTruth)], diagnostics.[(first, GroundTruth)]) else None

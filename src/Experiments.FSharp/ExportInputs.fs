@@ -1,7 +1,7 @@
 /// What an export derives again from the data and the model (both deterministic on the CPU): the explained inputs as
 /// the methods saw them, their labels, the model's logits, the run's predictions and targets, the inputs' regions where
-/// the data has them, and the class covariances the covariance samplers drew from (a run estimates them each time:
-/// seconds to recompute, and not worth a 25 MB artefact per class set).
+/// the data has them, and the class covariances the covariance samplers drew from (the shared ones from the run's
+/// covariance step in the cache, re-estimated if the cache lost it; the other structures re-estimated).
 module Experiments.ExportInputs
 
 open System
@@ -135,12 +135,14 @@ let writeCovariances (dir: string) (run: ExportSource.FinishedRun) (domain: Doma
         [ "structure", Text structure; "relative_jitter", Number jitter; "methods", Texts methods
           "channels", Integer shape.[0]; "height", Integer shape.[1]; "width", Integer shape.[2]
           "classes", Integer(int64 domain.ClassNames.Length); "training_inputs", Integer(int64 domain.TrainCount)
-          "where", Text "re-estimated by the export on the CPU with the run's estimator and data (runs do not cache covariances)" ]
+          "where", Text (if structure = "shared_across_channels" then "the run's cached covariance step (estimated again with the run's estimator and data if the cache lost it)"
+                         else "re-estimated by the export on the CPU with the run's estimator and data (runs cache only the shared structure)") ]
     let shared =
         spec.Methods |> List.choose (fun m -> Plan.covarianceJitter m.Kind |> Option.map (fun j -> j, m.Id)) |> List.groupBy fst
         |> List.map (fun (jitter, ms) ->
             use scope = torch.NewDisposeScope()
-            use c = domain.Covariance network jitter torch.CPU
+            let step = run.Plan.Steps |> List.find (fun s -> s.Kind = Plan.EstimateCovariance jitter)
+            use c = CovarianceSteps.provide step torch.CPU (fun () -> domain.Covariance network jitter torch.CPU)
             let path = $"covariance/shared_across_channels-jitter={invariant jitter}.safetensors"
             let tensors =
                 [ "covariance", c.Covariances, $"Sigma_k + j_k I for each class k, [K, D, D] with D = H*W: Sigma_k is the unbiased covariance of {samplesSentence domain.Modality}; {jitterSentence}. The samplers draw from scale times this matrix, the same for every channel."

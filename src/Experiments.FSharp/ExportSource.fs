@@ -70,8 +70,8 @@ let openRun (folder: string) : FinishedRun =
         | Error e -> fail $"{e}: {rerun folder}"
     { Folder = folder; Plan = plan; Inputs = inputs; Device = environmentField folder "Device"; Commit = environmentField folder "Commit" }
 
-/// The cache file of a step's artefact; None for a step whose result is not cached (a covariance is estimated by
-/// every run) or a model that is not trained (the user's file, or a seeded initialisation).
+/// The cache file of a step's artefact; None for a step the export does not need from the cache (a covariance is re-estimated when missing)
+/// or a model that is not trained (the user's file, or a seeded initialisation).
 let artefactOf (plan: Plan.Plan) (step: Plan.Step) =
     match step.Kind with
     | Plan.ProvideModel when plan.Spec.Model.Weights.IsNone && plan.Spec.Model.Epochs > 0 && (match plan.Spec.Model.Architecture with TorchScript _ -> false | _ -> true) ->

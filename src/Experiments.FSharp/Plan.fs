@@ -86,7 +86,7 @@ let compile (spec: Spec) (dataHash: string) : Plan =
     let model = { Name = "model"; Kind = ProvideModel; Hash = modelHash; DependsOn = []; Methods = [] }
     let covariances =
         spec.Methods |> List.choose (fun m -> covarianceJitter m.Kind) |> List.distinct
-        |> List.map (fun j -> { Name = $"covariance/jitter={j}"; Kind = EstimateCovariance j; Hash = hash [ "covariance"; dataHash; canonical spec.Data.TrainLimit; canonical j ]
+        |> List.map (fun j -> { Name = $"covariance/jitter={j}"; Kind = EstimateCovariance j; Hash = hash [ "covariance"; dataHash; modelHash; canonical spec.Data.TrainLimit; canonical j ]
                                 DependsOn = []; Methods = [] })
     let attributionHash kind target = hash [ "attribute"; modelHash; explainedHash; canonical kind; targetName target; canonical spec.Explain.Output; string spec.Seed ]
     let attributions =

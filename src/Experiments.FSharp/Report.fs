@@ -222,7 +222,7 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
         line ""
         line "## Method diagnostics"
         line ""
-        line "Per-input quantities a method reports about its own computation, over the explained inputs: NeFLAG's `mean_steps` (gradient evaluations per walk; the paper reports 1.66 to 1.93 at epsilon 0.1); a path method's `completeness_gap` |sum of the map - (f(x) - f(baseline))|, zero for the exact integral, so the quadrature's error in f's units (raise `steps` where it matters)."
+        line "Per-input quantities a method reports about its own computation, over the explained inputs: NeFLAG's `mean_steps` (gradient evaluations per walk; the paper reports 1.66 to 1.93 at epsilon 0.1); a path method's `completeness_gap` |sum of the map - (f(x) - f(baseline))|, zero for the exact integral, so the quadrature's error in f's units (raise `steps` where it matters); a sampling method's `split_half_spearman` (rank agreement of the maps of its two halves of samples), `mc_standard_error` (root-mean-square Monte-Carlo standard error of the map's features, from the two halves) and `mc_relative_error` (that over the map's root mean square: 0.1 means the noise of the estimate is a tenth of the map's size)."
         line ""
         line "| method | target | diagnostic | mean | median | max |"
         line "|---|---|---|---:|---:|---:|"

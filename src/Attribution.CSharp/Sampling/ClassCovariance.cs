@@ -59,6 +59,22 @@ public sealed class ClassCovariance : IDisposable
         return Factorise(covariances.to(ScalarType.Float64), relativeJitter, new int[covariances.shape[0]], channels, height, width);
     }
 
+    /// <summary>
+    /// Rebuilds a stored estimate (a cache artefact): the jittered covariances and their factors [K, D, D] as
+    /// <see cref="Estimate"/> made them, with their jitters and counts. Nothing is recomputed; the shapes are checked.
+    /// The tensors are taken over (detached from any dispose scope); <see cref="Dispose"/> frees them.
+    /// </summary>
+    public static ClassCovariance Restore(Tensor covariances, Tensor factors, double[] jitters, int[] counts, long channels, long height, long width)
+    {
+        long d = height * width, k = jitters.Length;
+        foreach (var (name, t) in new[] { ("covariances", covariances), ("factors", factors) })
+            if (t.shape.Length != 3 || t.shape[0] != k || t.shape[1] != d || t.shape[2] != d)
+                throw new ArgumentException($"stored {name} are [{string.Join(", ", t.shape)}], expected [{k}, {d}, {d}] for {k} classes of {height}x{width}");
+        if (counts.Length != k) throw new ArgumentException($"{counts.Length} counts for {k} classes");
+        return new ClassCovariance(covariances.to(ScalarType.Float32).DetachFromDisposeScope(), factors.to(ScalarType.Float32).DetachFromDisposeScope(),
+                                   jitters, counts, channels, height, width);
+    }
+
     static ClassCovariance Factorise(Tensor sigmas, double relativeJitter, int[] counts, long c, long h, long w)
     {
         if (relativeJitter < 0) throw new ArgumentOutOfRangeException(nameof(relativeJitter), relativeJitter, "jitter must be non-negative");

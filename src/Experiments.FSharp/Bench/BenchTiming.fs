@@ -45,7 +45,9 @@ let pairedSeconds (m: IAttributionMethod) model (x: Tensor) (y: Tensor) (passes:
         use scope = torch.NewDisposeScope()
         let points = GradientFloor.Points(x.narrow(0L, start, size), passes, 0.15, seed + start)
         let targets = y.narrow(0L, start, size).repeat_interleave(int64 passes, 0L)
-        floor <- floor + timed x.device (fun () -> GradientFloor.Run(model, points, targets, batch))
+        // the same chunks as the method's (ExplainOptions.PointsPerChunk caps them on a CPU for large inputs)
+        let chunk = ExplainOptions(OutputFunction.Probability, batch).PointsPerChunk(x)
+        floor <- floor + timed x.device (fun () -> GradientFloor.Run(model, points, targets, chunk))
         method <- method + timed x.device (fun () -> explainCall m model x y start size batch seed)
     method, floor
 

@@ -150,4 +150,33 @@ let tests =
             Expect.isTrue ((diagonalBlocks (perChannel.Dense(0L)) 2L 4L).allclose(diagonalBlocks sigma 2L 4L, 1e-4, 1e-6)) "per channel = diagonal blocks of the full estimate"
             Expect.isTrue (lowRank.Dense(0L).allclose(sigma, 1e-4, 1e-6)) "full-rank low rank = full"
         }
+
+        test "low rank from images above 4096 features (thin SVD): on its retained directions it is the data's covariance, its values are the top eigenvalues, and every feature keeps its variance" {
+            use scope = NewDisposeScope()
+            use g = new Generator(23UL, CPU)
+            // 3 x 40 x 40 = 4800 features, 60 images: the estimator must take the thin SVD, never a 4800 x 4800 matrix.
+            let n, c, h, w, rank = 60L, 3L, 40L, 40L, 6
+            let smooth = nn.functional.avg_pool2d(rand([| n; c; h + 4L; w + 4L |], generator = g), 5L, stride = 1L)
+            let images = smooth.``to``(ScalarType.Float32)
+            let labels = zeros(n, dtype = ScalarType.Int64)
+            use model = CovarianceModels.Estimate(images, labels, 1, CovarianceStructure.LowRankPlusDiagonal(rank), 0.0) :?> LowRankPlusDiagonalCovariance
+            let x = images.reshape(n, -1L).``to``(ScalarType.Float64)
+            let centred = x - x.mean([| 0L |], keepdim = true)
+            let u = model.Factor(0L).``to``(ScalarType.Float64)
+            let lambda = u.square().sum([| 0L |])
+            let v = u / lambda.sqrt()
+            // V^T Sigma V from the data without forming Sigma: (X V)^T (X V) / (n - 1)
+            let xv = centred.matmul(v)
+            let projected = xv.t().matmul(xv) / float (n - 1L)
+            let scale = lambda.max().item<float>()
+            Expect.isTrue (projected.allclose(lambda.diag(), 1e-4, 1e-4 * scale)) "V^T Sigma V = diag(lambda) on the retained directions"
+            Expect.isTrue (v.t().matmul(v).allclose(eye(int64 rank, dtype = ScalarType.Float64), 1e-4, 1e-4)) "the directions are orthonormal"
+            // Sigma's nonzero eigenvalues are those of the n x n Gram matrix X X^T / (n - 1)
+            let gram = centred.matmul(centred.t()) / float (n - 1L)
+            let top = linalg.eigvalsh(gram).flip([| 0L |]).narrow(0L, 0L, int64 rank)
+            Expect.isTrue (lambda.allclose(top, 1e-4, 1e-4 * scale)) $"lambda are the top {rank} eigenvalues"
+            let variances = centred.square().sum([| 0L |]) / float (n - 1L)
+            let kept = u.square().sum([| 1L |]) + model.Diagonal(0L).``to``(ScalarType.Float64)
+            Expect.isTrue (kept.allclose(variances, 1e-4, 1e-6 * variances.max().item<float>())) "diag(U U^T) + d = diag(Sigma)"
+        }
     ]

@@ -110,7 +110,7 @@ public sealed class InformationBottleneck : IAttributionMethod
         model.eval();
         long count = inputs.shape[0];
         var keys = options.Keys(count);
-        long perChunk = Math.Max(1, options.BatchSize / Copies);
+        long perChunk = Math.Max(1, options.PointsPerChunk(inputs) / Copies);
         // The parameters are constants of the optimisation: no gradient is built for them, and Adam never sees them.
         var parameters = model.parameters().Where(p => p.requires_grad).ToList();
         foreach (var p in parameters) p.requires_grad = false;

@@ -83,7 +83,7 @@ public sealed class InputBottleneck : IAttributionMethod
         long count = inputs.shape[0];
         var keys = options.Keys(count);
         var layout = InputLayouts.Of(model, inputs);
-        long perChunk = Math.Max(1, options.BatchSize / Copies);
+        long perChunk = Math.Max(1, options.PointsPerChunk(inputs) / Copies);
         using var frozen = FrozenParameters.Of(model);
         using var scope = NewDisposeScope();
         var maps = new List<Tensor>();

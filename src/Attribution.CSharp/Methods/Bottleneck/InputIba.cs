@@ -98,7 +98,7 @@ public sealed class InputIba : IAttributionMethod
         long count = inputs.shape[0];
         var keys = options.Keys(count);
         var layout = InputLayouts.Of(model, inputs);
-        long perChunk = Math.Max(1, options.BatchSize / Math.Max(Math.Max(FeatureBottleneck.Copies, InputBottleneck.Copies), Gan.BatchSize));
+        long perChunk = Math.Max(1, options.PointsPerChunk(inputs) / Math.Max(Math.Max(FeatureBottleneck.Copies, InputBottleneck.Copies), Gan.BatchSize));
         using var frozen = FrozenParameters.Of(model);
         using var scope = NewDisposeScope();
         var maps = new List<Tensor>();

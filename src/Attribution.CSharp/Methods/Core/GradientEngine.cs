@@ -15,7 +15,7 @@ public sealed record PointChunk(Tensor InputIndex, Tensor Targets, Tensor Points
 
 /// <summary>
 /// The batched core every gradient method goes through: expand each input into its sample points,
-/// cut the points of all inputs into chunks of <see cref="ExplainOptions.BatchSize"/>, run one forward and
+/// cut the points of all inputs into chunks (<see cref="ExplainOptions.PointsPerChunk"/>), run one forward and
 /// one backward pass per chunk, and hand the chunk to a reducer. Batching and memory are solved here once.
 /// </summary>
 public static class GradientEngine
@@ -75,15 +75,16 @@ public static class GradientEngine
         var keys = options.InputKeys ?? Enumerable.Range(0, (int)count).Select(i => (long)i).ToArray();
         if (keys.Length != count) throw new ArgumentException($"{keys.Length} input keys for {count} inputs");
         var targetList = targets.cpu().data<long>().ToArray();
+        long chunk = options.PointsPerChunk(inputs);
 
         long cachedInput = -1;
         SampleSet? cached = null;
         try
         {
-            for (long start = 0; start < total; start += options.BatchSize)
+            for (long start = 0; start < total; start += chunk)
             {
                 using var scope = NewDisposeScope();
-                long end = Math.Min(start + options.BatchSize, total);
+                long end = Math.Min(start + chunk, total);
                 var points = new List<Tensor>();
                 var weights = new List<Tensor>();
                 var owners = new List<Tensor>();

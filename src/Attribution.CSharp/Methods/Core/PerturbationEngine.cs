@@ -32,7 +32,7 @@ public static class PerturbationEngine
         return values.MoveToOuterDisposeScope();
     }
 
-    /// <summary>f at the inputs themselves [B], in chunks of <see cref="ExplainOptions.BatchSize"/>.</summary>
+    /// <summary>f at the inputs themselves [B], in chunks of <see cref="ExplainOptions.PointsPerChunk"/>.</summary>
     public static Tensor Values(nn.Module<Tensor, Tensor> model, Tensor inputs, Tensor targets, ExplainOptions options)
     {
         options.Check();
@@ -40,9 +40,9 @@ public static class PerturbationEngine
         model.eval();
         using var scope = NewDisposeScope();
         var parts = new List<Tensor>();
-        for (long start = 0; start < inputs.shape[0]; start += options.BatchSize)
+        for (long start = 0; start < inputs.shape[0]; start += options.PointsPerChunk(inputs))
         {
-            long n = Math.Min(options.BatchSize, inputs.shape[0] - start);
+            long n = Math.Min(options.PointsPerChunk(inputs), inputs.shape[0] - start);
             parts.Add(Values(model, inputs.narrow(0, start, n), targets.narrow(0, start, n), options.Output));
         }
         return cat(parts, 0).MoveToOuterDisposeScope();
@@ -60,10 +60,10 @@ public static class PerturbationEngine
         if (perturbations < 1) throw new ArgumentOutOfRangeException(nameof(perturbations), perturbations, "at least one perturbation per input is needed");
         model.eval();
         long total = inputs.shape[0] * perturbations;
-        for (long start = 0; start < total; start += options.BatchSize)
+        for (long start = 0; start < total; start += options.PointsPerChunk(inputs))
         {
             using var scope = NewDisposeScope();
-            long end = Math.Min(start + options.BatchSize, total);
+            long end = Math.Min(start + options.PointsPerChunk(inputs), total);
             var points = new List<Tensor>();
             var owners = new List<Tensor>();
             var indices = new List<Tensor>();

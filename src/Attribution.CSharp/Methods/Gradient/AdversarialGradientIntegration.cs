@@ -69,7 +69,7 @@ public sealed class AdversarialGradientIntegration : IAttributionMethod
         var map = zeros(inputs.shape, ScalarType.Float64, inputs.device);
         var steps = zeros(count, ScalarType.Float64, inputs.device);
         var success = zeros(count, ScalarType.Float64, inputs.device);
-        long perPass = Math.Max(1, options.BatchSize / 2);
+        long perPass = Math.Max(1, options.PointsPerChunk(inputs) / 2);
         for (long start = 0; start < walks; start += perPass)
         {
             using var chunkScope = NewDisposeScope();

@@ -61,7 +61,7 @@ public sealed class NegativeFluxAggregation : IAttributionMethod
                 var owners = new List<Tensor>();
                 var taken = new List<Tensor>();
                 if (pool.Points is not null) { points.Add(pool.Points); owners.Add(pool.Owners!); taken.Add(pool.Steps!); }
-                long room = options.BatchSize - (pool.Points?.shape[0] ?? 0);
+                long room = options.PointsPerChunk(inputs) - (pool.Points?.shape[0] ?? 0);
                 while (room > 0 && next < total)
                 {
                     long i = next / Samples, from = next % Samples, take = Math.Min(room, Samples - from);

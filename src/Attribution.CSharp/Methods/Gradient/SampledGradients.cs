@@ -18,7 +18,9 @@ namespace Attribution.Methods;
 /// 2017, completeness), so it measures the quadrature's error (Captum's convergence delta), in f's units.</para>
 /// <para>A method that draws at random (4 samples or more, not a path) reports per input the diagnostic
 /// <c>split_half_spearman</c>: the Spearman correlation between the map of its first half of samples and the map of the
-/// second half. Near 1, the samples agree and the map has settled; well below 1, more samples would change it.</para>
+/// second half. Near 1, the samples agree and the map has settled; well below 1, more samples would change it. From the
+/// same halves come <c>mc_standard_error</c> (the root-mean-square Monte-Carlo standard error of the map's features,
+/// in map units) and <c>mc_relative_error</c> (that over the map's root mean square).</para>
 /// </summary>
 public sealed class SampledGradients : IAttributionMethod
 {
@@ -73,12 +75,15 @@ public sealed class SampledGradients : IAttributionMethod
             var mapB = MapOf((sums.First - halfFirst) / weightB * sums.TotalWeight!.view(shape),
                              sums.Second is null ? null : (sums.Second - sums.HalfSecond!) / weightB * sums.TotalWeight!.view(shape), inputs);
             diagnostics["split_half_spearman"] = SplitHalfSpearman(mapA, mapB).MoveToOuterDisposeScope();
+            var (standardError, relativeError) = MonteCarloError(mapA, mapB, map);
+            diagnostics["mc_standard_error"] = standardError.MoveToOuterDisposeScope();
+            diagnostics["mc_relative_error"] = relativeError.MoveToOuterDisposeScope();
         }
         if (Multiplier == Multiplier.InputMinusBaseline)
         {
             var baseline = ((IBaselineSampler)Sampler).Baseline(inputs).expand_as(inputs);
-            var rise = OutputValues.Of(model, inputs, targets, options.Output, options.BatchSize)
-                     - OutputValues.Of(model, baseline, targets, options.Output, options.BatchSize);
+            var rise = OutputValues.Of(model, inputs, targets, options.Output, options.PointsPerChunk(inputs))
+                     - OutputValues.Of(model, baseline, targets, options.Output, options.PointsPerChunk(inputs));
             var total = map.to(ScalarType.Float64).reshape(map.shape[0], -1).sum(1);
             diagnostics["completeness_gap"] = (total - rise.to(total.device)).abs().MoveToOuterDisposeScope();
         }
@@ -110,6 +115,22 @@ public sealed class SampledGradients : IAttributionMethod
             _ => map,
         };
         return Absolute ? map.abs() : map;
+    }
+
+    /// <summary>
+    /// Per input, the Monte-Carlo standard error of the map from its two halves, at no extra cost: each half averages
+    /// S/2 independent samples, so Var(A - B) = 4 Var(map) feature by feature, and ((A - B)/2)^2 estimates the map's
+    /// variance. Averaged over the features it gives the root-mean-square standard error (map units, float64 [B]); the
+    /// relative error divides it by the root mean square of the map itself. Exact in expectation for a mean of gradients;
+    /// for a nonlinear statistic (a square, a variance, an absolute value) it is the first-order (delta-method) value.
+    /// </summary>
+    static (Tensor StandardError, Tensor RelativeError) MonteCarloError(Tensor a, Tensor b, Tensor map)
+    {
+        long count = a.shape[0];
+        var half = ((a.to(ScalarType.Float64) - b.to(ScalarType.Float64)) * 0.5).reshape(count, -1);
+        var standardError = half.square().mean([1]).sqrt();
+        var scale = map.to(ScalarType.Float64).reshape(count, -1).square().mean([1]).sqrt();
+        return (standardError, standardError / scale);
     }
 
     /// <summary>Per input, the Spearman correlation of two maps [B, ...] (float64 [B]).</summary>

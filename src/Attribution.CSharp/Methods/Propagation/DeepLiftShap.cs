@@ -60,7 +60,7 @@ public sealed class DeepLiftShap : IAttributionMethod
 
         var sums = zeros(inputs.shape, ScalarType.Float64, inputs.device);
         var delta = zeros(count, ScalarType.Float64, inputs.device);
-        long pairsPerChunk = Math.Max(1, options.BatchSize / 2);
+        long pairsPerChunk = Math.Max(1, options.PointsPerChunk(inputs) / 2);
         using var paired = new PairedForward(model);
         using (rectified.UseRectifier(RescaleRectifier.Create(() => paired.Pairs)))
         using (rectified.UseMaxPool((x, kernel) => RescaleMaxPool2d.apply(x, kernel)))

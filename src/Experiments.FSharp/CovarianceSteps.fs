@@ -1,0 +1,49 @@
+/// The plan's covariance step: the class covariances (shared across channels) of the training inputs, estimated
+/// once and kept in the cache beside the model (`covariances/HASH.safetensors`), so that a re-run whose every
+/// other step is cached does not spend seconds re-estimating them, and so that a user can open what was sampled
+/// from: `covariance` (Sigma_k + j_k I, [K, D, D]), `factor` (its Cholesky factor), `jitter` [K] and `count` [K].
+module Experiments.CovarianceSteps
+
+open System.Collections.Generic
+open TorchSharp
+open Attribution.Models
+open Attribution.Sampling
+open Experiments.Plan
+
+/// The cache file of a covariance step.
+let file (step: Step) = Artefacts.path "covariances" step.Hash ".safetensors"
+
+let private save (path: string) (c: ClassCovariance) =
+    use scope = torch.NewDisposeScope()
+    let tensors = Dictionary<string, torch.Tensor>()
+    tensors.["covariance"] <- c.Covariances.cpu()
+    tensors.["factor"] <- c.Factors.cpu()
+    tensors.["jitter"] <- torch.tensor(c.Jitters |> Array.ofSeq, dtype = torch.float64)
+    tensors.["count"] <- torch.tensor(c.Counts |> Seq.map int64 |> Array.ofSeq)
+    let metadata =
+        [ "estimator", "unbiased covariance of the pixels per class, every channel of every training image one sample of an H*W vector (FI App. B), plus jitter * mean(diag) I, the jitter raised 10x until Cholesky succeeds"
+          "structure", "shared_across_channels"
+          "channels", string c.Channels
+          "height", string c.Height
+          "width", string c.Width ]
+    Safetensors.Save(path, tensors, readOnlyDict metadata)
+
+let private tryLoad (path: string) (device: torch.Device) =
+    Artefacts.tryTensorsWithMetadata path
+    |> Option.map (fun (struct (stored, metadata)) ->
+        use scope = torch.NewDisposeScope()
+        ClassCovariance.Restore(stored.["covariance"].``to``(device), stored.["factor"].``to``(device),
+                                stored.["jitter"].data<float>().ToArray(), stored.["count"].data<int64>().ToArray() |> Array.map int,
+                                int64 metadata.["channels"], int64 metadata.["height"], int64 metadata.["width"]))
+
+/// The step's covariances from the cache, or estimated by `estimate` and stored.
+let provide (step: Step) (device: torch.Device) (estimate: unit -> ClassCovariance) =
+    let path = file step
+    match tryLoad path device with
+    | Some c ->
+        Progress.say $"{step.Name}: cached"
+        c
+    | None ->
+        let c = estimate ()
+        save path c
+        c
