@@ -31,7 +31,9 @@ type BenchOptions =
       Methods: string list
       /// Input counts for the memory check (empty: none).
       MemoryInputs: int list
-      Json: string option }
+      Json: string option
+      /// A folder to write the weights, inputs and saliency maps into for scripts/bench_pytorch.py.
+      PyTorch: string option }
 
 /// One contender's figures.
 type ContenderFigures =
@@ -172,12 +174,13 @@ let private printTable (figures: ContenderFigures list) =
         let ratio = show f.Ratio (fun r -> sprintf "%.3f [%.3f, %.3f]" r f.RatioLow f.RatioHigh)
         let rss = if f.PeakRssMb.HasValue then sprintf "%.0f MB" f.PeakRssMb.Value else "-"
         let floor = if f.FloorSeconds.IsEmpty then "-" else sprintf "%.3f" (List.min f.FloorSeconds)
-        printfn "%-24s %9s %9.3f %9s %10s %32s %10.1f %9.3f %9s" f.Id passes (List.min f.Seconds) floor (show f.BestRatio (sprintf "%.3f")) ratio f.ImagesPerSecond f.SecondsPerImage rss
+        printfn "%-24s %9s %9.3f %9s %10s %32s %10.4g %9.4g %9s" f.Id passes (List.min f.Seconds) floor (show f.BestRatio (sprintf "%.3f")) ratio f.ImagesPerSecond f.SecondsPerImage rss
 
 /// Runs the benchmark and prints its figures (and writes them as JSON when asked).
 let run (device: Device) (options: BenchOptions) =
     let setup = BenchSetup.create options.Model options.Inputs device Progress.say
     try
+        options.PyTorch |> Option.iter (fun dir -> BenchPyTorch.write dir setup options.Model options.Samples options.Batch)
         let every = BenchContenders.all options.Samples setup.Covariance setup.Stage
         let chosen =
             match options.Methods, options.Model with

@@ -264,7 +264,8 @@ let private benchOptions (args: ParseResults<BenchArgs>) =
              Benchmark.Repeats = repeats
              Benchmark.Methods = args.GetResult(Methods, []) |> List.collect (fun s -> s.Split(',', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray)
              Benchmark.MemoryInputs = args.GetResult(Memory, [])
-             Benchmark.Json = args.TryGetResult Json }
+             Benchmark.Json = args.TryGetResult Json
+             Benchmark.PyTorch = args.TryGetResult Pytorch }
     | Error e, errors -> Error(e @ errors)
     | _, errors -> Error errors
 

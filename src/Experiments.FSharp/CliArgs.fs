@@ -46,6 +46,7 @@ type BenchArgs =
     | Methods of ids: string list
     | Memory of inputs: int list
     | Json of file: string
+    | Pytorch of folder: string
     | Quick
     interface IArgParserTemplate with
         member this.Usage =
@@ -61,6 +62,7 @@ type BenchArgs =
             | Methods _ -> "only these contenders (ids as printed; default: those with a floor at 28 pixels, all at natural-image size)."
             | Memory _ -> "measure peak RSS explaining these numbers of test inputs with SmoothGrad on the CLI's path (e.g. 1000 10000); times no method unless --methods names some."
             | Json _ -> "write the figures to this JSON file."
+            | Pytorch _ -> "also write the weights, inputs and saliency maps into this folder for scripts/bench_pytorch.py (the same methods in PyTorch)."
             | Quick -> "a check of your machine in under 2 minutes: random-weight fashion_cnn, 64 inputs, 3 repeats."
 
 type ListArgs =

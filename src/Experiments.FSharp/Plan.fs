@@ -84,9 +84,11 @@ let compile (spec: Spec) (dataHash: string) : Plan =
         | _, None -> hash ([ "train"; dataHash; canonical spec.Model.Architecture; string spec.Model.Epochs; string spec.Model.BatchSize
                              canonical spec.Model.LearningRate; canonical spec.Data.TrainLimit; string spec.Seed ] @ normalisation)
     let model = { Name = "model"; Kind = ProvideModel; Hash = modelHash; DependsOn = []; Methods = [] }
+    // Text's covariances are over the model's embeddings, so they follow the model; pixels' and waveforms' do not.
+    let covarianceModel = match spec.Data.Dataset with SpamAssassin | TextFile _ -> [ modelHash ] | _ -> []
     let covariances =
         spec.Methods |> List.choose (fun m -> covarianceJitter m.Kind) |> List.distinct
-        |> List.map (fun j -> { Name = $"covariance/jitter={j}"; Kind = EstimateCovariance j; Hash = hash [ "covariance"; dataHash; modelHash; canonical spec.Data.TrainLimit; canonical j ]
+        |> List.map (fun j -> { Name = $"covariance/jitter={j}"; Kind = EstimateCovariance j; Hash = hash ([ "covariance"; dataHash; canonical spec.Data.TrainLimit; canonical j ] @ covarianceModel)
                                 DependsOn = []; Methods = [] })
     let attributionHash kind target = hash [ "attribute"; modelHash; explainedHash; canonical kind; targetName target; canonical spec.Explain.Output; string spec.Seed ]
     let attributions =

@@ -29,6 +29,9 @@ type CovarianceChoice =
 /// Everything one bench run explains with.
 type Setup =
     { Model: torch.nn.Module<Tensor, Tensor>
+      /// The network itself, without the wrapper that gives layer methods its stages (its state dict has the
+      /// architecture's own names, as PyTorch's has).
+      Network: torch.nn.Module<Tensor, Tensor>
       Inputs: Tensor
       Targets: Tensor
       Context: MethodContext
@@ -65,7 +68,7 @@ let create (model: BenchModel) (inputs: int) (device: Device) (say: string -> un
     let train = Attribution.Data.FashionMnist.Load(null, true)
     let test = Attribution.Data.FashionMnist.Load(null, false)
     torch.manual_seed (Seeds.Derive(0L, "bench-init")) |> ignore
-    let network, inputsOf, referenceRows, covariance, stage =
+    let network, raw, inputsOf, referenceRows, covariance, stage =
         match model with
         | FashionCnnModel epochs ->
             let cnn = new FashionCnn()
@@ -75,12 +78,13 @@ let create (model: BenchModel) (inputs: int) (device: Device) (say: string -> un
                 let met = accuracy >= 0.88 && report.Seconds <= 180.0
                 say (sprintf "training: %d epochs in %.1f s, test accuracy %.2f%% (target: >= 88%% within 180 s on 2 cores: %s)"
                          epochs report.Seconds (100.0 * accuracy) (if met then "met" else "NOT met"))
-            (cnn.``to``(device) :> torch.nn.Module<Tensor, Tensor>), id, balancedRows train.Labels 6000, SharedCovariance, "conv2"
+            let cnn = cnn.``to``(device)
+            (cnn :> torch.nn.Module<Tensor, Tensor>), (cnn :> torch.nn.Module<Tensor, Tensor>), id, balancedRows train.Labels 6000, SharedCovariance, "conv2"
         | TorchVisionModel(name, size) ->
             let network = TorchVisionModels.Create(name, 10)
             network.``to``(device) |> ignore
             let layered = new ModuleLayers(network, network, [| 3L; int64 size; int64 size |])
-            (layered :> torch.nn.Module<Tensor, Tensor>), resized size, balancedRows train.Labels 20, LowRankCovariance 32, "layer3"
+            (layered :> torch.nn.Module<Tensor, Tensor>), network, resized size, balancedRows train.Labels 20, LowRankCovariance 32, "layer3"
     network.eval()
     let referenceIndex = torch.tensor referenceRows
     let trainImages = inputsOf (train.Images.index_select(0L, referenceIndex))
@@ -108,6 +112,7 @@ let create (model: BenchModel) (inputs: int) (device: Device) (say: string -> un
         let rows = min n (int trainImages.shape.[0])
         trainImages.narrow(0L, 0L, int64 rows).``to``(device)
     { Model = network
+      Network = raw
       Inputs = x
       Targets = y
       Context = { Covariances = covariances; References = references; Model = network; Structured = structuredOf }
