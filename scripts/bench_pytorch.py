@@ -154,7 +154,7 @@ def main():
                 method(model, x[s:s + n], t[s:s + n], passes, chunk)
         return work
     contenders = {
-        "floor(50)": by_call(floor, samples),
+        "floor": by_call(floor, samples),
         "saliency": by_call(lambda m, xs, ts, _, c: probability_gradient(m, xs, ts), 1),
         "smooth_grad": by_call(smooth_grad, samples),
         "integrated_gradients": by_call(integrated_gradients, samples),

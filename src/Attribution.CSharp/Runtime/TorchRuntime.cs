@@ -56,12 +56,23 @@ public static class TorchRuntime
     }
 
     /// <summary>
-    /// Sets libtorch's intra-op threads from <c>ATTRIBUTION_THREADS</c> when it is set (a positive integer), and
-    /// otherwise leaves libtorch's own choice (one thread per core it sees).
+    /// Sets libtorch's intra-op threads: <c>ATTRIBUTION_THREADS</c> when set (a positive integer), otherwise the cores
+    /// this process may use as .NET counts them (<see cref="Environment.ProcessorCount"/>: CPU affinity, a container's
+    /// CPU quota, a Slurm allocation), where libtorch alone would take every core of the host; a set <c>OMP_NUM_THREADS</c>
+    /// is left to libtorch. Measured on this 2-core
+    /// machine (docs/performance.md): idle, 2 threads explain 1.6x as many images a second as 1; with the other core
+    /// busy, 2 threads explain half as many as 1, since each parallel region waits for its descheduled thread. So
+    /// processes that share cores (shards side by side) should each take --threads 1.
     /// </summary>
     static void ApplyThreads()
     {
-        if (Environment.GetEnvironmentVariable(ThreadsVariable) is not { Length: > 0 } text) return;
+        if (Environment.GetEnvironmentVariable(ThreadsVariable) is not { Length: > 0 } text)
+        {
+            // OpenMP's own variable, when a user set it, is libtorch's to read
+            if (Environment.GetEnvironmentVariable("OMP_NUM_THREADS") is not { Length: > 0 })
+                torch.set_num_threads(Math.Max(1, Environment.ProcessorCount));
+            return;
+        }
         if (!int.TryParse(text, out var threads) || threads < 1 || threads > 1024)
             throw new InvalidOperationException($"{ThreadsVariable}={text}: must be a whole number of threads between 1 and 1024");
         torch.set_num_threads(threads);
