@@ -22,33 +22,14 @@ type Marker =
 
 let private tool = "attribution"
 
-let private json = JsonSerializerOptions(WriteIndented = true)
-
 let private readMarker (folder: string) =
-    let file = Path.Combine(folder, MarkerName)
-    if not (File.Exists file) then None
-    else
-        try
-            match JsonSerializer.Deserialize<Marker>(File.ReadAllText file, json) with
-            | null -> None
-            | m when m.Tool = tool && not (isNull (box m.Files)) -> Some m
-            | _ -> None
-        with _ -> None
+    MarkedFolder.read<Marker> folder MarkerName (fun m -> m.Tool = tool && not (isNull (box m.Files)))
 
-let private writeMarker (folder: string) (marker: Marker) =
-    AtomicFile.WriteAllText(Path.Combine(folder, MarkerName), JsonSerializer.Serialize(marker, json))
+let private writeMarker (folder: string) (marker: Marker) = MarkedFolder.write folder MarkerName marker
 
-/// Every file and folder under `folder`, relative and '/'-separated, the marker excluded.
-let private contents (folder: string) =
-    Directory.EnumerateFileSystemEntries(folder, "*", SearchOption.AllDirectories)
-    |> Seq.map (fun p -> Path.GetRelativePath(folder, p).Replace('\\', '/'))
-    |> Seq.filter (fun p -> p <> MarkerName)
-    |> Seq.sort
-    |> List.ofSeq
+let private contents (folder: string) = MarkedFolder.contents folder MarkerName
 
-let private listed (names: string list) =
-    let shown = names |> List.truncate 5 |> String.concat ", "
-    if names.Length > 5 then $"{shown} and {names.Length - 5} more" else shown
+let private listed = MarkedFolder.listed
 
 /// The marker's files and the folders they lie in.
 let private owned (m: Marker) =
