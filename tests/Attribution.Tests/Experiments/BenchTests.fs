@@ -1,0 +1,74 @@
+/// The performance harness: what it measures and records, never how fast anything is (figures live in the bench).
+module BenchTests
+
+open System.IO
+open System.Text.Json
+open Expecto
+open TorchSharp
+open type TorchSharp.torch
+open Microsoft.FSharp.Core.Operators // torch's float32, int64, ... dtypes would shadow the conversions
+open Attribution.Methods
+open Attribution.Performance
+open Experiments
+
+[<Tests>]
+let tests =
+    testList "bench" [
+        test "the floor's points are each input plus its own N(0, s^2) noise, laid input after input" {
+            use scope = NewDisposeScope()
+            let x = arange(3L, dtype = ScalarType.Float32).view(3L, 1L, 1L, 1L).expand(3L, 1L, 40L, 40L).contiguous()
+            let points = GradientFloor.Points(x, 50, 0.2, 7L)
+            Expect.sequenceEqual points.shape [| 150L; 1L; 40L; 40L |] "50 points per input"
+            let noise = (points - x.repeat_interleave(50L, 0L)).``to``(ScalarType.Float64)
+            // 240,000 normals: the mean's standard error is 0.2 / 490, the standard deviation's about 0.2 / 693
+            Expect.floatClose { absolute = 5.0 * 0.2 / 490.0; relative = 0.0 } (noise.mean().item<float>()) 0.0 "noise mean 0"
+            Expect.floatClose { absolute = 5.0 * 0.2 / 693.0; relative = 0.0 } (noise.std().item<float>()) 0.2 "noise stdev s"
+            let again = GradientFloor.Points(x, 50, 0.2, 7L)
+            Expect.isTrue (points.eq(again).all().item<bool>()) "seeded: the same points twice"
+            Expect.isFalse (points.narrow(0L, 0L, 1L).eq(points.narrow(0L, 1L, 1L)).all().item<bool>()) "distinct points, not copies"
+        }
+
+        test "on a CPU a chunk holds at most 2^20 input values, and batch_size points where they fit" {
+            use scope = NewDisposeScope()
+            let options = ExplainOptions(Attribution.Methods.OutputFunction.Probability, 256)
+            Expect.equal (options.PointsPerChunk(zeros(2L, 1L, 28L, 28L))) 256 "Fashion-MNIST: batch_size"
+            Expect.equal (options.PointsPerChunk(zeros(2L, 3L, 224L, 224L))) 6 "224x224x3: 2^20 / 150,528 = 6"
+            Expect.equal (options.PointsPerChunk(zeros(1L, 3L, 1024L, 1024L))) 1 "never fewer than one point"
+        }
+
+        test "a bench run records, per contender, its rounds, floors, ratios and peak memory in its JSON" {
+            let json = Path.Combine(Path.GetTempPath(), $"bench-{System.Guid.NewGuid():N}.json")
+            try
+                let options =
+                    { Benchmark.Model = BenchSetup.FashionCnnModel 0
+                      Benchmark.Inputs = 3
+                      Benchmark.Samples = 4
+                      Benchmark.Batch = 8
+                      Benchmark.Repeats = 2
+                      Benchmark.Methods = [ "saliency"; "smooth_grad"; "grad_cam" ]
+                      Benchmark.MemoryInputs = []
+                      Benchmark.Json = Some json
+                      Benchmark.PyTorch = None }
+                Benchmark.run CPU options
+                use document = JsonDocument.Parse(File.ReadAllText json)
+                let contenders = document.RootElement.GetProperty("Contenders").EnumerateArray() |> Seq.toList
+                Expect.sequenceEqual (contenders |> List.map (fun c -> c.GetProperty("Id").GetString())) [ "saliency"; "smooth_grad"; "grad_cam" ] "the chosen contenders, in order"
+                for c in contenders do
+                    let id = c.GetProperty("Id").GetString()
+                    let seconds = c.GetProperty("Seconds").EnumerateArray() |> Seq.map _.GetDouble() |> Seq.toList
+                    let floors = c.GetProperty("FloorSeconds").EnumerateArray() |> Seq.map _.GetDouble() |> Seq.toList
+                    Expect.all seconds (fun s -> s > 0.0) $"{id}: positive times"
+                    if id = "grad_cam" then
+                        Expect.equal seconds.Length 1 "a method without a floor runs once"
+                        Expect.isEmpty floors "and has no floor"
+                    else
+                        Expect.equal seconds.Length 2 $"{id}: one time per round"
+                        Expect.equal floors.Length 2 $"{id}: one floor per round"
+                        let best = c.GetProperty("BestRatio").GetDouble()
+                        Expect.floatClose { absolute = 1e-12; relative = 1e-9 } best (List.min seconds / List.min floors) $"{id}: best ratio = least time / least floor"
+                Expect.equal (contenders.[1].GetProperty("PassesPerInput").GetInt32()) 4 "smooth_grad's floor has its 4 passes an input"
+                Expect.isGreaterThan (document.RootElement.GetProperty("Threads").GetInt32()) 0 "the thread count is recorded"
+            finally
+                if File.Exists json then File.Delete json
+        }
+    ]
