@@ -255,14 +255,19 @@ let private benchOptions (args: ParseResults<BenchArgs>) =
         if not natural then Ok(BenchSetup.FashionCnnModel epochs)
         elif Attribution.Models.TorchVisionModels.Names |> Seq.contains model then Ok(BenchSetup.TorchVisionModel(model, size))
         else Error [ $"""--model {model}: not a bench model; use fashion_cnn or a TorchVision architecture ({String.Join(", ", Attribution.Models.TorchVisionModels.Names)})""" ]
-    match modelChoice, benchErrors epochs inputs samples size batch repeats with
+    let methods = args.GetResult(Methods, []) |> List.collect (fun s -> s.Split(',', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray)
+    let unknownMethods =
+        match methods |> List.filter (fun id -> not (List.contains id BenchContenders.ids)) with
+        | [] -> []
+        | unknown -> [ $"""--methods: unknown contender(s) {String.Join(", ", unknown)}; the bench knows {String.Join(", ", BenchContenders.ids)}""" ]
+    match modelChoice, benchErrors epochs inputs samples size batch repeats @ unknownMethods with
     | Ok m, [] ->
         Ok { Benchmark.Model = m
              Benchmark.Inputs = inputs
              Benchmark.Samples = samples
              Benchmark.Batch = batch
              Benchmark.Repeats = repeats
-             Benchmark.Methods = args.GetResult(Methods, []) |> List.collect (fun s -> s.Split(',', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray)
+             Benchmark.Methods = methods
              Benchmark.MemoryInputs = args.GetResult(Memory, [])
              Benchmark.Json = args.TryGetResult Json
              Benchmark.PyTorch = args.TryGetResult Pytorch }

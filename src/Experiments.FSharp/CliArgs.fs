@@ -129,4 +129,4 @@ type Command =
             | Cache _ -> "check the cache (verify) or remove what no spec needs (gc)."
             | Export _ -> "write a finished run's inputs, covariances, maps and per-input metric values as safetensors and JSON, for checking outside .NET."
             | Verbose -> "print stack traces for every error (anywhere on the command line)."
-            | Threads _ -> "libtorch's CPU threads (anywhere on the command line; default: $ATTRIBUTION_THREADS, else one per core)."
+            | Threads _ -> "libtorch's CPU threads (anywhere on the command line; default: $ATTRIBUTION_THREADS, else the cores this process may use)."

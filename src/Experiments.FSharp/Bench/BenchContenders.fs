@@ -51,3 +51,6 @@ let all (samples: int) (covariance: CovarianceChoice) (stage: string) =
 
 /// The gradient-sampling contenders only: the ones with a floor (the quick bench and the default at 28 pixels).
 let withFloor (contenders: Contender list) = contenders |> List.filter (fun c -> c.Passes.IsSome)
+
+/// Every contender's id (the same at every size), for checking a command line before anything loads.
+let ids = all 2 SharedCovariance "conv2" |> List.map _.Id
