@@ -260,7 +260,9 @@ let private benchOptions (args: ParseResults<BenchArgs>) =
         match methods |> List.filter (fun id -> not (List.contains id BenchContenders.ids)) with
         | [] -> []
         | unknown -> [ $"""--methods: unknown contender(s) {String.Join(", ", unknown)}; the bench knows {String.Join(", ", BenchContenders.ids)}""" ]
-    match modelChoice, benchErrors epochs inputs samples size batch repeats @ unknownMethods with
+    let memory = args.GetResult(Memory, [])
+    let memoryOnCnn = if natural && not memory.IsEmpty then [ "--memory measures the Fashion-MNIST CNN on its test images: leave out --model" ] else []
+    match modelChoice, benchErrors epochs inputs samples size batch repeats @ unknownMethods @ memoryOnCnn with
     | Ok m, [] ->
         Ok { Benchmark.Model = m
              Benchmark.Inputs = inputs
@@ -268,7 +270,7 @@ let private benchOptions (args: ParseResults<BenchArgs>) =
              Benchmark.Batch = batch
              Benchmark.Repeats = repeats
              Benchmark.Methods = methods
-             Benchmark.MemoryInputs = args.GetResult(Memory, [])
+             Benchmark.MemoryInputs = memory
              Benchmark.Json = args.TryGetResult Json
              Benchmark.PyTorch = args.TryGetResult Pytorch }
     | Error e, errors -> Error(e @ errors)

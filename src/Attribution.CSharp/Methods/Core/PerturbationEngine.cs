@@ -11,7 +11,7 @@ public sealed record ValueChunk(Tensor InputIndex, Tensor PerturbationIndex, Ten
 /// <summary>
 /// The forward-only counterpart of <see cref="GradientEngine"/>, for perturbation methods (Occlusion,
 /// LIME): every input is expanded into its perturbed copies, the copies of all inputs are laid end to end
-/// and cut into chunks of <see cref="ExplainOptions.BatchSize"/>, and each chunk takes one forward pass
+/// and cut into chunks of <see cref="ExplainOptions.PointsPerChunk"/>, and each chunk takes one forward pass
 /// without gradients. A chunk may hold the tail of one input's copies and the head of the next.
 /// </summary>
 public static class PerturbationEngine
@@ -40,9 +40,10 @@ public static class PerturbationEngine
         model.eval();
         using var scope = NewDisposeScope();
         var parts = new List<Tensor>();
-        for (long start = 0; start < inputs.shape[0]; start += options.PointsPerChunk(inputs))
+        long chunk = options.PointsPerChunk(inputs);
+        for (long start = 0; start < inputs.shape[0]; start += chunk)
         {
-            long n = Math.Min(options.PointsPerChunk(inputs), inputs.shape[0] - start);
+            long n = Math.Min(chunk, inputs.shape[0] - start);
             parts.Add(Values(model, inputs.narrow(0, start, n), targets.narrow(0, start, n), options.Output));
         }
         return cat(parts, 0).MoveToOuterDisposeScope();
@@ -60,10 +61,11 @@ public static class PerturbationEngine
         if (perturbations < 1) throw new ArgumentOutOfRangeException(nameof(perturbations), perturbations, "at least one perturbation per input is needed");
         model.eval();
         long total = inputs.shape[0] * perturbations;
-        for (long start = 0; start < total; start += options.PointsPerChunk(inputs))
+        long chunk = options.PointsPerChunk(inputs);
+        for (long start = 0; start < total; start += chunk)
         {
             using var scope = NewDisposeScope();
-            long end = Math.Min(start + options.PointsPerChunk(inputs), total);
+            long end = Math.Min(start + chunk, total);
             var points = new List<Tensor>();
             var owners = new List<Tensor>();
             var indices = new List<Tensor>();

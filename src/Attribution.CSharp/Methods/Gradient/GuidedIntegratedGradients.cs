@@ -64,9 +64,10 @@ public sealed class GuidedIntegratedGradients : IAttributionMethod
         model.eval();
         using var scope = NewDisposeScope();
         var parts = new List<Tensor>();
-        for (long start = 0; start < inputs.shape[0]; start += options.PointsPerChunk(inputs))
+        long chunk = options.PointsPerChunk(inputs);
+        for (long start = 0; start < inputs.shape[0]; start += chunk)
         {
-            long m = Math.Min(options.PointsPerChunk(inputs), inputs.shape[0] - start);
+            long m = Math.Min(chunk, inputs.shape[0] - start);
             parts.Add(Chunk(model, inputs.narrow(0, start, m), targets.narrow(0, start, m), options.Output));
         }
         return new Explanation(cat(parts, 0).to(inputs.dtype).MoveToOuterDisposeScope());

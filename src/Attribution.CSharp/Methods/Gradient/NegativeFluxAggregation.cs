@@ -52,6 +52,7 @@ public sealed class NegativeFluxAggregation : IAttributionMethod
         var pool = new Walks(null, null, null);   // active walks: points, owners, steps taken
         Tensor? starts = null;
         long startsOf = -1, next = 0, total = count * Samples;
+        long chunk = options.PointsPerChunk(inputs);
         try
         {
             while (next < total || pool.Points is not null)
@@ -61,7 +62,7 @@ public sealed class NegativeFluxAggregation : IAttributionMethod
                 var owners = new List<Tensor>();
                 var taken = new List<Tensor>();
                 if (pool.Points is not null) { points.Add(pool.Points); owners.Add(pool.Owners!); taken.Add(pool.Steps!); }
-                long room = options.PointsPerChunk(inputs) - (pool.Points?.shape[0] ?? 0);
+                long room = chunk - (pool.Points?.shape[0] ?? 0);
                 while (room > 0 && next < total)
                 {
                     long i = next / Samples, from = next % Samples, take = Math.Min(room, Samples - from);

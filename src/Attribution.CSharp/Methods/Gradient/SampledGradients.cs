@@ -82,8 +82,9 @@ public sealed class SampledGradients : IAttributionMethod
         if (Multiplier == Multiplier.InputMinusBaseline)
         {
             var baseline = ((IBaselineSampler)Sampler).Baseline(inputs).expand_as(inputs);
-            var rise = OutputValues.Of(model, inputs, targets, options.Output, options.PointsPerChunk(inputs))
-                     - OutputValues.Of(model, baseline, targets, options.Output, options.PointsPerChunk(inputs));
+            int chunk = options.PointsPerChunk(inputs);
+            var rise = OutputValues.Of(model, inputs, targets, options.Output, chunk)
+                     - OutputValues.Of(model, baseline, targets, options.Output, chunk);
             var total = map.to(ScalarType.Float64).reshape(map.shape[0], -1).sum(1);
             diagnostics["completeness_gap"] = (total - rise.to(total.device)).abs().MoveToOuterDisposeScope();
         }

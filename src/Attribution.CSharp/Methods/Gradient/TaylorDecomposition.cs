@@ -101,11 +101,12 @@ public sealed class TaylorDecomposition : IDisposable
         var gradient = zeros_like(inputs);
         var share2 = zeros_like(inputs);
         var share3 = zeros_like(inputs);
-        for (long start = 0; start < count; start += options.PointsPerChunk(inputs))
+        long chunk = options.PointsPerChunk(inputs);
+        for (long start = 0; start < count; start += chunk)
         {
             using var chunkScope = NewDisposeScope();
             using var enableGrad = enable_grad();
-            long n = Math.Min(options.PointsPerChunk(inputs), count - start);
+            long n = Math.Min(chunk, count - start);
             var z = baselines.narrow(0, start, n).detach().requires_grad_(true);
             var d = delta.narrow(0, start, n);
             var g = TaylorDerivatives.Derivative(TaylorDerivatives.Value(model, z, targets.narrow(0, start, n), options.Output), z, createGraph: order >= 2);
@@ -157,11 +158,12 @@ public sealed class TaylorDecomposition : IDisposable
         var diag3 = order >= 3 ? zeros(rows, baselines.dtype, baselines.device) : null;
         var hessian = keepHessian ? zeros(new[] { count, features, features }, baselines.dtype, baselines.device) : null;
         var rowShape = baselines.shape.ToArray();
-        for (long start = 0; start < rows; start += options.PointsPerChunk(baselines))
+        long chunk = options.PointsPerChunk(baselines);
+        for (long start = 0; start < rows; start += chunk)
         {
             using var chunkScope = NewDisposeScope();
             using var enableGrad = enable_grad();
-            long n = Math.Min(options.PointsPerChunk(baselines), rows - start);
+            long n = Math.Min(chunk, rows - start);
             var index = arange(start, start + n, ScalarType.Int64, baselines.device);
             var owner = index.div(features, rounding_mode: RoundingMode.floor);
             var coordinate = index.remainder(features);

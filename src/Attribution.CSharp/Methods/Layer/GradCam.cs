@@ -41,9 +41,10 @@ public sealed class GradCam : IAttributionMethod
         using var scope = NewDisposeScope();
         long count = inputs.shape[0], channels = inputs.shape[1], height = inputs.shape[2], width = inputs.shape[3];
         var maps = new List<Tensor>();
-        for (long start = 0; start < count; start += options.PointsPerChunk(inputs))
+        long chunk = options.PointsPerChunk(inputs);
+        for (long start = 0; start < count; start += chunk)
         {
-            long n = Math.Min(options.PointsPerChunk(inputs), count - start);
+            long n = Math.Min(chunk, count - start);
             maps.Add(Chunk(layered, inputs.narrow(0, start, n), targets.narrow(0, start, n), options.Output, height, width));
         }
         var map = cat(maps, 0).expand(count, channels, height, width).to(inputs.dtype).contiguous();

@@ -38,10 +38,11 @@ public sealed class MipIn : IAttributionMethod
         var reproduced = new List<Tensor>();
         var ratios = new List<Tensor>();
         var uncorrected = new List<Tensor>();
-        for (long start = 0; start < count; start += options.PointsPerChunk(inputs))
+        long chunk = options.PointsPerChunk(inputs);
+        for (long start = 0; start < count; start += chunk)
         {
             using var chunkScope = NewDisposeScope();
-            long n = Math.Min(options.PointsPerChunk(inputs), count - start);
+            long n = Math.Min(chunk, count - start);
             var x = inputs.narrow(0, start, n);
             var t = targets.narrow(0, start, n);
             var unit = Inverse.Invert(layered, x, t);
