@@ -330,7 +330,14 @@ let private dispatch (command: ParseResults<Command>) =
 /// starts (Attribution.Runtime.TorchRuntime reads it), so that every command honours it.
 let private threadsOption (argv: string[]) =
     match argv |> Array.tryFindIndex (fun a -> a = "--threads") with
-    | None -> Ok argv
+    | None ->
+        // the variable is read when libtorch starts; a bad value is the user's error, said before any work
+        match Environment.GetEnvironmentVariable Attribution.Runtime.TorchRuntime.ThreadsVariable with
+        | null | "" -> Ok argv
+        | text ->
+            match Int32.TryParse text with
+            | true, n when n >= 1 && n <= 1024 -> Ok argv
+            | _ -> Error $"{Attribution.Runtime.TorchRuntime.ThreadsVariable}={text}: must be a whole number of threads between 1 and 1024"
     | Some i ->
         match argv |> Array.tryItem (i + 1) |> Option.map Int32.TryParse with
         | Some(true, n) when n >= 1 && n <= 1024 ->

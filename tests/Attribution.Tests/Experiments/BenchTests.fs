@@ -36,6 +36,12 @@ let tests =
             Expect.equal (options.PointsPerChunk(zeros(1L, 3L, 1024L, 1024L))) 1 "never fewer than one point"
         }
 
+        test "a --threads that is not a count, and an unknown bench contender, are command-line errors before any work" {
+            Expect.equal (Cli.run [| "list"; "--threads"; "zero" |]) ExitCode.BadSpec "--threads zero"
+            Expect.equal (Cli.run [| "list"; "--threads" |]) ExitCode.BadSpec "--threads without a count"
+            Expect.equal (Cli.run [| "bench"; "--quick"; "--methods"; "nope" |]) ExitCode.BadSpec "an unknown contender"
+        }
+
         test "a bench run records, per contender, its rounds, floors, ratios and peak memory in its JSON" {
             let json = Path.Combine(Path.GetTempPath(), $"bench-{System.Guid.NewGuid():N}.json")
             try
