@@ -43,9 +43,35 @@ let partFile (stepHash: string) (start: int) (block: int[]) =
     let rows = Hashing.hash [ block |> Array.map string |> String.concat "," ] |> Hashing.short
     Artefacts.path "attributions" $"{stepHash}.part-{start}-{rows}" ".safetensors"
 
+/// The calls of a step over `rows`, in calls of `perCall` inputs: each call's position in `rows` and its rows.
+/// One process and every shard of a sharded run cut a step into the same calls, so they store the same parts.
+let calls (perCall: int) (rows: int[]) =
+    [ for start in 0 .. perCall .. rows.Length - 1 -> start, rows.[start .. min (start + perCall) rows.Length - 1] ]
+
+/// The maps and diagnostics of one call, computed and stored as its part (on the CPU), with the seconds they cost.
+let private computeCall (name: string) (file: string) (m: IAttributionMethod) model (inputs: Tensor) (targets: int64[])
+                        (keys: int64[]) (block: int[]) (options: ExplainOptions) device =
+    let callClock = Stopwatch.StartNew()
+    let index = torch.tensor(block |> Array.map int64)
+    let x = inputs.index_select(0L, index).``to``(device: torch.Device)
+    let t = torch.tensor(block |> Array.map (fun r -> targets.[r])).``to``(device: torch.Device)
+    use e = m.Explain(model, x, t, ExplainOptions(options.Output, options.BatchSize, options.Seed, block |> Array.map (fun r -> keys.[r])))
+    let blockMaps = e.Maps.cpu()
+    match nonFiniteRows blockMaps with
+    | [||] -> ()
+    | bad ->
+        let indices = bad |> Array.map (fun r -> keys.[block.[int r]])
+        raise (InputProblem($"{name}: the method's maps are not finite (NaN or infinity) for {bad.Length} of {block.Length} inputs "
+                            + $"(test-set indices {someOf indices}); nothing of them was cached. The method's parameters or the model's "
+                            + "outputs on these inputs make it overflow."))
+    let blockDiagnostics = [ for KeyValue(k, v) in e.Diagnostics -> k, v.cpu() ]
+    saveMaps file blockMaps blockDiagnostics [ "seconds", string callClock.Elapsed.TotalSeconds ]
+    blockMaps, blockDiagnostics
+
 /// Maps for `rows` of the explained inputs, in calls of `perCall`, with progress and an estimate of the time left;
-/// calls stored as parts by an interrupted run are loaded instead of recomputed. Returns the maps, the diagnostics,
-/// the seconds the loaded parts had cost and the part files (the caller deletes them once the step is stored).
+/// calls stored as parts by an interrupted run (or by the shards of a sharded run) are loaded instead of recomputed.
+/// Returns the maps, the diagnostics, the seconds the loaded parts had cost and the part files (the caller deletes
+/// them once the step is stored).
 let explainRows (name: string) (stepHash: string) (perCall: int) (m: IAttributionMethod) model (inputs: Tensor) (targets: int64[])
                         (keys: int64[]) (rows: int[]) (options: ExplainOptions) device =
     let maps = List<Tensor>()
@@ -54,9 +80,8 @@ let explainRows (name: string) (stepHash: string) (perCall: int) (m: IAttributio
     let clock = Stopwatch.StartNew()
     let mutable resumedSeconds = 0.0
     let mutable computed = 0
-    for start in 0 .. perCall .. rows.Length - 1 do
+    for start, block in calls perCall rows do
         use scope = torch.NewDisposeScope()
-        let block = rows.[start .. min (start + perCall) rows.Length - 1]
         let file = partFile stepHash start block
         let blockMaps, blockDiagnostics =
             match tryLoadMaps file with
@@ -64,23 +89,9 @@ let explainRows (name: string) (stepHash: string) (perCall: int) (m: IAttributio
                 resumedSeconds <- resumedSeconds + seconds
                 maps, diagnostics
             | None ->
-                let callClock = Stopwatch.StartNew()
-                let index = torch.tensor(block |> Array.map int64)
-                let x = inputs.index_select(0L, index).``to``(device: torch.Device)
-                let t = torch.tensor(block |> Array.map (fun r -> targets.[r])).``to``(device: torch.Device)
-                use e = m.Explain(model, x, t, ExplainOptions(options.Output, options.BatchSize, options.Seed, block |> Array.map (fun r -> keys.[r])))
-                let blockMaps = e.Maps.cpu()
-                match nonFiniteRows blockMaps with
-                | [||] -> ()
-                | bad ->
-                    let indices = bad |> Array.map (fun r -> keys.[block.[int r]])
-                    raise (InputProblem($"{name}: the method's maps are not finite (NaN or infinity) for {bad.Length} of {block.Length} inputs "
-                                        + $"(test-set indices {someOf indices}); nothing of them was cached. The method's parameters or the model's "
-                                        + "outputs on these inputs make it overflow."))
-                let blockDiagnostics = [ for KeyValue(k, v) in e.Diagnostics -> k, v.cpu() ]
-                saveMaps file blockMaps blockDiagnostics [ "seconds", string callClock.Elapsed.TotalSeconds ]
+                let computedCall = computeCall name file m model inputs targets keys block options device
                 computed <- computed + block.Length
-                blockMaps, blockDiagnostics
+                computedCall
         parts.Add file
         maps.Add(blockMaps.MoveToOuterDisposeScope())
         for k, v in blockDiagnostics do
@@ -93,6 +104,56 @@ let explainRows (name: string) (stepHash: string) (perCall: int) (m: IAttributio
         Progress.report name (int64 finished) (int64 rows.Length) ("inputs" + left)
     let cat (parts: List<Tensor>) = let all = torch.cat(parts.ToArray(), 0L) in (for p in parts do p.Dispose()); all
     cat maps, diagnostics |> Seq.map (fun kv -> kv.Key, cat kv.Value) |> dict, resumedSeconds, List.ofSeq parts
+
+/// Which calls of a step belong to shard `index` of `count`: every count-th call from the index-th, so that shards
+/// of a step whose inputs grow in cost along the set share the cost evenly.
+let inShare (index: int) (count: int) (call: int) = call % count = index
+
+/// A shard's share of a step: the calls it owns, computed and stored as parts unless a part is already there (a
+/// re-run of a killed shard loses at most the call it was in). Returns (calls computed, calls already stored).
+let explainShare (name: string) (stepHash: string) (perCall: int) (m: IAttributionMethod) model (inputs: Tensor) (targets: int64[])
+                 (keys: int64[]) (rows: int[]) (options: ExplainOptions) device (index: int) (count: int) =
+    let owned = calls perCall rows |> List.indexed |> List.filter (fun (k, _) -> inShare index count k) |> List.map snd
+    let clock = Stopwatch.StartNew()
+    let mutable computed, stored, done' = 0, 0, 0
+    let total = owned |> List.sumBy (fun (_, block) -> block.Length)
+    for start, block in owned do
+        let file = partFile stepHash start block
+        if Artefacts.soundTensors file then stored <- stored + 1
+        else
+            use scope = torch.NewDisposeScope()
+            computeCall name file m model inputs targets keys block options device |> ignore
+            computed <- computed + 1
+        done' <- done' + block.Length
+        Progress.report name (int64 done') (int64 total) $"inputs of this shard ({clock.Elapsed.TotalSeconds:F0}s)"
+    computed, stored
+
+/// The rows of the explained inputs a step computes: all of them, except for the predicted class when the
+/// ground-truth maps are there to copy from (`copiesGroundTruth`): then only those whose prediction is not the label.
+let rowsToExplain (target: TargetKind) (copiesGroundTruth: bool) (labels: int64[]) (predictions: int64[]) =
+    let all = Array.init labels.Length id
+    match target with
+    | Predicted when copiesGroundTruth -> all |> Array.filter (fun r -> predictions.[r] <> labels.[r])
+    | _ -> all
+
+/// Whether a plan's attribution step for the predicted class copies the ground-truth maps: when the plan computes
+/// the same method's ground-truth maps before it (Execute runs the steps in order).
+let copiesGroundTruth (plan: Plan) (step: Step) =
+    match step.Kind with
+    | Attribute(kind, Predicted) ->
+        plan.Steps |> List.takeWhile (fun s -> s.Name <> step.Name) |> List.exists (fun s -> s.Kind = Attribute(kind, GroundTruth))
+    | _ -> false
+
+/// A shard's share of an attribution step (AttributionSteps.explainShare); nothing when the step is stored whole.
+let attributeShare (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetKind) model (inputs: Tensor) (labels: int64[]) (predictions: int64[])
+                   (keys: int64[]) (context: MethodContext) device (index: int) (count: int) =
+    if Artefacts.soundTensors (Artefacts.path "attributions" step.Hash ".safetensors") then 0, 0
+    else
+        let m = methodOf kind context
+        let options = ExplainOptions(Output = outputOf plan.Spec, BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind)
+        let targets = match target with GroundTruth -> labels | Predicted -> predictions
+        let rows = rowsToExplain target (copiesGroundTruth plan step) labels predictions
+        explainShare step.Name step.Hash (inputsPerCall kind) m model inputs targets keys rows options device index count
 
 /// Loads a cached attribution artefact, or computes and stores it. For the predicted class, rows whose
 /// prediction equals the label are copied from the ground-truth maps when those exist: the method's noise
@@ -113,7 +174,7 @@ let attribute (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetKind) 
         let maps, diagnostics, resumed, parts =
             match target, groundTruthMaps with
             | Predicted, Some (gtMaps, gtDiagnostics) ->
-                let differing = all |> Array.filter (fun r -> predictions.[r] <> labels.[r])
+                let differing = rowsToExplain target true labels predictions
                 let maps = gtMaps.clone()
                 let diagnostics = gtDiagnostics |> Seq.map (fun kv -> kv.Key, kv.Value.clone()) |> dict
                 if differing.Length > 0 then

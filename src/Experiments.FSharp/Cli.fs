@@ -126,6 +126,19 @@ let private overrides (args: ParseResults<RunArgs>) (doc: Loaded) : Result<Loade
 
 let private planOf (spec: Spec) = Plan.compile spec (Execute.dataHash spec)
 
+/// A cluster job's part of a run: the prepare job, or one shard; the cache is all they write.
+let private runPart (mode: Sharding.RunMode) (spec: Spec) =
+    let device = Attribution.Runtime.TorchRuntime.Resolve(Execute.deviceRequest spec.Device)
+    let plan = planOf spec
+    match mode with
+    | Sharding.PrepareOnly ->
+        Execute.prepare plan device
+        printfn "%s: prepared (model and covariances in %s); now run the shards" spec.Name (Artefacts.root ())
+    | Sharding.ShardOf(index, count) ->
+        let computed, stored = Execute.shard plan device index count
+        printfn "%s: shard %d/%d done (%d calls computed, %d found stored) in %s" spec.Name index count computed stored (Artefacts.root ())
+    | Sharding.Whole -> ()
+
 let private runOne (spec: Spec) =
     let started = DateTime.UtcNow
     RunFolder.cleanLeftovers spec.Output spec.Name
@@ -206,13 +219,18 @@ let private runSpecs (args: ParseResults<RunArgs>) =
                 match results |> List.collect (function Error e -> e | Ok _ -> []) with
                 | [] -> Ok(results |> List.choose (function Ok d -> Some d | Error _ -> None))
                 | errors -> Error errors)
-        match loaded with
-        | Error errors -> report errors
-        | Ok docs ->
-            match runFolderErrors docs with
+        let mode = Sharding.modeOf (args.Contains RunArgs.Prepare) (args.TryGetResult RunArgs.Shard)
+        match loaded, mode with
+        | Error errors, Error e -> report (e :: errors)
+        | Error errors, _ -> report errors
+        | Ok _, Error e -> report [ e ]
+        | Ok docs, Ok mode ->
+            // a cluster job's part writes no run folder: only the assembling run must be free to write it
+            match (if mode = Sharding.Whole then runFolderErrors docs else []) with
             | [] ->
+                let one (spec: Spec) = if mode = Sharding.Whole then runOne spec else runPart mode spec
                 match guarded None Artefacts.ensureRoot with
-                | ExitCode.Ok -> docs |> List.fold (fun code d -> if code <> ExitCode.Ok then code else guarded (Some d) (fun () -> runOne d.Spec)) ExitCode.Ok
+                | ExitCode.Ok -> docs |> List.fold (fun code d -> if code <> ExitCode.Ok then code else guarded (Some d) (fun () -> one d.Spec)) ExitCode.Ok
                 | code -> code
             | errors -> report errors
     | errors -> report errors

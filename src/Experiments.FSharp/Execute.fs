@@ -136,15 +136,35 @@ let private requireTwoPerClass (spec: Spec) (domain: Domain.Domain) =
             raise (SpecProblem("data.train_limit", $"the first {limit} training inputs hold fewer than 2 of the classes {classes}; a class covariance needs 2 of each: raise train_limit"))
         | None -> raise (SpecProblem("data.dataset", $"the training set holds fewer than 2 of the classes {classes}; a class covariance needs 2 of each"))
 
-/// Runs every step of the plan on `device`.
-let run (plan: Plan) (device: torch.Device) : RunOutput =
+/// What every step of a run reads: the data, the network, the explained inputs with their labels and predictions,
+/// and the methods' context (covariances filled in by the covariance steps).
+type private Setting =
+    { Domain: Domain.Domain
+      Network: torch.nn.Module<Tensor, Tensor>
+      ModelInfo: ModelInfo
+      /// The network seen on method inputs [N, C, H, W].
+      Model: torch.nn.Module<Tensor, Tensor>
+      Indices: int64[]
+      Inputs: Tensor
+      Labels: int64[]
+      Predictions: int64[]
+      Covariances: Dictionary<float, Attribution.Sampling.ClassCovariance>
+      Context: MethodContext }
+
+/// Loads the data and the network (training it when the cache lacks it, unless `mustBeCached`: then a missing
+/// model is the error of a shard started before its prepare job), and predicts the explained inputs.
+let private setUp (plan: Plan) (device: torch.Device) (mustBeCached: bool) =
     let spec = plan.Spec
     Progress.say $"device: {TorchRuntime.Describe device}"
     let domain = DataSources.load spec
     Progress.say $"data: {domain.TrainCount} training and {domain.TestCount} test inputs"
     if spec.Methods |> List.exists (fun m -> Plan.usesClassCovariance m.Kind) then requireTwoPerClass spec domain
+    match sourceOf plan with
+    | ToTrain when mustBeCached ->
+        raise (InputProblem($"the trained model of '{spec.Name}' ({Hashing.short plan.ModelHash}) is not in the cache {Artefacts.root ()}: "
+                            + "run the prepare job first (`attribution run SPEC --prepare`, with the same ATTRIBUTION_CACHE)"))
+    | _ -> ()
     let network, modelInfo = provideModel plan domain device
-    // What methods and metrics call: the network seen on method inputs [N, C, H, W].
     let model = domain.Explained network
     let indices = explainedIndices spec domain.TestCount
     let inputs = domain.Inputs network false indices
@@ -175,7 +195,52 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
             let m = Attribution.Sampling.CovarianceModels.Estimate(images, domain.TrainLabels, domain.ClassNames.Length, structure, jitter, device)
             structured.[key] <- m
             m
-    let context = { Covariances = covariances; References = references; Model = model; Structured = structuredOf }
+    { Domain = domain; Network = network; ModelInfo = modelInfo; Model = model; Indices = indices; Inputs = inputs
+      Labels = labels; Predictions = predictions; Covariances = covariances
+      Context = { Covariances = covariances; References = references; Model = model; Structured = structuredOf } }
+
+/// A covariance step: from the cache, or estimated and stored (unless `mustBeCached`, a shard's case).
+let private provideCovariance (plan: Plan) (setting: Setting) (step: Step) (jitter: float) (mustBeCached: bool) device =
+    if mustBeCached && not (Artefacts.soundTensors (CovarianceSteps.file step)) then
+        raise (InputProblem($"{step.Name} of '{plan.Spec.Name}' is not in the cache {Artefacts.root ()}: "
+                            + "run the prepare job first (`attribution run SPEC --prepare`, with the same ATTRIBUTION_CACHE)"))
+    setting.Covariances.[jitter] <-
+        CovarianceSteps.provide step device (fun () ->
+            Progress.say $"{step.Name}: estimating {setting.Domain.ClassNames.Length} class covariances from {setting.Domain.TrainCount} training inputs"
+            setting.Domain.Covariance setting.Network jitter device)
+
+/// A cluster's prepare job: the model (trained and stored when the cache lacks it) and the covariances, so that the
+/// shards started after it only read them.
+let prepare (plan: Plan) (device: torch.Device) =
+    let setting = setUp plan device false
+    for step in plan.Steps do
+        match step.Kind with
+        | EstimateCovariance jitter -> provideCovariance plan setting step jitter false device
+        | _ -> ()
+
+/// Shard `index` of `count`: its share of every attribution step not yet stored whole, as parts in the cache (the
+/// run that assembles them is an ordinary `run` with the same cache). Metrics are left to that run. Returns the
+/// calls computed and the calls found stored.
+let shard (plan: Plan) (device: torch.Device) (index: int) (count: int) =
+    let setting = setUp plan device true
+    let mutable computed, stored = 0, 0
+    for step in plan.Steps do
+        match step.Kind with
+        | EstimateCovariance jitter -> provideCovariance plan setting step jitter true device
+        | Attribute(kind, target) ->
+            let c, s = attributeShare plan step kind target setting.Model setting.Inputs setting.Labels setting.Predictions setting.Indices setting.Context device index count
+            computed <- computed + c
+            stored <- stored + s
+        | _ -> ()
+    computed, stored
+
+/// Runs every step of the plan on `device`.
+let run (plan: Plan) (device: torch.Device) : RunOutput =
+    let spec = plan.Spec
+    let setting = setUp plan device false
+    let domain, network, modelInfo, model = setting.Domain, setting.Network, setting.ModelInfo, setting.Model
+    let indices, inputs, labels, predictions = setting.Indices, setting.Inputs, setting.Labels, setting.Predictions
+    let context = setting.Context
     let maps = Dictionary<string * TargetKind, Tensor>()
     let diagnostics = Dictionary<string * TargetKind, IDictionary<string, Tensor>>()
     let timings = List<AttributionTiming>()
@@ -185,11 +250,7 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
     for step in plan.Steps do
         match step.Kind with
         | ProvideModel -> ()
-        | EstimateCovariance jitter ->
-            covariances.[jitter] <-
-                CovarianceSteps.provide step device (fun () ->
-                    Progress.say $"{step.Name}: estimating {domain.ClassNames.Length} class covariances from {domain.TrainCount} training inputs"
-                    domain.Covariance network jitter device)
+        | EstimateCovariance jitter -> provideCovariance plan setting step jitter false device
         | Attribute(kind, target) ->
             let first = List.head step.Methods
             let gt = if target = Predicted && maps.ContainsKey((first, GroundTruth)) then Some(maps.[(first, GroundTruth)], diagnostics.[(first, GroundTruth)]) else None

@@ -1,0 +1,116 @@
+/// A run split into a prepare job, shards and an assembling run gives the numbers of one process, and the shard
+/// options are checked before any work.
+module ShardingTests
+
+open System
+open System.IO
+open Expecto
+open FsCheck
+open Experiments
+
+/// A small spec whose attribution steps are several calls of 50 inputs: saliency, SmoothGrad and FI with the class
+/// covariance (so the prepare job has a covariance to store), both targets (the predicted class's step copies the
+/// ground-truth maps and computes only the misclassified inputs), and two metrics.
+let private spec (output: string) : Spec =
+    let sampling sampler = { Samples = 4; Sampler = sampler }
+    { Name = "sharded"
+      Seed = 5
+      Device = Cpu
+      Output = output
+      Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 2000; Explain = 180; UtterancesPerWord = None }
+      Model = { Architecture = FashionCnn; Epochs = 1; BatchSize = 64; LearningRate = 0.002; Weights = None; Normalise = None }
+      Explain = { Targets = [ GroundTruth; Predicted ]; Output = Probability; BatchSize = 64 }
+      Methods =
+        [ { Id = "saliency"; Kind = Saliency true }
+          { Id = "smooth_grad"; Kind = SmoothGrad(sampling (IsotropicGaussian 0.1)) }
+          { Id = "fi_sigma"; Kind = FunctionalInformation(sampling (CovarianceGaussian { Scale = 0.15; Covariance = ClassCovariance; Jitter = 1e-5; Structure = SharedAcrossChannels; Rank = 64 })) } ]
+      Metrics = [ NegativePerturbation { Fractions = [ 0.1; 0.5; 0.9 ]; MaskValue = 0.0 }; RankAgreement ]
+      Report = { HeatmapInputs = 2 }
+      Full = { Explain = None; Epochs = None } }
+
+let private device () = Attribution.Runtime.TorchRuntime.Resolve(Attribution.Runtime.DeviceRequest.Cpu)
+
+let private withCache (cache: string) (action: unit -> 'a) =
+    Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", cache)
+    try action () finally Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", null)
+
+let private planOf (s: Spec) = Plan.compile s (Execute.dataHash s)
+
+/// The maps and diagnostics of every attribution step in a cache, by step name, as raw bytes per tensor.
+let private storedMaps (plan: Plan.Plan) (cache: string) =
+    [ for step in plan.Steps do
+        match step.Kind with
+        | Plan.Attribute _ ->
+            let file = Path.Combine(cache, "attributions", step.Hash + ".safetensors")
+            let tensors = Attribution.Models.Safetensors.Load file
+            for KeyValue(name, t) in tensors |> Seq.sortBy (fun kv -> kv.Key) do
+                yield $"{step.Name}/{name}", (t.shape, t.contiguous().bytes.ToArray())
+        | _ -> () ]
+
+[<Tests>]
+let tests =
+    testSequenced <| testList "sharding" [
+        testProperty "--shard I/N is read for every 0 <= I < N and refused, naming the range, otherwise" <| fun (PositiveInt n) (i: int) ->
+            let n = 1 + n % 1000
+            match Sharding.parseShare $"{i}/{n}" with
+            | Ok(index, count) -> i >= 0 && i < n && index = i && count = n
+            | Error message -> (i < 0 || i >= n) && message.Contains $"between 0 and {n - 1}"
+
+        test "--shard 5/4, --shard 0/0, text and --prepare with --shard are errors" {
+            match Sharding.parseShare "5/4" with
+            | Error message -> Expect.stringContains message "between 0 and 3" "5/4 names the range"
+            | Ok share -> failtest $"5/4 was read as {share}"
+            Expect.isError (Sharding.parseShare "0/0") "no shards"
+            Expect.isError (Sharding.parseShare "a/4") "not a number"
+            Expect.isError (Sharding.parseShare "1") "no count"
+            Expect.isError (Sharding.modeOf true (Some "0/2")) "prepare and shard"
+            Expect.equal (Sharding.modeOf false None) (Ok Sharding.Whole) "plain run"
+        }
+
+        test "a shard started before the prepare job says to run the prepare job first, and computes nothing" {
+            let root = Path.Combine(Path.GetTempPath(), $"attribution-shard-{Guid.NewGuid():N}")
+            let cache = Path.Combine(root, "cache")
+            try
+                withCache cache (fun () -> Execute.shard (planOf (spec (Path.Combine(root, "runs")))) (device ()) 0 2) |> ignore
+                failtest "the shard ran without a model"
+            with InputProblem message -> Expect.stringContains message "run the prepare job first" "says what to do"
+            Expect.isFalse (Directory.Exists(Path.Combine(cache, "attributions"))) "no part was written"
+            if Directory.Exists root then Directory.Delete(root, true)
+        }
+
+        test "prepare, 4 shards and an assembling run give the maps and metrics of one process, byte for byte; a lost part is recomputed alone" {
+            let root = Path.Combine(Path.GetTempPath(), $"attribution-shard-{Guid.NewGuid():N}")
+            // the same spec written to two run folders (the output folder is not part of any step's key)
+            let plan = planOf (spec (Path.Combine(root, "runs-whole")))
+            let assemblingPlan = planOf (spec (Path.Combine(root, "runs-sharded")))
+            let runAndReport (p: Plan.Plan) = let output = Execute.run p (device ()) in Report.write p "# sharded\n" output (RunEnvironment.capture (device ()) DateTime.UtcNow)
+            let whole = Path.Combine(root, "whole")
+            let wholeFolder = withCache whole (fun () -> runAndReport plan)
+            let sharded = Path.Combine(root, "sharded")
+            let shardResults =
+                withCache sharded (fun () ->
+                    Execute.prepare plan (device ())
+                    [ for i in 0 .. 3 -> Execute.shard plan (device ()) i 4 ])
+            // the ground-truth steps are 4 calls (180 inputs in calls of 50): each shard computes one of each
+            Expect.isTrue (shardResults |> List.forall (fun (computed, stored) -> computed >= 3 && stored = 0)) $"every shard computed its calls: {shardResults}"
+            let partsBefore = Directory.GetFiles(Path.Combine(sharded, "attributions"), "*.part-*")
+            Expect.isTrue (partsBefore.Length >= 12) "the shards' parts are in the cache"
+            // a shard killed in a call: that call's part is missing; its re-run computes that call only
+            File.Delete partsBefore.[0]
+            let rerun = withCache sharded (fun () -> [ for i in 0 .. 3 -> Execute.shard plan (device ()) i 4 ])
+            Expect.equal (rerun |> List.sumBy fst) 1 "only the lost call is recomputed"
+            Expect.equal (rerun |> List.sumBy snd) (partsBefore.Length - 1) "the others are found stored"
+            let assembledFolder = withCache sharded (fun () -> runAndReport assemblingPlan)
+            Expect.isEmpty (Directory.GetFiles(Path.Combine(sharded, "attributions"), "*.part-*")) "the assembling run removed the parts"
+            let a, b = storedMaps plan whole, storedMaps plan sharded
+            Expect.equal (a |> List.map fst) (b |> List.map fst) "the same steps and tensors"
+            for (name, (shapeA, bytesA)), (_, (shapeB, bytesB)) in List.zip a b do
+                Expect.equal shapeB shapeA $"{name}: shape"
+                Expect.isTrue (bytesA = bytesB) $"{name}: identical bytes"
+            Expect.notEqual assembledFolder wholeFolder "two run folders"
+            for file in [ "metrics.csv"; "inputs.csv"; "certificates.csv" ] do
+                Expect.isTrue (File.Exists(Path.Combine(wholeFolder, file))) $"{file} written"
+                Expect.equal (File.ReadAllText(Path.Combine(assembledFolder, file))) (File.ReadAllText(Path.Combine(wholeFolder, file))) $"{file} identical"
+            Directory.Delete(root, true)
+        }
+    ]
