@@ -112,6 +112,33 @@ type ExportArgs =
             | Run _ -> "the run folder to export (written by `attribution run`, runs/NAME by default), read with the cache it ran with."
             | To _ -> "the folder to write: new, empty, or an earlier export (replaced whole)."
 
+type SlurmArgs =
+    | [<MainCommand>] Specs of spec: string list
+    | Only of name: string
+    | [<Mandatory>] Shards of count: int
+    | Partition of name: string
+    | Time of limit: string
+    | Gpus_Per_Task of count: int
+    | Cpus_Per_Task of count: int
+    | Mem of amount: string
+    | Sbatch of line: string
+    | To of folder: string
+    | Submit
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | Specs _ -> "the experiment spec (YAML; one document, or name it with --only); none means the embedded quickstart."
+            | Only _ -> "the spec (document) of the file to run."
+            | Shards _ -> "number of shards: the array job's tasks (0 .. N-1)."
+            | Partition _ -> "Slurm partition of every job."
+            | Time _ -> "wall-clock limit of every job (Slurm's syntax, e.g. 02:00:00)."
+            | Gpus_Per_Task _ -> "GPUs of every job."
+            | Cpus_Per_Task _ -> "cores of every job (default 1); every job runs on exactly this many threads, so the numbers are those of one process with --threads N."
+            | Mem _ -> "memory of every job (Slurm's syntax, e.g. 16G)."
+            | Sbatch _ -> "an extra #SBATCH line for every job, e.g. --sbatch '--account=myproject' (repeat for several)."
+            | To _ -> "the folder of the scripts (default slurm/NAME)."
+            | Submit -> "also submit the chain (bash FOLDER/submit.sh) and print the job ids."
+
 type Command =
     | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
     | [<CliPrefix(CliPrefix.None)>] Plan of ParseResults<SpecArgs>
@@ -120,6 +147,7 @@ type Command =
     | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
     | [<CliPrefix(CliPrefix.None)>] Cache of ParseResults<CacheArgs>
     | [<CliPrefix(CliPrefix.None)>] Export of ParseResults<ExportArgs>
+    | [<CliPrefix(CliPrefix.None)>] Slurm of ParseResults<SlurmArgs>
     | [<AltCommandLine("-v")>] Verbose
     | Threads of count: int
     interface IArgParserTemplate with
@@ -132,5 +160,6 @@ type Command =
             | Bench _ -> "time each method against the floor (forward plus input-gradient passes), with peak memory (fresh, no cache)."
             | Cache _ -> "check the cache (verify) or remove what no spec needs (gc)."
             | Export _ -> "write a finished run's inputs, covariances, maps and per-input metric values as safetensors and JSON, for checking outside .NET."
+            | Slurm _ -> "write (and with --submit submit) a run as Slurm jobs: prepare, an array of shards, the assembling run."
             | Verbose -> "print stack traces for every error (anywhere on the command line)."
             | Threads _ -> "libtorch's CPU threads (anywhere on the command line; default: $ATTRIBUTION_THREADS, else the cores this process may use)."
