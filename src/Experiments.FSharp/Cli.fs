@@ -330,8 +330,9 @@ let private slurm (args: ParseResults<SlurmArgs>) =
                         // the spec frozen beside the scripts: editing the original later cannot split one run across two specs
                         Attribution.IO.AtomicFile.WriteAllText(setting.SpecFile, doc.Text)
                         for name, text in SlurmScripts.scripts request setting do Attribution.IO.AtomicFile.WriteAllText(Path.Combine(folder, name), text)
-                        File.SetUnixFileMode(Path.Combine(folder, "submit.sh"), UnixFileMode.UserRead ||| UnixFileMode.UserWrite ||| UnixFileMode.UserExecute ||| UnixFileMode.GroupRead ||| UnixFileMode.OtherRead)
-                        printfn "%s: Slurm jobs written to %s (prepare.sbatch, shards.sbatch with %d tasks, assemble.sbatch; submit.sh chains them)" doc.Spec.Name folder shards
+                        for script in [ "submit.sh"; "resume.sh" ] do
+                            File.SetUnixFileMode(Path.Combine(folder, script), UnixFileMode.UserRead ||| UnixFileMode.UserWrite ||| UnixFileMode.UserExecute ||| UnixFileMode.GroupRead ||| UnixFileMode.OtherRead)
+                        printfn "%s: Slurm jobs written to %s (prepare.sbatch, shards.sbatch with %d tasks, assemble.sbatch; submit.sh chains them, resume.sh re-runs failed shards)" doc.Spec.Name folder shards
                         if args.Contains Submit then
                             let start = Diagnostics.ProcessStartInfo("bash", [ Path.Combine(folder, "submit.sh") ], RedirectStandardOutput = true)
                             use p = match Diagnostics.Process.Start start with null -> failwith "bash did not start" | p -> p

@@ -87,10 +87,30 @@ let scripts (request: Request) (setting: Setting) =
           "prepare=$(sbatch --parsable \"$here/prepare.sbatch\")"
           "shards=$(sbatch --parsable --dependency=afterok:\"${prepare%%;*}\" \"$here/shards.sbatch\")"
           "assemble=$(sbatch --parsable --dependency=afterok:\"${shards%%;*}\" \"$here/assemble.sbatch\")"
+          "printf 'PREPARE=%s\\nSHARDS=%s\\nASSEMBLE=%s\\n' \"${prepare%%;*}\" \"${shards%%;*}\" \"${assemble%%;*}\" > \"$here/jobs.env\""
           "echo \"prepare ${prepare%%;*}\""
           "echo \"shards ${shards%%;*}\""
           "echo \"assemble ${assemble%%;*}\"" ]
-    [ "prepare.sbatch", prepare; "shards.sbatch", shards; "assemble.sbatch", assemble; "submit.sh", submit ]
+    let resume =
+        [ "#!/bin/bash"
+          "# Re-runs shards that failed or were cancelled: bash resume.sh TASK [TASK ...] (task indices, e.g. 1 3)."
+          "# Each task is requeued at once (it keeps the parts it had stored and loses at most the call it was in), and"
+          "# the assembling job, which Slurm holds as 'DependencyNeverSatisfied' once a task of its array failed, is"
+          "# made to wait for the requeued tasks instead."
+          "set -euo pipefail"
+          "here=$(cd \"$(dirname \"$0\")\" && pwd)"
+          "source \"$here/jobs.env\""
+          "[ $# -gt 0 ] || { echo \"usage: bash resume.sh TASK [TASK ...]\" >&2; exit 2; }"
+          "for task in \"$@\"; do"
+          "  scontrol requeue \"${SHARDS}_${task}\""
+          "  # a requeued job is held for a while before it may start again; it may start now"
+          "  scontrol update jobid=\"${SHARDS}_${task}\" StartTime=now"
+          "done"
+          "# every task, one by one: those that succeeded satisfy it already, the requeued ones when they succeed"
+          $"after=$(seq -s : -f \"${{SHARDS}}_%%g\" 0 {request.Shards - 1})"
+          "scontrol update jobid=\"$ASSEMBLE\" Dependency=\"afterok:$after\""
+          "echo \"requeued tasks $*; assemble job $ASSEMBLE waits for every task\"" ]
+    [ "prepare.sbatch", prepare; "shards.sbatch", shards; "assemble.sbatch", assemble; "submit.sh", submit; "resume.sh", resume ]
     |> List.map (fun (name, lines) -> name, String.concat "\n" lines + "\n")
 
 /// A program on PATH, or None (`sbatch` says whether this machine can submit to Slurm).

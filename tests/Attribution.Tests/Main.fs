@@ -1,4 +1,7 @@
 module Main
 open Expecto
 [<EntryPoint>]
-let main argv = runTestsInAssemblyWithCLIArgs [] argv
+let main argv =
+    let code = runTestsInAssemblyWithCLIArgs [] argv
+    TestFiles.removeAll ()
+    code
