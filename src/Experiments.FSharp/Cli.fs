@@ -239,15 +239,10 @@ let private runSpecs (args: ParseResults<RunArgs>) =
 let cacheState (plan: Plan.Plan) =
     plan.Steps
     |> List.map (fun s ->
-        let dir = Path.Combine(Artefacts.root (), (match s.Kind with Plan.ProvideModel -> "models" | Plan.EstimateCovariance _ -> "covariances" | Plan.Attribute _ -> "attributions" | _ -> "metrics"))
-        let files = if Directory.Exists dir then Directory.GetFiles(dir, s.Hash + ".*") |> Array.map (fun f -> match Path.GetFileName f with null -> "" | n -> n) else [||]
-        // An interrupted attribution step leaves its finished calls as parts (Execute.partFile).
-        let parts = files |> Array.filter (fun f -> f.Contains ".part-") |> Array.length
         let state =
-            match s.Kind with
-            | _ when files.Length > parts -> "cached  "
-            | _ when parts > 0 -> $"partial ({parts} calls stored)"
-            | _ -> "to do   "
+            match PlanJson.cacheStateOf s with
+            | "partial", parts -> $"partial ({parts} calls stored)"
+            | state, _ -> state.PadRight 8
         $"  {Hashing.short s.Hash}  {state}  {s.Name}")
     |> String.concat "\n"
 
@@ -355,10 +350,12 @@ let private dispatch (command: ParseResults<Command>) =
         withSpecs (args.GetResult(SpecArgs.Specs, defaultValue = [])) (args.GetResults SpecArgs.Only) (fun d ->
             printfn "%s: valid (%d methods, %d metrics)" d.Spec.Name d.Spec.Methods.Length d.Spec.Metrics.Length)
     | Plan args ->
-        withSpecs (args.GetResult(SpecArgs.Specs, defaultValue = [])) (args.GetResults SpecArgs.Only) (fun d ->
+        withSpecs (args.GetResult(PlanArgs.Specs, defaultValue = [])) (args.GetResults PlanArgs.Only) (fun d ->
             let plan = planOf d.Spec
-            printfn "%s" (Plan.describe plan)
-            printfn "cache (%s):\n%s" (Artefacts.root ()) (cacheState plan))
+            if args.Contains PlanArgs.Json then printfn "%s" (PlanJson.render plan)
+            else
+                printfn "%s" (Plan.describe plan)
+                printfn "cache (%s):\n%s" (Artefacts.root ()) (cacheState plan))
     | Bench args ->
         let request =
             match args.TryGetResult BenchArgs.Device with

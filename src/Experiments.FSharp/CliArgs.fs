@@ -38,6 +38,17 @@ type SpecArgs =
             | Specs _ -> "experiment specs (YAML); none means the embedded quickstart."
             | Only _ -> "only the spec (document) with this name; repeat for several."
 
+type PlanArgs =
+    | [<MainCommand>] Specs of spec: string list
+    | Only of name: string
+    | Json
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | Specs _ -> "experiment specs (YAML); none means the embedded quickstart."
+            | Only _ -> "only the spec (document) with this name; repeat for several."
+            | Json -> "print the plan as JSON (one object per spec): steps, hashes, dependencies, sizes, cache state."
+
 type BenchArgs =
     | Device of DeviceArgument
     | Model of name: string
@@ -141,7 +152,7 @@ type SlurmArgs =
 
 type Command =
     | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
-    | [<CliPrefix(CliPrefix.None)>] Plan of ParseResults<SpecArgs>
+    | [<CliPrefix(CliPrefix.None)>] Plan of ParseResults<PlanArgs>
     | [<CliPrefix(CliPrefix.None)>] Validate of ParseResults<SpecArgs>
     | [<CliPrefix(CliPrefix.None)>] List of ParseResults<ListArgs>
     | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>

@@ -100,6 +100,18 @@ let tests =
             let rerun = withCache sharded (fun () -> [ for i in 0 .. 3 -> Execute.shard plan (device ()) i 4 ])
             Expect.equal (rerun |> List.sumBy fst) 1 "only the lost call is recomputed"
             Expect.equal (rerun |> List.sumBy snd) (partsBefore.Length - 1) "the others are found stored"
+            // plan --json: between the shards and the assembling run, the attribution steps are partial, the model cached
+            let planned = withCache sharded (fun () -> System.Text.Json.JsonDocument.Parse(PlanJson.render plan))
+            let steps = [ for st in planned.RootElement.GetProperty("steps").EnumerateArray() -> st ]
+            Expect.equal (steps |> List.map (fun st -> st.GetProperty("hash").GetString())) (plan.Steps |> List.map (fun st -> st.Hash)) "every step, with its hash, in order"
+            for st in steps do
+                let expected =
+                    match st.GetProperty("kind").GetString() with
+                    | "model" | "covariance" -> "cached"
+                    | "attribution" -> "partial"
+                    | _ -> "to do"
+                Expect.equal (string (st.GetProperty("cache").GetString())) expected (string (st.GetProperty("name").GetString()))
+            Expect.equal (steps |> List.sumBy (fun st -> st.GetProperty("parts_stored").GetInt32())) partsBefore.Length "every part counted"
             let assembledFolder = withCache sharded (fun () -> runAndReport assemblingPlan)
             Expect.isEmpty (Directory.GetFiles(Path.Combine(sharded, "attributions"), "*.part-*")) "the assembling run removed the parts"
             let a, b = storedMaps plan whole, storedMaps plan sharded
