@@ -147,8 +147,21 @@ let private runOne (spec: Spec) =
     eprintfn "%s" (Plan.describe plan)
     let output = Execute.run plan device
     let env = RunEnvironment.capture device started
-    let folder = Report.write plan (Yaml.render spec) output env
-    printfn "%s: report written to %s" spec.Name (Path.Combine(folder, "report.md"))
+    let specText = Yaml.render spec
+    let folder = Report.write plan specText output env
+    // the run's numbers into the results store, which keeps every run (the run folder holds the latest)
+    let record =
+        { ResultsStore.RunId = ResultsStore.newRunId (); ResultsStore.Spec = spec.Name; ResultsStore.SpecHash = Hashing.hash [ specText ]
+          ResultsStore.Commit = env.Commit; ResultsStore.Dirty = env.Dirty; ResultsStore.Dataset = Hashing.display spec.Data.Dataset
+          ResultsStore.Model = Hashing.display spec.Model.Architecture; ResultsStore.Seed = spec.Seed; ResultsStore.Explained = output.Result.Explained
+          ResultsStore.Device = env.Device; ResultsStore.StartedUtc = env.StartedUtc
+          ResultsStore.FinishedUtc = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ"); ResultsStore.Folder = folder }
+    let parameters (id: string) =
+        match spec.Methods |> List.tryFind (fun m -> m.Id = id) with
+        | Some m -> Hashing.canonical m.Kind
+        | None -> ""
+    ResultsStore.add spec.Output record (ResultsStore.rowsOfCsv (Report.metricsCsv output.Result) parameters)
+    printfn "%s: report written to %s (run %s in %s)" spec.Name (Path.Combine(folder, "report.md")) record.RunId (ResultsStore.file spec.Output)
 
 /// Stack traces of user errors are printed with --verbose only.
 let mutable private verbose = false
@@ -391,6 +404,15 @@ let private dispatch (command: ParseResults<Command>) =
             report [ if run.IsNone then yield "export: name the run folder to export (RUN, e.g. runs/quickstart)"
                      if target.IsNone then yield "export: name the folder to write with --to FOLDER" ]
     | Slurm args -> slurm args
+    | Results args ->
+        guarded None (fun () ->
+            printfn "%s" (ResultsCommands.list (args.GetResult(ResultsArgs.Output, "runs")) (args.TryGetResult ResultsArgs.Spec) (args.TryGetResult ResultsArgs.Metric)))
+    | Compare args ->
+        let output = args.GetResult(CompareArgs.Output, "runs")
+        let a, b = args.GetResult CompareArgs.Runs
+        match ResultsCommands.resolve output a, ResultsCommands.resolve output b with
+        | Ok ra, Ok rb -> guarded None (fun () -> printfn "%s" (ResultsCommands.compare output ra rb (args.Contains CompareArgs.All)))
+        | ea, eb -> report ([ ea; eb ] |> List.choose (function Error e -> Some e | Ok _ -> None))
     | Verbose | Threads _ -> report [ "no command given (see --help)" ]
 
 /// `--threads N` anywhere on the command line, removed from it and set as $ATTRIBUTION_THREADS before libtorch

@@ -150,6 +150,28 @@ type SlurmArgs =
             | To _ -> "the folder of the scripts (default slurm/NAME)."
             | Submit -> "also submit the chain (bash FOLDER/submit.sh) and print the job ids."
 
+type ResultsArgs =
+    | Output of folder: string
+    | Spec of name: string
+    | Metric of name: string
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | Output _ -> "the folder whose results.sqlite to read (default runs, the specs' default output)."
+            | Spec _ -> "only the runs of this spec name."
+            | Metric _ -> "one table of this scalar (a metrics.csv name such as accuracy_gt, or SECTION/NAME) per run and method."
+
+type CompareArgs =
+    | [<MainCommand; ExactlyOnce>] Runs of a: string * b: string
+    | Output of folder: string
+    | All
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | Runs _ -> "two run ids (or unambiguous prefixes), as `attribution results` lists them."
+            | Output _ -> "the folder whose results.sqlite to read (default runs)."
+            | All -> "list every number, not only those that differ."
+
 type Command =
     | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
     | [<CliPrefix(CliPrefix.None)>] Plan of ParseResults<PlanArgs>
@@ -159,6 +181,8 @@ type Command =
     | [<CliPrefix(CliPrefix.None)>] Cache of ParseResults<CacheArgs>
     | [<CliPrefix(CliPrefix.None)>] Export of ParseResults<ExportArgs>
     | [<CliPrefix(CliPrefix.None)>] Slurm of ParseResults<SlurmArgs>
+    | [<CliPrefix(CliPrefix.None)>] Results of ParseResults<ResultsArgs>
+    | [<CliPrefix(CliPrefix.None)>] Compare of ParseResults<CompareArgs>
     | [<AltCommandLine("-v")>] Verbose
     | Threads of count: int
     interface IArgParserTemplate with
@@ -171,6 +195,8 @@ type Command =
             | Bench _ -> "time each method against the floor (forward plus input-gradient passes), with peak memory (fresh, no cache)."
             | Cache _ -> "check the cache (verify) or remove what no spec needs (gc)."
             | Export _ -> "write a finished run's inputs, covariances, maps and per-input metric values as safetensors and JSON, for checking outside .NET."
+            | Results _ -> "list the recorded runs (every run adds its numbers to OUTPUT/results.sqlite), or one metric across runs."
+            | Compare _ -> "print two recorded runs' differences side by side."
             | Slurm _ -> "write (and with --submit submit) a run as Slurm jobs: prepare, an array of shards, the assembling run."
             | Verbose -> "print stack traces for every error (anywhere on the command line)."
             | Threads _ -> "libtorch's CPU threads (anywhere on the command line; default: $ATTRIBUTION_THREADS, else the cores this process may use)."

@@ -249,7 +249,7 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
     line "Files: `metrics.json`, `metrics.csv`, `inputs.csv` (the explained inputs, labels and predictions), `spec.yaml` (as run), `plan.txt`, `environment.json`. `attribution export` writes each input's values for checking outside .NET."
     sb.ToString()
 
-let private csv (r: RunResult) =
+let metricsCsv (r: RunResult) =
     let sb = StringBuilder()
     sb.AppendLine "section,method,target,name,x,value" |> ignore
     let inv (x: float) = x.ToString("R", Globalization.CultureInfo.InvariantCulture)
@@ -426,7 +426,7 @@ let write (plan: Plan.Plan) (specText: string) (output: RunOutput) (env: RunEnvi
         AtomicFile.WriteAllText(Path.Combine(staging, "environment.json"), JsonSerializer.Serialize(env, json))
         AtomicFile.WriteAllText(Path.Combine(staging, "metrics.json"), JsonSerializer.Serialize(output.Result, summaryJson))
         AtomicFile.WriteAllText(Path.Combine(staging, InputRecord.FileName), InputRecord.render output.Result.ExplainedIndices output.Labels output.Predictions)
-        AtomicFile.WriteAllText(Path.Combine(staging, "metrics.csv"), csv output.Result)
+        AtomicFile.WriteAllText(Path.Combine(staging, "metrics.csv"), metricsCsv output.Result)
         if not (Array.isEmpty output.Result.LogSobolev) then
             AtomicFile.WriteAllText(Path.Combine(staging, "certificates.csv"), certificates output)
         AtomicFile.WriteAllText(Path.Combine(staging, "report.md"), markdown plan output env heatmapFiles curveFiles))

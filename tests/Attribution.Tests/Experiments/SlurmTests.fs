@@ -161,6 +161,11 @@ let tests =
                 let chainSeconds = clock.Elapsed.TotalSeconds
                 Expect.isTrue (File.Exists(Path.Combine(folder, "runs", "sharded", "report.md"))) "the assembling job wrote the report"
                 compare (single, singleCache) (folder, cache)
+                // the assembling run recorded its numbers: one run, a row per line of its metrics.csv
+                let recorded = ResultsStore.runs (Path.Combine(folder, "runs")) None
+                Expect.equal recorded.Length 1 "one run recorded"
+                let csvLines = File.ReadAllLines(Path.Combine(folder, "runs", "sharded", "metrics.csv")).Length - 1
+                Expect.equal (ResultsStore.rowsOf (Path.Combine(folder, "runs")) recorded.Head.RunId).Length csvLines "every number"
                 // the chain again; shard 1 is cancelled once it has started its calls, then requeued with resume.sh
                 let folder, cache, (prepare, shards, assemble) = submit root slurm "cancelled"
                 let log = Path.Combine(folder, "slurm", "sharded", "logs", $"shard-{shards}_1.out")

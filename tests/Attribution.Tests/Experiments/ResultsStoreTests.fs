@@ -1,0 +1,61 @@
+/// The results store: every run's numbers kept across runs, read back exactly, compared, and written safely by
+/// concurrent runs.
+module ResultsStoreTests
+
+open System
+open System.IO
+open System.Threading.Tasks
+open Expecto
+open Experiments
+open Experiments.ResultsStore
+
+let private record (id: string) (spec: string) =
+    { RunId = id; Spec = spec; SpecHash = String('a', 64); Commit = "abc123"; Dirty = false; Dataset = "FashionMnist"; Model = "FashionCnn"
+      Seed = 7; Explained = 100; Device = "cpu"; StartedUtc = "2026-12-03T10:00:00Z"; FinishedUtc = $"2026-12-03T10:00:{id.Length:D2}Z"; Folder = $"/runs/{spec}" }
+
+let private csv (auc: float) =
+    String.concat "\n"
+        [ "section,method,target,name,x,value"
+          "negative_perturbation,sg,,accuracy_gt,0.1,45"
+          $"negative_perturbation_auc,sg,,accuracy_gt,,{auc.ToString(Globalization.CultureInfo.InvariantCulture)}"
+          "rank_agreement,sg,ig,spearman,,NaN"
+          "model,,,test_accuracy,,0.8912345678901234" ]
+
+[<Tests>]
+let tests =
+    testList "results store" [
+        test "a run's rows read back exactly (NaN as NaN, x absent or present), runs are listed by spec, and compare shows exactly the numbers that differ" {
+            let output = TestFiles.freshDir "results-store"
+            add output (record "r1" "sweep") (rowsOfCsv (csv 40.15) (fun m -> $"params of {m}"))
+            add output (record "r22" "sweep") (rowsOfCsv (csv 39.725) (fun m -> $"params of {m}"))
+            add output (record "r333" "other") (rowsOfCsv (csv 1.0) (fun _ -> ""))
+            Expect.equal (runs output None |> List.map _.RunId) [ "r1"; "r22"; "r333" ] "every run, in order"
+            Expect.equal (runs output (Some "sweep") |> List.map _.RunId) [ "r1"; "r22" ] "by spec"
+            let rows = rowsOf output "r1"
+            Expect.equal rows.Length 4 "four numbers"
+            Expect.equal rows.[0].X (Some 0.1) "x stored"
+            Expect.equal rows.[1].X None "no x"
+            Expect.equal rows.[1].Value 40.15 "the value"
+            Expect.isTrue (Double.IsNaN rows.[2].Value) "NaN read back as NaN"
+            Expect.equal rows.[3].Value 0.8912345678901234 "every digit of a double"
+            Expect.equal rows.[0].Parameters "params of sg" "the method's parameters"
+            let a, b = runs output None |> fun r -> r.[0], r.[1]
+            let text = ResultsCommands.compare output a b false
+            Expect.stringContains text "1 of 4 numbers differ" "only the AUC differs (NaN equals NaN)"
+            Expect.stringContains text "-0.425" "with its difference"
+            let sweep = ResultsCommands.list output (Some "sweep") (Some "negative_perturbation_auc/accuracy_gt")
+            Expect.stringContains sweep "40.15" "one table across runs"
+            Expect.stringContains sweep "39.725" "one table across runs"
+            Expect.isError (ResultsCommands.resolve output "r") "an ambiguous prefix"
+            Expect.isOk (ResultsCommands.resolve output "r3") "a unique prefix"
+        }
+
+        test "concurrent runs all land in the database, each whole" {
+            let output = TestFiles.freshDir "results-concurrent"
+            let writers = [| for i in 0 .. 7 -> Task.Run(fun () -> add output (record $"run{i}" "same") (rowsOfCsv (csv (float i)) (fun _ -> ""))) |]
+            Task.WaitAll writers
+            let all = runs output None
+            Expect.equal all.Length 8 "every run"
+            for r in all do Expect.equal (rowsOf output r.RunId).Length 4 $"{r.RunId} whole"
+        }
+    ]
