@@ -152,7 +152,7 @@ module Catalogue =
                   text, (function TextFile _ -> true | _ -> false) ]
         let root = Param.optional (Param.string "root" "directory of the dataset files" None nonEmpty)
         let trainLimit = Param.optional (Param.int "train_limit" "use only the first n training examples" None 1 (Some 10_000_000))
-        let explain = Param.int "explain" "number of test inputs to explain" (Some 1000) 1 (Some 10000)
+        let explain = Param.int "explain" "number of test inputs to explain" (Some 1000) 1 (Some 10_000_000)
         let utterances = Param.optional (Param.int "utterances_per_word" "speech_commands only: utterances synthesised per word (default 100)" None 4 (Some 1000))
 
         let fields =

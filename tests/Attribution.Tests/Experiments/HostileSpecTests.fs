@@ -95,7 +95,7 @@ let tests =
             let file = specFile "h.yaml" valid
             let existing = specFile "a-file" "x"
             for args, needle in
-                [ [ "run"; file; "--explain"; "0" ], "--explain 0: must be between 1 and 10000"
+                [ [ "run"; file; "--explain"; "0" ], "--explain 0: must be between 1 and 10000000"
                   [ "run"; file; "--explain"; "-1" ], "--explain -1"
                   [ "run"; file; "--output"; existing ], "is a file"
                   [ "run"; file; "--explian"; "3" ], "unknown option '--explian'"
