@@ -148,14 +148,15 @@ let private runOne (spec: Spec) =
     let output = Execute.run plan device
     let env = RunEnvironment.capture device started
     let specText = Yaml.render spec
-    let folder = Report.write plan specText output env
-    // the run's numbers into the results store, which keeps every run (the run folder holds the latest)
+    let runId = RunFolder.newRunId ()
+    let folder = Report.writeRun plan specText output env runId
+    // the run's numbers into the results store, beside the folders that keep every run
     let record =
-        { ResultsStore.RunId = ResultsStore.newRunId (); ResultsStore.Spec = spec.Name; ResultsStore.SpecHash = Hashing.hash [ specText ]
+        { ResultsStore.RunId = runId; ResultsStore.Spec = spec.Name; ResultsStore.SpecHash = Hashing.hash [ specText ]
           ResultsStore.Commit = env.Commit; ResultsStore.Dirty = env.Dirty; ResultsStore.Dataset = Hashing.display spec.Data.Dataset
           ResultsStore.Model = Hashing.display spec.Model.Architecture; ResultsStore.Seed = spec.Seed; ResultsStore.Explained = output.Result.Explained
           ResultsStore.Device = env.Device; ResultsStore.StartedUtc = env.StartedUtc
-          ResultsStore.FinishedUtc = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ"); ResultsStore.Folder = folder }
+          ResultsStore.FinishedUtc = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ"); ResultsStore.Folder = Path.Combine(RunFolder.history spec.Output spec.Name, runId) }
     let parameters (id: string) =
         match spec.Methods |> List.tryFind (fun m -> m.Id = id) with
         | Some m -> Hashing.canonical m.Kind

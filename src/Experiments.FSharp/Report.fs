@@ -417,8 +417,9 @@ let private curves (dir: string) (r: RunResult) =
       yield! metricCurves dir r ]
 
 /// Writes the run folder `{spec.Output}/{spec.Name}` (RunFolder: only over the toolkit's own) and returns its path.
-let write (plan: Plan.Plan) (specText: string) (output: RunOutput) (env: RunEnvironment.EnvironmentRecord) =
-    RunFolder.publish plan.Spec.Output plan.Spec.Name (fun staging ->
+/// Writes the run's folder as run `runId` (RunFolder.publish) and returns `{output}/{name}`, the link to it.
+let writeRun (plan: Plan.Plan) (specText: string) (output: RunOutput) (env: RunEnvironment.EnvironmentRecord) (runId: string) =
+    RunFolder.publish plan.Spec.Output plan.Spec.Name runId (fun staging ->
         let heatmapFiles = heatmaps staging plan.Spec output
         let curveFiles = curves staging output.Result
         AtomicFile.WriteAllText(Path.Combine(staging, "spec.yaml"), specText)
@@ -430,3 +431,7 @@ let write (plan: Plan.Plan) (specText: string) (output: RunOutput) (env: RunEnvi
         if not (Array.isEmpty output.Result.LogSobolev) then
             AtomicFile.WriteAllText(Path.Combine(staging, "certificates.csv"), certificates output)
         AtomicFile.WriteAllText(Path.Combine(staging, "report.md"), markdown plan output env heatmapFiles curveFiles))
+
+/// Writes the run's folder under a new run id; returns `{output}/{name}`, the link to it.
+let write (plan: Plan.Plan) (specText: string) (output: RunOutput) (env: RunEnvironment.EnvironmentRecord) =
+    writeRun plan specText output env (RunFolder.newRunId ())

@@ -37,8 +37,6 @@ let private connect (path: string) =
     c.ExecuteNonQuery() |> ignore
     connection
 
-/// A new run id: the UTC time it finished (sortable) and a random suffix.
-let newRunId () = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss") + "-" + Guid.NewGuid().ToString("N").Substring(0, 6)
 
 /// What a run's row says.
 type RunRecord =

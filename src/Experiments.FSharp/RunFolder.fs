@@ -43,11 +43,36 @@ let private contents (folder: string) = MarkedFolder.contents folder MarkerName
 
 let private listed = MarkedFolder.listed
 
-/// Why the run folder of `name` under `output` may not be written; None when it may (absent, or the toolkit's own).
+/// The folder that keeps every run of `name` under `output`, one folder per run id: `{output}/.runs/{name}`.
+let history (output: string) (name: string) = Path.Combine(Path.GetFullPath(expandHome output), ".runs", name)
+
+/// A new run id: the UTC time (sortable) and a random suffix.
+let newRunId () = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss") + "-" + Guid.NewGuid().ToString("N").Substring(0, 6)
+
+/// Where a link points, made absolute (None: not a link).
+let private linkTarget (path: string) =
+    match FileInfo(path).LinkTarget with
+    | null -> None
+    | t ->
+        let folder = match Path.GetDirectoryName path with null -> "." | d -> d
+        Some(Path.GetFullPath(Path.Combine(folder, t)))
+
+/// Whether `final` is the toolkit's link to one of the runs of `name`.
+let private isOwnLink (output: string) (name: string) (final: string) =
+    match linkTarget final with
+    | Some t -> (match Path.GetDirectoryName t with null -> false | d -> d = history output name)
+    | None -> false
+
+/// Why the run of `name` under `output` may not be written; None when it may: `{output}/{name}` is absent, the
+/// toolkit's link to an earlier run, or an earlier run folder of the toolkit (before runs were kept; it is moved into
+/// the history whole, with anything added to it).
 let problem (output: string) (name: string) : string option =
     let outputFolder = Path.GetFullPath(expandHome output)
     let final = target output name
     if File.Exists outputFolder then Some $"the output folder {outputFolder} is a file; name a folder (output: or --output)"
+    elif (FileInfo final).LinkTarget |> isNull |> not then
+        if isOwnLink output name final then None
+        else Some $"{final} is a link the toolkit did not make; the toolkit does not replace it: move it away, or choose another name or --output"
     elif File.Exists final then Some $"{final} is a file, not a run folder; the toolkit does not replace it: move it away, or choose another name or --output"
     elif not (Directory.Exists final) then None
     else
@@ -57,15 +82,7 @@ let problem (output: string) (name: string) : string option =
                  + "move it away, or choose another name or --output")
         | Some m when m.Name <> name ->
             Some $"{final} holds the run of another spec ('{m.Name}'); move it away, or choose another name or --output"
-        | Some m ->
-            let known = set m.Files
-            // A listed file's folder is the toolkit's too (files are written in sub-folders only with their folder).
-            let knownFolders = m.Files |> Seq.collect (fun f -> let parts = f.Split '/' in [ for i in 1 .. parts.Length - 1 -> String.Join("/", parts.[.. i - 1]) ]) |> set
-            match contents final |> List.filter (fun p -> not (known.Contains p || knownFolders.Contains p)) with
-            | [] -> None
-            | extra ->
-                Some($"{final} holds what the toolkit did not write ({listed extra}); a run never deletes those: "
-                     + "move them out of the run folder, or choose another name or --output")
+        | Some _ -> None
 
 let private processAlive (pid: int) =
     try
@@ -73,66 +90,47 @@ let private processAlive (pid: int) =
         not p.HasExited
     with _ -> false
 
-/// Staging and replaced folders of this name left by processes that died (killed while writing a report): each holds
-/// the marker, so it is the toolkit's; a live process's are left alone.
+/// Staging folders (and links) left by processes that died while writing a report: each staging folder holds the
+/// marker, so it is the toolkit's; a live process's are left alone. Looks in the run history and, for folders of
+/// versions that replaced run folders, beside `{output}/{name}`.
 let cleanLeftovers (output: string) (name: string) =
     let outputFolder = Path.GetFullPath(expandHome output)
-    if Directory.Exists outputFolder then
-        let pattern = Regex("^" + Regex.Escape name + @"\.(partial|previous)-(\d+)-[0-9a-f]{8}$")
-        for dir in Directory.EnumerateDirectories outputFolder |> List.ofSeq do
-            let m = pattern.Match(match Path.GetFileName dir with null -> "" | n -> n)
-            if m.Success && not (processAlive (int m.Groups.[2].Value)) && (readMarker dir).IsSome then
-                try
-                    Directory.Delete(dir, true)
-                    Progress.say $"removed {dir}, left by a run that was killed while writing its report"
-                with :? IOException | :? UnauthorizedAccessException -> ()
+    let sweep (folder: string) (pattern: Regex) =
+        if Directory.Exists folder then
+            for dir in Directory.EnumerateDirectories folder |> List.ofSeq do
+                let m = pattern.Match(match Path.GetFileName dir with null -> "" | n -> n)
+                if m.Success && (FileInfo dir).LinkTarget = null && not (processAlive (int m.Groups.[2].Value)) && (readMarker dir).IsSome then
+                    try
+                        Directory.Delete(dir, true)
+                        Progress.say $"removed {dir}, left by a run that was killed while writing its report"
+                    with :? IOException | :? UnauthorizedAccessException -> ()
+    sweep outputFolder (Regex("^" + Regex.Escape name + @"\.(partial|previous)-(\d+)-[0-9a-f]{8}$"))
+    sweep (history output name) (Regex(@"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}\.(partial)-(\d+)-[0-9a-f]{8}$"))
 
-/// Deletes a run folder the toolkit wrote: the files its marker lists, the marker, then the folders if empty. Anything
-/// else found there (added since the check) is kept, with the folder.
-let private removeOwn (folder: string) =
-    match readMarker folder with
-    | None -> ()
-    | Some m ->
-        for f in m.Files do
-            let path = Path.Combine(folder, f)
-            if File.Exists path then File.Delete path
-        File.Delete(Path.Combine(folder, MarkerName))
-        for dir in Directory.EnumerateDirectories(folder, "*", SearchOption.AllDirectories) |> Seq.sortByDescending _.Length |> List.ofSeq do
-            if Seq.isEmpty (Directory.EnumerateFileSystemEntries dir) then Directory.Delete dir
-        if Seq.isEmpty (Directory.EnumerateFileSystemEntries folder) then Directory.Delete folder
-        else Progress.say $"kept {folder}: it holds files the toolkit did not write"
-
-/// Writes the run folder of `name` under `output` through `write` (which fills the folder it is given) and returns
-/// its path. The files are written beside the target and swapped in whole; a previous run folder of the same name is
-/// replaced only if it is the toolkit's (see `problem`), checked again just before the swap.
-let publish (output: string) (name: string) (write: string -> unit) =
+/// Writes a run of `name` under `output` through `write` (which fills the folder it is given) and returns
+/// `{output}/{name}`. The run gets its own folder, `{output}/.runs/{name}/{run id}`, never replaced by a later run;
+/// `{output}/{name}` is a link to the latest run, re-pointed atomically once the new folder is complete. A run folder
+/// of a version that replaced run folders is first moved into the history (as run `before-run-ids`).
+let publish (output: string) (name: string) (runId: string) (write: string -> unit) =
     let final = target output name
     let fail message = raise (SpecProblem("output", message))
     match problem output name with
     | Some message -> fail message
     | None -> ()
-    let suffix () = string Environment.ProcessId + "-" + Guid.NewGuid().ToString("N").Substring(0, 8)
-    let staging = $"{final}.partial-{suffix ()}"
+    let runs = history output name
+    Directory.CreateDirectory runs |> ignore
+    if Directory.Exists final && (FileInfo final).LinkTarget = null then
+        // an earlier run folder (checked by `problem`: the toolkit's, for this name): kept whole in the history
+        let kept = Path.Combine(runs, "before-run-ids-" + Directory.GetLastWriteTimeUtc(final).ToString("yyyyMMdd-HHmmss"))
+        Directory.Move(final, kept)
+    let folder = Path.Combine(runs, runId)
+    let staging = $"""{folder}.partial-{Environment.ProcessId}-{Guid.NewGuid().ToString("N").Substring(0, 8)}"""
     Directory.CreateDirectory staging |> ignore
     // The marker first, so that a staging folder left by a killed process is recognisably the toolkit's.
     writeMarker staging { Tool = tool; Name = name; Files = [||] }
     write staging
     writeMarker staging { Tool = tool; Name = name; Files = contents staging |> List.filter (fun p -> File.Exists(Path.Combine(staging, p))) |> Array.ofList }
-    // Another run of the same spec may swap its folder in at the same moment: retry until ours is in place.
-    let rec swap attempt =
-        match problem output name with
-        | Some message ->
-            removeOwn staging
-            fail message
-        | None ->
-            let previous = $"{final}.previous-{suffix ()}"
-            try
-                if Directory.Exists final then Directory.Move(final, previous)
-                Directory.Move(staging, final)
-                if Directory.Exists previous then removeOwn previous
-            with :? IOException when attempt < 20 ->
-                if Directory.Exists previous then removeOwn previous
-                Threading.Thread.Sleep(50 * (attempt + 1))
-                swap (attempt + 1)
-    swap 0
+    Directory.Move(staging, folder)
+    // relative, so that the output folder can be moved or mounted elsewhere whole
+    Attribution.IO.AtomicLink.Point(final, Path.GetRelativePath(Path.GetFullPath(expandHome output), folder))
     final

@@ -1,5 +1,6 @@
-/// Run folders: a run replaces only a folder the toolkit wrote (its marker, nothing else in it), and leftovers of
-/// killed runs are cleaned up without touching anything else.
+/// Run folders: every run keeps a folder of its own (`{output}/.runs/{name}/{run id}`), `{output}/{name}` links to the
+/// latest, a run never touches a folder or link the toolkit did not make, and leftovers of killed runs are cleaned up
+/// without touching anything else.
 module RunFolderTests
 
 open System
@@ -9,7 +10,7 @@ open Experiments
 
 /// Publishes a run folder holding one file `report.md` with `text`.
 let private publish (output: string) (name: string) (text: string) =
-    RunFolder.publish output name (fun staging -> File.WriteAllText(Path.Combine(staging, "report.md"), text))
+    RunFolder.publish output name (RunFolder.newRunId ()) (fun staging -> File.WriteAllText(Path.Combine(staging, "report.md"), text))
 
 let private refused (action: unit -> 'a) =
     try
@@ -42,26 +43,46 @@ let tests =
             Expect.equal (File.ReadAllText(Path.Combine(docs, "methods.md"))) "keep me" "kept"
         }
 
-        test "the toolkit's own run folder is replaced whole by the next run of the same name" {
+        test "each run keeps a folder of its own, never replaced; {output}/{name} links to the latest" {
             let output = TestFiles.freshDir "runs"
             let first = publish output "q" "first"
+            let firstRun = Directory.ResolveLinkTarget(first, true) |> nonNull |> _.FullName
             Expect.isTrue (File.Exists(Path.Combine(first, RunFolder.MarkerName))) "marked"
             let second = publish output "q" "second"
-            Expect.equal second first "same folder"
-            Expect.equal (File.ReadAllText(Path.Combine(second, "report.md"))) "second" "replaced"
-            Expect.equal (Directory.GetDirectories output |> Array.map Path.GetFileName) [| "q" |] "no staging or previous folder left"
+            Expect.equal second first "the same link"
+            Expect.equal (File.ReadAllText(Path.Combine(second, "report.md"))) "second" "the link shows the latest run"
+            Expect.equal (File.ReadAllText(Path.Combine(firstRun, "report.md"))) "first" "the first run's folder is kept as it was"
+            let runs = Directory.GetDirectories(RunFolder.history output "q") |> Array.map (fun d -> Path.GetFileName d |> nonNull) |> Array.sort
+            Expect.equal runs.Length 2 "two runs, no staging folder left"
+            Expect.isTrue (runs |> Array.forall (fun r -> Text.RegularExpressions.Regex.IsMatch(r, @"^\d{8}-\d{6}-[0-9a-f]{6}$"))) $"run ids: {runs}"
+            Expect.equal (Directory.GetFileSystemEntries output |> Array.map (fun d -> Path.GetFileName d |> nonNull) |> Array.sort) [| ".runs"; "q" |] "only the history and the link"
         }
 
-        test "a file a user put into a run folder stops the next run, and is kept" {
+        test "a file a user put into a run folder is kept, and the next run writes a folder of its own" {
             let output = TestFiles.freshDir "runs"
-            let folder = publish output "q" "first"
+            let folder = publish output "q" "first" |> fun link -> Directory.ResolveLinkTarget(link, true) |> nonNull |> _.FullName
             File.WriteAllText(Path.Combine(folder, "notes.txt"), "mine")
-            let _, message = refused (fun () -> publish output "q" "second")
-            Expect.stringContains message "notes.txt" "names the file"
+            let latest = publish output "q" "second"
             Expect.equal (File.ReadAllText(Path.Combine(folder, "notes.txt"))) "mine" "kept"
             Expect.equal (File.ReadAllText(Path.Combine(folder, "report.md"))) "first" "the old report is untouched too"
-            File.Delete(Path.Combine(folder, "notes.txt"))
-            publish output "q" "second" |> ignore
+            Expect.equal (File.ReadAllText(Path.Combine(latest, "report.md"))) "second" "the new run is the latest"
+        }
+
+        test "a run folder of a version that replaced run folders is moved into the history whole; a link the toolkit did not make is refused" {
+            let output = TestFiles.freshDir "runs"
+            let old = Path.Combine(output, "q")
+            Directory.CreateDirectory old |> ignore
+            File.WriteAllText(Path.Combine(old, "report.md"), "old")
+            File.WriteAllText(Path.Combine(old, RunFolder.MarkerName), """{ "Tool": "attribution", "Name": "q", "Files": [ "report.md" ] }""")
+            File.WriteAllText(Path.Combine(old, "notes.txt"), "mine")
+            publish output "q" "new" |> ignore
+            let kept = Directory.GetDirectories(RunFolder.history output "q") |> Array.filter (fun d -> (Path.GetFileName d |> nonNull).StartsWith "before-run-ids")
+            Expect.equal kept.Length 1 "the old run kept"
+            Expect.equal (File.ReadAllText(Path.Combine(kept.[0], "notes.txt"))) "mine" "with the user's file"
+            Expect.equal (File.ReadAllText(Path.Combine(old, "report.md"))) "new" "the name now links to the new run"
+            let elsewhere = TestFiles.freshDir "elsewhere"
+            File.CreateSymbolicLink(Path.Combine(output, "r"), elsewhere) |> ignore
+            Expect.stringContains (RunFolder.problem output "r" |> Option.defaultValue "") "a link the toolkit did not make" "a user's link"
         }
 
         test "a file where the run folder or the output folder would be is refused" {
@@ -82,7 +103,18 @@ let tests =
             let dead = make "partial-2147483646-0123abcd" true
             let deadUnmarked = make "previous-2147483646-89abcdef" false
             let live = make $"partial-{Environment.ProcessId}-fedcba98" true
+            // staging folders of this version live in the run history
+            let history = RunFolder.history output "q"
+            Directory.CreateDirectory history |> ignore
+            let staged (pid: int) =
+                let dir = Path.Combine(history, $"20261203-100000-abcdef.partial-{pid}-0123abcd")
+                Directory.CreateDirectory dir |> ignore
+                File.WriteAllText(Path.Combine(dir, RunFolder.MarkerName), """{ "Tool": "attribution", "Name": "q", "Files": [] }""")
+                dir
+            let deadStaged, liveStaged = staged 2147483646, staged Environment.ProcessId
             RunFolder.cleanLeftovers output "q"
+            Expect.isFalse (Directory.Exists deadStaged) "a dead process's staging folder in the history is removed"
+            Expect.isTrue (Directory.Exists liveStaged) "a live process's is kept"
             Expect.isFalse (Directory.Exists dead) "a dead process's marked staging folder is removed"
             Expect.isTrue (Directory.Exists deadUnmarked) "an unmarked folder is not the toolkit's: kept"
             Expect.isTrue (Directory.Exists live) "a live process's staging folder is kept"
