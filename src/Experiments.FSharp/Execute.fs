@@ -33,7 +33,6 @@ let targetName = Running.targetName
 let nonFiniteRows = Running.nonFiniteRows
 let methodOf = Running.methodOf
 let partFile = AttributionSteps.partFile
-let removeMostImportant = MetricSteps.removeMostImportant
 
 /// A user's weights file: loaded strictly (every tensor present, of its shape, finite), or a clear input error.
 /// A user's state dict (.safetensors or PyTorch's .pth), every name and shape checked before a value is copied.

@@ -74,23 +74,8 @@ let rankAgreement (step: Step) (maps: IReadOnlyDictionary<string * TargetKind, T
 let private meanCurve (rows: double[][]) =
     if rows.Length = 0 then [||] else Array.init rows.[0].Length (fun j -> rows |> Array.averageBy (fun r -> r.[j]))
 
-/// Inputs [B, C, H, W] with the `fraction` most important pixels of each (by the map summed over channels, ties
-/// broken by a seeded random order) replaced by `fill` [1, C, 1, 1].
-let removeMostImportant (inputs: Tensor) (maps: Tensor) (fraction: float) (fill: Tensor) (seed: int64) =
-    use scope = torch.NewDisposeScope()
-    let b, h, w = inputs.shape.[0], inputs.shape.[2], inputs.shape.[3]
-    let p = h * w
-    let scores = maps.cpu().``to``(torch.ScalarType.Float64).sum([| 1L |]).reshape(b, p)
-    use g = new torch.Generator(uint64 seed, torch.CPU)
-    let shuffle = torch.rand([| b; p |], generator = g).argsort(1L)
-    let order = shuffle.gather(1L, scores.gather(1L, shuffle).argsort(1L, descending = true))
-    let k = int64 (Math.Round(fraction * float p))
-    let mask = torch.zeros([| b; p |], dtype = torch.ScalarType.Bool)
-    if k > 0L then mask.scatter_(1L, order.narrow(1L, 0L, k), torch.ones([| b; k |], dtype = torch.ScalarType.Bool)) |> ignore
-    torch.where(mask.reshape(b, 1L, h, w), fill.cpu().expand_as(inputs), inputs.cpu()).MoveToOuterDisposeScope()
-
-/// ROAR: for each fraction, a fresh model (same initialisation every time) trained on the masked training subset
-/// and tested on the masked explained inputs; each point is cached on its own, so an interrupted ROAR resumes.
+/// ROAR (the algorithm is the engine's Roar): the training subset and its maps, the retraining, and each point read from
+/// the cache or computed and stored on its own, so an interrupted ROAR resumes.
 let roar (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (domain: Domain.Domain) (network: torch.nn.Module<Tensor, Tensor>)
                  (model: torch.nn.Module<Tensor, Tensor>) (testInputs: Tensor) (testMaps: Tensor) (testLabels: int64[]) (context: MethodContext) device =
     let spec = plan.Spec
@@ -101,7 +86,7 @@ let roar (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (domain: Dom
         order.narrow(0L, 0L, int64 (min r.TrainInputs domain.TrainCount)).data<int64>().ToArray()
     let trainInputs = domain.Inputs network true rows
     let trainLabels = domain.TrainLabels.index_select(0L, torch.tensor(rows))
-    let fill = trainInputs.mean([| 0L; 2L; 3L |], keepdim = true)
+    let fill = Attribution.Metrics.Roar.ChannelMean trainInputs
     // Maps of the training subset, explaining each input's label; cached with the step.
     let trainMapsFile = Artefacts.path "attributions" (roarTrainMapsKey step) ".safetensors"
     let trainMaps =
@@ -117,27 +102,24 @@ let roar (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (domain: Dom
             Safetensors.Save(trainMapsFile, readOnlyDict [ "maps", maps ], readOnlyDict [ "step", step.Name ])
             for part in parts do File.Delete part
             maps
-    let accuracy (name: string) (hashParts: string list) (trainScores: Tensor) (testScores: Tensor) (fraction: float) =
-        let file = Artefacts.path "metrics" (roarPointKey plan r fraction hashParts) ".json"
-        fst <| Artefacts.jsonOrCompute file (fun () ->
-            use scope = torch.NewDisposeScope()
-            let maskedTrain = removeMostImportant trainInputs trainScores fraction fill (Seeds.Derive(seed, "train"))
-            let maskedTest = removeMostImportant testInputs testScores fraction fill (Seeds.Derive(seed, "test"))
+    // A fresh model from the same initialisation every time, trained on the masked training subset.
+    let retrain =
+        RoarRetraining(fun maskedTrain maskedTest ->
             torch.manual_seed (Seeds.Derive(seed, "init")) |> ignore
-            let fresh = domain.NewModel()
+            use fresh = domain.NewModel()
             let retrained = domain.Explained fresh
             let options = TrainingOptions(r.Epochs, spec.Model.BatchSize, spec.Model.LearningRate, Seeds.Derive(seed, "training"))
             Training.Train(retrained, maskedTrain, trainLabels, (fun x -> retrained.forward x), options, device) |> ignore
-            let predicted = Training.Logits(retrained, maskedTest, device).argmax(1L).data<int64>().ToArray()
-            fresh.Dispose()
-            let value = 100.0 * float (Array.zip predicted testLabels |> Array.filter (fun (a, b) -> a = b) |> Array.length) / float testLabels.Length
+            Training.Logits(retrained, maskedTest, device))
+    let accuracy (name: string) (hashParts: string list) (trainScores: Tensor) (testScores: Tensor) (fraction: float) =
+        let file = Artefacts.path "metrics" (roarPointKey plan r fraction hashParts) ".json"
+        fst <| Artefacts.jsonOrCompute file (fun () ->
+            let value = Attribution.Metrics.Roar.Accuracy(trainInputs, trainScores, testInputs, testScores, testLabels, fill, fraction, seed, retrain)
             Progress.say $"{step.Name}: {name} at {fraction}: {value:F2}%%"
             value)
     let fractions = 0.0 :: r.Fractions
     let ours = fractions |> List.map (fun f -> if f = 0.0 then accuracy "nothing removed" [] trainMaps testMaps 0.0 else accuracy "method" [ step.Hash ] trainMaps testMaps f)
-    use g = new torch.Generator(uint64 (Seeds.Derive(seed, "random-ranking")), torch.CPU)
-    let randomTrain = torch.rand(trainMaps.shape, generator = g)
-    let randomTest = torch.rand(testMaps.shape, generator = g)
+    let struct (randomTrain, randomTest) = Attribution.Metrics.Roar.RandomScores(trainMaps.shape, testMaps.shape, Seeds.Derive(seed, "random-ranking"))
     let random = fractions |> List.map (fun f -> if f = 0.0 then List.head ours else accuracy "random ranking" [ "random" ] randomTrain randomTest f)
     Array.ofList fractions, Array.ofList ours, Array.ofList random
 
@@ -308,22 +290,13 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
                     Model = longModel
                     Covariances =
                         context.Covariances |> Seq.map (fun kv -> kv.Key, Attribution.Sampling.ClassCovariance.FromCovariances(kv.Value.Covariances, frames.[0], 1L, frames.[2], 0.0)) |> dict }
+            // The frames view every audio method explains; its elements in order are the utterance's samples.
             let x = utterances.reshape(Array.append [| n |] frames)
-            let inputs = torch.cat([| x; x |], 0L).``to``(device: torch.Device)
-            let classes = torch.tensor(Array.append (Array.create (int n) (int64 right)) (Array.create (int n) (int64 cat))).``to``(device: torch.Device)
-            let keys = Array.init (int n) int64
             let options = ExplainOptions(Output = outputOf plan.Spec,
-                                         BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind, InputKeys = Array.append keys keys)
-            use explanation = (methodOf kind longContext).Explain(longModel, inputs, classes, options)
-            let maps = explanation.Maps.reshape(2L * n, 1L, length)
-            let rightShare = Attribution.Metrics.TwoWordAttribution.MassBefore(maps.narrow(0L, 0L, n), length / 2L)
-            let catShare = Attribution.Metrics.TwoWordAttribution.MassBefore(maps.narrow(0L, n, n), length / 2L) |> Array.map (fun f -> 1.0 - f)
-            let predicted = Training.Logits(longModel, x, device)
-            let bothTop2 =
-                let struct (_, top) = predicted.topk(2, 1)
-                let t = top.data<int64>().ToArray()
-                [| for i in 0 .. int n - 1 -> let row = t.[2 * i .. 2 * i + 1] in Array.contains (int64 right) row && Array.contains (int64 cat) row |]
-                |> Array.filter id |> Array.length
+                                         BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind)
+            use shares = TwoWordAttribution.Explain(longModel, methodOf kind longContext, x.``to``(device: torch.Device), length / 2L, int64 right, int64 cat, options)
+            let rightShare, catShare = shares.FirstOnFirstWord, shares.SecondOnSecondWord
+            let bothTop2 = TwoWordAttribution.BothInTopTwo(longModel, x, int64 right, int64 cat, device) |> Array.filter id |> Array.length
             result [| value "right_share_on_first_word" (Array.average rightShare); value "cat_share_on_second_word" (Array.average catShare)
                       value "min_right_share" (Array.min rightShare); value "min_cat_share" (Array.min catShare)
                       value "pairs" (float n); value "pairs_with_both_words_in_top2" (float bothTop2) |] "" [||] [||]

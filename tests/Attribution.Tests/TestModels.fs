@@ -38,6 +38,17 @@ let tinyNet seed d hidden classes =
     net.eval()
     net
 
+/// U(0, 1) draws from a generator of the test's own (not the global one): a test's data do not depend on which tests
+/// ran before it, nor on a filter that runs it alone.
+let uniform (seed: int) (shape: int64[]) =
+    use g = new Generator(uint64 seed, CPU)
+    rand(shape, generator = g)
+
+/// N(0, 1) draws from a generator of the test's own (see uniform).
+let normal (seed: int) (shape: int64[]) =
+    use g = new Generator(uint64 seed, CPU)
+    randn(shape, generator = g)
+
 /// A random symmetric positive-definite matrix A A^T / d + 0.1 I, [d, d] float64.
 let randomCovariance (seed: int) (d: int) =
     use g = new Generator(uint64 seed, CPU)
@@ -45,3 +56,21 @@ let randomCovariance (seed: int) (d: int) =
     a.matmul(a.t()) / float d + eye(int64 d, dtype = ScalarType.Float64) * 0.1
 
 let toArray (t: Tensor) = t.cpu().``to``(ScalarType.Float64).data<float>().ToArray()
+
+/// max |actual - reference| / max |reference|, computed in float64. Float32 rounding of a computation is of the order of
+/// the magnitudes it handles, not of each result: an element near zero by cancellation (or a map whose scale is far from
+/// 1) carries the rounding of its large terms, so an elementwise tolerance with a fixed absolute floor (allclose's atol)
+/// is either too tight there or meaningless elsewhere.
+let differenceOnScale (actual: Tensor) (reference: Tensor) =
+    use scope = NewDisposeScope()
+    let a = actual.detach().cpu().``to``(ScalarType.Float64)
+    let b = reference.detach().cpu().``to``(ScalarType.Float64)
+    let scale = max (b.abs().max().item<float>()) (a.abs().max().item<float>())
+    let worst = (a - b).abs().max().item<float>()
+    if worst = 0.0 then 0.0 else worst / scale
+
+/// Expects max |actual - reference| <= tolerance * max |reference|: equal up to rounding at the scale of the compared values.
+let expectCloseOnScale (tolerance: float) (actual: Tensor) (reference: Tensor) (what: string) =
+    Expecto.Expect.sequenceEqual actual.shape reference.shape $"{what}: same shape"
+    let d = differenceOnScale actual reference
+    Expecto.Expect.isLessThanOrEqual d tolerance $"{what}: largest difference {d:E2} of the values' scale (allowed {tolerance:E0})"

@@ -1,5 +1,6 @@
 using Attribution.Data.Audio;
 using Attribution.Methods;
+using Attribution.Models;
 using static TorchSharp.torch;
 
 namespace Attribution.Metrics;
@@ -72,10 +73,11 @@ public static class TwoWordAttribution
 
     /// <summary>
     /// Explains <paramref name="firstClass"/> and <paramref name="secondClass"/> on each utterance of
-    /// <paramref name="utterances"/> ([B, 1, T] or [B, 1, 1, T]; the first word ends at <paramref name="boundary"/>)
-    /// with one call of <paramref name="method"/> on the [B, 1, 1, T] view (so image-shaped methods such as Grad-CAM
-    /// work), the batch holding each utterance twice. Both classes of an utterance share its input key, so a sampling
-    /// method draws the same noise for both.
+    /// <paramref name="utterances"/> with one call of <paramref name="method"/>, the batch holding each utterance twice.
+    /// Waveforms [B, 1, T] are explained in the [B, 1, 1, T] view (so image-shaped methods such as Grad-CAM work); any
+    /// other shape [B, ...] is explained as given (a view such as 25 ms frames [B, T/F, 1, F]) and its elements, in
+    /// row-major order, are the utterance's samples. The first word ends at sample <paramref name="boundary"/>. Both
+    /// classes of an utterance share its input key, so a sampling method draws the same noise for both.
     /// </summary>
     public static TwoWordResult Explain(nn.Module<Tensor, Tensor> model, IAttributionMethod method, Tensor utterances, long boundary,
                                         long firstClass, long secondClass, ExplainOptions options)
@@ -84,22 +86,39 @@ public static class TwoWordAttribution
         ArgumentNullException.ThrowIfNull(method);
         ArgumentNullException.ThrowIfNull(utterances);
         ArgumentNullException.ThrowIfNull(options);
-        bool audio = utterances.dim() == 3 && utterances.shape[1] == 1, image = utterances.dim() == 4 && utterances.shape[1] == 1 && utterances.shape[2] == 1;
-        if (!(audio || image) || boundary <= 0 || boundary >= utterances.shape[^1])
-            throw new ArgumentException($"TwoWordAttribution.Explain: utterances must be [B, 1, T] or [B, 1, 1, T] with 0 < boundary < T; got [{string.Join(", ", utterances.shape)}], boundary {boundary}");
+        long samples = utterances.shape.Skip(1).Aggregate(1L, (a, b) => a * b);
+        if (utterances.dim() < 2 || boundary <= 0 || boundary >= samples)
+            throw new ArgumentException($"TwoWordAttribution.Explain: utterances must be [B, ...] with 0 < boundary < the samples of one utterance; got [{string.Join(", ", utterances.shape)}], boundary {boundary}");
         long n = utterances.shape[0];
         var keys = options.InputKeys ?? Enumerable.Range(0, (int)n).Select(i => (long)i).ToArray();
         if (keys.Length != n) throw new ArgumentException($"TwoWordAttribution.Explain: {keys.Length} input keys for {n} utterances");
         using var scope = NewDisposeScope();
-        var x = audio ? utterances.unsqueeze(2) : utterances;
+        bool waveforms = utterances.dim() == 3 && utterances.shape[1] == 1;
+        var x = waveforms ? utterances.unsqueeze(2) : utterances;
         var inputs = cat([x, x], 0);
         var targets = cat([full(n, firstClass, ScalarType.Int64, x.device), full(n, secondClass, ScalarType.Int64, x.device)], 0);
         using var explanation = method.Explain(model, inputs, targets, options with { InputKeys = [.. keys, .. keys] });
         var maps = explanation.Maps.reshape(inputs.shape);
         var first = maps.narrow(0, 0, n).reshape(utterances.shape).detach().clone();
         var second = maps.narrow(0, n, n).reshape(utterances.shape).detach().clone();
-        var firstShare = MassBefore(first, boundary);
-        var secondShare = MassBefore(second, boundary).Select(f => 1 - f).ToArray();
+        var firstShare = MassBefore(first.reshape(n, 1, samples), boundary);
+        var secondShare = MassBefore(second.reshape(n, 1, samples), boundary).Select(f => 1 - f).ToArray();
         return new TwoWordResult(first.MoveToOuterDisposeScope(), second.MoveToOuterDisposeScope(), firstShare, secondShare);
+    }
+
+    /// <summary>
+    /// Per utterance: whether <paramref name="model"/> ranks both classes among its top two logits on the whole utterance
+    /// (shaped as <paramref name="model"/> takes it) — a check that the model hears both words at all.
+    /// </summary>
+    public static bool[] BothInTopTwo(nn.Module<Tensor, Tensor> model, Tensor utterances, long firstClass, long secondClass, Device device)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(utterances);
+        using var scope = NewDisposeScope();
+        var (_, top) = Training.Logits(model, utterances, device).topk(2, 1);
+        var t = top.data<long>().ToArray();
+        return Enumerable.Range(0, (int)utterances.shape[0])
+            .Select(i => (t[2 * i] == firstClass || t[2 * i + 1] == firstClass) && (t[2 * i] == secondClass || t[2 * i + 1] == secondClass))
+            .ToArray();
     }
 }

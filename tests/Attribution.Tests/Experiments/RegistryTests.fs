@@ -237,4 +237,27 @@ let docs =
                 Expect.equal body table $"docs/dsl.md's {name} table is out of date: regenerate it with `attribution list --markdown`"
             Expect.equal (MethodRegistry.shipped.Length) 26 "26 shipped methods, each a row"
         }
+
+        test "docs/methods.md's table of names in specs holds every shipped method once, and docs/metrics.md's list in specs every shipped metric" {
+            // The text of the section `## heading`, up to the next `## `.
+            let section (file: string) (heading: string) =
+                let doc = File.ReadAllText(Path.Combine(repoRoot, "docs", file)).Replace("\r\n", "\n")
+                let opening = $"\n## {heading}\n"
+                let start = doc.IndexOf opening
+                Expect.isGreaterThanOrEqual start 0 $"docs/{file} has the section '{heading}'"
+                let rest = doc.Substring(start + opening.Length)
+                match rest.IndexOf "\n## " with
+                | -1 -> rest
+                | next -> rest.Substring(0, next)
+            let quoted (text: string) = [ for m in Text.RegularExpressions.Regex.Matches(text, "`([a-z_0-9]+)`") -> m.Groups.[1].Value ]
+            let firstColumn =
+                (section "methods.md" "Names in specs").Split('\n')
+                |> Array.filter (fun line -> line.StartsWith "| `")
+                |> Array.collect (fun line -> quoted (line.Split('|').[1]) |> Array.ofList)
+            let methods = MethodRegistry.shipped |> List.map _.Name
+            Expect.equal (Array.sort firstColumn) (methods |> List.sort |> Array.ofList) "docs/methods.md, Names in specs: each shipped method once, no other name"
+            let listed = quoted (section "metrics.md" "In specs") |> set
+            for e in MetricRegistry.shipped do
+                Expect.isTrue (listed.Contains e.Name) $"docs/metrics.md, In specs, names `{e.Name}`"
+        }
     ]

@@ -83,9 +83,9 @@ let tests =
             let blur sigma = GaussianBlur.Apply(x, sigma, 2 * int (ceil (4.0 * sigma)) + 1)
             let full (v: float) = torch.full([| 2L; 1L; 12L; 12L |], Scalar.op_Implicit v)
             Expect.isTrue (pyramid.Apply(full 1.0).allclose(x, 0.0, 0.0)) "m = 1 keeps the input exactly"
-            Expect.isTrue (pyramid.Apply(full 0.0).allclose(blur 2.0, 1e-6, 1e-7)) "m = 0 is blurred by sigma_max"
-            Expect.isTrue (pyramid.Apply(full 0.5).allclose(blur 1.0, 1e-6, 1e-7)) "m = 1/2 is level 1 of 3: sigma_max / 2"
-            Expect.isTrue (pyramid.Apply(full 0.75).allclose((blur 1.0 + x) / 2.0, 1e-6, 1e-7)) "m = 3/4 interpolates levels 1 and 2"
+            TestModels.expectCloseOnScale 1e-6 (pyramid.Apply(full 0.0)) (blur 2.0) "m = 0 is blurred by sigma_max"
+            TestModels.expectCloseOnScale 1e-6 (pyramid.Apply(full 0.5)) (blur 1.0) "m = 1/2 is level 1 of 3: sigma_max / 2"
+            TestModels.expectCloseOnScale 1e-6 (pyramid.Apply(full 0.75)) ((blur 1.0 + x) / 2.0) "m = 3/4 interpolates levels 1 and 2"
         }
 
         test "the preserving mask settles on the box the logit sees, with the requested area (no jitter)" {
@@ -136,7 +136,7 @@ let tests =
             Expect.isTrue (a.Maps.ge(Scalar.op_Implicit 0.0).all().item<bool>() && a.Maps.le(Scalar.op_Implicit 1.0).all().item<bool>()) "in [0, 1]"
             Expect.isTrue (a.Maps.select(1L, 0L).allclose(a.Maps.select(1L, 2L), 0.0, 0.0)) "one mask for every channel"
             Expect.isTrue (a.Maps.eq(b.Maps).all().item<bool>()) "bit-identical on a rerun"
-            Expect.isTrue (a.Maps.allclose(c.Maps, 1e-5, 1e-6)) "same map alone or in a batch"
+            TestModels.expectCloseOnScale 1e-5 a.Maps c.Maps "same map alone or in a batch"
             Expect.sequenceEqual a.Diagnostics.["mask_area"].shape [| 3L |] "one area per input"
         }
 

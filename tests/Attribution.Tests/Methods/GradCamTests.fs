@@ -46,7 +46,7 @@ let tests =
             use noGrad = no_grad()
             let v = model.HeadWeight.index_select(0L, t).view(3, 3, 1, 1)
             let expected = nn.functional.relu((v * model.Activation(x)).sum(1L, keepdim = true)) / 36.0
-            Expect.isTrue (e.Maps.allclose(expected, 1e-4, 1e-6)) "CAM / (h w)"
+            expectCloseOnScale 1e-4 e.Maps expected "CAM / (h w)"
             Expect.isTrue (e.Maps.gt(Scalar.op_Implicit 0.0f).any().item<bool>()) "not all zero"
         }
 
@@ -60,7 +60,7 @@ let tests =
             use b = GradCam().Explain(model, x, t, ExplainOptions(BatchSize = 100))
             Expect.sequenceEqual a.Maps.shape [| 3L; 1L; 28L; 28L |] "input shape"
             Expect.isTrue (a.Maps.ge(Scalar.op_Implicit 0.0f).all().item<bool>()) "ReLU"
-            Expect.isTrue (a.Maps.allclose(b.Maps, 1e-4, 1e-7)) "chunk invariance"
+            expectCloseOnScale 1e-4 a.Maps b.Maps "chunk invariance"
         }
 
         test "Grad-CAM refuses a model that cannot be cut at a stage, and names an unknown stage" {

@@ -30,7 +30,7 @@ let tests =
             use scope = NewDisposeScope()
             let w = Array2D.init 3 6 (fun i j -> float32 (i + 1) * 0.4f - float32 j * 0.3f)
             let model = new LinearNet(w)
-            let x = randn(5, 1, 1, 6)
+            let x = normal 32 [| 5L; 1L; 1L; 6L |]
             let t = tensor([| 0L; 1L; 2L; 0L; 2L |])
             let expected = x.reshape(5, 6) * tensor(w).index_select(0, t)
             for batch in [ 256; 2 ] do
@@ -49,7 +49,7 @@ let tests =
             for s in 0 .. n - 1 do
                 let struct (_, g, _) = GradientEngine.Evaluate(model, x * (float s / float n), t, OutputFunction.Probability)
                 reference <- reference + (g * x / float n).``to``(ScalarType.Float64)
-            Expect.isTrue (e.Maps.``to``(ScalarType.Float64).allclose(reference, 1e-5, 1e-7)) "left Riemann IG"
+            expectCloseOnScale 1e-5 e.Maps reference "left Riemann IG"
         }
 
         test "Guided IG leaves the straight line when allowed: max_dist 1 gives another map than max_dist 0, with the same sum up to the Riemann error" {
@@ -67,7 +67,7 @@ let tests =
             use scope = NewDisposeScope()
             let w = Array2D.init 3 5 (fun i j -> if j >= 3 then 0.0f else float32 (i * 3 + j) / 7.0f - 0.6f)
             let model = new LinearNet(w)
-            use e = GuidedIntegratedGradients(steps = 40).Explain(model, rand(3, 1, 1, 5), tensor([| 0L; 1L; 2L |]), ExplainOptions())
+            use e = GuidedIntegratedGradients(steps = 40).Explain(model, uniform 33 [| 3L; 1L; 1L; 5L |], tensor([| 0L; 1L; 2L |]), ExplainOptions())
             Expect.isTrue (e.Maps.reshape(3, 5).narrow(1, 3, 2).eq(Scalar.op_Implicit 0.0f).all().item<bool>()) "zero on ignored features"
             Expect.isTrue (e.Maps.reshape(3, 5).narrow(1, 0, 3).ne(Scalar.op_Implicit 0.0f).any().item<bool>()) "something elsewhere"
         }
@@ -82,7 +82,7 @@ let tests =
             Expect.sequenceEqual (run 3).shape x.shape "shape"
             Expect.isTrue ((run 3).allclose(run 3, 0.0, 0.0)) "bit-identical"
             let alone = method.Explain(model, x.narrow(0, 2, 1), t.narrow(0, 2, 1), ExplainOptions()).Maps
-            Expect.isTrue ((run 4).narrow(0, 2, 1).allclose(alone, 1e-5, 1e-7)) "batch invariance"
+            expectCloseOnScale 1e-5 ((run 4).narrow(0, 2, 1)) alone "batch invariance"
         }
 
         test "the live-tensor count stays flat over many Guided IG explanations" {

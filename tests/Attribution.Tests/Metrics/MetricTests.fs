@@ -27,7 +27,7 @@ let tests =
             use scope = NewDisposeScope()
             // 10 features, the first 2 decide the class; all inputs positive so the prediction is class 0
             let model = new FirstFeaturesNet(2)
-            let x = (rand(20, 1, 1, 10) + 0.1f)
+            let x = TestModels.uniform 45 [| 20L; 1L; 1L; 10L |] + 0.1f
             let perfect = arange(10.0, 0.0, -1.0).``to``(ScalarType.Float32).view(1, 1, 1, 10).expand(20, 1, 1, 10).contiguous()
             let reversed = -perfect
             let metric = NegativePerturbation()

@@ -23,7 +23,7 @@ let tests =
     testList "parameter randomisation" [
         test "SSIM(x, x) = 1" {
             use scope = NewDisposeScope()
-            let x = rand(3, 2, 20, 20)
+            let x = TestModels.uniform 46 [| 3L; 2L; 20L; 20L |]
             for v in Ssim.Mean(x, x.clone()) do Expect.floatClose Accuracy.high v 1.0 "identical images"
         }
 

@@ -44,6 +44,33 @@ let tests =
             for f in swapped.FirstOnFirstWord do Expect.floatClose Accuracy.high f 0.0 "class 1 has nothing on the first word"
         }
 
+        test "a view of the utterances (frames [B, T/F, 1, F]) is explained as given; its elements in order are the samples, so the shares equal the waveform's" {
+            use scope = NewDisposeScope()
+            let t = 8
+            // class 0 reads samples 0..5 (the first word ends at 8), class 1 samples 6..15: each map has mass on both words
+            let w = Array2D.init 2 (2 * t) (fun k i -> if (k = 0) = (i < 6) then float32 (i + 1) else 0.0f)
+            let model = new LinearNet(w)
+            use g = new Generator(5UL, CPU)
+            let x = randn([| 3L; 1L; int64 (2 * t) |], generator = g)
+            use waveform = TwoWordAttribution.Explain(model, Presets.GradientXInput(), x, int64 t, 0L, 1L, logit)
+            use frames = TwoWordAttribution.Explain(model, Presets.GradientXInput(), x.reshape(3L, 4L, 1L, 4L), int64 t, 0L, 1L, logit)
+            Expect.sequenceEqual frames.FirstMaps.shape [| 3L; 4L; 1L; 4L |] "maps shaped like the view"
+            Expect.sequenceEqual frames.FirstOnFirstWord waveform.FirstOnFirstWord "class 0: the same shares"
+            Expect.sequenceEqual frames.SecondOnSecondWord waveform.SecondOnSecondWord "class 1: the same shares"
+            // class 1's weights on the first word are samples 6 and 7 only: a share strictly between 0 and 1
+            for f in frames.SecondOnSecondWord do Expect.isTrue (f > 0.0 && f < 1.0) $"class 1 on its word: {f}"
+            Expect.throwsT<ArgumentException> (fun () -> TwoWordAttribution.Explain(model, Presets.Saliency(), x.reshape(3L, 4L, 1L, 4L), 16L, 0L, 1L, logit) |> ignore) "the boundary inside the utterance"
+        }
+
+        test "BothInTopTwo: per utterance, whether both classes are among the two largest logits" {
+            use scope = NewDisposeScope()
+            // logits = x itself (3 classes): [3, 2, 1] has classes 0 and 1 on top; [3, 1, 2] has 0 and 2; [1, 2, 3] has 1 and 2
+            let model = new LinearNet(array2D [ [ 1.0f; 0.0f; 0.0f ]; [ 0.0f; 1.0f; 0.0f ]; [ 0.0f; 0.0f; 1.0f ] ])
+            let x = tensor([| 3.0f; 2.0f; 1.0f; 3.0f; 1.0f; 2.0f; 1.0f; 2.0f; 3.0f |]).view(3L, 1L, 1L, 3L)
+            Expect.sequenceEqual (TwoWordAttribution.BothInTopTwo(model, x, 0L, 1L, CPU)) [| true; false; false |] "classes 0 and 1"
+            Expect.sequenceEqual (TwoWordAttribution.BothInTopTwo(model, x, 2L, 1L, CPU)) [| false; false; true |] "classes 2 and 1"
+        }
+
         test "Pairs: [n, 1, 2T], a clip of the first class followed by a clip of the second" {
             use scope = NewDisposeScope()
             // clip j is constant j + 1; labels alternate 0, 1

@@ -44,7 +44,7 @@ let private shapeTests name (build: int -> TextModel) =
             let together = m.forward(e)
             for i in 0L .. 2L do
                 let alone = m.forward(e.narrow(0, i, 1L))
-                Expect.isTrue (together.narrow(0, i, 1L).allclose(alone, rtol = 1e-5, atol = 1e-6)) $"row {i}"
+                TestModels.expectCloseOnScale 1e-5 (together.narrow(0, i, 1L)) alone $"row {i}"
         }
 
         test "forward rejects token ids and names Embed" {

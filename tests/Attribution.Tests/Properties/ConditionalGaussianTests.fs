@@ -75,7 +75,7 @@ let tests =
             let one, two = indices mask true, indices mask false
             use fixedRest = new ConditionalGaussian(sigma, tensor(mask), relativeJitter = 0.0)
             use marginal = new ConditionalGaussian(sigma, tensor(mask), ConditionalRest.RestFromMarginal, 0.0)
-            let grads = randn(3, 1, 1, d)
+            let grads = normal 47 [| 3L; 1L; 1L; int64 d |]
             let targets = tensor([| 0L; 2L; 1L |])
             let gf = grads.reshape(3, d).``to``(ScalarType.Float64)
             let applied = fixedRest.ApplyCovariance(grads, targets).reshape(3, d).``to``(ScalarType.Float64)
@@ -107,6 +107,6 @@ let tests =
             Expect.throwsT<System.ArgumentException> (fun () -> new ConditionalGaussian(sigma, tensor([| false; false; false |])) |> ignore) "empty subset"
             use sampler = new ConditionalGaussian(sigma, tensor([| true; false; true |]))
             use g = new Generator(1UL, CPU)
-            Expect.throwsT<System.ArgumentException> (fun () -> sampler.Draw(rand(1, 1, 1, 4), 0L, 2, g) |> ignore) "4 features for a 3 x 3 covariance"
+            Expect.throwsT<System.ArgumentException> (fun () -> sampler.Draw(rand([| 1L; 1L; 1L; 4L |], generator = g), 0L, 2, g) |> ignore) "4 features for a 3 x 3 covariance"
         }
     ]

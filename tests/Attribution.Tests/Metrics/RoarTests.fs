@@ -1,0 +1,114 @@
+/// ROAR in the engine (Attribution.Metrics.Roar): which pixels a map sends to the fill value, the random ranking, and
+/// one point of the curve with a retraining callback.
+module RoarTests
+
+open Expecto
+open TorchSharp
+open type TorchSharp.torch
+open Microsoft.FSharp.Core.Operators // torch's float32, int64, ... dtypes would shadow the conversions
+open Attribution.Metrics
+
+let private values (t: Tensor) = t.reshape(-1L).data<float32>().ToArray()
+
+[<Tests>]
+let tests =
+    testList "roar" [
+        test "a perfect ranking removes exactly the top pixels; the reversed ranking removes the other end" {
+            use scope = NewDisposeScope()
+            // One 1x4x4 input with values 1..16; the map ranks pixel i by its value (perfect) or by -value (reversed).
+            let x = arange(1.0, 17.0, dtype = ScalarType.Float32).reshape(1L, 1L, 4L, 4L)
+            let fill = zeros(1L, 1L, 1L, 1L)
+            let kept (t: Tensor) = values t |> Array.filter (fun v -> v <> 0.0f) |> Array.sort
+            Expect.equal (kept (Roar.RemoveMostImportant(x, x, 0.25, fill, 3L))) [| 1.0f .. 12.0f |] "the 4 largest (13..16) removed"
+            Expect.equal (kept (Roar.RemoveMostImportant(x, x.neg(), 0.25, fill, 3L))) [| 5.0f .. 16.0f |] "the 4 smallest (1..4) removed"
+            Expect.equal (kept (Roar.RemoveMostImportant(x, x, 0.0, fill, 3L))) [| 1.0f .. 16.0f |] "fraction 0 removes nothing"
+        }
+
+        test "ties are broken by the seed, channels are summed, and the fill is per channel" {
+            use scope = NewDisposeScope()
+            let x = ones(2L, 2L, 3L, 3L)
+            let flat = zeros(2L, 2L, 3L, 3L)
+            let fill = tensor([| 5.0f; 7.0f |]).reshape(1L, 2L, 1L, 1L)
+            let a = Roar.RemoveMostImportant(x, flat, 0.5, fill, 11L)
+            let b = Roar.RemoveMostImportant(x, flat, 0.5, fill, 11L)
+            Expect.sequenceEqual (values a) (values b) "same seed, same pixels"
+            // round(0.5 * 9) = 4 pixels (the same in both channels) removed per input
+            for i in 0L .. 1L do
+                let c0 = values a.[i, 0L]
+                let c1 = values a.[i, 1L]
+                Expect.equal (c0 |> Array.filter ((=) 5.0f) |> Array.length) 4 "four pixels of channel 0 get its fill"
+                Expect.equal (Array.map (fun v -> v = 5.0f) c0) (Array.map (fun v -> v = 7.0f) c1) "the same pixels in both channels"
+            let others = [ 12L .. 20L ] |> List.map (fun s -> values (Roar.RemoveMostImportant(x, flat, 0.5, fill, s)))
+            Expect.isTrue (others |> List.exists (fun o -> o <> values a)) "other seeds break the ties otherwise"
+            // A map whose channel sum ranks pixel 0 first removes pixel 0 even if one channel alone says otherwise.
+            let map = zeros(1L, 2L, 3L, 3L)
+            map.[0L, 0L, 0L, 0L] <- tensor(3.0f)
+            map.[0L, 1L, 0L, 0L] <- tensor(-1.0f)
+            map.[0L, 1L, 2L, 2L] <- tensor(1.5f)
+            let one = Roar.RemoveMostImportant(x.narrow(0L, 0L, 1L), map, 1.0 / 9.0, fill, 11L)
+            Expect.equal (one.[0L, 0L, 0L, 0L].item<float32>()) 5.0f "pixel (0, 0): channel sum 2 beats 1.5"
+        }
+
+        // Maps with many exact ties (zeros, as Integrated Gradients gives on a black background) and distinct values.
+        test "exactly round(q H W) pixels of every input are replaced by the channel mean, and each removed pixel scores at least as high as each kept one" {
+            use scope = NewDisposeScope()
+            use g = new Generator(17UL, CPU)
+            let b, c, h, w = 6L, 3L, 7L, 5L
+            let x = rand([| b; c; h; w |], generator = g) + 2.0          // no input value equals the fill by chance
+            let maps = randn([| b; c; h; w |], generator = g) * rand([| b; 1L; h; w |], generator = g).gt(Scalar.op_Implicit 0.6).``to``(ScalarType.Float32)
+            let fill = Roar.ChannelMean x
+            Expect.isTrue (fill.allclose(x.mean([| 0L; 2L; 3L |]).view(1L, c, 1L, 1L), 0.0, 0.0)) "the fill is the mean per channel"
+            let scores = maps.``to``(ScalarType.Float64).sum(1L).reshape(b, h * w)
+            for fraction in [ 0.1; 0.37; 0.5; 0.9; 1.0 ] do
+                let k = int64 (System.Math.Round(fraction * float (h * w)))
+                let masked = Roar.RemoveMostImportant(x, maps, fraction, fill, 5L)
+                let removed = masked.eq(fill.expand_as(x))                          // [B, C, H, W]
+                let removedPixels = removed.all(1L).reshape(b, h * w)
+                Expect.isTrue (removed.any(1L).eq(removed.all(1L)).all().item<bool>()) $"q = {fraction}: a pixel goes in all its channels or in none"
+                Expect.isTrue (masked.eq(x).logical_or(removed).all().item<bool>()) $"q = {fraction}: every other value is the input's"
+                for i in 0L .. b - 1L do
+                    let r = removedPixels.[i]
+                    Expect.equal (r.sum().item<int64>()) k $"q = {fraction}, input {i}: k pixels removed"
+                    if k > 0L && k < h * w then
+                        let s = scores.[i]
+                        let lowestRemoved = s.masked_select(r).min().item<float>()
+                        let highestKept = s.masked_select(r.logical_not()).max().item<float>()
+                        Expect.isGreaterThanOrEqual lowestRemoved highestKept $"q = {fraction}, input {i}: the top-k by score"
+        }
+
+        test "the random ranking: U(0, 1) scores of both shapes, drawn train first from one seeded generator" {
+            use scope = NewDisposeScope()
+            let struct (train, test) = Roar.RandomScores([| 3L; 1L; 2L; 2L |], [| 2L; 1L; 2L; 2L |], 9L)
+            use g = new Generator(9UL, CPU)
+            let expectedTrain = rand([| 3L; 1L; 2L; 2L |], generator = g)
+            let expectedTest = rand([| 2L; 1L; 2L; 2L |], generator = g)
+            Expect.isTrue (train.equal(expectedTrain).all().item<bool>() && test.equal(expectedTest).all().item<bool>()) "the generator's draws, in order"
+        }
+
+        // Test inputs 1x2x2 with one bright pixel each; the "retrained model" predicts class 1 where pixel (0, 0) was
+        // removed and class 0 elsewhere, so the accuracy follows from which pixels each removal took.
+        test "a ROAR point: both sets are masked by their own scores before retraining, and the accuracy is the percent of test labels predicted" {
+            use scope = NewDisposeScope()
+            let trainInputs = full([| 4L; 1L; 2L; 2L |], Scalar.op_Implicit 3.0f)
+            let trainScores = arange(16.0, dtype = ScalarType.Float32).reshape(4L, 1L, 2L, 2L)   // pixel (1, 1) first
+            let testInputs = tensor([| 9.0f; 1.0f; 1.0f; 1.0f
+                                       1.0f; 9.0f; 1.0f; 1.0f
+                                       9.0f; 1.0f; 1.0f; 1.0f
+                                       1.0f; 1.0f; 9.0f; 1.0f |]).reshape(4L, 1L, 2L, 2L)
+            let fill = zeros(1L, 1L, 1L, 1L)
+            let mutable seen = None
+            let retrain =
+                RoarRetraining(fun maskedTrain maskedTest ->
+                    seen <- Some(maskedTrain.eq(Scalar.op_Implicit 0.0f).sum().item<int64>())
+                    let removedCorner = maskedTest.reshape(maskedTest.shape.[0], -1L).select(1L, 0L).eq(Scalar.op_Implicit 0.0f).``to``(ScalarType.Float32)
+                    stack([| 1.0 - removedCorner; removedCorner |], 1L))
+            // the test map ranks each input by its own values: one pixel of four (q = 1/4) is its bright pixel
+            let accuracy = Roar.Accuracy(trainInputs, trainScores, testInputs, testInputs, [| 1L; 1L; 1L; 0L |], fill, 0.25, 3L, retrain)
+            Expect.equal seen (Some 4L) "the training set lost one pixel per input, by its own scores"
+            // inputs 0 and 2 lose pixel (0, 0) -> class 1 (labels 1, 1: right); input 1 keeps it -> 0 (label 1: wrong);
+            // input 3 keeps it -> 0 (label 0: right)
+            Expect.equal accuracy 75.0 "3 of 4"
+            Expect.equal (Roar.Accuracy(trainInputs, trainScores, testInputs, testInputs, [| 0L; 0L; 0L; 0L |], fill, 0.0, 3L, retrain)) 100.0 "nothing removed: class 0 everywhere"
+            Expect.throwsT<System.ArgumentException> (fun () -> Roar.Accuracy(trainInputs, trainScores, testInputs, testInputs, [| 0L |], fill, 0.5, 3L, retrain) |> ignore) "one label per test input"
+        }
+    ]
