@@ -295,8 +295,10 @@ let tests =
                 completed $"process {i + 1} of 2" t.Result
                 Expect.stringContains t.Result.Stdout (Path.Combine(s.RunFolder, "report.md")) $"process {i + 1} wrote the shared run folder"
             sameAsReference s "two concurrent runs"
-            let beside = Directory.GetDirectories(s.Output) |> Array.map (fun d -> string (Path.GetFileName d))
-            Expect.equal beside [| "crash" |] "no staging or previous run folder is left beside the run folder"
+            let beside = Directory.GetDirectories(s.Output) |> Array.map (fun d -> string (Path.GetFileName d)) |> Array.sort
+            Expect.equal beside [| ".runs"; "crash" |] "no staging folder is left beside the link to the latest run"
+            let runs = Directory.GetDirectories(RunFolder.history s.Output "crash") |> Array.map (fun d -> string (Path.GetFileName d))
+            Expect.equal runs.Length 2 $"each process kept its own run folder, no staging folder left: {runs}"
             for st in plan.Force().Steps |> List.filter (fun st -> st.Name.StartsWith "attribute/") do
                 Expect.isEmpty (s.Parts st.Hash) $"no part of {st.Name} is left in the cache"
             Directory.Delete(s.Root, true)
