@@ -5,12 +5,7 @@ open System.IO
 open Expecto
 open Experiments
 
-/// The repository root (where Mixed.sln is), found from the test binary's folder.
-let private repoRoot =
-    let rec up (dir: DirectoryInfo) =
-        if File.Exists(Path.Combine(dir.FullName, "Mixed.sln")) then dir.FullName
-        else up (match dir.Parent with null -> failwith "Mixed.sln not found above the test binary" | p -> p)
-    up (DirectoryInfo System.AppContext.BaseDirectory)
+let private repoRoot = TestProcesses.repoRoot
 
 let private dataHash = "fixed-data-hash"   // plans are compared for one dataset; the files' hash is tested elsewhere
 

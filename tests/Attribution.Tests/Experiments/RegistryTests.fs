@@ -217,11 +217,7 @@ let seeds =
     ]
 
 /// The repository root (where Mixed.sln is), found from the test binary's folder.
-let private repoRoot =
-    let rec up (dir: DirectoryInfo) =
-        if File.Exists(Path.Combine(dir.FullName, "Mixed.sln")) then dir.FullName
-        else up (match dir.Parent with null -> failwith "Mixed.sln not found above the test binary" | p -> p)
-    up (DirectoryInfo AppContext.BaseDirectory)
+let private repoRoot = TestProcesses.repoRoot
 
 [<Tests>]
 let docs =

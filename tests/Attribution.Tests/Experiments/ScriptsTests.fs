@@ -9,23 +9,12 @@ open System.IO
 open Expecto
 open Experiments
 
-/// The repository root (where Mixed.sln is), found from the test binary's folder.
-let private repoRoot =
-    let rec up (dir: DirectoryInfo) =
-        if File.Exists(Path.Combine(dir.FullName, "Mixed.sln")) then dir.FullName
-        else up (match dir.Parent with null -> failwith "Mixed.sln not found above the test binary" | p -> p)
-    up (DirectoryInfo AppContext.BaseDirectory)
+let private repoRoot = TestProcesses.repoRoot
 
 /// Runs a command to its end: exit code and everything it printed.
 let private run (folder: string) (environment: (string * string) list) (program: string) (arguments: string list) =
-    let info = ProcessStartInfo(program, WorkingDirectory = folder, UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true)
-    for a in arguments do info.ArgumentList.Add a
-    for k, v in environment do info.Environment.[k] <- v
-    use p = match Process.Start info with null -> failwith $"{program} did not start" | p -> p
-    let error = p.StandardError.ReadToEndAsync()
-    let output = p.StandardOutput.ReadToEnd()
-    if not (p.WaitForExit(TimeSpan.FromMinutes 5.0)) then (p.Kill(); failtest $"{program} ran past 5 minutes")
-    p.ExitCode, output + error.Result
+    let code, output, error = TestProcesses.run folder environment program arguments
+    code, output + error
 
 /// A C# program of a user's, referencing the library by its project file.
 let private userProject (library: string) =

@@ -10,29 +10,7 @@ open System.Threading
 open Expecto
 open Experiments
 
-let private repoRoot =
-    let rec up (dir: DirectoryInfo) =
-        if File.Exists(Path.Combine(dir.FullName, "Mixed.sln")) then dir.FullName
-        else up (match dir.Parent with null -> failwith "Mixed.sln not found above the test binary" | p -> p)
-    up (DirectoryInfo AppContext.BaseDirectory)
-
-let private cli = Path.Combine(AppContext.BaseDirectory, "attribution.dll")
-
-let private dotnetHost =
-    let runtime = Path.GetDirectoryName(typeof<obj>.Assembly.Location) |> Option.ofObj |> Option.defaultValue ""
-    let host = Path.GetFullPath(Path.Combine(runtime, "..", "..", "..", "dotnet"))
-    if File.Exists host then host else "dotnet"
-
-/// Runs a command to its end: exit code, stdout and stderr.
-let private run (folder: string) (environment: (string * string) list) (program: string) (arguments: string list) =
-    let info = ProcessStartInfo(program, WorkingDirectory = folder, UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true)
-    for a in arguments do info.ArgumentList.Add a
-    for k, v in environment do info.Environment.[k] <- v
-    use p = match Process.Start info with null -> failwith $"{program} did not start" | p -> p
-    let error = p.StandardError.ReadToEndAsync()
-    let output = p.StandardOutput.ReadToEnd()
-    if not (p.WaitForExit(TimeSpan.FromMinutes 5.0)) then (p.Kill(); failtest $"{program} ran past 5 minutes")
-    p.ExitCode, output, error.Result
+let private repoRoot, cli, dotnetHost, run = TestProcesses.repoRoot, TestProcesses.cli, TestProcesses.dotnetHost, TestProcesses.run
 
 /// The spec: saliency, SmoothGrad and FI with the class covariance on 200 inputs (4 calls of 50 a step), both targets.
 let private specText (name: string) =

@@ -10,11 +10,7 @@ open Attribution.Methods
 open Attribution.Models
 
 /// The repository's tests/fixtures folder, found from the test binary's folder.
-let fixtures =
-    let rec up (dir: DirectoryInfo) =
-        if File.Exists(Path.Combine(dir.FullName, "Mixed.sln")) then Path.Combine(dir.FullName, "tests", "fixtures")
-        else up (match dir.Parent with null -> failwith "Mixed.sln not found above the test binary" | p -> p)
-    up (DirectoryInfo AppContext.BaseDirectory)
+let fixtures = Path.Combine(TestProcesses.repoRoot, "tests", "fixtures")
 
 let fixture (name: string) = Path.Combine(fixtures, name)
 
