@@ -147,22 +147,8 @@ let private runOne (spec: Spec) =
     eprintfn "%s" (Plan.describe plan)
     let output = Execute.run plan device
     let env = RunEnvironment.capture device started
-    let specText = Yaml.render spec
-    let runId = RunFolder.newRunId ()
-    let folder = Report.writeRun plan specText output env runId
-    // the run's numbers into the results store, beside the folders that keep every run
-    let record =
-        { ResultsStore.RunId = runId; ResultsStore.Spec = spec.Name; ResultsStore.SpecHash = Hashing.hash [ specText ]
-          ResultsStore.Commit = env.Commit; ResultsStore.Dirty = env.Dirty; ResultsStore.Dataset = Hashing.display spec.Data.Dataset
-          ResultsStore.Model = Hashing.display spec.Model.Architecture; ResultsStore.Seed = spec.Seed; ResultsStore.Explained = output.Result.Explained
-          ResultsStore.Device = env.Device; ResultsStore.StartedUtc = env.StartedUtc
-          ResultsStore.FinishedUtc = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ"); ResultsStore.Folder = Path.Combine(RunFolder.history spec.Output spec.Name, runId) }
-    let parameters (id: string) =
-        match spec.Methods |> List.tryFind (fun m -> m.Id = id) with
-        | Some m -> Hashing.canonical m.Kind
-        | None -> ""
-    ResultsStore.add spec.Output record (ResultsStore.rowsOfCsv (Report.metricsCsv output.Result) parameters)
-    printfn "%s: report written to %s (run %s in %s)" spec.Name (Path.Combine(folder, "report.md")) record.RunId (ResultsStore.file spec.Output)
+    let folder, runId = RunRecording.publish plan output env
+    printfn "%s: report written to %s (run %s in %s)" spec.Name (Path.Combine(folder, "report.md")) runId (ResultsStore.file spec.Output)
 
 /// Stack traces of user errors are printed with --verbose only.
 let mutable private verbose = false

@@ -37,14 +37,14 @@ let execute (spec: Spec) : Execute.RunOutput =
 /// Runs a spec and returns its numbers (what metrics.json holds).
 let run (spec: Spec) : Results.RunResult = (execute spec).Result
 
-/// Writes the run folder `{output}/{name}` of an executed spec (report.md, metrics.json and .csv, heatmaps, curves)
-/// and returns its path. The folder is replaced only if it is the toolkit's own (README: run folders).
+/// Writes the run folder of an executed spec (report.md, metrics.json and .csv, heatmaps, curves) as a new run, adds its
+/// numbers to `{output}/results.sqlite`, and returns `{output}/{name}`, the link to it (README: run folders).
 let report (spec: Spec) (output: Execute.RunOutput) : string =
     let started = DateTime.UtcNow
     let p = plan spec
     let device = Attribution.Runtime.TorchRuntime.Resolve(Execute.deviceRequest spec.Device)
     RunFolder.cleanLeftovers spec.Output spec.Name
-    Report.write p (Yaml.render spec) output (RunEnvironment.capture device started)
+    RunRecording.publish p output (RunEnvironment.capture device started) |> fst
 
 /// Runs a spec and writes its run folder, as `attribution run` does: the results and the folder's path.
 let runAndReport (spec: Spec) : Results.RunResult * string =
