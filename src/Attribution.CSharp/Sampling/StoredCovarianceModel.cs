@@ -21,21 +21,24 @@ public static class StoredCovarianceModel
     /// </summary>
     public static (Dictionary<string, Tensor> Tensors, Dictionary<string, string> Metadata) ToParts(ICovarianceModel model, string estimator)
     {
+        using var scope = NewDisposeScope();
+        // copies, so that the caller disposing them never touches the model's own tensors
+        static Tensor Copy(Tensor t) => t.cpu().contiguous().clone().MoveToOuterDisposeScope();
         var tensors = new Dictionary<string, Tensor>();
         switch (model)
         {
             case DenseBlockCovariance dense:
-                tensors["factor"] = dense.Factors.cpu().contiguous();
-                tensors["covariance"] = dense.Sigmas.cpu().contiguous();
+                tensors["factor"] = Copy(dense.Factors);
+                tensors["covariance"] = Copy(dense.Sigmas);
                 break;
             case LowRankPlusDiagonalCovariance lowRank:
-                tensors["u"] = lowRank.U.cpu().contiguous();
-                tensors["diagonal"] = lowRank.Diagonals.cpu().contiguous();
+                tensors["u"] = Copy(lowRank.U);
+                tensors["diagonal"] = Copy(lowRank.Diagonals);
                 break;
             default:
                 throw new ArgumentException($"no stored form for the covariance model {model.GetType().Name}");
         }
-        tensors["jitter"] = tensor(model.Jitters.ToArray(), dtype: ScalarType.Float64);
+        tensors["jitter"] = tensor(model.Jitters.ToArray(), dtype: ScalarType.Float64).MoveToOuterDisposeScope();
         var metadata = new Dictionary<string, string>
         {
             ["structure"] = model.Structure.Name,
@@ -55,6 +58,7 @@ public static class StoredCovarianceModel
     /// </summary>
     public static ICovarianceModel Restore(IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string> metadata, Device? device = null)
     {
+        using var scope = NewDisposeScope();   // temporaries only: the model's tensors are detached from it
         string Field(string name) => metadata.TryGetValue(name, out var v) ? v : throw new ArgumentException($"stored covariance model: metadata '{name}' is missing");
         Tensor Named(string name) => tensors.TryGetValue(name, out var t) ? t : throw new ArgumentException($"stored covariance model: tensor '{name}' is missing");
         long channels = long.Parse(Field("channels"), CultureInfo.InvariantCulture);
