@@ -19,7 +19,7 @@ type MethodContext =
       /// The explained model (methods that estimate statistics of its activations need it).
       Model: torch.nn.Module<Tensor, Tensor>
       /// Class covariances of the training inputs in another structure than shared across channels (by jitter,
-      /// structure), estimated on first use.
+      /// structure), as the plan's structured covariance steps provided them.
       Structured: float -> Attribution.Sampling.CovarianceStructure -> Attribution.Sampling.ICovarianceModel }
 
 /// Cor. 4.2's sampler on the spec's box: the class covariances (shared across channels, as estimated for the

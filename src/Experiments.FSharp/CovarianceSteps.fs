@@ -2,6 +2,8 @@
 /// once and kept in the cache beside the model (`covariances/HASH.safetensors`), so that a re-run whose every
 /// other step is cached does not spend seconds re-estimating them, and so that a user can open what was sampled
 /// from: `covariance` (Sigma_k + j_k I, [K, D, D]), `factor` (its Cholesky factor), `jitter` [K] and `count` [K].
+/// The other structures (per channel, full, low rank) are steps of their own, stored the same way in the engine's
+/// stored form (StoredCovarianceModel: `factor` and `covariance` per block, or `u` and `diagonal`; `jitter`).
 module Experiments.CovarianceSteps
 
 open System.Collections.Generic
@@ -47,3 +49,45 @@ let provide (step: Step) (device: torch.Device) (estimate: unit -> ClassCovarian
         let c = estimate ()
         save path c
         c
+
+/// The engine's structure of a spec's covariance layout (`rank` is read for low rank only).
+let structureOf (layout: CovarianceLayout) (rank: int) : CovarianceStructure =
+    match layout with
+    | SharedAcrossChannels -> CovarianceStructure.SharedAcrossChannels()
+    | PerChannel -> CovarianceStructure.PerChannel()
+    | FullMatrix -> CovarianceStructure.Full()
+    | LowRank -> CovarianceStructure.LowRankPlusDiagonal(rank)
+
+/// How CovarianceModels.Estimate estimates a structure, in words, for the stored file's metadata.
+let private estimatorOf (structure: CovarianceStructure) =
+    let unbiased = "unbiased covariance per class of the C*H*W features of the training inputs"
+    let cholesky = "its lower Cholesky factor (float32) after adding jitter * mean(diag) I, the jitter raised 10x until Cholesky succeeds; `covariance` is L L^T as the sampler holds it"
+    match structure with
+    | :? CovarianceStructure.PerChannel -> $"{unbiased}, kept as one H*W x H*W block per channel (nothing between channels); per block {cholesky}; a class's jitter is the largest of its channels'"
+    | :? CovarianceStructure.Full -> $"{unbiased}, the whole D x D matrix; {cholesky}"
+    | :? CovarianceStructure.LowRankPlusDiagonal as l ->
+        $"{unbiased} as U U^T + diag(d): U the top {l.Rank} principal directions scaled by the square roots of their variances (plain PCA), d = diag(Sigma) - diag(U U^T) kept at least jitter * mean(diag), the recorded jitter"
+    | other -> $"{unbiased}, structure {other.Name}"
+
+let private saveStructured (path: string) (model: ICovarianceModel) =
+    let struct (tensors, metadata) = StoredCovarianceModel.ToParts(model, estimatorOf model.Structure)
+    try Safetensors.Save(path, tensors, metadata)
+    finally for t in tensors.Values do t.Dispose()
+
+let private tryLoadStructured (path: string) (device: torch.Device) =
+    Artefacts.tryTensorsWithMetadata path
+    |> Option.map (fun (struct (stored, metadata)) ->
+        try StoredCovarianceModel.Restore(stored, metadata, device)
+        finally for t in stored.Values do t.Dispose())
+
+/// A structured covariance step's model from the cache, or estimated by `estimate` and stored.
+let provideStructured (step: Step) (device: torch.Device) (estimate: unit -> ICovarianceModel) =
+    let path = file step
+    match tryLoadStructured path device with
+    | Some m ->
+        Progress.say $"{step.Name}: cached"
+        m
+    | None ->
+        let m = estimate ()
+        saveStructured path m
+        m

@@ -135,6 +135,9 @@ let private requireTwoPerClass (spec: Spec) (domain: Domain.Domain) =
             raise (SpecProblem("data.train_limit", $"the first {limit} training inputs hold fewer than 2 of the classes {classes}; a class covariance needs 2 of each: raise train_limit"))
         | None -> raise (SpecProblem("data.dataset", $"the training set holds fewer than 2 of the classes {classes}; a class covariance needs 2 of each"))
 
+/// The key of a structured covariance in a setting (the structure's name holds the rank).
+let private structuredKey (jitter: float) (structure: Attribution.Sampling.CovarianceStructure) = $"{structure.Name}/{jitter}"
+
 /// What every step of a run reads: the data, the network, the explained inputs with their labels and predictions,
 /// and the methods' context (covariances filled in by the covariance steps).
 type private Setting =
@@ -148,6 +151,8 @@ type private Setting =
       Labels: int64[]
       Predictions: int64[]
       Covariances: Dictionary<float, Attribution.Sampling.ClassCovariance>
+      /// The covariances in other structures, by structuredKey.
+      Structured: Dictionary<string, Attribution.Sampling.ICovarianceModel>
       Context: MethodContext }
 
 /// Loads the data and the network (training it when the cache lacks it, unless `mustBeCached`: then a missing
@@ -181,32 +186,43 @@ let private setUp (plan: Plan) (device: torch.Device) (mustBeCached: bool) =
         use order = torch.randperm(int64 domain.TrainCount, generator = g)
         let rows = order.narrow(0L, 0L, int64 (min count domain.TrainCount)).data<int64>().ToArray()
         (domain.Inputs network true rows).``to``(device)
+    // Filled by the structured covariance steps, which come before every attribution step in the plan.
     let structured = Dictionary<string, Attribution.Sampling.ICovarianceModel>()
     let structuredOf (jitter: float) (structure: Attribution.Sampling.CovarianceStructure) =
-        let key = $"{structure.Name}/{jitter}"
-        match structured.TryGetValue key with
+        match structured.TryGetValue(structuredKey jitter structure) with
         | true, m -> m
-        | _ ->
-            if domain.Modality <> Modality.Image && domain.Modality <> Modality.Tabular then failwith $"covariance structure {structure.Name} is for images; text and audio use shared_across_channels"
-            Progress.say $"covariance: estimating {domain.ClassNames.Length} class covariances, structure {structure.Name}"
-            let all = Array.init domain.TrainCount int64
-            use images = domain.Inputs network true all
-            let m = Attribution.Sampling.CovarianceModels.Estimate(images, domain.TrainLabels, domain.ClassNames.Length, structure, jitter, device)
-            structured.[key] <- m
-            m
+        | _ -> failwith $"the class covariances of structure {structure.Name}, jitter {jitter} were not provided: the plan has no covariance step for them"
     { Domain = domain; Network = network; ModelInfo = modelInfo; Model = model; Indices = indices; Inputs = inputs
-      Labels = labels; Predictions = predictions; Covariances = covariances
+      Labels = labels; Predictions = predictions; Covariances = covariances; Structured = structured
       Context = { Covariances = covariances; References = references; Model = model; Structured = structuredOf } }
+
+/// The cached step's file is there and sound, or the error of a shard started before its prepare job.
+let private requireCached (plan: Plan) (step: Step) =
+    if not (Artefacts.soundTensors (CovarianceSteps.file step)) then
+        raise (InputProblem($"{step.Name} of '{plan.Spec.Name}' is not in the cache {Artefacts.root ()}: "
+                            + "run the prepare job first (`attribution run SPEC --prepare`, with the same ATTRIBUTION_CACHE)"))
 
 /// A covariance step: from the cache, or estimated and stored (unless `mustBeCached`, a shard's case).
 let private provideCovariance (plan: Plan) (setting: Setting) (step: Step) (jitter: float) (mustBeCached: bool) device =
-    if mustBeCached && not (Artefacts.soundTensors (CovarianceSteps.file step)) then
-        raise (InputProblem($"{step.Name} of '{plan.Spec.Name}' is not in the cache {Artefacts.root ()}: "
-                            + "run the prepare job first (`attribution run SPEC --prepare`, with the same ATTRIBUTION_CACHE)"))
+    if mustBeCached then requireCached plan step
     setting.Covariances.[jitter] <-
         CovarianceSteps.provide step device (fun () ->
             Progress.say $"{step.Name}: estimating {setting.Domain.ClassNames.Length} class covariances from {setting.Domain.TrainCount} training inputs"
             setting.Domain.Covariance setting.Network jitter device)
+
+/// A structured covariance step (per channel, full, low rank; images only): from the cache, or estimated and stored
+/// (unless `mustBeCached`, a shard's case).
+let private provideStructuredCovariance (plan: Plan) (setting: Setting) (step: Step) (jitter: float, layout: CovarianceLayout, rank: int) (mustBeCached: bool) device =
+    if mustBeCached then requireCached plan step
+    let domain = setting.Domain
+    let structure = CovarianceSteps.structureOf layout rank
+    if domain.Modality <> Modality.Image && domain.Modality <> Modality.Tabular then failwith $"covariance structure {structure.Name} is for images; text and audio use shared_across_channels"
+    setting.Structured.[structuredKey jitter structure] <-
+        CovarianceSteps.provideStructured step device (fun () ->
+            Progress.say $"{step.Name}: estimating {domain.ClassNames.Length} class covariances, structure {structure.Name}, from {domain.TrainCount} training inputs"
+            let all = Array.init domain.TrainCount int64
+            use images = domain.Inputs setting.Network true all
+            Attribution.Sampling.CovarianceModels.Estimate(images, domain.TrainLabels, domain.ClassNames.Length, structure, jitter, device))
 
 /// A cluster's prepare job: the model (trained and stored when the cache lacks it) and the covariances, so that the
 /// shards started after it only read them.
@@ -215,6 +231,7 @@ let prepare (plan: Plan) (device: torch.Device) =
     for step in plan.Steps do
         match step.Kind with
         | EstimateCovariance jitter -> provideCovariance plan setting step jitter false device
+        | EstimateStructuredCovariance(jitter, layout, rank) -> provideStructuredCovariance plan setting step (jitter, layout, rank) false device
         | _ -> ()
 
 /// Shard `index` of `count`: its share of every attribution step not yet stored whole, as parts in the cache (the
@@ -226,6 +243,7 @@ let shard (plan: Plan) (device: torch.Device) (index: int) (count: int) =
     for step in plan.Steps do
         match step.Kind with
         | EstimateCovariance jitter -> provideCovariance plan setting step jitter true device
+        | EstimateStructuredCovariance(jitter, layout, rank) -> provideStructuredCovariance plan setting step (jitter, layout, rank) true device
         | Attribute(kind, target) ->
             let c, s = attributeShare plan step kind target setting.Model setting.Inputs setting.Labels setting.Predictions setting.Indices setting.Context device index count
             computed <- computed + c
@@ -250,6 +268,7 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
         match step.Kind with
         | ProvideModel -> ()
         | EstimateCovariance jitter -> provideCovariance plan setting step jitter false device
+        | EstimateStructuredCovariance(jitter, layout, rank) -> provideStructuredCovariance plan setting step (jitter, layout, rank) false device
         | Attribute(kind, target) ->
             let first = List.head step.Methods
             let gt = if target = Predicted && maps.ContainsKey((first, GroundTruth)) then Some(maps.[(first, GroundTruth)], diagnostics.[(first, GroundTruth)]) else None

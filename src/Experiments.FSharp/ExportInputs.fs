@@ -1,7 +1,7 @@
 /// What an export derives again from the data and the model (both deterministic on the CPU): the explained inputs as
 /// the methods saw them, their labels, the model's logits, the run's predictions and targets, the inputs' regions where
 /// the data has them, and the class covariances the covariance samplers drew from (the shared ones from the run's
-/// covariance step in the cache, re-estimated if the cache lost it; the other structures re-estimated).
+/// covariance steps in the cache, re-estimated if the cache lost them).
 module Experiments.ExportInputs
 
 open System
@@ -109,14 +109,6 @@ let write (dir: string) (run: ExportSource.FinishedRun) (domain: Domain.Domain) 
               "prediction_name", "Its class name." ]
             @ (targets |> List.map (fun t -> t, $"The class the {t.Substring 7} maps explain.")) } ]
 
-/// The structure of a covariance sampler's spec, in the engine's terms.
-let private structureOf (layout: CovarianceLayout) (rank: int) : CovarianceStructure =
-    match layout with
-    | SharedAcrossChannels -> CovarianceStructure.SharedAcrossChannels()
-    | PerChannel -> CovarianceStructure.PerChannel()
-    | FullMatrix -> CovarianceStructure.Full()
-    | LowRank -> CovarianceStructure.LowRankPlusDiagonal(rank)
-
 let private invariant (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
 
 /// What one covariance of a class is estimated from, per modality.
@@ -135,8 +127,7 @@ let writeCovariances (dir: string) (run: ExportSource.FinishedRun) (domain: Doma
         [ "structure", Text structure; "relative_jitter", Number jitter; "methods", Texts methods
           "channels", Integer shape.[0]; "height", Integer shape.[1]; "width", Integer shape.[2]
           "classes", Integer(int64 domain.ClassNames.Length); "training_inputs", Integer(int64 domain.TrainCount)
-          "where", Text (if structure = "shared_across_channels" then "the run's cached covariance step (estimated again with the run's estimator and data if the cache lost it)"
-                         else "re-estimated by the export on the CPU with the run's estimator and data (runs cache only the shared structure)") ]
+          "where", Text "the run's cached covariance step (estimated again with the run's estimator and data if the cache lost it)" ]
     let shared =
         spec.Methods |> List.choose (fun m -> Plan.covarianceJitter m.Kind |> Option.map (fun j -> j, m.Id)) |> List.groupBy fst
         |> List.map (fun (jitter, ms) ->
@@ -155,16 +146,16 @@ let writeCovariances (dir: string) (run: ExportSource.FinishedRun) (domain: Doma
                 Facts = facts "shared_across_channels" jitter (ms |> List.map snd) [| c.Channels; c.Height; c.Width |] })
     let structured =
         spec.Methods
-        |> List.choose (fun m ->
-            match Plan.samplingOf m.Kind |> Option.map _.Sampler with
-            | Some(CovarianceGaussian c) when c.Structure <> SharedAcrossChannels -> Some((c.Jitter, c.Structure, c.Rank), m.Id)
-            | _ -> None)
+        |> List.choose (fun m -> Plan.structuredCovariance m.Kind |> Option.map (fun s -> s, m.Id))
         |> List.groupBy fst
         |> List.map (fun ((jitter, layout, rank), ms) ->
             use scope = torch.NewDisposeScope()
-            let structure = structureOf layout rank
-            let images = domain.Inputs network true (Array.init domain.TrainCount int64)
-            use model = CovarianceModels.Estimate(images, domain.TrainLabels, domain.ClassNames.Length, structure, jitter, torch.CPU)
+            let structure = CovarianceSteps.structureOf layout rank
+            let estimate () =
+                let images = domain.Inputs network true (Array.init domain.TrainCount int64)
+                CovarianceModels.Estimate(images, domain.TrainLabels, domain.ClassNames.Length, structure, jitter, torch.CPU)
+            let step = run.Plan.Steps |> List.find (fun s -> s.Kind = Plan.EstimateStructuredCovariance(jitter, layout, rank))
+            use model = CovarianceSteps.provideStructured step torch.CPU estimate
             let counts = domain.TrainLabels.bincount(null, minlength = int64 domain.ClassNames.Length).``to``(torch.ScalarType.Int64)
             let path = $"covariance/{structure.Name}-jitter={invariant jitter}.safetensors"
             let sample = $"Sigma_k is the unbiased covariance of the C*H*W features of the training inputs of class k"

@@ -122,7 +122,7 @@ let writeMetrics (dir: string) (run: ExportSource.FinishedRun) (summary: RunResu
                     yield Choice1Of2(writeValues dir $"metrics/{name}.{first}.safetensors" explained values
                                          ($"{name} of {ids}, on the {target} maps: each input's values behind the reported ones (docs/metrics.md)." + metricNote name)
                                          (stepFacts step name target))
-            | Plan.ProvideModel | Plan.EstimateCovariance _ | Plan.Attribute _ -> () ]
+            | Plan.ProvideModel | Plan.EstimateCovariance _ | Plan.EstimateStructuredCovariance _ | Plan.Attribute _ -> () ]
     (outcomes |> List.choose (function Choice1Of2 f -> Some f | _ -> None)),
     (outcomes |> List.choose (function Choice2Of2 w -> Some w | _ -> None))
 

@@ -76,7 +76,7 @@ let artefactOf (plan: Plan.Plan) (step: Plan.Step) =
     match step.Kind with
     | Plan.ProvideModel when plan.Spec.Model.Weights.IsNone && plan.Spec.Model.Epochs > 0 && (match plan.Spec.Model.Architecture with TorchScript _ -> false | _ -> true) ->
         Some(Artefacts.path "models" step.Hash ".safetensors")
-    | Plan.ProvideModel | Plan.EstimateCovariance _ -> None
+    | Plan.ProvideModel | Plan.EstimateCovariance _ | Plan.EstimateStructuredCovariance _ -> None
     | Plan.Attribute _ -> Some(Artefacts.path "attributions" step.Hash ".safetensors")
     | Plan.EvaluateNegativePerturbation _ | Plan.EvaluateRankAgreement | Plan.EvaluateMethodMetric _ -> Some(Artefacts.path "metrics" step.Hash ".json")
 

@@ -10,6 +10,9 @@ type StepKind =
     | ProvideModel
     /// Per-class pixel covariances of the training images (for covariance samplers).
     | EstimateCovariance of jitter: float
+    /// Per-class covariances of the training images in another structure (per channel, full, low rank: `rank` is 0
+    /// for the others), for the covariance samplers of that structure.
+    | EstimateStructuredCovariance of jitter: float * structure: CovarianceLayout * rank: int
     /// Attribution maps of every explained input for one method and one kind of target.
     | Attribute of kind: MethodKind * target: TargetKind
     /// Negative-perturbation curves of one method (needs its maps).
@@ -43,12 +46,34 @@ let private targetName = function GroundTruth -> "ground_truth" | Predicted -> "
 let samplingOf (kind: MethodKind) = (MethodRegistry.facts kind).Sampling
 
 /// Whether a method samples from the class covariance shared across channels, and with which jitter. Other
-/// structures are estimated when the method is built (images only), inside its attribution step.
+/// structures have their own step (structuredCovariance).
 let covarianceJitter (kind: MethodKind) =
     match samplingOf kind |> Option.map _.Sampler with
     | Some(CovarianceGaussian c) when c.Structure = SharedAcrossChannels -> Some c.Jitter
     | Some(ConditionalGaussian c) -> Some c.Jitter
     | _ -> None
+
+/// Whether a method samples from a class covariance in another structure than shared across channels (images only):
+/// its (jitter, structure, rank), the rank 0 unless the structure is low rank (the spec's default rank means nothing
+/// to the other structures, so it must not split their steps).
+let structuredCovariance (kind: MethodKind) =
+    match samplingOf kind |> Option.map _.Sampler with
+    | Some(CovarianceGaussian c) when c.Structure <> SharedAcrossChannels -> Some(c.Jitter, c.Structure, (if c.Structure = LowRank then c.Rank else 0))
+    | _ -> None
+
+/// The spec's name of a covariance structure.
+let layoutName = function SharedAcrossChannels -> "shared_across_channels" | PerChannel -> "per_channel" | FullMatrix -> "full" | LowRank -> "low_rank"
+
+/// The step name of a structured covariance, e.g. "covariance/low_rank=8/jitter=1E-05".
+let structuredCovarianceName (jitter: float, layout: CovarianceLayout, rank: int) =
+    match layout with
+    | LowRank -> $"covariance/low_rank={rank}/jitter={jitter}"
+    | _ -> $"covariance/{layoutName layout}/jitter={jitter}"
+
+/// Names of the covariance steps a method reads (none, or one).
+let covarianceStepsOf (kind: MethodKind) =
+    (covarianceJitter kind |> Option.map (fun j -> $"covariance/jitter={j}") |> Option.toList)
+    @ (structuredCovariance kind |> Option.map structuredCovarianceName |> Option.toList)
 
 /// Whether a method keeps the Fisher statistic (C grad f).grad f / f, which divides by f: f must be a probability.
 let dividesByOutput (kind: MethodKind) = (MethodRegistry.facts kind).DividesByOutput
@@ -90,12 +115,19 @@ let compile (spec: Spec) (dataHash: string) : Plan =
         spec.Methods |> List.choose (fun m -> covarianceJitter m.Kind) |> List.distinct
         |> List.map (fun j -> { Name = $"covariance/jitter={j}"; Kind = EstimateCovariance j; Hash = hash ([ "covariance"; dataHash; canonical spec.Data.TrainLimit; canonical j ] @ covarianceModel)
                                 DependsOn = []; Methods = [] })
+    // The shared step's name and key above are unchanged by the other structures (caches and attribution keys stay).
+    let structuredCovariances =
+        spec.Methods |> List.choose (fun m -> structuredCovariance m.Kind) |> List.distinct
+        |> List.map (fun (j, layout, rank) ->
+            { Name = structuredCovarianceName (j, layout, rank); Kind = EstimateStructuredCovariance(j, layout, rank)
+              Hash = hash ([ "covariance"; dataHash; canonical spec.Data.TrainLimit; canonical j; "structure"; layoutName layout; string rank ] @ covarianceModel)
+              DependsOn = []; Methods = [] })
     let attributionHash kind target = hash [ "attribute"; modelHash; explainedHash; canonical kind; targetName target; canonical spec.Explain.Output; string spec.Seed ]
     let attributions =
         [ for target in spec.Explain.Targets do
             for (kind, methods) in spec.Methods |> List.groupBy (fun m -> m.Kind) do
                 let ids = methods |> List.map (fun m -> m.Id)
-                let needs = [ "model" ] @ (covarianceJitter kind |> Option.map (fun j -> $"covariance/jitter={j}") |> Option.toList)
+                let needs = "model" :: covarianceStepsOf kind
                 { Name = $"attribute/{List.head ids}/{targetName target}"; Kind = Attribute(kind, target)
                   Hash = attributionHash kind target; DependsOn = needs; Methods = ids } ]
     let metrics =
@@ -121,7 +153,7 @@ let compile (spec: Spec) (dataHash: string) : Plan =
                 { Name = "rank_agreement"; Kind = EvaluateRankAgreement
                   Hash = hash ("rank_agreement" :: (attributions |> List.map (fun a -> a.Hash)) @ revision metric)
                   DependsOn = attributions |> List.map (fun a -> a.Name); Methods = spec.Methods |> List.map (fun m -> m.Id) } ]
-    { Spec = spec; DataHash = dataHash; ModelHash = modelHash; Steps = model :: covariances @ attributions @ metrics }
+    { Spec = spec; DataHash = dataHash; ModelHash = modelHash; Steps = model :: covariances @ structuredCovariances @ attributions @ metrics }
 
 /// The key of the maps a ROAR step computes for its training subset (and of their parts).
 let roarTrainMapsKey (step: Step) = hash [ step.Hash; "roar-train-maps" ]

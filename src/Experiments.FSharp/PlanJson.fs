@@ -11,7 +11,7 @@ open Experiments.Plan
 let folderOf (step: Step) =
     match step.Kind with
     | ProvideModel -> "models"
-    | EstimateCovariance _ -> "covariances"
+    | EstimateCovariance _ | EstimateStructuredCovariance _ -> "covariances"
     | Attribute _ -> "attributions"
     | _ -> "metrics"
 
@@ -28,7 +28,7 @@ let cacheStateOf (step: Step) =
 let private kindName (kind: StepKind) =
     match kind with
     | ProvideModel -> "model"
-    | EstimateCovariance _ -> "covariance"
+    | EstimateCovariance _ | EstimateStructuredCovariance _ -> "covariance"
     | Attribute _ -> "attribution"
     | EvaluateNegativePerturbation _ -> "negative_perturbation"
     | EvaluateRankAgreement -> "rank_agreement"

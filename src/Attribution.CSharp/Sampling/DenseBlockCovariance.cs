@@ -57,6 +57,9 @@ public sealed class DenseBlockCovariance : ICovarianceModel
     /// </summary>
     public Tensor Factors => factors;
 
+    /// <summary>The blocks L L^T as held (float32, shaped as <see cref="Factors"/>), the matrices <see cref="Apply"/> multiplies by. Not a copy.</summary>
+    internal Tensor Sigmas => sigmas;
+
     public Tensor Sample(long cls, Tensor eps)
     {
         using var scope = NewDisposeScope();

@@ -54,6 +54,11 @@ public sealed class LowRankPlusDiagonalCovariance : ICovarianceModel
     /// <summary>d of a class, [D] (float32).</summary>
     public Tensor Diagonal(long cls) => diagonal[cls];
 
+    /// <summary>U of every class, [K, D, r] (float32). Not a copy.</summary>
+    internal Tensor U => u;
+    /// <summary>d of every class, [K, D] (float32). Not a copy.</summary>
+    internal Tensor Diagonals => diagonal;
+
     public Tensor Sample(long cls, Tensor eps)
     {
         using var scope = NewDisposeScope();
