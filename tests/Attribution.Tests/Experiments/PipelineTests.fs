@@ -186,6 +186,25 @@ let tests =
             Directory.Delete(root, true)
         }
 
+        test "steps: auto reports the points per input and says in words when inputs reached max_steps without meeting the tolerance" {
+            let root = Path.Combine(Path.GetTempPath(), $"attribution-e2e-{Guid.NewGuid():N}")
+            let spec =
+                { tinySpec (Path.Combine(root, "runs")) with
+                    Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 3000; Explain = 8; UtterancesPerWord = None }
+                    Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64 }
+                    Methods = [ { Id = "ig_auto"; Kind = IntegratedGradientsAuto(0.01, 1024, GaussLegendre) }
+                                // the left rule's error falls as 1/n: 1e-6 of f(x) - f(0) is out of reach at 16 points
+                                { Id = "ig_capped"; Kind = IntegratedGradientsAuto(1e-6, 16, RiemannLeft) } ]
+                    Metrics = [] }
+            let folder = runWithCache spec (Path.Combine(root, "cache"))
+            let report = File.ReadAllText(Path.Combine(folder, "report.md"))
+            for name in [ "quadrature_steps"; "relative_completeness_gap"; "tolerance_unmet"; "completeness_gap" ] do
+                Expect.stringContains report $"| ig_auto | predicted | {name} |" $"{name} in the diagnostics table"
+            Expect.stringContains report "- **`ig_capped` (predicted): 8 of 8 inputs reached max_steps 16 with the completeness gap still above the tolerance**" "the capped method is called out"
+            Expect.stringContains report "- `ig_auto` (predicted): every one of 8 inputs met" "the other meets its tolerance"
+            Directory.Delete(root, true)
+        }
+
         test "a 56x56 canvas spec runs end to end: EHR against the boxes and the randomisation check on the larger model" {
             let root = Path.Combine(Path.GetTempPath(), $"attribution-e2e-{Guid.NewGuid():N}")
             let spec =

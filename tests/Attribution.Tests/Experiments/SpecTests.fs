@@ -91,6 +91,12 @@ let private genMethod =
               let! rule = Gen.elements [ GaussLegendre; RiemannLeft; RiemannRight; RiemannMiddle; RiemannTrapezoid ]
               return Dsl.integratedGradients |> Dsl.withSteps steps |> Dsl.withRule rule
           }
+          gen {
+              let! tolerance = Gen.choose (1, 997) |> Gen.map (fun i -> float i / 997.0)
+              let! maxSteps = Gen.choose (16, 10000)
+              let! rule = Gen.elements [ GaussLegendre; RiemannLeft; RiemannRight; RiemannMiddle; RiemannTrapezoid ]
+              return Dsl.integratedGradients |> Dsl.withRule rule |> Dsl.withAutoSteps tolerance |> Dsl.withMaxSteps maxSteps
+          }
           sampling Dsl.smoothGrad 1
           sampling Dsl.smoothGradSq 1
           sampling Dsl.varGrad 2
@@ -198,6 +204,52 @@ let tests =
                         "functional_information"
                     Expect.equal Dsl.integratedGradients.Kind (IntegratedGradients(50, GaussLegendre)) "integrated_gradients"
                     Expect.equal Dsl.saliency.Kind (Saliency true) "saliency"
+                } ]
+          testList
+              "integrated gradients' steps"
+              [ let ig (lines: string) = Yaml.parseText "ig.yaml" ("name: ig\ndata: { dataset: fashion_mnist }\nmodel: { architecture: fashion_cnn }\nmethods:\n  - method: integrated_gradients\n" + lines)
+                test "steps: auto decodes with the default tolerance and max_steps, and writes them back" {
+                    match ig "    steps: auto\n" with
+                    | Ok spec ->
+                        Expect.equal spec.Methods.Head.Kind (IntegratedGradientsAuto(0.01, 1024, GaussLegendre)) "defaults"
+                        Expect.equal spec (Dsl.spec "ig" |> Dsl.withMethods [ Dsl.integratedGradients |> Dsl.withAutoSteps 0.01 ]) "as the Dsl builds it"
+                        Expect.stringContains (Yaml.render spec) "steps: auto" "rendered"
+                        Expect.equal (Yaml.parseText "again.yaml" (Yaml.render spec)) (Ok spec) "and read back"
+                    | Error errors -> failtest (SpecError.formatAll errors)
+                    match ig "    steps: auto\n    tolerance: 0.001\n    max_steps: 256\n    rule: riemann_trapezoid\n" with
+                    | Ok spec -> Expect.equal spec.Methods.Head.Kind (IntegratedGradientsAuto(0.001, 256, RiemannTrapezoid)) "given"
+                    | Error errors -> failtest (SpecError.formatAll errors)
+                }
+                test "an integer keeps the fixed-step case, whose canonical text (the cache key) and layout (the seed) are as before" {
+                    match ig "    steps: 32\n" with
+                    | Ok spec -> Expect.equal spec.Methods.Head.Kind (IntegratedGradients(32, GaussLegendre)) "fixed steps"
+                    | Error errors -> failtest (SpecError.formatAll errors)
+                    Expect.equal (Canonical.text (IntegratedGradients(32, GaussLegendre))) "IntegratedGradients(steps=32,rule=GaussLegendre)" "canonical text"
+                    Expect.equal (Hashing.display (IntegratedGradients(32, GaussLegendre))) "IntegratedGradients (32, GaussLegendre)" "layout"
+                }
+                test "a non-integer other than auto is a located error saying what steps takes" {
+                    for value, found in [ "32.5", "32.5"; "automatic", "automatic"; "[auto]", "a sequence"; "\"\"", "" ] do
+                        match ig $"    steps: {value}\n" with
+                        | Ok spec -> failtestf "steps: %s decoded to %A" value spec.Methods
+                        | Error errors ->
+                            let e = errorAt errors "methods[0].steps"
+                            expectAt e 6 12
+                            Expect.equal (e.Message, e.Found) ("expected an integer or auto", Some found) value
+                }
+                test "tolerance and max_steps with a count of steps are located errors (they would be ignored), as are their ranges" {
+                    match ig "    steps: 32\n    tolerance: 0.01\n    max_steps: 64\n" with
+                    | Ok spec -> failtestf "decoded %A" spec.Methods
+                    | Error errors ->
+                        expectAt (errorAt errors "methods[0].tolerance") 7 16
+                        expectAt (errorAt errors "methods[0].max_steps") 8 16
+                        Expect.stringContains (errorAt errors "methods[0].tolerance").Message "steps: auto only" "message"
+                    match ig "    steps: auto\n    tolerance: 0\n    max_steps: 8\n" with
+                    | Ok spec -> failtestf "decoded %A" spec.Methods
+                    | Error errors ->
+                        expectAt (errorAt errors "methods[0].tolerance") 7 16
+                        expectAt (errorAt errors "methods[0].max_steps") 8 16
+                    let built = Dsl.spec "ig" |> Dsl.withMethods [ Dsl.integratedGradients |> Dsl.withAutoSteps 2.0 ]
+                    Expect.isNonEmpty (Validate.spec built) "Validate finds a tolerance out of range in an F# spec"
                 } ]
           testList
               "bad specs"
