@@ -191,5 +191,7 @@ module Dsl =
     let withTargets targets (s: Spec) = { s with Explain.Targets = targets }
     let withOutputFunction f (s: Spec) = { s with Explain.Output = f }
     let withExplainBatchSize n (s: Spec) = { s with Explain.BatchSize = n }
+    /// Common random numbers: every method draws an input's noise from the same seed (explain.common_noise).
+    let withCommonNoise (on: bool) (s: Spec) = { s with Explain.CommonNoise = on }
 
     let withHeatmapInputs n (s: Spec) = { s with Report.HeatmapInputs = n }

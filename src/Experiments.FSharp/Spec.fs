@@ -294,7 +294,10 @@ type ModelSpec =
 type ExplainSpec =
     { Targets: TargetKind list
       Output: OutputFunction
-      BatchSize: int }
+      BatchSize: int
+      /// Common random numbers: every method draws input i's noise from one seed that depends on the spec's seed and
+      /// the input only, not on the method's parameters, so methods are compared on the same draws. yaml: common_noise
+      CommonNoise: bool }
 
 type ReportSpec = { HeatmapInputs: int }
 

@@ -130,6 +130,7 @@ let genSpec =
         let! methods = Gen.nonEmptyListOf genMethod
         let! metrics = Gen.listOf genMetric
         let! heatmaps = Gen.choose (0, 50)
+        let! commonNoise = Gen.elements [ false; true ]
         // ids must be unique: keep the default id for the first use of a method, number the others
         let methods = methods |> List.mapi (fun i m -> if methods |> List.take i |> List.exists (fun p -> p.Id = m.Id) then m |> Dsl.withId (sprintf "%s-%d" m.Id i) else m)
         let spec =
@@ -146,6 +147,7 @@ let genSpec =
             |> Dsl.withMethods methods
             |> Dsl.withMetrics metrics
             |> Dsl.withHeatmapInputs heatmaps
+            |> Dsl.withCommonNoise commonNoise
         let spec = match root with Some r -> spec |> Dsl.withRoot r | None -> spec
         let spec = match trainLimit with Some n -> spec |> Dsl.withTrainLimit n | None -> spec
         let spec = match weights with Some w -> spec |> Dsl.withWeights w | None -> spec
@@ -194,6 +196,15 @@ let tests =
                 test "a minimal spec takes every other value from the catalogue's defaults" {
                     let expected = Dsl.spec "minimal" |> Dsl.withMethods [ Dsl.smoothGrad ]
                     Expect.equal (parse "good/minimal.yaml") (Ok expected) "defaults"
+                }
+                test "explain.common_noise decodes, and is false when absent" {
+                    let text common = $"name: cn\ndata: {{ dataset: fashion_mnist }}\nmodel: {{ architecture: fashion_cnn }}\n{common}methods:\n  - method: smooth_grad\n"
+                    let expected = Dsl.spec "cn" |> Dsl.withMethods [ Dsl.smoothGrad ]
+                    Expect.equal (Yaml.parseText "cn.yaml" (text "")) (Ok expected) "absent: off"
+                    Expect.equal (Yaml.parseText "cn.yaml" (text "explain: { common_noise: true }\n")) (Ok(expected |> Dsl.withCommonNoise true)) "on"
+                    match Yaml.parseText "cn.yaml" (text "explain: { common_noise: maybe }\n") with
+                    | Ok _ -> failtest "common_noise: maybe decoded"
+                    | Error errors -> expectAt (errorAt errors "explain.common_noise") 4 26
                 }
                 test "the Dsl quickstart is valid" { Expect.isEmpty (Validate.spec quickstartFSharp) "no errors" }
                 test "Dsl defaults are the catalogue's defaults" {
