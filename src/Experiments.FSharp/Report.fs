@@ -236,8 +236,14 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
         [ for KeyValue((id, target), d) in output.Diagnostics |> Seq.sortBy (fun kv -> kv.Key) do
             for KeyValue(name, values) in d |> Seq.sortBy (fun kv -> kv.Key) do
                 if name <> "entropy" && name <> "half_fisher_information" then
-                    let v = values.``to``(torch.ScalarType.Float64)
-                    yield id, targetName target, name, v.mean().item<float>(), v.median().item<float>(), v.max().item<float>() ]
+                    // An undefined value (NaN: a split half whose map is constant, every feature tied, has no rank
+                    // correlation) is left out of the summary and counted, rather than making the whole row NaN.
+                    let all = values.``to``(torch.ScalarType.Float64)
+                    let v = all.index(all.isnan().logical_not())
+                    let undefined = int (all.shape.[0] - v.shape.[0])
+                    let mean, median, largest =
+                        if v.shape.[0] = 0L then nan, nan, nan else v.mean().item<float>(), v.median().item<float>(), v.max().item<float>()
+                    yield id, targetName target, name, mean, median, largest, undefined, int all.shape.[0] ]
     if not otherDiagnostics.IsEmpty then
         line ""
         line "## Method diagnostics"
@@ -246,7 +252,12 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
         line ""
         line "| method | target | diagnostic | mean | median | max |"
         line "|---|---|---|---:|---:|---:|"
-        for id, target, name, mean, median, largest in otherDiagnostics do line $"| {id} | {target} | {name} | {g4 mean} | {g4 median} | {g4 largest} |"
+        for id, target, name, mean, median, largest, _, _ in otherDiagnostics do line $"| {id} | {target} | {name} | {g4 mean} | {g4 median} | {g4 largest} |"
+        let undefinedRows = otherDiagnostics |> List.filter (fun (_, _, _, _, _, _, undefined, _) -> undefined > 0)
+        if not undefinedRows.IsEmpty then
+            line ""
+            for id, target, name, _, _, _, undefined, count in undefinedRows do
+                line $"- `{id}` ({target}) `{name}`: undefined (NaN) for {undefined} of {count} inputs, left out of the row above (for `split_half_spearman`: a half whose map is constant, e.g. a probability saturated to 0 or 1, has no ranks)."
         match autoStepsLines spec output with
         | [] -> ()
         | lines ->
