@@ -68,7 +68,8 @@ let tests =
         }
 
         test "a split half with a constant map (a saturated probability) is undefined, counted and left out of the diagnostics row, which stays a number" {
-            // own-tabular.yaml's FI-Sigma: one of the 60 inputs has a map of denormal zeros, whose halves have no ranks
+            // FI-Sigma at 64 samples (own-tabular.yaml's count before issue 12): one of the 60 inputs has a map of denormal
+            // zeros, whose halves have no ranks
             let yaml =
                 $"name: tabular\ndata:\n  tensors: {data}\n  explain: 60\nmodel:\n{scriptModel}explain: {{ targets: [ground_truth] }}\nmethods:\n"
                 + "  - id: fi_sigma\n    method: functional_information\n    samples: 64\n    sampler: { kind: covariance_gaussian, scale: 0.3, covariance: class }\nmetrics: []\n"
