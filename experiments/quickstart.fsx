@@ -11,8 +11,8 @@ let quickstart =
     |> Dsl.withMethods
         [ Dsl.saliency
           Dsl.integratedGradients |> Dsl.withSteps 32
-          Dsl.smoothGrad |> Dsl.withSamples 32
-          Dsl.functionalInformation |> Dsl.withId "fi_nu" |> Dsl.withSamples 32 |> Dsl.withSampler (IsotropicGaussian 0.15)
+          Dsl.smoothGrad |> Dsl.withSamples 100
+          Dsl.functionalInformation |> Dsl.withId "fi_nu" |> Dsl.withSamples 256 |> Dsl.withSampler (IsotropicGaussian 0.15)
           Dsl.functionalInformation |> Dsl.withId "fi_sigma" |> Dsl.withSamples 32 ]
     |> Dsl.withHeatmapInputs 6
 

@@ -235,13 +235,16 @@ module Catalogue =
 
         let output = Param.choice "output" "output function" "the differentiated output" (Some Probability) Names.outputs
         let batchSize = Param.int "batch_size" "inputs per forward/backward chunk" (Some 256) 1 (Some Bounds.BatchSize)
+        let commonNoise =
+            Param.bool "common_noise" "every method draws an input's noise from one seed of the spec's seed and the input, not of the method's parameters (common random numbers: methods compared on the same draws)" (Some false)
 
         let fields =
             fields {
                 let! targets = Fields.field (fun (e: ExplainSpec) -> e.Targets) targets
                 and! output = Fields.field (fun (e: ExplainSpec) -> e.Output) output
                 and! batchSize = Fields.field (fun (e: ExplainSpec) -> e.BatchSize) batchSize
-                return { Targets = targets; Output = output; BatchSize = batchSize }
+                and! commonNoise = Fields.field (fun (e: ExplainSpec) -> e.CommonNoise) commonNoise
+                return { Targets = targets; Output = output; BatchSize = batchSize; CommonNoise = commonNoise }
             }
 
     module Report =

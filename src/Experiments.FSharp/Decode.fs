@@ -393,6 +393,18 @@ module Fields =
                 Param.issues p (get r)
                 |> List.map (fun i -> { i with Path = FieldPath.join p.Info.Name i.Path }) }
 
+    /// A rule across fields (one field allowed only with some value of another), on the value the fields read: the
+    /// decoder locates its issues at the fields they name (relative paths), and Validate sees them on values built in F#.
+    let satisfying (rule: 'a -> Issue list) (f: Fields<'a, 'a>) : Fields<'a, 'a> =
+        { f with
+            Run =
+                fun ctx entries pos ->
+                    let d = f.Run ctx entries pos
+                    match d.Value with
+                    | Some v -> d |> Decoded.also (Decode.located ctx (Node.Map(entries, pos)) (rule v))
+                    | None -> d
+            Issues = fun r -> f.Issues r @ rule r }
+
     /// A value given under exactly one of several keys, each its own parameter (`dataset: fashion_mnist` or `tensors:
     /// file.safetensors`): `owns` says which key writes a value back.
     let oneOf (get: 'r -> 'a) (choices: (Param<'a> * ('a -> bool)) list) : Fields<'r, 'a> =

@@ -76,16 +76,32 @@ module Dsl =
     /// Sampling methods only.
     let withSampler (s: SamplerSpec) = sampling "withSampler" (fun p -> { p with Sampler = s })
 
-    /// integrated_gradients only.
+    /// integrated_gradients only: a fixed number of points.
     let withSteps (steps: int) (m: MethodSpec) =
         match m.Kind with
-        | IntegratedGradients(_, rule) -> { m with Kind = IntegratedGradients(steps, rule) }
+        | IntegratedGradients(_, rule)
+        | IntegratedGradientsAuto(_, _, rule) -> { m with Kind = IntegratedGradients(steps, rule) }
         | other -> invalidArg "method" (sprintf "withSteps applies to integrated_gradients, not %s" (methodName other))
+
+    /// integrated_gradients only: `steps: auto` with this tolerance on the completeness gap, relative to |f(x) - f(0)|
+    /// (max_steps: the default, or the one already set).
+    let withAutoSteps (tolerance: float) (m: MethodSpec) =
+        match m.Kind with
+        | IntegratedGradients(_, rule) -> { m with Kind = IntegratedGradientsAuto(tolerance, Attribution.Methods.AdaptiveIntegratedGradients.DefaultMaxSteps, rule) }
+        | IntegratedGradientsAuto(_, maxSteps, rule) -> { m with Kind = IntegratedGradientsAuto(tolerance, maxSteps, rule) }
+        | other -> invalidArg "method" (sprintf "withAutoSteps applies to integrated_gradients, not %s" (methodName other))
+
+    /// integrated_gradients with steps: auto only: the most points an input gets.
+    let withMaxSteps (maxSteps: int) (m: MethodSpec) =
+        match m.Kind with
+        | IntegratedGradientsAuto(tolerance, _, rule) -> { m with Kind = IntegratedGradientsAuto(tolerance, maxSteps, rule) }
+        | other -> invalidArg "method" (sprintf "withMaxSteps applies to integrated_gradients with auto steps (withAutoSteps first), not %s" (methodName other))
 
     /// integrated_gradients only.
     let withRule (rule: IntegrationRule) (m: MethodSpec) =
         match m.Kind with
         | IntegratedGradients(steps, _) -> { m with Kind = IntegratedGradients(steps, rule) }
+        | IntegratedGradientsAuto(tolerance, maxSteps, _) -> { m with Kind = IntegratedGradientsAuto(tolerance, maxSteps, rule) }
         | other -> invalidArg "method" (sprintf "withRule applies to integrated_gradients, not %s" (methodName other))
 
     /// saliency only.
@@ -175,5 +191,7 @@ module Dsl =
     let withTargets targets (s: Spec) = { s with Explain.Targets = targets }
     let withOutputFunction f (s: Spec) = { s with Explain.Output = f }
     let withExplainBatchSize n (s: Spec) = { s with Explain.BatchSize = n }
+    /// Common random numbers: every method draws an input's noise from the same seed (explain.common_noise).
+    let withCommonNoise (on: bool) (s: Spec) = { s with Explain.CommonNoise = on }
 
     let withHeatmapInputs n (s: Spec) = { s with Report.HeatmapInputs = n }

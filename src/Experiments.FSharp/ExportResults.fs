@@ -134,6 +134,9 @@ let private diagnosticSentence (name: string) =
     | "mean_steps" -> "NeFLAG's gradient evaluations per walk."
     | "split_half_spearman" -> "Spearman correlation between the map from the first half of the method's samples and the map from the second half (how far Monte-Carlo noise moves the map)."
     | "completeness_gap" -> "|sum of the map - (f(x) - f(baseline))|, the path integral's quadrature error in f's units."
+    | "relative_completeness_gap" -> "completeness_gap / |f(x) - f(baseline)| (steps: auto bounds it by its tolerance; +infinity where f(x) = f(baseline) and the gap is not 0)."
+    | "quadrature_steps" -> "The integration points this input's map used (steps: auto: 16, doubled until the gap met the tolerance, at most max_steps)."
+    | "tolerance_unmet" -> "1 where steps: auto reached max_steps with the relative completeness gap still above the tolerance, else 0."
     | other -> $"The method's per-input diagnostic `{other}` (docs/methods.md)."
 
 /// Writes each attribution step's maps, with the noise seed as a plain integer; returns their entries.

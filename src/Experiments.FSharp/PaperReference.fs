@@ -57,7 +57,7 @@ type Table =
 
 let private neflagRow (kind: MethodKind) =
     match kind with
-    | IntegratedGradients _ -> Some "IG"
+    | IntegratedGradients _ | IntegratedGradientsAuto _ -> Some "IG"
     | SmoothGrad { Sampler = IsotropicGaussian _ } -> Some "SG"
     | GuidedIntegratedGradients _ -> Some "GIG"
     | ExpectedGradients _ -> Some "EG"
@@ -85,7 +85,7 @@ let private inputIbaRow (kind: MethodKind) =
     | GuidedBackprop -> Some "Guided BP"
     | ExtremalPerturbation _ -> Some "Extremal Perturbation"
     | DeepShap _ -> Some "DeepSHAP"
-    | IntegratedGradients _ -> Some "Integrated Gradients"
+    | IntegratedGradients _ | IntegratedGradientsAuto _ -> Some "Integrated Gradients"
     | _ -> None
 
 /// Zhang et al. (2021), Table 2: EHR on 1,000 ImageNet images with boxes under a third of the image (VGG-16).
@@ -101,14 +101,14 @@ let tables = neflagVgg19 @ [ inputIbaEhr ]
 /// baselines).
 let private inputIbaMethod (kind: MethodKind) =
     match kind with
-    | InputIba _ | InformationBottleneck _ | GradCam _ | GuidedBackprop | DeepShap _ | IntegratedGradients _ | ExtremalPerturbation _
+    | InputIba _ | InformationBottleneck _ | GradCam _ | GuidedBackprop | DeepShap _ | IntegratedGradients _ | IntegratedGradientsAuto _ | ExtremalPerturbation _
     | Lime _ | RandomMap -> true
     | _ -> false
 
 /// Methods of Sampling Matters' comparisons.
 let private samplingMattersMethod (kind: MethodKind) =
     match kind with
-    | FeatureSuppression _ | Saliency _ | SmoothGrad _ | IntegratedGradients _ -> true
+    | FeatureSuppression _ | Saliency _ | SmoothGrad _ | IntegratedGradients _ | IntegratedGradientsAuto _ -> true
     | _ -> false
 
 /// Which methods a metric's claims are about: a report prints the claims when it has at least two of them.
@@ -117,7 +117,7 @@ let claimMethods (metric: string) : MethodKind -> bool =
     | "sensitivity_n" | "roar" | "parameter_randomisation" | "insertion_deletion" -> inputIbaMethod
     | "explanation_certainty" -> samplingMattersMethod
     | "two_word" -> (function FunctionalInformation _ | SmoothGrad _ | SmoothGradSq _ | VarGrad _ -> true | _ -> false)
-    | "taylor_fidelity" -> (function IntegratedGradients _ | GradientXInput | Occlusion _ | Taylor _ -> true | _ -> false)
+    | "taylor_fidelity" -> (function IntegratedGradients _ | IntegratedGradientsAuto _ | GradientXInput | Occlusion _ | Taylor _ -> true | _ -> false)
     | _ -> fun _ -> false
 
 /// Claims the papers make in words or figures only (no table), per metric, for images (and the audio two-word test).
@@ -177,7 +177,7 @@ let samplingMattersVerdicts (scored: (MethodKind * float) list) =
     let baselines =
         [ baseline "the gradient" (function Saliency _ -> true | _ -> false)
           baseline "SmoothGrad" (function SmoothGrad { Sampler = IsotropicGaussian _ } -> true | _ -> false)
-          baseline "IG" (function IntegratedGradients _ -> true | _ -> false) ] |> List.choose id
+          baseline "IG" (function IntegratedGradients _ | IntegratedGradientsAuto _ -> true | _ -> false) ] |> List.choose id
     [ if suppression.Length >= 3 then
           let bestP, bestV = suppression |> List.maxBy snd
           let inRange = bestP >= 0.6 - 1e-9 && bestP <= 0.8 + 1e-9

@@ -89,8 +89,11 @@ let usesClassCovariance (kind: MethodKind) =
 /// for the predicted class of the same input use the same noise. The seed's text is F#'s layout of the parameters (not
 /// the canonical text the cache keys use), as in every published run: changing it would redraw every method's noise.
 /// Two methods that differ past that layout's precision draw the same noise, which is harmless: they are still
-/// different steps.
-let methodSeed (spec: Spec) (kind: MethodKind) = Attribution.Runtime.Seeds.Derive(int64 spec.Seed, "method/" + display kind)
+/// different steps. With `explain.common_noise` every method gets the one seed derive(seed, "common_noise"): input i's
+/// generator is then the same for all methods (common random numbers), and any program can compute it.
+let methodSeed (spec: Spec) (kind: MethodKind) =
+    if spec.Explain.CommonNoise then Attribution.Runtime.Seeds.Derive(int64 spec.Seed, "common_noise")
+    else Attribution.Runtime.Seeds.Derive(int64 spec.Seed, "method/" + display kind)
 
 /// Compiles a validated spec. `dataHash` identifies the dataset files (computed by the caller, which reads them).
 let compile (spec: Spec) (dataHash: string) : Plan =
@@ -122,7 +125,11 @@ let compile (spec: Spec) (dataHash: string) : Plan =
             { Name = structuredCovarianceName (j, layout, rank); Kind = EstimateStructuredCovariance(j, layout, rank)
               Hash = hash ([ "covariance"; dataHash; canonical spec.Data.TrainLimit; canonical j; "structure"; layoutName layout; string rank ] @ covarianceModel)
               DependsOn = []; Methods = [] })
-    let attributionHash kind target = hash [ "attribute"; modelHash; explainedHash; canonical kind; targetName target; canonical spec.Explain.Output; string spec.Seed ]
+    // Common noise changes every sampling method's draws, so it is in the key when on (and absent when off, so that
+    // specs without it keep their keys).
+    let commonNoise = if spec.Explain.CommonNoise then [ "common_noise" ] else []
+    let attributionHash kind target =
+        hash ([ "attribute"; modelHash; explainedHash; canonical kind; targetName target; canonical spec.Explain.Output; string spec.Seed ] @ commonNoise)
     let attributions =
         [ for target in spec.Explain.Targets do
             for (kind, methods) in spec.Methods |> List.groupBy (fun m -> m.Kind) do

@@ -119,6 +119,26 @@ let private paperComparison (line: string -> unit) (spec: Spec) (metric: string)
                 | _ -> () ]
         for v in PaperReference.samplingMattersVerdicts scored do line $"- {v}"
 
+/// For each map made with `steps: auto`, one sentence: every input met the tolerance, or how many reached max_steps
+/// without meeting it (their maps keep that quadrature error: the report says so rather than leaving it in a table).
+let private autoStepsLines (spec: Spec) (output: RunOutput) =
+    [ for KeyValue((id, target), d) in output.Diagnostics |> Seq.sortBy (fun kv -> kv.Key) do
+        match spec.Methods |> List.tryFind (fun m -> m.Id = id) |> Option.map _.Kind, d.TryGetValue "tolerance_unmet", d.TryGetValue "quadrature_steps" with
+        | Some(IntegratedGradientsAuto(tolerance, maxSteps, _)), (true, unmet), (true, steps) ->
+            let unmet = unmet.``to``(torch.ScalarType.Float64).data<float>().ToArray()
+            let steps = steps.``to``(torch.ScalarType.Float64).data<float>().ToArray()
+            let failing = unmet |> Array.filter (fun u -> u > 0.0) |> Array.length
+            let bound = $"|sum of the map - (f(x) - f(0))| <= {g4 tolerance} |f(x) - f(0)|"
+            if failing = 0 then
+                yield $"- `{id}` ({targetName target}): every one of {unmet.Length} inputs met {bound}, with {g4 (Array.average steps)} points on average and at most {g4 (Array.max steps)}."
+            else
+                let largest =
+                    match d.TryGetValue "relative_completeness_gap" with
+                    | true, g -> $" (largest relative gap {g4 (g.``to``(torch.ScalarType.Float64).max().item<float>())})"
+                    | _ -> ""
+                yield $"- **`{id}` ({targetName target}): {failing} of {unmet.Length} inputs reached max_steps {maxSteps} with the completeness gap still above the tolerance**{largest}: {bound} does not hold for them, and their maps keep that quadrature error. Raise `max_steps` or loosen `tolerance`."
+        | _ -> () ]
+
 let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.EnvironmentRecord) (heatmapFiles: string list) (curveFiles: string list) =
     let r = output.Result
     let spec = plan.Spec
@@ -216,17 +236,35 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
         [ for KeyValue((id, target), d) in output.Diagnostics |> Seq.sortBy (fun kv -> kv.Key) do
             for KeyValue(name, values) in d |> Seq.sortBy (fun kv -> kv.Key) do
                 if name <> "entropy" && name <> "half_fisher_information" then
-                    let v = values.``to``(torch.ScalarType.Float64)
-                    yield id, targetName target, name, v.mean().item<float>(), v.median().item<float>(), v.max().item<float>() ]
+                    // An undefined value (NaN: a split half whose map is constant, every feature tied, has no rank
+                    // correlation) is left out of the summary and counted, rather than making the whole row NaN.
+                    let all = values.``to``(torch.ScalarType.Float64)
+                    let v = all.index(all.isnan().logical_not())
+                    let undefined = int (all.shape.[0] - v.shape.[0])
+                    let mean, median, largest =
+                        if v.shape.[0] = 0L then nan, nan, nan else v.mean().item<float>(), v.median().item<float>(), v.max().item<float>()
+                    yield id, targetName target, name, mean, median, largest, undefined, int all.shape.[0] ]
     if not otherDiagnostics.IsEmpty then
         line ""
         line "## Method diagnostics"
         line ""
-        line "Per-input quantities a method reports about its own computation, over the explained inputs: NeFLAG's `mean_steps` (gradient evaluations per walk; the paper reports 1.66 to 1.93 at epsilon 0.1); a path method's `completeness_gap` |sum of the map - (f(x) - f(baseline))|, zero for the exact integral, so the quadrature's error in f's units (raise `steps` where it matters); a sampling method's `split_half_spearman` (rank agreement of the maps of its two halves of samples), `mc_standard_error` (root-mean-square Monte-Carlo standard error of the map's features, from the two halves) and `mc_relative_error` (that over the map's root mean square: 0.1 means the noise of the estimate is a tenth of the map's size)."
+        line "Per-input quantities a method reports about its own computation, over the explained inputs: NeFLAG's `mean_steps` (gradient evaluations per walk; the paper reports 1.66 to 1.93 at epsilon 0.1); a path method's `completeness_gap` |sum of the map - (f(x) - f(baseline))|, zero for the exact integral, so the quadrature's error in f's units (raise `steps` where it matters, or write `steps: auto`); with `steps: auto`, `quadrature_steps` (the points an input stopped at), `relative_completeness_gap` (the gap over |f(x) - f(baseline)|, what the tolerance bounds) and `tolerance_unmet` (1 for an input that reached `max_steps` with its gap above the tolerance, so its mean is the fraction of such inputs); a sampling method's `split_half_spearman` (rank agreement of the maps of its two halves of samples), `mc_standard_error` (root-mean-square Monte-Carlo standard error of the map's features, from the two halves) and `mc_relative_error` (that over the map's root mean square: 0.1 means the noise of the estimate is a tenth of the map's size)."
         line ""
         line "| method | target | diagnostic | mean | median | max |"
         line "|---|---|---|---:|---:|---:|"
-        for id, target, name, mean, median, largest in otherDiagnostics do line $"| {id} | {target} | {name} | {g4 mean} | {g4 median} | {g4 largest} |"
+        for id, target, name, mean, median, largest, _, _ in otherDiagnostics do line $"| {id} | {target} | {name} | {g4 mean} | {g4 median} | {g4 largest} |"
+        let undefinedRows = otherDiagnostics |> List.filter (fun (_, _, _, _, _, _, undefined, _) -> undefined > 0)
+        if not undefinedRows.IsEmpty then
+            line ""
+            for id, target, name, _, _, _, undefined, count in undefinedRows do
+                line $"- `{id}` ({target}) `{name}`: undefined (NaN) for {undefined} of {count} inputs, left out of the row above (for `split_half_spearman`: a half whose map is constant, e.g. a probability saturated to 0 or 1, has no ranks)."
+        match autoStepsLines spec output with
+        | [] -> ()
+        | lines ->
+            line ""
+            line "Integrated Gradients with `steps: auto` (16 points, doubled per input until the completeness gap is within the tolerance, at most `max_steps`):"
+            line ""
+            for l in lines do line l
     if not (Array.isEmpty r.RankAgreement) then
         line ""
         line "## Rank agreement"

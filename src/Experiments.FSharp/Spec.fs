@@ -150,6 +150,11 @@ type IntegrationRule =
     | RiemannMiddle
     | RiemannTrapezoid
 
+/// The `steps` of integrated_gradients as written: a count, or `auto` (raised until completeness holds to a tolerance).
+type IntegrationSteps =
+    | FixedSteps of int
+    | AutoSteps
+
 type SamplingParams = { Samples: int; Sampler: SamplerSpec }
 
 /// Which statistic of the sampled gradients a composed method keeps (see docs/methods.md).
@@ -172,6 +177,10 @@ type MethodKind =
     | GradientXInput
     /// The baseline is zeros (black in normalised space).
     | IntegratedGradients of steps: int * rule: IntegrationRule
+    /// Integrated Gradients with `steps: auto`: per input, 16, 32, ... points up to maxSteps, until the completeness gap
+    /// |sum of the map - (f(x) - f(0))| is at most tolerance |f(x) - f(0)| (a case of its own, so that the fixed-step
+    /// case keeps its cache keys and noise seeds).
+    | IntegratedGradientsAuto of tolerance: float * maxSteps: int * rule: IntegrationRule
     | SmoothGrad of SamplingParams
     | SmoothGradSq of SamplingParams
     | VarGrad of SamplingParams
@@ -285,7 +294,10 @@ type ModelSpec =
 type ExplainSpec =
     { Targets: TargetKind list
       Output: OutputFunction
-      BatchSize: int }
+      BatchSize: int
+      /// Common random numbers: every method draws input i's noise from one seed that depends on the spec's seed and
+      /// the input only, not on the method's parameters, so methods are compared on the same draws. yaml: common_noise
+      CommonNoise: bool }
 
 type ReportSpec = { HeatmapInputs: int }
 

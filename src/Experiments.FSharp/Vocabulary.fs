@@ -112,6 +112,33 @@ module Vocabulary =
     module Params =
         let absolute = Param.bool "abs" "take the absolute value of the gradient (Captum's abs)" (Some true)
         let steps = Param.int "steps" "number of integration points (Captum's n_steps)" (Some 50) 1 (Some Bounds.Draws)
+
+        /// Integrated Gradients' steps: a count as `steps`, or `auto`.
+        let integrationSteps =
+            let decode =
+                Decode.scalar "an integer or auto" (fun s ->
+                    if s = "auto" then Some AutoSteps
+                    else
+                        match Int32.TryParse(s, Globalization.NumberStyles.AllowLeadingSign, Globalization.CultureInfo.InvariantCulture) with
+                        | true, n -> Some(FixedSteps n)
+                        | _ -> None)
+            let encode = function FixedSteps n -> Out.int n | AutoSteps -> Out.Plain "auto"
+            let check = function
+                | FixedSteps n when n < 1 || n > Bounds.Draws -> Some $"must be between 1 and {Bounds.Draws}, or auto"
+                | _ -> None
+            Param.make "steps" "int | auto" $"1..{Bounds.Draws} | auto"
+                "number of integration points (Captum's n_steps); auto: 16, 32, ... up to max_steps per input, until the completeness gap is within tolerance"
+                (Some(FixedSteps 50)) decode encode check
+
+        /// With `steps: auto`: the largest completeness gap |sum of the map - (f(x) - f(0))| accepted, relative to |f(x) - f(0)|.
+        let tolerance =
+            let p = Param.optional (Param.float "tolerance" "steps: auto only: the completeness gap |sum of the map - (f(x) - f(0))| accepted, relative to |f(x) - f(0)| (so the same on probabilities and logits)" None true 1.0)
+            { p with Info = { p.Info with Default = Some $"{Attribution.Methods.AdaptiveIntegratedGradients.DefaultTolerance} with auto" } }
+
+        /// With `steps: auto`: the last round's points.
+        let maxIntegrationSteps =
+            let p = Param.optional (Param.int "max_steps" "steps: auto only: the most points an input gets; one that reaches them with its gap above the tolerance is reported" None Attribution.Methods.AdaptiveIntegratedGradients.DefaultStartSteps (Some Bounds.Draws))
+            { p with Info = { p.Info with Default = Some $"{Attribution.Methods.AdaptiveIntegratedGradients.DefaultMaxSteps} with auto" } }
         let rule = Param.choice "rule" "integration rule" "quadrature of the path integral (Captum's method)" (Some GaussLegendre) Names.rules
         let stdev = Param.float "stdev" "standard deviation of the noise, in normalised input units" (Some 0.15) true Bounds.Magnitude
         let scale = Param.float "scale" "z ~ N(x, scale * Sigma)" (Some 0.15) true Bounds.Magnitude

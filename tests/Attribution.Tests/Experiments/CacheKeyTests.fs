@@ -31,6 +31,28 @@ let tests =
             Expect.notEqual (stepHash "negative_perturbation/" (withFractions changed)) (stepHash "negative_perturbation/" (withFractions fractions)) "different steps"
         }
 
+        test "explain.common_noise: off, the keys and seeds are those from before the switch existed; on, every attribution key changes and every method draws from derive(seed, common_noise)" {
+            let spec =
+                Dsl.spec "keys"
+                |> Dsl.withMethods [ Dsl.smoothGrad |> Dsl.withSampler (IsotropicGaussian 0.15); Dsl.integratedGradients |> Dsl.withSteps 32 ]
+                |> Dsl.withMetrics [ Dsl.negativePerturbation ]
+            let hashes (s: Spec) = (Plan.compile s "data").Steps |> List.map (fun step -> step.Name, step.Hash) |> Map.ofList
+            let off = hashes spec
+            // computed by the build before explain.common_noise (commit 52b8c46)
+            Expect.equal off.["attribute/smooth_grad/ground_truth"] "7f52cd28d683f5211a7bd5bb17bfc8f0ec5787efdef048b470aac56924f58951" "smooth_grad's key"
+            Expect.equal off.["attribute/integrated_gradients/predicted"] "f3fb8ff7916355800c1e8d4c91232f29043d581d9671fe05112764b4aab20d5c" "integrated_gradients' key"
+            Expect.equal off.["negative_perturbation/smooth_grad"] "26e2fea7f0dd5e3fb9dd3b2a615d54b3dd3e2962039c374bf379a9ff4f2ea35a" "a metric's key"
+            Expect.equal (Plan.methodSeed spec Dsl.smoothGrad.Kind) 5461526569690308901L "smooth_grad's seed"
+            let on = hashes (spec |> Dsl.withCommonNoise true)
+            Expect.equal on.["model"] off.["model"] "the model is the same"
+            for name in off.Keys do
+                if name.StartsWith "attribute/" || name.StartsWith "negative_perturbation/" then Expect.notEqual on.[name] off.[name] $"{name} changes"
+            let common = Attribution.Runtime.Seeds.Derive(int64 spec.Seed, "common_noise")
+            for kind in [ Dsl.smoothGrad.Kind; Dsl.varGrad.Kind; Dsl.smoothGradSq.Kind; (Dsl.smoothGrad |> Dsl.withSamples 7).Kind ] do
+                Expect.equal (Plan.methodSeed (spec |> Dsl.withCommonNoise true) kind) common "one seed for every method"
+            Expect.notEqual (Plan.methodSeed spec Dsl.varGrad.Kind) (Plan.methodSeed spec Dsl.smoothGrad.Kind) "off: a seed per method"
+        }
+
         test "the canonical text tells apart what F#'s layout does not, and is equal for equal values" {
             let long = [ for i in 1..150 -> i ]
             Expect.equal (sprintf "%A" long) (sprintf "%A" (long |> List.mapi (fun i x -> if i = 120 then -1 else x))) "the layout cuts lists at 100 items"

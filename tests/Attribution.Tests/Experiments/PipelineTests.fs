@@ -15,7 +15,7 @@ let private tinySpec (output: string) : Spec =
       Output = output
       Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 3000; Explain = 24; UtterancesPerWord = None }
       Model = { Architecture = FashionCnn; Epochs = 1; BatchSize = 64; LearningRate = 0.002; Weights = None; Normalise = None }
-      Explain = { Targets = [ GroundTruth; Predicted ]; Output = Probability; BatchSize = 64 }
+      Explain = { Targets = [ GroundTruth; Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false }
       Methods =
         [ { Id = "saliency"; Kind = Saliency true }
           { Id = "ig"; Kind = IntegratedGradients(8, GaussLegendre) }
@@ -124,7 +124,7 @@ let tests =
             // IBA is called on 10 inputs at a time: 24 inputs are three calls (0-9, 10-19, 20-23).
             let spec =
                 { tinySpec (Path.Combine(root, "runs")) with
-                    Explain = { Targets = [ GroundTruth ]; Output = Probability; BatchSize = 64 }
+                    Explain = { Targets = [ GroundTruth ]; Output = Probability; BatchSize = 64; CommonNoise = false }
                     Methods = [ { Id = "iba"; Kind = InformationBottleneck("conv2", 10.0, 2) } ]
                     Metrics = [ NegativePerturbation { Fractions = [ 0.1; 0.5 ]; MaskValue = 0.0 } ] }
             let step = (Plan.compile spec (Execute.dataHash spec)).Steps |> List.find (fun s -> s.Name = "attribute/iba/ground_truth")
@@ -186,12 +186,66 @@ let tests =
             Directory.Delete(root, true)
         }
 
+        test "steps: auto reports the points per input and says in words when inputs reached max_steps without meeting the tolerance" {
+            let root = Path.Combine(Path.GetTempPath(), $"attribution-e2e-{Guid.NewGuid():N}")
+            let spec =
+                { tinySpec (Path.Combine(root, "runs")) with
+                    Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 3000; Explain = 8; UtterancesPerWord = None }
+                    Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false }
+                    Methods = [ { Id = "ig_auto"; Kind = IntegratedGradientsAuto(0.01, 1024, GaussLegendre) }
+                                // the left rule's error falls as 1/n: 1e-6 of f(x) - f(0) is out of reach at 16 points
+                                { Id = "ig_capped"; Kind = IntegratedGradientsAuto(1e-6, 16, RiemannLeft) } ]
+                    Metrics = [] }
+            let folder = runWithCache spec (Path.Combine(root, "cache"))
+            let report = File.ReadAllText(Path.Combine(folder, "report.md"))
+            for name in [ "quadrature_steps"; "relative_completeness_gap"; "tolerance_unmet"; "completeness_gap" ] do
+                Expect.stringContains report $"| ig_auto | predicted | {name} |" $"{name} in the diagnostics table"
+            Expect.stringContains report "- **`ig_capped` (predicted): 8 of 8 inputs reached max_steps 16 with the completeness gap still above the tolerance**" "the capped method is called out"
+            Expect.stringContains report "- `ig_auto` (predicted): every one of 8 inputs met" "the other meets its tolerance"
+            Directory.Delete(root, true)
+        }
+
+        test "common_noise: the methods draw the same noise, so SmoothGradSQ = VarGrad + SmoothGrad^2 exactly and two noise levels rank alike; off, neither" {
+            let root = Path.Combine(Path.GetTempPath(), $"attribution-e2e-{Guid.NewGuid():N}")
+            let sampling stdev = { Samples = 16; Sampler = IsotropicGaussian stdev }
+            let spec common =
+                { tinySpec (Path.Combine(root, "runs")) with
+                    Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 3000; Explain = 12; UtterancesPerWord = None }
+                    Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = common }
+                    Methods = [ { Id = "sg"; Kind = SmoothGrad(sampling 0.15) }; { Id = "sg_016"; Kind = SmoothGrad(sampling 0.16) }
+                                { Id = "sgsq"; Kind = SmoothGradSq(sampling 0.15) }; { Id = "vg"; Kind = VarGrad(sampling 0.15) } ]
+                    Metrics = [ RankAgreement ] }
+            Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", Path.Combine(root, "cache"))
+            try
+                let device = Attribution.Runtime.TorchRuntime.Resolve(Attribution.Runtime.DeviceRequest.Cpu)
+                let runOf common =
+                    let spec = spec common
+                    Execute.run (Plan.compile spec (Execute.dataHash spec)) device
+                let off, on = runOf false, runOf true
+                let map (output: Execute.RunOutput) id = output.Maps.[(id, Predicted)].``to``(TorchSharp.torch.ScalarType.Float64)
+                // E[g^2] = (E[g^2] - E[g]^2) + E[g]^2 holds for one set of draws, to float32 rounding of the stored maps
+                let identityError (output: Execute.RunOutput) =
+                    let sgsq = map output "sgsq"
+                    let rebuilt = map output "vg" + (map output "sg").square()
+                    (sgsq - rebuilt).abs().max().item<float>() / sgsq.abs().max().item<float>()
+                Expect.isLessThan (identityError on) 1e-5 "common noise: SmoothGradSQ = VarGrad + SmoothGrad^2"
+                Expect.isGreaterThan (identityError off) 1e-3 "a seed per method: the three draw apart"
+                let agreement (output: Execute.RunOutput) =
+                    output.Result.RankAgreement |> Array.find (fun p -> (p.A, p.B) = ("sg", "sg_016") || (p.A, p.B) = ("sg_016", "sg")) |> _.Spearman
+                printfn $"rank agreement of SmoothGrad at stdev 0.15 and 0.16, 16 samples: {agreement off:F3} apart, {agreement on:F3} on common noise"
+                Expect.isGreaterThan (agreement on) (agreement off) "common noise agrees more"
+                Expect.isGreaterThan (agreement on) 0.9 "and nearly fully: the maps differ only by the noise level"
+            finally
+                Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", null)
+            Directory.Delete(root, true)
+        }
+
         test "a 56x56 canvas spec runs end to end: EHR against the boxes and the randomisation check on the larger model" {
             let root = Path.Combine(Path.GetTempPath(), $"attribution-e2e-{Guid.NewGuid():N}")
             let spec =
                 { tinySpec (Path.Combine(root, "runs")) with
                     Data = { Dataset = FashionCanvas; Root = None; TrainLimit = Some 1000; Explain = 6; UtterancesPerWord = None }
-                    Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64 }
+                    Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false }
                     Methods = [ { Id = "saliency"; Kind = Saliency true }; { Id = "grad_cam"; Kind = GradCam "conv2" } ]
                     Metrics = [ EffectiveHeatRatio; ParameterRandomisation 3 ] }
             let folder = runWithCache spec (Path.Combine(root, "cache"))

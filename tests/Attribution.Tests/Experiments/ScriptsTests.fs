@@ -70,5 +70,8 @@ let tests =
             if File.Exists libstdcxx && not ((File.ReadAllText libstdcxx).Contains "GLIBCXX_3.4.32") then
                 let patched = Directory.GetFiles(Path.Combine(project, "xdg-cache"), "libLibTorchSharp.so", SearchOption.AllDirectories)
                 Expect.hasLength patched 1 "the fallback's patched copy of the glue is in the cache"
+            // The program's build holds libtorch (about 900 MB): removed once it passed (a failure keeps it to look at),
+            // or every run of the suite leaves that much in /tmp.
+            Directory.Delete(project, true)
         }
     ]

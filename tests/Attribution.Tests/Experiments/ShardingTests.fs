@@ -19,7 +19,7 @@ let private spec (output: string) : Spec =
       Output = output
       Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 2000; Explain = 180; UtterancesPerWord = None }
       Model = { Architecture = FashionCnn; Epochs = 1; BatchSize = 64; LearningRate = 0.002; Weights = None; Normalise = None }
-      Explain = { Targets = [ GroundTruth; Predicted ]; Output = Probability; BatchSize = 64 }
+      Explain = { Targets = [ GroundTruth; Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false }
       Methods =
         [ { Id = "saliency"; Kind = Saliency true }
           { Id = "smooth_grad"; Kind = SmoothGrad(sampling (IsotropicGaussian 0.1)) }

@@ -91,6 +91,12 @@ let private genMethod =
               let! rule = Gen.elements [ GaussLegendre; RiemannLeft; RiemannRight; RiemannMiddle; RiemannTrapezoid ]
               return Dsl.integratedGradients |> Dsl.withSteps steps |> Dsl.withRule rule
           }
+          gen {
+              let! tolerance = Gen.choose (1, 997) |> Gen.map (fun i -> float i / 997.0)
+              let! maxSteps = Gen.choose (16, 10000)
+              let! rule = Gen.elements [ GaussLegendre; RiemannLeft; RiemannRight; RiemannMiddle; RiemannTrapezoid ]
+              return Dsl.integratedGradients |> Dsl.withRule rule |> Dsl.withAutoSteps tolerance |> Dsl.withMaxSteps maxSteps
+          }
           sampling Dsl.smoothGrad 1
           sampling Dsl.smoothGradSq 1
           sampling Dsl.varGrad 2
@@ -124,6 +130,7 @@ let genSpec =
         let! methods = Gen.nonEmptyListOf genMethod
         let! metrics = Gen.listOf genMetric
         let! heatmaps = Gen.choose (0, 50)
+        let! commonNoise = Gen.elements [ false; true ]
         // ids must be unique: keep the default id for the first use of a method, number the others
         let methods = methods |> List.mapi (fun i m -> if methods |> List.take i |> List.exists (fun p -> p.Id = m.Id) then m |> Dsl.withId (sprintf "%s-%d" m.Id i) else m)
         let spec =
@@ -140,6 +147,7 @@ let genSpec =
             |> Dsl.withMethods methods
             |> Dsl.withMetrics metrics
             |> Dsl.withHeatmapInputs heatmaps
+            |> Dsl.withCommonNoise commonNoise
         let spec = match root with Some r -> spec |> Dsl.withRoot r | None -> spec
         let spec = match trainLimit with Some n -> spec |> Dsl.withTrainLimit n | None -> spec
         let spec = match weights with Some w -> spec |> Dsl.withWeights w | None -> spec
@@ -189,6 +197,15 @@ let tests =
                     let expected = Dsl.spec "minimal" |> Dsl.withMethods [ Dsl.smoothGrad ]
                     Expect.equal (parse "good/minimal.yaml") (Ok expected) "defaults"
                 }
+                test "explain.common_noise decodes, and is false when absent" {
+                    let text common = $"name: cn\ndata: {{ dataset: fashion_mnist }}\nmodel: {{ architecture: fashion_cnn }}\n{common}methods:\n  - method: smooth_grad\n"
+                    let expected = Dsl.spec "cn" |> Dsl.withMethods [ Dsl.smoothGrad ]
+                    Expect.equal (Yaml.parseText "cn.yaml" (text "")) (Ok expected) "absent: off"
+                    Expect.equal (Yaml.parseText "cn.yaml" (text "explain: { common_noise: true }\n")) (Ok(expected |> Dsl.withCommonNoise true)) "on"
+                    match Yaml.parseText "cn.yaml" (text "explain: { common_noise: maybe }\n") with
+                    | Ok _ -> failtest "common_noise: maybe decoded"
+                    | Error errors -> expectAt (errorAt errors "explain.common_noise") 4 26
+                }
                 test "the Dsl quickstart is valid" { Expect.isEmpty (Validate.spec quickstartFSharp) "no errors" }
                 test "Dsl defaults are the catalogue's defaults" {
                     Expect.equal Dsl.smoothGrad.Kind (SmoothGrad { Samples = 50; Sampler = IsotropicGaussian 0.15 }) "smooth_grad"
@@ -198,6 +215,52 @@ let tests =
                         "functional_information"
                     Expect.equal Dsl.integratedGradients.Kind (IntegratedGradients(50, GaussLegendre)) "integrated_gradients"
                     Expect.equal Dsl.saliency.Kind (Saliency true) "saliency"
+                } ]
+          testList
+              "integrated gradients' steps"
+              [ let ig (lines: string) = Yaml.parseText "ig.yaml" ("name: ig\ndata: { dataset: fashion_mnist }\nmodel: { architecture: fashion_cnn }\nmethods:\n  - method: integrated_gradients\n" + lines)
+                test "steps: auto decodes with the default tolerance and max_steps, and writes them back" {
+                    match ig "    steps: auto\n" with
+                    | Ok spec ->
+                        Expect.equal spec.Methods.Head.Kind (IntegratedGradientsAuto(0.01, 1024, GaussLegendre)) "defaults"
+                        Expect.equal spec (Dsl.spec "ig" |> Dsl.withMethods [ Dsl.integratedGradients |> Dsl.withAutoSteps 0.01 ]) "as the Dsl builds it"
+                        Expect.stringContains (Yaml.render spec) "steps: auto" "rendered"
+                        Expect.equal (Yaml.parseText "again.yaml" (Yaml.render spec)) (Ok spec) "and read back"
+                    | Error errors -> failtest (SpecError.formatAll errors)
+                    match ig "    steps: auto\n    tolerance: 0.001\n    max_steps: 256\n    rule: riemann_trapezoid\n" with
+                    | Ok spec -> Expect.equal spec.Methods.Head.Kind (IntegratedGradientsAuto(0.001, 256, RiemannTrapezoid)) "given"
+                    | Error errors -> failtest (SpecError.formatAll errors)
+                }
+                test "an integer keeps the fixed-step case, whose canonical text (the cache key) and layout (the seed) are as before" {
+                    match ig "    steps: 32\n" with
+                    | Ok spec -> Expect.equal spec.Methods.Head.Kind (IntegratedGradients(32, GaussLegendre)) "fixed steps"
+                    | Error errors -> failtest (SpecError.formatAll errors)
+                    Expect.equal (Canonical.text (IntegratedGradients(32, GaussLegendre))) "IntegratedGradients(steps=32,rule=GaussLegendre)" "canonical text"
+                    Expect.equal (Hashing.display (IntegratedGradients(32, GaussLegendre))) "IntegratedGradients (32, GaussLegendre)" "layout"
+                }
+                test "a non-integer other than auto is a located error saying what steps takes" {
+                    for value, found in [ "32.5", "32.5"; "automatic", "automatic"; "[auto]", "a sequence"; "\"\"", "" ] do
+                        match ig $"    steps: {value}\n" with
+                        | Ok spec -> failtestf "steps: %s decoded to %A" value spec.Methods
+                        | Error errors ->
+                            let e = errorAt errors "methods[0].steps"
+                            expectAt e 6 12
+                            Expect.equal (e.Message, e.Found) ("expected an integer or auto", Some found) value
+                }
+                test "tolerance and max_steps with a count of steps are located errors (they would be ignored), as are their ranges" {
+                    match ig "    steps: 32\n    tolerance: 0.01\n    max_steps: 64\n" with
+                    | Ok spec -> failtestf "decoded %A" spec.Methods
+                    | Error errors ->
+                        expectAt (errorAt errors "methods[0].tolerance") 7 16
+                        expectAt (errorAt errors "methods[0].max_steps") 8 16
+                        Expect.stringContains (errorAt errors "methods[0].tolerance").Message "steps: auto only" "message"
+                    match ig "    steps: auto\n    tolerance: 0\n    max_steps: 8\n" with
+                    | Ok spec -> failtestf "decoded %A" spec.Methods
+                    | Error errors ->
+                        expectAt (errorAt errors "methods[0].tolerance") 7 16
+                        expectAt (errorAt errors "methods[0].max_steps") 8 16
+                    let built = Dsl.spec "ig" |> Dsl.withMethods [ Dsl.integratedGradients |> Dsl.withAutoSteps 2.0 ]
+                    Expect.isNonEmpty (Validate.spec built) "Validate finds a tolerance out of range in an F# spec"
                 } ]
           testList
               "bad specs"

@@ -67,6 +67,20 @@ let tests =
             Expect.stringContains (File.ReadAllText(Path.Combine(run, "report.md"))) "features-0.png" "shown in the report"
         }
 
+        test "a split half with a constant map (a saturated probability) is undefined, counted and left out of the diagnostics row, which stays a number" {
+            // FI-Sigma at 64 samples (own-tabular.yaml's count before issue 12): one of the 60 inputs has a map of denormal
+            // zeros, whose halves have no ranks
+            let yaml =
+                $"name: tabular\ndata:\n  tensors: {data}\n  explain: 60\nmodel:\n{scriptModel}explain: {{ targets: [ground_truth] }}\nmethods:\n"
+                + "  - id: fi_sigma\n    method: functional_information\n    samples: 64\n    sampler: { kind: covariance_gaussian, scale: 0.3, covariance: class }\nmetrics: []\n"
+            let code, stderr, run = runSpec "tabular-undefined" yaml
+            Expect.equal code ExitCode.Ok stderr
+            let report = File.ReadAllText(Path.Combine(run, "report.md"))
+            let row = report.Split('\n') |> Array.find (fun l -> l.StartsWith "| fi_sigma | ground_truth | split_half_spearman |")
+            Expect.isFalse (row.Contains "NaN") row
+            Expect.stringContains report "`fi_sigma` (ground_truth) `split_half_spearman`: undefined (NaN) for 1 of 60 inputs" "counted"
+        }
+
         test "the two features that decide the class carry most of the saliency of the scripted MLP" {
             // The label is a function of income - debt alone: a faithful gradient map puts its mass there.
             use scope = torch.NewDisposeScope()

@@ -76,6 +76,7 @@ let private cases () : Case list = [
     case "saliency (signed)" (fixedMethod (Presets.Saliency(false))) logits Zero
     case "gradient_x_input" (fixedMethod (Presets.GradientXInput())) logits Zero
     case "integrated_gradients" (fixedMethod (Presets.IntegratedGradients(8))) logits Zero
+    case "integrated_gradients (steps auto)" (fixedMethod (AdaptiveIntegratedGradients(0.01, 64))) logits Zero
     case "smooth_grad" (fixedMethod (Presets.SmoothGrad(samples = 8))) logits Zero
     case "smooth_grad_sq" (fixedMethod (Presets.SmoothGradSq(samples = 8))) logits Zero
     case "var_grad" (fixedMethod (Presets.VarGrad(samples = 8))) logits Zero
