@@ -177,6 +177,9 @@ let private guarded (doc: Loaded option) (action: unit -> unit) =
     | :? InvalidDataException as e -> say ExitCode.BadInput e.Message e   // a data file that is not what it should be
     | :? InvalidOperationException as e when e.Message.Contains Attribution.Runtime.TorchRuntime.LibTorchVariable -> say ExitCode.BadInput e.Message e
     | CacheProblem message as e -> say ExitCode.BadCache message e
+    | DiskFull.DiskFull io as e ->
+        say ExitCode.BadCache ($"no space left on the device ({io.Message}): free space, or point ATTRIBUTION_CACHE and --output at a larger disk; "
+                               + "every step and call stored so far is kept, so the run resumes from there") e
     | :? OutOfMemoryException as e -> say ExitCode.BadInput "out of memory: the spec asks for more than this machine has (lower explain.batch_size, samples or explain)" e
 
 /// Each spec's run folder must be free or the toolkit's own, and two specs of one command must not share one:

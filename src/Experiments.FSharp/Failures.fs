@@ -29,3 +29,19 @@ module ExitCode =
     /// A bug in the toolkit (EX_SOFTWARE).
     [<Literal>]
     let Internal = 70
+
+/// A write that failed because the file system is full (ENOSPC): the machine's condition, not a bug, so the CLI says
+/// so with what to do. .NET on Linux gives the errno as the IOException's HResult.
+module DiskFull =
+    [<Literal>]
+    let private ENOSPC = 28
+
+    let (|DiskFull|_|) (e: exn) =
+        let rec find (e: exn) =
+            match e with
+            | :? System.IO.IOException as io when io.HResult = ENOSPC || io.Message.Contains "No space left on device" -> Some io
+            | _ ->
+                match e.InnerException with
+                | null -> None
+                | inner -> find inner
+        find e
