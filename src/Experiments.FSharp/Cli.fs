@@ -1,5 +1,6 @@
-/// The command line: `run`, `plan`, `validate`, `list`, `bench`, `cache` and `export`, each error a message and an exit code
-/// (README). A bare spec path means `run`; no argument at all runs the embedded quickstart spec.
+/// The command line: `run`, `plan`, `validate`, `list`, `bench`, `cache`, `export`, `results`, `compare` and `slurm`,
+/// each error a message and an exit code (README). A bare spec path means `run`; no argument at all runs the embedded
+/// quickstart spec. Reading spec files is SpecFiles, how a command ends is CliOutcome, `slurm` is SlurmCommand.
 module Experiments.Cli
 
 open System
@@ -9,99 +10,8 @@ open Argu
 open Experiments
 open Experiments.CliArgs
 
-/// The spec shipped inside the program, run when no spec is named.
-let embeddedQuickstart () =
-    use stream =
-        match Assembly.GetExecutingAssembly().GetManifestResourceStream "quickstart.yaml" with
-        | null -> failwith "the embedded quickstart.yaml is missing from this build"
-        | s -> s
-    use reader = new StreamReader(stream)
-    reader.ReadToEnd()
-
-/// (source name, text) of each spec argument; the embedded quickstart when there is none.
-/// The specs of a file: YAML documents separated by a line `---` (a file may hold several specs, e.g. one per
-/// architecture). Each document keeps its place: the other documents' lines are blanked, so errors keep the file's
-/// line numbers. A file without a separator is one document.
-let documents (text: string) : string list =
-    let lines = text.Replace("\r\n", "\n").Split '\n'
-    let separators = lines |> Array.indexed |> Array.filter (fun (_, l) -> l.TrimEnd() = "---") |> Array.map fst
-    if separators.Length = 0 then [ text ]
-    else
-        let bounds = Array.append (Array.append [| -1 |] separators) [| lines.Length |] |> Array.pairwise
-        let isContent (l: string) = let t = l.Trim() in t <> "" && not (t.StartsWith "#")
-        let docs =
-            [ for start, stop in bounds do
-                if lines.[start + 1 .. stop - 1] |> Array.exists isContent then
-                    yield lines |> Array.mapi (fun i l -> if i > start && i < stop then l else "") |> String.concat "\n" ]
-        if docs.IsEmpty then [ text ] else docs
-
-/// The spec at the paper's scale (`run --full`): named NAME-full, every test input (or the full section's
-/// `explain`), the whole training set, the full section's `epochs` where it gives them.
-let atFullScale (spec: Spec) =
-    { spec with
-        Name = spec.Name + "-full"
-        Data = { spec.Data with Explain = defaultArg spec.Full.Explain Int32.MaxValue; TrainLimit = None }
-        Model = { spec.Model with Epochs = defaultArg spec.Full.Epochs spec.Model.Epochs } }
-
-/// One spec document as read: where it came from, its text (other documents blanked), its tree and its value.
-type Loaded = { Source: string; Text: string; Node: Node; Spec: Spec }
-
-/// Later documents of one file that repeat an earlier document's name: both would write the same run folder.
-let private duplicateNames (docs: Loaded list) =
-    docs
-    |> List.groupBy (fun d -> d.Source)
-    |> List.collect (fun (_, inFile) ->
-        inFile
-        |> List.indexed
-        |> List.choose (fun (i, d) ->
-            inFile
-            |> List.take i
-            |> List.tryFind (fun e -> e.Spec.Name = d.Spec.Name)
-            |> Option.map (fun first ->
-                let at = FieldPath.locate first.Node [ Choice1Of2 "name" ]
-                Validate.located d.Source d.Node
-                    [ SpecError.make SpecError.FSharpFile 0 0 "name" $"another document of this file has the same name (line {at.Line}); each writes the run folder of its name" (Some d.Spec.Name) [] ]))
-        |> List.concat)
-
-/// The composition errors of a spec read from `text`, located in it.
-let compositionErrors (file: string) (text: string) (spec: Spec) =
-    match Yaml.parseTree file text with
-    | Ok node -> Validate.composition spec |> Validate.located file node
-    | Error errors -> errors
-
-/// Every document of every file: the specs, or every error found (formatted, in source order).
-let private load (paths: string list) : Result<Loaded list, string list> =
-    let read =
-        match paths with
-        | [] -> [ Ok("<embedded quickstart.yaml>", embeddedQuickstart ()) ]
-        | _ -> [ for p in paths -> Yaml.readFile p |> Result.map (fun text -> p, text) ]
-    let parsed =
-        [ for r in read do
-            match r with
-            | Error errors -> yield Error errors
-            | Ok(source, text) ->
-                for doc in documents text do
-                    yield
-                        Validate.document source doc
-                        |> Result.bind (fun (spec, node) ->
-                            match Validate.files spec |> Validate.located source node with
-                            | [] -> Ok { Source = source; Text = doc; Node = node; Spec = spec }
-                            | errors -> Error errors) ]
-    let docs = parsed |> List.choose (function Ok d -> Some d | Error _ -> None)
-    match (parsed |> List.collect (function Error e -> e | Ok _ -> [])) @ duplicateNames docs with
-    | [] -> Ok docs
-    | errors -> Error [ SpecError.formatAll errors ]
-
-/// The documents named in `only` (all when it is empty); an `only` name that no spec has is an error listing the
-/// names there are.
-let selectSpecs (only: string list) (docs: Loaded list) =
-    let names = docs |> List.map (fun d -> d.Spec.Name)
-    match only |> List.filter (fun n -> not (List.contains n names)) with
-    | [] when only.IsEmpty -> Ok docs
-    | [] -> Ok(docs |> List.filter (fun d -> List.contains d.Spec.Name only))
-    | missing ->
-        let quoted = missing |> List.map (sprintf "'%s'") |> String.concat ", "
-        Error $"""--only {quoted}: no such spec; the specs given are {names |> String.concat ", "}"""
+open Experiments.SpecFiles
+open Experiments.CliOutcome
 
 /// The command line's overrides, checked by the rules of the spec fields they replace.
 let private overrides (args: ParseResults<RunArgs>) (doc: Loaded) : Result<Loaded, string list> =
@@ -149,66 +59,6 @@ let private runOne (spec: Spec) =
     let env = RunEnvironment.capture device started
     let folder, runId = RunRecording.publish plan output env
     printfn "%s: report written to %s (run %s in %s)" spec.Name (Path.Combine(folder, "report.md")) runId (ResultsStore.file spec.Output)
-
-/// Stack traces of user errors are printed with --verbose only.
-let mutable private verbose = false
-
-/// Runs `action`; an error the user can cause prints one message and returns its exit code (README, "Exit codes"),
-/// anything else is a bug: its stack trace and a request to report it, exit 70. `doc` locates spec problems.
-let private guarded (doc: Loaded option) (action: unit -> unit) =
-    let say (code: int) (message: string) (e: exn) =
-        eprintfn "error: %s" message
-        if verbose then eprintfn "%O" e
-        code
-    try
-        action ()
-        ExitCode.Ok
-    with
-    | SpecProblem(path, message) as e ->
-        let located =
-            match doc with
-            | Some d when path <> "" -> Validate.located d.Source d.Node [ SpecError.make SpecError.FSharpFile 0 0 path message None [] ] |> List.head |> SpecError.format
-            | _ when path <> "" -> $"{path}: {message}"
-            | _ -> message
-        say ExitCode.BadSpec located e
-    | InputProblem message as e -> say ExitCode.BadInput message e
-    | :? Attribution.Data.DataNotFoundException as e -> say ExitCode.BadInput e.Message e
-    | :? FileNotFoundException as e -> say ExitCode.BadInput e.Message e
-    | :? InvalidDataException as e -> say ExitCode.BadInput e.Message e   // a data file that is not what it should be
-    | :? InvalidOperationException as e when e.Message.Contains Attribution.Runtime.TorchRuntime.LibTorchVariable -> say ExitCode.BadInput e.Message e
-    | CacheProblem message as e -> say ExitCode.BadCache message e
-    | DiskFull.DiskFull io as e ->
-        say ExitCode.BadCache ($"no space left on the device ({io.Message}): free space, or point ATTRIBUTION_CACHE and --output at a larger disk; "
-                               + "every step and call stored so far is kept, so the run resumes from there") e
-    | :? OutOfMemoryException as e -> say ExitCode.BadInput "out of memory: the spec asks for more than this machine has (lower explain.batch_size, samples or explain)" e
-
-/// Each spec's run folder must be free or the toolkit's own, and two specs of one command must not share one:
-/// checked for all of them before any work starts.
-let private runFolderErrors (docs: Loaded list) =
-    let targets = docs |> List.map (fun d -> d, RunFolder.target d.Spec.Output d.Spec.Name)
-    [ for i, (d, folder) in List.indexed targets do
-        match targets |> List.take i |> List.tryFind (fun (_, f) -> f = folder) with
-        | Some(first, _) -> yield $"{d.Source}: spec '{d.Spec.Name}' writes {folder}, as spec '{first.Spec.Name}' of {first.Source} does; give one another name or output"
-        | None ->
-            match RunFolder.problem d.Spec.Output d.Spec.Name with
-            | Some message -> yield $"{d.Source}: spec '{d.Spec.Name}': {message}"
-            | None -> () ]
-
-let private report (errors: string list) =
-    for e in errors do eprintfn "%s" e
-    ExitCode.BadSpec
-
-/// Spec paths that look like options: an unknown flag, not a file.
-let private unknownFlags (paths: string list) =
-    paths |> List.filter (fun p -> p.StartsWith "-") |> List.map (fun p -> $"unknown option '{p}' (see --help)")
-
-let private withSpecs (paths: string list) (only: string list) (action: Loaded -> unit) =
-    match unknownFlags paths with
-    | [] ->
-        match load paths |> Result.bind (fun docs -> selectSpecs only docs |> Result.mapError List.singleton) with
-        | Error errors -> report errors
-        | Ok docs -> docs |> List.fold (fun code d -> if code <> ExitCode.Ok then code else guarded (Some d) (fun () -> action d)) ExitCode.Ok
-    | errors -> report errors
 
 let private runSpecs (args: ParseResults<RunArgs>) =
     let paths = args.GetResult(RunArgs.Specs, defaultValue = [])
@@ -292,57 +142,6 @@ let private benchOptions (args: ParseResults<BenchArgs>) =
     | Error e, errors -> Error(e @ errors)
     | _, errors -> Error errors
 
-/// `attribution slurm`: the spec's run as three chained Slurm jobs (SlurmScripts), written into a folder and, with
-/// --submit, submitted. Everything is checked before a file is written: sbatch on PATH, one spec, the numbers.
-let private slurm (args: ParseResults<SlurmArgs>) =
-    let paths = args.GetResult(SlurmArgs.Specs, defaultValue = [])
-    let shards = args.GetResult SlurmArgs.Shards
-    let cpus = args.GetResult(Cpus_Per_Task, 1)
-    let numberErrors =
-        [ if shards < 1 || shards > Sharding.MaxShards then yield $"--shards {shards}: must be between 1 and {Sharding.MaxShards}"
-          if cpus < 1 || cpus > 1024 then yield $"--cpus-per-task {cpus}: must be between 1 and 1024"
-          match args.TryGetResult Gpus_Per_Task with
-          | Some g when g < 1 || g > 64 -> yield $"--gpus-per-task {g}: must be between 1 and 64"
-          | _ -> () ]
-    match SlurmScripts.onPath "sbatch" with
-    | None -> report [ "slurm: sbatch is not on PATH, so this machine cannot submit Slurm jobs: run this on the cluster's login node (or install Slurm, e.g. apt-get install slurm-client)" ]
-    | Some _ ->
-        match unknownFlags paths @ numberErrors with
-        | [] ->
-            match load paths |> Result.bind (fun docs -> selectSpecs (args.GetResults SlurmArgs.Only) docs |> Result.mapError List.singleton) with
-            | Error errors -> report errors
-            | Ok [ doc ] ->
-                match runFolderErrors [ doc ] with
-                | [] ->
-                    guarded (Some doc) (fun () ->
-                        let folder = Path.GetFullPath(args.GetResult(SlurmArgs.To, Path.Combine("slurm", doc.Spec.Name)))
-                        let request =
-                            { SlurmScripts.Shards = shards; SlurmScripts.Partition = args.TryGetResult Partition; SlurmScripts.Time = args.TryGetResult Time
-                              SlurmScripts.GpusPerTask = args.TryGetResult Gpus_Per_Task; SlurmScripts.CpusPerTask = cpus; SlurmScripts.Memory = args.TryGetResult Mem
-                              SlurmScripts.Extra = args.GetResults Sbatch |> List.map (fun l -> "#SBATCH " + l.Trim()) }
-                        let setting =
-                            { SlurmScripts.Program = SlurmScripts.programCommand (); SlurmScripts.WorkingFolder = Directory.GetCurrentDirectory()
-                              SlurmScripts.Cache = Path.GetFullPath(Artefacts.root ()); SlurmScripts.SpecFile = Path.Combine(folder, "spec.yaml")
-                              SlurmScripts.SpecName = doc.Spec.Name; SlurmScripts.Folder = folder }
-                        Directory.CreateDirectory(Path.Combine(folder, "logs")) |> ignore
-                        // the spec frozen beside the scripts: editing the original later cannot split one run across two specs
-                        Attribution.IO.AtomicFile.WriteAllText(setting.SpecFile, doc.Text)
-                        for name, text in SlurmScripts.scripts request setting do Attribution.IO.AtomicFile.WriteAllText(Path.Combine(folder, name), text)
-                        for script in [ "submit.sh"; "resume.sh" ] do
-                            File.SetUnixFileMode(Path.Combine(folder, script), UnixFileMode.UserRead ||| UnixFileMode.UserWrite ||| UnixFileMode.UserExecute ||| UnixFileMode.GroupRead ||| UnixFileMode.OtherRead)
-                        printfn "%s: Slurm jobs written to %s (prepare.sbatch, shards.sbatch with %d tasks, assemble.sbatch; submit.sh chains them, resume.sh re-runs failed shards)" doc.Spec.Name folder shards
-                        if args.Contains Submit then
-                            let start = Diagnostics.ProcessStartInfo("bash", [ Path.Combine(folder, "submit.sh") ], RedirectStandardOutput = true)
-                            use p = match Diagnostics.Process.Start start with null -> failwith "bash did not start" | p -> p
-                            let output = p.StandardOutput.ReadToEnd()
-                            p.WaitForExit()
-                            printf "%s" output
-                            if p.ExitCode <> 0 then raise (InputProblem $"slurm: submit.sh failed (exit {p.ExitCode}); sbatch's message is above")
-                        else printfn "submit with: bash %s" (Path.Combine(folder, "submit.sh")))
-                | errors -> report errors
-            | Ok docs -> report [ $"""slurm: {docs.Length} specs given ({docs |> List.map (fun d -> d.Spec.Name) |> String.concat ", "}); name one with --only""" ]
-        | errors -> report errors
-
 let private dispatch (command: ParseResults<Command>) =
     match command.GetSubCommand() with
     | List args when args.Contains Markdown ->
@@ -393,7 +192,7 @@ let private dispatch (command: ParseResults<Command>) =
         | run, target ->
             report [ if run.IsNone then yield "export: name the run folder to export (RUN, e.g. runs/quickstart)"
                      if target.IsNone then yield "export: name the folder to write with --to FOLDER" ]
-    | Slurm args -> slurm args
+    | Slurm args -> SlurmCommand.run args
     | Results args ->
         guarded None (fun () ->
             printfn "%s" (ResultsCommands.list (args.GetResult(ResultsArgs.Output, "runs")) (args.TryGetResult ResultsArgs.Spec) (args.TryGetResult ResultsArgs.Metric)))

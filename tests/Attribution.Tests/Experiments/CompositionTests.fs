@@ -55,7 +55,7 @@ let compositionErrors =
             match Yaml.parseText "c.yaml" yaml with
             | Error e -> failtest (SpecError.formatAll e)
             | Ok spec ->
-                match Cli.compositionErrors "c.yaml" yaml spec with
+                match SpecFiles.compositionErrors "c.yaml" yaml spec with
                 | [ e ] ->
                     Expect.equal (e.Line, e.Path) (7, "methods[1].sampler") "located at the sampler"
                     Expect.stringContains (SpecError.format e) "isotropic_gaussian" "says what is allowed"
@@ -78,10 +78,10 @@ let datasetErrors =
             match Yaml.parseText "c.yaml" yaml with
             | Error e -> failtest (SpecError.formatAll e)
             | Ok spec ->
-                match Cli.compositionErrors "c.yaml" yaml spec with
+                match SpecFiles.compositionErrors "c.yaml" yaml spec with
                 | [ e ] -> Expect.equal (e.Line, e.Path) (8, "metrics[1].metric") "located at the metric"
                 | other -> failtest $"expected one error, got {other}"
-                match Cli.compositionErrors "c.yaml" (yaml.Replace("fashion_mnist", "fashion_canvas")) { spec with Data = { spec.Data with Dataset = FashionCanvas } } with
+                match SpecFiles.compositionErrors "c.yaml" (yaml.Replace("fashion_mnist", "fashion_canvas")) { spec with Data = { spec.Data with Dataset = FashionCanvas } } with
                 | [] -> ()
                 | other -> failtest $"fashion_canvas has boxes, got {other}"
         }
@@ -91,7 +91,7 @@ let datasetErrors =
 let private errorsOf (yaml: string) =
     match Yaml.parseText "m.yaml" yaml with
     | Error e -> failtest (SpecError.formatAll e)
-    | Ok spec -> Cli.compositionErrors "m.yaml" yaml spec |> List.map (fun e -> e.Line, e.Path)
+    | Ok spec -> SpecFiles.compositionErrors "m.yaml" yaml spec |> List.map (fun e -> e.Line, e.Path)
 
 [<Tests>]
 let modalityErrors =
@@ -110,7 +110,7 @@ let modalityErrors =
             // On M5 (audio, with ReLUs) guided backprop and two_word are fine; occlusion, randomisation, insertion/deletion and Sensitivity-N are not.
             let audio = yaml.Replace("spam_assassin", "speech_commands").Replace("text_bilstm", "m5")
             Expect.equal (errorsOf audio) [ 6, "methods[1].method"; 10, "metrics[1].metric"; 12, "metrics[3].metric"; 13, "metrics[4].metric" ] "audio"
-            let message = match Yaml.parseText "m.yaml" audio with Ok spec -> Cli.compositionErrors "m.yaml" audio spec |> List.last |> SpecError.format | Error e -> SpecError.formatAll e
+            let message = match Yaml.parseText "m.yaml" audio with Ok spec -> SpecFiles.compositionErrors "m.yaml" audio spec |> List.last |> SpecError.format | Error e -> SpecError.formatAll e
             Expect.stringContains message "not defined on audio inputs" "says why"
             Expect.stringContains message "two_word" "and lists the metrics that fit"
         }
@@ -133,7 +133,7 @@ let modalityErrors =
             let yaml = $"name: c\ndata: {{ dataset: spam_assassin }}\nmodel: {{ architecture: text_bilstm }}\nmethods:\n  - method: {methodName}\n"
             Expect.equal (errorsOf yaml) [ 5, "methods[0].stage" ] "the image default conv2 is not a BiLSTM stage"
             match Yaml.parseText "m.yaml" yaml with
-            | Ok spec -> Expect.stringContains (Cli.compositionErrors "m.yaml" yaml spec |> List.head |> SpecError.format) "lstm" "the allowed stage is listed"
+            | Ok spec -> Expect.stringContains (SpecFiles.compositionErrors "m.yaml" yaml spec |> List.head |> SpecError.format) "lstm" "the allowed stage is listed"
             | Error e -> failtest (SpecError.formatAll e)
             Expect.equal (errorsOf (yaml + "    stage: lstm\n")) [] "lstm is"
             Expect.equal (errorsOf (yaml.Replace("text_bilstm", "text_cnn") + "    stage: conv\n")) [] "conv is the CNN's"
@@ -150,7 +150,7 @@ let modalityErrors =
         test "a file holds several specs separated by ---, each keeping the file's line numbers" {
             let one = "name: a\ndata: { dataset: fashion_mnist }\nmodel: { architecture: fashion_cnn }\nmethods: [ { method: saliency } ]\n"
             let text = one + "---\n# the second\n" + one.Replace("name: a", "name: b").Replace("fashion_cnn }", "fashion_cnnx }")
-            let docs = Cli.documents text
+            let docs = SpecFiles.documents text
             Expect.equal docs.Length 2 "two documents"
             match Yaml.parseText "m.yaml" docs.[0] with
             | Ok spec -> Expect.equal spec.Name "a" "first"
@@ -158,7 +158,7 @@ let modalityErrors =
             match Yaml.parseText "m.yaml" docs.[1] with
             | Error [ e ] -> Expect.equal (e.Line, e.Path) (9, "model.architecture") "the typo's line in the file"
             | other -> failtest $"expected one error in the second spec, got {other}"
-            Expect.equal (Cli.documents one) [ one ] "no separator: one document"
+            Expect.equal (SpecFiles.documents one) [ one ] "no separator: one document"
         }
     ]
 

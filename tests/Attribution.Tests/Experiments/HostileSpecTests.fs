@@ -14,7 +14,7 @@ let private hostileDir = Path.Combine(AppContext.BaseDirectory, "Specs", "hostil
 let private errorsOf (path: string) =
     match Yaml.readFile path with
     | Error errors -> errors
-    | Ok text -> Cli.documents text |> List.collect (fun doc -> match Validate.document path doc with Ok _ -> [] | Error e -> e)
+    | Ok text -> SpecFiles.documents text |> List.collect (fun doc -> match Validate.document path doc with Ok _ -> [] | Error e -> e)
 
 /// Runs `f` with stderr captured; fails the test (instead of hanging the suite) if it takes over 60 s.
 let private captured (f: unit -> 'a) : 'a * string =

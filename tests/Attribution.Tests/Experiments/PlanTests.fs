@@ -32,11 +32,11 @@ let tests =
             Expect.isNonEmpty specs "there are shipped specs"
             for file in specs do
                 let text = File.ReadAllText file
-                for document in Cli.documents text do
+                for document in SpecFiles.documents text do
                     match Yaml.parseText file document with
                     | Ok spec ->
                         Expect.isEmpty (Validate.spec spec) $"{file} passes validation"
-                        Expect.isEmpty (Cli.compositionErrors file document spec) $"{file}: its methods and metrics fit its data and model"
+                        Expect.isEmpty (SpecFiles.compositionErrors file document spec) $"{file}: its methods and metrics fit its data and model"
                     | Error errors -> failtest (SpecError.formatAll errors)
         }
 

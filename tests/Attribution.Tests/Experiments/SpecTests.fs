@@ -417,7 +417,7 @@ let fullScale =
             match Yaml.parseText "t.yaml" yaml with
             | Error e -> failtest (SpecError.formatAll e)
             | Ok spec ->
-                let full = Cli.atFullScale spec
+                let full = SpecFiles.atFullScale spec
                 Expect.equal (full.Name, full.Data.Explain, full.Data.TrainLimit, full.Model.Epochs) ("t-full", 5000, None, 9) "the full section's values"
                 Expect.equal { full with Name = spec.Name; Data = spec.Data; Model = spec.Model } spec "nothing else changes"
                 Expect.notEqual (Plan.compile full "data").Steps (Plan.compile spec "data").Steps "a different plan (its steps hash the sizes)"
@@ -427,21 +427,21 @@ let fullScale =
             match Yaml.parseText "t.yaml" yaml with
             | Error e -> failtest (SpecError.formatAll e)
             | Ok spec ->
-                let full = Cli.atFullScale spec
+                let full = SpecFiles.atFullScale spec
                 Expect.equal (full.Data.Explain, full.Data.TrainLimit, full.Model.Epochs) (Int32.MaxValue, None, 2) "every input, the whole training set, the same epochs"
         }
         test "--only keeps the named documents of a file, in file order, and an unknown name lists the names there are" {
             let one = "name: a\ndata: { dataset: fashion_mnist }\nmodel: { architecture: fashion_cnn }\nmethods: [ { method: saliency } ]\n"
             let parse doc =
                 match Yaml.parseDocument "m.yaml" doc with
-                | Ok(spec, node) -> ({ Source = "m.yaml"; Text = doc; Node = node; Spec = spec }: Cli.Loaded)
+                | Ok(spec, node) -> ({ Source = "m.yaml"; Text = doc; Node = node; Spec = spec }: SpecFiles.Loaded)
                 | Error e -> failtest (SpecError.formatAll e)
             do
                 let loaded = [ one; one.Replace("name: a", "name: b"); one.Replace("name: a", "name: c") ] |> List.map parse
-                let names selected = match selected with Ok chosen -> chosen |> List.map (fun (d: Cli.Loaded) -> d.Spec.Name) | Error e -> failtest e
-                Expect.equal (names (Cli.selectSpecs [] loaded)) [ "a"; "b"; "c" ] "no --only: every document"
-                Expect.equal (names (Cli.selectSpecs [ "c"; "a" ] loaded)) [ "a"; "c" ] "the named ones, in file order"
-                match Cli.selectSpecs [ "b"; "d" ] loaded with
+                let names selected = match selected with Ok chosen -> chosen |> List.map (fun (d: SpecFiles.Loaded) -> d.Spec.Name) | Error e -> failtest e
+                Expect.equal (names (SpecFiles.selectSpecs [] loaded)) [ "a"; "b"; "c" ] "no --only: every document"
+                Expect.equal (names (SpecFiles.selectSpecs [ "c"; "a" ] loaded)) [ "a"; "c" ] "the named ones, in file order"
+                match SpecFiles.selectSpecs [ "b"; "d" ] loaded with
                 | Ok _ -> failtest "an unknown name is an error"
                 | Error e ->
                     Expect.stringContains e "'d'" "names the unknown spec"

@@ -120,7 +120,7 @@ let tests =
                 match Yaml.parseText "c.yaml" yaml with
                 | Error e -> failtest (SpecError.formatAll e)
                 | Ok spec ->
-                    match Cli.compositionErrors "c.yaml" yaml spec with
+                    match SpecFiles.compositionErrors "c.yaml" yaml spec with
                     | [ e ] ->
                         Expect.equal (e.Line, e.Path) (7, "methods[1].sampler") "located at the sampler"
                         Expect.stringContains (SpecError.format e) needle "says why"
@@ -129,7 +129,7 @@ let tests =
             check "spam_assassin" "text_bilstm" "[0, 0, 2, 2]" "image pixels or tabular features; data.dataset spam_assassin is neither"
             let fits = "name: c\ndata: { dataset: fashion_canvas }\nmodel: { architecture: fashion_cnn }\nmethods:\n  - method: functional_information\n    sampler: { kind: conditional_gaussian, box: [20, 4, 10, 4] }\n"
             match Yaml.parseText "c.yaml" fits with
-            | Ok spec -> Expect.isEmpty (Cli.compositionErrors "c.yaml" fits spec) "the same box fits a 56-pixel canvas"
+            | Ok spec -> Expect.isEmpty (SpecFiles.compositionErrors "c.yaml" fits spec) "the same box fits a 56-pixel canvas"
             | Error e -> failtest (SpecError.formatAll e)
         }
     ]
