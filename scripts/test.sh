@@ -3,18 +3,9 @@
 # Extra arguments go to Expecto (e.g. --filter-test-list log-Sobolev).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh || exit 1
-# The Slurm tests' single-node cluster (scripts/slurm/cluster.sh); where it cannot be installed or started, those
-# tests are reported as skipped with the reason.
-if [ ! -x /usr/sbin/slurmctld ] || [ ! -x /usr/sbin/munged ]; then
-  if [ "$(id -u)" = 0 ]; then
-    echo "installing slurm-wlm munge (for the Slurm tests)" >&2
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null; } \
-      || echo "could not install slurm-wlm and munge: the Slurm tests will be skipped" >&2
-  else
-    echo "slurm-wlm and munge are not installed and this is not root: the Slurm tests will be skipped" >&2
-  fi
-fi
+# With the Slurm tests' packages (slurm-wlm, munge) in the same apt-get run; where the cluster cannot start (not root,
+# no packages), those tests are reported as skipped with the reason.
+ATTRIBUTION_SETUP_SLURM=1 bash scripts/setup.sh || exit 1
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 log=$(mktemp)
 dotnet build tests/Attribution.Tests -c Release 2>&1 | tail -3
