@@ -38,17 +38,21 @@ let private tryLoad (path: string) (device: torch.Device) =
                                 stored.["jitter"].data<float>().ToArray(), stored.["count"].data<int64>().ToArray() |> Array.map int,
                                 int64 metadata.["channels"], int64 metadata.["height"], int64 metadata.["width"]))
 
+/// A step's value from its cache file (`load`), or estimated by `estimate` and stored (`store`).
+let private provideWith (step: Step) (load: string -> 'a option) (store: string -> 'a -> unit) (estimate: unit -> 'a) =
+    let path = file step
+    match load path with
+    | Some value ->
+        Progress.say $"{step.Name}: cached"
+        value
+    | None ->
+        let value = estimate ()
+        store path value
+        value
+
 /// The step's covariances from the cache, or estimated by `estimate` and stored.
 let provide (step: Step) (device: torch.Device) (estimate: unit -> ClassCovariance) =
-    let path = file step
-    match tryLoad path device with
-    | Some c ->
-        Progress.say $"{step.Name}: cached"
-        c
-    | None ->
-        let c = estimate ()
-        save path c
-        c
+    provideWith step (fun path -> tryLoad path device) save estimate
 
 /// The engine's structure of a spec's covariance layout (`rank` is read for low rank only).
 let structureOf (layout: CovarianceLayout) (rank: int) : CovarianceStructure =
@@ -82,12 +86,4 @@ let private tryLoadStructured (path: string) (device: torch.Device) =
 
 /// A structured covariance step's model from the cache, or estimated by `estimate` and stored.
 let provideStructured (step: Step) (device: torch.Device) (estimate: unit -> ICovarianceModel) =
-    let path = file step
-    match tryLoadStructured path device with
-    | Some m ->
-        Progress.say $"{step.Name}: cached"
-        m
-    | None ->
-        let m = estimate ()
-        saveStructured path m
-        m
+    provideWith step (fun path -> tryLoadStructured path device) saveStructured estimate

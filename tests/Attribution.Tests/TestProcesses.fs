@@ -34,3 +34,14 @@ let run (folder: string) (environment: (string * string) list) (program: string)
         p.Kill()
         failwith $"{program} ran past 5 minutes"
     p.ExitCode, output, error.Result
+
+/// The CPU device of in-process runs.
+let cpu () = Attribution.Runtime.TorchRuntime.Resolve(Attribution.Runtime.DeviceRequest.Cpu)
+
+/// Runs `action` with ATTRIBUTION_CACHE pointing at `cache` (tests run sequenced: the variable is process-wide).
+let withCache (cache: string) (action: unit -> 'a) =
+    Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", cache)
+    try action () finally Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", null)
+
+/// A spec's plan, with its data hash.
+let planOf (spec: Experiments.Spec) = Experiments.Plan.compile spec (Experiments.Execute.dataHash spec)

@@ -28,13 +28,7 @@ let private spec (output: string) : Spec =
       Report = { HeatmapInputs = 2 }
       Full = { Explain = None; Epochs = None } }
 
-let private device () = Attribution.Runtime.TorchRuntime.Resolve(Attribution.Runtime.DeviceRequest.Cpu)
-
-let private withCache (cache: string) (action: unit -> 'a) =
-    Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", cache)
-    try action () finally Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", null)
-
-let private planOf (s: Spec) = Plan.compile s (Execute.dataHash s)
+let private device, withCache, planOf = TestProcesses.cpu, TestProcesses.withCache, TestProcesses.planOf
 
 /// The maps and diagnostics of every attribution step in a cache, by step name, as raw bytes per tensor.
 let private storedMaps (plan: Plan.Plan) (cache: string) =

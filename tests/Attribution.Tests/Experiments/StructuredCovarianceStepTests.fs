@@ -29,13 +29,7 @@ let private spec (output: string) (extra: MethodSpec list) : Spec =
       Report = { HeatmapInputs = 0 }
       Full = { Explain = None; Epochs = None } }
 
-let private device () = Attribution.Runtime.TorchRuntime.Resolve(Attribution.Runtime.DeviceRequest.Cpu)
-
-let private withCache (cache: string) (action: unit -> 'a) =
-    Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", cache)
-    try action () finally Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", null)
-
-let private planOf (s: Spec) = Plan.compile s (Execute.dataHash s)
+let private device, withCache, planOf = TestProcesses.cpu, TestProcesses.withCache, TestProcesses.planOf
 
 let private covarianceSteps (plan: Plan.Plan) =
     plan.Steps |> List.filter (fun s -> match s.Kind with Plan.EstimateCovariance _ | Plan.EstimateStructuredCovariance _ -> true | _ -> false)
