@@ -144,15 +144,19 @@ let copiesGroundTruth (plan: Plan) (step: Step) =
         plan.Steps |> List.takeWhile (fun s -> s.Name <> step.Name) |> List.exists (fun s -> s.Kind = Attribute(kind, GroundTruth))
     | _ -> false
 
+/// The engine's options of a plan's method: the spec's output and batch size, the method's noise seed.
+let private optionsOf (plan: Plan) (kind: MethodKind) =
+    ExplainOptions(Output = outputOf plan.Spec, BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind)
+
 /// A shard's share of an attribution step (AttributionSteps.explainShare); nothing when the step is stored whole.
 let attributeShare (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetKind) model (inputs: Tensor) (labels: int64[]) (predictions: int64[])
                    (keys: int64[]) (context: MethodContext) device (index: int) (count: int) =
     if Artefacts.soundTensors (Artefacts.path "attributions" step.Hash ".safetensors") then 0, 0
     else
         let m = methodOf kind context
-        let options = ExplainOptions(Output = outputOf plan.Spec, BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind)
         let targets = match target with GroundTruth -> labels | Predicted -> predictions
         let rows = rowsToExplain target (copiesGroundTruth plan step) labels predictions
+        let options = optionsOf plan kind
         explainShare step.Name step.Hash (inputsPerCall kind) m model inputs targets keys rows options device index count
 
 /// Loads a cached attribution artefact, or computes and stores it. For the predicted class, rows whose
@@ -166,10 +170,9 @@ let attribute (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetKind) 
     | None ->
         let clock = Stopwatch.StartNew()
         let m = methodOf kind context
-        let options = ExplainOptions(Output = outputOf plan.Spec,
-                                     BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind)
+        let options = optionsOf plan kind
         let targets = match target with GroundTruth -> labels | Predicted -> predictions
-        let all = [| 0 .. inputs.shape.[0] |> int |> fun n -> n - 1 |]
+        let all = rowsToExplain target false labels predictions
         let perCall = inputsPerCall kind
         let maps, diagnostics, resumed, parts =
             match target, groundTruthMaps with

@@ -30,9 +30,11 @@ type Setting =
       SpecName: string
       Folder: string }
 
+/// A word for bash: single-quoted, its own single quotes escaped.
+let private quote (s: string) = "'" + s.Replace("'", "'\\''") + "'"
+
 /// The command that starts this program: its apphost, or `dotnet ASSEMBLY` when it runs under the dotnet host.
 let programCommand () =
-    let quote (s: string) = "'" + s.Replace("'", "'\\''") + "'"
     match Environment.ProcessPath with
     | null -> failwith "the path of this program is unknown"
     | path when Path.GetFileNameWithoutExtension path = "dotnet" ->
@@ -40,8 +42,6 @@ let programCommand () =
         | null -> failwith "the entry assembly of this program is unknown"
         | entry -> $"{quote path} {quote entry.Location}"
     | path -> quote path
-
-let private quote (s: string) = "'" + s.Replace("'", "'\\''") + "'"
 
 let private header (request: Request) (setting: Setting) (job: string) (extra: string list) =
     [ yield "#!/bin/bash"
