@@ -107,6 +107,17 @@ let tests =
             Expect.stringContains scripts.["resume.sh"] "seq -s : -f \"${SHARDS}_%g\" 0 6" "resume waits for all 7 tasks"
         }
 
+        test "slurm with --shards 0 or --cpus-per-task 0 is an error naming the option, before any file is written" {
+            if (SlurmScripts.onPath "sbatch").IsNone then skiptest "sbatch is not installed (the check for it comes first)"
+            let folder = TestFiles.freshDir "slurm-bad-numbers"
+            File.WriteAllText(Path.Combine(folder, "spec.yaml"), specText "x")
+            let code, out, err = run folder [] dotnetHost [ "exec"; cli; "slurm"; "spec.yaml"; "--shards"; "0"; "--cpus-per-task"; "0" ]
+            Expect.equal code 1 $"exit code: {out}\n{err}"
+            Expect.stringContains err "--shards 0: must be between 1" "the shard count"
+            Expect.stringContains err "--cpus-per-task 0: must be between 1" "the cores"
+            Expect.isFalse (Directory.Exists(Path.Combine(folder, "slurm"))) "nothing written"
+        }
+
         test "slurm on a machine without sbatch is an error before any file is written" {
             let folder = TestFiles.freshDir "slurm-no-sbatch"
             File.WriteAllText(Path.Combine(folder, "spec.yaml"), specText "x")
