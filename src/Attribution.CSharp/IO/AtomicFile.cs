@@ -66,7 +66,29 @@ public static class AtomicFile
         Write(path, s => s.Write(bytes, 0, bytes.Length));
     }
 
-    private static void TryDelete(string file)
+    /// <summary>
+    /// A fresh temporary path beside <paramref name="path"/> (creating its folder), for a writer that cannot write in one
+    /// pass through <see cref="Write"/> (it seeks); hand it to <see cref="Publish"/> once it is complete, or delete it.
+    /// </summary>
+    public static string TemporaryBeside(string path)
+    {
+        var full = Path.GetFullPath(path);
+        if (Directory.Exists(full))
+            throw new ArgumentException($"AtomicFile: '{full}' is a folder; pass the path of a file inside it.", nameof(path));
+        var folder = Path.GetDirectoryName(full)!;
+        Directory.CreateDirectory(folder);
+        return Path.Combine(folder, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}{TempSuffix}");
+    }
+
+    /// <summary>Renames a complete temporary file (flushed to disk by its writer) over <paramref name="path"/>, durably.</summary>
+    public static void Publish(string temporary, string path)
+    {
+        var full = Path.GetFullPath(path);
+        File.Move(temporary, full, overwrite: true);
+        SyncFolder(Path.GetDirectoryName(full)!);
+    }
+
+    internal static void TryDelete(string file)
     {
         try { File.Delete(file); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }

@@ -48,10 +48,7 @@ public static partial class Safetensors
     {
         ArgumentNullException.ThrowIfNull(tensors);
         SafetensorsHeader.RequireLittleEndian();
-        if (tensors.ContainsKey(MetadataKey))
-            throw new ArgumentException($"Safetensors.Save: '{MetadataKey}' is reserved for metadata; rename that tensor.", nameof(tensors));
-        if (metadata?.Keys.FirstOrDefault(SafetensorsSeal.IsReserved) is { } reserved)
-            throw new ArgumentException($"Safetensors.Save: the metadata key '{reserved}' is reserved: Save records the file's checksum under it. Rename that entry.", nameof(metadata));
+        RequireWritable(tensors.Keys, metadata, "Safetensors.Save");
         var names = tensors.Keys.OrderBy(k => k, StringComparer.Ordinal).ToArray();
         using var scope = NewDisposeScope();
         var blobs = new byte[names.Length][];
@@ -61,41 +58,10 @@ public static partial class Safetensors
             SafetensorsDType.Of(t.dtype, names[i]);
             blobs[i] = t.detach().cpu().contiguous().bytes.ToArray();
         }
-        var sealedMetadata = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>(), StringComparer.Ordinal)
-        {
-            [SafetensorsSeal.ContentKey] = Sha256Hex(blobs),
-            [SafetensorsSeal.HeaderKey] = SafetensorsSeal.Placeholder,
-        };
-        var header = new MemoryStream();
-        using (var json = new Utf8JsonWriter(header))
-        {
-            json.WriteStartObject();
-            json.WriteStartObject(MetadataKey);
-            foreach (var (k, v) in sealedMetadata.OrderBy(p => p.Key, StringComparer.Ordinal)) json.WriteString(k, v);
-            json.WriteEndObject();
-            long offset = 0;
-            for (int i = 0; i < names.Length; i++)
-            {
-                var t = tensors[names[i]];
-                var (dtype, _) = SafetensorsDType.Of(t.dtype, names[i]);
-                json.WriteStartObject(names[i]);
-                json.WriteString("dtype", dtype);
-                json.WriteStartArray("shape");
-                foreach (var d in t.shape) json.WriteNumberValue(d);
-                json.WriteEndArray();
-                json.WriteStartArray("data_offsets");
-                json.WriteNumberValue(offset);
-                json.WriteNumberValue(offset + blobs[i].LongLength);
-                json.WriteEndArray();
-                json.WriteEndObject();
-                offset += blobs[i].LongLength;
-            }
-            json.WriteEndObject();
-        }
-        int padding = (int)((8 - header.Length % 8) % 8);
-        for (int i = 0; i < padding; i++) header.WriteByte((byte)' ');
-        var headerBytes = header.ToArray();
-        SafetensorsSeal.SealHeader(headerBytes);
+        var layout = new (string Name, string DType, long[] Shape, long Length)[names.Length];
+        for (int i = 0; i < names.Length; i++)
+            layout[i] = (names[i], SafetensorsDType.Of(tensors[names[i]].dtype, names[i]).Name, tensors[names[i]].shape, blobs[i].LongLength);
+        var headerBytes = SealedHeader(layout, metadata, Sha256Hex(blobs));
         AtomicFile.Write(path, stream =>
         {
             Span<byte> length = stackalloc byte[8];
@@ -148,6 +114,59 @@ public static partial class Safetensors
             throw;
         }
         return result;
+    }
+
+    /// <summary>The reserved names and metadata keys a writer refuses (see <see cref="Save"/>).</summary>
+    internal static void RequireWritable(IEnumerable<string> names, IReadOnlyDictionary<string, string>? metadata, string writer)
+    {
+        if (names.Contains(MetadataKey))
+            throw new ArgumentException($"{writer}: '{MetadataKey}' is reserved for metadata; rename that tensor.", nameof(names));
+        if (metadata?.Keys.FirstOrDefault(SafetensorsSeal.IsReserved) is { } reserved)
+            throw new ArgumentException($"{writer}: the metadata key '{reserved}' is reserved: the writer records the file's checksum under it. Rename that entry.", nameof(metadata));
+    }
+
+    /// <summary>
+    /// The header of a file whose tensors lie in the data section in <paramref name="layout"/>'s order, sealed with the
+    /// data's checksum <paramref name="contentSha256"/> and its own. Its length does not depend on the checksum's value
+    /// (64 hex digits), so a writer may lay the data out before it knows the checksum.
+    /// </summary>
+    internal static byte[] SealedHeader(IReadOnlyList<(string Name, string DType, long[] Shape, long Length)> layout,
+                                        IReadOnlyDictionary<string, string>? metadata, string contentSha256)
+    {
+        var sealedMetadata = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>(), StringComparer.Ordinal)
+        {
+            [SafetensorsSeal.ContentKey] = contentSha256,
+            [SafetensorsSeal.HeaderKey] = SafetensorsSeal.Placeholder,
+        };
+        var header = new MemoryStream();
+        using (var json = new Utf8JsonWriter(header))
+        {
+            json.WriteStartObject();
+            json.WriteStartObject(MetadataKey);
+            foreach (var (k, v) in sealedMetadata.OrderBy(p => p.Key, StringComparer.Ordinal)) json.WriteString(k, v);
+            json.WriteEndObject();
+            long offset = 0;
+            foreach (var (name, dtype, shape, length) in layout)
+            {
+                json.WriteStartObject(name);
+                json.WriteString("dtype", dtype);
+                json.WriteStartArray("shape");
+                foreach (var d in shape) json.WriteNumberValue(d);
+                json.WriteEndArray();
+                json.WriteStartArray("data_offsets");
+                json.WriteNumberValue(offset);
+                json.WriteNumberValue(offset + length);
+                json.WriteEndArray();
+                json.WriteEndObject();
+                offset += length;
+            }
+            json.WriteEndObject();
+        }
+        int padding = (int)((8 - header.Length % 8) % 8);
+        for (int i = 0; i < padding; i++) header.WriteByte((byte)' ');
+        var headerBytes = header.ToArray();
+        SafetensorsSeal.SealHeader(headerBytes);
+        return headerBytes;
     }
 
     private static string Sha256Hex(IEnumerable<byte[]> blobs)
