@@ -68,14 +68,12 @@ let private computeCall (name: string) (file: string) (m: IAttributionMethod) mo
     saveMaps file blockMaps blockDiagnostics [ "seconds", string callClock.Elapsed.TotalSeconds ]
     blockMaps, blockDiagnostics
 
-/// Maps for `rows` of the explained inputs, in calls of `perCall`, with progress and an estimate of the time left;
+/// Each call of a step over `rows`, in calls of `perCall`, handed to `consume` (its positions in the explained inputs,
+/// its maps and diagnostics, on the CPU, disposed after it returns), with progress and an estimate of the time left;
 /// calls stored as parts by an interrupted run (or by the shards of a sharded run) are loaded instead of recomputed.
-/// Returns the maps, the diagnostics, the seconds the loaded parts had cost and the part files (the caller deletes
-/// them once the step is stored).
-let explainRows (name: string) (stepHash: string) (perCall: int) (m: IAttributionMethod) model (inputs: Tensor) (targets: int64[])
-                        (keys: int64[]) (rows: int[]) (options: ExplainOptions) device =
-    let maps = List<Tensor>()
-    let diagnostics = Dictionary<string, List<Tensor>>()
+/// Returns the seconds the loaded parts had cost and the part files (the caller deletes them once the step is stored).
+let forEachCall (name: string) (stepHash: string) (perCall: int) (m: IAttributionMethod) model (inputs: Tensor) (targets: int64[])
+                (keys: int64[]) (rows: int[]) (options: ExplainOptions) device (consume: int[] -> Tensor -> (string * Tensor) list -> unit) =
     let parts = List<string>()
     let clock = Stopwatch.StartNew()
     let mutable resumedSeconds = 0.0
@@ -93,17 +91,29 @@ let explainRows (name: string) (stepHash: string) (perCall: int) (m: IAttributio
                 computed <- computed + block.Length
                 computedCall
         parts.Add file
-        maps.Add(blockMaps.MoveToOuterDisposeScope())
-        for k, v in blockDiagnostics do
-            if not (diagnostics.ContainsKey k) then diagnostics.[k] <- List<Tensor>()
-            diagnostics.[k].Add(v.MoveToOuterDisposeScope())
+        consume block blockMaps blockDiagnostics
         let finished = start + block.Length
         let left =
             if computed = 0 || finished >= rows.Length then ""
             else sprintf ", about %s left" (Progress.duration (clock.Elapsed.TotalSeconds / float computed * float (rows.Length - finished)))
         Progress.report name (int64 finished) (int64 rows.Length) ("inputs" + left)
+    resumedSeconds, List.ofSeq parts
+
+/// Maps for `rows` of the explained inputs gathered in memory (forEachCall): for sets that must be whole anyway (ROAR's
+/// training maps, which the retraining masks together). Returns the maps, the diagnostics, the seconds the loaded
+/// parts had cost and the part files.
+let explainRows (name: string) (stepHash: string) (perCall: int) (m: IAttributionMethod) model (inputs: Tensor) (targets: int64[])
+                        (keys: int64[]) (rows: int[]) (options: ExplainOptions) device =
+    let maps = List<Tensor>()
+    let diagnostics = Dictionary<string, List<Tensor>>()
+    let resumed, parts =
+        forEachCall name stepHash perCall m model inputs targets keys rows options device (fun _ blockMaps blockDiagnostics ->
+            maps.Add(blockMaps.MoveToOuterDisposeScope())
+            for k, v in blockDiagnostics do
+                if not (diagnostics.ContainsKey k) then diagnostics.[k] <- List<Tensor>()
+                diagnostics.[k].Add(v.MoveToOuterDisposeScope()))
     let cat (parts: List<Tensor>) = let all = torch.cat(parts.ToArray(), 0L) in (for p in parts do p.Dispose()); all
-    cat maps, diagnostics |> Seq.map (fun kv -> kv.Key, cat kv.Value) |> dict, resumedSeconds, List.ofSeq parts
+    cat maps, diagnostics |> Seq.map (fun kv -> kv.Key, cat kv.Value) |> dict, resumed, parts
 
 /// Which calls of a step belong to shard `index` of `count`: every count-th call from the index-th, so that shards
 /// of a step whose inputs grow in cost along the set share the cost evenly.
@@ -159,40 +169,80 @@ let attributeShare (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetK
         let options = optionsOf plan kind
         explainShare step.Name step.Hash (inputsPerCall kind) m model inputs targets keys rows options device index count
 
-/// Loads a cached attribution artefact, or computes and stores it. For the predicted class, rows whose
-/// prediction equals the label are copied from the ground-truth maps when those exist: the method's noise
-/// depends on (method, input) only, so those maps are identical.
+/// A stored step: its maps (read in blocks), its diagnostics and the seconds it cost; None when the file is absent or
+/// not sound (a corrupt one is quarantined by the check).
+let private tryStored (file: string) =
+    if not (Artefacts.soundTensors file) then None
+    else
+        use reader = new Attribution.Models.SafetensorsRows(file)
+        let diagnostics =
+            reader.Names |> Seq.filter (fun n -> n.StartsWith "diagnostic.") |> Seq.map (fun n -> n.Substring 11, reader.ReadAll n) |> dict
+        Some(StoredMaps file, diagnostics, float reader.Metadata.["seconds"])
+
+/// Rows of `t` written at `positions` (ascending) of a stored tensor, one write per run of consecutive positions.
+let private writeAt (writer: Attribution.Models.SafetensorsRowWriter) (name: string) (positions: int[]) (t: Tensor) =
+    let mutable k = 0
+    while k < positions.Length do
+        let mutable run = 1
+        while k + run < positions.Length && positions.[k + run] = positions.[k] + run do run <- run + 1
+        writer.Write(name, int64 positions.[k], t.narrow(0L, int64 k, int64 run))
+        k <- k + run
+
+/// Loads a cached attribution artefact, or computes and stores it a call at a time: each call's maps go straight to
+/// their rows of the step's file, so no step's maps are ever whole in memory. For the predicted class, rows whose
+/// prediction equals the label are copied, a block at a time, from the ground-truth maps when those exist: the method's
+/// noise depends on (method, input) only, so those maps are identical.
 let attribute (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetKind) model (inputs: Tensor) (labels: int64[]) (predictions: int64[])
-                      (keys: int64[]) (context: MethodContext) (groundTruthMaps: (Tensor * IDictionary<string, Tensor>) option) device =
+                      (keys: int64[]) (context: MethodContext) (groundTruth: (StoredMaps * IDictionary<string, Tensor>) option) device =
     let file = Artefacts.path "attributions" step.Hash ".safetensors"
-    match tryLoadMaps file with
-    | Some(maps, diagnostics, seconds) -> maps, dict diagnostics, seconds, true
+    match tryStored file with
+    | Some(maps, diagnostics, seconds) -> maps, diagnostics, seconds, true
     | None ->
         let clock = Stopwatch.StartNew()
         let m = methodOf kind context
         let options = optionsOf plan kind
         let targets = match target with GroundTruth -> labels | Predicted -> predictions
-        let all = rowsToExplain target false labels predictions
-        let perCall = inputsPerCall kind
-        let maps, diagnostics, resumed, parts =
-            match target, groundTruthMaps with
-            | Predicted, Some (gtMaps, gtDiagnostics) ->
-                let differing = rowsToExplain target true labels predictions
-                let maps = gtMaps.clone()
-                let diagnostics = gtDiagnostics |> Seq.map (fun kv -> kv.Key, kv.Value.clone()) |> dict
-                if differing.Length > 0 then
-                    let newMaps, newDiagnostics, resumed, parts = explainRows step.Name step.Hash perCall m model inputs targets keys differing options device
-                    let index = torch.tensor(differing |> Array.map int64)
-                    maps.index_copy_(0L, index, newMaps) |> ignore
-                    for KeyValue(k, v) in newDiagnostics do diagnostics.[k].index_copy_(0L, index, v) |> ignore
-                    maps, diagnostics, resumed, parts
-                else maps, diagnostics, 0.0, []
-            | _ -> explainRows step.Name step.Hash perCall m model inputs targets keys all options device
-        let seconds = clock.Elapsed.TotalSeconds + resumed
-        // noise_seed: the method seed as a plain integer, from which each input's generator seed follows (docs/methods.md,
-        // "Randomness and batching"), so that a verifier outside .NET can draw the same noise.
-        saveMaps file maps [ for KeyValue(k, v) in diagnostics -> k, v ]
-            [ "method", m.Describe(); "target", targetName target; "seconds", string seconds; "noise_seed", string options.Seed ]
-        for part in parts do File.Delete part
-        maps, diagnostics, seconds, false
-
+        let total = labels.Length
+        let copied = match target, groundTruth with Predicted, Some gt -> Some gt | _ -> None
+        let rows = rowsToExplain target copied.IsSome labels predictions
+        // The file's tensors are declared by the first block that shows their shapes; diagnostics (small) are gathered
+        // in memory and written last.
+        let mutable writer : Attribution.Models.SafetensorsRowWriter option = None
+        let diagnostics = Dictionary<string, Tensor>()
+        let writerFor (blockMaps: Tensor) (blockDiagnostics: (string * Tensor) list) =
+            match writer with
+            | Some w -> w
+            | None ->
+                let whole (t: Tensor) = Array.append [| int64 total |] t.shape.[1..]
+                for k, v in blockDiagnostics do diagnostics.[k] <- torch.zeros(whole v, dtype = v.dtype).DetachFromDisposeScope()
+                let declared =
+                    struct ("maps", blockMaps.dtype, whole blockMaps)
+                    :: [ for k, v in blockDiagnostics -> struct ("diagnostic." + k, v.dtype, whole v) ]
+                let w = new Attribution.Models.SafetensorsRowWriter(file, declared)
+                writer <- Some w
+                w
+        try
+            match copied with
+            | Some(gtMaps, gtDiagnostics) ->
+                for first, n in StoredMaps.Blocks gtMaps.Count 1024 do
+                    use block = gtMaps.Rows(first, n)
+                    let w = writerFor block [ for KeyValue(k, v) in gtDiagnostics -> k, v ]
+                    w.Write("maps", int64 first, block)
+                for KeyValue(k, v) in gtDiagnostics do diagnostics.[k].copy_(v) |> ignore
+            | None -> ()
+            let resumed, parts =
+                forEachCall step.Name step.Hash (inputsPerCall kind) m model inputs targets keys rows options device (fun block blockMaps blockDiagnostics ->
+                    let w = writerFor blockMaps blockDiagnostics
+                    writeAt w "maps" block blockMaps
+                    use index = torch.tensor(block |> Array.map int64)
+                    for k, v in blockDiagnostics do diagnostics.[k].index_copy_(0L, index, v) |> ignore)
+            let w = writer |> Option.defaultWith (fun () -> failwith $"{step.Name}: no inputs to explain")
+            for KeyValue(k, v) in diagnostics do w.Write("diagnostic." + k, 0L, v)
+            let seconds = clock.Elapsed.TotalSeconds + resumed
+            // noise_seed: the method seed as a plain integer, from which each input's generator seed follows (docs/methods.md,
+            // "Randomness and batching"), so that a verifier outside .NET can draw the same noise.
+            w.Commit(readOnlyDict [ "method", m.Describe(); "target", targetName target; "seconds", string seconds; "noise_seed", string options.Seed ])
+            for part in parts do File.Delete part
+            StoredMaps file, (diagnostics :> IDictionary<string, Tensor>), seconds, false
+        finally
+            writer |> Option.iter (fun w -> w.Dispose())

@@ -63,8 +63,8 @@ let load (spec: Spec) =
       Inputs = fun _ isTrain rows -> asFrames (select (if isTrain then train else test) rows)
       Covariance = fun _ jitter device -> ClassCovariance.Estimate(asFrames train.Waveforms, train.Labels, train.ClassNames.Count, jitter, device)
       MaskedPredictions =
-        fun model rows maps fractions maskValue seed device ->
+        fun model rows maps fractions maskValue tieBreak device ->
             use inputs = asFrames (select test rows)
-            Attribution.Metrics.NegativePerturbation(Array.ofList fractions, maskValue).MaskedPredictions(explained model, inputs, maps, seed, device)
+            Attribution.Metrics.NegativePerturbation(Array.ofList fractions, maskValue).MaskedPredictions(explained model, inputs, maps, tieBreak, device)
       View = fun rows -> AudioView(select test rows, test.SampleRate)
       Speech = Some(train, test) }

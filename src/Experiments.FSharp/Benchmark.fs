@@ -1,8 +1,8 @@
 /// `attribution bench`: the performance harness. For each contender it measures, in the same process and interleaved,
 /// the floor (forward plus input-gradient passes at the method's count and batch) and the method, repeats, and
 /// prints the median time, the ratio to the floor with its range, images per second and the peak RSS; the figures
-/// also go to a JSON file. `--memory` measures how peak memory grows with the number of explained inputs on the CLI's
-/// own path (calls of 50 inputs, parts stored in a cache).
+/// also go to a JSON file. `--memory` measures how peak memory grows with the number of explained inputs over a whole
+/// run on the CLI's own path (attribution steps stored call by call, metrics reading the maps a block at a time).
 module Experiments.Benchmark
 
 open System
@@ -132,35 +132,30 @@ let private timeContenders (setup: Setup) (options: BenchOptions) (contenders: C
           SecondsPerImage = t / n
           PeakRssMb = nullable peak } ]
 
-/// Peak RSS while explaining `count` test inputs with SmoothGrad through the CLI's own path (AttributionSteps.explainRows:
-/// calls of 50 inputs, each stored as a part in a scratch cache, maps gathered at the end).
-let private memoryCheck (setup: Setup) (options: BenchOptions) (count: int) =
-    let test = Attribution.Data.FashionMnist.Load(null, false)
-    if count > int test.Images.shape.[0] then invalidArg "memory" $"--memory {count}: the test set has {test.Images.shape.[0]} inputs"
+/// Peak RSS of a whole run (Execute.run, the CLI's path) explaining `count` test inputs, in a scratch cache: the data,
+/// the model, two attribution steps stored call by call, and the metrics that read the maps a block at a time
+/// (negative perturbation for both targets, insertion/deletion on both substrates, the methods' rank agreement). The
+/// model is the CNN's seeded initialisation (epochs 0): memory does not depend on the weights, and nothing is trained.
+let private memoryCheck (device: Device) (count: int) =
     let scratch = Path.Combine(Path.GetTempPath(), $"attribution-bench-{Guid.NewGuid():N}")
     let previous = Environment.GetEnvironmentVariable "ATTRIBUTION_CACHE"
     Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", scratch)
     try
-        Directory.CreateDirectory(Path.Combine(scratch, "attributions")) |> ignore
-        let spec = Dsl.smoothGrad |> Dsl.withSamples options.Samples
-        let m = MethodRegistry.build setup.Context spec.Kind
-        let x = test.Images.narrow(0L, 0L, int64 count)
-        let targets = test.Labels.narrow(0L, 0L, int64 count).data<int64>().ToArray()
-        let keys = Array.init count int64
+        let spec =
+            Dsl.spec $"memory-{count}" |> Dsl.withExplainCount count |> Dsl.withEpochs 0
+            |> Dsl.withMethods [ Dsl.saliency; Dsl.gradientXInput ]
+            |> Dsl.withMetrics [ Dsl.negativePerturbation; Dsl.rankAgreement; Dsl.insertionDeletion ]
+        let plan = Plan.compile spec (Execute.dataHash spec)
         GC.Collect()
         let before = ProcessMemory.CurrentBytes |> Option.ofNullable |> Option.map (fun b -> float b / 1e6)
         let clock = Diagnostics.Stopwatch.StartNew()
-        let (maps, diagnostics, _, _), peak =
-            peakMegabytes (fun () ->
-                AttributionSteps.explainRows "memory check" (Guid.NewGuid().ToString "N") (Running.inputsPerCall spec.Kind) m setup.Model x targets keys
-                    (Array.init count id) (ExplainOptions(OutputFunction.Probability, options.Batch, 1L)) setup.Inputs.device)
+        let output, peak = peakMegabytes (fun () -> Execute.run plan device)
         let seconds = clock.Elapsed.TotalSeconds
-        maps.Dispose()
-        for v in diagnostics.Values do v.Dispose()
-        test.Images.Dispose(); test.Labels.Dispose()
+        output.Images.Dispose()
         GC.Collect()
         let after = ProcessMemory.CurrentBytes |> Option.ofNullable |> Option.map (fun b -> float b / 1e6)
-        { Method = "smooth_grad"; Inputs = count; Seconds = seconds; RssBeforeMb = nullable before; PeakRssMb = nullable peak; RssAfterMb = nullable after }
+        { Method = "saliency + gradient_x_input, negative_perturbation, insertion_deletion, rank_agreement"; Inputs = count; Seconds = seconds
+          RssBeforeMb = nullable before; PeakRssMb = nullable peak; RssAfterMb = nullable after }
     finally
         Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", previous)
         try Directory.Delete(scratch, true) with _ -> ()
@@ -198,9 +193,9 @@ let run (device: Device) (options: BenchOptions) =
         if not figures.IsEmpty then printTable figures
         let memory =
             [ for count in options.MemoryInputs ->
-                let m = memoryCheck setup options count
+                let m = memoryCheck device count
                 let mb (v: Nullable<float>) = if v.HasValue then sprintf "%.0f MB" v.Value else "-"
-                printfn "memory: %s on %d inputs (CLI path, calls of 50): %.1f s, RSS before %s, peak %s, after %s" m.Method m.Inputs m.Seconds
+                printfn "memory: a whole run (%s) on %d inputs: %.1f s, RSS before %s, peak %s, after %s" m.Method m.Inputs m.Seconds
                     (mb m.RssBeforeMb) (if m.PeakRssMb.HasValue then sprintf "%.0f MB" m.PeakRssMb.Value else "-")
                     (if m.RssAfterMb.HasValue then sprintf "%.0f MB" m.RssAfterMb.Value else "-")
                 m ]

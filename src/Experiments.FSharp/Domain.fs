@@ -278,7 +278,9 @@ type Domain =
       Covariance: Network -> float -> torch.Device -> ClassCovariance
       /// Negative perturbation of the network (not its view): predicted classes [F, n] (CPU) of test rows after masking, per fraction, the least
       /// important features by `maps` (method-input shape); the mask value applies where the modality masks with a number.
-      MaskedPredictions: Network -> int64[] -> Tensor -> float list -> float -> int64 -> torch.Device -> Tensor
+      /// Ties are broken by draws from the generator, so that a set masked a block at a time (blocks a multiple of 1,024
+      /// rows) from one generator gets the predictions of the whole set at once.
+      MaskedPredictions: Network -> int64[] -> Tensor -> float list -> float -> torch.Generator -> torch.Device -> Tensor
       /// How test rows are shown.
       View: int64[] -> InputView
       /// The audio sets (the two-word experiment builds new utterances from the test clips).

@@ -71,9 +71,9 @@ let private imageDomain (spec: Spec) (train: ImageDataset) (test: ImageDataset) 
       Inputs = fun _ isTrain rows -> select (if isTrain then train else test) rows
       Covariance = fun _ jitter device -> ClassCovariance.Estimate(train.Images, train.Labels, train.ClassNames.Count, jitter, device)
       MaskedPredictions =
-        fun model rows maps fractions maskValue seed device ->
+        fun model rows maps fractions maskValue tieBreak device ->
             use inputs = select test rows
-            Attribution.Metrics.NegativePerturbation(Array.ofList fractions, maskValue).MaskedPredictions(view model, inputs, maps, seed, device)
+            Attribution.Metrics.NegativePerturbation(Array.ofList fractions, maskValue).MaskedPredictions(view model, inputs, maps, tieBreak, device)
       View = fun _ -> match features with Some names -> TabularView names | None -> ImageView
       Speech = None }
 

@@ -23,16 +23,37 @@ type Tensor = torch.Tensor
 open Experiments.Running
 open Experiments.AttributionSteps
 
+/// Inputs per block when a metric reads a step's maps block by block: a multiple of every chunk size the engine's metric
+/// batches by (`chunks`), near `target`, so that each block's chunks are the chunks of the whole set and the numbers
+/// are those of the whole set at once.
+let private alignedBlock (chunks: int64 list) (target: int) =
+    let rec gcd (a: int64) (b: int64) = if b = 0L then a else gcd b (a % b)
+    let lcm = chunks |> List.fold (fun acc c -> acc / gcd acc c * c) 1L
+    int (lcm * max 1L (int64 target / lcm))
+
+/// Inputs per block of the metrics whose engine batches by 1,024 images (negative perturbation, the model's logits).
+let private npBlock = alignedBlock [ 1024L ] 1024
+
 let negativePerturbation (plan: Plan) (step: Step) (np: NegativePerturbationSpec) (domain: Domain.Domain) model (rows: int64[]) (labels: int64[]) (predictions: int64[])
-                                 (maps: IDictionary<TargetKind, Tensor>) device =
+                                 (maps: IDictionary<TargetKind, StoredMaps>) device =
     let file = Artefacts.path "metrics" step.Hash ".json"
     fst <| Artefacts.jsonOrCompute file (fun () ->
         let seed = Seeds.Derive(int64 plan.Spec.Seed, "negative_perturbation")
         let labelTensor = torch.tensor(labels)
         let predictionTensor = torch.tensor(predictions)
         let fractions = Array.ofList np.Fractions
-        let curve name (targetMaps: Tensor) (reference: Tensor) =
-            use masked = domain.MaskedPredictions model rows targetMaps np.Fractions np.MaskValue seed device
+        // Masked a block of inputs at a time; one tie-breaking generator runs through the blocks as through the whole set.
+        let maskedPredictions (stored: StoredMaps) =
+            use tieBreak = new torch.Generator(uint64 seed, torch.CPU)
+            let parts =
+                [| for first, n in StoredMaps.Blocks stored.Count npBlock ->
+                     use block = stored.Rows(first, n)
+                     domain.MaskedPredictions model rows.[first .. first + n - 1] block np.Fractions np.MaskValue tieBreak device |]
+            let all = torch.cat(parts, 1L)
+            for p in parts do p.Dispose()
+            all
+        let curve name (targetMaps: StoredMaps) (reference: Tensor) =
+            use masked = maskedPredictions targetMaps
             let values = Attribution.Metrics.NegativePerturbation.AgreementPercent(masked, reference)
             // Per input: 100 where the masked prediction agrees, at each fraction, and its AUC; their mean is the AUC.
             use agree = masked.eq(reference.unsqueeze(0L)).``to``(torch.ScalarType.Float64).mul(torch.tensor(100.0)).t().contiguous()
@@ -54,16 +75,20 @@ let negativePerturbation (plan: Plan) (step: Step) (np: NegativePerturbationSpec
         { Fractions = fractions; Curves = curves |> Array.map (fun (c, _, _) -> c); Intervals = curves |> Array.map (fun (_, i, _) -> i)
           PerInput = curves |> Array.map (fun (_, _, p) -> p) })
 
-let rankAgreement (step: Step) (maps: IReadOnlyDictionary<string * TargetKind, Tensor>) (methods: string list) (target: TargetKind) =
+/// Spearman correlation of every pair of methods' maps, input by input, reading both steps' maps a block at a time.
+let rankAgreement (step: Step) (maps: IReadOnlyDictionary<string * TargetKind, StoredMaps>) (methods: string list) (target: TargetKind) =
     let file = Artefacts.path "metrics" step.Hash ".json"
     fst <| Artefacts.jsonOrCompute file (fun () ->
-        let flat id = let m = maps.[(id, target)] in m.reshape(m.shape.[0], -1L).``to``(torch.ScalarType.Float32).data<float32>().ToArray(), int m.shape.[0]
+        let perInputOf (a: StoredMaps) (b: StoredMaps) =
+            [| for first, n in StoredMaps.Blocks a.Count 1024 do
+                 use scope = torch.NewDisposeScope()
+                 let flat (stored: StoredMaps) = stored.Rows(first, n).reshape(int64 n, -1L).``to``(torch.ScalarType.Float32).data<float32>().ToArray()
+                 let da, db = flat a, flat b
+                 let d = da.Length / n
+                 yield! [| for r in 0 .. n - 1 -> RankCorrelation.Spearman(ArraySegment(da, r * d, d), ArraySegment(db, r * d, d)) |] |]
         [| for i, a in List.indexed methods do
              for b in List.skip (i + 1) methods do
-                 let da, n = flat a
-                 let db, _ = flat b
-                 let d = da.Length / n
-                 let perInput = [| for r in 0 .. n - 1 -> RankCorrelation.Spearman(ArraySegment(da, r * d, d), ArraySegment(db, r * d, d)) |]
+                 let perInput = perInputOf maps.[(a, target)] maps.[(b, target)]
                  let values = perInput |> Array.filter (Double.IsNaN >> not)
                  // seeded by the step's key, which derives from the spec's seed
                  let ci = Bootstrap.MeanInterval(values, Seeds.Derive(0L, $"bootstrap/{step.Hash}/{a}/{b}"))
@@ -124,14 +149,17 @@ let roar (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (domain: Dom
     Array.ofList fractions, Array.ofList ours, Array.ofList random
 
 /// A per-method metric (insertion/deletion, Sensitivity-N, randomisation, certainty) on the maps of the
-/// explained class, cached as JSON by the step's hash.
+/// explained class, cached as JSON by the step's hash. Insertion/deletion, Sensitivity-N and EHR on images read the maps
+/// a block of inputs at a time (the numbers are those of the whole set: see alignedBlock); the text metrics, explanation
+/// certainty (one estimate pooled over all pixels of all inputs), ROAR and a user's engine metric read them whole.
 let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKind) (model: torch.nn.Module<Tensor, Tensor>)
-                         (inputs: Tensor) (maps: Tensor) (classes: int64[]) (labels: int64[]) (boxes: IReadOnlyList<Attribution.Data.IRegion> option) (context: MethodContext)
+                         (inputs: Tensor) (stored: StoredMaps) (classes: int64[]) (labels: int64[]) (boxes: IReadOnlyList<Attribution.Data.IRegion> option) (context: MethodContext)
                          (domain: Domain.Domain) (network: torch.nn.Module<Tensor, Tensor>) (rows: int64[]) device =
     // Text: the explained rows' tokens and real lengths, and each token's score (the sum over its embedding coordinates).
     let tokensOf () =
         match domain.View rows, network with
         | Domain.TextView(tokens, lengths, _), (:? Attribution.Models.TextModel as text) ->
+            use maps = stored.All()
             let scores = Attribution.Methods.TokenScores.Sum(maps.reshape(maps.shape.[0], tokens.shape.[1], -1L), lengths)
             text, tokens, lengths, scores
         | _ -> failwith "token metrics need a text dataset and a text model"
@@ -186,7 +214,15 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
             |> withPerInput (correlationsPerPoint "N" (r.Sizes |> Array.map _.X) r.Correlations)
         | InsertionDeletion(pixels, sigma) ->
             let metric = Attribution.Metrics.InsertionDeletion(Nullable pixels)
-            let averaged = metric.EvaluateBlackAndBlurred(model, inputs, maps, targets, seed, device, sigma)
+            let block = alignedBlock [ metric.InputsPerChunk(inputs.shape.[2], inputs.shape.[3]) ] 1024
+            // The NeFLAG protocol's two rounds (black, then blurred), each with its own tie-breaking generator through the blocks.
+            let round (substrate: Attribution.Metrics.Substrate) =
+                use tieBreak = new torch.Generator(uint64 seed, torch.CPU)
+                InsertionDeletionScores.Concatenate
+                    [| for first, n in StoredMaps.Blocks stored.Count block ->
+                         use maps = stored.Rows(first, n)
+                         metric.Evaluate(model, inputs.narrow(0L, int64 first, int64 n), maps, targets.narrow(0L, int64 first, int64 n), substrate, tieBreak, device) |]
+            let averaged = AveragedInsertionDeletion [| round (Substrate.Black() :> Substrate); round (Substrate.Blurred sigma) |]
             let rounds = averaged.Rounds |> Seq.toArray
             let fractions = rounds.[0].Deletion.Fractions
             let scalars =
@@ -218,7 +254,14 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
         | SensitivityN(masks, points) ->
             let features = int (inputs.shape.[2] * inputs.shape.[3])
             let grid = Attribution.Metrics.SensitivityN.LogGrid(features, points)
-            let r = Attribution.Metrics.SensitivityN(grid, masks).Evaluate(model, inputs, maps, targets, seed, device)
+            let sensitivity = Attribution.Metrics.SensitivityN(grid, masks)
+            // Every block draws the same index sets (one generator per call, seeded alike); blocks keep the engine's chunks.
+            let block = alignedBlock [ 1024L; sensitivity.InputsPerChunk() ] 1024
+            let r =
+                SensitivityNResult.Concatenate
+                    [| for first, n in StoredMaps.Blocks stored.Count block ->
+                         use maps = stored.Rows(first, n)
+                         sensitivity.Evaluate(model, inputs.narrow(0L, int64 first, int64 n), maps, targets.narrow(0L, int64 first, int64 n), seed, device) |]
             let valid = r.MeanCorrelation |> Array.filter (Double.IsNaN >> not)
             result [| value "mean_correlation" (if valid.Length = 0 then nan else Array.average valid) |] "N (pixels masked)" (r.N |> Array.map float)
                    [| { Name = "correlation"; Values = r.MeanCorrelation; Auc = nan } |]
@@ -248,11 +291,16 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
                     yield { Name = $"ssim/{s.Stage}"; Values = s.Ssim; Summarises = $"curve ssim at {k}"; Reduction = PerInputs.Mean }
                     yield { Name = $"spearman/{s.Stage}"; Values = s.Spearman; Summarises = $"curve spearman at {k}"; Reduction = PerInputs.MeanOfDefined } ]
         | ExplanationCertainty pairs ->
+            use maps = stored.All()
             let mi = Attribution.Information.MutualInformation.PixelwiseExplanationCertainty(inputs, maps, pairs, 3, seed)
             result [| value "mutual_information_nats" mi |] "" [||] [||]
         | EffectiveHeatRatio ->
             let boxes = boxes |> Option.defaultWith (fun () -> failwith "effective_heat_ratio needs a dataset with boxes (fashion_canvas)")
-            let r = Attribution.Metrics.EffectiveHeatRatio().Evaluate(maps, boxes)
+            let r =
+                EffectiveHeatRatioResult.Concatenate
+                    [| for first, n in StoredMaps.Blocks stored.Count 1024 ->
+                         use maps = stored.Rows(first, n)
+                         Attribution.Metrics.EffectiveHeatRatio().Evaluate(maps, [| for i in first .. first + n - 1 -> boxes.[i] |]) |]
             let scored = r.Ehr |> Array.filter (Double.IsNaN >> not)
             let meanRatio = Array.init r.Quantiles.Length (fun q -> r.Ratios |> Array.filter (fun row -> row.Length > q && not (Double.IsNaN row.[q])) |> fun rows -> if rows.Length = 0 then nan else rows |> Array.averageBy (fun row -> row.[q]))
             result [| value "ehr" r.Mean; value "inputs_scored" (float scored.Length); value "inputs_excluded" (float r.Excluded) |]
@@ -301,6 +349,7 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
                       value "min_right_share" (Array.min rightShare); value "min_cat_share" (Array.min catShare)
                       value "pairs" (float n); value "pairs_with_both_words_in_top2" (float bothTop2) |] "" [||] [||]
         | Roar r ->
+            use maps = stored.All()
             let x, ours, random = roar plan step r kind domain network model inputs maps labels context device
             let mean (v: float[]) = Array.average v.[1..]
             result [| value "accuracy_nothing_removed" ours.[0]; value "mean_accuracy_removed" (mean ours); value "mean_accuracy_random" (mean random) |]
@@ -309,6 +358,7 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
         | RegisteredMetric _ ->
             // A metric defined outside the library: its engine metric, on the explained class's maps.
             let engine = (MetricRegistry.entryOf metric).Build |> Option.map (fun build -> build metric) |> Option.defaultWith (fun () -> failwith $"metric {name} has no engine metric")
+            use maps = stored.All()
             let e = engine.Evaluate(MetricInputs(model, inputs.``to``(device: torch.Device), maps.``to``(device: torch.Device), targets.``to``(device: torch.Device), seed, device, plan.Spec.Explain.BatchSize))
             // An engine metric's per-input values of a scalar's name are, by IMetric's contract, values whose mean it is.
             let scalarNames = e.Scalars |> Seq.map _.Key |> set

@@ -349,7 +349,7 @@ let private imageHeatmaps (dir: string) (spec: Spec) (output: RunOutput) =
         [ for i in 0 .. n - 1 ->
             let label = classNameOf output.ClassNames output.Labels.[i]
             let predicted = classNameOf output.ClassNames output.Predictions.[i]
-            let maps = spec.Methods |> List.map (fun m -> pixels output.Maps.[(m.Id, target)].[int64 i]) |> List.toArray
+            let maps = spec.Methods |> List.map (fun m -> pixels (output.Maps.[(m.Id, target)].Row i)) |> List.toArray
             // Three channels are shown in colour (R, G, B), any other number as their mean.
             let input =
                 if images.shape.[1] = 3L then images.[int64 i].``to``(torch.ScalarType.Float32).contiguous().data<float32>().ToArray()
@@ -369,7 +369,7 @@ let private audioHeatmaps (dir: string) (spec: Spec) (output: RunOutput) (wavefo
         let label = classNameOf output.ClassNames output.Labels.[i]
         let predicted = classNameOf output.ClassNames output.Predictions.[i]
         let wave = samples waveforms.[int64 i]
-        let rows = [ for m in spec.Methods -> WaveformRow($"{m.Id}: '{label}' (pred '{predicted}'), explaining {targetName target}", wave, samples output.Maps.[(m.Id, target)].[int64 i]) ]
+        let rows = [ for m in spec.Methods -> WaveformRow($"{m.Id}: '{label}' (pred '{predicted}'), explaining {targetName target}", wave, samples (output.Maps.[(m.Id, target)].Row i)) ]
         for view, suffix in [ HeatmapView.Absolute, "absolute"; HeatmapView.Signed, "signed" ] do
             let file = $"waveforms-{i}-{suffix}.png"
             WaveformHeatmap.Render(Path.Combine(dir, file), rows, view)
@@ -386,7 +386,8 @@ let private textHeatmaps (dir: string) (spec: Spec) (output: RunOutput) (tokens:
     let realLengths = lengths.narrow(0L, 0L, int64 n).data<int64>().ToArray()
     [ for m in spec.Methods do
         let maps = output.Maps.[(m.Id, target)]
-        use scores = Attribution.Methods.TokenScores.Sum(maps.narrow(0L, 0L, int64 n).reshape(int64 n, int64 width, -1L), lengths.narrow(0L, 0L, int64 n))
+        use shown = maps.Rows(0, n)
+        use scores = Attribution.Methods.TokenScores.Sum(shown.reshape(int64 n, int64 width, -1L), lengths.narrow(0L, 0L, int64 n))
         let values = scores.``to``(torch.ScalarType.Float32).contiguous().data<float32>().ToArray()
         let texts =
             [ for i in 0 .. n - 1 do
@@ -408,7 +409,7 @@ let private featureBars (dir: string) (spec: Spec) (output: RunOutput) (features
     [ for i in 0 .. n - 1 do
         let label = classNameOf output.ClassNames output.Labels.[i]
         let predicted = classNameOf output.ClassNames output.Predictions.[i]
-        let methods = [| for m in spec.Methods -> struct (m.Id, row output.Maps.[(m.Id, target)].[int64 i]) |]
+        let methods = [| for m in spec.Methods -> struct (m.Id, row (output.Maps.[(m.Id, target)].Row i)) |]
         let file = $"features-{i}.png"
         FeatureBars.Render(Path.Combine(dir, file), $"input {i}: '{label}' (pred '{predicted}'), explaining {targetName target}",
                            Array.ofList features, row output.Images.[int64 i], methods)

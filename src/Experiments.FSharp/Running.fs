@@ -31,8 +31,8 @@ type RunOutput =
       ClassNames: string list
       /// How the explained inputs are shown to a person.
       View: Domain.InputView
-      /// Maps per method id and target (CPU).
-      Maps: IReadOnlyDictionary<string * TargetKind, Tensor>
+      /// Maps per method id and target, as stored in the cache (read in blocks).
+      Maps: IReadOnlyDictionary<string * TargetKind, StoredMaps>
       /// Per-input diagnostics (e.g. the log-Sobolev estimates) per method id and target (CPU).
       Diagnostics: IReadOnlyDictionary<string * TargetKind, IDictionary<string, Tensor>>
       Device: string }

@@ -105,11 +105,11 @@ let load (spec: Spec) =
             perClass.Dispose()
             shared
       MaskedPredictions =
-        fun model index maps fractions _ seed device ->
+        fun model index maps fractions _ tieBreak device ->
             use scope = torch.NewDisposeScope()
             let tokens = rows test index
             let realLengths = lengths test index
             let scores = TokenScores.Sum(maps.reshape(maps.shape.[0], length, -1L), realLengths)
-            TokenMasking(Array.ofList fractions).MaskedPredictions(asText model, tokens, realLengths, scores, seed, device).MoveToOuterDisposeScope()
+            TokenMasking(Array.ofList fractions).MaskedPredictions(asText model, tokens, realLengths, scores, tieBreak, device).MoveToOuterDisposeScope()
       View = fun index -> TextView(rows test index, lengths test index, test.Vocabulary)
       Speech = None }

@@ -12,6 +12,10 @@ namespace Attribution.Metrics;
 public sealed record EffectiveHeatRatioResult(double[] Ehr, double[][] Ratios, double[] Quantiles, int Excluded)
 {
     public double Mean => Ehr.Where(v => !double.IsNaN(v)).DefaultIfEmpty(double.NaN).Average();
+
+    /// <summary>The results of blocks of inputs, in order, as one set.</summary>
+    public static EffectiveHeatRatioResult Concatenate(IReadOnlyList<EffectiveHeatRatioResult> blocks) =>
+        new(blocks.SelectMany(b => b.Ehr).ToArray(), blocks.SelectMany(b => b.Ratios).ToArray(), blocks[0].Quantiles, blocks.Sum(b => b.Excluded));
 }
 
 /// <summary>

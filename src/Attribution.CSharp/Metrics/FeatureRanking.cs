@@ -16,10 +16,20 @@ public static class FeatureRanking
     /// </summary>
     public static Tensor AscendingRanks(Tensor flatMaps, long seed)
     {
+        using var generator = new Generator((ulong)seed, CPU);
+        return AscendingRanks(flatMaps, generator);
+    }
+
+    /// <summary>
+    /// <see cref="AscendingRanks(Tensor, long)"/> with the tie-breaking order drawn from <paramref name="generator"/>, which
+    /// advances by one row of draws per row: ranking rows 0..a-1 and then rows a..b-1 from one generator gives what
+    /// ranking all b rows at once gives, so a metric can rank a set of inputs a block at a time.
+    /// </summary>
+    public static Tensor AscendingRanks(Tensor flatMaps, Generator generator)
+    {
         using var scope = NewDisposeScope();
         var maps = flatMaps.cpu();
         long b = maps.shape[0], d = maps.shape[1];
-        using var generator = new Generator((ulong)seed, CPU);
         var shuffle = rand([b, d], generator: generator).argsort(1);               // a random permutation per row
         var order = shuffle.gather(1, maps.gather(1, shuffle).sort(1, false, true).Indices);
         var ranks = empty_like(order);
@@ -27,11 +37,18 @@ public static class FeatureRanking
         return ranks.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Rank in descending order (0 = most important), same tie-breaking as <see cref="AscendingRanks"/>.</summary>
+    /// <summary>Rank in descending order (0 = most important), same tie-breaking as <see cref="AscendingRanks(Tensor, long)"/>.</summary>
     public static Tensor DescendingRanks(Tensor flatMaps, long seed)
     {
         using var negated = flatMaps.neg();
         return AscendingRanks(negated, seed);
+    }
+
+    /// <summary><see cref="DescendingRanks(Tensor, long)"/> drawing from <paramref name="generator"/> (see <see cref="AscendingRanks(Tensor, Generator)"/>).</summary>
+    public static Tensor DescendingRanks(Tensor flatMaps, Generator generator)
+    {
+        using var negated = flatMaps.neg();
+        return AscendingRanks(negated, generator);
     }
 
     /// <summary>

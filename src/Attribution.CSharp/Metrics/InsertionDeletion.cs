@@ -19,12 +19,20 @@ public enum PerturbationGame
 public sealed record GameCurves(double[] Fractions, double[][] Curves, double[] Auc)
 {
     public double MeanAuc => Auc.Length == 0 ? double.NaN : Auc.Average();
+
+    /// <summary>The curves of blocks of inputs, in order, as one set (a metric read a block at a time).</summary>
+    public static GameCurves Concatenate(IReadOnlyList<GameCurves> blocks) =>
+        new(blocks[0].Fractions, blocks.SelectMany(b => b.Curves).ToArray(), blocks.SelectMany(b => b.Auc).ToArray());
 }
 
 /// <summary>Both games with one substrate. Difference = insertion AUC - deletion AUC (higher is better).</summary>
 public sealed record InsertionDeletionScores(string Substrate, GameCurves Deletion, GameCurves Insertion)
 {
     public double Difference => Insertion.MeanAuc - Deletion.MeanAuc;
+
+    /// <summary>Both games of blocks of inputs (one substrate), in order, as one set.</summary>
+    public static InsertionDeletionScores Concatenate(IReadOnlyList<InsertionDeletionScores> blocks) =>
+        new(blocks[0].Substrate, GameCurves.Concatenate(blocks.Select(b => b.Deletion).ToArray()), GameCurves.Concatenate(blocks.Select(b => b.Insertion).ToArray()));
 }
 
 /// <summary>The NeFLAG protocol (Li et al. 2023, Sec. 5 and App. A.2): a black and a blurred round, averaged.</summary>
@@ -86,20 +94,34 @@ public sealed class InsertionDeletion
     public InsertionDeletionScores Evaluate(nn.Module<Tensor, Tensor> model, Tensor inputs, Tensor maps, Tensor targets,
                                             Substrate substrate, long seed, Device device, int batchSize = 1024)
     {
+        using var generator = new Generator((ulong)seed, CPU);
+        return Evaluate(model, inputs, maps, targets, substrate, generator, device, batchSize);
+    }
+
+    /// <summary>How many inputs' steps go through the model together, for images of <paramref name="height"/> x <paramref name="width"/>.</summary>
+    public long InputsPerChunk(long height, long width, int batchSize = 1024) => Math.Max(1, batchSize / StepCounts(height, width).Length);
+
+    /// <summary>
+    /// <see cref="Evaluate(nn.Module{Tensor, Tensor}, Tensor, Tensor, Tensor, Substrate, long, Device, int)"/> with ties
+    /// broken by draws from <paramref name="tieBreak"/>: a set of inputs evaluated a block at a time from one generator
+    /// per substrate (blocks a multiple of <see cref="InputsPerChunk"/>) gives each input the curves of the whole set at once.
+    /// </summary>
+    public InsertionDeletionScores Evaluate(nn.Module<Tensor, Tensor> model, Tensor inputs, Tensor maps, Tensor targets,
+                                            Substrate substrate, Generator tieBreak, Device device, int batchSize = 1024)
+    {
         CheckShapes(inputs, maps);
         if (targets.dim() != 1 || targets.shape[0] != inputs.shape[0])
             throw new ArgumentException($"targets must be [{inputs.shape[0]}]; got [{string.Join(", ", targets.shape)}]");
         using var scope = NewDisposeScope();
         var x = inputs.detach().cpu();
-        var s = substrate.Of(x);
-        var ranks = FeatureRanking.DescendingRanks(FeatureRanking.PixelScores(maps), seed);
+        var ranks = FeatureRanking.DescendingRanks(FeatureRanking.PixelScores(maps), tieBreak);
         var t = targets.cpu().to(ScalarType.Int64);
         long b = x.shape[0];
         var counts = StepCounts(x.shape[2], x.shape[3]);
         double pixels = counts[^1];
         var fractions = counts.Select(c => c / pixels).ToArray();
         int stepsPerInput = counts.Length;
-        long inputsPerChunk = Math.Max(1, batchSize / stepsPerInput);
+        long inputsPerChunk = InputsPerChunk(x.shape[2], x.shape[3], batchSize);
 
         GameCurves Play(PerturbationGame game)
         {
@@ -108,7 +130,10 @@ public sealed class InsertionDeletion
             {
                 using var chunkScope = NewDisposeScope();
                 long n = Math.Min(inputsPerChunk, b - start);
-                var steps = Perturb(x.narrow(0, start, n), s.narrow(0, start, n), ranks.narrow(0, start, n), game);
+                // The substrate of the chunk alone: a blur's convolution may round differently for another batch size,
+                // and chunks are what stays the same when a set is evaluated a block at a time.
+                var chunk = x.narrow(0, start, n);
+                var steps = Perturb(chunk, substrate.Of(chunk), ranks.narrow(0, start, n), game);
                 var logits = Training.Logits(model, steps.flatten(0, 1), device, batchSize);
                 var p = nn.functional.softmax(logits.to(ScalarType.Float64), 1).view(n, stepsPerInput, -1);
                 var chosen = p.gather(2, t.narrow(0, start, n).view(n, 1, 1).expand(n, stepsPerInput, 1)).squeeze(2);

@@ -30,13 +30,24 @@ public sealed class NegativePerturbation
     /// </summary>
     public Tensor MaskedPredictions(nn.Module<Tensor, Tensor> model, Tensor inputs, Tensor maps, long seed, Device device, int batchSize = 1024)
     {
+        using var generator = new Generator((ulong)seed, CPU);
+        return MaskedPredictions(model, inputs, maps, generator, device, batchSize);
+    }
+
+    /// <summary>
+    /// <see cref="MaskedPredictions(nn.Module{Tensor, Tensor}, Tensor, Tensor, long, Device, int)"/> with ties broken by
+    /// draws from <paramref name="tieBreak"/>: a set of inputs masked a block at a time from one generator (blocks a
+    /// multiple of <paramref name="batchSize"/>) gives the predictions of the whole set at once.
+    /// </summary>
+    public Tensor MaskedPredictions(nn.Module<Tensor, Tensor> model, Tensor inputs, Tensor maps, Generator tieBreak, Device device, int batchSize = 1024)
+    {
         if (!maps.shape.SequenceEqual(inputs.shape))
             throw new ArgumentException($"maps [{string.Join(", ", maps.shape)}] must have the inputs' shape [{string.Join(", ", inputs.shape)}]");
         using var scope = NewDisposeScope();
         long b = inputs.shape[0];
         var flatInputs = inputs.reshape(b, -1);
         long d = flatInputs.shape[1];
-        var rank = FeatureRanking.AscendingRanks(maps.reshape(b, -1).cpu(), seed);                   // rank[i, j]: position of feature j, 0 = least important
+        var rank = FeatureRanking.AscendingRanks(maps.reshape(b, -1).cpu(), tieBreak);                   // rank[i, j]: position of feature j, 0 = least important
         var rows = new List<Tensor>();
         var cpuInputs = flatInputs.cpu();   // once, not once per fraction
         foreach (var fraction in Fractions)

@@ -8,7 +8,18 @@ namespace Attribution.Metrics;
 /// <param name="Correlations">Correlations[k][i]: Pearson correlation over the masks for input i at N[k]; NaN when either side is constant.</param>
 /// <param name="MeanCorrelation">Per N, the mean over the inputs whose correlation is defined.</param>
 /// <param name="Undefined">Per N, how many inputs were left out of the mean (NaN correlation).</param>
-public sealed record SensitivityNResult(int[] N, double[][] Correlations, double[] MeanCorrelation, int[] Undefined);
+public sealed record SensitivityNResult(int[] N, double[][] Correlations, double[] MeanCorrelation, int[] Undefined)
+{
+    /// <summary>The result of per-input correlations at sizes <paramref name="n"/>: each size's mean over its defined values.</summary>
+    public static SensitivityNResult Of(int[] n, double[][] correlations) =>
+        new(n, correlations,
+            correlations.Select(r => r.Where(v => !double.IsNaN(v)).DefaultIfEmpty(double.NaN).Average()).ToArray(),
+            correlations.Select(r => r.Count(double.IsNaN)).ToArray());
+
+    /// <summary>The results of blocks of inputs (same sizes and masks), in order, as one set.</summary>
+    public static SensitivityNResult Concatenate(IReadOnlyList<SensitivityNResult> blocks) =>
+        Of(blocks[0].N, Enumerable.Range(0, blocks[0].N.Length).Select(k => blocks.SelectMany(b => b.Correlations[k]).ToArray()).ToArray());
+}
 
 /// <summary>
 /// Sensitivity-N (Ancona et al. 2018, Sec. 4; InputIBA, Zhang et al. 2021, Sec. 4.4.1). For each subset size N,
@@ -68,7 +79,7 @@ public sealed class SensitivityN
         var reference = Training.Logits(model, x, device, batchSize).to(ScalarType.Float64).gather(1, t);  // [B, 1]
         using var generator = new Generator((ulong)seed, CPU);
         long m = MasksPerN;
-        long inputsPerChunk = Math.Max(1, batchSize / m);
+        long inputsPerChunk = InputsPerChunk(batchSize);
         var correlations = new double[sizes.Length][];
         for (int k = 0; k < sizes.Length; k++)
         {
@@ -89,10 +100,11 @@ public sealed class SensitivityN
             }
             correlations[k] = RowPearson(attributed, cat(drops, 0));
         }
-        var means = correlations.Select(r => r.Where(v => !double.IsNaN(v)).DefaultIfEmpty(double.NaN).Average()).ToArray();
-        var undefined = correlations.Select(r => r.Count(double.IsNaN)).ToArray();
-        return new SensitivityNResult(sizes, correlations, means, undefined);
+        return SensitivityNResult.Of(sizes, correlations);
     }
+
+    /// <summary>How many inputs' masked copies go through the model together.</summary>
+    public long InputsPerChunk(int batchSize = 1024) => Math.Max(1, batchSize / MasksPerN);
 
     /// <summary>Pearson correlation of each row of a [B, M] with the same row of b; NaN where a row is constant.</summary>
     internal static double[] RowPearson(Tensor a, Tensor b)

@@ -36,7 +36,8 @@ public sealed class TokenMasking
     {
         Check(tokens, scores, lengths);
         using var scope = NewDisposeScope();
-        var rank = Ranks(tokens, scores, lengths, seed);
+        using var generator = new Generator((ulong)seed, CPU);
+        var rank = Ranks(tokens, scores, lengths, generator);
         var k = counts.to(ScalarType.Int64).cpu().minimum(lengths.to(ScalarType.Int64).cpu()).unsqueeze(1);
         return tokens.cpu().masked_fill(rank.lt(k), MaskToken).to(tokens.device).MoveToOuterDisposeScope();
     }
@@ -53,10 +54,21 @@ public sealed class TokenMasking
     /// <summary>Predicted class of every text after masking each fraction, [F, B] (int64, CPU).</summary>
     public Tensor MaskedPredictions(TextModel model, Tensor tokens, Tensor lengths, Tensor scores, long seed, Device device, int batchSize = 256)
     {
+        using var generator = new Generator((ulong)seed, CPU);
+        return MaskedPredictions(model, tokens, lengths, scores, generator, device, batchSize);
+    }
+
+    /// <summary>
+    /// <see cref="MaskedPredictions(TextModel, Tensor, Tensor, Tensor, long, Device, int)"/> with ties broken by draws from
+    /// <paramref name="tieBreak"/>: texts masked a block at a time from one generator (blocks a multiple of
+    /// <paramref name="batchSize"/>) give the predictions of all of them at once.
+    /// </summary>
+    public Tensor MaskedPredictions(TextModel model, Tensor tokens, Tensor lengths, Tensor scores, Generator tieBreak, Device device, int batchSize = 256)
+    {
         ArgumentNullException.ThrowIfNull(model);
         Check(tokens, scores, lengths);
         using var scope = NewDisposeScope();
-        var rank = Ranks(tokens, scores, lengths, seed);
+        var rank = Ranks(tokens, scores, lengths, tieBreak);
         var cpuTokens = tokens.cpu();
         var rows = new List<Tensor>();
         foreach (var fraction in Fractions)
@@ -72,13 +84,12 @@ public sealed class TokenMasking
     public double AreaUnder(IReadOnlyList<double> curve) => Auc.Trapezoid(Fractions, curve);
 
     /// <summary>Rank of each position among its row's real tokens, ascending score (0 = least important); padding ranks after every real token.</summary>
-    static Tensor Ranks(Tensor tokens, Tensor scores, Tensor lengths, long seed)
+    static Tensor Ranks(Tensor tokens, Tensor scores, Tensor lengths, Generator generator)
     {
         using var scope = NewDisposeScope();
         long b = tokens.shape[0], t = tokens.shape[1];
         var padding = TokenScores.PaddingMask(lengths.cpu(), t, CPU);
         var keyed = scores.detach().cpu().to(ScalarType.Float64).masked_fill(padding, double.PositiveInfinity);
-        using var generator = new Generator((ulong)seed, CPU);
         var shuffle = rand([b, t], generator: generator).argsort(1);            // a random permutation per row breaks ties
         var order = shuffle.gather(1, keyed.gather(1, shuffle).sort(1, false, true).Indices);
         var ranks = empty_like(order);

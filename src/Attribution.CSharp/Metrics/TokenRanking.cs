@@ -16,6 +16,13 @@ public static class TokenRanking
     /// </summary>
     public static Tensor MostImportantFirst(Tensor scores, Tensor lengths, long seed)
     {
+        using var generator = new Generator((ulong)seed, CPU);
+        return MostImportantFirst(scores, lengths, generator);
+    }
+
+    /// <summary><see cref="MostImportantFirst(Tensor, Tensor, long)"/> breaking ties by draws from <paramref name="generator"/> (see <see cref="FeatureRanking.AscendingRanks(Tensor, Generator)"/>).</summary>
+    public static Tensor MostImportantFirst(Tensor scores, Tensor lengths, Generator generator)
+    {
         ArgumentNullException.ThrowIfNull(scores);
         ArgumentNullException.ThrowIfNull(lengths);
         if (scores.dim() != 2) throw new ArgumentException($"token scores must be [B, T]; got [{string.Join(", ", scores.shape)}] (sum embedding maps with TokenScores.Sum first)");
@@ -23,7 +30,7 @@ public static class TokenRanking
         var padding = TokenScores.PaddingMask(lengths.cpu(), scores.shape[1], CPU);
         // ascending order of the negated scores; +inf puts padding last whatever the scores there
         var keyed = scores.detach().cpu().to(ScalarType.Float64).neg().masked_fill(padding, double.PositiveInfinity);
-        return FeatureRanking.AscendingRanks(keyed, seed).MoveToOuterDisposeScope();
+        return FeatureRanking.AscendingRanks(keyed, generator).MoveToOuterDisposeScope();
     }
 
     /// <summary>Throws unless every length is in [0, <paramref name="sequenceLength"/>].</summary>

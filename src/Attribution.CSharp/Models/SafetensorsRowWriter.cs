@@ -27,7 +27,7 @@ public sealed class SafetensorsRowWriter : IDisposable
 
     private readonly string _path;
     private readonly string _temporary;
-    private readonly IReadOnlyDictionary<string, string>? _metadata;
+    private IReadOnlyDictionary<string, string>? _metadata;
     private readonly List<Slot> _slots = new();
     private readonly long _dataStart;
     private FileStream? _file;
@@ -82,9 +82,12 @@ public sealed class SafetensorsRowWriter : IDisposable
         Array.Fill(slot.Written, true, (int)firstRow, (int)count);
     }
 
-    /// <summary>Seals the file (its data's SHA-256, read back in chunks) and renames it over the path.</summary>
+    /// <summary>
+    /// Seals the file (its data's SHA-256, read back in chunks) and renames it over the path. <paramref name="metadata"/>,
+    /// when given, replaces the metadata declared at the start (a run time known only at the end, say).
+    /// </summary>
     /// <exception cref="InvalidOperationException">Some rows were never written; nothing is published.</exception>
-    public void Commit()
+    public void Commit(IReadOnlyDictionary<string, string>? metadata = null)
     {
         var file = _file ?? throw new ObjectDisposedException(nameof(SafetensorsRowWriter));
         foreach (var slot in _slots)
@@ -93,16 +96,49 @@ public sealed class SafetensorsRowWriter : IDisposable
             if (missing > 0)
                 throw new InvalidOperationException($"{nameof(SafetensorsRowWriter)}: {missing} of the {slot.Written.Length} rows of '{slot.Name}' were never written (the first: row {Array.IndexOf(slot.Written, false)}); {_path} is not written.");
         }
+        if (metadata is not null)
+        {
+            Safetensors.RequireWritable(_slots.Select(s => s.Name), metadata, nameof(SafetensorsRowWriter));
+            _metadata = metadata;
+        }
         var header = Header(DataSha256(file));
-        file.Position = 0;
+        if (8 + header.Length == _dataStart)
+        {
+            WriteHeader(file, header);
+            file.Flush(flushToDisk: true);
+            file.Dispose();
+            _file = null;
+            AtomicFile.Publish(_temporary, _path);
+            return;
+        }
+        // The new metadata changed the header's length: the data moves behind the new header, copied in chunks.
+        var moved = AtomicFile.TemporaryBeside(_path);
+        try
+        {
+            using (var target = new FileStream(moved, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            {
+                WriteHeader(target, header);
+                file.Position = _dataStart;
+                file.CopyTo(target, 1 << 20);
+                target.Flush(flushToDisk: true);
+            }
+            AtomicFile.Publish(moved, _path);
+        }
+        catch
+        {
+            AtomicFile.TryDelete(moved);
+            throw;
+        }
+        Dispose();
+    }
+
+    private static void WriteHeader(Stream stream, byte[] header)
+    {
+        stream.Position = 0;
         Span<byte> length = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
-        file.Write(length);
-        file.Write(header);
-        file.Flush(flushToDisk: true);
-        file.Dispose();
-        _file = null;
-        AtomicFile.Publish(_temporary, _path);
+        stream.Write(length);
+        stream.Write(header);
     }
 
     /// <summary>Abandons an uncommitted file: its temporary bytes are deleted.</summary>

@@ -222,7 +222,7 @@ let tests =
                     let spec = spec common
                     Execute.run (Plan.compile spec (Execute.dataHash spec)) device
                 let off, on = runOf false, runOf true
-                let map (output: Execute.RunOutput) id = output.Maps.[(id, Predicted)].``to``(TorchSharp.torch.ScalarType.Float64)
+                let map (output: Execute.RunOutput) id = output.Maps.[(id, Predicted)].All().``to``(TorchSharp.torch.ScalarType.Float64)
                 // E[g^2] = (E[g^2] - E[g]^2) + E[g]^2 holds for one set of draws, to float32 rounding of the stored maps
                 let identityError (output: Execute.RunOutput) =
                     let sgsq = map output "sgsq"

@@ -19,12 +19,15 @@ let private shuffledBlocks (random: Random) (rows: int64) =
 
 let private declared (tensors: (string * torch.Tensor) list) = [ for name, t in tensors -> struct (name, t.dtype, t.shape) ]
 
+/// Declared with a placeholder metadata of another length in half the cases, the final one given at Commit (a run time
+/// known only at the end).
 let private writeInBlocks (path: string) (random: Random) (tensors: (string * torch.Tensor) list) (metadata: IReadOnlyDictionary<string, string>) =
-    use writer = new SafetensorsRowWriter(path, declared tensors, metadata)
+    let lateMetadata = random.Next 2 = 0
+    use writer = new SafetensorsRowWriter(path, declared tensors, (if lateMetadata then dict [ "seconds", "" ] else metadata))
     for name, t in tensors |> List.sortBy (fun _ -> random.Next()) do
         if t.shape.Length = 0 then writer.Write(name, 0L, t)
         else for first, last in shuffledBlocks random t.shape.[0] do writer.Write(name, first, t.narrow(0L, first, last - first))
-    writer.Commit()
+    if lateMetadata then writer.Commit metadata else writer.Commit()
 
 [<Tests>]
 let tests =
@@ -40,7 +43,7 @@ let tests =
                       "diagnostic.entropy", torch.randn([| rows |], dtype = torch.ScalarType.Float64, generator = g)
                       "labels", torch.randint(0L, 10L, [| rows |], generator = g)
                       "bits", torch.randint(0L, 2L, [| rows; 3L |], generator = g).to_type torch.ScalarType.Bool ]
-                let metadata = dict [ "seconds", string trial; "method", "smooth_grad" ]
+                let metadata = dict [ "seconds", String.replicate trial "9"; "method", "smooth_grad" ]
                 let dir = freshDir "rows"
                 let whole, blocks = Path.Combine(dir, "whole.safetensors"), Path.Combine(dir, "blocks.safetensors")
                 Safetensors.Save(whole, dict tensors, metadata)

@@ -1,0 +1,110 @@
+/// The perturbation metrics evaluated a block of inputs at a time (how the runner streams a step's maps from the cache)
+/// give every input exactly the numbers of the whole set at once: one tie-breaking generator runs through the blocks,
+/// and blocks keep the engine's chunks.
+module BlockwiseMetricTests
+
+open System
+open Expecto
+open TorchSharp
+open type TorchSharp.torch
+open Microsoft.FSharp.Core.Operators // torch's float32, int64, ... dtypes would shadow the conversions
+open Attribution.Metrics
+open TestModels
+
+/// Maps with many exact ties (a third of the values zero, the rest from 4 levels): the tie-break decides most ranks.
+let private tiedMaps (seed: int) (shape: int64[]) =
+    use g = new Generator(uint64 seed, CPU)
+    let levels = randint(0L, 4L, shape, generator = g).``to``(ScalarType.Float32)
+    let zero = rand(shape, generator = g).lt(Scalar.op_Implicit (1.0 / 3.0))
+    levels.masked_fill(zero, Scalar.op_Implicit 0.0f)
+
+/// Cuts of `total` rows into blocks of `size` (the last shorter).
+let private blocks (total: int64) (size: int64) = [ for first in 0L .. size .. total - 1L -> first, min size (total - first) ]
+
+let private sameBits (a: float[]) (b: float[]) what =
+    Expect.equal (a |> Array.map BitConverter.DoubleToInt64Bits) (b |> Array.map BitConverter.DoubleToInt64Bits) what
+
+[<Tests>]
+let tests =
+    testList "metrics in blocks" [
+        test "ranking rows in blocks from one generator gives the ranks of all rows at once, for any cut" {
+            use scope = NewDisposeScope()
+            let maps = tiedMaps 5 [| 23L; 40L |]
+            let whole = FeatureRanking.AscendingRanks(maps, 99L)
+            for size in [ 1L; 2L; 5L; 7L; 22L ] do
+                use g = new Generator(99UL, CPU)
+                let inBlocks = cat([| for first, n in blocks 23L size -> FeatureRanking.AscendingRanks(maps.narrow(0L, first, n), g) |], 0L)
+                Expect.isTrue (inBlocks.equal(whole).all().item<bool>()) $"blocks of {size}"
+            // and the draws matter: another seed ranks the ties otherwise
+            Expect.isFalse (FeatureRanking.AscendingRanks(maps, 98L).equal(whole).all().item<bool>()) "the tie-break depends on the seed"
+        }
+
+        test "negative perturbation: blocks (a multiple of the batch) give the masked predictions of the whole set" {
+            use scope = NewDisposeScope()
+            let model = tinyNet 3 16 8 3
+            let x = normal 4 [| 24L; 1L; 4L; 4L |]
+            let maps = tiedMaps 6 [| 24L; 1L; 4L; 4L |]
+            let metric = NegativePerturbation([| 0.1; 0.3; 0.5; 0.7; 0.9 |])
+            let whole = metric.MaskedPredictions(model, x, maps, 17L, CPU, 4)
+            for size in [ 4L; 8L; 20L ] do
+                use g = new Generator(17UL, CPU)
+                let inBlocks = cat([| for first, n in blocks 24L size -> metric.MaskedPredictions(model, x.narrow(0L, first, n), maps.narrow(0L, first, n), g, CPU, 4) |], 1L)
+                Expect.isTrue (inBlocks.equal(whole).all().item<bool>()) $"blocks of {size}"
+        }
+
+        test "insertion/deletion: blocks (a multiple of InputsPerChunk) give each input the whole set's curves and AUCs, bit for bit" {
+            use scope = NewDisposeScope()
+            let model = tinyNet 7 16 8 3
+            let x = normal 8 [| 19L; 1L; 4L; 4L |]
+            let maps = tiedMaps 9 [| 19L; 1L; 4L; 4L |]
+            let targets = randint(0L, 3L, [| 19L |], generator = new Generator(10UL, CPU))
+            let metric = InsertionDeletion(3)
+            let batch = 20
+            let chunk = metric.InputsPerChunk(4L, 4L, batch)
+            Expect.equal chunk 2L "20 images per batch / 7 steps per input (16 pixels, 3 a step)"
+            for substrate in [ Substrate.Black() :> Substrate; Substrate.Blurred(1.0) ] do
+                let whole = metric.Evaluate(model, x, maps, targets, substrate, 21L, CPU, batch)
+                for size in [ chunk; 3L * chunk ] do
+                    use g = new Generator(21UL, CPU)
+                    let parts = [| for first, n in blocks 19L size -> metric.Evaluate(model, x.narrow(0L, first, n), maps.narrow(0L, first, n), targets.narrow(0L, first, n), substrate, g, CPU, batch) |]
+                    let joined = InsertionDeletionScores.Concatenate parts
+                    sameBits joined.Deletion.Auc whole.Deletion.Auc $"{substrate}: deletion AUCs, blocks of {size}"
+                    sameBits joined.Insertion.Auc whole.Insertion.Auc $"{substrate}: insertion AUCs, blocks of {size}"
+                    sameBits (Array.concat joined.Deletion.Curves) (Array.concat whole.Deletion.Curves) $"{substrate}: deletion curves"
+                    Expect.equal (BitConverter.DoubleToInt64Bits joined.Difference) (BitConverter.DoubleToInt64Bits whole.Difference) "Difference"
+        }
+
+        test "Sensitivity-N: blocks draw the same index sets and give the whole set's correlations and means, bit for bit" {
+            use scope = NewDisposeScope()
+            let model = tinyNet 11 16 8 3
+            let x = normal 12 [| 13L; 1L; 4L; 4L |]
+            let maps = normal 13 [| 13L; 1L; 4L; 4L |]
+            let targets = randint(0L, 3L, [| 13L |], generator = new Generator(14UL, CPU))
+            let metric = SensitivityN([| 2; 5; 9 |], 6)
+            let batch = 12
+            let whole = metric.Evaluate(model, x, maps, targets, 31L, CPU, batch)
+            // chunks of 12 / 6 = 2 inputs, and the reference logits in chunks of 12
+            for size in [ 12L; 24L ] do
+                let parts = [| for first, n in blocks 13L size -> metric.Evaluate(model, x.narrow(0L, first, n), maps.narrow(0L, first, n), targets.narrow(0L, first, n), 31L, CPU, batch) |]
+                let joined = SensitivityNResult.Concatenate parts
+                for k in 0 .. whole.N.Length - 1 do
+                    sameBits joined.Correlations.[k] whole.Correlations.[k] $"N = {whole.N.[k]}: correlations, blocks of {size}"
+                sameBits joined.MeanCorrelation whole.MeanCorrelation "means"
+                Expect.equal joined.Undefined whole.Undefined "undefined counts"
+        }
+
+        test "EHR: blocks give the whole set's per-input values, mean and exclusions" {
+            use scope = NewDisposeScope()
+            let maps = (normal 15 [| 9L; 1L; 8L; 8L |]).abs()
+            let boxes : Attribution.Data.IRegion[] =
+                [| for i in 0 .. 8 -> Attribution.Data.Box(i % 4, i % 3, 2 + i % 4, 2 + i % 5) :> Attribution.Data.IRegion |]
+            let metric = EffectiveHeatRatio()
+            let whole = metric.Evaluate(maps, boxes)
+            Expect.isGreaterThan whole.Excluded 0 "some boxes are too large, so exclusions are summed across blocks"
+            let parts = [| for first, n in blocks 9L 4L -> metric.Evaluate(maps.narrow(0L, first, n), boxes.[int first .. int (first + n) - 1]) |]
+            let joined = EffectiveHeatRatioResult.Concatenate parts
+            sameBits joined.Ehr whole.Ehr "per input"
+            Expect.equal joined.Excluded whole.Excluded "exclusions"
+            Expect.equal (BitConverter.DoubleToInt64Bits joined.Mean) (BitConverter.DoubleToInt64Bits whole.Mean) "mean"
+        }
+    ]
