@@ -134,7 +134,7 @@ let private timeContenders (setup: Setup) (options: BenchOptions) (contenders: C
 
 /// Peak RSS of a whole run (Execute.run, the CLI's path) explaining `count` test inputs, in a scratch cache: the data,
 /// the model, two attribution steps stored call by call, and the metrics that read the maps a block at a time
-/// (negative perturbation for both targets, insertion/deletion on both substrates, the methods' rank agreement). The
+/// (negative perturbation for both targets, insertion/deletion on both substrates at 112 pixels a step, the methods' rank agreement). The
 /// model is the CNN's seeded initialisation (epochs 0): memory does not depend on the weights, and nothing is trained.
 let private memoryCheck (device: Device) (count: int) =
     let scratch = Path.Combine(Path.GetTempPath(), $"attribution-bench-{Guid.NewGuid():N}")
@@ -144,7 +144,7 @@ let private memoryCheck (device: Device) (count: int) =
         let spec =
             Dsl.spec $"memory-{count}" |> Dsl.withExplainCount count |> Dsl.withEpochs 0
             |> Dsl.withMethods [ Dsl.saliency; Dsl.gradientXInput ]
-            |> Dsl.withMetrics [ Dsl.negativePerturbation; Dsl.rankAgreement; Dsl.insertionDeletion ]
+            |> Dsl.withMetrics [ Dsl.negativePerturbation; Dsl.rankAgreement; InsertionDeletion(112, 20.0) ]
         let plan = Plan.compile spec (Execute.dataHash spec)
         GC.Collect()
         let before = ProcessMemory.CurrentBytes |> Option.ofNullable |> Option.map (fun b -> float b / 1e6)

@@ -75,7 +75,7 @@ type BenchArgs =
             | Batch _ -> "points per forward/backward chunk (default 256, the spec's default)."
             | Repeats _ -> "rounds of floor-then-method per contender (default 5); the median and range are printed."
             | Methods _ -> "only these contenders (ids as printed; default: those with a floor at 28 pixels, all at natural-image size)."
-            | Memory _ -> "measure peak RSS explaining these numbers of test inputs with SmoothGrad on the CLI's path (e.g. 1000 10000); times no method unless --methods names some."
+            | Memory _ -> "measure the peak RSS of a whole run (two methods, negative perturbation, insertion/deletion, rank agreement) explaining these numbers of test inputs (e.g. 1000 10000); times no method unless --methods names some."
             | Json _ -> "write the figures to this JSON file."
             | Pytorch _ -> "also write the weights, inputs and saliency maps into this folder for scripts/bench_pytorch.py (the same methods in PyTorch)."
             | Quick -> "a check of your machine in under 2 minutes: random-weight fashion_cnn, 64 inputs, 3 repeats."

@@ -46,8 +46,8 @@ type Manifest =
       WithoutPerInput: WithoutPerInput list }
 
 /// The safetensors dtype name of a tensor's element type.
-let dtypeName (t: torch.Tensor) =
-    match t.dtype with
+let dtypeNameOf (dtype: torch.ScalarType) =
+    match dtype with
     | torch.ScalarType.Float32 -> "F32"
     | torch.ScalarType.Float64 -> "F64"
     | torch.ScalarType.Int64 -> "I64"
@@ -55,6 +55,12 @@ let dtypeName (t: torch.Tensor) =
     | torch.ScalarType.Byte -> "U8"
     | torch.ScalarType.Bool -> "BOOL"
     | other -> string other
+
+let dtypeName (t: torch.Tensor) = dtypeNameOf t.dtype
+
+/// The entry of a tensor written a block at a time (never whole in memory), by its dtype and shape.
+let tensorOfShape (name: string) (dtype: torch.ScalarType) (shape: int64[]) (description: string) =
+    { Name = name; DType = dtypeNameOf dtype; Shape = shape; Description = description; Summarises = None }
 
 /// The entry of a tensor as written.
 let tensor (name: string) (t: torch.Tensor) (description: string) =

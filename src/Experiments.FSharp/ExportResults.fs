@@ -139,6 +139,19 @@ let private diagnosticSentence (name: string) =
     | "tolerance_unmet" -> "1 where steps: auto reached max_steps with the relative completeness gap still above the tolerance, else 0."
     | other -> $"The method's per-input diagnostic `{other}` (docs/methods.md)."
 
+/// Copies a cached safetensors artefact to `target` a block of 1,024 rows at a time (a step's maps of 50,000 images
+/// never whole in memory), with new metadata; returns each tensor's name, dtype and shape.
+let private copyInBlocks (source: string) (target: string) (metadata: (string * string) list) =
+    use reader = new Attribution.Models.SafetensorsRows(source)
+    let declared = [ for name in reader.Names -> name, (use probe = reader.Read(name, 0L, 0L) in probe.dtype), reader.Shape name ]
+    use writer = new Attribution.Models.SafetensorsRowWriter(target, [ for n, d, s in declared -> struct (n, d, s) ])
+    for name, _, shape in declared do
+        for first, n in StoredMaps.Blocks (int shape.[0]) 1024 do
+            use block = reader.Read(name, int64 first, int64 n)
+            writer.Write(name, int64 first, block)
+    writer.Commit(readOnlyDict metadata)
+    declared
+
 /// Writes each attribution step's maps, with the noise seed as a plain integer; returns their entries.
 let writeMaps (dir: string) (run: ExportSource.FinishedRun) (summary: RunResult) : FileEntry list =
     let spec = run.Plan.Spec
@@ -147,9 +160,10 @@ let writeMaps (dir: string) (run: ExportSource.FinishedRun) (summary: RunResult)
         match step.Kind with
         | Plan.Attribute(kind, target) ->
             let artefact = Artefacts.path "attributions" step.Hash ".safetensors"
-            match Artefacts.tryTensorsWithMetadata artefact with
-            | None -> fail $"the cache artefact of {step.Name} ({artefact}) is missing, or was corrupt and is now in the cache's quarantine: {rerun run}"
-            | Some(struct (tensors, metadata)) ->
+            if not (Artefacts.soundTensors artefact) then
+                fail $"the cache artefact of {step.Name} ({artefact}) is missing, or was corrupt and is now in the cache's quarantine: {rerun run}"
+            else
+                let metadata = Attribution.Models.Safetensors.ReadMetadata artefact
                 let seed = Plan.methodSeed spec kind
                 match metadata.TryGetValue "noise_seed" with
                 | true, stored when stored <> string seed -> failwith $"{artefact}: noise_seed {stored}, but the plan derives {seed} for {step.Name}"
@@ -163,12 +177,13 @@ let writeMaps (dir: string) (run: ExportSource.FinishedRun) (summary: RunResult)
                       "step", Text step.Name; "step_hash", Text step.Hash ]
                 let kept = [ for KeyValue(k, v) in metadata do if k <> "content_sha256" && k <> "header_sha256" && k <> "noise_seed" && k <> "method" && k <> "target" then yield k, v ]
                 let written = kept @ [ "methods", String.Join(",", step.Methods); "target", targetName; "noise_seed", string seed; "method", description; "step", step.Name; "step_hash", step.Hash ]
-                Safetensors.Save(Path.Combine(dir, path), tensors, readOnlyDict written)
+                let tensors = copyInBlocks artefact (Path.Combine(dir, path)) written
                 let certificate = summary.LogSobolev |> Array.tryFind (fun c -> c.Method = first && c.Target = targetName)
                 let entries =
-                    [ for KeyValue(name, t) in tensors |> Seq.sortBy (fun kv -> kv.Key) do
+                    [ for name, dtype, shape in tensors |> List.sortBy (fun (n, _, _) -> n) do
+                        let tensor name (_: unit) description = tensorOfShape name dtype shape description
                         if name = "maps" then
-                            yield tensor name t $"The attribution of each explained input (same shape as inputs) for the class target_{targetName} of inputs.safetensors, f = {output} of that class. Input i's noise (for sampling methods) comes from a generator seeded with derive(noise_seed, \"input/\" + test_index[i]) (docs/methods.md, Randomness and batching)."
+                            yield tensor name () $"The attribution of each explained input (same shape as inputs) for the class target_{targetName} of inputs.safetensors, f = {output} of that class. Input i's noise (for sampling methods) comes from a generator seeded with derive(noise_seed, \"input/\" + test_index[i]) (docs/methods.md, Randomness and batching)."
                         elif name.StartsWith "diagnostic." then
                             let diagnostic = name.Substring 11
                             let reported =
@@ -176,8 +191,7 @@ let writeMaps (dir: string) (run: ExportSource.FinishedRun) (summary: RunResult)
                                 | "entropy", Some c -> Some { Value = c.MeanEntropy; Where = $"metrics.json LogSobolev[Method={first}, Target={targetName}].MeanEntropy"; Reduction = PerInputs.Mean }
                                 | "half_fisher_information", Some c -> Some { Value = c.MeanHalfFisher; Where = $"metrics.json LogSobolev[Method={first}, Target={targetName}].MeanHalfFisher"; Reduction = PerInputs.Mean }
                                 | _ -> None
-                            yield { tensor name t (diagnosticSentence diagnostic) with Summarises = reported } ]
-                for t in tensors.Values do t.Dispose()
+                            yield { tensor name () (diagnosticSentence diagnostic) with Summarises = reported } ]
                 yield { file path "safetensors" $"""The maps of {String.concat ", " step.Methods} explaining the {targetName} class ({description}); metadata `noise_seed` is the method's noise seed as a plain integer.""" with
                           Tensors = entries; Facts = facts }
         | _ -> () ]
