@@ -172,56 +172,57 @@ let private printTable (figures: ContenderFigures list) =
         printfn "%-24s %9s %9.3f %9s %10s %32s %10.4g %9.4g %9s" f.Id passes (List.min f.Seconds) floor (show f.BestRatio (sprintf "%.3f")) ratio f.ImagesPerSecond f.SecondsPerImage rss
 
 /// Runs the benchmark and prints its figures (and writes them as JSON when asked).
+/// The memory checks of `--memory`, printed as they finish, with the growth of the peak against the first count.
+let private memoryChecks (device: Device) (counts: int list) =
+    let memory =
+        [ for count in counts ->
+            let m = memoryCheck device count
+            let mb (v: Nullable<float>) = if v.HasValue then sprintf "%.0f MB" v.Value else "-"
+            printfn "memory: a whole run (%s) on %d inputs: %.1f s, RSS before %s, peak %s, after %s" m.Method m.Inputs m.Seconds
+                (mb m.RssBeforeMb) (mb m.PeakRssMb) (mb m.RssAfterMb)
+            m ]
+    match memory with
+    | first :: rest when first.PeakRssMb.HasValue ->
+        for m in rest do
+            if m.PeakRssMb.HasValue then
+                printfn "memory: peak at %d inputs / peak at %d inputs = %.2f (target: at most 1.2 for 10x the inputs)" m.Inputs first.Inputs (m.PeakRssMb.Value / first.PeakRssMb.Value)
+    | _ -> ()
+    memory
+
+let private writeJson (path: string) (record: BenchRecord) =
+    let json = JsonSerializerOptions(WriteIndented = true, NumberHandling = Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals)
+    AtomicFile.WriteAllText(Path.GetFullPath path, JsonSerializer.Serialize(record, json))
+    printfn "figures written to %s" (Path.GetFullPath path)
+
 let run (device: Device) (options: BenchOptions) =
+    let runtime = TorchRuntime.Describe device
+    let record model batch samples repeats figures memory =
+        { Date = DateTime.UtcNow.ToString "yyyy-MM-dd HH:mm 'UTC'"; Machine = cpuName (); Cores = Environment.ProcessorCount
+          Threads = torch.get_num_threads (); Runtime = runtime; Model = model; Batch = batch; Samples = samples; Repeats = repeats
+          Contenders = figures; Memory = memory }
+    // --memory alone: whole runs on their own untrained model, so the timing set-up (a trained model, covariances) is skipped.
+    if options.Methods.IsEmpty && not options.MemoryInputs.IsEmpty && options.PyTorch.IsNone then
+        printfn "bench: memory of whole runs; machine: %s, %d cores; %s" (cpuName ()) Environment.ProcessorCount runtime
+        let memory = memoryChecks device options.MemoryInputs
+        options.Json |> Option.iter (fun path -> writeJson path (record "fashion_cnn (untrained), whole runs" 0 0 1 [] memory))
+    else
     let setup = BenchSetup.create options.Model options.Inputs device Progress.say
     try
         options.PyTorch |> Option.iter (fun dir -> BenchPyTorch.write dir setup options.Model options.Samples options.Batch)
         let every = BenchContenders.all options.Samples setup.Covariance setup.Stage
         let chosen =
             match options.Methods, options.Model with
-            | [], _ when not options.MemoryInputs.IsEmpty -> []   // --memory alone measures memory only
             | [], FashionCnnModel _ -> withFloor every
             | [], _ -> every
             | ids, _ ->
                 match ids |> List.filter (fun id -> not (every |> List.exists (fun c -> c.Id = id))) with
                 | [] -> every |> List.filter (fun c -> List.contains c.Id ids)
                 | unknown -> invalidArg "methods" $"""unknown bench method(s) {String.Join(", ", unknown)}; the bench knows {String.Join(", ", every |> List.map _.Id)}"""
-        let runtime = TorchRuntime.Describe device
         printfn "bench: %s; %d inputs, %d samples (steps) per input, batch %d, %d repeats" setup.Describe options.Inputs options.Samples options.Batch options.Repeats
         printfn "machine: %s, %d cores; %s" (cpuName ()) Environment.ProcessorCount runtime
         let figures = if chosen.IsEmpty then [] else timeContenders setup options chosen
         if not figures.IsEmpty then printTable figures
-        let memory =
-            [ for count in options.MemoryInputs ->
-                let m = memoryCheck device count
-                let mb (v: Nullable<float>) = if v.HasValue then sprintf "%.0f MB" v.Value else "-"
-                printfn "memory: a whole run (%s) on %d inputs: %.1f s, RSS before %s, peak %s, after %s" m.Method m.Inputs m.Seconds
-                    (mb m.RssBeforeMb) (if m.PeakRssMb.HasValue then sprintf "%.0f MB" m.PeakRssMb.Value else "-")
-                    (if m.RssAfterMb.HasValue then sprintf "%.0f MB" m.RssAfterMb.Value else "-")
-                m ]
-        match memory with
-        | first :: rest when first.PeakRssMb.HasValue ->
-            for m in rest do
-                if m.PeakRssMb.HasValue then
-                    printfn "memory: peak at %d inputs / peak at %d inputs = %.2f (target: at most 1.2 for 10x the inputs)" m.Inputs first.Inputs (m.PeakRssMb.Value / first.PeakRssMb.Value)
-        | _ -> ()
-        match options.Json with
-        | Some path ->
-            let record =
-                { Date = DateTime.UtcNow.ToString "yyyy-MM-dd HH:mm 'UTC'"
-                  Machine = cpuName ()
-                  Cores = Environment.ProcessorCount
-                  Threads = torch.get_num_threads ()
-                  Runtime = runtime
-                  Model = setup.Describe
-                  Batch = options.Batch
-                  Samples = options.Samples
-                  Repeats = options.Repeats
-                  Contenders = figures
-                  Memory = memory }
-            let json = JsonSerializerOptions(WriteIndented = true, NumberHandling = Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals)
-            AtomicFile.WriteAllText(Path.GetFullPath path, JsonSerializer.Serialize(record, json))
-            printfn "figures written to %s" (Path.GetFullPath path)
-        | None -> ()
+        let memory = memoryChecks device options.MemoryInputs
+        options.Json |> Option.iter (fun path -> writeJson path (record setup.Describe options.Batch options.Samples options.Repeats figures memory))
     finally
         for d in setup.Disposables do d.Dispose()

@@ -77,4 +77,31 @@ let tests =
             finally
                 if File.Exists json then File.Delete json
         }
+
+        test "--memory alone runs whole runs (attribution steps and block-read metrics) at each count and records their peaks, without the timing set-up" {
+            let json = Path.Combine(Path.GetTempPath(), $"bench-{System.Guid.NewGuid():N}.json")
+            try
+                let options =
+                    { Benchmark.Model = BenchSetup.FashionCnnModel 8
+                      Benchmark.Inputs = 3
+                      Benchmark.Samples = 4
+                      Benchmark.Batch = 8
+                      Benchmark.Repeats = 1
+                      Benchmark.Methods = []
+                      Benchmark.MemoryInputs = [ 12; 30 ]
+                      Benchmark.Json = Some json
+                      Benchmark.PyTorch = None }
+                let clock = System.Diagnostics.Stopwatch.StartNew()
+                Benchmark.run CPU options
+                use document = JsonDocument.Parse(File.ReadAllText json)
+                Expect.isEmpty (document.RootElement.GetProperty("Contenders").EnumerateArray() |> Seq.toList) "nothing timed"
+                let memory = document.RootElement.GetProperty("Memory").EnumerateArray() |> Seq.toList
+                Expect.sequenceEqual (memory |> List.map (fun m -> m.GetProperty("Inputs").GetInt32())) [ 12; 30 ] "one whole run per count"
+                for m in memory do
+                    Expect.isGreaterThan (m.GetProperty("Seconds").GetDouble()) 0.0 "timed"
+                    if m.GetProperty("PeakRssMb").ValueKind = JsonValueKind.Number then
+                        Expect.isGreaterThanOrEqual (m.GetProperty("PeakRssMb").GetDouble()) (m.GetProperty("RssBeforeMb").GetDouble()) "the peak is at least the RSS before"
+            finally
+                if File.Exists json then File.Delete json
+        }
     ]
