@@ -200,6 +200,7 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
                    "fraction of the input's tokens changed to <unk> (most important first)" r.Deletion.Fractions
                    [| { Name = "deletion"; Values = meanCurve r.Deletion.Curves; Auc = r.Deletion.MeanAuc }
                       { Name = "insertion"; Values = meanCurve r.Insertion.Curves; Auc = r.Insertion.MeanAuc } |]
+            |> withIntervals [ "deletion", r.Deletion.Auc; "insertion", r.Insertion.Auc; "difference", Array.map2 (-) r.Insertion.Auc r.Deletion.Auc ]
             |> withPerInput [ PerInputs.ofScalar "deletion" r.Deletion.Auc; PerInputs.ofScalar "insertion" r.Insertion.Auc
                               PerInputs.ofScalar "difference" (Array.map2 (-) r.Insertion.Auc r.Deletion.Auc) ]
         | SensitivityN(masks, points) when domain.Modality = Modality.Text ->

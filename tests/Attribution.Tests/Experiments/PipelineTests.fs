@@ -90,6 +90,11 @@ let modalities =
                 Expect.isTrue (deletion >= 0.0 && deletion <= 1.0 && insertion >= 0.0 && insertion <= 1.0) "AUCs of probabilities"
                 Expect.floatClose Accuracy.high (scalar m "difference") (insertion - deletion) "difference = insertion - deletion"
                 Expect.equal (m.GetProperty("X").GetArrayLength()) 21 "20 steps of each input's length"
+                // each scalar has its 95% interval over the e-mails, and the interval holds the scalar
+                let intervals = [ for i in m.GetProperty("Intervals").EnumerateArray() -> i.GetProperty("Name").GetString(), (i.GetProperty("Low").GetDouble(), i.GetProperty("High").GetDouble()) ] |> Map.ofList
+                for name in [ "deletion"; "insertion"; "difference" ] do
+                    let low, high = intervals |> Map.tryFind name |> Option.defaultWith (fun () -> failtest $"no interval for {name}")
+                    Expect.isTrue (low <= scalar m name && scalar m name <= high) $"{name}: {low} <= {scalar m name} <= {high}"
             let sensitivity = metric "sensitivity_n"
             Expect.equal sensitivity.Length 7 "sensitivity_n per method"
             for m in sensitivity do
