@@ -287,6 +287,8 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
                    ("stages randomised from the output: " + (stages |> Array.map (fun s -> s.Stage) |> String.concat ", ")) (Array.init stages.Length (fun i -> float (i + 1)))
                    [| { Name = "ssim"; Values = stages |> Array.map (fun s -> s.MeanSsim); Auc = nan }
                       { Name = "spearman"; Values = stages |> Array.map (fun s -> s.MeanSpearman); Auc = nan } |]
+            // final_spearman is the mean over the inputs whose correlation is defined, so its interval resamples those
+            |> withIntervals [ "final_ssim", last.Ssim; "final_spearman", last.Spearman |> Array.filter (Double.IsNaN >> not) ]
             |> withPerInput
                 [ for k, s in Array.indexed stages do
                     yield { Name = $"ssim/{s.Stage}"; Values = s.Ssim; Summarises = $"curve ssim at {k}"; Reduction = PerInputs.Mean }
@@ -324,6 +326,7 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
             let values (t: Tensor) = t.``to``(torch.ScalarType.Float64).cpu().contiguous().data<float>().ToArray()
             result [| for name, t in perInput do yield value name (mean t)
                       yield value "inputs" (float n) |] "" [||] [||]
+            |> withIntervals [ for name, t in perInput -> name, values t ]
             |> withPerInput (perInput |> List.map (fun (name, t) -> PerInputs.ofScalar name (values t)))
         | TwoWord pairs ->
             let _, test = domain.Speech |> Option.defaultWith (fun () -> failwith "two_word needs data.dataset speech_commands")
@@ -349,6 +352,7 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
             result [| value "right_share_on_first_word" (Array.average rightShare); value "cat_share_on_second_word" (Array.average catShare)
                       value "min_right_share" (Array.min rightShare); value "min_cat_share" (Array.min catShare)
                       value "pairs" (float n); value "pairs_with_both_words_in_top2" (float bothTop2) |] "" [||] [||]
+            |> withIntervals [ "right_share_on_first_word", rightShare; "cat_share_on_second_word", catShare ]
         | Roar r ->
             use maps = stored.All()
             let x, ours, random = roar plan step r kind domain network model inputs maps labels context device

@@ -117,6 +117,9 @@ let modalities =
                     if string (s.GetProperty("Name").GetString()) = "right_share_on_first_word" then
                         let v = s.GetProperty("Value").GetDouble()
                         Expect.isTrue (v >= 0.0 && v <= 1.0) "a share"
+                        // the mean share over the pairs has its interval over the pairs, which holds it
+                        let interval = m.GetProperty("Intervals").EnumerateArray() |> Seq.find (fun i -> i.GetProperty("Name").GetString() = "right_share_on_first_word")
+                        Expect.isTrue (interval.GetProperty("Low").GetDouble() <= v && v <= interval.GetProperty("High").GetDouble()) "the interval holds the mean share"
             Directory.Delete(root, true)
         }
     ]
@@ -262,6 +265,15 @@ let tests =
                     let ehr = m.GetProperty("Scalars").EnumerateArray() |> Seq.find (fun v -> v.GetProperty("Name").GetString() = "ehr")
                     let value = ehr.GetProperty("Value").GetDouble()
                     Expect.isTrue (value >= 0.0 && value <= 1.0) $"EHR in [0, 1] (got {value})"
+                // every scalar that is a mean over the inputs has its interval, and the interval holds it
+                let metric = m.GetProperty("Metric").GetString()
+                let intervals = [ for i in m.GetProperty("Intervals").EnumerateArray() -> i.GetProperty("Name").GetString(), (i.GetProperty("Low").GetDouble(), i.GetProperty("High").GetDouble()) ] |> Map.ofList
+                let expected = if metric = "effective_heat_ratio" then [ "ehr" ] else [ "final_ssim"; "final_spearman" ]
+                for name in expected do
+                    let value = m.GetProperty("Scalars").EnumerateArray() |> Seq.find (fun v -> v.GetProperty("Name").GetString() = name) |> fun v -> v.GetProperty("Value").GetDouble()
+                    match intervals.TryFind name with
+                    | Some(low, high) -> Expect.isTrue (low <= value && value <= high) $"{metric} {name}: {low} <= {value} <= {high}"
+                    | None -> failtest $"{metric}: no interval for {name}"
             Directory.Delete(root, true)
         }
 
