@@ -188,10 +188,12 @@ let private writeAt (writer: Attribution.Models.SafetensorsRowWriter) (name: str
         writer.Write(name, int64 positions.[k], t.narrow(0L, int64 k, int64 run))
         k <- k + run
 
-/// Loads a cached attribution artefact, or computes and stores it a call at a time: each call's maps go straight to
-/// their rows of the step's file, so no step's maps are ever whole in memory. For the predicted class, rows whose
-/// prediction equals the label are copied, a block at a time, from the ground-truth maps when those exist: the method's
-/// noise depends on (method, input) only, so those maps are identical.
+/// Loads a cached attribution artefact, or computes and stores it: its calls are computed (or found) as parts, then the
+/// step's file is assembled from the parts a call at a time, so no step's maps are ever whole in memory and the file
+/// being written exists only for the assembly (a run killed during the calls leaves parts to resume from, not a
+/// half-written file). For the predicted class, rows whose prediction equals the label are copied, a block at a time,
+/// from the ground-truth maps when those exist: the method's noise depends on (method, input) only, so those maps are
+/// identical.
 let attribute (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetKind) model (inputs: Tensor) (labels: int64[]) (predictions: int64[])
                       (keys: int64[]) (context: MethodContext) (groundTruth: (StoredMaps * IDictionary<string, Tensor>) option) device =
     let file = Artefacts.path "attributions" step.Hash ".safetensors"
@@ -205,44 +207,63 @@ let attribute (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetKind) 
         let total = labels.Length
         let copied = match target, groundTruth with Predicted, Some gt -> Some gt | _ -> None
         let rows = rowsToExplain target copied.IsSome labels predictions
-        // The file's tensors are declared by the first block that shows their shapes; diagnostics (small) are gathered
-        // in memory and written last.
-        let mutable writer : Attribution.Models.SafetensorsRowWriter option = None
+        let whole (t: Tensor) = Array.append [| int64 total |] t.shape.[1..]
+        // Diagnostics (a value or a few per input) are gathered in memory.
         let diagnostics = Dictionary<string, Tensor>()
-        let writerFor (blockMaps: Tensor) (blockDiagnostics: (string * Tensor) list) =
+        copied |> Option.iter (fun (_, gtDiagnostics) -> for KeyValue(k, v) in gtDiagnostics do diagnostics.[k] <- v.clone())
+        let resumed, parts =
+            forEachCall step.Name step.Hash (inputsPerCall kind) m model inputs targets keys rows options device (fun block _ blockDiagnostics ->
+                use index = torch.tensor(block |> Array.map int64)
+                for k, v in blockDiagnostics do
+                    if not (diagnostics.ContainsKey k) then diagnostics.[k] <- torch.zeros(whole v, dtype = v.dtype).DetachFromDisposeScope()
+                    diagnostics.[k].index_copy_(0L, index, v) |> ignore)
+        // The file's tensors are declared by the first block that shows the maps' shape.
+        let mutable writer : Attribution.Models.SafetensorsRowWriter option = None
+        let writerFor (blockMaps: Tensor) =
             match writer with
             | Some w -> w
             | None ->
-                let whole (t: Tensor) = Array.append [| int64 total |] t.shape.[1..]
-                for k, v in blockDiagnostics do diagnostics.[k] <- torch.zeros(whole v, dtype = v.dtype).DetachFromDisposeScope()
                 let declared =
                     struct ("maps", blockMaps.dtype, whole blockMaps)
-                    :: [ for k, v in blockDiagnostics -> struct ("diagnostic." + k, v.dtype, whole v) ]
+                    :: [ for KeyValue(k, v) in diagnostics -> struct ("diagnostic." + k, v.dtype, v.shape) ]
                 let w = new Attribution.Models.SafetensorsRowWriter(file, declared)
                 writer <- Some w
                 w
-        try
-            match copied with
-            | Some(gtMaps, gtDiagnostics) ->
-                for first, n in StoredMaps.Blocks gtMaps.Count 1024 do
-                    use block = gtMaps.Rows(first, n)
-                    let w = writerFor block [ for KeyValue(k, v) in gtDiagnostics -> k, v ]
-                    w.Write("maps", int64 first, block)
-                for KeyValue(k, v) in gtDiagnostics do diagnostics.[k].copy_(v) |> ignore
-            | None -> ()
-            let resumed, parts =
-                forEachCall step.Name step.Hash (inputsPerCall kind) m model inputs targets keys rows options device (fun block blockMaps blockDiagnostics ->
-                    let w = writerFor blockMaps blockDiagnostics
-                    writeAt w "maps" block blockMaps
-                    use index = torch.tensor(block |> Array.map int64)
-                    for k, v in blockDiagnostics do diagnostics.[k].index_copy_(0L, index, v) |> ignore)
-            let w = writer |> Option.defaultWith (fun () -> failwith $"{step.Name}: no inputs to explain")
-            for KeyValue(k, v) in diagnostics do w.Write("diagnostic." + k, 0L, v)
-            let seconds = clock.Elapsed.TotalSeconds + resumed
-            // noise_seed: the method seed as a plain integer, from which each input's generator seed follows (docs/methods.md,
-            // "Randomness and batching"), so that a verifier outside .NET can draw the same noise.
-            w.Commit(readOnlyDict [ "method", m.Describe(); "target", targetName target; "seconds", string seconds; "noise_seed", string options.Seed ])
-            for part in parts do File.Delete part
-            StoredMaps file, (diagnostics :> IDictionary<string, Tensor>), seconds, false
-        finally
-            writer |> Option.iter (fun w -> w.Dispose())
+        let assembled =
+            try
+                match copied with
+                | Some(gtMaps, _) ->
+                    for first, n in StoredMaps.Blocks gtMaps.Count 1024 do
+                        use block = gtMaps.Rows(first, n)
+                        (writerFor block).Write("maps", int64 first, block)
+                | None -> ()
+                let complete =
+                    List.zip (calls (inputsPerCall kind) rows) parts
+                    |> List.forall (fun ((_, block), part) ->
+                        use scope = torch.NewDisposeScope()
+                        match tryLoadMaps part with
+                        | Some(blockMaps, _, _) -> writeAt (writerFor blockMaps) "maps" block blockMaps; true
+                        | None -> false)
+                if complete then
+                    let w = writer |> Option.defaultWith (fun () -> failwith $"{step.Name}: no inputs to explain")
+                    for KeyValue(k, v) in diagnostics do w.Write("diagnostic." + k, 0L, v)
+                    let seconds = clock.Elapsed.TotalSeconds + resumed
+                    // noise_seed: the method seed as a plain integer, from which each input's generator seed follows (docs/methods.md,
+                    // "Randomness and batching"), so that a verifier outside .NET can draw the same noise.
+                    w.Commit(readOnlyDict [ "method", m.Describe(); "target", targetName target; "seconds", string seconds; "noise_seed", string options.Seed ])
+                    for part in parts do File.Delete part
+                    Some(StoredMaps file, (diagnostics :> IDictionary<string, Tensor>), seconds, false)
+                else
+                    // Whatever parts this process still wrote are the stored step's rows: not needed once it is stored.
+                    for part in parts do (try File.Delete part with :? IOException -> ())
+                    None
+            finally
+                writer |> Option.iter (fun w -> w.Dispose())
+        match assembled with
+        | Some result -> result
+        | None ->
+            // A part went between its call and the assembly: another process running the same spec on this cache stored
+            // the step and removed its parts. Its file holds the same maps.
+            match tryStored file with
+            | Some(maps, stored, seconds) -> maps, stored, seconds, true
+            | None -> failwith $"{step.Name}: a stored call of this step disappeared from the cache {Artefacts.root ()} before the step was assembled, and no other process stored the step; run again"
