@@ -155,14 +155,16 @@ let roar (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (domain: Dom
 let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKind) (model: torch.nn.Module<Tensor, Tensor>)
                          (inputs: Tensor) (stored: StoredMaps) (classes: int64[]) (labels: int64[]) (boxes: IReadOnlyList<Attribution.Data.IRegion> option) (context: MethodContext)
                          (domain: Domain.Domain) (network: torch.nn.Module<Tensor, Tensor>) (rows: int64[]) device =
-    // Text: the explained rows' tokens and real lengths, and each token's score (the sum over its embedding coordinates).
-    let tokensOf () =
+    // Text: the model and the explained rows' tokens and real lengths.
+    let textOf () =
         match domain.View rows, network with
-        | Domain.TextView(tokens, lengths, _), (:? Attribution.Models.TextModel as text) ->
-            use maps = stored.All()
-            let scores = Attribution.Methods.TokenScores.Sum(maps.reshape(maps.shape.[0], tokens.shape.[1], -1L), lengths)
-            text, tokens, lengths, scores
+        | Domain.TextView(tokens, lengths, _), (:? Attribution.Models.TextModel as text) -> text, tokens, lengths
         | _ -> failwith "token metrics need a text dataset and a text model"
+    // A block of texts: their tokens, real lengths and each token's score (the sum over its embedding coordinates).
+    let tokenBlock (tokens: Tensor) (lengths: Tensor) (first: int, n: int) =
+        use maps = stored.Rows(first, n)
+        let t, l = tokens.narrow(0L, int64 first, int64 n), lengths.narrow(0L, int64 first, int64 n)
+        t, l, Attribution.Methods.TokenScores.Sum(maps.reshape(int64 n, tokens.shape.[1], -1L), l)
     let file = Artefacts.path "metrics" step.Hash ".json"
     fst <| Artefacts.jsonOrCompute file (fun () ->
         let name = Catalogue.metricName metric
@@ -194,8 +196,14 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
         Progress.say $"{step.Name}: {classes.Length} inputs"
         match metric with
         | InsertionDeletion _ when domain.Modality = Modality.Text ->
-            let text, tokens, lengths, scores = tokensOf ()
-            let r = Attribution.Metrics.TokenInsertionDeletion().Evaluate(text, tokens, lengths, scores, targets, seed, device, plan.Spec.Explain.BatchSize)
+            let text, tokens, lengths = textOf ()
+            let metric, batch = Attribution.Metrics.TokenInsertionDeletion(), plan.Spec.Explain.BatchSize
+            use tieBreak = new torch.Generator(uint64 seed, torch.CPU)
+            let r =
+                InsertionDeletionScores.Concatenate
+                    [| for first, n in StoredMaps.Blocks stored.Count (alignedBlock [ metric.InputsPerChunk batch ] 1024) ->
+                         let t, l, scores = tokenBlock tokens lengths (first, n)
+                         metric.Evaluate(text, t, l, scores, targets.narrow(0L, int64 first, int64 n), tieBreak, device, batch) |]
             result [| value "deletion" r.Deletion.MeanAuc; value "insertion" r.Insertion.MeanAuc; value "difference" r.Difference |]
                    "fraction of the input's tokens changed to <unk> (most important first)" r.Deletion.Fractions
                    [| { Name = "deletion"; Values = meanCurve r.Deletion.Curves; Auc = r.Deletion.MeanAuc }
@@ -204,10 +212,16 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
             |> withPerInput [ PerInputs.ofScalar "deletion" r.Deletion.Auc; PerInputs.ofScalar "insertion" r.Insertion.Auc
                               PerInputs.ofScalar "difference" (Array.map2 (-) r.Insertion.Auc r.Deletion.Auc) ]
         | SensitivityN(masks, points) when domain.Modality = Modality.Text ->
-            let text, tokens, lengths, scores = tokensOf ()
-            // N on the log grid up to 80% of the median real length; inputs with at most N tokens are skipped at that N.
+            let text, tokens, lengths = textOf ()
+            // N on the log grid up to 80% of the median real length (of all the texts); texts with at most N tokens are skipped at that N.
             let sizes = Attribution.Metrics.TokenSensitivityN.DefaultSizes(lengths, points)
-            let r = Attribution.Metrics.TokenSensitivityN(sizes, masks).Evaluate(text, tokens, lengths, scores, targets, seed, device, plan.Spec.Explain.BatchSize)
+            let sensitivity, batch = Attribution.Metrics.TokenSensitivityN(sizes, masks), plan.Spec.Explain.BatchSize
+            // Every block draws the same keys (one generator per call, seeded alike); blocks keep the engine's chunks.
+            let r =
+                TokenSensitivityNResult.Concatenate
+                    [| for first, n in StoredMaps.Blocks stored.Count (alignedBlock [ sensitivity.InputsPerChunk batch; int64 batch ] 1024) ->
+                         let t, l, scores = tokenBlock tokens lengths (first, n)
+                         sensitivity.Evaluate(text, t, l, scores, targets.narrow(0L, int64 first, int64 n), seed, device, batch) |]
             let valid = r.MeanCorrelation |> Array.filter (Double.IsNaN >> not)
             result [| value "mean_correlation" (if valid.Length = 0 then nan else Array.average valid) |] "N (tokens set to <unk>)" (r.Sizes |> Array.map _.X)
                    [| { Name = "correlation"; Values = r.MeanCorrelation; Auc = nan } |]

@@ -60,6 +60,21 @@ public sealed class TokenInsertionDeletion
     public InsertionDeletionScores Evaluate(TextModel model, Tensor tokens, Tensor lengths, Tensor scores, Tensor targets,
                                             long seed, Device device, int batchSize = 1024)
     {
+        using var generator = new Generator((ulong)seed, CPU);
+        return Evaluate(model, tokens, lengths, scores, targets, generator, device, batchSize);
+    }
+
+    /// <summary>How many texts' steps go through the model together.</summary>
+    public long InputsPerChunk(int batchSize = 1024) => Math.Max(1, batchSize / (Steps + 1));
+
+    /// <summary>
+    /// <see cref="Evaluate(TextModel, Tensor, Tensor, Tensor, Tensor, long, Device, int)"/> with ties broken by draws from
+    /// <paramref name="tieBreak"/>: texts evaluated a block at a time from one generator (blocks a multiple of
+    /// <see cref="InputsPerChunk"/>) get the curves of all of them at once.
+    /// </summary>
+    public InsertionDeletionScores Evaluate(TextModel model, Tensor tokens, Tensor lengths, Tensor scores, Tensor targets,
+                                            Generator tieBreak, Device device, int batchSize = 1024)
+    {
         ArgumentNullException.ThrowIfNull(model);
         Check(tokens, lengths, scores);
         if (targets.dim() != 1 || targets.shape[0] != tokens.shape[0])
@@ -69,11 +84,11 @@ public sealed class TokenInsertionDeletion
         var x = tokens.cpu();
         var l = lengths.cpu().to(ScalarType.Int64);
         var t = targets.cpu().to(ScalarType.Int64);
-        var ranks = TokenRanking.MostImportantFirst(scores, l, seed);
+        var ranks = TokenRanking.MostImportantFirst(scores, l, tieBreak);
         var fractions = Fractions;
         long b = x.shape[0];
         int stepsPerInput = Steps + 1;
-        long inputsPerChunk = Math.Max(1, batchSize / stepsPerInput);
+        long inputsPerChunk = InputsPerChunk(batchSize);
 
         GameCurves Play(PerturbationGame game)
         {

@@ -10,7 +10,18 @@ namespace Attribution.Metrics;
 /// <param name="MeanCorrelation">Per size, the mean over the texts whose correlation is defined (NaN if none).</param>
 /// <param name="Undefined">Per size, texts evaluated but left out of the mean (a constant side).</param>
 /// <param name="Skipped">Per size, texts not evaluated because the size is below 1 or reaches their length.</param>
-public sealed record TokenSensitivityNResult(TokenSubsetSize[] Sizes, double[][] Correlations, double[] MeanCorrelation, int[] Undefined, int[] Skipped);
+public sealed record TokenSensitivityNResult(TokenSubsetSize[] Sizes, double[][] Correlations, double[] MeanCorrelation, int[] Undefined, int[] Skipped)
+{
+    /// <summary>The results of blocks of texts (same sizes and masks), in order, as one set.</summary>
+    public static TokenSensitivityNResult Concatenate(IReadOnlyList<TokenSensitivityNResult> blocks)
+    {
+        var sizes = blocks[0].Sizes;
+        var correlations = Enumerable.Range(0, sizes.Length).Select(k => blocks.SelectMany(b => b.Correlations[k]).ToArray()).ToArray();
+        var skipped = Enumerable.Range(0, sizes.Length).Select(k => blocks.Sum(b => b.Skipped[k])).ToArray();
+        return new(sizes, correlations, TokenSensitivityN.MeansOfDefined(correlations),
+                   correlations.Select((r, k) => r.Count(double.IsNaN) - skipped[k]).ToArray(), skipped);
+    }
+}
 
 /// <summary>
 /// Sensitivity-N on tokens (Ancona et al. 2018, Sec. 4; for text as InputIBA, Zhang et al. 2021, Sec. 4.4.1). For each
@@ -102,7 +113,7 @@ public sealed class TokenSensitivityN
         var reference = Training.Logits(model, x, model.Classify, device, batchSize).to(ScalarType.Float64).gather(1, t);  // [B, 1]
         using var generator = new Generator((ulong)seed, CPU);
         long b = x.shape[0], m = MasksPerN;
-        long inputsPerChunk = Math.Max(1, batchSize / m);
+        long inputsPerChunk = InputsPerChunk(batchSize);
         var correlations = new double[sizes.Length][];
         var skipped = new int[sizes.Length];
         for (int k = 0; k < sizes.Length; k++)
@@ -110,12 +121,14 @@ public sealed class TokenSensitivityN
             using var sizeScope = NewDisposeScope();
             var keys = rand([m, x.shape[1]], generator: generator);
             correlations[k] = Enumerable.Repeat(double.NaN, (int)b).ToArray();
-            var active = Enumerable.Range(0, (int)b).Where(i => sizes[k].For(lengthsOf[i]) is not null).ToArray();
-            skipped[k] = (int)b - active.Length;
-            for (int start = 0; start < active.Length; start += (int)inputsPerChunk)
+            skipped[k] = Enumerable.Range(0, (int)b).Count(i => sizes[k].For(lengthsOf[i]) is null);
+            // Chunks are fixed stretches of the texts (the texts too short for this size left out of each), so that a
+            // set evaluated a block at a time puts the same texts through the model together.
+            for (long start = 0; start < b; start += inputsPerChunk)
             {
                 using var chunkScope = NewDisposeScope();
-                var chunk = active.Skip(start).Take((int)inputsPerChunk).ToArray();
+                var chunk = Enumerable.Range((int)start, (int)Math.Min(inputsPerChunk, b - start)).Where(i => sizes[k].For(lengthsOf[i]) is not null).ToArray();
+                if (chunk.Length == 0) continue;
                 long n = chunk.Length;
                 var index = tensor(chunk.Select(i => (long)i).ToArray());
                 var counts = tensor(chunk.Select(i => sizes[k].For(lengthsOf[i])!.Value).ToArray());
@@ -129,8 +142,14 @@ public sealed class TokenSensitivityN
                 for (int j = 0; j < chunk.Length; j++) correlations[k][chunk[j]] = r[j];
             }
         }
-        var means = correlations.Select(r => r.Where(v => !double.IsNaN(v)).DefaultIfEmpty(double.NaN).Average()).ToArray();
         var undefined = correlations.Select((r, k) => r.Count(double.IsNaN) - skipped[k]).ToArray();
-        return new TokenSensitivityNResult(sizes, correlations, means, undefined, skipped);
+        return new TokenSensitivityNResult(sizes, correlations, MeansOfDefined(correlations), undefined, skipped);
     }
+
+    /// <summary>How many texts' masked copies go through the model together.</summary>
+    public long InputsPerChunk(int batchSize = 1024) => Math.Max(1, batchSize / MasksPerN);
+
+    /// <summary>Per size, the mean over the texts whose correlation is defined.</summary>
+    internal static double[] MeansOfDefined(double[][] correlations) =>
+        correlations.Select(r => r.Where(v => !double.IsNaN(v)).DefaultIfEmpty(double.NaN).Average()).ToArray();
 }

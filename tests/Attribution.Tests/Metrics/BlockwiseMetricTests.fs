@@ -24,6 +24,18 @@ let private blocks (total: int64) (size: int64) = [ for first in 0L .. size .. t
 let private sameBits (a: float[]) (b: float[]) what =
     Expect.equal (a |> Array.map BitConverter.DoubleToInt64Bits) (b |> Array.map BitConverter.DoubleToInt64Bits) what
 
+let private textWeights = Array.init 30 (fun i -> if i < 2 then 0f else float32 ((i * 7) % 11) - 5f)
+
+/// 13 texts of up to 12 tokens (ids 2..29, padding 0; lengths 0..12), token scores with many ties, random targets.
+let private textSet (seed: int) =
+    use g = new Generator(uint64 seed, CPU)
+    let lengths = randint(0L, 13L, [| 13L |], generator = g)
+    let positions = arange(12L).unsqueeze(0L)
+    let real = positions.lt(lengths.unsqueeze(1L))
+    let tokens = randint(2L, 30L, [| 13L; 12L |], generator = g).masked_fill(real.logical_not(), Scalar.op_Implicit 0L)
+    let scores = randint(0L, 3L, [| 13L; 12L |], generator = g).``to``(ScalarType.Float64)
+    {| Tokens = tokens; Lengths = lengths; Scores = scores; Targets = randint(0L, 2L, [| 13L |], generator = g) |}
+
 [<Tests>]
 let tests =
     testList "metrics in blocks" [
@@ -106,5 +118,41 @@ let tests =
             sameBits joined.Ehr whole.Ehr "per input"
             Expect.equal joined.Excluded whole.Excluded "exclusions"
             Expect.equal (BitConverter.DoubleToInt64Bits joined.Mean) (BitConverter.DoubleToInt64Bits whole.Mean) "mean"
+        }
+
+        test "token insertion/deletion: blocks (a multiple of InputsPerChunk) give each text the whole set's curves and AUCs, bit for bit" {
+            use scope = NewDisposeScope()
+            let texts = textSet 21
+            let model = new TokenMetricsTests.AdditiveTextNet(textWeights)
+            let metric = TokenInsertionDeletion()
+            let batch = 42
+            let chunk = metric.InputsPerChunk batch
+            Expect.equal chunk 2L "42 texts' steps per batch / 21 steps per text"
+            let whole = metric.Evaluate(model, texts.Tokens, texts.Lengths, texts.Scores, texts.Targets, 23L, CPU, batch)
+            for size in [ chunk; 3L * chunk ] do
+                use g = new Generator(23UL, CPU)
+                let parts = [| for first, n in blocks 13L size -> metric.Evaluate(model, texts.Tokens.narrow(0L, first, n), texts.Lengths.narrow(0L, first, n), texts.Scores.narrow(0L, first, n), texts.Targets.narrow(0L, first, n), g, CPU, batch) |]
+                let joined = InsertionDeletionScores.Concatenate parts
+                sameBits joined.Deletion.Auc whole.Deletion.Auc $"deletion AUCs, blocks of {size}"
+                sameBits joined.Insertion.Auc whole.Insertion.Auc $"insertion AUCs, blocks of {size}"
+                sameBits (Array.concat joined.Insertion.Curves) (Array.concat whole.Insertion.Curves) "insertion curves"
+        }
+
+        test "token Sensitivity-N: blocks draw the same keys and give the whole set's correlations, means and skipped counts" {
+            use scope = NewDisposeScope()
+            let texts = textSet 22
+            let model = new TokenMetricsTests.AdditiveTextNet(textWeights)
+            let metric = TokenSensitivityN(TokenSensitivityN.DefaultSizes(texts.Lengths, 4), 5)
+            let batch = 10
+            let whole = metric.Evaluate(model, texts.Tokens, texts.Lengths, texts.Scores, texts.Targets, 29L, CPU, batch)
+            Expect.isGreaterThan (Array.sum whole.Skipped) 0 "some texts are too short for some sizes, so skipped counts are summed across blocks"
+            for size in [ 10L; 20L ] do
+                let parts = [| for first, n in blocks 13L size -> metric.Evaluate(model, texts.Tokens.narrow(0L, first, n), texts.Lengths.narrow(0L, first, n), texts.Scores.narrow(0L, first, n), texts.Targets.narrow(0L, first, n), 29L, CPU, batch) |]
+                let joined = TokenSensitivityNResult.Concatenate parts
+                for k in 0 .. whole.Sizes.Length - 1 do
+                    sameBits joined.Correlations.[k] whole.Correlations.[k] $"size {k}: correlations, blocks of {size}"
+                sameBits joined.MeanCorrelation whole.MeanCorrelation "means"
+                Expect.equal joined.Skipped whole.Skipped "skipped"
+                Expect.equal joined.Undefined whole.Undefined "undefined"
         }
     ]

@@ -128,7 +128,7 @@ let private insertionDeletionTests =
             use scope = NewDisposeScope()
             let model = new AdditiveTextNet(weights)
             let flat = zeros([| int64 rows.Length; int64 width |], dtype = ScalarType.Float64)
-            let run seed batch = TokenInsertionDeletion().Evaluate(model, tokensT (), lengthsT (), flat, targetsT (), seed, CPU, batch)
+            let run (seed: int64) (batch: int) = TokenInsertionDeletion().Evaluate(model, tokensT (), lengthsT (), flat, targetsT (), seed, CPU, batch)
             let a, b, c = run 4L 1024, run 4L 1024, run 5L 1024
             Expect.sequenceEqual (Array.concat a.Deletion.Curves) (Array.concat b.Deletion.Curves) "same seed, deletion"
             Expect.sequenceEqual (Array.concat a.Insertion.Curves) (Array.concat b.Insertion.Curves) "same seed, insertion"
