@@ -149,9 +149,9 @@ let roar (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (domain: Dom
     Array.ofList fractions, Array.ofList ours, Array.ofList random
 
 /// A per-method metric (insertion/deletion, Sensitivity-N, randomisation, certainty) on the maps of the
-/// explained class, cached as JSON by the step's hash. Insertion/deletion, Sensitivity-N and EHR on images read the maps
-/// a block of inputs at a time (the numbers are those of the whole set: see alignedBlock); the text metrics, explanation
-/// certainty (one estimate pooled over all pixels of all inputs), ROAR and a user's engine metric read them whole.
+/// explained class, cached as JSON by the step's hash. Insertion/deletion, Sensitivity-N (images and text) and EHR read
+/// the maps a block of inputs at a time (the numbers are those of the whole set: see alignedBlock); explanation certainty
+/// (one estimate pooled over all pixels of all inputs), ROAR and a user's engine metric read them whole.
 let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKind) (model: torch.nn.Module<Tensor, Tensor>)
                          (inputs: Tensor) (stored: StoredMaps) (classes: int64[]) (labels: int64[]) (boxes: IReadOnlyList<Attribution.Data.IRegion> option) (context: MethodContext)
                          (domain: Domain.Domain) (network: torch.nn.Module<Tensor, Tensor>) (rows: int64[]) device =
