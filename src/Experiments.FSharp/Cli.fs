@@ -145,9 +145,9 @@ let private benchOptions (args: ParseResults<BenchArgs>) =
 let private dispatch (command: ParseResults<Command>) =
     match command.GetSubCommand() with
     | List args when args.Contains Markdown ->
-        for name, table in Catalogue.markdown () do printfn "<!-- generated: %s (attribution list --markdown) -->\n%s\n<!-- end of generated %s -->\n" name table name
+        for name, table in CatalogueText.markdown () do printfn "<!-- generated: %s (attribution list --markdown) -->\n%s\n<!-- end of generated %s -->\n" name table name
         ExitCode.Ok
-    | List _ -> printfn "%s" (Catalogue.describe ()); ExitCode.Ok
+    | List _ -> printfn "%s" (CatalogueText.describe ()); ExitCode.Ok
     | Validate args ->
         withSpecs (args.GetResult(SpecArgs.Specs, defaultValue = [])) (args.GetResults SpecArgs.Only) (fun d ->
             printfn "%s: valid (%d methods, %d metrics)" d.Spec.Name d.Spec.Methods.Length d.Spec.Metrics.Length)

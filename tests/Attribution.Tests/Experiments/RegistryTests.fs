@@ -158,7 +158,7 @@ let tests =
                 match Validate.text "r.yaml" (spec "spam_assassin" "text_cnn" "") with
                 | Error errors -> Expect.exists errors (fun e -> e.Path = "methods[1].method" && e.Message.Contains "image pixels") (SpecError.formatAll errors)
                 | Ok _ -> failtest "the entry's facts say images only"
-                Expect.stringContains (Catalogue.describe ()) "constant_map" "list shows it"
+                Expect.stringContains (CatalogueText.describe ()) "constant_map" "list shows it"
                 Expect.stringContains (Yaml.render (match Yaml.parseText "r.yaml" (spec "fashion_mnist" "fashion_cnn" "    weight: 3\n") with Ok s -> s | Error e -> failtest (SpecError.formatAll e))) "method: constant_map, weight: 3" "and writes it back")
         }
 
@@ -224,7 +224,7 @@ let docs =
     testList "registry docs" [
         test "docs/dsl.md's tables of methods, samplers and metrics are the registry's, every entry with its parameters" {
             let doc = File.ReadAllText(Path.Combine(repoRoot, "docs", "dsl.md")).Replace("\r\n", "\n")
-            for name, table in Catalogue.markdown () do
+            for name, table in CatalogueText.markdown () do
                 let opening = $"<!-- generated: {name} (attribution list --markdown) -->\n"
                 let closing = $"\n<!-- end of generated {name} -->"
                 let start = doc.IndexOf opening

@@ -381,7 +381,7 @@ let tests =
           testList
               "catalogue"
               [ test "describe lists every method, sampler and metric with its parameters and defaults" {
-                    let text = Catalogue.describe ()
+                    let text = CatalogueText.describe ()
                     for name in (Catalogue.methodNames ()) @ (Catalogue.samplerNames ()) @ (Catalogue.metricNames ()) do
                         Expect.stringContains text name name
                     Expect.stringContains text "Gat et al. 2022, Eq. 13" "citation"
