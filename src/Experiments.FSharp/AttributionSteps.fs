@@ -232,10 +232,7 @@ let attribute (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetKind) 
         let assembled =
             try
                 match copied with
-                | Some(gtMaps, _) ->
-                    for first, n in StoredMaps.Blocks gtMaps.Count 1024 do
-                        use block = gtMaps.Rows(first, n)
-                        (writerFor block).Write("maps", int64 first, block)
+                | Some(gtMaps, _) -> gtMaps.MapBlocks(1024, fun first _ block -> (writerFor block).Write("maps", int64 first, block)) |> ignore
                 | None -> ()
                 let complete =
                     List.zip (calls (inputsPerCall kind) rows) parts

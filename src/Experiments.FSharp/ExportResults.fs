@@ -143,7 +143,7 @@ let private diagnosticSentence (name: string) =
 /// never whole in memory), with new metadata; returns each tensor's name, dtype and shape.
 let private copyInBlocks (source: string) (target: string) (metadata: (string * string) list) =
     use reader = new Attribution.Models.SafetensorsRows(source)
-    let declared = [ for name in reader.Names -> name, (use probe = reader.Read(name, 0L, 0L) in probe.dtype), reader.Shape name ]
+    let declared = [ for name in reader.Names -> name, reader.Type name, reader.Shape name ]
     use writer = new Attribution.Models.SafetensorsRowWriter(target, [ for n, d, s in declared -> struct (n, d, s) ])
     for name, _, shape in declared do
         for first, n in StoredMaps.Blocks (int shape.[0]) 1024 do

@@ -46,14 +46,12 @@ let negativePerturbation (plan: Plan) (step: Step) (np: NegativePerturbationSpec
         let maskedPredictions (stored: StoredMaps) =
             use tieBreak = new torch.Generator(uint64 seed, torch.CPU)
             let parts =
-                [| for first, n in StoredMaps.Blocks stored.Count npBlock ->
-                     use block = stored.Rows(first, n)
-                     domain.MaskedPredictions model rows.[first .. first + n - 1] block np.Fractions np.MaskValue tieBreak device |]
+                stored.MapBlocks(npBlock, fun first n block ->
+                    domain.MaskedPredictions model rows.[first .. first + n - 1] block np.Fractions np.MaskValue tieBreak device)
             let all = torch.cat(parts, 1L)
             for p in parts do p.Dispose()
             all
-        let curve name (targetMaps: StoredMaps) (reference: Tensor) =
-            use masked = maskedPredictions targetMaps
+        let curve name (masked: Tensor) (reference: Tensor) =
             let values = Attribution.Metrics.NegativePerturbation.AgreementPercent(masked, reference)
             // Per input: 100 where the masked prediction agrees, at each fraction, and its AUC; their mean is the AUC.
             use agree = masked.eq(reference.unsqueeze(0L)).``to``(torch.ScalarType.Float64).mul(torch.tensor(100.0)).t().contiguous()
@@ -65,12 +63,16 @@ let negativePerturbation (plan: Plan) (step: Step) (np: NegativePerturbationSpec
         Progress.say $"{step.Name}: masking {np.Fractions.Length} fractions of {labels.Length} inputs"
         let curves =
             [| match maps.TryGetValue GroundTruth with
-               | true, m -> yield curve "accuracy_gt" m labelTensor
+               | true, m ->
+                   use masked = maskedPredictions m
+                   yield curve "accuracy_gt" masked labelTensor
                | _ -> ()
                match maps.TryGetValue Predicted with
                | true, m ->
-                   yield curve "accuracy_predicted" m labelTensor
-                   yield curve "consistency" m predictionTensor
+                   // one masking of the predicted class's maps, read against the labels and against the predictions
+                   use masked = maskedPredictions m
+                   yield curve "accuracy_predicted" masked labelTensor
+                   yield curve "consistency" masked predictionTensor
                | _ -> () |]
         { Fractions = fractions; Curves = curves |> Array.map (fun (c, _, _) -> c); Intervals = curves |> Array.map (fun (_, i, _) -> i)
           PerInput = curves |> Array.map (fun (_, _, p) -> p) })
@@ -161,8 +163,7 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
         | Domain.TextView(tokens, lengths, _), (:? Attribution.Models.TextModel as text) -> text, tokens, lengths
         | _ -> failwith "token metrics need a text dataset and a text model"
     // A block of texts: their tokens, real lengths and each token's score (the sum over its embedding coordinates).
-    let tokenBlock (tokens: Tensor) (lengths: Tensor) (first: int, n: int) =
-        use maps = stored.Rows(first, n)
+    let tokenBlock (tokens: Tensor) (lengths: Tensor) (first: int) (n: int) (maps: Tensor) =
         let t, l = tokens.narrow(0L, int64 first, int64 n), lengths.narrow(0L, int64 first, int64 n)
         t, l, Attribution.Methods.TokenScores.Sum(maps.reshape(int64 n, tokens.shape.[1], -1L), l)
     let file = Artefacts.path "metrics" step.Hash ".json"
@@ -201,9 +202,9 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
             use tieBreak = new torch.Generator(uint64 seed, torch.CPU)
             let r =
                 InsertionDeletionScores.Concatenate
-                    [| for first, n in StoredMaps.Blocks stored.Count (alignedBlock [ metric.InputsPerChunk batch ] 1024) ->
-                         let t, l, scores = tokenBlock tokens lengths (first, n)
-                         metric.Evaluate(text, t, l, scores, targets.narrow(0L, int64 first, int64 n), tieBreak, device, batch) |]
+                    (stored.MapBlocks(alignedBlock [ metric.InputsPerChunk batch ] 1024, fun first n maps ->
+                        let t, l, scores = tokenBlock tokens lengths first n maps
+                        metric.Evaluate(text, t, l, scores, targets.narrow(0L, int64 first, int64 n), tieBreak, device, batch)))
             result [| value "deletion" r.Deletion.MeanAuc; value "insertion" r.Insertion.MeanAuc; value "difference" r.Difference |]
                    "fraction of the input's tokens changed to <unk> (most important first)" r.Deletion.Fractions
                    [| { Name = "deletion"; Values = meanCurve r.Deletion.Curves; Auc = r.Deletion.MeanAuc }
@@ -219,9 +220,9 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
             // Every block draws the same keys (one generator per call, seeded alike); blocks keep the engine's chunks.
             let r =
                 TokenSensitivityNResult.Concatenate
-                    [| for first, n in StoredMaps.Blocks stored.Count (alignedBlock [ sensitivity.InputsPerChunk batch; int64 batch ] 1024) ->
-                         let t, l, scores = tokenBlock tokens lengths (first, n)
-                         sensitivity.Evaluate(text, t, l, scores, targets.narrow(0L, int64 first, int64 n), seed, device, batch) |]
+                    (stored.MapBlocks(alignedBlock [ sensitivity.InputsPerChunk batch; int64 batch ] 1024, fun first n maps ->
+                        let t, l, scores = tokenBlock tokens lengths first n maps
+                        sensitivity.Evaluate(text, t, l, scores, targets.narrow(0L, int64 first, int64 n), seed, device, batch)))
             let valid = r.MeanCorrelation |> Array.filter (Double.IsNaN >> not)
             result [| value "mean_correlation" (if valid.Length = 0 then nan else Array.average valid) |] "N (tokens set to <unk>)" (r.Sizes |> Array.map _.X)
                    [| { Name = "correlation"; Values = r.MeanCorrelation; Auc = nan } |]
@@ -234,9 +235,8 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
             let round (substrate: Attribution.Metrics.Substrate) =
                 use tieBreak = new torch.Generator(uint64 seed, torch.CPU)
                 InsertionDeletionScores.Concatenate
-                    [| for first, n in StoredMaps.Blocks stored.Count block ->
-                         use maps = stored.Rows(first, n)
-                         metric.Evaluate(model, inputs.narrow(0L, int64 first, int64 n), maps, targets.narrow(0L, int64 first, int64 n), substrate, tieBreak, device) |]
+                    (stored.MapBlocks(block, fun first n maps ->
+                        metric.Evaluate(model, inputs.narrow(0L, int64 first, int64 n), maps, targets.narrow(0L, int64 first, int64 n), substrate, tieBreak, device)))
             let averaged = AveragedInsertionDeletion [| round (Substrate.Black() :> Substrate); round (Substrate.Blurred sigma) |]
             let rounds = averaged.Rounds |> Seq.toArray
             let fractions = rounds.[0].Deletion.Fractions
@@ -274,9 +274,8 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
             let block = alignedBlock [ 1024L; sensitivity.InputsPerChunk() ] 1024
             let r =
                 SensitivityNResult.Concatenate
-                    [| for first, n in StoredMaps.Blocks stored.Count block ->
-                         use maps = stored.Rows(first, n)
-                         sensitivity.Evaluate(model, inputs.narrow(0L, int64 first, int64 n), maps, targets.narrow(0L, int64 first, int64 n), seed, device) |]
+                    (stored.MapBlocks(block, fun first n maps ->
+                        sensitivity.Evaluate(model, inputs.narrow(0L, int64 first, int64 n), maps, targets.narrow(0L, int64 first, int64 n), seed, device)))
             let valid = r.MeanCorrelation |> Array.filter (Double.IsNaN >> not)
             result [| value "mean_correlation" (if valid.Length = 0 then nan else Array.average valid) |] "N (pixels masked)" (r.N |> Array.map float)
                    [| { Name = "correlation"; Values = r.MeanCorrelation; Auc = nan } |]
@@ -315,9 +314,8 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
             let boxes = boxes |> Option.defaultWith (fun () -> failwith "effective_heat_ratio needs a dataset with boxes (fashion_canvas)")
             let r =
                 EffectiveHeatRatioResult.Concatenate
-                    [| for first, n in StoredMaps.Blocks stored.Count 1024 ->
-                         use maps = stored.Rows(first, n)
-                         Attribution.Metrics.EffectiveHeatRatio().Evaluate(maps, [| for i in first .. first + n - 1 -> boxes.[i] |]) |]
+                    (stored.MapBlocks(1024, fun first n maps ->
+                        Attribution.Metrics.EffectiveHeatRatio().Evaluate(maps, [| for i in first .. first + n - 1 -> boxes.[i] |])))
             let scored = r.Ehr |> Array.filter (Double.IsNaN >> not)
             let meanRatio = Array.init r.Quantiles.Length (fun q -> r.Ratios |> Array.filter (fun row -> row.Length > q && not (Double.IsNaN row.[q])) |> fun rows -> if rows.Length = 0 then nan else rows |> Array.averageBy (fun row -> row.[q]))
             result [| value "ehr" r.Mean; value "inputs_scored" (float scored.Length); value "inputs_excluded" (float r.Excluded) |]

@@ -32,6 +32,12 @@ type StoredMaps(file: string) =
     /// pooled estimator, a user's engine metric) and for tests. Holds N maps in memory.
     member this.All() : torch.Tensor = this.Rows(0, count)
 
+    /// `f first count maps` for each block of `size` inputs in order, the block's maps disposed after it returns.
+    member this.MapBlocks(size: int, f: int -> int -> torch.Tensor -> 'a) : 'a[] =
+        [| for first, n in StoredMaps.Blocks count size ->
+             use maps = this.Rows(first, n)
+             f first n maps |]
+
     /// The blocks of `size` inputs (the last may be shorter) that cover the maps: (first, count) each.
     static member Blocks (total: int) (size: int) =
         if size < 1 then invalidArg "size" $"a block holds at least one input; got {size}"

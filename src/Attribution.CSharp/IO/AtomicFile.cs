@@ -28,13 +28,7 @@ public static class AtomicFile
         ArgumentNullException.ThrowIfNull(write);
         if (string.IsNullOrWhiteSpace(path))
             throw new ArgumentException("AtomicFile.Write needs a file path; got an empty string.", nameof(path));
-        var full = Path.GetFullPath(path);
-        if (Directory.Exists(full))
-            throw new ArgumentException($"AtomicFile.Write: '{full}' is a folder; pass the path of a file inside it.", nameof(path));
-        var folder = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(folder);
-        // Hidden, unique name: two writers of the same target never share a temporary file.
-        var temp = Path.Combine(folder, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}{TempSuffix}");
+        var temp = Temporary(path, "AtomicFile.Write");
         try
         {
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
@@ -42,14 +36,13 @@ public static class AtomicFile
                 write(stream);
                 stream.Flush(flushToDisk: true);
             }
-            File.Move(temp, full, overwrite: true);
+            Publish(temp, path);
         }
         catch
         {
             TryDelete(temp);
             throw;
         }
-        SyncFolder(folder);
     }
 
     /// <summary>Writes UTF-8 text (no byte-order mark) atomically.</summary>
@@ -70,13 +63,16 @@ public static class AtomicFile
     /// A fresh temporary path beside <paramref name="path"/> (creating its folder), for a writer that cannot write in one
     /// pass through <see cref="Write"/> (it seeks); hand it to <see cref="Publish"/> once it is complete, or delete it.
     /// </summary>
-    public static string TemporaryBeside(string path)
+    public static string TemporaryBeside(string path) => Temporary(path, "AtomicFile");
+
+    private static string Temporary(string path, string caller)
     {
         var full = Path.GetFullPath(path);
         if (Directory.Exists(full))
-            throw new ArgumentException($"AtomicFile: '{full}' is a folder; pass the path of a file inside it.", nameof(path));
+            throw new ArgumentException($"{caller}: '{full}' is a folder; pass the path of a file inside it.", nameof(path));
         var folder = Path.GetDirectoryName(full)!;
         Directory.CreateDirectory(folder);
+        // Hidden, unique name: two writers of the same target never share a temporary file.
         return Path.Combine(folder, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}{TempSuffix}");
     }
 

@@ -24,7 +24,7 @@ public static partial class Safetensors
             if (!SafetensorsSeal.IsSealed(header))
                 return Result(SafetensorsStatus.NoChecksum, "well-formed but without checksums (written by another tool or an older version), so its bytes cannot be verified");
             if (SafetensorsSeal.HeaderProblem(header) is { } headerProblem) return Result(SafetensorsStatus.Mismatch, headerProblem);
-            if (SafetensorsSeal.ContentProblem(header, HashDataSection(file, header, path)) is { } dataProblem) return Result(SafetensorsStatus.Mismatch, dataProblem);
+            if (SafetensorsSeal.ContentProblem(header, DataSha256(file, header.DataStart, header.DataLength, path)) is { } dataProblem) return Result(SafetensorsStatus.Mismatch, dataProblem);
             return Result(SafetensorsStatus.Valid, $"valid ({header.Entries.Count} tensors, {header.DataLength} data bytes, checksums match)");
         }
         catch (InvalidDataException e) { return Result(SafetensorsStatus.Malformed, $"not a valid safetensors file: {SafetensorsHeader.ProblemOf(e)}"); }
@@ -66,13 +66,14 @@ public static partial class Safetensors
         return (tensors, header.Metadata);
     }
 
-    // In chunks, so that a file of any size is checked in constant memory.
-    private static string HashDataSection(FileStream file, SafetensorsHeader header, string path)
+    /// <summary>The SHA-256 (lowercase hex) of <paramref name="length"/> data bytes from <paramref name="start"/>, read in chunks,
+    /// so that a file of any size is hashed in constant memory (the checker and the row writer's seal).</summary>
+    internal static string DataSha256(Stream file, long start, long length, string path)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var buffer = new byte[1 << 20];
-        file.Position = header.DataStart;
-        for (long left = header.DataLength; left > 0;)
+        file.Position = start;
+        for (long left = length; left > 0;)
         {
             int read = file.Read(buffer, 0, (int)Math.Min(buffer.Length, left));
             if (read == 0) throw SafetensorsHeader.Malformed(path, $"the data section ends {left} bytes early; the file was truncated while it was being read");

@@ -3,7 +3,6 @@ using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
-using System.Security.Cryptography;
 using Attribution.IO;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -101,7 +100,7 @@ public sealed class SafetensorsRowWriter : IDisposable
             Safetensors.RequireWritable(_slots.Select(s => s.Name), metadata, nameof(SafetensorsRowWriter));
             _metadata = metadata;
         }
-        var header = Header(DataSha256(file));
+        var header = Header(Safetensors.DataSha256(file, _dataStart, file.Length - _dataStart, _temporary));
         if (8 + header.Length == _dataStart)
         {
             WriteHeader(file, header);
@@ -153,14 +152,4 @@ public sealed class SafetensorsRowWriter : IDisposable
     private byte[] Header(string contentSha256) =>
         Safetensors.SealedHeader(_slots.Select(s => (s.Name, SafetensorsDType.Of(s.Type, s.Name).Name, s.Shape, s.Written.LongLength * s.RowBytes)).ToArray(),
                                  _metadata, contentSha256);
-
-    private string DataSha256(FileStream file)
-    {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var buffer = new byte[1 << 20];
-        file.Position = _dataStart;
-        int read;
-        while ((read = file.Read(buffer, 0, buffer.Length)) > 0) hash.AppendData(buffer, 0, read);
-        return Convert.ToHexStringLower(hash.GetHashAndReset());
-    }
 }

@@ -37,6 +37,9 @@ public sealed class SafetensorsRows : IDisposable
     /// <summary>The file's <c>__metadata__</c> strings.</summary>
     public IReadOnlyDictionary<string, string> Metadata => _header.Metadata;
 
+    /// <summary>The element type of a tensor.</summary>
+    public ScalarType Type(string name) => Entry(name).Type;
+
     /// <summary>The full shape of a tensor.</summary>
     public long[] Shape(string name) => (long[])Entry(name).Shape.Clone();
 
