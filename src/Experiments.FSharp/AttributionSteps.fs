@@ -217,7 +217,8 @@ let attribute (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetKind) 
                 for k, v in blockDiagnostics do
                     if not (diagnostics.ContainsKey k) then diagnostics.[k] <- torch.zeros(whole v, dtype = v.dtype).DetachFromDisposeScope()
                     diagnostics.[k].index_copy_(0L, index, v) |> ignore)
-        // The file's tensors are declared by the first block that shows the maps' shape.
+        // The file's tensors are declared by the first block that shows the maps' shape. Each part is read again here (a
+        // stored one was read above for its diagnostics): the price of a step file that exists only while it is assembled.
         let mutable writer : Attribution.Models.SafetensorsRowWriter option = None
         let writerFor (blockMaps: Tensor) =
             match writer with
