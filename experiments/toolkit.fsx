@@ -21,6 +21,10 @@ System.Runtime.Loader.AssemblyLoadContext.Default.add_ResolvingUnmanagedDll(fun 
     |> Option.map NativeLibrary.Load
     |> Option.defaultValue IntPtr.Zero)
 
+// TorchSharp's libtorch by path, before a load by name could find another one on the system (Debian's python3-torch
+// registers libtorch 1.13 with the loader): NativeFallback's documentation says why.
+Attribution.Runtime.NativeFallback.Register()
+
 /// ATTRIBUTION_PLAN_ONLY=1 makes a script print its plans instead of running them (the test suite checks the shipped
 /// scripts this way).
 let planOnly = Environment.GetEnvironmentVariable "ATTRIBUTION_PLAN_ONLY" = "1"

@@ -39,7 +39,7 @@ public static class NativeFallback
     internal static void RegisterOnLoad() => Register();
 #pragma warning restore CA2255
 
-    /// <summary>Registers the handler; safe to call many times.</summary>
+    /// <summary>Registers the handler and loads TorchSharp's own libtorch by path (see <see cref="PreloadLibTorch"/>); safe to call many times.</summary>
     public static void Register()
     {
         lock (Gate)
@@ -47,6 +47,34 @@ public static class NativeFallback
             if (registered || !OperatingSystem.IsLinux()) return;
             AssemblyLoadContext.Default.ResolvingUnmanagedDll += Resolve;
             registered = true;
+            PreloadLibTorch();
+        }
+    }
+
+    /// <summary>
+    /// A host without TorchSharp's dependency list (F# Interactive, a notebook) asks the system loader for
+    /// <c>libtorch_cpu.so</c> by name, and the system answers with any libtorch registered in ld.so's cache: Debian's
+    /// <c>python3-torch</c> installs libtorch 1.13 there, which TorchSharp's glue cannot bind to ("undefined symbol").
+    /// Loading the libtorch shipped with TorchSharp by path first makes every later load by name find that one (the
+    /// loader matches an already loaded library's soname before it searches). Skipped where a CUDA libtorch is
+    /// configured (<see cref="TorchRuntime.LibTorchVariable"/>, loaded by <see cref="TorchRuntime.Initialise"/>) and where
+    /// a libtorch is loaded already.
+    /// </summary>
+    static void PreloadLibTorch()
+    {
+        if (TorchRuntime.ExternalLibTorch is not null) return;
+        try
+        {
+            var folder = LibTorchFolder();
+            foreach (var library in new[] { "libc10.so", "libtorch_cpu.so", "libtorch.so" })
+            {
+                var path = Path.Combine(folder, library);
+                if (File.Exists(path)) NativeLibrary.Load(path);
+            }
+        }
+        catch (Exception e) when (e is FileNotFoundException or DllNotFoundException or BadImageFormatException)
+        {
+            // TorchSharp's own search (and the fallback below) still run, and say what is missing if it is.
         }
     }
 

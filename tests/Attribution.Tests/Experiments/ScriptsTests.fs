@@ -53,6 +53,20 @@ let tests =
             Expect.stringContains (output.Replace("\r\n", "\n")) expected "the same steps and hashes as experiments/quickstart.yaml"
         }
 
+        test "an F# script that loads the toolkit computes with TorchSharp, whatever libtorch the system also has" {
+            // Debian's python3-torch registers libtorch 1.13 with the system loader; a script once bound TorchSharp's glue
+            // to it by name and failed with an undefined symbol. The toolkit loads TorchSharp's own libtorch by path first.
+            let folder = TestFiles.freshDir "fsi-torch"
+            let script = Path.Combine(folder, "sum.fsx")
+            let toolkit = Path.Combine(repoRoot, "experiments", "toolkit.fsx")
+            File.WriteAllText(script, String.concat "\n" [ $"#load \"{toolkit}\""
+                                                           "let x = TorchSharp.torch.arange(1L, 6L, dtype = TorchSharp.torch.ScalarType.Float64)"
+                                                           "printfn \"sum of 1..5 = %g\" (x.sum().item<float>())" ])
+            let code, output = run folder [] "dotnet" [ "fsi"; script ]
+            Expect.equal code 0 output
+            Expect.stringContains output "sum of 1..5 = 15" output
+        }
+
         test "a user's own C# program outside the repository references the library and explains a model" {
             let project = TestFiles.freshDir "user-program"
             File.WriteAllText(Path.Combine(project, "user.csproj"), userProject (Path.Combine(repoRoot, "src", "Attribution.CSharp", "Attribution.CSharp.csproj")))
