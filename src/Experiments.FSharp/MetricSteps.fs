@@ -308,8 +308,9 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
                     yield { Name = $"spearman/{s.Stage}"; Values = s.Spearman; Summarises = $"curve spearman at {k}"; Reduction = PerInputs.MeanOfDefined } ]
         | ExplanationCertainty pairs ->
             use maps = stored.All()
-            let mi = Attribution.Information.MutualInformation.PixelwiseExplanationCertainty(inputs, maps, pairs, 3, seed)
-            result [| value "mutual_information_nats" mi |] "" [||] [||]
+            // One estimate over pooled pairs: its interval is a jackknife over groups of inputs, not a bootstrap (the engine says why).
+            let struct (mi, ci) = Attribution.Information.MutualInformation.PixelwiseExplanationCertaintyWithInterval(inputs, maps, pairs, 3, seed)
+            { result [| value "mutual_information_nats" mi |] "" [||] [||] with Intervals = [| Intervals.named "mutual_information_nats" ci |] }
         | EffectiveHeatRatio ->
             let boxes = boxes |> Option.defaultWith (fun () -> failwith "effective_heat_ratio needs a dataset with boxes (fashion_canvas)")
             let r =

@@ -60,7 +60,7 @@ let private metricIntro (metric: string) =
     | "parameter_randomisation" ->
         "The model's layers re-initialised from the output backwards, cumulatively; similarity of each new map to the original (curve: per stage). A map that stays similar after randomisation does not depend on what the model learnt: lower is better."
     | "explanation_certainty" ->
-        "KSG estimate (k = 3) of the mutual information between a pixel's value and its attribution, over sampled (pixel, attribution) pairs, in nats."
+        "KSG estimate (k = 3) of the mutual information between a pixel's value and its attribution, over sampled (pixel, attribution) pairs, in nats. One estimate over pooled pairs, so its interval is not a bootstrap: a delete-a-group jackknife over the inputs (10 groups, Student's t), which repeats no pixel."
     | "two_word" ->
         "The Functional Information paper's audio experiment (Fig. 2) made measurable: a test clip of 'right' followed by one of 'cat' (2 s), each class explained on the same waveform; the share of sum |map| on the class's own word. 1 = all of it, 0.5 = no preference; the paper shows its maps concentrating on the right word, without a number."
     | "roar" ->

@@ -254,6 +254,14 @@ let tests =
             close 1e-9 (meanOfDefined (doubles ehr.["ehr"])) ((byName (scalar.GetProperty "Scalars") "Name" "ehr").GetProperty("Value").GetDouble()) "EHR: the mean over the scored inputs"
             let without = (manifestOf e).GetProperty("metrics_without_per_input_values").EnumerateArray() |> Seq.map (fun w -> str w "metric") |> List.ofSeq
             Expect.equal without [ "explanation_certainty"; "explanation_certainty" ] "explanation certainty, once per method, with why"
+            // without per-input values, its interval is the jackknife's, and it holds the estimate
+            let certainties = (reported e).GetProperty("Metrics").EnumerateArray() |> Seq.filter (fun m -> m.GetProperty("Metric").GetString() = "explanation_certainty") |> List.ofSeq
+            Expect.hasLength certainties 2 "explanation certainty of both methods"
+            for m in certainties do
+                let value = (byName (m.GetProperty "Scalars") "Name" "mutual_information_nats").GetProperty("Value").GetDouble()
+                let interval = byName (m.GetProperty "Intervals") "Name" "mutual_information_nats"
+                let low, high = interval.GetProperty("Low").GetDouble(), interval.GetProperty("High").GetDouble()
+                Expect.isTrue (low < value && value < high) $"explanation certainty {value} in its interval [{low}, {high}]"
         }
 
         test "a folder that is not a run, a target that is not an export, and a cache without the run's artefacts are refused, saying what to do" {
