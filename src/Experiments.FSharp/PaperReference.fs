@@ -169,24 +169,54 @@ let sameOrderResolved (ours: (string * float * (float * float) option) list) (th
 
 /// Luo et al. (Sampling Matters) give their certainty results as figures only (Fig. 4b: mutual information over
 /// p, highest for p in 0.6..0.8; Fig. 5: feature suppression above SmoothGrad, IG and the plain gradient on every
-/// ImageNet model, normalised to IG). Our verdict on each claim, from the methods' `mutual_information_nats`.
-let samplingMattersVerdicts (scored: (MethodKind * float) list) =
+/// ImageNet model, normalised to IG). Our verdict on each claim from the methods' `mutual_information_nats` (value and,
+/// where the results have one, interval): a verdict the intervals do not settle says "not resolved" beside the point
+/// values' answer, so a lead of 0.001 nats is never reported as a finding.
+let samplingMattersVerdicts (scored: (MethodKind * float * (float * float) option) list) =
     let fmt (v: float) = v.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture)
-    let suppression = scored |> List.choose (function FeatureSuppression(p, _, false), v -> Some(p, v) | _ -> None) |> List.distinctBy fst |> List.sortBy fst
-    let baseline name pick = scored |> List.tryPick (fun (k, v) -> if pick k then Some(name, v) else None)
+    let withIntervals = scored |> List.forall (fun (_, _, i) -> i.IsSome)
+    // (value, interval) a above b, and their intervals apart
+    let separatedAbove (a: float, ia: (float * float) option) (b: float, ib: (float * float) option) =
+        match ia, ib with
+        | Some(lowA, _), Some(_, highB) -> a > b && lowA > highB
+        | _ -> false
+    let suppression =
+        scored |> List.choose (function FeatureSuppression(p, _, false), v, i -> Some(p, (v, i)) | _ -> None)
+        |> List.distinctBy fst |> List.sortBy fst
+    let baseline name pick = scored |> List.tryPick (fun (k, v, i) -> if pick k then Some(name, (v, i)) else None)
     let baselines =
         [ baseline "the gradient" (function Saliency _ -> true | _ -> false)
           baseline "SmoothGrad" (function SmoothGrad { Sampler = IsotropicGaussian _ } -> true | _ -> false)
           baseline "IG" (function IntegratedGradients _ | IntegratedGradientsAuto _ -> true | _ -> false) ] |> List.choose id
+    let names (xs: (string * 'a) list) = xs |> List.map fst |> String.concat " and "
     [ if suppression.Length >= 3 then
-          let bestP, bestV = suppression |> List.maxBy snd
-          let inRange = bestP >= 0.6 - 1e-9 && bestP <= 0.8 + 1e-9
-          yield $"""Verdict (Fig. 4b, mutual information highest for p in 0.6..0.8): highest here at p = {bestP} ({fmt bestV} nats) of {suppression.Length} values of p: {(if inRange then "holds" else "does not hold")}."""
-      if not suppression.IsEmpty && not baselines.IsEmpty then
-          let bestP, bestV = suppression |> List.maxBy snd
-          let beaten = baselines |> List.filter (fun (_, v) -> v >= bestV)
-          let listed = baselines |> List.map (fun (n, v) -> $"{n} {fmt v}") |> String.concat ", "
+          let bestP, best = suppression |> List.maxBy (snd >> fst)
+          let inRange p = p >= 0.6 - 1e-9 && p <= 0.8 + 1e-9
+          let inside, outside = suppression |> List.partition (fst >> inRange)
+          // the best p against every p on the claim's other side
+          let others = if inRange bestP then outside else inside
+          let settled = others |> List.forall (fun (_, o) -> separatedAbove best o)
           let verdict =
-              if beaten.IsEmpty then "holds"
-              else "does not hold: " + (beaten |> List.map fst |> String.concat " and ") + " score higher"
-          yield $"Verdict (Fig. 5, feature suppression above the baselines): feature suppression at p = {bestP} {fmt bestV} nats against {listed}: {verdict}." ]
+              match inRange bestP, withIntervals && not others.IsEmpty, settled with
+              | true, false, _ -> "holds"
+              | true, true, true -> "holds (resolved: its interval lies above those of every p outside 0.6..0.8)"
+              | true, true, false -> "holds on point values, not resolved (its interval overlaps that of a p outside 0.6..0.8)"
+              | false, false, _ -> "does not hold"
+              | false, true, true -> "does not hold (resolved: its interval lies above those of every p in 0.6..0.8)"
+              | false, true, false -> "does not hold on point values, not resolved (its interval overlaps that of a p in 0.6..0.8)"
+          yield $"""Verdict (Fig. 4b, mutual information highest for p in 0.6..0.8): highest here at p = {bestP} ({fmt (fst best)} nats) of {suppression.Length} values of p: {verdict}."""
+      if not suppression.IsEmpty && not baselines.IsEmpty then
+          let bestP, best = suppression |> List.maxBy (snd >> fst)
+          let beaten = baselines |> List.filter (fun (_, (v, _)) -> v >= fst best)
+          let listed = baselines |> List.map (fun (n, (v, _)) -> $"{n} {fmt v}") |> String.concat ", "
+          let verdict =
+              if beaten.IsEmpty then
+                  let unresolved = baselines |> List.filter (fun (_, b) -> not (separatedAbove best b))
+                  if not withIntervals then "holds"
+                  elif unresolved.IsEmpty then "holds (resolved against each)"
+                  else $"holds on point values; not resolved against {names unresolved}"
+              else
+                  let resolved = beaten |> List.filter (fun (_, b) -> separatedAbove b best)
+                  let settledness = if not withIntervals then "" elif resolved.Length = beaten.Length then " (resolved)" else " (not resolved)"
+                  $"does not hold: {names beaten} score higher{settledness}"
+          yield $"Verdict (Fig. 5, feature suppression above the baselines): feature suppression at p = {bestP} {fmt (fst best)} nats against {listed}: {verdict}." ]

@@ -115,7 +115,7 @@ let private paperComparison (line: string -> unit) (spec: Spec) (metric: string)
         let scored =
             [ for m in results do
                 match kindOf m.Method, m.Scalars |> Array.tryFind (fun s -> s.Name = "mutual_information_nats") with
-                | Some kind, Some v when not (System.Double.IsNaN v.Value) -> yield kind, v.Value
+                | Some kind, Some v when not (System.Double.IsNaN v.Value) -> yield kind, v.Value, boundsOf "mutual_information_nats" m.Intervals
                 | _ -> () ]
         for v in PaperReference.samplingMattersVerdicts scored do line $"- {v}"
 

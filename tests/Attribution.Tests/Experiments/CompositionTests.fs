@@ -195,18 +195,38 @@ let paperComparison =
 
         test "Sampling Matters verdicts follow the scores" {
             let fs p = FeatureSuppression(p, 50, false)
+            let pointsOnly = List.map (fun (k, v) -> k, v, None)
             let peakAt07 = [ for p in [ 0.1; 0.3; 0.5; 0.7; 0.9 ] -> fs p, 1.0 - abs (p - 0.7) ]
             let baselines ig = [ Saliency true, 0.1; SmoothGrad { Samples = 50; Sampler = IsotropicGaussian 0.15 }, 0.2; IntegratedGradients(50, GaussLegendre), ig ]
-            match PaperReference.samplingMattersVerdicts (peakAt07 @ baselines 0.5) with
+            match PaperReference.samplingMattersVerdicts (pointsOnly (peakAt07 @ baselines 0.5)) with
             | [ best; above ] ->
                 Expect.stringContains best "p = 0.7" "the best p"
                 Expect.stringContains best "holds" "0.7 is in 0.6..0.8"
                 Expect.stringContains above ": holds" "1.0 beats every baseline"
             | other -> failtest $"two verdicts expected, got {other}"
-            match PaperReference.samplingMattersVerdicts ([ for p in [ 0.1; 0.2; 0.3 ] -> fs p, p ] @ baselines 2.0) with
+            match PaperReference.samplingMattersVerdicts (pointsOnly ([ for p in [ 0.1; 0.2; 0.3 ] -> fs p, p ] @ baselines 2.0)) with
             | [ best; above ] ->
                 Expect.stringContains best "does not hold" "0.3 is outside 0.6..0.8"
                 Expect.stringContains above "IG score higher" "IG beats it"
+            | other -> failtest $"two verdicts expected, got {other}"
+            // With intervals: a lead inside them is not a finding, a lead beyond them is.
+            let within half = List.map (fun (k, v) -> k, v, Some(v - half, v + half))
+            match PaperReference.samplingMattersVerdicts (within 0.05 (peakAt07 @ baselines 0.5)) with
+            | [ best; above ] ->
+                // 0.7 scores 1.0, 0.5 and 0.9 score 0.8: apart at half-width 0.05
+                Expect.stringContains best "holds (resolved" best
+                Expect.stringContains above "holds (resolved against each)" above
+            | other -> failtest $"two verdicts expected, got {other}"
+            match PaperReference.samplingMattersVerdicts (within 0.15 (peakAt07 @ baselines 0.5)) with
+            | [ best; above ] ->
+                Expect.stringContains best "holds on point values, not resolved" best
+                Expect.stringContains above "holds (resolved against each)" "1.0 against 0.5 at most, apart even at half-width 0.15"
+            | other -> failtest $"two verdicts expected, got {other}"
+            match PaperReference.samplingMattersVerdicts (within 0.3 ([ for p in [ 0.1; 0.2; 0.3 ] -> fs p, p ] @ baselines 0.4)) with
+            | [ best; above ] ->
+                Expect.stringContains best "does not hold" best
+                Expect.isFalse (best.Contains "resolved") "no p in 0.6..0.8 was run: nothing to resolve against"
+                Expect.stringContains above "IG score higher (not resolved)" above
             | other -> failtest $"two verdicts expected, got {other}"
         }
     ]
