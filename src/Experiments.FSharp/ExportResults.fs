@@ -30,7 +30,6 @@ let private readArtefact<'T> (run: ExportSource.FinishedRun) (step: Plan.Step) =
 let private withoutWhy (metric: string) =
     match metric with
     | "explanation_certainty" -> "one KSG estimate over (pixel, attribution) pairs pooled across the inputs, not a mean over them"
-    | "roar" -> "accuracies of models retrained on masked training data, over all masked test inputs"
     | "two_word" -> "computed on utterance pairs the metric builds from test clips, not on the explained inputs"
     | _ -> "the metric reports none"
 

@@ -101,6 +101,9 @@ let rankAgreement (step: Step) (maps: IReadOnlyDictionary<string * TargetKind, S
 let private meanCurve (rows: double[][]) =
     if rows.Length = 0 then [||] else Array.init rows.[0].Length (fun j -> rows |> Array.averageBy (fun r -> r.[j]))
 
+/// Percent of true values: a ROAR point's accuracy, as the engine's Roar.Accuracy computes it.
+let private roarPercent (right: bool[]) = 100.0 * float (right |> Array.filter id).Length / float right.Length
+
 /// ROAR (the algorithm is the engine's Roar): the training subset and its maps, the retraining, and each point read from
 /// the cache or computed and stored on its own, so an interrupted ROAR resumes.
 let roar (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (domain: Domain.Domain) (network: torch.nn.Module<Tensor, Tensor>)
@@ -138,16 +141,17 @@ let roar (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (domain: Dom
             let options = TrainingOptions(r.Epochs, spec.Model.BatchSize, spec.Model.LearningRate, Seeds.Derive(seed, "training"))
             Training.Train(retrained, maskedTrain, trainLabels, (fun x -> retrained.forward x), options, device) |> ignore
             Training.Logits(retrained, maskedTest, device))
-    let accuracy (name: string) (hashParts: string list) (trainScores: Tensor) (testScores: Tensor) (fraction: float) =
+    // A point is which test inputs its retrained model predicts right (the accuracy is their percent).
+    let correct (name: string) (hashParts: string list) (trainScores: Tensor) (testScores: Tensor) (fraction: float) : bool[] =
         let file = Artefacts.path "metrics" (roarPointKey plan r fraction hashParts) ".json"
         fst <| Artefacts.jsonOrCompute file (fun () ->
-            let value = Attribution.Metrics.Roar.Accuracy(trainInputs, trainScores, testInputs, testScores, testLabels, fill, fraction, seed, retrain)
-            Progress.say $"{step.Name}: {name} at {fraction}: {value:F2}%%"
-            value)
+            let right = Attribution.Metrics.Roar.Correct(trainInputs, trainScores, testInputs, testScores, testLabels, fill, fraction, seed, retrain)
+            Progress.say $"{step.Name}: {name} at {fraction}: {roarPercent right:F2}%%"
+            right)
     let fractions = 0.0 :: r.Fractions
-    let ours = fractions |> List.map (fun f -> if f = 0.0 then accuracy "nothing removed" [] trainMaps testMaps 0.0 else accuracy "method" [ step.Hash ] trainMaps testMaps f)
+    let ours = fractions |> List.map (fun f -> if f = 0.0 then correct "nothing removed" [] trainMaps testMaps 0.0 else correct "method" [ step.Hash ] trainMaps testMaps f)
     let struct (randomTrain, randomTest) = Attribution.Metrics.Roar.RandomScores(trainMaps.shape, testMaps.shape, Seeds.Derive(seed, "random-ranking"))
-    let random = fractions |> List.map (fun f -> if f = 0.0 then List.head ours else accuracy "random ranking" [ "random" ] randomTrain randomTest f)
+    let random = fractions |> List.map (fun f -> if f = 0.0 then List.head ours else correct "random ranking" [ "random" ] randomTrain randomTest f)
     Array.ofList fractions, Array.ofList ours, Array.ofList random
 
 /// A per-method metric (insertion/deletion, Sensitivity-N, randomisation, certainty) on the maps of the
@@ -368,11 +372,23 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
             |> withIntervals [ "right_share_on_first_word", rightShare; "cat_share_on_second_word", catShare ]
         | Roar r ->
             use maps = stored.All()
-            let x, ours, random = roar plan step r kind domain network model inputs maps labels context device
+            let x, oursRight, randomRight = roar plan step r kind domain network model inputs maps labels context device
+            let ours, random = Array.map roarPercent oursRight, Array.map roarPercent randomRight
             let mean (v: float[]) = Array.average v.[1..]
-            result [| value "accuracy_nothing_removed" ours.[0]; value "mean_accuracy_removed" (mean ours); value "mean_accuracy_random" (mean random) |]
+            // Per test input: 100 where its prediction is right, averaged over the removed fractions (the scalars are their
+            // means). The intervals resample test inputs for these retrained models; the retraining's own noise is not in them.
+            let hundred (right: bool[]) = right |> Array.map (fun ok -> if ok then 100.0 else 0.0)
+            let overRemoved (points: bool[][]) = Array.init points.[0].Length (fun i -> points.[1..] |> Array.averageBy (fun p -> if p.[i] then 100.0 else 0.0))
+            let removed, randomly = overRemoved oursRight, overRemoved randomRight
+            let perInput =
+                [ "accuracy_nothing_removed", hundred oursRight.[0]; "mean_accuracy_removed", removed; "mean_accuracy_random", randomly
+                  "removed_minus_random", Array.map2 (-) removed randomly ]
+            result [| value "accuracy_nothing_removed" ours.[0]; value "mean_accuracy_removed" (mean ours); value "mean_accuracy_random" (mean random)
+                      value "removed_minus_random" (mean ours - mean random) |]
                    "fraction of the most important pixels removed (retrained each time)" x
                    [| { Name = "accuracy"; Values = ours; Auc = nan }; { Name = "accuracy_random_ranking"; Values = random; Auc = nan } |]
+            |> withIntervals perInput
+            |> withPerInput (perInput |> List.map (fun (n, values) -> PerInputs.ofScalar n values))
         | RegisteredMetric _ ->
             // A metric defined outside the library: its engine metric, on the explained class's maps.
             let engine = (MetricRegistry.entryOf metric).Build |> Option.map (fun build -> build metric) |> Option.defaultWith (fun () -> failwith $"metric {name} has no engine metric")

@@ -165,10 +165,11 @@ let compile (spec: Spec) (dataHash: string) : Plan =
 /// The key of the maps a ROAR step computes for its training subset (and of their parts).
 let roarTrainMapsKey (step: Step) = hash [ step.Hash; "roar-train-maps" ]
 
-/// What a ROAR point's accuracy is keyed by: the retraining, the model and data, the fraction, and whose ranking
-/// removes the pixels (`ranking`: [] for nothing removed, [step hash] for the method's, [ "random" ] for the random one).
+/// What a ROAR point (which test inputs its retrained model predicts right) is keyed by: the retraining, the model and
+/// data, the fraction, and whose ranking removes the pixels (`ranking`: [] for nothing removed, [step hash] for the
+/// method's, [ "random" ] for the random one). "per-input": points once stored only the accuracy, under other keys.
 let roarPointKey (plan: Plan) (r: RoarSpec) (fraction: float) (ranking: string list) =
-    hash ("roar-point" :: canonical r :: plan.ModelHash :: plan.DataHash :: canonical fraction :: ranking)
+    hash ("roar-point" :: "per-input" :: canonical r :: plan.ModelHash :: plan.DataHash :: canonical fraction :: ranking)
 
 /// Every cache key a plan reads or writes: its steps', and the sub-artefacts of ROAR steps (training maps, points).
 let artefactKeys (plan: Plan) : string list =

@@ -80,6 +80,18 @@ public static class Roar
     public static double Accuracy(Tensor trainInputs, Tensor trainScores, Tensor testInputs, Tensor testScores, IReadOnlyList<long> testLabels,
                                   Tensor fill, double fraction, long seed, RoarRetraining retrain)
     {
+        var correct = Correct(trainInputs, trainScores, testInputs, testScores, testLabels, fill, fraction, seed, retrain);
+        return 100.0 * correct.Count(c => c) / correct.Length;
+    }
+
+    /// <summary>
+    /// <see cref="Accuracy"/> test input by test input: whether the retrained model predicts each masked test input's
+    /// label. The accuracy is the percent of true values; per input, they let an interval over the test inputs be drawn
+    /// (for this retrained model: the retraining's own noise is not in it).
+    /// </summary>
+    public static bool[] Correct(Tensor trainInputs, Tensor trainScores, Tensor testInputs, Tensor testScores, IReadOnlyList<long> testLabels,
+                                 Tensor fill, double fraction, long seed, RoarRetraining retrain)
+    {
         ArgumentNullException.ThrowIfNull(testLabels);
         ArgumentNullException.ThrowIfNull(retrain);
         if (testLabels.Count != testInputs.shape[0])
@@ -91,8 +103,6 @@ public static class Roar
         if (logits.dim() != 2 || logits.shape[0] != testLabels.Count)
             throw new ArgumentException($"Roar.Accuracy: the retraining returned logits [{string.Join(", ", logits.shape)}] for {testLabels.Count} test inputs; expected [{testLabels.Count}, classes]");
         var predicted = logits.argmax(1).cpu().data<long>().ToArray();
-        int correct = 0;
-        for (int i = 0; i < predicted.Length; i++) if (predicted[i] == testLabels[i]) correct++;
-        return 100.0 * correct / testLabels.Count;
+        return predicted.Select((p, i) => p == testLabels[i]).ToArray();
     }
 }

@@ -21,4 +21,5 @@ let variant: Variant<MetricSpec> =
         | Roar s -> Some s
         | _ -> None)
 
-let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image ]; Datasets = []; NeedsBoxes = false; Better = [ "mean_accuracy_removed", false ] }
+// Revision 2: per-test-input values, intervals and removed_minus_random.
+let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image ]; Datasets = []; NeedsBoxes = false; Better = [ "mean_accuracy_removed", false; "removed_minus_random", false ] } |> MetricEntry.revised 2

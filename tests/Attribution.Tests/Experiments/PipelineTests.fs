@@ -248,6 +248,42 @@ let tests =
             Directory.Delete(root, true)
         }
 
+        test "ROAR end to end: per-test-input values average to its scalars, each interval holds its scalar, and a second run reads the same result back" {
+            let root = Path.Combine(Path.GetTempPath(), $"attribution-e2e-{Guid.NewGuid():N}")
+            let spec =
+                { tinySpec (Path.Combine(root, "runs")) with
+                    Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 600; Explain = 40; UtterancesPerWord = None }
+                    Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false }
+                    Methods = [ { Id = "saliency"; Kind = Saliency true } ]
+                    Metrics = [ Roar { Fractions = [ 0.3; 0.7 ]; TrainInputs = 120; Epochs = 1 } ] }
+            let cache = Path.Combine(root, "cache")
+            let roarOf () =
+                Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", cache)
+                try
+                    let device = Attribution.Runtime.TorchRuntime.Resolve(Attribution.Runtime.DeviceRequest.Cpu)
+                    let output = Execute.run (Plan.compile spec (Execute.dataHash spec)) device
+                    output.Result.Metrics |> Array.find (fun m -> m.Metric = "roar")
+                finally
+                    Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", null)
+            let first = roarOf ()
+            let scalar name = first.Scalars |> Array.find (fun v -> v.Name = name) |> _.Value
+            Expect.floatClose Accuracy.high (scalar "removed_minus_random") (scalar "mean_accuracy_removed" - scalar "mean_accuracy_random") "the difference of the two means"
+            let curve name = first.Curves |> Array.find (fun c -> c.Name = name) |> _.Values
+            Expect.floatClose Accuracy.high (scalar "mean_accuracy_removed") (Array.average (curve "accuracy").[1..]) "the mean over the removed fractions of the accuracy curve"
+            for name in [ "accuracy_nothing_removed"; "mean_accuracy_removed"; "mean_accuracy_random"; "removed_minus_random" ] do
+                let value = scalar name
+                let perInput = first.PerInput |> Array.find (fun p -> p.Name = name)
+                Expect.hasLength perInput.Values 40 $"{name}: one value per explained test input"
+                Expect.floatClose Accuracy.high (Results.PerInputs.reduce perInput) value $"{name}: the per-input values average to it"
+                let interval = first.Intervals |> Array.find (fun i -> i.Name = name)
+                Expect.isTrue (interval.Low <= value && value <= interval.High && interval.Low < interval.High) $"{name}: {interval.Low} <= {value} <= {interval.High}"
+            // every point is cached by now: the second run reads ROAR back, with the same numbers
+            let again = roarOf ()
+            Expect.equal again.Scalars first.Scalars "the same scalars from the cache"
+            Expect.equal again.Intervals first.Intervals "and intervals"
+            Directory.Delete(root, true)
+        }
+
         test "a 56x56 canvas spec runs end to end: EHR against the boxes and the randomisation check on the larger model" {
             let root = Path.Combine(Path.GetTempPath(), $"attribution-e2e-{Guid.NewGuid():N}")
             let spec =
