@@ -156,8 +156,8 @@ let roar (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (domain: Dom
 
 /// A per-method metric (insertion/deletion, Sensitivity-N, randomisation, certainty) on the maps of the
 /// explained class, cached as JSON by the step's hash. Insertion/deletion, Sensitivity-N (images and text) and EHR read
-/// the maps a block of inputs at a time (the numbers are those of the whole set: see alignedBlock); explanation certainty
-/// (one estimate pooled over all pixels of all inputs), ROAR and a user's engine metric read them whole.
+/// the maps a block of inputs at a time (the numbers are those of the whole set: see alignedBlock), and so does
+/// explanation certainty (its sampled pairs gathered block by block); ROAR and a user's engine metric read them whole.
 let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKind) (model: torch.nn.Module<Tensor, Tensor>)
                          (inputs: Tensor) (stored: StoredMaps) (classes: int64[]) (labels: int64[]) (boxes: IReadOnlyList<Attribution.Data.IRegion> option) (context: MethodContext)
                          (domain: Domain.Domain) (network: torch.nn.Module<Tensor, Tensor>) (rows: int64[]) device =
@@ -311,9 +311,17 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
                     yield { Name = $"ssim/{s.Stage}"; Values = s.Ssim; Summarises = $"curve ssim at {k}"; Reduction = PerInputs.Mean }
                     yield { Name = $"spearman/{s.Stage}"; Values = s.Spearman; Summarises = $"curve spearman at {k}"; Reduction = PerInputs.MeanOfDefined } ]
         | ExplanationCertainty pairs ->
-            use maps = stored.All()
-            // One estimate over pooled pairs: its interval is a jackknife over groups of inputs, not a bootstrap (the engine says why).
-            let struct (mi, ci) = Attribution.Information.MutualInformation.PixelwiseExplanationCertaintyWithInterval(inputs, maps, pairs, 3, seed)
+            // The pairs' positions first, then each block of maps gives the pairs in it: the maps are never whole. One
+            // estimate over pooled pairs: its interval is a jackknife over groups of inputs, not a bootstrap (the engine says why).
+            let perInput = stored.RowShape |> Array.fold (*) 1L
+            let positions = Attribution.Information.ExplanationCertainty.PairPositions(int64 stored.Count * perInput, pairs, seed)
+            let blocks =
+                stored.MapBlocks(1024, fun first n maps ->
+                    Attribution.Information.ExplanationCertainty.PairsIn(inputs.narrow(0L, int64 first, int64 n), maps, int64 first, positions))
+            use values = torch.cat([| for struct (v, _) in blocks -> v |], 0L)
+            use attributions = torch.cat([| for struct (_, a) in blocks -> a |], 0L)
+            for struct (v, a) in blocks do v.Dispose(); a.Dispose()
+            let struct (mi, ci) = Attribution.Information.ExplanationCertainty.Estimate(values, attributions, positions, perInput, int64 stored.Count, 3, seed)
             { result [| value "mutual_information_nats" mi |] "" [||] [||] with Intervals = [| Intervals.named "mutual_information_nats" ci |] }
         | EffectiveHeatRatio ->
             let boxes = boxes |> Option.defaultWith (fun () -> failwith "effective_heat_ratio needs a dataset with boxes (fashion_canvas)")

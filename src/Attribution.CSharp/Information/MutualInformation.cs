@@ -50,82 +50,16 @@ public static class MutualInformation
     /// <summary>
     /// The paper's pixel-wise view (it assumes pixels i.i.d.): the pairs (x_p, z_p) of all pixels of all inputs
     /// are samples of one bivariate distribution. Inputs and maps of one shape [B, ...]; at most
-    /// <paramref name="maxSamples"/> pairs, drawn without replacement with the seeded generator.
+    /// <paramref name="maxSamples"/> pairs, drawn without replacement (<see cref="ExplanationCertainty.PairPositions"/>).
+    /// <see cref="ExplanationCertainty.Pixelwise"/> gives the same value with its interval.
     /// </summary>
     public static double PixelwiseExplanationCertainty(Tensor inputs, Tensor maps, int maxSamples = 4096, int k = 3, long seed = 0)
     {
         using var scope = NewDisposeScope();
-        var (xs, zs, _) = PixelwisePairs(inputs, maps, maxSamples, seed);
-        return Ksg(xs, zs, k, seed);
+        var positions = ExplanationCertainty.PairPositions(inputs.numel(), maxSamples, seed);
+        var (values, attributions) = ExplanationCertainty.PairsIn(inputs, maps, 0, positions);
+        return Ksg(values, attributions, k, seed);
     }
-
-    /// <summary>
-    /// <see cref="PixelwiseExplanationCertainty"/> (the same value, from the same pairs) with a 95% interval over inputs:
-    /// a delete-a-group jackknife (Quenouille; Efron and Stein 1981). The inputs are dealt at random into
-    /// <paramref name="groups"/> groups; the estimate is recomputed from the sampled pairs with each group's inputs left
-    /// out, and the variance of the estimate is (G - 1)/G times the sum of squared deviations of those G estimates from
-    /// their mean; the interval is the estimate plus or minus Student's t (G - 1 degrees of freedom) standard errors.
-    /// <para>Why this and not the bootstrap the other metrics use: resampling inputs with replacement repeats pixels,
-    /// and repeated points have zero distances, which a nearest-neighbour estimator reads as dependence. Leaving
-    /// inputs out repeats nothing. Pairs are drawn from inputs, so pixels of one input vary together; treating inputs
-    /// as the units (the "ultimate cluster" of two-stage sampling) counts both that and the draw of pairs.</para>
-    /// <para>Cost: G + 1 estimates (KSG is O(N^2)): about 8 s at 4,096 pairs on one core here.</para>
-    /// </summary>
-    public static (double Value, Metrics.ConfidenceInterval Interval) PixelwiseExplanationCertaintyWithInterval(
-        Tensor inputs, Tensor maps, int maxSamples = 4096, int k = 3, long seed = 0, int groups = 10)
-    {
-        if (groups < 2 || groups > 31) throw new ArgumentOutOfRangeException(nameof(groups), groups, "between 2 and 31 groups");
-        using var scope = NewDisposeScope();
-        var (xs, zs, owner) = PixelwisePairs(inputs, maps, maxSamples, seed);
-        double value = Ksg(xs, zs, k, seed);
-        long count = inputs.shape[0];
-        int g = (int)Math.Min(groups, count);
-        if (g < 2) return (value, new Metrics.ConfidenceInterval(double.NaN, double.NaN, (int)count));
-        // Inputs dealt into g groups of (nearly) equal size, in a seeded random order.
-        using var dealing = new Generator((ulong)Runtime.Seeds.Derive(seed, "mi/jackknife-groups"), CPU);
-        var groupOfInput = empty(count, ScalarType.Int64);
-        groupOfInput.index_put_(arange(count, ScalarType.Int64).remainder(g), randperm(count, generator: dealing));
-        var groupOfPair = groupOfInput.index_select(0, owner);
-        var leftOut = new double[g];
-        for (int j = 0; j < g; j++)
-        {
-            using var replicateScope = NewDisposeScope();
-            var keep = groupOfPair.ne(j).nonzero().squeeze(1);
-            if (keep.shape[0] <= k) return (value, new Metrics.ConfidenceInterval(double.NaN, double.NaN, (int)count));
-            leftOut[j] = Ksg(xs.index_select(0, keep), zs.index_select(0, keep), k, seed);
-        }
-        double mean = leftOut.Average();
-        double variance = (g - 1.0) / g * leftOut.Sum(v => (v - mean) * (v - mean));
-        double half = StudentT975[g - 2] * Math.Sqrt(variance);
-        return (value, new Metrics.ConfidenceInterval(value - half, value + half, (int)count));
-    }
-
-    /// <summary>The (pixel, attribution) pairs as float64 vectors, and the input each pair comes from.</summary>
-    static (Tensor Values, Tensor Attributions, Tensor Owner) PixelwisePairs(Tensor inputs, Tensor maps, int maxSamples, long seed)
-    {
-        if (!inputs.shape.SequenceEqual(maps.shape)) throw new ArgumentException("inputs and maps must have one shape");
-        var xs = inputs.detach().cpu().to(ScalarType.Float64).flatten();
-        var zs = maps.detach().cpu().to(ScalarType.Float64).flatten();
-        long perInput = Math.Max(1, xs.shape[0] / Math.Max(1, inputs.shape[0]));
-        var owner = arange(xs.shape[0], ScalarType.Int64).div(perInput, rounding_mode: RoundingMode.floor);
-        if (xs.shape[0] > maxSamples)
-        {
-            using var g = new Generator((ulong)Runtime.Seeds.Derive(seed, "mi/subsample"), CPU);
-            var pick = randperm(xs.shape[0], generator: g).narrow(0, 0, maxSamples);
-            xs = xs.index_select(0, pick);
-            zs = zs.index_select(0, pick);
-            owner = owner.index_select(0, pick);
-        }
-        return (xs, zs, owner);
-    }
-
-    /// <summary>Student's t 0.975 quantiles for 1 .. 30 degrees of freedom (two-sided 95%).</summary>
-    static readonly double[] StudentT975 =
-    [
-        12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
-        2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
-        2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423,
-    ];
 
     /// <summary>
     /// I(x; z) between whole inputs and maps, one sample per input (B of them), each flattened and projected to

@@ -68,7 +68,7 @@ let tests =
                          let x = randn([| inputs; pixels |], dtype = ScalarType.Float64, generator = g) + shared
                          let noise = randn([| inputs; pixels |], dtype = ScalarType.Float64, generator = g)
                          let z = rho * x + sqrt (1.0 - rho * rho) * noise + shared
-                         let struct (value, ci) = MutualInformation.PixelwiseExplanationCertaintyWithInterval(x, z, 512, 3, int64 d)
+                         let struct (value, ci) = ExplanationCertainty.Pixelwise(x, z, 512, 3, int64 d)
                          Expect.equal value (MutualInformation.PixelwiseExplanationCertainty(x, z, 512, 3, int64 d)) "the value is the estimate's, from the same pairs"
                          yield value, ci.Low, ci.High |]
                 let values = runs |> Array.map (fun (v, _, _) -> v)
@@ -91,8 +91,45 @@ let tests =
             use scope = NewDisposeScope()
             use g = new Generator(9UL, CPU)
             let x = rand([| 1L; 1L; 16L; 16L |], generator = g)
-            let struct (value, ci) = MutualInformation.PixelwiseExplanationCertaintyWithInterval(x, x * 2.0, 200)
+            let struct (value, ci) = ExplanationCertainty.Pixelwise(x, x * 2.0, 200)
             Expect.isTrue (value > 1.0 && System.Double.IsNaN ci.Low && System.Double.IsNaN ci.High) $"one input: {value} [{ci.Low}, {ci.High}]"
-            Expect.throwsT<System.ArgumentOutOfRangeException> (fun () -> MutualInformation.PixelwiseExplanationCertaintyWithInterval(x, x, groups = 1) |> ignore) "one group"
+            Expect.throwsT<System.ArgumentOutOfRangeException> (fun () -> ExplanationCertainty.Pixelwise(x, x, groups = 1) |> ignore) "one group"
+        }
+
+        test "explanation certainty's pairs: distinct positions in range, ascending, every position equally likely" {
+            let total, pairs = 50L, 10
+            let counts = Array.zeroCreate<int> (int total)
+            let draws = 4000
+            for seed in 1 .. draws do
+                let p = ExplanationCertainty.PairPositions(total, pairs, int64 seed)
+                Expect.hasLength p pairs "as many as asked"
+                Expect.isTrue (p |> Array.pairwise |> Array.forall (fun (a, b) -> a < b)) "ascending, so distinct"
+                Expect.isTrue (p.[0] >= 0L && p.[pairs - 1] < total) "in range"
+                for q in p do counts.[int q] <- counts.[int q] + 1
+            // each position is chosen with probability pairs / total = 0.2: 800 of 4,000 draws, binomial sd 25.3
+            let expected = float draws * float pairs / float total
+            let chiSquare = counts |> Array.sumBy (fun c -> (float c - expected) ** 2.0 / (expected * (1.0 - float pairs / float total)))
+            // 49 degrees of freedom (the counts sum to a constant): the 0.999 quantile is 85.4
+            Expect.isLessThan chiSquare 85.4 $"counts {counts}"
+            Expect.equal (ExplanationCertainty.PairPositions(7L, 10, 1L)) [| 0L .. 6L |] "fewer positions than pairs: all of them"
+        }
+
+        test "explanation certainty gathered a block of inputs at a time is the whole set's, bit for bit" {
+            use scope = NewDisposeScope()
+            use g = new Generator(11UL, CPU)
+            let x = rand([| 23L; 2L; 5L; 5L |], generator = g)
+            let z = x * x + 0.3 * rand([| 23L; 2L; 5L; 5L |], generator = g)
+            let struct (whole, wholeInterval) = ExplanationCertainty.Pixelwise(x, z, 600, 3, 5L)
+            Expect.equal (MutualInformation.PixelwiseExplanationCertainty(x, z, 600, 3, 5L)) whole "the same value without the interval"
+            let positions = ExplanationCertainty.PairPositions(x.numel(), 600, 5L)
+            let blocks =
+                [ for first in 0L .. 7L .. 22L ->
+                    let n = min 7L (23L - first)
+                    ExplanationCertainty.PairsIn(x.narrow(0L, first, n), z.narrow(0L, first, n), first, positions) ]
+            let values = cat([| for struct (v, _) in blocks -> v |], 0L)
+            let attributions = cat([| for struct (_, a) in blocks -> a |], 0L)
+            let struct (blockwise, blockwiseInterval) = ExplanationCertainty.Estimate(values, attributions, positions, 50L, 23L, 3, 5L)
+            Expect.equal blockwise whole "the same estimate"
+            Expect.equal blockwiseInterval wholeInterval "the same interval"
         }
     ]
