@@ -400,6 +400,30 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
         | RegisteredMetric _ ->
             // A metric defined outside the library: its engine metric, on the explained class's maps.
             let engine = (MetricRegistry.entryOf metric).Build |> Option.map (fun build -> build metric) |> Option.defaultWith (fun () -> failwith $"metric {name} has no engine metric")
+            match engine with
+            | :? IPerInputMetric as perInput ->
+                // Values of each input, a block of maps at a time; each name's scalar is their mean over the inputs where
+                // defined, with its bootstrap interval.
+                let batch = plan.Spec.Explain.BatchSize
+                let blocks =
+                    stored.MapBlocks(1024, fun first n maps ->
+                        use scope = torch.NewDisposeScope()
+                        let x = inputs.narrow(0L, int64 first, int64 n).``to``(device: torch.Device)
+                        let m = maps.``to``(device: torch.Device)
+                        let t = targets.narrow(0L, int64 first, int64 n).``to``(device: torch.Device)
+                        let values = perInput.EvaluateInputs(MetricInputs(model, x, m, t, seed, device, batch), first) |> Seq.toArray
+                        for kv in values do
+                            if kv.Value.Length <> n then failwith $"metric {name}: EvaluateInputs gave {kv.Value.Length} values of '{kv.Key}' for a block of {n} inputs"
+                        values)
+                let names = blocks.[0] |> Array.map _.Key
+                let valuesOf (n: string) =
+                    blocks |> Array.collect (fun b -> b |> Array.tryFind (fun kv -> kv.Key = n) |> Option.map _.Value |> Option.defaultWith (fun () -> failwith $"metric {name}: a block gave no values of '{n}'"))
+                let perInputs = [ for n in names -> n, valuesOf n ]
+                let meanOfDefined (values: float[]) = values |> Array.filter (Double.IsNaN >> not) |> fun d -> if d.Length = 0 then nan else Array.average d
+                result [| for n, values in perInputs -> value n (meanOfDefined values) |] "" [||] [||]
+                |> withIntervals perInputs
+                |> withPerInput [ for n, values in perInputs -> { PerInputs.ofScalar n values with Reduction = PerInputs.MeanOfDefined } ]
+            | _ ->
             use maps = stored.All()
             let e = engine.Evaluate(MetricInputs(model, inputs.``to``(device: torch.Device), maps.``to``(device: torch.Device), targets.``to``(device: torch.Device), seed, device, plan.Spec.Explain.BatchSize))
             // An engine metric's per-input values of a scalar's name are, by IMetric's contract, values whose mean it is.

@@ -40,3 +40,31 @@ public interface IMetric
     /// <summary>Evaluates the maps of one method on the explained inputs.</summary>
     MetricEvaluation Evaluate(MetricInputs inputs);
 }
+
+/// <summary>
+/// A metric whose results are values of each input (scores by name, one per input), for metrics defined outside the
+/// toolkit that should scale: the runner evaluates it a block of inputs at a time, so a step's maps are never whole in
+/// memory, and reports each name's mean over the inputs (NaN values left out) with a bootstrap interval, keeping the
+/// values for export. <see cref="IMetric.Evaluate"/> comes with it (every input as one block).
+/// </summary>
+/// <remarks>
+/// A block holds the explained inputs <c>firstInput</c> .. <c>firstInput + n - 1</c>. A random draw should be derived
+/// from <see cref="MetricInputs.Seed"/> and each input's index (<c>firstInput + i</c>), not from its place in the block,
+/// so that an input's values do not depend on how the inputs were cut into blocks.
+/// </remarks>
+public interface IPerInputMetric : IMetric
+{
+    /// <summary>The values of each input of the block, by name: every array one value per input of the block.</summary>
+    IReadOnlyList<KeyValuePair<string, double[]>> EvaluateInputs(MetricInputs block, int firstInput);
+
+    MetricEvaluation IMetric.Evaluate(MetricInputs inputs)
+    {
+        var values = EvaluateInputs(inputs, 0);
+        var scalars = values.Select(kv => new KeyValuePair<string, double>(kv.Key, MeanOfDefined(kv.Value))).ToArray();
+        return new MetricEvaluation(scalars) { PerInput = values };
+    }
+
+    /// <summary>The mean of the values that are not NaN (NaN when none is).</summary>
+    static double MeanOfDefined(IReadOnlyList<double> values) =>
+        values.Where(v => !double.IsNaN(v)).DefaultIfEmpty(double.NaN).Average();
+}

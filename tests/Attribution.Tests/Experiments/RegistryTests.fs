@@ -41,6 +41,27 @@ let private metricEntry =
         (fun () -> { MetricFacts.everywhere with Modalities = [ Modality.Image ]; Better = [ "mean", true ] })
         (fun () -> MeanMap() :> Attribution.Metrics.IMetric)
 
+/// The blocks a per-input metric was given (first input, count), in order: the runner's block-wise evaluation, seen.
+let private blocksSeen = Collections.Generic.List<int * int>()
+
+/// The test's own per-input metric: each input's mean map, and the same left undefined (NaN) for every fifth input.
+type MeanMapPerInput() =
+    interface Attribution.Metrics.IPerInputMetric with
+        member _.EvaluateInputs(block, firstInput) =
+            let n = int block.Maps.shape.[0]
+            blocksSeen.Add((firstInput, n))
+            let means = block.Maps.reshape(int64 n, -1L).``to``(torch.ScalarType.Float64).mean([| 1L |]).data<float>().ToArray()
+            [| Collections.Generic.KeyValuePair("mean", means)
+               Collections.Generic.KeyValuePair("mean_but_every_fifth", means |> Array.mapi (fun i v -> if (firstInput + i) % 5 = 0 then nan else v)) |]
+
+let private perInputEntry =
+    MetricEntry.custom
+        "mean_map_per_input"
+        "each input's mean map (a per-input metric of the test project)"
+        (Fields.ret ())
+        (fun () -> { MetricFacts.everywhere with Modalities = [ Modality.Image ]; Better = [ "mean", true ] })
+        (fun () -> MeanMapPerInput() :> Attribution.Metrics.IMetric)
+
 /// The test's own sampler: every point is the input itself, so SmoothGrad with it is the plain gradient.
 type AtInput() =
     interface Attribution.Sampling.ISampler with
@@ -117,6 +138,45 @@ let tests =
                     | Ok _ -> failtest "its facts say images only"
                 finally
                     MetricRegistry.unregister "mean_map")
+        }
+
+        test "a per-input metric registered from the test project is evaluated a block of maps at a time, with means of defined values, intervals and per-input values" {
+            registered (fun () ->
+                MetricRegistry.register perInputEntry
+                try
+                    let root = TestFiles.freshDir "registry-per-input"
+                    let file = Path.Combine(root, "per-input.yaml")
+                    // 1,100 inputs: a block of 1,024 and one of 76
+                    let yaml = (spec "fashion_mnist" "fashion_cnn" "    weight: 2.5\n").Replace("explain: 6", "explain: 1100") + "  - metric: mean_map_per_input\n"
+                    File.WriteAllText(file, yaml)
+                    let cache = Path.Combine(root, "cache")
+                    blocksSeen.Clear()
+                    let parsed = match Validate.text file yaml with Ok s -> s | Error e -> failtest (SpecError.formatAll e)
+                    let output =
+                        withCache cache (fun () ->
+                            let device = Attribution.Runtime.TorchRuntime.Resolve(Attribution.Runtime.DeviceRequest.Cpu)
+                            Execute.run (Plan.compile parsed (Execute.dataHash parsed)) device)
+                    Expect.equal (List.ofSeq blocksSeen) [ 0, 1024; 1024, 76; 0, 1024; 1024, 76 ] "two methods, each in two blocks"
+                    for methodId in [ "saliency"; "constant_map" ] do
+                        let r = output.Result.Metrics |> Array.find (fun m -> m.Metric = "mean_map_per_input" && m.Method = methodId)
+                        // against the maps as stored, whole
+                        use maps = output.Maps.[(methodId, Predicted)].All()
+                        let whole = (MeanMapPerInput() :> Attribution.Metrics.IMetric).Evaluate(Attribution.Metrics.MetricInputs(torch.nn.Identity(), maps, maps, maps, 0L, torch.CPU, 64))
+                        for name in [ "mean"; "mean_but_every_fifth" ] do
+                            let perInput = r.PerInput |> Array.find (fun p -> p.Name = name)
+                            let expected = whole.PerInput |> Seq.find (fun kv -> kv.Key = name) |> _.Value
+                            let same (a: float) (b: float) = a = b || (System.Double.IsNaN a && System.Double.IsNaN b)
+                            Expect.isTrue (perInput.Values.Length = expected.Length && Array.forall2 same perInput.Values expected) $"{methodId} {name}: the values of the whole set"
+                            let defined = expected |> Array.filter (System.Double.IsNaN >> not)
+                            Expect.hasLength defined (if name = "mean" then 1100 else 880) "every fifth left out"
+                            let scalar = r.Scalars |> Array.find (fun v -> v.Name = name) |> _.Value
+                            Expect.floatClose Accuracy.high scalar (Array.average defined) $"{methodId} {name}: the mean of the defined values"
+                            let interval = r.Intervals |> Array.find (fun i -> i.Name = name)
+                            Expect.isTrue (interval.Low <= scalar && scalar <= interval.High) $"{methodId} {name}: {interval.Low} <= {scalar} <= {interval.High}"
+                    let constant = output.Result.Metrics |> Array.find (fun m -> m.Metric = "mean_map_per_input" && m.Method = "constant_map")
+                    Expect.floatClose Accuracy.high (constant.Scalars |> Array.find (fun v -> v.Name = "mean") |> _.Value) 2.5 "the constant map's mean is its weight"
+                finally
+                    MetricRegistry.unregister "mean_map_per_input")
         }
 
         test "a sampler registered from the test project drives a shipped sampling method from YAML" {
