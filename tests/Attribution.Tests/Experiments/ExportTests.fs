@@ -145,9 +145,43 @@ let private reported (e: Exported) = JsonDocument.Parse(File.ReadAllText(Path.Co
 let private byName (array: JsonElement) (property: string) (value: string) =
     array.EnumerateArray() |> Seq.find (fun x -> x.GetProperty(property).GetString() = value)
 
+/// A Python 3 with NumPy (Debian's python3-numpy, which scripts/test.sh installs), or None.
+let private pythonWithNumpy =
+    lazy
+        ([ "/usr/bin/python3"; "python3" ]
+         |> List.tryFind (fun python ->
+             try
+                 let code, _, _ = TestProcesses.run (Path.GetTempPath()) [] python [ "-c"; "import numpy" ]
+                 code = 0
+             with _ -> false))
+
+/// Runs the Python block of an export's README.md in the export folder, as a reader would, with a stand-in for the
+/// `safetensors` package (tests/fixtures/python) where it is not installed.
+let private runReadmeSnippet (e: Exported) =
+    match pythonWithNumpy.Force() with
+    | None -> skiptest "no Python 3 with NumPy here (Debian: apt-get install python3-numpy), so the export's Python snippet was not run"
+    | Some python ->
+        let readme = File.ReadAllText(Path.Combine(e.Export, "README.md"))
+        let start = readme.IndexOf "```python\n" + "```python\n".Length
+        let code = readme.Substring(start, readme.IndexOf("```", start) - start)
+        let script = Path.Combine(e.Export, "check_export.py")
+        File.WriteAllText(script, code + "\nprint(\"export checked\")\n")
+        try
+            let shim = Path.Combine(TestProcesses.repoRoot, "tests", "fixtures", "python")
+            let exitCode, output, error = TestProcesses.run e.Export [ "PYTHONPATH", shim ] python [ script ]
+            Expect.equal exitCode 0 $"the README's Python snippet:\n{output}{error}"
+            Expect.stringContains output "export checked" output
+        finally
+            File.Delete script
+
 [<Tests>]
 let tests =
     testSequenced <| testList "export" [
+        test "the Python snippet of an export's README runs as written on a tabular and an image export: every per-input value reduces to the reported one, in NumPy" {
+            runReadmeSnippet (tabular.Force())
+            runReadmeSnippet (image.Force())
+        }
+
         test "every file of a tabular run's export is in the manifest, with its shapes, and every per-input value reduces to the reported one" {
             let e = tabular.Force()
             Expect.isGreaterThanOrEqual (checkManifest e) 40 "per-input values of negative perturbation, rank agreement, sensitivity-N and the certificates"
