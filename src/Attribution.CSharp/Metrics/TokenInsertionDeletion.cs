@@ -21,7 +21,7 @@ namespace Attribution.Metrics;
 public sealed class TokenInsertionDeletion
 {
     /// <summary>The substrate name reported in <see cref="InsertionDeletionScores.Substrate"/>.</summary>
-    public const string SubstrateName = "unk";
+    public const string SubstrateName = TokenSpace.SubstrateName;
 
     /// <param name="steps">Grid intervals S: fractions 0, 1/S, .., 1 (20: steps of 5%).</param>
     /// <param name="maskToken">Id written over deleted (or not yet inserted) tokens; default &lt;unk&gt;.</param>

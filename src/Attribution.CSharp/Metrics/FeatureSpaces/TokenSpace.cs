@@ -41,6 +41,9 @@ public sealed class TokenSpace : IFeatureSpace
         MaskToken = maskToken;
     }
 
+    /// <summary>The substrate's name in reports, whatever the mask token's id.</summary>
+    public const string SubstrateName = "unk";
+
     /// <summary>The id written over removed tokens.</summary>
     public long MaskToken { get; }
 
@@ -50,7 +53,7 @@ public sealed class TokenSpace : IFeatureSpace
     public long Count => tokens.shape[0];
     public long Slots => tokens.shape[1];
     public Tensor? Real => real;
-    public string Substrate => TokenInsertionDeletion.SubstrateName;
+    public string Substrate => SubstrateName;
     public Tensor Inputs => tokens;
 
     public Tensor Scores(Tensor maps)
