@@ -51,7 +51,7 @@ public sealed class PixelSpace : IFeatureSpace
         FeatureSpace.CheckMask(this, atSubstrate);
         using var scope = NewDisposeScope();
         long n = inputs.shape[0], c = inputs.shape[1], h = inputs.shape[2], w = inputs.shape[3], k = atSubstrate.shape[1];
-        var changed = atSubstrate.cpu().view(atSubstrate.shape[0], k, 1, h, w);             // one mask for all channels
+        var changed = atSubstrate.cpu().reshape(atSubstrate.shape[0], k, 1, h, w);          // one mask for all channels
         var xs = inputs.unsqueeze(1).expand(n, k, c, h, w);
         var ss = substrate.Of(inputs).unsqueeze(1).expand(n, k, c, h, w);
         return where(changed, ss, xs).contiguous().view(n * k, c, h, w).MoveToOuterDisposeScope();
