@@ -37,6 +37,24 @@ public static class FeatureRanking
         return ranks.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// <see cref="AscendingRanks(Tensor, Generator)"/> of scores [B, D] where only the slots marked in <paramref name="real"/>
+    /// [B, D] (bool; null: all) are features: the others rank after every real slot of their row (keyed +inf), so a
+    /// count up to a row's real features never reaches them. Every perturbation metric ranks through this one function
+    /// (<see cref="IFeatureSpace.Real"/>); to rank most important first, pass the negated scores.
+    /// </summary>
+    public static Tensor AscendingRanks(Tensor scores, Tensor? real, Generator generator)
+    {
+        ArgumentNullException.ThrowIfNull(scores);
+        if (scores.dim() != 2) throw new ArgumentException($"scores must be [B, D]; got [{string.Join(", ", scores.shape)}]", nameof(scores));
+        if (real is null) return AscendingRanks(scores, generator);
+        if (!real.shape.SequenceEqual(scores.shape))
+            throw new ArgumentException($"real [{string.Join(", ", real.shape)}] must have the scores' shape [{string.Join(", ", scores.shape)}]", nameof(real));
+        using var scope = NewDisposeScope();
+        var keyed = scores.detach().cpu().to(ScalarType.Float64).masked_fill(real.cpu().logical_not(), double.PositiveInfinity);
+        return AscendingRanks(keyed, generator).MoveToOuterDisposeScope();
+    }
+
     /// <summary>Rank in descending order (0 = most important), same tie-breaking as <see cref="AscendingRanks(Tensor, long)"/>.</summary>
     public static Tensor DescendingRanks(Tensor flatMaps, long seed)
     {

@@ -45,14 +45,16 @@ public sealed record AveragedInsertionDeletion(IReadOnlyList<InsertionDeletionSc
 
 /// <summary>
 /// Insertion and deletion (Petsiuk et al. 2018, RISE; as used by InputIBA, Zhang et al. 2021, Sec. 4.4.2, and
-/// NeFLAG, Li et al. 2023, Tables 1-2). Pixels are ranked by their attribution (summed over channels), most
-/// important first; ties are broken by a seeded random order per input. Deletion replaces
-/// <c>PixelsPerStep</c> more pixels by the substrate at each step; insertion starts from the substrate and
-/// reveals them. At each step the probability (softmax of the logits) of the target class is recorded; the
-/// score is the trapezoid area under the curve over the fraction of pixels, [0, 1]. Lower deletion and
-/// higher insertion AUC are better.
-/// <para>Defaults: <c>PixelsPerStep</c> = the image width (RISE's 224 for 224-wide images: one row's worth
-/// per step); substrate black (RISE, deletion) or Gaussian blur with sigma 20 (NeFLAG's second round).</para>
+/// NeFLAG, Li et al. 2023, Tables 1-2), written once over an <see cref="IFeatureSpace"/> (<see cref="Play"/>): features
+/// are ranked by their score, most important first, ties broken by a seeded random order per input. Deletion sets more
+/// features to the substrate at each step; insertion starts from the substrate and reveals them. At each step the
+/// probability (softmax of the logits) of the target class is recorded; the score is the trapezoid area under the
+/// curve over the fraction of features changed, [0, 1]. Lower deletion and higher insertion AUC are better. How many
+/// features a step changes is the <see cref="StepSchedule"/>.
+/// <para>An instance is the image metric: pixels (<see cref="PixelSpace"/>), <c>PixelsPerStep</c> per step
+/// (<see cref="StepSchedule.FeaturesPerStep"/>; default the image width, RISE's 224 for 224-wide images: one row's
+/// worth per step); substrate black (RISE, deletion) or Gaussian blur with sigma 20 (NeFLAG's second round). Texts:
+/// <see cref="TokenInsertionDeletion"/>.</para>
 /// <para>Every step is its own tensor, built from the input, the substrate and a mask: no step aliases another,
 /// so the curve is never a step function of a tensor mutated in place.</para>
 /// </summary>
@@ -67,13 +69,11 @@ public sealed class InsertionDeletion
 
     public int? PixelsPerStep { get; }
 
+    /// <summary>The schedule for images <paramref name="width"/> pixels wide: <c>PixelsPerStep</c>, or one row, per step.</summary>
+    public StepSchedule.FeaturesPerStep Schedule(long width) => new(PixelsPerStep ?? width);
+
     /// <summary>Number of pixels changed after each step, 0 .. pixels, for images of <paramref name="height"/> x <paramref name="width"/>.</summary>
-    public long[] StepCounts(long height, long width)
-    {
-        long pixels = height * width, step = PixelsPerStep ?? width;
-        long steps = (pixels + step - 1) / step;
-        return Enumerable.Range(0, (int)steps + 1).Select(s => Math.Min(s * step, pixels)).ToArray();
-    }
+    public long[] StepCounts(long height, long width) => Schedule(width).StepCounts(height * width);
 
     /// <summary>
     /// Every step's perturbed copy of every input: [B, S, C, H, W], S = number of steps + 1 (step 0 is the input
@@ -83,8 +83,16 @@ public sealed class InsertionDeletion
     {
         CheckShapes(inputs, maps);
         using var scope = NewDisposeScope();
-        var ranks = FeatureRanking.DescendingRanks(FeatureRanking.PixelScores(maps), seed);
-        return Perturb(inputs.detach().cpu(), substrate.detach().cpu(), ranks, game).MoveToOuterDisposeScope();
+        using var generator = new Generator((ulong)seed, CPU);
+        var x = inputs.detach().cpu();
+        var s = substrate.detach().cpu();
+        long b = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3];
+        var ranks = FeatureRanking.AscendingRanks(FeatureRanking.PixelScores(maps).neg(), null, generator);
+        var counts = Schedule(w).Counts(full(b, h * w, ScalarType.Int64), h * w);
+        long steps = counts.shape[1];
+        var changed = Changed(ranks, counts, game).view(b, steps, 1, h, w);                     // at the substrate after step s
+        var shape = new[] { b, steps, c, h, w };
+        return where(changed, s.unsqueeze(1).expand(shape), x.unsqueeze(1).expand(shape)).contiguous().MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -99,51 +107,20 @@ public sealed class InsertionDeletion
     }
 
     /// <summary>How many inputs' steps go through the model together, for images of <paramref name="height"/> x <paramref name="width"/>.</summary>
-    public long InputsPerChunk(long height, long width, int batchSize = 1024) => Math.Max(1, batchSize / StepCounts(height, width).Length);
+    public long InputsPerChunk(long height, long width, int batchSize = 1024) => InputsPerChunk(Schedule(width), height * width, batchSize);
 
     /// <summary>
     /// <see cref="Evaluate(nn.Module{Tensor, Tensor}, Tensor, Tensor, Tensor, Substrate, long, Device, int)"/> with ties
     /// broken by draws from <paramref name="tieBreak"/>: a set of inputs evaluated a block at a time from one generator
-    /// per substrate (blocks a multiple of <see cref="InputsPerChunk"/>) gives each input the curves of the whole set at once.
+    /// per substrate (blocks a multiple of <see cref="InputsPerChunk(long, long, int)"/>) gives each input the curves of the whole set at once.
     /// </summary>
     public InsertionDeletionScores Evaluate(nn.Module<Tensor, Tensor> model, Tensor inputs, Tensor maps, Tensor targets,
                                             Substrate substrate, Generator tieBreak, Device device, int batchSize = 1024)
     {
         CheckShapes(inputs, maps);
-        if (targets.dim() != 1 || targets.shape[0] != inputs.shape[0])
-            throw new ArgumentException($"targets must be [{inputs.shape[0]}]; got [{string.Join(", ", targets.shape)}]");
         using var scope = NewDisposeScope();
-        var x = inputs.detach().cpu();
-        var ranks = FeatureRanking.DescendingRanks(FeatureRanking.PixelScores(maps), tieBreak);
-        var t = targets.cpu().to(ScalarType.Int64);
-        long b = x.shape[0];
-        var counts = StepCounts(x.shape[2], x.shape[3]);
-        double pixels = counts[^1];
-        var fractions = counts.Select(c => c / pixels).ToArray();
-        int stepsPerInput = counts.Length;
-        long inputsPerChunk = InputsPerChunk(x.shape[2], x.shape[3], batchSize);
-
-        GameCurves Play(PerturbationGame game)
-        {
-            var curves = new double[b][];
-            for (long start = 0; start < b; start += inputsPerChunk)
-            {
-                using var chunkScope = NewDisposeScope();
-                long n = Math.Min(inputsPerChunk, b - start);
-                // The substrate of the chunk alone: a blur's convolution may round differently for another batch size,
-                // and chunks are what stays the same when a set is evaluated a block at a time.
-                var chunk = x.narrow(0, start, n);
-                var steps = Perturb(chunk, substrate.Of(chunk), ranks.narrow(0, start, n), game);
-                var logits = Training.Logits(model, steps.flatten(0, 1), device, batchSize);
-                var p = nn.functional.softmax(logits.to(ScalarType.Float64), 1).view(n, stepsPerInput, -1);
-                var chosen = p.gather(2, t.narrow(0, start, n).view(n, 1, 1).expand(n, stepsPerInput, 1)).squeeze(2);
-                var values = chosen.contiguous().data<double>().ToArray();
-                for (long i = 0; i < n; i++) curves[start + i] = values.AsSpan((int)(i * stepsPerInput), stepsPerInput).ToArray();
-            }
-            return new GameCurves(fractions, curves, curves.Select(c => Auc.Trapezoid(fractions, c)).ToArray());
-        }
-
-        return new InsertionDeletionScores(substrate.Name, Play(PerturbationGame.Deletion), Play(PerturbationGame.Insertion));
+        var space = new PixelSpace(model, inputs, substrate, device);
+        return Play(space, maps, targets, Schedule(inputs.shape[3]), tieBreak, batchSize);
     }
 
     /// <summary>
@@ -157,19 +134,77 @@ public sealed class InsertionDeletion
             Evaluate(model, inputs, maps, targets, new Substrate.Blurred(blurSigma), seed, device, batchSize),
         ]);
 
-    /// <summary>[n, S, C, H, W]: step s changes the pixels whose descending rank is below counts[s]; each step a fresh tensor.</summary>
-    Tensor Perturb(Tensor x, Tensor substrate, Tensor ranks, PerturbationGame game)
+    /// <summary>How many inputs' steps go through the model together under <paramref name="schedule"/>.</summary>
+    public static long InputsPerChunk(StepSchedule schedule, long slots, int batchSize = 1024)
+    {
+        ArgumentNullException.ThrowIfNull(schedule);
+        return Math.Max(1, batchSize / schedule.Fractions(slots).Length);
+    }
+
+    /// <summary>
+    /// Both games over <paramref name="space"/>: maps of its inputs (what <see cref="IFeatureSpace.Scores"/> reads),
+    /// targets [B], steps by <paramref name="schedule"/>, ties broken by draws from <paramref name="tieBreak"/> (one row
+    /// of draws per input, so blocks that are multiples of <see cref="InputsPerChunk(StepSchedule, long, int)"/> give
+    /// the curves of the whole set). The steps of several inputs go through the model together, <paramref name="batchSize"/>
+    /// model inputs at a time; results on the CPU.
+    /// </summary>
+    public static InsertionDeletionScores Play(IFeatureSpace space, Tensor maps, Tensor targets, StepSchedule schedule,
+                                               Generator tieBreak, int batchSize = 1024)
+    {
+        ArgumentNullException.ThrowIfNull(space);
+        ArgumentNullException.ThrowIfNull(schedule);
+        ArgumentNullException.ThrowIfNull(tieBreak);
+        FeatureSpace.CheckTargets(space, targets);
+        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "at least one input per batch");
+        using var scope = NewDisposeScope();
+        var ranks = MostImportantFirst(space, maps, tieBreak);
+        var t = targets.cpu().to(ScalarType.Int64);
+        var counts = schedule.Counts(FeatureSpace.RealCounts(space), space.Slots);               // [B, S]
+        var fractions = schedule.Fractions(space.Slots);
+        long b = space.Count;
+        int stepsPerInput = fractions.Length;
+        long inputsPerChunk = InputsPerChunk(schedule, space.Slots, batchSize);
+
+        GameCurves Curves(PerturbationGame game)
+        {
+            var curves = new double[b][];
+            for (long start = 0; start < b; start += inputsPerChunk)
+            {
+                using var chunkScope = NewDisposeScope();
+                long n = Math.Min(inputsPerChunk, b - start);
+                // The chunk as a space of its own: a blurred substrate is the blur of the chunk alone (a convolution may
+                // round differently for another batch size), and chunks are what stays the same when a set is
+                // evaluated a block at a time.
+                var chunk = space.Rows(FeatureSpace.Range(start, n));
+                var steps = chunk.Perturb(Changed(ranks.narrow(0, start, n), counts.narrow(0, start, n), game));
+                var logits = chunk.Logits(steps, batchSize);
+                var p = nn.functional.softmax(logits.to(ScalarType.Float64), 1).view(n, stepsPerInput, -1);
+                var chosen = p.gather(2, t.narrow(0, start, n).view(n, 1, 1).expand(n, stepsPerInput, 1)).squeeze(2);
+                var values = chosen.contiguous().data<double>().ToArray();
+                for (long i = 0; i < n; i++) curves[start + i] = values.AsSpan((int)(i * stepsPerInput), stepsPerInput).ToArray();
+            }
+            return new GameCurves(fractions, curves, curves.Select(c => Auc.Trapezoid(fractions, c)).ToArray());
+        }
+
+        return new InsertionDeletionScores(space.Substrate, Curves(PerturbationGame.Deletion), Curves(PerturbationGame.Insertion));
+    }
+
+    /// <summary>Ranks [B, D]: 0 = the most important real feature; slots that are not real last.</summary>
+    internal static Tensor MostImportantFirst(IFeatureSpace space, Tensor maps, Generator tieBreak)
     {
         using var scope = NewDisposeScope();
-        long n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3];
-        var counts = tensor(StepCounts(h, w));
-        long steps = counts.shape[0];
-        // changed[i, s, p]: pixel p of input i is at the substrate (deletion) or revealed (insertion) after step s
-        var changed = ranks.unsqueeze(1).lt(counts.view(1, steps, 1)).view(n, steps, 1, h, w);
-        var xs = x.unsqueeze(1).expand(n, steps, c, h, w);
-        var ss = substrate.unsqueeze(1).expand(n, steps, c, h, w);
-        var result = game == PerturbationGame.Deletion ? where(changed, ss, xs) : where(changed, xs, ss);
-        return result.contiguous().MoveToOuterDisposeScope();
+        return FeatureRanking.AscendingRanks(space.Scores(maps).neg(), space.Real, tieBreak).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// [n, S, D]: slot d of input i is at the substrate after step s, its rank below counts[i, s] for deletion (the most
+    /// important first), not below it for insertion (the most important revealed first).
+    /// </summary>
+    internal static Tensor Changed(Tensor ranks, Tensor counts, PerturbationGame game)
+    {
+        using var scope = NewDisposeScope();
+        var removed = ranks.unsqueeze(1).lt(counts.unsqueeze(2));
+        return (game == PerturbationGame.Deletion ? removed : removed.logical_not()).MoveToOuterDisposeScope();
     }
 
     static void CheckShapes(Tensor inputs, Tensor maps)

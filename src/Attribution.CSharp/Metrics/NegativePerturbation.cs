@@ -10,6 +10,9 @@ namespace Attribution.Metrics;
 /// equal values (e.g. exactly zero gradients) is not favoured by the features' storage order.
 /// From the predictions: post-hoc accuracy (against the labels) and post-hoc consistency (agreement with
 /// the unmasked prediction); each curve's AUC is the trapezoid over q of the value in percent.
+/// <para>Written once over an <see cref="IFeatureSpace"/> (<see cref="MaskedPredictions(IFeatureSpace, Tensor, IReadOnlyList{double}, Generator, int)"/>);
+/// the model-and-inputs overloads rank every element of the inputs (<see cref="ElementSpace"/>: images and waveforms),
+/// <see cref="TokenMasking"/> the real tokens of texts.</para>
 /// </summary>
 public sealed class NegativePerturbation
 {
@@ -44,17 +47,33 @@ public sealed class NegativePerturbation
         if (!maps.shape.SequenceEqual(inputs.shape))
             throw new ArgumentException($"maps [{string.Join(", ", maps.shape)}] must have the inputs' shape [{string.Join(", ", inputs.shape)}]");
         using var scope = NewDisposeScope();
-        long b = inputs.shape[0];
-        var flatInputs = inputs.reshape(b, -1);
-        long d = flatInputs.shape[1];
-        var rank = FeatureRanking.AscendingRanks(maps.reshape(b, -1).cpu(), tieBreak);                   // rank[i, j]: position of feature j, 0 = least important
+        return MaskedPredictions(new ElementSpace(model, inputs, MaskValue, device), maps, tieBreak, batchSize).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Predicted class [F, B] (int64, CPU) of every input of <paramref name="space"/> after masking each of this metric's fractions.</summary>
+    public Tensor MaskedPredictions(IFeatureSpace space, Tensor maps, Generator tieBreak, int batchSize = 1024) =>
+        MaskedPredictions(space, maps, Fractions, tieBreak, batchSize);
+
+    /// <summary>
+    /// Negative perturbation over <paramref name="space"/>, the one implementation: for each fraction q, the
+    /// round(q * real count) least important real features of every input (half to even; lowest score first, ties broken
+    /// by draws from <paramref name="tieBreak"/>, one row per input) go to the substrate, and the model predicts again,
+    /// every input at once, <paramref name="batchSize"/> at a time. Returns the predicted classes [F, B] (int64, CPU).
+    /// </summary>
+    public static Tensor MaskedPredictions(IFeatureSpace space, Tensor maps, IReadOnlyList<double> fractions, Generator tieBreak, int batchSize)
+    {
+        ArgumentNullException.ThrowIfNull(space);
+        ArgumentNullException.ThrowIfNull(fractions);
+        ArgumentNullException.ThrowIfNull(tieBreak);
+        if (fractions.Any(f => !(f >= 0 && f <= 1))) throw new ArgumentException("fractions must be in [0, 1]", nameof(fractions));
+        using var scope = NewDisposeScope();
+        var rank = FeatureRanking.AscendingRanks(space.Scores(maps), space.Real, tieBreak);     // rank[i, j]: position of feature j, 0 = least important
+        var real = FeatureSpace.RealCounts(space).to(ScalarType.Float64);
         var rows = new List<Tensor>();
-        var cpuInputs = flatInputs.cpu();   // once, not once per fraction
-        foreach (var fraction in Fractions)
+        foreach (var fraction in fractions)
         {
-            long k = (long)Math.Round(fraction * d);
-            var masked = cpuInputs.masked_fill(rank.lt(k), MaskValue).reshape(inputs.shape);
-            rows.Add(Training.Logits(model, masked, device, batchSize).argmax(1));
+            var k = real.mul(fraction).round().to(ScalarType.Int64).unsqueeze(1);               // torch's round is half to even, as Math.Round's default
+            rows.Add(space.Logits(space.Perturb(rank.lt(k).unsqueeze(1)), batchSize).argmax(1));
         }
         return stack(rows).MoveToOuterDisposeScope();
     }

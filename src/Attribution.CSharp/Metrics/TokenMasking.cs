@@ -10,7 +10,8 @@ namespace Attribution.Metrics;
 /// token <c>&lt;unk&gt;</c>. For each fraction q, the round(q * length) least important real tokens of every text
 /// (lowest word score first; padding is never a candidate and stays padding) become &lt;unk&gt;, and the model
 /// predicts again. Ties are broken by a seeded random order, as in <see cref="NegativePerturbation"/>, so equal
-/// scores do not favour the tokens' storage order.
+/// scores do not favour the tokens' storage order. The metric is <see cref="NegativePerturbation.MaskedPredictions(IFeatureSpace, Tensor, IReadOnlyList{double}, Generator, int)"/>
+/// over a <see cref="TokenSpace"/>.
 /// </summary>
 public sealed class TokenMasking
 {
@@ -37,7 +38,8 @@ public sealed class TokenMasking
         Check(tokens, scores, lengths);
         using var scope = NewDisposeScope();
         using var generator = new Generator((ulong)seed, CPU);
-        var rank = Ranks(tokens, scores, lengths, generator);
+        var real = TokenScores.PaddingMask(lengths.cpu(), tokens.shape[1], CPU).logical_not();
+        var rank = FeatureRanking.AscendingRanks(scores, real, generator);
         var k = counts.to(ScalarType.Int64).cpu().minimum(lengths.to(ScalarType.Int64).cpu()).unsqueeze(1);
         return tokens.cpu().masked_fill(rank.lt(k), MaskToken).to(tokens.device).MoveToOuterDisposeScope();
     }
@@ -68,34 +70,12 @@ public sealed class TokenMasking
         ArgumentNullException.ThrowIfNull(model);
         Check(tokens, scores, lengths);
         using var scope = NewDisposeScope();
-        var rank = Ranks(tokens, scores, lengths, tieBreak);
-        var cpuTokens = tokens.cpu();
-        var rows = new List<Tensor>();
-        foreach (var fraction in Fractions)
-        {
-            var k = lengths.to(ScalarType.Float64).cpu().mul(fraction).round().to(ScalarType.Int64).unsqueeze(1);
-            var masked = cpuTokens.masked_fill(rank.lt(k), MaskToken);
-            rows.Add(Training.Logits(model, masked, model.Classify, device, batchSize).argmax(1));
-        }
-        return stack(rows).MoveToOuterDisposeScope();
+        var space = new TokenSpace(model, tokens, lengths, device, MaskToken);
+        return NegativePerturbation.MaskedPredictions(space, scores, Fractions, tieBreak, batchSize).MoveToOuterDisposeScope();
     }
 
     /// <summary>AUC of a curve over this metric's fractions (trapezoid), as <see cref="NegativePerturbation.AreaUnder"/>.</summary>
     public double AreaUnder(IReadOnlyList<double> curve) => Auc.Trapezoid(Fractions, curve);
-
-    /// <summary>Rank of each position among its row's real tokens, ascending score (0 = least important); padding ranks after every real token.</summary>
-    static Tensor Ranks(Tensor tokens, Tensor scores, Tensor lengths, Generator generator)
-    {
-        using var scope = NewDisposeScope();
-        long b = tokens.shape[0], t = tokens.shape[1];
-        var padding = TokenScores.PaddingMask(lengths.cpu(), t, CPU);
-        var keyed = scores.detach().cpu().to(ScalarType.Float64).masked_fill(padding, double.PositiveInfinity);
-        var shuffle = rand([b, t], generator: generator).argsort(1);            // a random permutation per row breaks ties
-        var order = shuffle.gather(1, keyed.gather(1, shuffle).sort(1, false, true).Indices);
-        var ranks = empty_like(order);
-        ranks.scatter_(1, order, arange(t, ScalarType.Int64).unsqueeze(0).expand(b, t));
-        return ranks.MoveToOuterDisposeScope();
-    }
 
     static void Check(Tensor tokens, Tensor scores, Tensor lengths)
     {

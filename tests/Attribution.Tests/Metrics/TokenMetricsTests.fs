@@ -144,8 +144,8 @@ let private insertionDeletionTests =
 let private shifted =
     contributions |> Array.mapi (fun i c -> Array.init width (fun p -> if p < lengths.[i] then c.[(p + 1) % lengths.[i]] else 0.0))
 
-let private count n = TokenSubsetSize.Count(n) :> TokenSubsetSize
-let private fraction f = TokenSubsetSize.Fraction(f) :> TokenSubsetSize
+let private count n = SubsetSize.Count(n) :> SubsetSize
+let private fraction f = SubsetSize.Fraction(f) :> SubsetSize
 
 let private sensitivityTests =
     testList "TokenSensitivityN" [
