@@ -23,8 +23,9 @@ public static class Roar
     /// <summary>
     /// Inputs [B, C, H, W] (returned on the CPU) with the round(<paramref name="fraction"/> H W) most important pixels of
     /// each replaced by <paramref name="fill"/> [1, C, 1, 1] in every channel. A pixel's importance is its map summed over
-    /// channels (in float64); ties are broken by a random order per input drawn from <paramref name="seed"/>, so a map
-    /// with many equal values (exact zeros) gains nothing from the pixels' storage order.
+    /// channels (in float64), ranked by <see cref="FeatureRanking.DescendingRanks(Tensor, long)"/>: ties are broken by a
+    /// random order per input drawn from <paramref name="seed"/>, so a map with many equal values (exact zeros) gains
+    /// nothing from the pixels' storage order.
     /// </summary>
     public static Tensor RemoveMostImportant(Tensor inputs, Tensor maps, double fraction, Tensor fill, long seed)
     {
@@ -38,16 +39,10 @@ public static class Roar
         using var scope = NewDisposeScope();
         long b = inputs.shape[0], h = inputs.shape[2], w = inputs.shape[3], pixels = h * w;
         var scores = maps.detach().cpu().to(ScalarType.Float64).sum(1).reshape(b, pixels);
-        using var generator = new Generator((ulong)seed, CPU);
-        var shuffle = rand([b, pixels], generator: generator).argsort(1);
-        // Most important first; tied pixels in the order a descending (unstable) argsort leaves the shuffled ones. This is
-        // not FeatureRanking.DescendingRanks, which sorts the shuffled pixels stably: where the cut falls inside a block
-        // of equal scores the two remove different tied pixels (40 of 100 tie-heavy cases, measured), so moving ROAR to
-        // the shared ranking changes its numbers and needs a new revision of the `roar` entry.
-        var order = shuffle.gather(1, scores.gather(1, shuffle).argsort(1, descending: true));
+        // Most important first, ties in a seeded random order per input: the ranking every perturbation metric shares.
+        var ranks = FeatureRanking.DescendingRanks(scores, seed);
         long k = (long)Math.Round(fraction * pixels);
-        var removed = zeros([b, pixels], ScalarType.Bool);
-        if (k > 0) removed.scatter_(1, order.narrow(1, 0, k), ones([b, k], ScalarType.Bool));
+        var removed = ranks.lt(k);
         var cpuInputs = inputs.cpu();
         return where(removed.reshape(b, 1, h, w), fill.cpu().expand_as(cpuInputs), cpuInputs).MoveToOuterDisposeScope();
     }

@@ -21,5 +21,6 @@ let variant: Variant<MetricSpec> =
         | Roar s -> Some s
         | _ -> None)
 
-// Revision 2: per-test-input values, intervals and removed_minus_random.
+// Revision 2: per-test-input values, intervals and removed_minus_random; ties broken by the ranking the other
+// perturbation metrics share (FeatureRanking), where ROAR had its own order for tied pixels.
 let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image ]; Datasets = []; NeedsBoxes = false; Better = [ "mean_accuracy_removed", false; "removed_minus_random", false ] } |> MetricEntry.revised 2

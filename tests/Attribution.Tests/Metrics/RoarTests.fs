@@ -76,6 +76,20 @@ let tests =
                         Expect.isGreaterThanOrEqual lowestRemoved highestKept $"q = {fraction}, input {i}: the top-k by score"
         }
 
+        test "ROAR removes the top k of the ranking every perturbation metric shares, ties included" {
+            use scope = NewDisposeScope()
+            use g = new Generator(23UL, CPU)
+            // Tie-heavy maps: a few distinct levels, so the cut at k falls inside blocks of equal scores.
+            let maps = randint(0L, 3L, [| 5L; 2L; 6L; 6L |], generator = g).``to``(ScalarType.Float32)
+            let x = rand([| 5L; 2L; 6L; 6L |], generator = g) + 2.0
+            let fill = zeros(1L, 2L, 1L, 1L)
+            for fraction in [ 0.2; 0.5; 0.8 ] do
+                let k = int64 (System.Math.Round(fraction * 36.0))
+                let ranks = FeatureRanking.DescendingRanks(maps.``to``(ScalarType.Float64).sum(1L).reshape(5L, 36L), 9L)
+                let removed = Roar.RemoveMostImportant(x, maps, fraction, fill, 9L).eq(Scalar.op_Implicit 0.0f).all(1L).reshape(5L, 36L)
+                Expect.isTrue (removed.eq(ranks.lt(Scalar.op_Implicit k)).all().item<bool>()) $"q = {fraction}: the pixels ranked below {k}"
+        }
+
         test "the random ranking: U(0, 1) scores of both shapes, drawn train first from one seeded generator" {
             use scope = NewDisposeScope()
             let struct (train, test) = Roar.RandomScores([| 3L; 1L; 2L; 2L |], [| 2L; 1L; 2L; 2L |], 9L)
