@@ -26,6 +26,15 @@ let private tinySpec (output: string) : Spec =
       Report = { HeatmapInputs = 3 }
       Full = { Explain = None; Epochs = None } }
 
+/// Executes a spec's plan on the CPU with its own cache folder (no report): the run's output.
+let private executeWithCache (spec: Spec) (cache: string) =
+    Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", cache)
+    try
+        let device = Attribution.Runtime.TorchRuntime.Resolve(Attribution.Runtime.DeviceRequest.Cpu)
+        Execute.run (Plan.compile spec (Execute.dataHash spec)) device
+    finally
+        Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", null)
+
 /// Runs a spec with its own cache folder; returns the run folder.
 let private runWithCache (spec: Spec) (cache: string) =
     Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", cache)
@@ -257,14 +266,7 @@ let tests =
                     Methods = [ { Id = "saliency"; Kind = Saliency true } ]
                     Metrics = [ Roar { Fractions = [ 0.3; 0.7 ]; TrainInputs = 120; Epochs = 1 } ] }
             let cache = Path.Combine(root, "cache")
-            let roarOf () =
-                Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", cache)
-                try
-                    let device = Attribution.Runtime.TorchRuntime.Resolve(Attribution.Runtime.DeviceRequest.Cpu)
-                    let output = Execute.run (Plan.compile spec (Execute.dataHash spec)) device
-                    output.Result.Metrics |> Array.find (fun m -> m.Metric = "roar")
-                finally
-                    Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", null)
+            let roarOf () = (executeWithCache spec cache).Result.Metrics |> Array.find (fun m -> m.Metric = "roar")
             let first = roarOf ()
             let scalar name = first.Scalars |> Array.find (fun v -> v.Name = name) |> _.Value
             Expect.floatClose Accuracy.high (scalar "removed_minus_random") (scalar "mean_accuracy_removed" - scalar "mean_accuracy_random") "the difference of the two means"
