@@ -223,7 +223,7 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
             let sensitivity, batch = Attribution.Metrics.TokenSensitivityN(sizes, masks), plan.Spec.Explain.BatchSize
             // Every block draws the same keys (one generator per call, seeded alike); blocks keep the engine's chunks.
             let r =
-                TokenSensitivityNResult.Concatenate
+                SensitivityNResult.Concatenate
                     (stored.MapBlocks(alignedBlock [ sensitivity.InputsPerChunk batch; int64 batch ] 1024, fun first n maps ->
                         let t, l, scores = tokenBlock tokens lengths first n maps
                         sensitivity.Evaluate(text, t, l, scores, targets.narrow(0L, int64 first, int64 n), seed, device, batch)))

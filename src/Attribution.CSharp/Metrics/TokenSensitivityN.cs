@@ -4,22 +4,6 @@ using static TorchSharp.torch;
 
 namespace Attribution.Metrics;
 
-/// <summary>Token Sensitivity-N per size: the correlation of every text, and their mean (<see cref="SensitivityNResult"/> under the name the token metric has always returned).</summary>
-/// <param name="Sizes">The subset sizes, in the order evaluated.</param>
-/// <param name="Correlations">Correlations[k][i]: Pearson correlation over the masks for text i at Sizes[k]; NaN when skipped or when either side is constant.</param>
-/// <param name="MeanCorrelation">Per size, the mean over the texts whose correlation is defined (NaN if none).</param>
-/// <param name="Undefined">Per size, texts evaluated but left out of the mean (a constant side).</param>
-/// <param name="Skipped">Per size, texts not evaluated because the size is below 1 or reaches their length.</param>
-public sealed record TokenSensitivityNResult(SubsetSize[] Sizes, double[][] Correlations, double[] MeanCorrelation, int[] Undefined, int[] Skipped)
-{
-    /// <summary>The token result of a result of <see cref="SensitivityN.Correlate"/>.</summary>
-    public static TokenSensitivityNResult Of(SensitivityNResult r) => new(r.Sizes, r.Correlations, r.MeanCorrelation, r.Undefined, r.Skipped);
-
-    /// <summary>The results of blocks of texts (same sizes and masks), in order, as one set.</summary>
-    public static TokenSensitivityNResult Concatenate(IReadOnlyList<TokenSensitivityNResult> blocks) =>
-        Of(SensitivityNResult.Concatenate(blocks.Select(b => new SensitivityNResult(b.Sizes, b.Correlations, b.MeanCorrelation, b.Undefined, b.Skipped)).ToArray()));
-}
-
 /// <summary>
 /// Sensitivity-N on tokens (Ancona et al. 2018, Sec. 4; for text as InputIBA, Zhang et al. 2021, Sec. 4.4.1):
 /// <see cref="SensitivityN.Correlate"/> over a <see cref="TokenSpace"/>. For each size, <c>MasksPerN</c> random sets of
@@ -83,13 +67,13 @@ public sealed class TokenSensitivityN
     /// The masked copies of several texts go through the model together, <paramref name="batchSize"/> at a time, without
     /// gradients. Keys are drawn from a CPU generator seeded with <paramref name="seed"/>.
     /// </summary>
-    public TokenSensitivityNResult Evaluate(TextModel model, Tensor tokens, Tensor lengths, Tensor scores, Tensor targets,
+    public SensitivityNResult Evaluate(TextModel model, Tensor tokens, Tensor lengths, Tensor scores, Tensor targets,
                                            long seed, Device device, int batchSize = 1024)
     {
         using var scope = NewDisposeScope();
         var space = new TokenSpace(model, tokens, lengths, device, MaskToken);
         var sizes = Sizes?.ToArray() ?? DefaultSizes(space.Lengths);
-        return TokenSensitivityNResult.Of(SensitivityN.Correlate(space, scores, targets, sizes, MasksPerN, seed, batchSize));
+        return SensitivityN.Correlate(space, scores, targets, sizes, MasksPerN, seed, batchSize);
     }
 
     /// <summary>How many texts' masked copies go through the model together.</summary>

@@ -148,7 +148,7 @@ let tests =
             Expect.isGreaterThan (Array.sum whole.Skipped) 0 "some texts are too short for some sizes, so skipped counts are summed across blocks"
             for size in [ 10L; 20L ] do
                 let parts = [| for first, n in blocks 13L size -> metric.Evaluate(model, texts.Tokens.narrow(0L, first, n), texts.Lengths.narrow(0L, first, n), texts.Scores.narrow(0L, first, n), texts.Targets.narrow(0L, first, n), 29L, CPU, batch) |]
-                let joined = TokenSensitivityNResult.Concatenate parts
+                let joined = SensitivityNResult.Concatenate parts
                 for k in 0 .. whole.Sizes.Length - 1 do
                     sameBits joined.Correlations.[k] whole.Correlations.[k] $"size {k}: correlations, blocks of {size}"
                 sameBits joined.MeanCorrelation whole.MeanCorrelation "means"

@@ -198,7 +198,7 @@ let private sensitivityTests =
             let model = new AdditiveTextNet(weights)
             let run seed batch = TokenSensitivityN([ count 2; fraction 0.5 ], 20).Evaluate(model, tokensT (), lengthsT (), scoresT shifted, targetsT (), seed, CPU, batch)
             let a, b, c, small = run 1L 1024, run 1L 1024, run 2L 1024, run 1L 30
-            let bits (r: TokenSensitivityNResult) = r.Correlations |> Array.concat |> Array.map BitConverter.DoubleToInt64Bits
+            let bits (r: SensitivityNResult) = r.Correlations |> Array.concat |> Array.map BitConverter.DoubleToInt64Bits
             Expect.sequenceEqual (bits a) (bits b) "same seed, bit for bit"
             Expect.notEqual (bits a) (bits c) "another seed"
             for k in 0 .. 1 do
