@@ -198,6 +198,25 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
         let withIntervals (perInput: (string * float[]) list) (r: MetricResult) =
             { r with Intervals = [| for n, values in perInput -> Intervals.ofInputs plan.Spec.Seed $"{name}/{List.head step.Methods}" n values |] }
         let value n v = { Name = n; Value = v }
+        // One round of insertion/deletion (text, audio: one substrate) as the report holds it.
+        let oneRound (r: InsertionDeletionScores) (xLabel: string) =
+            result [| value "deletion" r.Deletion.MeanAuc; value "insertion" r.Insertion.MeanAuc; value "difference" r.Difference |]
+                   xLabel r.Deletion.Fractions
+                   [| { Name = "deletion"; Values = meanCurve r.Deletion.Curves; Auc = r.Deletion.MeanAuc }
+                      { Name = "insertion"; Values = meanCurve r.Insertion.Curves; Auc = r.Insertion.MeanAuc } |]
+            |> withIntervals [ "deletion", r.Deletion.Auc; "insertion", r.Insertion.Auc; "difference", Array.map2 (-) r.Insertion.Auc r.Deletion.Auc ]
+            |> withPerInput [ PerInputs.ofScalar "deletion" r.Deletion.Auc; PerInputs.ofScalar "insertion" r.Insertion.Auc
+                              PerInputs.ofScalar "difference" (Array.map2 (-) r.Insertion.Auc r.Deletion.Auc) ]
+        // Sensitivity-N as the report holds it: the mean over sizes of each size's mean over defined correlations.
+        let sensitivityResult (r: SensitivityNResult) (xLabel: string) =
+            let x = r.Sizes |> Array.map _.X
+            let valid = r.MeanCorrelation |> Array.filter (Double.IsNaN >> not)
+            result [| value "mean_correlation" (if valid.Length = 0 then nan else Array.average valid) |] xLabel x
+                   [| { Name = "correlation"; Values = r.MeanCorrelation; Auc = nan } |]
+            |> withStatistic "mean_correlation" classes.Length (meanOfMeans r.Correlations)
+            |> withPerInput (correlationsPerPoint "N" x r.Correlations)
+        // Audio: 25 ms frames of the waveform (the explained view's frames) set to silence.
+        let frameSpace first n = FrameSpace(model, inputs.narrow(0L, int64 first, int64 n), 0.0, device)
         Progress.say $"{step.Name}: {classes.Length} inputs"
         match metric with
         | InsertionDeletion _ when domain.Modality = Modality.Text ->
@@ -209,13 +228,16 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
                     (stored.MapBlocks(alignedBlock [ metric.InputsPerChunk batch ] 1024, fun first n maps ->
                         let t, l, scores = tokenBlock tokens lengths first n maps
                         metric.Evaluate(text, t, l, scores, targets.narrow(0L, int64 first, int64 n), tieBreak, device, batch)))
-            result [| value "deletion" r.Deletion.MeanAuc; value "insertion" r.Insertion.MeanAuc; value "difference" r.Difference |]
-                   "fraction of the input's tokens changed to <unk> (most important first)" r.Deletion.Fractions
-                   [| { Name = "deletion"; Values = meanCurve r.Deletion.Curves; Auc = r.Deletion.MeanAuc }
-                      { Name = "insertion"; Values = meanCurve r.Insertion.Curves; Auc = r.Insertion.MeanAuc } |]
-            |> withIntervals [ "deletion", r.Deletion.Auc; "insertion", r.Insertion.Auc; "difference", Array.map2 (-) r.Insertion.Auc r.Deletion.Auc ]
-            |> withPerInput [ PerInputs.ofScalar "deletion" r.Deletion.Auc; PerInputs.ofScalar "insertion" r.Insertion.Auc
-                              PerInputs.ofScalar "difference" (Array.map2 (-) r.Insertion.Auc r.Deletion.Auc) ]
+            oneRound r "fraction of the input's tokens changed to <unk> (most important first)"
+        | InsertionDeletion _ when domain.Modality = Modality.Audio ->
+            // One frame a step, set to silence: one round (a blur of a waveform is not a neutral substrate).
+            let schedule, batch = StepSchedule.FeaturesPerStep 1L, 1024
+            use tieBreak = new torch.Generator(uint64 seed, torch.CPU)
+            let r =
+                InsertionDeletionScores.Concatenate
+                    (stored.MapBlocks(alignedBlock [ Attribution.Metrics.InsertionDeletion.InputsPerChunk(schedule, inputs.shape.[1], batch) ] 1024, fun first n maps ->
+                        Attribution.Metrics.InsertionDeletion.Play(frameSpace first n, maps, targets.narrow(0L, int64 first, int64 n), schedule, tieBreak, batch)))
+            oneRound r "fraction of the clip's 25 ms frames set to silence (most important first)"
         | SensitivityN(masks, points) when domain.Modality = Modality.Text ->
             let text, tokens, lengths = textOf ()
             // N on the log grid up to 80% of the median real length (of all the texts); texts with at most N tokens are skipped at that N.
@@ -227,11 +249,16 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
                     (stored.MapBlocks(alignedBlock [ sensitivity.InputsPerChunk batch; int64 batch ] 1024, fun first n maps ->
                         let t, l, scores = tokenBlock tokens lengths first n maps
                         sensitivity.Evaluate(text, t, l, scores, targets.narrow(0L, int64 first, int64 n), seed, device, batch)))
-            let valid = r.MeanCorrelation |> Array.filter (Double.IsNaN >> not)
-            result [| value "mean_correlation" (if valid.Length = 0 then nan else Array.average valid) |] "N (tokens set to <unk>)" (r.Sizes |> Array.map _.X)
-                   [| { Name = "correlation"; Values = r.MeanCorrelation; Auc = nan } |]
-            |> withStatistic "mean_correlation" (int tokens.shape.[0]) (meanOfMeans r.Correlations)
-            |> withPerInput (correlationsPerPoint "N" (r.Sizes |> Array.map _.X) r.Correlations)
+            sensitivityResult r "N (tokens set to <unk>)"
+        | SensitivityN(masks, points) when domain.Modality = Modality.Audio ->
+            let sizes = Attribution.Metrics.SensitivityN.LogGrid(int inputs.shape.[1], points) |> Array.map (fun n -> SubsetSize.Count n :> SubsetSize)
+            let batch = 1024
+            // Every block draws the same sets of frames (one generator per call, seeded alike); blocks keep the chunks.
+            let r =
+                SensitivityNResult.Concatenate
+                    (stored.MapBlocks(alignedBlock [ 1024L; Attribution.Metrics.SensitivityN.InputsPerChunk(masks, batch) ] 1024, fun first n maps ->
+                        Attribution.Metrics.SensitivityN.Correlate(frameSpace first n, maps, targets.narrow(0L, int64 first, int64 n), sizes, masks, seed, batch)))
+            sensitivityResult r "N (25 ms frames set to silence)"
         | InsertionDeletion(pixels, sigma) ->
             let metric = Attribution.Metrics.InsertionDeletion(Nullable pixels)
             let block = alignedBlock [ metric.InputsPerChunk(inputs.shape.[2], inputs.shape.[3]) ] 1024
@@ -280,11 +307,7 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
                 SensitivityNResult.Concatenate
                     (stored.MapBlocks(block, fun first n maps ->
                         sensitivity.Evaluate(model, inputs.narrow(0L, int64 first, int64 n), maps, targets.narrow(0L, int64 first, int64 n), seed, device)))
-            let valid = r.MeanCorrelation |> Array.filter (Double.IsNaN >> not)
-            result [| value "mean_correlation" (if valid.Length = 0 then nan else Array.average valid) |] "N (pixels masked)" (r.N |> Array.map float)
-                   [| { Name = "correlation"; Values = r.MeanCorrelation; Auc = nan } |]
-            |> withStatistic "mean_correlation" (int inputs.shape.[0]) (meanOfMeans r.Correlations)
-            |> withPerInput (correlationsPerPoint "N" (r.N |> Array.map float) r.Correlations)
+            sensitivityResult r "N (pixels masked)"
         | ParameterRandomisation count ->
             let n = min count (int inputs.shape.[0])
             // Seen through an identity view, any layered model fits the cascade's generic signature.

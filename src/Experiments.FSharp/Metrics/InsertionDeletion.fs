@@ -19,4 +19,4 @@ let variant: Variant<MetricSpec> =
         | _ -> None)
 
 // Revision 2: the result keeps each input's values (Results.PerInput) for `attribution export`.
-let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image; Modality.Text ]; Datasets = []; NeedsBoxes = false; Better = [ "deletion", false; "insertion", true; "difference", true ] } |> MetricEntry.revised 2
+let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image; Modality.Text; Modality.Audio ]; Datasets = []; NeedsBoxes = false; Better = [ "deletion", false; "insertion", true; "difference", true ] } |> MetricEntry.revised 2

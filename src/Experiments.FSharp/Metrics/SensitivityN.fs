@@ -19,4 +19,4 @@ let variant: Variant<MetricSpec> =
         | _ -> None)
 
 // Revision 2: the result keeps each input's values (Results.PerInput) for `attribution export`.
-let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image; Modality.Text; Modality.Tabular ]; Datasets = []; NeedsBoxes = false; Better = [ "mean_correlation", true ] } |> MetricEntry.revised 2
+let entry = MetricEntry.shipped variant { Modalities = [ Modality.Image; Modality.Text; Modality.Tabular; Modality.Audio ]; Datasets = []; NeedsBoxes = false; Better = [ "mean_correlation", true ] } |> MetricEntry.revised 2

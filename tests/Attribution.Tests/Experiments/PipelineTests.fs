@@ -112,9 +112,12 @@ let modalities =
             Directory.Delete(root, true)
         }
 
-        test "audio: espeak-ng speech with M5 runs, frames share one covariance, and draws waveform heatmaps" {
+        test "audio: espeak-ng speech with M5 runs, frames share one covariance, draws waveform heatmaps, and plays insertion/deletion and Sensitivity-N over 25 ms frames" {
             let root = Path.Combine(Path.GetTempPath(), $"attribution-audio-{Guid.NewGuid():N}")
-            let spec = { modalitySpec (Path.Combine(root, "runs")) SpeechCommands M5 0.01 with Metrics = [ NegativePerturbation { Fractions = [ 0.1; 0.5; 0.9 ]; MaskValue = 0.0 }; TwoWord 2 ] }
+            let spec =
+                { modalitySpec (Path.Combine(root, "runs")) SpeechCommands M5 0.01 with
+                    Metrics = [ NegativePerturbation { Fractions = [ 0.1; 0.5; 0.9 ]; MaskValue = 0.0 }; TwoWord 2
+                                InsertionDeletion(28, 20.0); SensitivityN(10, 6) ] }
             let folder = runWithCache spec (Path.Combine(root, "cache"))
             for file in [ "report.md"; "waveforms-0-absolute.png"; "waveforms-0-signed.png" ] do
                 Expect.isTrue (File.Exists(Path.Combine(folder, file))) $"{file} written"
@@ -129,6 +132,21 @@ let modalities =
                         // the mean share over the pairs has its interval over the pairs, which holds it
                         let interval = m.GetProperty("Intervals").EnumerateArray() |> Seq.find (fun i -> i.GetProperty("Name").GetString() = "right_share_on_first_word")
                         Expect.isTrue (interval.GetProperty("Low").GetDouble() <= v && v <= interval.GetProperty("High").GetDouble()) "the interval holds the mean share"
+            // 1 s clips are 40 frames of 25 ms: insertion/deletion has 41 points, one frame a step, silence as the substrate
+            for m in doc.RootElement.GetProperty("Metrics").EnumerateArray() do
+                let scalar name = m.GetProperty("Scalars").EnumerateArray() |> Seq.find (fun v -> v.GetProperty("Name").GetString() = name) |> fun v -> v.GetProperty("Value").GetDouble()
+                match m.GetProperty("Metric").GetString() with
+                | "insertion_deletion" ->
+                    Expect.equal (m.GetProperty("X").GetArrayLength()) 41 "0 to 40 frames"
+                    Expect.stringContains (string (m.GetProperty("XLabel").GetString())) "frames set to silence" "the x axis says what changes"
+                    let deletion, insertion = scalar "deletion", scalar "insertion"
+                    Expect.isTrue (deletion >= 0.0 && deletion <= 1.0 && insertion >= 0.0 && insertion <= 1.0) $"AUCs of probabilities: {deletion}, {insertion}"
+                    Expect.floatClose Accuracy.high (scalar "difference") (insertion - deletion) "difference"
+                | "sensitivity_n" ->
+                    Expect.equal [ for x in m.GetProperty("X").EnumerateArray() -> x.GetDouble() ] [ 1.0; 2.0; 4.0; 8.0; 16.0; 32.0 ] "N on the log grid up to 80% of 40 frames: 32^(i/5)"
+                    let v = scalar "mean_correlation"
+                    Expect.isTrue (v >= -1.0 && v <= 1.0) $"a correlation: {v}"
+                | _ -> ()
             Directory.Delete(root, true)
         }
     ]

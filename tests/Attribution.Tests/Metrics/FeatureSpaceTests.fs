@@ -125,6 +125,46 @@ let tests =
             Expect.isGreaterThan flips 0 "removing the most important columns first flips some predictions"
         }
 
+        // The shipped frame space (audio): framed signals [B, F, 1, w], a linear model whose logit is a weighted sum of
+        // each frame's samples, and gradient x input maps, so a frame's exact contribution is its summed map.
+        test "FrameSpace: frames are silenced whole; an additive model over frames gives the oracle curves and Sensitivity-N 1" {
+            use scope = NewDisposeScope()
+            let frames, width, b = 6L, 5L, 9L
+            use g = new Generator(31UL, CPU)
+            let x = randn([| b; frames; 1L; width |], dtype = ScalarType.Float64, generator = g)
+            let frameWeights = tensor(weights)                                                  // one weight per frame
+            let row = frameWeights.view(frames, 1L).expand(frames, width).reshape(1L, -1L)
+            let linear = nn.Linear(frames * width, 2L, hasBias = false, dtype = ScalarType.Float64)
+            use noGrad = no_grad()
+            linear.weight.copy_(cat([| row; row.neg() |], 0L)) |> ignore
+            let model = nn.Sequential(nn.Flatten(), linear)
+            let targets = tensor(Array.init (int b) (fun i -> int64 (i % 2)))
+            let signs = tensor(Array.init (int b) (fun i -> sign (int64 (i % 2)))).view(b, 1L, 1L, 1L)     // +1 for class 0, -1 for class 1
+            let maps = x * frameWeights.view(1L, frames, 1L, 1L) * signs                          // gradient x input of the target's logit
+            let space = FrameSpace(model, x, 0.0, CPU) :> IFeatureSpace
+            Expect.equal space.Substrate "silence" "a removed frame is silence"
+            // a frame is silenced whole, the others untouched
+            let mask = zeros([| 1L; 1L; frames |], dtype = ScalarType.Bool)
+            mask.[0L, 0L, 2L] <- tensor(true)
+            let perturbed = space.Perturb(mask).view(b, frames, 1L, width)
+            Expect.isTrue (perturbed.select(1L, 2L).eq(Scalar.op_Implicit 0.0).all().item<bool>()) "frame 2 silent"
+            let others = tensor([| 0L; 1L; 3L; 4L; 5L |])
+            Expect.isTrue (perturbed.index_select(1L, others).eq(x.index_select(1L, others)).all().item<bool>()) "the other frames as they were"
+            let c = space.Scores(maps)
+            let contributions = Array.init (int b) (fun i -> Array.init (int frames) (fun f -> c.[int64 i, int64 f].item<float>()))
+            use tieBreak = new Generator(5UL, CPU)
+            let r = InsertionDeletion.Play(space, maps, targets, StepSchedule.FeaturesPerStep(1L), tieBreak, 7)
+            let all = Array.create (int frames) true
+            let expected game = Array.init (int b) (fun i -> Array.init (int frames + 1) (fun count -> oracle game contributions.[i] all count))
+            closeCurves r.Deletion.Curves (expected PerturbationGame.Deletion) "frames, deletion"
+            closeCurves r.Insertion.Curves (expected PerturbationGame.Insertion) "frames, insertion"
+            let sizes: SubsetSize[] = [| SubsetSize.Count 1; SubsetSize.Count 3 |]
+            let sn = SensitivityN.Correlate(space, maps, targets, sizes, 12, 3L, 24)
+            for k in 0 .. sizes.Length - 1 do
+                for i, v in Array.indexed sn.Correlations.[k] do
+                    Expect.floatClose { absolute = 1e-9; relative = 1e-9 } v 1.0 $"{sizes.[k]}, input {i}"
+        }
+
         test "a mask or a map of the wrong shape is an ArgumentException" {
             use scope = NewDisposeScope()
             let s = space None
