@@ -155,7 +155,7 @@ let roar (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (domain: Dom
     Array.ofList fractions, Array.ofList ours, Array.ofList random
 
 /// A per-method metric (insertion/deletion, Sensitivity-N, randomisation, certainty) on the maps of the
-/// explained class, cached as JSON by the step's hash. Insertion/deletion, Sensitivity-N (images and text) and EHR read
+/// explained class, cached as JSON by the step's hash. Insertion/deletion, Sensitivity-N (images, text, audio) and EHR read
 /// the maps a block of inputs at a time (the numbers are those of the whole set: see alignedBlock), and so does
 /// explanation certainty (its sampled pairs gathered block by block); ROAR and a user's engine metric read them whole.
 let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKind) (model: torch.nn.Module<Tensor, Tensor>)
