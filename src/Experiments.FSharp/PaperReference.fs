@@ -198,6 +198,7 @@ let samplingMattersVerdicts (scored: (MethodKind * float * (float * float) optio
           let settled = others |> List.forall (fun (_, o) -> separatedAbove best o)
           let verdict =
               match inRange bestP, withIntervals && not others.IsEmpty, settled with
+              | false, _, _ when inside.IsEmpty -> "cannot be checked: no p in 0.6..0.8 was run"
               | true, false, _ -> "holds"
               | true, true, true -> "holds (resolved: its interval lies above those of every p outside 0.6..0.8)"
               | true, true, false -> "holds on point values, not resolved (its interval overlaps that of a p outside 0.6..0.8)"
