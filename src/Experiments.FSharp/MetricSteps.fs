@@ -441,11 +441,11 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
                 let names = blocks.[0] |> Array.map _.Key
                 let valuesOf (n: string) =
                     blocks |> Array.collect (fun b -> b |> Array.tryFind (fun kv -> kv.Key = n) |> Option.map _.Value |> Option.defaultWith (fun () -> failwith $"metric {name}: a block gave no values of '{n}'"))
-                let perInputs = [ for n in names -> n, valuesOf n ]
-                let meanOfDefined (values: float[]) = values |> Array.filter (Double.IsNaN >> not) |> fun d -> if d.Length = 0 then nan else Array.average d
-                result [| for n, values in perInputs -> value n (meanOfDefined values) |] "" [||] [||]
-                |> withIntervals perInputs
-                |> withPerInput [ for n, values in perInputs -> { PerInputs.ofScalar n values with Reduction = PerInputs.MeanOfDefined } ]
+                let perInputs = [ for n in names -> { PerInputs.ofScalar n (valuesOf n) with Reduction = PerInputs.MeanOfDefined } ]
+                // each scalar is its values reduced as exports state it
+                result [| for p in perInputs -> value p.Name (PerInputs.reduce p) |] "" [||] [||]
+                |> withIntervals [ for p in perInputs -> p.Name, p.Values ]
+                |> withPerInput perInputs
             | _ ->
             use maps = stored.All()
             let e = engine.Evaluate(MetricInputs(model, inputs.``to``(device: torch.Device), maps.``to``(device: torch.Device), targets.``to``(device: torch.Device), seed, device, plan.Spec.Explain.BatchSize))
