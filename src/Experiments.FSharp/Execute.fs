@@ -281,7 +281,7 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
         | EvaluateNegativePerturbation np ->
             let first = List.head step.Methods
             let byTarget = spec.Explain.Targets |> List.map (fun t -> t, maps.[(first, t)]) |> dict
-            let result = negativePerturbation plan step np domain network indices labels predictions byTarget device
+            let result = MetricRuns.NegativePerturbation.evaluate plan step np domain network indices labels predictions byTarget device
             for id in step.Methods do npResults.Add { Method = id; Result = result }
         | EvaluateMethodMetric metric ->
             let first = List.head step.Methods
@@ -293,7 +293,7 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
             for id in step.Methods do metricResults.Add { result with Method = id }
         | EvaluateRankAgreement ->
             let target = if List.contains Predicted spec.Explain.Targets then Predicted else GroundTruth
-            rankPairs <- rankAgreement step maps step.Methods target
+            rankPairs <- MetricRuns.RankAgreement.evaluate step maps step.Methods target
     let certificates =
         [| for KeyValue((id, target), d) in diagnostics do
              match logSobolev id target d with Some c -> yield c | None -> () |]

@@ -2,9 +2,10 @@ namespace Experiments
 
 // A metric as the registry holds it: its yaml name, doc and parameters (a Variant), the facts validation and the report
 // read (the modalities and datasets it is defined on, which of its scalars are better high), and, for a metric defined
-// outside the library, the engine's IMetric that evaluates it. Shipped metrics are one file each under Metrics/ (their
-// evaluation, which may retrain models or build new inputs, is the runner's: MetricSteps.fs); a user's is built with
-// MetricEntry.custom and registered with MetricRegistry.register.
+// outside the library, the engine's IMetric that evaluates it. Shipped metrics are one file each under Metrics/; their
+// evaluation, which may retrain models or build new inputs, is one file each under MetricRuns/ (it needs the run's
+// model, maps and data set, which are compiled after the registry). A user's is built with MetricEntry.custom and
+// registered with MetricRegistry.register.
 
 open Attribution.Metrics
 

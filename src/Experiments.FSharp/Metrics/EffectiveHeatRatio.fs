@@ -1,4 +1,4 @@
-/// The `effective_heat_ratio` metric: its parameters (with defaults and ranges) and facts; MetricSteps.fs evaluates it.
+/// The `effective_heat_ratio` metric: its parameters (with defaults and ranges) and facts; MetricRuns/EffectiveHeatRatio.fs evaluates it.
 module Experiments.MetricEntries.EffectiveHeatRatio
 
 open Experiments

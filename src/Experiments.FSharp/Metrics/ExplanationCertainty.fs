@@ -1,4 +1,4 @@
-/// The `explanation_certainty` metric: its parameters (with defaults and ranges) and facts; MetricSteps.fs evaluates it.
+/// The `explanation_certainty` metric: its parameters (with defaults and ranges) and facts; MetricRuns/ExplanationCertainty.fs evaluates it.
 module Experiments.MetricEntries.ExplanationCertainty
 
 open Experiments

@@ -1,4 +1,4 @@
-/// The `insertion_deletion` metric: its parameters (with defaults and ranges) and facts; MetricSteps.fs evaluates it.
+/// The `insertion_deletion` metric: its parameters (with defaults and ranges) and facts; MetricRuns/InsertionDeletion.fs evaluates it.
 module Experiments.MetricEntries.InsertionDeletion
 
 open Experiments

@@ -1,4 +1,4 @@
-/// The `negative_perturbation` metric: its parameters (with defaults and ranges) and facts; MetricSteps.fs evaluates it.
+/// The `negative_perturbation` metric: its parameters (with defaults and ranges) and facts; MetricRuns/NegativePerturbation.fs evaluates it.
 module Experiments.MetricEntries.NegativePerturbation
 
 open Experiments

@@ -1,4 +1,4 @@
-/// The `parameter_randomisation` metric: its parameters (with defaults and ranges) and facts; MetricSteps.fs evaluates it.
+/// The `parameter_randomisation` metric: its parameters (with defaults and ranges) and facts; MetricRuns/ParameterRandomisation.fs evaluates it.
 module Experiments.MetricEntries.ParameterRandomisation
 
 open Experiments

@@ -1,4 +1,4 @@
-/// The `rank_agreement` metric: its parameters (with defaults and ranges) and facts; MetricSteps.fs evaluates it.
+/// The `rank_agreement` metric: its parameters (with defaults and ranges) and facts; MetricRuns/RankAgreement.fs evaluates it.
 module Experiments.MetricEntries.RankAgreement
 
 open Experiments

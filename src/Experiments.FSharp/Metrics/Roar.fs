@@ -1,4 +1,4 @@
-/// The `roar` metric: its parameters (with defaults and ranges) and facts; the engine computes it (Attribution.Metrics.Roar), MetricSteps.fs runs it.
+/// The `roar` metric: its parameters (with defaults and ranges) and facts; the engine computes it (Attribution.Metrics.Roar), MetricRuns/Roar.fs runs it.
 module Experiments.MetricEntries.Roar
 
 open Experiments

@@ -1,4 +1,4 @@
-/// The `sensitivity_n` metric: its parameters (with defaults and ranges) and facts; MetricSteps.fs evaluates it.
+/// The `sensitivity_n` metric: its parameters (with defaults and ranges) and facts; MetricRuns/SensitivityN.fs evaluates it.
 module Experiments.MetricEntries.SensitivityN
 
 open Experiments

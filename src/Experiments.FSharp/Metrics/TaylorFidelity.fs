@@ -1,4 +1,4 @@
-/// The `taylor_fidelity` metric: its parameters (with defaults and ranges) and facts; MetricSteps.fs evaluates it.
+/// The `taylor_fidelity` metric: its parameters (with defaults and ranges) and facts; MetricRuns/TaylorFidelity.fs evaluates it.
 module Experiments.MetricEntries.TaylorFidelity
 
 open Experiments

@@ -1,4 +1,4 @@
-/// The `two_word` metric: its parameters (with defaults and ranges) and facts; the engine computes it (Attribution.Metrics.TwoWordAttribution), MetricSteps.fs runs it.
+/// The `two_word` metric: its parameters (with defaults and ranges) and facts; the engine computes it (Attribution.Metrics.TwoWordAttribution), MetricRuns/TwoWord.fs runs it.
 module Experiments.MetricEntries.TwoWord
 
 open Experiments

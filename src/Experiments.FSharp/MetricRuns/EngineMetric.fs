@@ -1,0 +1,53 @@
+/// A metric defined outside the library (MetricEntry.custom): its engine metric on the explained class's maps. A
+/// per-input metric (IPerInputMetric) reads the maps a block at a time and gets means, intervals and per-input values
+/// from the toolkit; a plain IMetric gets the maps whole.
+module Experiments.MetricRuns.EngineMetric
+
+open TorchSharp
+open Attribution.Metrics
+open Experiments
+open Experiments.Results
+open Experiments.MetricRuns.MetricRun
+
+/// Each input's values, a block of maps at a time; each name's scalar is their mean over the inputs where defined.
+let private perInputs (run: MetricRun) (metric: IPerInputMetric) =
+    let batch = run.Plan.Spec.Explain.BatchSize
+    let blocks =
+        run.Stored.MapBlocks(1024, fun first n maps ->
+            use scope = torch.NewDisposeScope()
+            let x = (inputsOf run first n).``to``(run.Device)
+            let values = metric.EvaluateInputs(MetricInputs(run.Model, x, maps.``to``(run.Device), (targetsOf run first n).``to``(run.Device), run.Seed, run.Device, batch), first) |> Seq.toArray
+            for kv in values do
+                if kv.Value.Length <> n then failwith $"metric {run.Name}: EvaluateInputs gave {kv.Value.Length} values of '{kv.Key}' for a block of {n} inputs"
+            values)
+    let names = blocks.[0] |> Array.map _.Key
+    let valuesOf (name: string) =
+        blocks |> Array.collect (fun b ->
+            b |> Array.tryFind (fun kv -> kv.Key = name) |> Option.map _.Value
+            |> Option.defaultWith (fun () -> failwith $"metric {run.Name}: a block gave no values of '{name}'"))
+    let perInputs = [ for name in names -> { PerInputs.ofScalar name (valuesOf name) with Reduction = PerInputs.MeanOfDefined } ]
+    // each scalar is its values reduced as exports state it
+    result run [| for p in perInputs -> value p.Name (PerInputs.reduce p) |] "" [||] [||]
+    |> withIntervals run [ for p in perInputs -> p.Name, p.Values ]
+    |> withPerInput perInputs
+
+let private whole (run: MetricRun) (metric: IMetric) =
+    use maps = run.Stored.All()
+    let e = metric.Evaluate(MetricInputs(run.Model, run.Inputs.``to``(run.Device), maps.``to``(run.Device), run.Targets.``to``(run.Device), run.Seed, run.Device, run.Plan.Spec.Explain.BatchSize))
+    // An engine metric's per-input values of a scalar's name are, by IMetric's contract, values whose mean it is.
+    let scalarNames = e.Scalars |> Seq.map _.Key |> set
+    result run (e.Scalars |> Seq.map (fun kv -> value kv.Key kv.Value) |> Array.ofSeq) e.XLabel e.X
+           (e.Curves |> Seq.map (fun c -> { Name = c.Name; Values = c.Values; Auc = c.Auc }) |> Array.ofSeq)
+    |> withPerInput
+        [ for kv in e.PerInput ->
+            if scalarNames.Contains kv.Key then PerInputs.ofScalar kv.Key kv.Value
+            else { Name = kv.Key; Values = kv.Value; Summarises = ""; Reduction = PerInputs.Mean } ]
+
+/// The registered entry's engine metric, evaluated.
+let evaluate (run: MetricRun) =
+    let engine =
+        (MetricRegistry.entryOf run.Metric).Build |> Option.map (fun build -> build run.Metric)
+        |> Option.defaultWith (fun () -> failwith $"metric {run.Name} has no engine metric")
+    match engine with
+    | :? IPerInputMetric as perInput -> perInputs run perInput
+    | _ -> whole run engine
