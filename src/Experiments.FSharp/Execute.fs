@@ -234,9 +234,9 @@ let prepare (plan: Plan) (device: torch.Device) =
         | EstimateStructuredCovariance(jitter, layout, rank) -> provideStructuredCovariance plan setting step (jitter, layout, rank) false device
         | _ -> ()
 
-/// Shard `index` of `count`: its share of every attribution step not yet stored whole, as parts in the cache (the
-/// run that assembles them is an ordinary `run` with the same cache). Metrics are left to that run. Returns the
-/// calls computed and the calls found stored.
+/// Shard `index` of `count`: its share of every attribution step not yet stored whole, and of ROAR's training maps
+/// (the attribution inside that metric), as parts in the cache (the run that assembles them is an ordinary `run` with
+/// the same cache). The metrics themselves are left to that run. Returns the calls computed and the calls found stored.
 let shard (plan: Plan) (device: torch.Device) (index: int) (count: int) =
     let setting = setUp plan device true
     let mutable computed, stored = 0, 0
@@ -246,6 +246,11 @@ let shard (plan: Plan) (device: torch.Device) (index: int) (count: int) =
         | EstimateStructuredCovariance(jitter, layout, rank) -> provideStructuredCovariance plan setting step (jitter, layout, rank) true device
         | Attribute(kind, target) ->
             let c, s = attributeShare plan step kind target setting.Model setting.Inputs setting.Labels setting.Predictions setting.Indices setting.Context device index count
+            computed <- computed + c
+            stored <- stored + s
+        | EvaluateMethodMetric(Roar r) ->
+            let kind = (plan.Spec.Methods |> List.find (fun m -> m.Id = List.head step.Methods)).Kind
+            let c, s = MetricRuns.Roar.trainMapsShare plan step r kind setting.Domain setting.Network setting.Model setting.Context device index count
             computed <- computed + c
             stored <- stored + s
         | _ -> ()

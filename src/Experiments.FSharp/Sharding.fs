@@ -1,6 +1,6 @@
 /// What one process of a run does: the whole run, or one part of a run split over processes (a cluster's jobs):
-/// the prepare job (model and covariances), or one shard of the attribution steps. A plain run afterwards, with the
-/// same cache, assembles the shards' parts, computes the metrics and writes the report.
+/// the prepare job (model and covariances), or one shard of the attribution steps (and of ROAR's training maps). A
+/// plain run afterwards, with the same cache, assembles the shards' parts, computes the metrics and writes the report.
 module Experiments.Sharding
 
 open System

@@ -71,7 +71,7 @@ let scripts (request: Request) (setting: Setting) =
     let arrayLog (line: string) = if line.StartsWith "#SBATCH --output=" then $"#SBATCH --output={setting.Folder}/logs/shard-%%A_%%a.out" else line
     let shards =
         (header request setting "shard" [ $"#SBATCH --array=0-{request.Shards - 1}"; "#SBATCH --requeue" ] |> List.map arrayLog)
-        @ [ "# this task's share of the attribution steps, stored as parts in the cache (a re-run loses at most one call)"
+        @ [ "# this task's share of the attribution steps and of ROAR's training maps, stored as parts in the cache (a re-run loses at most one call)"
             run $" --shard \"$SLURM_ARRAY_TASK_ID/{request.Shards}\"" ]
     let assemble =
         header request setting "assemble" []

@@ -30,6 +30,15 @@ let private spec (output: string) : Spec =
 
 let private device, withCache, planOf = TestProcesses.cpu, TestProcesses.withCache, TestProcesses.planOf
 
+/// A small ROAR spec: its training subset is explained in several calls of 50 inputs, which shards share out.
+let private roarSpec (output: string) : Spec =
+    { spec output with
+        Name = "sharded-roar"
+        Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 2000; Explain = 60; UtterancesPerWord = None }
+        Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false }
+        Methods = [ { Id = "saliency"; Kind = Saliency true } ]
+        Metrics = [ Roar { Fractions = [ 0.5 ]; TrainInputs = 160; Epochs = 1 } ] }
+
 /// The maps and diagnostics of every attribution step in a cache, by step name, as raw bytes per tensor.
 let private storedMaps (plan: Plan.Plan) (cache: string) =
     [ for step in plan.Steps do
@@ -117,6 +126,35 @@ let tests =
             for file in [ "metrics.csv"; "inputs.csv"; "certificates.csv" ] do
                 Expect.isTrue (File.Exists(Path.Combine(wholeFolder, file))) $"{file} written"
                 Expect.equal (File.ReadAllText(Path.Combine(assembledFolder, file))) (File.ReadAllText(Path.Combine(wholeFolder, file))) $"{file} identical"
+            Directory.Delete(root, true)
+        }
+
+        test "ROAR's training maps are shared out by the shards; the assembling run loads them and gives one process's ROAR, byte for byte" {
+            let root = Path.Combine(Path.GetTempPath(), $"attribution-shard-{Guid.NewGuid():N}")
+            let plan = planOf (roarSpec (Path.Combine(root, "runs-whole")))
+            let roarStep = plan.Steps |> List.find (fun st -> match st.Kind with Plan.EvaluateMethodMetric(Roar _) -> true | _ -> false)
+            let trainMaps (cache: string) = Path.Combine(cache, "attributions", Plan.roarTrainMapsKey roarStep + ".safetensors")
+            let trainParts (cache: string) = Directory.GetFiles(Path.Combine(cache, "attributions"), Plan.roarTrainMapsKey roarStep + ".part-*")
+            let roarOf (output: Running.RunOutput) = output.Result.Metrics |> Array.find (fun m -> m.Metric = "roar")
+            let whole = Path.Combine(root, "whole")
+            let wholeRoar = withCache whole (fun () -> roarOf (Execute.run plan (device ())))
+            let sharded = Path.Combine(root, "sharded")
+            let shardResults =
+                withCache sharded (fun () ->
+                    Execute.prepare plan (device ())
+                    [ for i in 0 .. 1 -> Execute.shard plan (device ()) i 2 ])
+            // 160 training inputs in calls of 50 are 4 calls, 60 test inputs 2: each shard computes 2 + 1
+            Expect.equal (shardResults |> List.map fst) [ 3; 3 ] $"calls computed by each shard: {shardResults}"
+            Expect.equal (trainParts sharded).Length 4 "the training maps' calls are parts in the cache"
+            Expect.isFalse (File.Exists(trainMaps sharded)) "no shard assembles the training maps"
+            let shardedRoar = withCache sharded (fun () -> roarOf (Execute.run plan (device ())))
+            Expect.isEmpty (trainParts sharded) "the assembling run used and removed the parts"
+            let bytes (file: string) = [ for KeyValue(name, t) in Attribution.Models.Safetensors.Load file |> Seq.sortBy (fun kv -> kv.Key) -> name, t.contiguous().bytes.ToArray() ]
+            Expect.isTrue (bytes (trainMaps sharded) = bytes (trainMaps whole)) "the training maps are one process's, byte for byte"
+            // ROAR's curves have no AUC (NaN), which JSON writes only as a named literal
+            let options = System.Text.Json.JsonSerializerOptions(NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals)
+            let json (r: Results.MetricResult) = System.Text.Json.JsonSerializer.Serialize(r, options)
+            Expect.equal (json shardedRoar) (json wholeRoar) "ROAR's points, scalars, intervals and per-input values are one process's"
             Directory.Delete(root, true)
         }
     ]
