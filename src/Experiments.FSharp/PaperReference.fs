@@ -77,7 +77,8 @@ let private neflagVgg19 =
       { Metric = "insertion_deletion"; Scalar = "difference"; Better = Higher; Source = source + " (insertion - deletion)"
         Rows = List.zip3 neflagColumns insertion deletion |> List.map (fun (k, i, d) -> k, i - d); RowOf = neflagRow } ]
 
-let private inputIbaRow (kind: MethodKind) =
+/// Which InputIBA paper row a method of ours corresponds to, if any.
+let inputIbaRow (kind: MethodKind) =
     match kind with
     | InputIba _ -> Some "InputIBA"
     | InformationBottleneck _ -> Some "IBA"
@@ -119,6 +120,57 @@ let claimMethods (metric: string) : MethodKind -> bool =
     | "two_word" -> (function FunctionalInformation _ | SmoothGrad _ | SmoothGradSq _ | VarGrad _ -> true | _ -> false)
     | "taylor_fidelity" -> (function IntegratedGradients _ | IntegratedGradientsAuto _ | GradientXInput | Occlusion _ | Taylor _ -> true | _ -> false)
     | _ -> fun _ -> false
+
+/// A claim, made in a figure and words, that one group of methods scores better on a scalar than another group.
+type GroupClaim =
+    { Metric: string
+      Figure: string
+      Scalar: string
+      Better: Better
+      /// Paper rows (inputIbaRow) claimed to score better than every row of Behind.
+      Ahead: string list
+      Behind: string list }
+
+/// The InputIBA paper's image claims that order groups of methods (see imageClaims for their words).
+let groupClaims =
+    [ { Metric = "sensitivity_n"; Figure = "Zhang et al. 2021, Fig. 4a"; Scalar = "mean_correlation"; Better = Higher
+        Ahead = [ "InputIBA"; "IBA"; "GradCAM" ]; Behind = [ "DeepSHAP"; "Integrated Gradients" ] }
+      { Metric = "insertion_deletion"; Figure = "Zhang et al. 2021, Fig. 5a"; Scalar = "difference"; Better = Higher
+        Ahead = [ "InputIBA"; "IBA"; "Extremal Perturbation"; "GradCAM" ]; Behind = [ "DeepSHAP"; "Integrated Gradients" ] }
+      { Metric = "roar"; Figure = "Zhang et al. 2021, Fig. 6"; Scalar = "mean_accuracy_removed"; Better = Lower
+        Ahead = [ "InputIBA"; "IBA"; "Extremal Perturbation"; "GradCAM" ]; Behind = [ "Integrated Gradients"; "DeepSHAP"; "Guided BP" ] }
+      { Metric = "parameter_randomisation"; Figure = "Adebayo et al. 2018 / Zhang et al. 2021, Fig. 3"; Scalar = "final_ssim"; Better = Lower
+        Ahead = [ "InputIBA"; "IBA"; "GradCAM"; "Integrated Gradients" ]; Behind = [ "Guided BP" ] } ]
+
+/// The verdict on a group claim from our rows (paper row, value, interval): every pair of an Ahead row and a Behind
+/// row that we have is resolved as claimed (its intervals apart, in the claimed order), resolved the other way, or not
+/// resolved (intervals overlap, or none). The claim holds when every pair is resolved as claimed, does not hold when
+/// any pair is resolved the other way, and is not resolved otherwise. None when we have no pair.
+let groupVerdict (claim: GroupClaim) (ours: (string * float * (float * float) option) list) =
+    let find row = ours |> List.tryFind (fun (k, v, _) -> k = row && not (System.Double.IsNaN v))
+    let pairs = [ for a in claim.Ahead do for b in claim.Behind do match find a, find b with Some x, Some y -> yield x, y | _ -> () ]
+    if pairs.IsEmpty then None
+    else
+        // a claimed better than b, by the intervals: a's whole interval on the better side of b's
+        let apart (_, _, ia) (_, _, ib) =
+            match ia, ib, claim.Better with
+            | Some(_, highA), Some(lowB, _), Lower -> highA < lowB
+            | Some(lowA, _), Some(_, highB), Higher -> lowA > highB
+            | _ -> false
+        let pairName ((a, _, _), (b, _, _)) = $"{a} / {b}"
+        let asClaimed = pairs |> List.filter (fun (a, b) -> apart a b)
+        let against = pairs |> List.filter (fun (a, b) -> apart b a)
+        let pointsAsClaimed = pairs |> List.filter (fun ((_, va, _), (_, vb, _)) -> match claim.Better with Higher -> va > vb | Lower -> va < vb)
+        let withIntervals = ours |> List.exists (fun (_, _, i) -> i.IsSome)
+        let direction = match claim.Better with Higher -> "higher" | Lower -> "lower"
+        let listed rows = rows |> String.concat ", "
+        let verdict =
+            if not withIntervals then $"{pointsAsClaimed.Length} of {pairs.Length} pairs ordered as claimed on point values (no intervals: nothing resolved)"
+            elif not against.IsEmpty then
+                $"does not hold: {against.Length} of {pairs.Length} pairs resolved the other way ({against |> List.map pairName |> listed}), {asClaimed.Length} as claimed"
+            elif asClaimed.Length = pairs.Length then $"holds: all {pairs.Length} pairs resolved as claimed"
+            else $"not resolved at this size: {asClaimed.Length} of {pairs.Length} pairs resolved as claimed, none the other way, {pairs.Length - asClaimed.Length} with overlapping intervals"
+        Some $"Verdict ({claim.Figure}, `{claim.Scalar}` {direction} for {listed claim.Ahead} than for {listed claim.Behind}; the pairs we ran): {verdict}."
 
 /// Claims the papers make in words or figures only (no table), per metric, for images (and the audio two-word test).
 let private imageClaims (metric: string) =

@@ -111,6 +111,15 @@ let private paperComparison (line: string -> unit) (spec: Spec) (metric: string)
     | claims ->
         line ""
         for c in claims do line $"- Paper claim: {c}"
+        // the claims that order groups of methods, judged by our intervals (images: the papers' claims are ImageNet's)
+        if images then
+            for claim in PaperReference.groupClaims |> List.filter (fun c -> c.Metric = metric) do
+                let ours =
+                    [ for m in results do
+                        match kindOf m.Method |> Option.bind PaperReference.inputIbaRow, m.Scalars |> Array.tryFind (fun s -> s.Name = claim.Scalar) with
+                        | Some row, Some v -> yield row, v.Value, boundsOf claim.Scalar m.Intervals
+                        | _ -> () ] |> List.distinctBy (fun (row, _, _) -> row)
+                PaperReference.groupVerdict claim ours |> Option.iter (fun v -> line $"- {v}")
     if metric = "explanation_certainty" then
         let scored =
             [ for m in results do

@@ -182,6 +182,22 @@ let paperComparison =
             Expect.equal (PaperReference.sameOrderResolved noIntervals theirs) (0, 0, 3) "without intervals nothing is resolved"
         }
 
+        test "a group claim holds when every pair is resolved as claimed, fails when one is resolved the other way, and is unresolved otherwise" {
+            let claim: PaperReference.GroupClaim =
+                { Metric = "m"; Figure = "Fig. 1"; Scalar = "s"; Better = PaperReference.Higher; Ahead = [ "A1"; "A2" ]; Behind = [ "B" ] }
+            let verdict ours = PaperReference.groupVerdict claim ours |> Option.defaultValue "none"
+            let b = "B", 1.0, Some(0.9, 1.1)
+            Expect.stringContains (verdict [ "A1", 2.0, Some(1.8, 2.2); "A2", 3.0, Some(2.5, 3.5); b ]) "holds: all 2 pairs resolved as claimed" "both above, apart"
+            Expect.stringContains (verdict [ "A1", 2.0, Some(1.8, 2.2); "A2", 0.5, Some(0.4, 0.6); b ]) "does not hold: 1 of 2 pairs resolved the other way (A2 / B), 1 as claimed" "A2 below B, apart"
+            Expect.stringContains (verdict [ "A1", 2.0, Some(1.8, 2.2); "A2", 1.05, Some(0.95, 1.15); b ]) "not resolved at this size: 1 of 2 pairs resolved as claimed" "A2 overlaps B"
+            Expect.stringContains (verdict [ "A1", 2.0, None; "A2", 0.5, None; "B", 1.0, None ]) "1 of 2 pairs ordered as claimed on point values" "no intervals"
+            Expect.equal (verdict [ "A1", 2.0, Some(1.8, 2.2); "A2", 3.0, Some(2.5, 3.5) ]) "none" "no method of the other group: no verdict"
+            // lower is better: the same values read the other way
+            let lower = { claim with Better = PaperReference.Lower }
+            Expect.stringContains (PaperReference.groupVerdict lower [ "A1", 0.5, Some(0.4, 0.6); "A2", 0.2, Some(0.1, 0.3); b ] |> Option.defaultValue "none") "holds" "both below, apart"
+            Expect.stringContains (PaperReference.groupVerdict lower [ "A1", 2.0, Some(1.8, 2.2); "A2", 0.2, Some(0.1, 0.3); b ] |> Option.defaultValue "none") "does not hold" "A1 above B, apart"
+        }
+
         test "claims follow the modality: IMDB's beside text runs, ImageNet's beside image runs, none of either beside audio" {
             let text = PaperReference.claims "sensitivity_n" Modality.Text |> String.concat " "
             let image = PaperReference.claims "sensitivity_n" Modality.Image |> String.concat " "
