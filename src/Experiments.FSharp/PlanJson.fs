@@ -17,13 +17,15 @@ let folderOf (step: Step) =
 
 /// Whether the cache holds a step: "cached", "partial" (an attribution step's calls stored as parts, by an
 /// interrupted run or by shards) or "to do"; and how many parts are stored.
-let cacheStateOf (step: Step) =
-    let dir = Path.Combine(Artefacts.root (), folderOf step)
-    let files = if Directory.Exists dir then Directory.GetFiles(dir, step.Hash + ".*") |> Array.map (fun f -> match Path.GetFileName f with null -> "" | n -> n) else [||]
+let private cacheState (folder: string) (key: string) =
+    let dir = Path.Combine(Artefacts.root (), folder)
+    let files = if Directory.Exists dir then Directory.GetFiles(dir, key + ".*") |> Array.map (fun f -> match Path.GetFileName f with null -> "" | n -> n) else [||]
     let parts = files |> Array.filter (fun f -> f.Contains ".part-") |> Array.length
     if files.Length > parts then "cached", parts
     elif parts > 0 then "partial", parts
     else "to do", 0
+
+let cacheStateOf (step: Step) = cacheState (folderOf step) step.Hash
 
 let private kindName (kind: StepKind) =
     match kind with
@@ -57,6 +59,18 @@ let render (plan: Plan) =
             o.["inputs_per_call"] <- JsonValue.Create perCall
             // at most: the predicted class's step computes only the misclassified inputs when it copies the ground truth's maps
             o.["calls_at_most"] <- (if every then null else JsonValue.Create((int64 inputs + int64 perCall - 1L) / int64 perCall))
+        | EvaluateMethodMetric(Experiments.Roar r) ->
+            // ROAR's training maps: attribution inside the metric, which shards share out as parts
+            let kind = (plan.Spec.Methods |> List.find (fun m -> m.Id = List.head s.Methods)).Kind
+            let perCall = Running.inputsPerCall kind
+            let state, parts = cacheState "attributions" (roarTrainMapsKey s)
+            let maps = JsonObject()
+            maps.["cache"] <- JsonValue.Create state
+            maps.["parts_stored"] <- JsonValue.Create parts
+            maps.["inputs_requested"] <- JsonValue.Create r.TrainInputs
+            maps.["inputs_per_call"] <- JsonValue.Create perCall
+            maps.["calls"] <- JsonValue.Create((r.TrainInputs + perCall - 1) / perCall)
+            o.["training_maps"] <- maps
         | _ -> ()
         o :> JsonNode | null
     let root = JsonObject()

@@ -147,6 +147,13 @@ let tests =
             Expect.equal (shardResults |> List.map fst) [ 3; 3 ] $"calls computed by each shard: {shardResults}"
             Expect.equal (trainParts sharded).Length 4 "the training maps' calls are parts in the cache"
             Expect.isFalse (File.Exists(trainMaps sharded)) "no shard assembles the training maps"
+            // plan --json shows them partial, with their parts, between the shards and the assembling run
+            let planned = withCache sharded (fun () -> System.Text.Json.JsonDocument.Parse(PlanJson.render plan))
+            let roarJson = planned.RootElement.GetProperty("steps").EnumerateArray() |> Seq.find (fun st -> st.GetProperty("kind").GetString() = "roar")
+            let maps = roarJson.GetProperty("training_maps")
+            Expect.equal (string (maps.GetProperty("cache").GetString())) "partial" "ROAR's training maps are partial"
+            Expect.equal (maps.GetProperty("parts_stored").GetInt32()) 4 "with their 4 parts"
+            Expect.equal (maps.GetProperty("calls").GetInt32()) 4 "of 4 calls"
             let shardedRoar = withCache sharded (fun () -> roarOf (Execute.run plan (device ())))
             Expect.isEmpty (trainParts sharded) "the assembling run used and removed the parts"
             let bytes (file: string) = [ for KeyValue(name, t) in Attribution.Models.Safetensors.Load file |> Seq.sortBy (fun kv -> kv.Key) -> name, t.contiguous().bytes.ToArray() ]
