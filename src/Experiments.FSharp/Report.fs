@@ -478,7 +478,9 @@ let writeRun (plan: Plan.Plan) (specText: string) (output: RunOutput) (env: RunE
         AtomicFile.WriteAllText(Path.Combine(staging, "metrics.csv"), metricsCsv output.Result)
         if not (Array.isEmpty output.Result.LogSobolev) then
             AtomicFile.WriteAllText(Path.Combine(staging, "certificates.csv"), certificates output)
-        AtomicFile.WriteAllText(Path.Combine(staging, "report.md"), markdown plan output env heatmapFiles curveFiles))
+        let report = markdown plan output env heatmapFiles curveFiles
+        AtomicFile.WriteAllText(Path.Combine(staging, "report.md"), report)
+        AtomicFile.WriteAllText(Path.Combine(staging, "report.html"), ReportHtml.render plan.Spec.Name report))
 
 /// Writes the run's folder under a new run id; returns `{output}/{name}`, the link to it.
 let write (plan: Plan.Plan) (specText: string) (output: RunOutput) (env: RunEnvironment.EnvironmentRecord) =

@@ -209,12 +209,17 @@ let tests =
             let attributeSteps = plan.Steps |> List.filter (fun s -> s.Name.StartsWith "attribute/")
             Expect.equal attributeSteps.Length 8 "identical methods (fi_nu, fi_nu_again) share one step per target"
             let first = runWithCache spec (Path.Combine(root, "cache-a"))
-            for file in [ "report.md"; "metrics.json"; "metrics.csv"; "certificates.csv"; "plan.txt"; "environment.json"; "spec.yaml"
+            for file in [ "report.md"; "report.html"; "metrics.json"; "metrics.csv"; "certificates.csv"; "plan.txt"; "environment.json"; "spec.yaml"
                           "heatmaps-absolute.png"; "heatmaps-signed.png"; "curve-consistency.png"; "curve-accuracy_gt.png" ] do
                 Expect.isTrue (File.Exists(Path.Combine(first, file))) $"{file} written"
             let report = File.ReadAllText(Path.Combine(first, "report.md"))
             Expect.stringContains report "| fi_sigma |" "the table has a row per method"
             Expect.stringContains report "Log-Sobolev certificate" "the certificate is reported"
+            // the same report as a page: its tables as tables, its images from the run folder
+            let html = File.ReadAllText(Path.Combine(first, "report.html"))
+            Expect.stringContains html "<td>fi_sigma</td>" "the method table is an HTML table"
+            Expect.stringContains html "<img src=\"heatmaps-absolute.png\"" "the heatmaps are shown from the run folder"
+            Expect.stringContains html "Log-Sobolev certificate" "the same text"
             let a = numbers (metricsOf first)
             let second = runWithCache { spec with Output = Path.Combine(root, "runs2") } (Path.Combine(root, "cache-b"))
             Expect.sequenceEqual (numbers (metricsOf second)) a "same spec, fresh cache, same numbers"
