@@ -198,6 +198,15 @@ let paperComparison =
             Expect.stringContains (PaperReference.groupVerdict lower [ "A1", 2.0, Some(1.8, 2.2); "A2", 0.2, Some(0.1, 0.3); b ] |> Option.defaultValue "none") "does not hold" "A1 above B, apart"
         }
 
+        test "the two-word claim holds when both shares are resolved above 0.5, fails when one is resolved below, and is unresolved otherwise" {
+            let v right cat = PaperReference.twoWordVerdict "fi" right cat
+            Expect.stringContains (v (0.6, Some(0.55, 0.65)) (0.58, Some(0.53, 0.63))) "holds: both shares resolved above 0.5" "both above"
+            Expect.stringContains (v (0.6, Some(0.55, 0.65)) (0.45, Some(0.41, 0.49))) "does not hold" "'cat' below"
+            Expect.stringContains (v (0.6, Some(0.55, 0.65)) (0.52, Some(0.48, 0.56))) "not resolved at this size" "'cat' straddles 0.5"
+            Expect.stringContains (v (0.6, None) (0.4, None)) "no intervals" "point values only"
+            Expect.stringContains (v (0.6, Some(0.55, 0.65)) (0.58, Some(0.53, 0.63))) "0.600 [0.550, 0.650]" "the share and its interval are shown"
+        }
+
         test "claims follow the modality: IMDB's beside text runs, ImageNet's beside image runs, none of either beside audio" {
             let text = PaperReference.claims "sensitivity_n" Modality.Text |> String.concat " "
             let image = PaperReference.claims "sensitivity_n" Modality.Image |> String.concat " "
