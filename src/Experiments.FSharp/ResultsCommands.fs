@@ -15,6 +15,25 @@ let private table (header: string list) (rows: string list list) =
       for r in rows do yield line r ]
     |> String.concat "\n"
 
+/// The suffixes of the rows that hold a scalar's 95% interval (metrics.csv writes NAME_ci95_low and NAME_ci95_high).
+let private lowSuffix, highSuffix = "_ci95_low", "_ci95_high"
+
+let private isIntervalEnd (row: ResultRow) = row.Name.EndsWith lowSuffix || row.Name.EndsWith highSuffix
+
+/// The interval of a scalar row among its run's rows, if the run stored one.
+let private intervalOf (rows: ResultRow list) (row: ResultRow) =
+    let findEnd suffix =
+        rows |> List.tryFind (fun r -> r.Section = row.Section && r.Method = row.Method && r.Target = row.Target && r.X.IsNone && r.Name = row.Name + suffix)
+    match row.X, findEnd lowSuffix, findEnd highSuffix with
+    | None, Some low, Some high when not (Double.IsNaN low.Value || Double.IsNaN high.Value) -> Some(low.Value, high.Value)
+    | _ -> None
+
+/// A value with its interval, as the reports write it: `51.3 [50.1, 52.5]`.
+let private withInterval (v: float) (interval: (float * float) option) =
+    match interval with
+    | Some(low, high) -> $"{number v} [{number low}, {number high}]"
+    | None -> number v
+
 /// The run an id or an unambiguous prefix of one names.
 let resolve (output: string) (id: string) =
     match runs output None |> List.filter (fun r -> r.RunId.StartsWith id) with
@@ -37,13 +56,16 @@ let list (output: string) (spec: string option) (metric: string option) =
         | Some metric ->
             let section, name = match metric.Split '/' with [| s; n |] -> Some s, n | _ -> None, metric
             let matches (row: ResultRow) = row.Name = name && row.X.IsNone && (section.IsNone || section = Some row.Section)
-            let byRun = [ for r in found -> r, rowsOf output r.RunId |> List.filter matches ]
-            let methods = byRun |> List.collect (fun (_, rows) -> rows |> List.map _.Method) |> List.distinct
+            let byRun = [ for r in found -> let all = rowsOf output r.RunId in r, all, all |> List.filter matches ]
+            let methods = byRun |> List.collect (fun (_, _, rows) -> rows |> List.map _.Method) |> List.distinct
             if methods.IsEmpty then $"no run has a scalar named '{metric}'"
             else
+                // each value with its 95% interval where the run stored one
                 table ("run" :: "spec" :: methods)
-                    [ for r, rows in byRun ->
-                        r.RunId :: r.Spec :: [ for m in methods -> rows |> List.tryFind (fun row -> row.Method = m) |> Option.map (fun row -> number row.Value) |> Option.defaultValue "" ] ]
+                    [ for r, all, rows in byRun ->
+                        r.RunId :: r.Spec :: [ for m in methods ->
+                                                 rows |> List.tryFind (fun row -> row.Method = m)
+                                                 |> Option.map (fun row -> withInterval row.Value (intervalOf all row)) |> Option.defaultValue "" ] ]
 
 /// Two runs side by side: what differs in their records and methods' parameters, then every number that differs
 /// (all of them with `all`), with the difference.
@@ -61,21 +83,30 @@ let compare (output: string) (a: RunRecord) (b: RunRecord) (all: bool) =
         [ for m in Seq.append pa.Keys pb.Keys |> Seq.distinct do
             let x, y = defaultArg (pa.TryFind m) "(absent)", defaultArg (pb.TryFind m) "(absent)"
             if x <> y then yield [ $"method {m}"; x; y ] ]
-    let mapB = rowsB |> List.map (fun r -> key r, r.Value) |> Map.ofList
-    let mapA = rowsA |> List.map (fun r -> key r, r.Value) |> Map.ofList
-    let keys = (rowsA |> List.map key) @ (rowsB |> List.map key |> List.filter (fun k -> not (mapA.ContainsKey k))) |> List.distinct
+    // a scalar's interval ends are shown with it, not as numbers of their own (--all lists them too)
+    let shownRows (rows: ResultRow list) = if all then rows else rows |> List.filter (isIntervalEnd >> not)
+    let mapB = shownRows rowsB |> List.map (fun r -> key r, r) |> Map.ofList
+    let mapA = shownRows rowsA |> List.map (fun r -> key r, r) |> Map.ofList
+    let keys = (shownRows rowsA |> List.map key) @ (shownRows rowsB |> List.map key |> List.filter (fun k -> not (mapA.ContainsKey k))) |> List.distinct
     let same (x: float option) (y: float option) =
         match x, y with
         | Some x, Some y -> x = y || (Double.IsNaN x && Double.IsNaN y)
         | _ -> false
     let numberLines =
         [ for (section, methodId, target, name, x) as k in keys do
-            let va, vb = mapA.TryFind k, mapB.TryFind k
+            let ra, rb = mapA.TryFind k, mapB.TryFind k
+            let va, vb = ra |> Option.map _.Value, rb |> Option.map _.Value
             if all || not (same va vb) then
-                let shown = function Some v -> number v | None -> "(absent)"
+                let ia, ib = ra |> Option.bind (intervalOf rowsA), rb |> Option.bind (intervalOf rowsB)
+                let shown (row: ResultRow option) interval = match row with Some r -> withInterval r.Value interval | None -> "(absent)"
                 let difference = match va, vb with Some p, Some q -> number (q - p) | _ -> ""
+                // whether the difference is beyond both runs' uncertainty: their intervals apart, or overlapping
+                let intervals =
+                    match ia, ib with
+                    | Some(lowA, highA), Some(lowB, highB) -> if highA < lowB || highB < lowA then "apart" else "overlap"
+                    | _ -> ""
                 let at = match x with Some v -> number v | None -> ""
-                yield [ section; methodId; target; name; at; shown va; shown vb; difference ] ]
+                yield [ section; methodId; target; name; at; shown ra ia; shown rb ib; difference; intervals ] ]
     [ yield $"A = {a.RunId} ({a.Folder})"
       yield $"B = {b.RunId} ({b.Folder})"
       yield ""
@@ -85,5 +116,8 @@ let compare (output: string) (a: RunRecord) (b: RunRecord) (all: bool) =
       if numberLines.IsEmpty then yield $"all {keys.Length} numbers are identical"
       else
           yield $"{numberLines.Length} of {keys.Length} numbers differ" + (if all then " or are listed by --all" else "") + ":"
-          yield table [ "section"; "method"; "target"; "name"; "x"; "A"; "B"; "B - A" ] numberLines ]
+          yield table [ "section"; "method"; "target"; "name"; "x"; "A"; "B"; "B - A"; "95% intervals" ] numberLines
+          if numberLines |> List.exists (fun l -> l.[8] <> "") then
+              yield ""
+              yield "A value in brackets has its 95% bootstrap interval over the inputs; intervals that overlap do not resolve the difference." ]
     |> String.concat "\n"

@@ -50,6 +50,28 @@ let tests =
             Expect.isOk (ResultsCommands.resolve output "r3") "a unique prefix"
         }
 
+        test "compare and results show a scalar with its interval, and say whether two runs' intervals are apart or overlap" {
+            let output = TestFiles.freshDir "results-intervals"
+            let withInterval (auc: float) (low: float) (high: float) =
+                let text (v: float) = v.ToString(Globalization.CultureInfo.InvariantCulture)
+                csv auc + "\n" + String.concat "\n" [ $"negative_perturbation_auc,sg,,accuracy_gt_ci95_low,,{text low}"; $"negative_perturbation_auc,sg,,accuracy_gt_ci95_high,,{text high}" ]
+            add output (record "a" "sweep") (rowsOfCsv (withInterval 40.15 39.0 41.3) (fun _ -> ""))
+            add output (record "bb" "sweep") (rowsOfCsv (withInterval 35.0 34.0 36.0) (fun _ -> ""))
+            add output (record "ccc" "sweep") (rowsOfCsv (withInterval 40.5 39.5 41.5) (fun _ -> ""))
+            let a, b, c = runs output None |> fun r -> r.[0], r.[1], r.[2]
+            let apart = ResultsCommands.compare output a b false
+            Expect.stringContains apart "1 of 4 numbers differ" "the interval ends are shown with their scalar, not counted as numbers"
+            Expect.stringContains apart "40.15 [39, 41.3]" "A's value with its interval"
+            Expect.stringContains apart "35 [34, 36]" "B's value with its interval"
+            Expect.stringContains apart "apart" "[39, 41.3] and [34, 36] do not overlap"
+            let overlap = ResultsCommands.compare output a c false
+            Expect.stringContains overlap "overlap" "[39, 41.3] and [39.5, 41.5] overlap"
+            Expect.isFalse (overlap.Contains "apart") "not apart"
+            Expect.stringContains (ResultsCommands.compare output a b true) "accuracy_gt_ci95_low" "--all lists the interval ends too"
+            let sweep = ResultsCommands.list output (Some "sweep") (Some "negative_perturbation_auc/accuracy_gt")
+            Expect.stringContains sweep "35 [34, 36]" "the sweep's table shows each run's interval"
+        }
+
         test "concurrent runs all land in the database, each whole" {
             let output = TestFiles.freshDir "results-concurrent"
             let writers = [| for i in 0 .. 7 -> Task.Run(fun () -> add output (record $"run{i}" "same") (rowsOfCsv (csv (float i)) (fun _ -> ""))) |]
