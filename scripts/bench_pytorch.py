@@ -9,7 +9,9 @@ It times the floor (forward plus input gradient on noisy copies), saliency, Smoo
 the softmax probability of the target, 0.15 noise, calls of 50 inputs cut into the same chunks, the same thread
 count. Rounds alternate the methods; best times are kept. With --ours it prints the toolkit's time over PyTorch's for
 each method both ran. It first checks that PyTorch's saliency maps equal the toolkit's (same function, same weights).
-Needs only torch (and torchvision for a TorchVision architecture); CI never runs it.
+With --device cuda it runs on the GPU (the toolkit's bench ran there too: `attribution bench --device cuda`), waiting
+for the device's queued work before each clock reading. Needs only torch (and torchvision for a TorchVision
+architecture); CI never runs it.
 """
 import argparse
 import json
@@ -62,7 +64,7 @@ def chunks(total, size):
 
 
 def floor(model, x, t, samples, chunk):
-    points = x.repeat_interleave(samples, 0) + 0.15 * torch.randn(x.shape[0] * samples, *x.shape[1:])
+    points = x.repeat_interleave(samples, 0) + 0.15 * torch.randn(x.shape[0] * samples, *x.shape[1:], device=x.device)
     targets = t.repeat_interleave(samples, 0)
     start_clock = time.perf_counter()
     for start, size in chunks(points.shape[0], chunk):
@@ -75,9 +77,9 @@ def floor(model, x, t, samples, chunk):
 def weighted_sum(model, x, t, samples, chunk, points_of):
     """Per input, the weighted sum over its points of grad p; points_of(i) gives input i's points and their weights.
     Points are laid input after input and cut into chunks, as the toolkit's engine cuts them."""
-    sums = torch.zeros(x.shape, dtype=torch.float64)
+    sums = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
     total = x.shape[0] * samples
-    owner = torch.arange(x.shape[0]).repeat_interleave(samples)
+    owner = torch.arange(x.shape[0], device=x.device).repeat_interleave(samples)
     cache = {}
     for start, size in chunks(total, chunk):
         rows = owner[start:start + size]
@@ -96,16 +98,16 @@ def weighted_sum(model, x, t, samples, chunk, points_of):
 
 
 def smooth_grad(model, x, t, samples, chunk):
-    generator = torch.Generator().manual_seed(0)
-    uniform = torch.full((samples,), 1.0 / samples)
+    generator = torch.Generator(device=x.device).manual_seed(0)
+    uniform = torch.full((samples,), 1.0 / samples, device=x.device)
     return weighted_sum(model, x, t, samples, chunk,
-                        lambda i: (x[i:i + 1] + 0.15 * torch.randn(samples, *x.shape[1:], generator=generator), uniform))
+                        lambda i: (x[i:i + 1] + 0.15 * torch.randn(samples, *x.shape[1:], generator=generator, device=x.device), uniform))
 
 
 def integrated_gradients(model, x, t, samples, chunk):
     nodes, weights = np.polynomial.legendre.leggauss(samples)
-    alphas = torch.tensor((nodes + 1) / 2, dtype=torch.float32)
-    w = torch.tensor(weights / 2, dtype=torch.float32)   # Gauss-Legendre on [0, 1]
+    alphas = torch.tensor((nodes + 1) / 2, dtype=torch.float32, device=x.device)
+    w = torch.tensor(weights / 2, dtype=torch.float32, device=x.device)   # Gauss-Legendre on [0, 1]
     view = (-1,) + (1,) * (x.dim() - 1)
     mean = weighted_sum(model, x, t, samples, chunk, lambda i: (alphas.view(view) * x[i:i + 1], w))
     # the completeness gap's two forward passes, as the toolkit reports it
@@ -115,9 +117,17 @@ def integrated_gradients(model, x, t, samples, chunk):
     return mean * x
 
 
-def timed(work):
+def synchronise(device):
+    """Waits for the device's queued work (CUDA runs asynchronously), so that a clock reading covers it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(work, device):
+    synchronise(device)
     start = time.perf_counter()
     work()
+    synchronise(device)
     return time.perf_counter() - start
 
 
@@ -126,7 +136,9 @@ def main():
     parser.add_argument("folder")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ours", help="the toolkit's bench --json file, for the ratio toolkit / PyTorch")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda: where PyTorch runs (the toolkit's bench on the same device)")
     args = parser.parse_args()
+    device = torch.device(args.device)
     meta = json.load(open(os.path.join(args.folder, "bench.json")))
     torch.set_num_threads(meta["threads"])
     model = build(meta["architecture"])
@@ -135,11 +147,11 @@ def main():
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:
         raise SystemExit(f"weights do not match {meta['architecture']}: missing {missing}, unexpected {unexpected}")
-    model.eval()
+    model.eval().to(device)
     shape = meta["shape"]
-    x = torch.from_numpy(np.fromfile(os.path.join(args.folder, "inputs.f32"), dtype="<f4").reshape(shape))
-    t = torch.from_numpy(np.fromfile(os.path.join(args.folder, "targets.i64"), dtype="<i8"))
-    ours = torch.from_numpy(np.fromfile(os.path.join(args.folder, "saliency.f32"), dtype="<f4").reshape(shape))
+    x = torch.from_numpy(np.fromfile(os.path.join(args.folder, "inputs.f32"), dtype="<f4").reshape(shape)).to(device)
+    t = torch.from_numpy(np.fromfile(os.path.join(args.folder, "targets.i64"), dtype="<i8")).to(device)
+    ours = torch.from_numpy(np.fromfile(os.path.join(args.folder, "saliency.f32"), dtype="<f4").reshape(shape)).to(device)
     theirs = torch.cat([probability_gradient(model, x[s:s + n], t[s:s + n]) for s, n in chunks(x.shape[0], 64)])
     scale = ours.abs().max().item()
     difference = (ours - theirs).abs().max().item()
@@ -162,8 +174,9 @@ def main():
     best = {name: float("inf") for name in contenders}
     for _ in range(args.repeats):
         for name, work in contenders.items():
-            best[name] = min(best[name], timed(work))
-    print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads, {meta['architecture']} {shape}, "
+            best[name] = min(best[name], timed(work, device))
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    print(f"PyTorch {torch.__version__}, {where}, {meta['architecture']} {shape}, "
           f"{samples} samples, chunks of {chunk}, best of {args.repeats}")
     figures = {}
     if args.ours:
