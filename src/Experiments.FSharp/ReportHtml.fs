@@ -6,7 +6,9 @@ module Experiments.ReportHtml
 open System.Net
 open Markdig
 
-let private pipeline = MarkdownPipelineBuilder().UsePipeTables().UseAutoLinks().Build()
+// Raw HTML in the Markdown is shown as text, not interpreted: the report quotes names from the spec and the data (ids,
+// class names, method descriptions) that may contain '<'.
+let private pipeline = MarkdownPipelineBuilder().UsePipeTables().UseAutoLinks().DisableHtml().Build()
 
 // Tables of numbers read best right-aligned (the Markdown's `---:` columns carry their own alignment).
 let private style =
