@@ -175,23 +175,31 @@ let groupVerdict (claim: GroupClaim) (ours: (string * float * (float * float) op
 /// The verdict on the two-word claim (Gat et al. 2022, Fig. 2: FI's map of 'right' lies on the first word, of 'cat' on
 /// the second) for one FI method: each share (value, interval) resolved above 0.5 (no preference), resolved below it,
 /// or not resolved; the claim holds when both are resolved above.
+type private ShareSide =
+    | Above
+    | Below
+    | Unresolved
+    /// no interval: only whether the point value is above 0.5
+    | PointValue of above: bool
+
 let twoWordVerdict (methodId: string) (right: float * (float * float) option) (cat: float * (float * float) option) =
     let fmt (v: float) = v.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture)
     let side (value: float, interval) =
         match interval with
-        | Some(low, _) when low > 0.5 -> "above"
-        | Some(_, high) when high < 0.5 -> "below"
-        | Some _ -> "unresolved"
-        | None -> if value > 0.5 then "above on point values" else "not above on point values"
+        | Some(low, _) when low > 0.5 -> Above
+        | Some(_, high) when high < 0.5 -> Below
+        | Some _ -> Unresolved
+        | None -> PointValue(value > 0.5)
     let shown (value, interval) =
         match interval with
         | Some(low, high) -> $"{fmt value} [{fmt low}, {fmt high}]"
         | None -> fmt value
+    let words = function Above | PointValue true -> "above" | Below -> "below" | Unresolved -> "unresolved" | PointValue false -> "not above"
     let verdict =
         match side right, side cat with
-        | "above", "above" -> "holds: both shares resolved above 0.5"
-        | a, b when a = "below" || b = "below" -> "does not hold: a share is resolved below 0.5"
-        | a, b when a.EndsWith "point values" || b.EndsWith "point values" -> $"no intervals: 'right' {a}, 'cat' {b}"
+        | Above, Above -> "holds: both shares resolved above 0.5"
+        | Below, _ | _, Below -> "does not hold: a share is resolved below 0.5"
+        | (PointValue _ as a), b | a, (PointValue _ as b) -> $"no intervals: 'right' {words a}, 'cat' {words b} on point values"
         | _ -> "not resolved at this size: a share's interval contains 0.5"
     $"Verdict (Gat et al. 2022, Fig. 2) for `{methodId}`: 'right' on the first word {shown right}, 'cat' on the second {shown cat}: {verdict}."
 

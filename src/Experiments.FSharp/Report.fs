@@ -120,15 +120,16 @@ let private paperComparison (line: string -> unit) (spec: Spec) (metric: string)
                         | Some row, Some v -> yield row, v.Value, boundsOf claim.Scalar m.Intervals
                         | _ -> () ] |> List.distinctBy (fun (row, _, _) -> row)
                 PaperReference.groupVerdict claim ours |> Option.iter (fun v -> line $"- {v}")
-    if metric = "two_word" then
-        for m in results do
-            match kindOf m.Method with
-            | Some(FunctionalInformation _) ->
-                let share name = m.Scalars |> Array.tryFind (fun s -> s.Name = name) |> Option.map (fun s -> s.Value, boundsOf name m.Intervals)
-                match share "right_share_on_first_word", share "cat_share_on_second_word" with
-                | Some right, Some cat -> line $"- {PaperReference.twoWordVerdict m.Method right cat}"
+        // the two-word claim is about FI's maps: a verdict for each FI method
+        if metric = "two_word" then
+            for m in results do
+                match kindOf m.Method with
+                | Some(FunctionalInformation _) ->
+                    let share name = m.Scalars |> Array.tryFind (fun s -> s.Name = name) |> Option.map (fun s -> s.Value, boundsOf name m.Intervals)
+                    match share "right_share_on_first_word", share "cat_share_on_second_word" with
+                    | Some right, Some cat -> line $"- {PaperReference.twoWordVerdict m.Method right cat}"
+                    | _ -> ()
                 | _ -> ()
-            | _ -> ()
     if metric = "explanation_certainty" then
         let scored =
             [ for m in results do

@@ -203,7 +203,7 @@ let paperComparison =
             Expect.stringContains (v (0.6, Some(0.55, 0.65)) (0.58, Some(0.53, 0.63))) "holds: both shares resolved above 0.5" "both above"
             Expect.stringContains (v (0.6, Some(0.55, 0.65)) (0.45, Some(0.41, 0.49))) "does not hold" "'cat' below"
             Expect.stringContains (v (0.6, Some(0.55, 0.65)) (0.52, Some(0.48, 0.56))) "not resolved at this size" "'cat' straddles 0.5"
-            Expect.stringContains (v (0.6, None) (0.4, None)) "no intervals" "point values only"
+            Expect.stringContains (v (0.6, None) (0.4, None)) "no intervals: 'right' above, 'cat' not above on point values" "point values only"
             Expect.stringContains (v (0.6, Some(0.55, 0.65)) (0.58, Some(0.53, 0.63))) "0.600 [0.550, 0.650]" "the share and its interval are shown"
         }
 
