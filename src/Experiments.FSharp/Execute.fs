@@ -236,10 +236,12 @@ let prepare (plan: Plan) (device: torch.Device) =
 
 /// Shard `index` of `count`: its share of every attribution step not yet stored whole, and of ROAR's training maps
 /// (the attribution inside that metric), as parts in the cache (the run that assembles them is an ordinary `run` with
-/// the same cache). The metrics themselves are left to that run. Returns the calls computed and the calls found stored.
+/// the same cache); and its share of ROAR's points (retrainings) where the maps they need are stored whole already.
+/// The other metrics are left to the assembling run. Returns the calls and points computed and those found stored.
 let shard (plan: Plan) (device: torch.Device) (index: int) (count: int) =
     let setting = setUp plan device true
     let mutable computed, stored = 0, 0
+    let roarPoints = MetricRuns.Roar.ownedPoints plan index count
     for step in plan.Steps do
         match step.Kind with
         | EstimateCovariance jitter -> provideCovariance plan setting step jitter true device
@@ -248,11 +250,27 @@ let shard (plan: Plan) (device: torch.Device) (index: int) (count: int) =
             let c, s = attributeShare plan step kind target setting.Model setting.Inputs setting.Labels setting.Predictions setting.Indices setting.Context device index count
             computed <- computed + c
             stored <- stored + s
-        | EvaluateMethodMetric(Roar r) ->
-            let kind = (plan.Spec.Methods |> List.find (fun m -> m.Id = List.head step.Methods)).Kind
+        | EvaluateMethodMetric(Roar r as metric) ->
+            let first = List.head step.Methods
+            let kind = (plan.Spec.Methods |> List.find (fun m -> m.Id = first)).Kind
             let c, s = MetricRuns.Roar.trainMapsShare plan step r kind setting.Domain setting.Network setting.Model setting.Context device index count
             computed <- computed + c
             stored <- stored + s
+            // the points too, where the maps they remove by are stored whole already (a re-run with ROAR added or changed)
+            let target = if List.contains Predicted plan.Spec.Explain.Targets then Predicted else GroundTruth
+            let mapsStep = plan.Steps |> List.tryFind (fun st -> st.Kind = Attribute(kind, target) && List.contains first st.Methods)
+            match mapsStep |> Option.map (fun st -> Artefacts.path "attributions" st.Hash ".safetensors") with
+            | Some file when Artefacts.soundTensors file ->
+                let classes = match target with Predicted -> setting.Predictions | GroundTruth -> setting.Labels
+                use targets = torch.tensor(classes)
+                let run: MetricRuns.MetricRun.MetricRun =
+                    { Plan = plan; Step = step; Metric = metric; Kind = kind; Model = setting.Model; Inputs = setting.Inputs; Stored = StoredMaps file
+                      Classes = classes; Targets = targets; Labels = setting.Labels; Boxes = None; Context = setting.Context; Domain = setting.Domain
+                      Network = setting.Network; Rows = setting.Indices; Device = device }
+                let c, s = MetricRuns.Roar.pointsShare run r roarPoints
+                computed <- computed + c
+                stored <- stored + s
+            | _ -> ()
         | _ -> ()
     computed, stored
 

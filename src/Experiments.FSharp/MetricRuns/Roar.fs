@@ -39,25 +39,33 @@ let trainMapsShare (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (d
         explainShare $"{step.Name} (training inputs)" (roarTrainMapsKey step) (inputsPerCall kind) (methodOf kind context) model trainInputs
                      (trainLabels.data<int64>().ToArray()) rows [| 0 .. rows.Length - 1 |] options device index count
 
-/// The fractions (0 first) and, at each, which test inputs the model retrained on the masked training subset predicts
-/// right, for the method's ranking and for a random one.
-let private points (run: MetricRun) (r: RoarSpec) (testMaps: Tensor) =
-    let spec, step, domain = run.Plan.Spec, run.Step, run.Domain
+/// One point of a ROAR step: its name in progress lines, the ranking it removes by ([]: nothing removed, [step hash]:
+/// the method's, ["random"]: a random ranking) and the fraction removed.
+type private Point = { Name: string; Ranking: string list; Fraction: float }
+
+let private nothingRemoved = { Name = "nothing removed"; Ranking = []; Fraction = 0.0 }
+let private byMethod (step: Step) (fraction: float) = { Name = "method"; Ranking = [ step.Hash ]; Fraction = fraction }
+let private byRandom (fraction: float) = { Name = "random ranking"; Ranking = [ "random" ]; Fraction = fraction }
+
+/// Every point of a ROAR step, each with its cache key (nothing removed and the random ranking's points are shared by
+/// the ROAR steps of every method with the same ROAR parameters: their keys do not name the step).
+let private pointsOf (plan: Plan) (step: Step) (r: RoarSpec) =
+    [ yield nothingRemoved
+      for f in r.Fractions do
+          yield byMethod step f
+          yield byRandom f ]
+    |> List.map (fun p -> roarPointKey plan r p.Fraction p.Ranking, p)
+
+/// The cache file of a point.
+let private pointFile (key: string) = Artefacts.path "metrics" key ".json"
+
+/// Which test inputs the model retrained on the masked training subset predicts right at a point, read from the cache
+/// or computed and stored; what every point of the step shares (the training subset and its maps, the fill, the
+/// retraining, the random ranking's scores) is set up once, by this function's first application.
+let private pointReader (run: MetricRun) (r: RoarSpec) (trainMaps: Tensor) (testMaps: Tensor) (trainInputs: Tensor) (trainLabels: Tensor) =
+    let spec, domain = run.Plan.Spec, run.Domain
     let seed = Seeds.Derive(int64 spec.Seed, "roar")
-    let rows, trainInputs, trainLabels = trainingSubset spec r domain run.Network
     let fill = Attribution.Metrics.Roar.ChannelMean trainInputs
-    // Maps of the training subset, explaining each input's label; cached with the step.
-    let trainMapsFile = Artefacts.path "attributions" (roarTrainMapsKey step) ".safetensors"
-    let trainMaps =
-        match Artefacts.tryTensors trainMapsFile with
-        | Some stored -> stored.["maps"]
-        | None ->
-            let maps, _, _, parts =
-                explainRows $"{step.Name} (training inputs)" (roarTrainMapsKey step) (inputsPerCall run.Kind) run.Explainer run.Model trainInputs
-                            (trainLabels.data<int64>().ToArray()) rows [| 0 .. rows.Length - 1 |] run.ExplainOptions run.Device
-            Safetensors.Save(trainMapsFile, readOnlyDict [ "maps", maps ], readOnlyDict [ "step", step.Name ])
-            for part in parts do File.Delete part
-            maps
     // A fresh model from the same initialisation every time, trained on the masked training subset.
     let retrain =
         Attribution.Metrics.RoarRetraining(fun maskedTrain maskedTest ->
@@ -67,17 +75,69 @@ let private points (run: MetricRun) (r: RoarSpec) (testMaps: Tensor) =
             let options = TrainingOptions(r.Epochs, spec.Model.BatchSize, spec.Model.LearningRate, Seeds.Derive(seed, "training"))
             Training.Train(retrained, maskedTrain, trainLabels, (fun x -> retrained.forward x), options, run.Device) |> ignore
             Training.Logits(retrained, maskedTest, run.Device))
-    let correct (name: string) (ranking: string list) (trainScores: Tensor) (testScores: Tensor) (fraction: float) : bool[] =
-        let file = Artefacts.path "metrics" (roarPointKey run.Plan r fraction ranking) ".json"
-        fst <| Artefacts.jsonOrCompute file (fun () ->
-            let right = Attribution.Metrics.Roar.Correct(trainInputs, trainScores, run.Inputs, testScores, run.Labels, fill, fraction, seed, retrain)
-            Progress.say $"{step.Name}: {name} at {fraction}: {percent right:F2}%%"
-            right)
-    let fractions = 0.0 :: r.Fractions
-    let ours = fractions |> List.map (fun f -> if f = 0.0 then correct "nothing removed" [] trainMaps testMaps 0.0 else correct "method" [ step.Hash ] trainMaps testMaps f)
     let struct (randomTrain, randomTest) = Attribution.Metrics.Roar.RandomScores(trainMaps.shape, testMaps.shape, Seeds.Derive(seed, "random-ranking"))
-    let random = fractions |> List.map (fun f -> if f = 0.0 then List.head ours else correct "random ranking" [ "random" ] randomTrain randomTest f)
+    fun (key: string, point: Point) ->
+        fst <| Artefacts.jsonOrCompute (pointFile key) (fun () ->
+            let trainScores, testScores = if point.Ranking = [ "random" ] then randomTrain, randomTest else trainMaps, testMaps
+            let right = Attribution.Metrics.Roar.Correct(trainInputs, trainScores, run.Inputs, testScores, run.Labels, fill, point.Fraction, seed, retrain)
+            Progress.say $"{run.Step.Name}: {point.Name} at {point.Fraction}: {percent right:F2}%%"
+            right)
+
+/// The training subset's maps: from the cache, or explained (loading the parts shards stored) and stored.
+let private trainMapsOf (run: MetricRun) (rows: int64[]) (trainInputs: Tensor) (trainLabels: Tensor) =
+    let step = run.Step
+    let trainMapsFile = Artefacts.path "attributions" (roarTrainMapsKey step) ".safetensors"
+    match Artefacts.tryTensors trainMapsFile with
+    | Some stored -> stored.["maps"]
+    | None ->
+        let maps, _, _, parts =
+            explainRows $"{step.Name} (training inputs)" (roarTrainMapsKey step) (inputsPerCall run.Kind) run.Explainer run.Model trainInputs
+                        (trainLabels.data<int64>().ToArray()) rows [| 0 .. rows.Length - 1 |] run.ExplainOptions run.Device
+        Safetensors.Save(trainMapsFile, readOnlyDict [ "maps", maps ], readOnlyDict [ "step", step.Name ])
+        for part in parts do File.Delete part
+        maps
+
+/// The fractions (0 first) and, at each, which test inputs the retrained model predicts right, for the method's ranking
+/// and for a random one.
+let private points (run: MetricRun) (r: RoarSpec) (testMaps: Tensor) =
+    let rows, trainInputs, trainLabels = trainingSubset run.Plan.Spec r run.Domain run.Network
+    let trainMaps = trainMapsOf run rows trainInputs trainLabels
+    let read = pointReader run r trainMaps testMaps trainInputs trainLabels
+    let at (point: Point) = read (roarPointKey run.Plan r point.Fraction point.Ranking, point)
+    let fractions = 0.0 :: r.Fractions
+    let ours = fractions |> List.map (fun f -> if f = 0.0 then at nothingRemoved else at (byMethod run.Step f))
+    let random = fractions |> List.map (fun f -> if f = 0.0 then List.head ours else at (byRandom f))
     Array.ofList fractions, Array.ofList ours, Array.ofList random
+
+/// The points of ROAR steps that a shard owns, among those not yet stored: the points of every ROAR step of a plan, in
+/// plan order and each key once, are dealt to the shards in turn (point k to shard k mod count).
+let ownedPoints (plan: Plan) (index: int) (count: int) : Set<string> =
+    [ for step in plan.Steps do
+        match step.Kind with
+        | EvaluateMethodMetric(Experiments.Roar r) -> yield! pointsOf plan step r |> List.map fst
+        | _ -> () ]
+    |> List.distinct
+    |> List.indexed
+    |> List.filter (fun (k, _) -> k % count = index)
+    |> List.map snd
+    |> Set.ofList
+
+/// A shard's share of a ROAR step's points (those in `owned` and not stored), when the step's maps of the test inputs
+/// and of its training subset are both stored whole (a run after the maps exist, such as a re-run with ROAR added or
+/// changed); otherwise nothing, and the assembling run computes the points. Returns (points computed, points stored).
+let pointsShare (run: MetricRun) (r: RoarSpec) (owned: Set<string>) =
+    if not (Artefacts.soundTensors (Artefacts.path "attributions" (roarTrainMapsKey run.Step) ".safetensors")) then 0, 0
+    else
+        let mine = pointsOf run.Plan run.Step r |> List.filter (fun (key, _) -> owned.Contains key)
+        let stored = mine |> List.filter (fun (key, _) -> File.Exists(pointFile key)) |> List.length
+        if stored = mine.Length then 0, stored
+        else
+            use testMaps = run.Stored.All()
+            let rows, trainInputs, trainLabels = trainingSubset run.Plan.Spec r run.Domain run.Network
+            let read = pointReader run r (trainMapsOf run rows trainInputs trainLabels) testMaps trainInputs trainLabels
+            for key, point in mine do
+                if not (File.Exists(pointFile key)) then read (key, point) |> ignore
+            mine.Length - stored, stored
 
 /// The accuracy curves, and as scalars their means over the removed fractions. The intervals resample test inputs for
 /// these retrained models; the retraining's own noise is not in them.

@@ -129,7 +129,7 @@ let tests =
             Directory.Delete(root, true)
         }
 
-        test "ROAR's training maps are shared out by the shards; the assembling run loads them and gives one process's ROAR, byte for byte" {
+        test "ROAR's training maps are shared out by the shards, and so are its points once the maps are stored; the result is one process's, byte for byte" {
             let root = Path.Combine(Path.GetTempPath(), $"attribution-shard-{Guid.NewGuid():N}")
             let plan = planOf (roarSpec (Path.Combine(root, "runs-whole")))
             let roarStep = plan.Steps |> List.find (fun st -> match st.Kind with Plan.EvaluateMethodMetric(Roar _) -> true | _ -> false)
@@ -162,6 +162,19 @@ let tests =
             let options = System.Text.Json.JsonSerializerOptions(NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals)
             let json (r: Results.MetricResult) = System.Text.Json.JsonSerializer.Serialize(r, options)
             Expect.equal (json shardedRoar) (json wholeRoar) "ROAR's points, scalars, intervals and per-input values are one process's"
+            // With the maps stored whole (a re-run, e.g. with ROAR added), the shards share out ROAR's points as well:
+            // nothing removed, the method's and the random ranking's point at 0.5, dealt in turn to the 2 shards.
+            let r = match roarStep.Kind with Plan.EvaluateMethodMetric(Roar r) -> r | _ -> failwith "not ROAR"
+            let pointFiles =
+                [ for fraction, ranking in [ 0.0, []; 0.5, [ roarStep.Hash ]; 0.5, [ "random" ] ] ->
+                    Path.Combine(sharded, "metrics", Plan.roarPointKey plan r fraction ranking + ".json") ]
+            Expect.isTrue (pointFiles |> List.forall File.Exists) "the assembling run stored the 3 points"
+            for file in Path.Combine(sharded, "metrics", roarStep.Hash + ".json") :: pointFiles do File.Delete file
+            let pointShares = withCache sharded (fun () -> [ for i in 0 .. 1 -> Execute.shard plan (device ()) i 2 ])
+            Expect.equal (pointShares |> List.map fst) [ 2; 1 ] $"points computed by each shard: {pointShares}"
+            Expect.isTrue (pointFiles |> List.forall File.Exists) "the shards stored every point"
+            let fromPointShards = withCache sharded (fun () -> roarOf (Execute.run plan (device ())))
+            Expect.equal (json fromPointShards) (json wholeRoar) "the points of the shards give one process's ROAR"
             Directory.Delete(root, true)
         }
     ]
