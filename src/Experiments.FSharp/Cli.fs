@@ -44,6 +44,11 @@ let private runPart (mode: Sharding.RunMode) (spec: Spec) =
     | Sharding.PrepareOnly ->
         Execute.prepare plan device
         printfn "%s: prepared (model and covariances in %s); now run the shards" spec.Name (Artefacts.root ())
+    | Sharding.MapsOnly ->
+        let steps = Execute.maps plan device
+        let hasRoar = plan.Steps |> List.exists (fun s -> match s.Kind with Plan.EvaluateMethodMetric(Roar _) -> true | _ -> false)
+        let next = if hasRoar then "; shards run after it share out ROAR's points" else ""
+        printfn "%s: %d maps stored whole in %s%s" spec.Name steps (Artefacts.root ()) next
     | Sharding.ShardOf(index, count) ->
         let computed, stored = Execute.shard plan device index count
         printfn "%s: shard %d/%d done (%d calls computed, %d found stored) in %s" spec.Name index count computed stored (Artefacts.root ())
@@ -72,7 +77,7 @@ let private runSpecs (args: ParseResults<RunArgs>) =
                 match results |> List.collect (function Error e -> e | Ok _ -> []) with
                 | [] -> Ok(results |> List.choose (function Ok d -> Some d | Error _ -> None))
                 | errors -> Error errors)
-        let mode = Sharding.modeOf (args.Contains RunArgs.Prepare) (args.TryGetResult RunArgs.Shard)
+        let mode = Sharding.modeOf (args.Contains RunArgs.Prepare) (args.Contains RunArgs.Maps) (args.TryGetResult RunArgs.Shard)
         match loaded, mode with
         | Error errors, Error e -> report (e :: errors)
         | Error errors, _ -> report errors

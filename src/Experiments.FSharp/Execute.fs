@@ -234,6 +234,13 @@ let prepare (plan: Plan) (device: torch.Device) =
         | EstimateStructuredCovariance(jitter, layout, rank) -> provideStructuredCovariance plan setting step (jitter, layout, rank) false device
         | _ -> ()
 
+/// The run of a ROAR step's metric on a stored step's maps (its method's maps of the explained class).
+let private roarRun (plan: Plan) (setting: Setting) (step: Step) (metric: MetricSpec) (kind: MethodKind) (maps: StoredMaps) (targets: Tensor) (classes: int64[]) device
+    : MetricRuns.MetricRun.MetricRun =
+    { Plan = plan; Step = step; Metric = metric; Kind = kind; Model = setting.Model; Inputs = setting.Inputs; Stored = maps
+      Classes = classes; Targets = targets; Labels = setting.Labels; Boxes = None; Context = setting.Context; Domain = setting.Domain
+      Network = setting.Network; Rows = setting.Indices; Device = device }
+
 /// Shard `index` of `count`: its share of every attribution step not yet stored whole, and of ROAR's training maps
 /// (the attribution inside that metric), as parts in the cache (the run that assembles them is an ordinary `run` with
 /// the same cache); and its share of ROAR's points (retrainings) where the maps they need are stored whole already.
@@ -263,16 +270,40 @@ let shard (plan: Plan) (device: torch.Device) (index: int) (count: int) =
             | Some file when Artefacts.soundTensors file ->
                 let classes = match target with Predicted -> setting.Predictions | GroundTruth -> setting.Labels
                 use targets = torch.tensor(classes)
-                let run: MetricRuns.MetricRun.MetricRun =
-                    { Plan = plan; Step = step; Metric = metric; Kind = kind; Model = setting.Model; Inputs = setting.Inputs; Stored = StoredMaps file
-                      Classes = classes; Targets = targets; Labels = setting.Labels; Boxes = None; Context = setting.Context; Domain = setting.Domain
-                      Network = setting.Network; Rows = setting.Indices; Device = device }
-                let c, s = MetricRuns.Roar.pointsShare run r roarPoints
+                let c, s = MetricRuns.Roar.pointsShare (roarRun plan setting step metric kind (StoredMaps file) targets classes device) r roarPoints
                 computed <- computed + c
                 stored <- stored + s
             | _ -> ()
         | _ -> ()
     computed, stored
+
+/// A cluster's maps job, between the shards and a second wave of shards: every attribution step assembled from the
+/// shards' parts and stored whole (a call without a part is computed), and so are ROAR's training maps, so that the
+/// second wave can share out ROAR's points. No metric and no report. Returns the number of maps stored whole.
+let maps (plan: Plan) (device: torch.Device) =
+    let setting = setUp plan device true
+    let stored = Dictionary<string * TargetKind, StoredMaps * IDictionary<string, Tensor>>()
+    let target = if List.contains Predicted plan.Spec.Explain.Targets then Predicted else GroundTruth
+    let mutable count = 0
+    for step in plan.Steps do
+        match step.Kind with
+        | EstimateCovariance jitter -> provideCovariance plan setting step jitter true device
+        | EstimateStructuredCovariance(jitter, layout, rank) -> provideStructuredCovariance plan setting step (jitter, layout, rank) true device
+        | Attribute(kind, t) ->
+            let first = List.head step.Methods
+            let gt = if t = Predicted then stored.TryGetValue((first, GroundTruth)) |> function | true, v -> Some v | _ -> None else None
+            let m, d, _, _ = attribute plan step kind t setting.Model setting.Inputs setting.Labels setting.Predictions setting.Indices setting.Context gt device
+            stored.[(first, t)] <- (m, d)
+            count <- count + 1
+        | EvaluateMethodMetric(Roar r as metric) ->
+            let first = List.head step.Methods
+            let kind = (plan.Spec.Methods |> List.find (fun m -> m.Id = first)).Kind
+            let classes = match target with Predicted -> setting.Predictions | GroundTruth -> setting.Labels
+            use targets = torch.tensor(classes)
+            MetricRuns.Roar.storeTrainMaps (roarRun plan setting step metric kind (fst stored.[(first, target)]) targets classes device) r
+            count <- count + 1
+        | _ -> ()
+    count
 
 /// Runs every step of the plan on `device`.
 let run (plan: Plan) (device: torch.Device) : RunOutput =

@@ -8,6 +8,9 @@ open System
 type RunMode =
     | Whole
     | PrepareOnly
+    /// Every attribution step (and ROAR's training maps) assembled and stored whole, no metric: between the shards
+    /// and a second wave of shards that shares out ROAR's points.
+    | MapsOnly
     /// Shard `index` (from 0) of `count`.
     | ShardOf of index: int * count: int
 
@@ -27,10 +30,11 @@ let parseShare (text: string) : Result<int * int, string> =
         | _ -> Error usage
     | _ -> Error usage
 
-/// The mode of a run from its flags; both at once is an error.
-let modeOf (prepare: bool) (share: string option) : Result<RunMode, string> =
-    match prepare, share with
-    | true, Some _ -> Error "--prepare and --shard are two jobs of a cluster run: give one of them"
-    | true, None -> Ok PrepareOnly
-    | false, Some text -> parseShare text |> Result.map ShardOf
-    | false, None -> Ok Whole
+/// The mode of a run from its flags; more than one at once is an error.
+let modeOf (prepare: bool) (maps: bool) (share: string option) : Result<RunMode, string> =
+    match prepare, maps, share with
+    | true, false, None -> Ok PrepareOnly
+    | false, true, None -> Ok MapsOnly
+    | false, false, Some text -> parseShare text |> Result.map ShardOf
+    | false, false, None -> Ok Whole
+    | _ -> Error "--prepare, --maps and --shard are different jobs of a cluster run: give one of them"

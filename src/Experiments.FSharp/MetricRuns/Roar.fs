@@ -97,6 +97,13 @@ let private trainMapsOf (run: MetricRun) (rows: int64[]) (trainInputs: Tensor) (
         for part in parts do File.Delete part
         maps
 
+/// The training subset's maps stored whole (the maps job of a cluster run): loaded from the cache, or assembled from the
+/// shards' parts (computing any call that has none) and stored.
+let storeTrainMaps (run: MetricRun) (r: RoarSpec) =
+    let rows, trainInputs, trainLabels = trainingSubset run.Plan.Spec r run.Domain run.Network
+    use maps = trainMapsOf run rows trainInputs trainLabels
+    ()
+
 /// The fractions (0 first) and, at each, which test inputs the retrained model predicts right, for the method's ranking
 /// and for a random one.
 let private points (run: MetricRun) (r: RoarSpec) (testMaps: Tensor) =

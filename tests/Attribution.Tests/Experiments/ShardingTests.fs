@@ -66,8 +66,11 @@ let tests =
             Expect.isError (Sharding.parseShare "0/0") "no shards"
             Expect.isError (Sharding.parseShare "a/4") "not a number"
             Expect.isError (Sharding.parseShare "1") "no count"
-            Expect.isError (Sharding.modeOf true (Some "0/2")) "prepare and shard"
-            Expect.equal (Sharding.modeOf false None) (Ok Sharding.Whole) "plain run"
+            Expect.isError (Sharding.modeOf true false (Some "0/2")) "prepare and shard"
+            Expect.isError (Sharding.modeOf false true (Some "0/2")) "maps and shard"
+            Expect.isError (Sharding.modeOf true true None) "prepare and maps"
+            Expect.equal (Sharding.modeOf false true None) (Ok Sharding.MapsOnly) "the maps job"
+            Expect.equal (Sharding.modeOf false false None) (Ok Sharding.Whole) "plain run"
         }
 
         test "a shard started before the prepare job says to run the prepare job first, and computes nothing" {
@@ -175,6 +178,34 @@ let tests =
             Expect.isTrue (pointFiles |> List.forall File.Exists) "the shards stored every point"
             let fromPointShards = withCache sharded (fun () -> roarOf (Execute.run plan (device ())))
             Expect.equal (json fromPointShards) (json wholeRoar) "the points of the shards give one process's ROAR"
+            Directory.Delete(root, true)
+        }
+
+        test "a maps job between two waves of shards lets the second wave share out ROAR's points on a first run, with one process's result" {
+            let root = Path.Combine(Path.GetTempPath(), $"attribution-shard-{Guid.NewGuid():N}")
+            let plan = planOf (roarSpec (Path.Combine(root, "runs")))
+            let roarStep = plan.Steps |> List.find (fun st -> match st.Kind with Plan.EvaluateMethodMetric(Roar _) -> true | _ -> false)
+            let r = match roarStep.Kind with Plan.EvaluateMethodMetric(Roar r) -> r | _ -> failwith "not ROAR"
+            let roarOf (output: Running.RunOutput) = output.Result.Metrics |> Array.find (fun m -> m.Metric = "roar")
+            let options = System.Text.Json.JsonSerializerOptions(NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals)
+            let json (m: Results.MetricResult) = System.Text.Json.JsonSerializer.Serialize(m, options)
+            let wholeRoar = withCache (Path.Combine(root, "whole")) (fun () -> roarOf (Execute.run plan (device ())))
+            let sharded = Path.Combine(root, "sharded")
+            let pointFiles =
+                [ for fraction, ranking in [ 0.0, []; 0.5, [ roarStep.Hash ]; 0.5, [ "random" ] ] ->
+                    Path.Combine(sharded, "metrics", Plan.roarPointKey plan r fraction ranking + ".json") ]
+            withCache sharded (fun () ->
+                Execute.prepare plan (device ())
+                let firstWave = [ for i in 0 .. 1 -> Execute.shard plan (device ()) i 2 ]
+                Expect.isFalse (pointFiles |> List.exists File.Exists) $"the first wave computes no point (the maps are parts): {firstWave}"
+                let stored = Execute.maps plan (device ())
+                Expect.equal stored 2 "the maps job stores the attribution step and ROAR's training maps whole"
+                Expect.isTrue (File.Exists(Path.Combine(sharded, "attributions", Plan.roarTrainMapsKey roarStep + ".safetensors"))) "ROAR's training maps stored whole"
+                Expect.isEmpty (Directory.GetFiles(Path.Combine(sharded, "attributions"), "*.part-*")) "no part left"
+                let secondWave = [ for i in 0 .. 1 -> Execute.shard plan (device ()) i 2 ]
+                Expect.equal (secondWave |> List.map fst) [ 2; 1 ] $"the second wave computes the 3 points: {secondWave}")
+            let shardedRoar = withCache sharded (fun () -> roarOf (Execute.run plan (device ())))
+            Expect.equal (json shardedRoar) (json wholeRoar) "one process's ROAR, byte for byte"
             Directory.Delete(root, true)
         }
     ]
