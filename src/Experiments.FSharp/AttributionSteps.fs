@@ -155,7 +155,7 @@ let copiesGroundTruth (plan: Plan) (step: Step) =
     | _ -> false
 
 /// The engine's options of a plan's method: the spec's output and batch size, the method's noise seed.
-let private optionsOf (plan: Plan) (kind: MethodKind) =
+let optionsOf (plan: Plan) (kind: MethodKind) =
     ExplainOptions(Output = outputOf plan.Spec, BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind)
 
 /// A shard's share of an attribution step (AttributionSteps.explainShare); nothing when the step is stored whole.

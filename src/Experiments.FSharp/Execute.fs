@@ -259,12 +259,12 @@ let shard (plan: Plan) (device: torch.Device) (index: int) (count: int) =
             stored <- stored + s
         | EvaluateMethodMetric(Roar r as metric) ->
             let first = List.head step.Methods
-            let kind = (plan.Spec.Methods |> List.find (fun m -> m.Id = first)).Kind
+            let kind = methodKind plan.Spec first
             let c, s = MetricRuns.Roar.trainMapsShare plan step r kind setting.Domain setting.Network setting.Model setting.Context device index count
             computed <- computed + c
             stored <- stored + s
             // the points too, where the maps they remove by are stored whole already (a re-run with ROAR added or changed)
-            let target = if List.contains Predicted plan.Spec.Explain.Targets then Predicted else GroundTruth
+            let target = metricTarget plan.Spec
             let mapsStep = plan.Steps |> List.tryFind (fun st -> st.Kind = Attribute(kind, target) && List.contains first st.Methods)
             match mapsStep |> Option.map (fun st -> Artefacts.path "attributions" st.Hash ".safetensors") with
             | Some file when Artefacts.soundTensors file ->
@@ -283,7 +283,7 @@ let shard (plan: Plan) (device: torch.Device) (index: int) (count: int) =
 let maps (plan: Plan) (device: torch.Device) =
     let setting = setUp plan device true
     let stored = Dictionary<string * TargetKind, StoredMaps * IDictionary<string, Tensor>>()
-    let target = if List.contains Predicted plan.Spec.Explain.Targets then Predicted else GroundTruth
+    let target = metricTarget plan.Spec
     let mutable count = 0
     for step in plan.Steps do
         match step.Kind with
@@ -297,7 +297,7 @@ let maps (plan: Plan) (device: torch.Device) =
             count <- count + 1
         | EvaluateMethodMetric(Roar r as metric) ->
             let first = List.head step.Methods
-            let kind = (plan.Spec.Methods |> List.find (fun m -> m.Id = first)).Kind
+            let kind = methodKind plan.Spec first
             let classes = match target with Predicted -> setting.Predictions | GroundTruth -> setting.Labels
             use targets = torch.tensor(classes)
             MetricRuns.Roar.storeTrainMaps (roarRun plan setting step metric kind (fst stored.[(first, target)]) targets classes device) r
@@ -339,14 +339,14 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
             for id in step.Methods do npResults.Add { Method = id; Result = result }
         | EvaluateMethodMetric metric ->
             let first = List.head step.Methods
-            let target = if List.contains Predicted spec.Explain.Targets then Predicted else GroundTruth
+            let target = metricTarget spec
             let classes = match target with Predicted -> predictions | GroundTruth -> labels
-            let kind = (spec.Methods |> List.find (fun m -> m.Id = first)).Kind
+            let kind = methodKind spec first
             let explainedBoxes = domain.Boxes |> Option.map (fun b -> indices |> Array.map (fun i -> b.[int i]) :> IReadOnlyList<_>)
             let result = methodMetric plan step metric kind model inputs maps.[(first, target)] classes labels explainedBoxes context domain network indices device
             for id in step.Methods do metricResults.Add { result with Method = id }
         | EvaluateRankAgreement ->
-            let target = if List.contains Predicted spec.Explain.Targets then Predicted else GroundTruth
+            let target = metricTarget spec
             rankPairs <- MetricRuns.RankAgreement.evaluate step maps step.Methods target
     let certificates =
         [| for KeyValue((id, target), d) in diagnostics do

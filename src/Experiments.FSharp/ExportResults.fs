@@ -16,9 +16,6 @@ let private rerun (run: ExportSource.FinishedRun) =
     let specFile = Path.Combine(run.Folder, "spec.yaml")
     $"re-run its spec (`attribution run {specFile}`) and export again"
 
-/// The target whose maps the per-method metrics and rank agreement evaluate (as Execute chooses it).
-let private metricTarget (spec: Spec) = if List.contains Predicted spec.Explain.Targets then Predicted else GroundTruth
-
 /// The sealed JSON artefact of a step, or a clear error.
 let private readArtefact<'T> (run: ExportSource.FinishedRun) (step: Plan.Step) =
     let file = Artefacts.path "metrics" step.Hash ".json"
@@ -79,7 +76,7 @@ let private writeValues (dir: string) (path: string) (explained: int) (values: (
 let writeMetrics (dir: string) (run: ExportSource.FinishedRun) (summary: RunResult) : FileEntry list * WithoutPerInput list =
     let spec = run.Plan.Spec
     let explained = run.Inputs.Length
-    let target = Running.targetName (metricTarget spec)
+    let target = Running.targetName (Plan.metricTarget spec)
     let stepFacts (step: Plan.Step) (metric: string) (mapsTarget: string) =
         [ "metric", Text metric; "methods", Texts step.Methods; "step", Text step.Name; "step_hash", Text step.Hash; "maps_target", Text mapsTarget ]
     let summarised (prefix: string) (reported: PerInput -> float option) (p: PerInput) =

@@ -95,6 +95,13 @@ let methodSeed (spec: Spec) (kind: MethodKind) =
     if spec.Explain.CommonNoise then Attribution.Runtime.Seeds.Derive(int64 spec.Seed, "common_noise")
     else Attribution.Runtime.Seeds.Derive(int64 spec.Seed, "method/" + display kind)
 
+/// The target whose maps the per-method metrics and rank agreement evaluate: the predicted class where the spec
+/// explains it, else the ground truth.
+let metricTarget (spec: Spec) = if List.contains Predicted spec.Explain.Targets then Predicted else GroundTruth
+
+/// The kind of the spec's method with this id.
+let methodKind (spec: Spec) (id: string) = (spec.Methods |> List.find (fun m -> m.Id = id)).Kind
+
 /// Compiles a validated spec. `dataHash` identifies the dataset files (computed by the caller, which reads them).
 let compile (spec: Spec) (dataHash: string) : Plan =
     let explainedHash = hash [ dataHash; string spec.Seed; string spec.Data.Explain ]

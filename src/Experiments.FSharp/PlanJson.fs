@@ -61,7 +61,7 @@ let render (plan: Plan) =
             o.["calls_at_most"] <- (if every then null else JsonValue.Create((int64 inputs + int64 perCall - 1L) / int64 perCall))
         | EvaluateMethodMetric(Experiments.Roar r) ->
             // ROAR's training maps: attribution inside the metric, which shards share out as parts
-            let kind = (plan.Spec.Methods |> List.find (fun m -> m.Id = List.head s.Methods)).Kind
+            let kind = methodKind plan.Spec (List.head s.Methods)
             let perCall = Running.inputsPerCall kind
             let state, parts = cacheState "attributions" (roarTrainMapsKey s)
             let maps = JsonObject()

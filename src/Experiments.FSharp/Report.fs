@@ -360,7 +360,7 @@ let private classNameOf (names: string list) (index: int64) =
 let private imageHeatmaps (dir: string) (spec: Spec) (output: RunOutput) =
     let n = min spec.Report.HeatmapInputs output.Result.Explained
     if n = 0 || spec.Methods.IsEmpty then [] else
-    let target = if List.contains Predicted spec.Explain.Targets then Predicted else GroundTruth
+    let target = Plan.metricTarget spec
     let images = output.Images
     let h, w = int images.shape.[2], int images.shape.[3]
     let pixels (t: torch.Tensor) = t.sum([| 0L |]).``to``(torch.ScalarType.Float32).contiguous().data<float32>().ToArray()
@@ -382,7 +382,7 @@ let private imageHeatmaps (dir: string) (spec: Spec) (output: RunOutput) =
 /// One PNG per explained waveform and view: a row per method, the waveform drawn over its attribution.
 let private audioHeatmaps (dir: string) (spec: Spec) (output: RunOutput) (waveforms: torch.Tensor) =
     let n = min spec.Report.HeatmapInputs output.Result.Explained
-    let target = if List.contains Predicted spec.Explain.Targets then Predicted else GroundTruth
+    let target = Plan.metricTarget spec
     let samples (t: torch.Tensor) = t.reshape(-1L).``to``(torch.ScalarType.Float32).contiguous().data<float32>().ToArray()
     [ for i in 0 .. n - 1 do
         let label = classNameOf output.ClassNames output.Labels.[i]
@@ -399,7 +399,7 @@ let private audioHeatmaps (dir: string) (spec: Spec) (output: RunOutput) (wavefo
 let private textHeatmaps (dir: string) (spec: Spec) (output: RunOutput) (tokens: torch.Tensor) (lengths: torch.Tensor) (vocabulary: Attribution.Data.Vocabulary) =
     let n = min spec.Report.HeatmapInputs output.Result.Explained
     if n = 0 then [] else
-    let target = if List.contains Predicted spec.Explain.Targets then Predicted else GroundTruth
+    let target = Plan.metricTarget spec
     let ids = tokens.narrow(0L, 0L, int64 n).data<int64>().ToArray()
     let width = int tokens.shape.[1]
     let realLengths = lengths.narrow(0L, 0L, int64 n).data<int64>().ToArray()
@@ -423,7 +423,7 @@ let private textHeatmaps (dir: string) (spec: Spec) (output: RunOutput) (tokens:
 /// One bar chart per explained tabular input: its most attributed features, a bar per method.
 let private featureBars (dir: string) (spec: Spec) (output: RunOutput) (features: string list) =
     let n = min spec.Report.HeatmapInputs output.Result.Explained
-    let target = if List.contains Predicted spec.Explain.Targets then Predicted else GroundTruth
+    let target = Plan.metricTarget spec
     let row (t: torch.Tensor) = t.reshape(-1L).``to``(torch.ScalarType.Float32).contiguous().data<float32>().ToArray()
     [ for i in 0 .. n - 1 do
         let label = classNameOf output.ClassNames output.Labels.[i]

@@ -20,13 +20,14 @@ let private lowSuffix, highSuffix = "_ci95_low", "_ci95_high"
 
 let private isIntervalEnd (row: ResultRow) = row.Name.EndsWith lowSuffix || row.Name.EndsWith highSuffix
 
-/// The interval of a scalar row among its run's rows, if the run stored one.
-let private intervalOf (rows: ResultRow list) (row: ResultRow) =
-    let findEnd suffix =
-        rows |> List.tryFind (fun r -> r.Section = row.Section && r.Method = row.Method && r.Target = row.Target && r.X.IsNone && r.Name = row.Name + suffix)
-    match row.X, findEnd lowSuffix, findEnd highSuffix with
-    | None, Some low, Some high when not (Double.IsNaN low.Value || Double.IsNaN high.Value) -> Some(low.Value, high.Value)
-    | _ -> None
+/// A run's intervals, read once from its rows: the interval of a scalar row, if the run stored one.
+let private intervalsOf (rows: ResultRow list) : ResultRow -> (float * float) option =
+    let ends = rows |> List.filter (fun r -> r.X.IsNone && isIntervalEnd r) |> List.map (fun r -> (r.Section, r.Method, r.Target, r.Name), r.Value) |> Map.ofList
+    fun row ->
+        let endOf suffix = ends.TryFind((row.Section, row.Method, row.Target, row.Name + suffix))
+        match row.X, endOf lowSuffix, endOf highSuffix with
+        | None, Some low, Some high when not (Double.IsNaN low || Double.IsNaN high) -> Some(low, high)
+        | _ -> None
 
 /// A value with its interval, as the reports write it: `51.3 [50.1, 52.5]`.
 let private withInterval (v: float) (interval: (float * float) option) =
@@ -56,16 +57,16 @@ let list (output: string) (spec: string option) (metric: string option) =
         | Some metric ->
             let section, name = match metric.Split '/' with [| s; n |] -> Some s, n | _ -> None, metric
             let matches (row: ResultRow) = row.Name = name && row.X.IsNone && (section.IsNone || section = Some row.Section)
-            let byRun = [ for r in found -> let all = rowsOf output r.RunId in r, all, all |> List.filter matches ]
+            let byRun = [ for r in found -> let all = rowsOf output r.RunId in r, intervalsOf all, all |> List.filter matches ]
             let methods = byRun |> List.collect (fun (_, _, rows) -> rows |> List.map _.Method) |> List.distinct
             if methods.IsEmpty then $"no run has a scalar named '{metric}'"
             else
                 // each value with its 95% interval where the run stored one
                 table ("run" :: "spec" :: methods)
-                    [ for r, all, rows in byRun ->
+                    [ for r, intervalOf, rows in byRun ->
                         r.RunId :: r.Spec :: [ for m in methods ->
                                                  rows |> List.tryFind (fun row -> row.Method = m)
-                                                 |> Option.map (fun row -> withInterval row.Value (intervalOf all row)) |> Option.defaultValue "" ] ]
+                                                 |> Option.map (fun row -> withInterval row.Value (intervalOf row)) |> Option.defaultValue "" ] ]
 
 /// Two runs side by side: what differs in their records and methods' parameters, then every number that differs
 /// (all of them with `all`), with the difference.
@@ -85,6 +86,7 @@ let compare (output: string) (a: RunRecord) (b: RunRecord) (all: bool) =
             if x <> y then yield [ $"method {m}"; x; y ] ]
     // a scalar's interval ends are shown with it, not as numbers of their own (--all lists them too)
     let shownRows (rows: ResultRow list) = if all then rows else rows |> List.filter (isIntervalEnd >> not)
+    let intervalOfA, intervalOfB = intervalsOf rowsA, intervalsOf rowsB
     let mapB = shownRows rowsB |> List.map (fun r -> key r, r) |> Map.ofList
     let mapA = shownRows rowsA |> List.map (fun r -> key r, r) |> Map.ofList
     let keys = (shownRows rowsA |> List.map key) @ (shownRows rowsB |> List.map key |> List.filter (fun k -> not (mapA.ContainsKey k))) |> List.distinct
@@ -97,7 +99,7 @@ let compare (output: string) (a: RunRecord) (b: RunRecord) (all: bool) =
             let ra, rb = mapA.TryFind k, mapB.TryFind k
             let va, vb = ra |> Option.map _.Value, rb |> Option.map _.Value
             if all || not (same va vb) then
-                let ia, ib = ra |> Option.bind (intervalOf rowsA), rb |> Option.bind (intervalOf rowsB)
+                let ia, ib = ra |> Option.bind intervalOfA, rb |> Option.bind intervalOfB
                 let shown (row: ResultRow option) interval = match row with Some r -> withInterval r.Value interval | None -> "(absent)"
                 let difference = match va, vb with Some p, Some q -> number (q - p) | _ -> ""
                 // whether the difference is beyond both runs' uncertainty: their intervals apart, or overlapping

@@ -51,8 +51,7 @@ type MetricRun =
     /// The metric's seed: its noise, masks and tie-breaks derive from the spec's seed and its name.
     member r.Seed = Seeds.Derive(int64 r.Plan.Spec.Seed, r.Name)
     /// The options the method explains with (for metrics that explain again: randomised models, longer inputs).
-    member r.ExplainOptions =
-        ExplainOptions(Output = outputOf r.Plan.Spec, BatchSize = r.Plan.Spec.Explain.BatchSize, Seed = methodSeed r.Plan.Spec r.Kind)
+    member r.ExplainOptions = AttributionSteps.optionsOf r.Plan r.Kind
     /// The method as the spec configures it.
     member r.Explainer = methodOf r.Kind r.Context
 

@@ -35,9 +35,8 @@ let trainMapsShare (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (d
     if Artefacts.soundTensors (Artefacts.path "attributions" (roarTrainMapsKey step) ".safetensors") then 0, 0
     else
         let rows, trainInputs, trainLabels = trainingSubset plan.Spec r domain network
-        let options = ExplainOptions(Output = outputOf plan.Spec, BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind)
         explainShare $"{step.Name} (training inputs)" (roarTrainMapsKey step) (inputsPerCall kind) (methodOf kind context) model trainInputs
-                     (trainLabels.data<int64>().ToArray()) rows [| 0 .. rows.Length - 1 |] options device index count
+                     (trainLabels.data<int64>().ToArray()) rows [| 0 .. rows.Length - 1 |] (optionsOf plan kind) device index count
 
 /// One point of a ROAR step: its name in progress lines, the ranking it removes by ([]: nothing removed, [step hash]:
 /// the method's, ["random"]: a random ranking) and the fraction removed.

@@ -39,6 +39,24 @@ let private roarSpec (output: string) : Spec =
         Methods = [ { Id = "saliency"; Kind = Saliency true } ]
         Metrics = [ Roar { Fractions = [ 0.5 ]; TrainInputs = 160; Epochs = 1 } ] }
 
+/// The ROAR step of a plan and its parameters.
+let private roarStepOf (plan: Plan.Plan) =
+    plan.Steps |> List.pick (fun st -> match st.Kind with Plan.EvaluateMethodMetric(Roar r) -> Some(st, r) | _ -> None)
+
+/// A run's ROAR result.
+let private roarOf (output: Running.RunOutput) = output.Result.Metrics |> Array.find (fun m -> m.Metric = "roar")
+
+/// A metric result as JSON text, for byte comparison (ROAR's curves have no AUC, NaN, which JSON writes only as a
+/// named literal).
+let private json (m: Results.MetricResult) =
+    System.Text.Json.JsonSerializer.Serialize(m, System.Text.Json.JsonSerializerOptions(NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals))
+
+/// The cache files of the roarSpec's 3 points: nothing removed, the method's and the random ranking's at 0.5.
+let private roarPointFiles (plan: Plan.Plan) (cache: string) =
+    let step, r = roarStepOf plan
+    [ for fraction, ranking in [ 0.0, []; 0.5, [ step.Hash ]; 0.5, [ "random" ] ] ->
+        Path.Combine(cache, "metrics", Plan.roarPointKey plan r fraction ranking + ".json") ]
+
 /// The maps and diagnostics of every attribution step in a cache, by step name, as raw bytes per tensor.
 let private storedMaps (plan: Plan.Plan) (cache: string) =
     [ for step in plan.Steps do
@@ -135,10 +153,9 @@ let tests =
         test "ROAR's training maps are shared out by the shards, and so are its points once the maps are stored; the result is one process's, byte for byte" {
             let root = Path.Combine(Path.GetTempPath(), $"attribution-shard-{Guid.NewGuid():N}")
             let plan = planOf (roarSpec (Path.Combine(root, "runs-whole")))
-            let roarStep = plan.Steps |> List.find (fun st -> match st.Kind with Plan.EvaluateMethodMetric(Roar _) -> true | _ -> false)
+            let roarStep, _ = roarStepOf plan
             let trainMaps (cache: string) = Path.Combine(cache, "attributions", Plan.roarTrainMapsKey roarStep + ".safetensors")
             let trainParts (cache: string) = Directory.GetFiles(Path.Combine(cache, "attributions"), Plan.roarTrainMapsKey roarStep + ".part-*")
-            let roarOf (output: Running.RunOutput) = output.Result.Metrics |> Array.find (fun m -> m.Metric = "roar")
             let whole = Path.Combine(root, "whole")
             let wholeRoar = withCache whole (fun () -> roarOf (Execute.run plan (device ())))
             let sharded = Path.Combine(root, "sharded")
@@ -161,16 +178,10 @@ let tests =
             Expect.isEmpty (trainParts sharded) "the assembling run used and removed the parts"
             let bytes (file: string) = [ for KeyValue(name, t) in Attribution.Models.Safetensors.Load file |> Seq.sortBy (fun kv -> kv.Key) -> name, t.contiguous().bytes.ToArray() ]
             Expect.isTrue (bytes (trainMaps sharded) = bytes (trainMaps whole)) "the training maps are one process's, byte for byte"
-            // ROAR's curves have no AUC (NaN), which JSON writes only as a named literal
-            let options = System.Text.Json.JsonSerializerOptions(NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals)
-            let json (r: Results.MetricResult) = System.Text.Json.JsonSerializer.Serialize(r, options)
             Expect.equal (json shardedRoar) (json wholeRoar) "ROAR's points, scalars, intervals and per-input values are one process's"
             // With the maps stored whole (a re-run, e.g. with ROAR added), the shards share out ROAR's points as well:
             // nothing removed, the method's and the random ranking's point at 0.5, dealt in turn to the 2 shards.
-            let r = match roarStep.Kind with Plan.EvaluateMethodMetric(Roar r) -> r | _ -> failwith "not ROAR"
-            let pointFiles =
-                [ for fraction, ranking in [ 0.0, []; 0.5, [ roarStep.Hash ]; 0.5, [ "random" ] ] ->
-                    Path.Combine(sharded, "metrics", Plan.roarPointKey plan r fraction ranking + ".json") ]
+            let pointFiles = roarPointFiles plan sharded
             Expect.isTrue (pointFiles |> List.forall File.Exists) "the assembling run stored the 3 points"
             for file in Path.Combine(sharded, "metrics", roarStep.Hash + ".json") :: pointFiles do File.Delete file
             let pointShares = withCache sharded (fun () -> [ for i in 0 .. 1 -> Execute.shard plan (device ()) i 2 ])
@@ -184,16 +195,10 @@ let tests =
         test "a maps job between two waves of shards lets the second wave share out ROAR's points on a first run, with one process's result" {
             let root = Path.Combine(Path.GetTempPath(), $"attribution-shard-{Guid.NewGuid():N}")
             let plan = planOf (roarSpec (Path.Combine(root, "runs")))
-            let roarStep = plan.Steps |> List.find (fun st -> match st.Kind with Plan.EvaluateMethodMetric(Roar _) -> true | _ -> false)
-            let r = match roarStep.Kind with Plan.EvaluateMethodMetric(Roar r) -> r | _ -> failwith "not ROAR"
-            let roarOf (output: Running.RunOutput) = output.Result.Metrics |> Array.find (fun m -> m.Metric = "roar")
-            let options = System.Text.Json.JsonSerializerOptions(NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals)
-            let json (m: Results.MetricResult) = System.Text.Json.JsonSerializer.Serialize(m, options)
+            let roarStep, _ = roarStepOf plan
             let wholeRoar = withCache (Path.Combine(root, "whole")) (fun () -> roarOf (Execute.run plan (device ())))
             let sharded = Path.Combine(root, "sharded")
-            let pointFiles =
-                [ for fraction, ranking in [ 0.0, []; 0.5, [ roarStep.Hash ]; 0.5, [ "random" ] ] ->
-                    Path.Combine(sharded, "metrics", Plan.roarPointKey plan r fraction ranking + ".json") ]
+            let pointFiles = roarPointFiles plan sharded
             withCache sharded (fun () ->
                 Execute.prepare plan (device ())
                 let firstWave = [ for i in 0 .. 1 -> Execute.shard plan (device ()) i 2 ]
