@@ -234,48 +234,62 @@ let prepare (plan: Plan) (device: torch.Device) =
         | EstimateStructuredCovariance(jitter, layout, rank) -> provideStructuredCovariance plan setting step (jitter, layout, rank) false device
         | _ -> ()
 
-/// The run of a ROAR step's metric on a stored step's maps (its method's maps of the explained class).
-let private roarRun (plan: Plan) (setting: Setting) (step: Step) (metric: MetricSpec) (kind: MethodKind) (maps: StoredMaps) (targets: Tensor) (classes: int64[]) device
+/// The run of a metric step on a stored step's maps (its method's maps of the explained class), for a cluster's jobs.
+let private metricRun (plan: Plan) (setting: Setting) (step: Step) (metric: MetricSpec) (kind: MethodKind) (maps: StoredMaps) (targets: Tensor) (classes: int64[]) device
     : MetricRuns.MetricRun.MetricRun =
+    let boxes = setting.Domain.Boxes |> Option.map (fun b -> setting.Indices |> Array.map (fun i -> b.[int i]) :> IReadOnlyList<_>)
     { Plan = plan; Step = step; Metric = metric; Kind = kind; Model = setting.Model; Inputs = setting.Inputs; Stored = maps
-      Classes = classes; Targets = targets; Labels = setting.Labels; Boxes = None; Context = setting.Context; Domain = setting.Domain
+      Classes = classes; Targets = targets; Labels = setting.Labels; Boxes = boxes; Context = setting.Context; Domain = setting.Domain
       Network = setting.Network; Rows = setting.Indices; Device = device }
+
+/// The stored maps a metric step reads (its method's maps of the explained class), when they are stored whole.
+let private storedMapsOf (plan: Plan) (step: Step) =
+    let first = List.head step.Methods
+    let kind = methodKind plan.Spec first
+    let target = metricTarget plan.Spec
+    plan.Steps
+    |> List.tryFind (fun st -> st.Kind = Attribute(kind, target) && List.contains first st.Methods)
+    |> Option.map (fun st -> Artefacts.path "attributions" st.Hash ".safetensors")
+    |> Option.filter Artefacts.soundTensors
+    |> Option.map StoredMaps
 
 /// Shard `index` of `count`: its share of every attribution step not yet stored whole, and of ROAR's training maps
 /// (the attribution inside that metric), as parts in the cache (the run that assembles them is an ordinary `run` with
-/// the same cache); and its share of ROAR's points (retrainings) where the maps they need are stored whole already.
-/// The other metrics are left to the assembling run. Returns the calls and points computed and those found stored.
+/// the same cache). Where a metric's maps are stored whole already (after the maps job, or on a re-run), also its
+/// share of ROAR's points (retrainings) and of the blocks of the metrics that split into blocks of inputs
+/// (MetricSteps.sharedPasses). The other metrics are left to the assembling run. Returns the calls, points and blocks
+/// computed, and those found stored.
 let shard (plan: Plan) (device: torch.Device) (index: int) (count: int) =
     let setting = setUp plan device true
-    let mutable computed, stored = 0, 0
+    let counts = List<int * int>()
+    let add (c: int, s: int) = counts.Add((c, s))
     let roarPoints = MetricRuns.Roar.ownedPoints plan index count
+    let target = metricTarget plan.Spec
+    let classes = match target with Predicted -> setting.Predictions | GroundTruth -> setting.Labels
+    use targets = torch.tensor(classes)
+    let metricPasses = List<MetricRuns.MetricBlocks.SharedPass>()
     for step in plan.Steps do
         match step.Kind with
         | EstimateCovariance jitter -> provideCovariance plan setting step jitter true device
         | EstimateStructuredCovariance(jitter, layout, rank) -> provideStructuredCovariance plan setting step (jitter, layout, rank) true device
         | Attribute(kind, target) ->
-            let c, s = attributeShare plan step kind target setting.Model setting.Inputs setting.Labels setting.Predictions setting.Indices setting.Context device index count
-            computed <- computed + c
-            stored <- stored + s
+            add (attributeShare plan step kind target setting.Model setting.Inputs setting.Labels setting.Predictions setting.Indices setting.Context device index count)
         | EvaluateMethodMetric(Roar r as metric) ->
-            let first = List.head step.Methods
-            let kind = methodKind plan.Spec first
-            let c, s = MetricRuns.Roar.trainMapsShare plan step r kind setting.Domain setting.Network setting.Model setting.Context device index count
-            computed <- computed + c
-            stored <- stored + s
-            // the points too, where the maps they remove by are stored whole already (a re-run with ROAR added or changed)
-            let target = metricTarget plan.Spec
-            let mapsStep = plan.Steps |> List.tryFind (fun st -> st.Kind = Attribute(kind, target) && List.contains first st.Methods)
-            match mapsStep |> Option.map (fun st -> Artefacts.path "attributions" st.Hash ".safetensors") with
-            | Some file when Artefacts.soundTensors file ->
-                let classes = match target with Predicted -> setting.Predictions | GroundTruth -> setting.Labels
-                use targets = torch.tensor(classes)
-                let c, s = MetricRuns.Roar.pointsShare (roarRun plan setting step metric kind (StoredMaps file) targets classes device) r roarPoints
-                computed <- computed + c
-                stored <- stored + s
-            | _ -> ()
+            let kind = methodKind plan.Spec (List.head step.Methods)
+            add (MetricRuns.Roar.trainMapsShare plan step r kind setting.Domain setting.Network setting.Model setting.Context device index count)
+            // the points too, where the maps they remove by are stored whole already
+            match storedMapsOf plan step with
+            | Some maps -> add (MetricRuns.Roar.pointsShare (metricRun plan setting step metric kind maps targets classes device) r roarPoints)
+            | None -> ()
+        | EvaluateMethodMetric metric when not (File.Exists(Artefacts.path "metrics" step.Hash ".json")) ->
+            match storedMapsOf plan step with
+            | Some maps ->
+                let kind = methodKind plan.Spec (List.head step.Methods)
+                metricPasses.AddRange(sharedPasses (metricRun plan setting step metric kind maps targets classes device))
+            | None -> ()
         | _ -> ()
-    computed, stored
+    add (MetricRuns.MetricBlocks.share (List.ofSeq metricPasses) index count)
+    Seq.sumBy fst counts, Seq.sumBy snd counts
 
 /// A cluster's maps job, between the shards and a second wave of shards: every attribution step assembled from the
 /// shards' parts and stored whole (a call without a part is computed), and so are ROAR's training maps, so that the
@@ -300,7 +314,7 @@ let maps (plan: Plan) (device: torch.Device) =
             let kind = methodKind plan.Spec first
             let classes = match target with Predicted -> setting.Predictions | GroundTruth -> setting.Labels
             use targets = torch.tensor(classes)
-            MetricRuns.Roar.storeTrainMaps (roarRun plan setting step metric kind (fst stored.[(first, target)]) targets classes device) r
+            MetricRuns.Roar.storeTrainMaps (metricRun plan setting step metric kind (fst stored.[(first, target)]) targets classes device) r
             count <- count + 1
         | _ -> ()
     count

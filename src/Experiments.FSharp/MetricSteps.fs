@@ -3,6 +3,7 @@
 module Experiments.MetricSteps
 
 open System.Collections.Generic
+open System.IO
 open TorchSharp
 open Experiments
 open Experiments.Building
@@ -19,7 +20,7 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
                  (inputs: Tensor) (stored: StoredMaps) (classes: int64[]) (labels: int64[]) (boxes: IReadOnlyList<Attribution.Data.IRegion> option)
                  (context: MethodContext) (domain: Domain.Domain) (network: torch.nn.Module<Tensor, Tensor>) (rows: int64[]) device =
     let file = Artefacts.path "metrics" step.Hash ".json"
-    fst <| Artefacts.jsonOrCompute file (fun () ->
+    let result, _ = Artefacts.jsonOrCompute file (fun () ->
         use targets = torch.tensor(classes)
         let run: MetricRun.MetricRun =
             { Plan = plan; Step = step; Metric = metric; Kind = kind; Model = model; Inputs = inputs; Stored = stored; Classes = classes
@@ -36,6 +37,27 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
         | Roar r -> Roar.evaluate run r
         | RegisteredMetric _ -> EngineMetric.evaluate run
         | NegativePerturbation _ | RankAgreement -> failwith "not a per-method metric")
+    // the blocks' parts (a shard's, or this run's as it went) are in the stored result now
+    for part in MetricBlocks.partsOf step.Hash do File.Delete part
+    result
+
+/// Whether shards share out some of the metric's work once its maps are stored whole (ROAR's points, blocks of
+/// inputs): a cluster run of a spec with one gets a maps job and a second wave of shards (SlurmScripts).
+let sharedAfterMaps (metric: MetricSpec) =
+    match metric with
+    | Roar _ | InsertionDeletion _ | SensitivityN _ -> true
+    | RegisteredMetric _ -> (MetricRegistry.entryOf metric).Build |> Option.exists (fun build -> build metric :? Attribution.Metrics.IPerInputMetric)
+    | ParameterRandomisation _ | ExplanationCertainty _ | EffectiveHeatRatio | TaylorFidelity _ | TwoWord _ | NegativePerturbation _ | RankAgreement -> false
+
+/// The passes of a metric whose blocks shards share out (insertion/deletion, Sensitivity-N, a user's per-input
+/// metric); the others are computed whole by the assembling run.
+let sharedPasses (run: MetricRun.MetricRun) =
+    match run.Metric with
+    | InsertionDeletion(pixels, sigma) -> InsertionDeletion.shared run pixels sigma
+    | SensitivityN(masks, points) -> SensitivityN.shared run masks points
+    | RegisteredMetric _ -> EngineMetric.shared run
+    | ParameterRandomisation _ | ExplanationCertainty _ | EffectiveHeatRatio | TaylorFidelity _ | TwoWord _ | Roar _
+    | NegativePerturbation _ | RankAgreement -> []
 
 /// The log-Sobolev check of a Gaussian method's diagnostics: Ent(f) <= I(f)/2 per input, and the median ratio.
 let logSobolev (methodId: string) (target: TargetKind) (diagnostics: IDictionary<string, Tensor>) =

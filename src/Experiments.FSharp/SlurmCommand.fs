@@ -9,7 +9,7 @@ open Experiments.CliArgs
 open Experiments.SpecFiles
 open Experiments.CliOutcome
 
-/// `attribution slurm`: the spec's run as three chained Slurm jobs (SlurmScripts), written into a folder and, with
+/// `attribution slurm`: the spec's run as chained Slurm jobs (SlurmScripts), written into a folder and, with
 /// --submit, submitted. Everything is checked before a file is written: sbatch on PATH, one spec, the numbers.
 let run (args: ParseResults<SlurmArgs>) =
     let paths = args.GetResult(SlurmArgs.Specs, defaultValue = [])
@@ -36,7 +36,8 @@ let run (args: ParseResults<SlurmArgs>) =
                         let request =
                             { SlurmScripts.Shards = shards; SlurmScripts.Partition = args.TryGetResult Partition; SlurmScripts.Time = args.TryGetResult Time
                               SlurmScripts.GpusPerTask = args.TryGetResult Gpus_Per_Task; SlurmScripts.CpusPerTask = cpus; SlurmScripts.Memory = args.TryGetResult Mem
-                              SlurmScripts.Extra = args.GetResults Sbatch |> List.map (fun l -> "#SBATCH " + l.Trim()) }
+                              SlurmScripts.Extra = args.GetResults Sbatch |> List.map (fun l -> "#SBATCH " + l.Trim())
+                              SlurmScripts.MetricWave = doc.Spec.Metrics |> List.exists MetricSteps.sharedAfterMaps }
                         let setting =
                             { SlurmScripts.Program = SlurmScripts.programCommand (); SlurmScripts.WorkingFolder = Directory.GetCurrentDirectory()
                               SlurmScripts.Cache = Path.GetFullPath(Artefacts.root ()); SlurmScripts.SpecFile = Path.Combine(folder, "spec.yaml")
@@ -47,7 +48,10 @@ let run (args: ParseResults<SlurmArgs>) =
                         for name, text in SlurmScripts.scripts request setting do Attribution.IO.AtomicFile.WriteAllText(Path.Combine(folder, name), text)
                         for script in [ "submit.sh"; "resume.sh" ] do
                             File.SetUnixFileMode(Path.Combine(folder, script), UnixFileMode.UserRead ||| UnixFileMode.UserWrite ||| UnixFileMode.UserExecute ||| UnixFileMode.GroupRead ||| UnixFileMode.OtherRead)
-                        printfn "%s: Slurm jobs written to %s (prepare.sbatch, shards.sbatch with %d tasks, assemble.sbatch; submit.sh chains them, resume.sh re-runs failed shards)" doc.Spec.Name folder shards
+                        if request.MetricWave then
+                            printfn "%s: Slurm jobs written to %s (prepare.sbatch, shards.sbatch with %d tasks, maps.sbatch, assemble.sbatch; submit.sh chains them, with the shards twice: for the maps, then for the metrics that shards share out; resume.sh re-runs failed shards)" doc.Spec.Name folder shards
+                        else
+                            printfn "%s: Slurm jobs written to %s (prepare.sbatch, shards.sbatch with %d tasks, assemble.sbatch; submit.sh chains them, resume.sh re-runs failed shards)" doc.Spec.Name folder shards
                         if args.Contains Submit then
                             let start = Diagnostics.ProcessStartInfo("bash", [ Path.Combine(folder, "submit.sh") ], RedirectStandardOutput = true)
                             use p = match Diagnostics.Process.Start start with null -> failwith "bash did not start" | p -> p

@@ -1,6 +1,6 @@
 /// A metric defined outside the library (MetricEntry.custom): its engine metric on the explained class's maps. A
-/// per-input metric (IPerInputMetric) reads the maps a block at a time and gets means, intervals and per-input values
-/// from the toolkit; a plain IMetric gets the maps whole.
+/// per-input metric (IPerInputMetric) reads the maps a block at a time (blocks that shards share out) and gets means,
+/// intervals and per-input values from the toolkit; a plain IMetric gets the maps whole.
 module Experiments.MetricRuns.EngineMetric
 
 open TorchSharp
@@ -9,21 +9,32 @@ open Experiments
 open Experiments.Results
 open Experiments.MetricRuns.MetricRun
 
-/// Each input's values, a block of maps at a time; each name's scalar is their mean over the inputs where defined.
-let private perInputs (run: MetricRun) (metric: IPerInputMetric) =
+/// A block's values by name as its part in the cache holds them.
+type ValuesPart = { Names: string[]; Values: float[][] }
+
+/// Each input's values, a block of maps at a time: a pass (MetricBlocks: stored as parts, shared out by shards).
+let private pass (run: MetricRun) (metric: IPerInputMetric) : MetricBlocks.Pass<(string * float[])[]> =
     let batch = run.Plan.Spec.Explain.BatchSize
-    let blocks =
-        run.Stored.MapBlocks(1024, fun first n maps ->
+    let write, read =
+        MetricBlocks.json (fun (values: (string * float[])[]) -> { Names = Array.map fst values; Values = Array.map snd values })
+                          (fun p -> Array.zip p.Names p.Values)
+    { Name = "values"; Size = 1024; TieBreakSlots = 0L; Write = write; Read = read
+      Compute =
+        fun first n maps _ ->
             use scope = torch.NewDisposeScope()
             let x = (inputsOf run first n).``to``(run.Device)
             let values = metric.EvaluateInputs(MetricInputs(run.Model, x, maps.``to``(run.Device), (targetsOf run first n).``to``(run.Device), run.Seed, run.Device, batch), first) |> Seq.toArray
             for kv in values do
                 if kv.Value.Length <> n then failwith $"metric {run.Name}: EvaluateInputs gave {kv.Value.Length} values of '{kv.Key}' for a block of {n} inputs"
-            values)
-    let names = blocks.[0] |> Array.map _.Key
+            values |> Array.map (fun kv -> kv.Key, kv.Value) }
+
+/// Each name's scalar is its values' mean over the inputs where defined.
+let private perInputs (run: MetricRun) (metric: IPerInputMetric) =
+    let blocks = MetricBlocks.all run (pass run metric)
+    let names = blocks.[0] |> Array.map fst
     let valuesOf (name: string) =
         blocks |> Array.collect (fun b ->
-            b |> Array.tryFind (fun kv -> kv.Key = name) |> Option.map _.Value
+            b |> Array.tryFind (fun (key, _) -> key = name) |> Option.map snd
             |> Option.defaultWith (fun () -> failwith $"metric {run.Name}: a block gave no values of '{name}'"))
     let perInputs = [ for name in names -> { PerInputs.ofScalar name (valuesOf name) with Reduction = PerInputs.MeanOfDefined } ]
     // each scalar is its values reduced as exports state it
@@ -43,11 +54,19 @@ let private whole (run: MetricRun) (metric: IMetric) =
             if scalarNames.Contains kv.Key then PerInputs.ofScalar kv.Key kv.Value
             else { Name = kv.Key; Values = kv.Value; Summarises = ""; Reduction = PerInputs.Mean } ]
 
+let private engineOf (run: MetricRun) =
+    (MetricRegistry.entryOf run.Metric).Build |> Option.map (fun build -> build run.Metric)
+    |> Option.defaultWith (fun () -> failwith $"metric {run.Name} has no engine metric")
+
+/// A per-input metric's pass as a shard shares its blocks out; a plain engine metric reads the maps whole, and is
+/// left to the assembling run.
+let shared (run: MetricRun) =
+    match engineOf run with
+    | :? IPerInputMetric as perInput -> [ MetricBlocks.shared run (pass run perInput) ]
+    | _ -> []
+
 /// The registered entry's engine metric, evaluated.
 let evaluate (run: MetricRun) =
-    let engine =
-        (MetricRegistry.entryOf run.Metric).Build |> Option.map (fun build -> build run.Metric)
-        |> Option.defaultWith (fun () -> failwith $"metric {run.Name} has no engine metric")
-    match engine with
+    match engineOf run with
     | :? IPerInputMetric as perInput -> perInputs run perInput
-    | _ -> whole run engine
+    | engine -> whole run engine

@@ -1,6 +1,7 @@
 /// Insertion/deletion on one method's maps: on images the NeFLAG protocol's two rounds (black, then blurred substrate)
-/// and their average; on texts (tokens set to <unk>) and clips (25 ms frames set to silence) one round. The maps are
-/// read a block of inputs at a time; one tie-breaking generator runs through the blocks as through the whole set.
+/// and their average; on texts (tokens set to <unk>) and clips (25 ms frames set to silence) one round. Each round is a
+/// pass over blocks of inputs (MetricBlocks: stored as parts, shared out by shards); one tie-breaking generator runs
+/// through a round's blocks as through the whole set.
 module Experiments.MetricRuns.InsertionDeletion
 
 open System
@@ -21,37 +22,54 @@ let private oneRound (run: MetricRun) (r: InsertionDeletionScores) (xLabel: stri
     |> withPerInput [ PerInputs.ofScalar "deletion" r.Deletion.Auc; PerInputs.ofScalar "insertion" r.Insertion.Auc
                       PerInputs.ofScalar "difference" difference ]
 
-let private text (run: MetricRun) =
+/// A block's two games as its part in the cache holds them.
+type GamesPart =
+    { Substrate: string; Fractions: float[]; DeletionCurves: float[][]; DeletionAuc: float[]; InsertionCurves: float[][]; InsertionAuc: float[] }
+
+let private codec =
+    MetricBlocks.json
+        (fun (r: InsertionDeletionScores) ->
+            { Substrate = r.Substrate; Fractions = r.Deletion.Fractions; DeletionCurves = r.Deletion.Curves; DeletionAuc = r.Deletion.Auc
+              InsertionCurves = r.Insertion.Curves; InsertionAuc = r.Insertion.Auc })
+        (fun p -> InsertionDeletionScores(p.Substrate, GameCurves(p.Fractions, p.DeletionCurves, p.DeletionAuc), GameCurves(p.Fractions, p.InsertionCurves, p.InsertionAuc)))
+
+/// A pass of `size` inputs a block whose ties are broken by `slots` draws an input.
+let private pass (name: string) (size: int) (slots: int64) compute : MetricBlocks.Pass<InsertionDeletionScores> =
+    { Name = name; Size = size; TieBreakSlots = slots; Compute = compute; Write = fst codec; Read = snd codec }
+
+/// Texts: one round, tokens set to <unk> (a slot per token position).
+let private textPass (run: MetricRun) =
     let model, tokens, lengths = textOf run
     let metric, batch = TokenInsertionDeletion(), run.Plan.Spec.Explain.BatchSize
-    use tieBreak = new torch.Generator(uint64 run.Seed, torch.CPU)
-    let r =
-        InsertionDeletionScores.Concatenate
-            (run.Stored.MapBlocks(alignedBlock [ metric.InputsPerChunk batch ] 1024, fun first n maps ->
-                let t, l, scores = tokenBlock tokens lengths first n maps
-                metric.Evaluate(model, t, l, scores, targetsOf run first n, tieBreak, run.Device, batch)))
-    oneRound run r "fraction of the input's tokens changed to <unk> (most important first)"
+    pass "unk" (alignedBlock [ metric.InputsPerChunk batch ] 1024) tokens.shape.[1] (fun first n maps tieBreak ->
+        let t, l, scores = tokenBlock tokens lengths first n maps
+        metric.Evaluate(model, t, l, scores, targetsOf run first n, tieBreak, run.Device, batch))
 
-let private audio (run: MetricRun) =
-    // One frame a step, set to silence: one round (a blur of a waveform is not a neutral substrate).
+/// Clips: one round, one 25 ms frame a step set to silence (a blur of a waveform is not a neutral substrate).
+let private audioPass (run: MetricRun) =
     let schedule, batch = StepSchedule.FeaturesPerStep 1L, 1024
-    use tieBreak = new torch.Generator(uint64 run.Seed, torch.CPU)
-    let r =
-        InsertionDeletionScores.Concatenate
-            (run.Stored.MapBlocks(alignedBlock [ Attribution.Metrics.InsertionDeletion.InputsPerChunk(schedule, run.Inputs.shape.[1], batch) ] 1024, fun first n maps ->
-                Attribution.Metrics.InsertionDeletion.Play(frameSpace run first n, maps, targetsOf run first n, schedule, tieBreak, batch)))
-    oneRound run r "fraction of the clip's 25 ms frames set to silence (most important first)"
+    pass "silence" (alignedBlock [ Attribution.Metrics.InsertionDeletion.InputsPerChunk(schedule, run.Inputs.shape.[1], batch) ] 1024) run.Inputs.shape.[1]
+        (fun first n maps tieBreak -> Attribution.Metrics.InsertionDeletion.Play(frameSpace run first n, maps, targetsOf run first n, schedule, tieBreak, batch))
 
-let private image (run: MetricRun) (pixels: int) (sigma: float) =
+/// Images: a round on one substrate, each with its own tie-breaking generator (a slot per pixel).
+let private imagePass (run: MetricRun) (pixels: int) (name: string) (substrate: Substrate) =
     let metric = Attribution.Metrics.InsertionDeletion(Nullable pixels)
-    let block = alignedBlock [ metric.InputsPerChunk(run.Inputs.shape.[2], run.Inputs.shape.[3]) ] 1024
-    // The two rounds, each with its own tie-breaking generator through the blocks.
-    let round (substrate: Substrate) =
-        use tieBreak = new torch.Generator(uint64 run.Seed, torch.CPU)
-        InsertionDeletionScores.Concatenate
-            (run.Stored.MapBlocks(block, fun first n maps ->
-                metric.Evaluate(run.Model, inputsOf run first n, maps, targetsOf run first n, substrate, tieBreak, run.Device)))
-    let averaged = AveragedInsertionDeletion [| round (Substrate.Black() :> Substrate); round (Substrate.Blurred sigma) |]
+    let height, width = run.Inputs.shape.[2], run.Inputs.shape.[3]
+    pass name (alignedBlock [ metric.InputsPerChunk(height, width) ] 1024) (height * width) (fun first n maps tieBreak ->
+        metric.Evaluate(run.Model, inputsOf run first n, maps, targetsOf run first n, substrate, tieBreak, run.Device))
+
+/// The passes of the run's modality (images: the black round, then the blurred one).
+let private passes (run: MetricRun) (pixels: int) (sigma: float) =
+    match run.Domain.Modality with
+    | Modality.Text -> [ textPass run ]
+    | Modality.Audio -> [ audioPass run ]
+    | _ -> [ imagePass run pixels "black" (Substrate.Black()); imagePass run pixels "blurred" (Substrate.Blurred sigma) ]
+
+/// The passes as a shard shares their blocks out.
+let shared (run: MetricRun) (pixels: int) (sigma: float) = passes run pixels sigma |> List.map (MetricBlocks.shared run)
+
+let private image (run: MetricRun) (rounds: InsertionDeletionScores list) =
+    let averaged = AveragedInsertionDeletion(Array.ofList rounds)
     let rounds = averaged.Rounds |> Seq.toArray
     let fractions = rounds.[0].Deletion.Fractions
     let scalars =
@@ -83,7 +101,8 @@ let private image (run: MetricRun) (pixels: int) (sigma: float) =
 
 /// Insertion/deletion in the modality of the run's data (`pixels` and `sigma` are the image protocol's).
 let evaluate (run: MetricRun) (pixels: int) (sigma: float) =
-    match run.Domain.Modality with
-    | Modality.Text -> text run
-    | Modality.Audio -> audio run
-    | _ -> image run pixels sigma
+    let rounds = passes run pixels sigma |> List.map (MetricBlocks.all run >> InsertionDeletionScores.Concatenate)
+    match run.Domain.Modality, rounds with
+    | Modality.Text, [ r ] -> oneRound run r "fraction of the input's tokens changed to <unk> (most important first)"
+    | Modality.Audio, [ r ] -> oneRound run r "fraction of the clip's 25 ms frames set to silence (most important first)"
+    | _ -> image run rounds

@@ -39,6 +39,17 @@ let private roarSpec (output: string) : Spec =
         Methods = [ { Id = "saliency"; Kind = Saliency true } ]
         Metrics = [ Roar { Fractions = [ 0.5 ]; TrainInputs = 160; Epochs = 1 } ] }
 
+/// A spec whose metrics split into blocks of inputs: 1,100 inputs, so that insertion/deletion (blocks of 1,023 here)
+/// and Sensitivity-N (1,024) each have two blocks, and the second of insertion/deletion's starts its tie-breaks past
+/// the first's.
+let private blocksSpec (output: string) : Spec =
+    { spec output with
+        Name = "sharded-blocks"
+        Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 2000; Explain = 1100; UtterancesPerWord = None }
+        Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false }
+        Methods = [ { Id = "saliency"; Kind = Saliency true } ]
+        Metrics = [ InsertionDeletion(392, 20.0); SensitivityN(2, 3) ] }
+
 /// The ROAR step of a plan and its parameters.
 let private roarStepOf (plan: Plan.Plan) =
     plan.Steps |> List.pick (fun st -> match st.Kind with Plan.EvaluateMethodMetric(Roar r) -> Some(st, r) | _ -> None)
@@ -90,6 +101,18 @@ let tests =
             Expect.equal (Sharding.modeOf false true None) (Ok Sharding.MapsOnly) "the maps job"
             Expect.equal (Sharding.modeOf false false None) (Ok Sharding.Whole) "plain run"
         }
+
+        testProperty "metric blocks are dealt to every shard in range, the loads differing by at most the largest block" <| fun (sizes: PositiveInt list) (PositiveInt shards) ->
+            let count = 1 + shards % 9
+            let passes : MetricRuns.MetricBlocks.SharedPass list =
+                [ { Blocks = sizes |> List.mapi (fun i (PositiveInt n) -> $"block-{i}", 1 + n % 2000); Share = fun _ -> 0, 0 } ]
+            let dealt = MetricRuns.MetricBlocks.deal passes count
+            let blocks = passes.Head.Blocks
+            let load shard = blocks |> List.sumBy (fun (key, n) -> if dealt.[key] = shard then n else 0)
+            let loads = [ for shard in 0 .. count - 1 -> load shard ]
+            dealt.Count = blocks.Length
+            && (dealt |> Map.forall (fun _ shard -> shard >= 0 && shard < count))
+            && (blocks.IsEmpty || List.max loads - List.min loads <= (blocks |> List.map snd |> List.max))
 
         test "a shard started before the prepare job says to run the prepare job first, and computes nothing" {
             let root = Path.Combine(Path.GetTempPath(), $"attribution-shard-{Guid.NewGuid():N}")
@@ -189,6 +212,50 @@ let tests =
             Expect.isTrue (pointFiles |> List.forall File.Exists) "the shards stored every point"
             let fromPointShards = withCache sharded (fun () -> roarOf (Execute.run plan (device ())))
             Expect.equal (json fromPointShards) (json wholeRoar) "the points of the shards give one process's ROAR"
+            Directory.Delete(root, true)
+        }
+
+        test "a second wave of shards shares out the blocks of insertion/deletion and Sensitivity-N; the assembling run reads them and gives one process's numbers" {
+            let root = Path.Combine(Path.GetTempPath(), $"attribution-shard-{Guid.NewGuid():N}")
+            let plan = planOf (blocksSpec (Path.Combine(root, "runs")))
+            let metricsOf (output: Running.RunOutput) = output.Result.Metrics |> Array.map json
+            let whole = withCache (Path.Combine(root, "whole")) (fun () -> metricsOf (Execute.run plan (device ())))
+            let sharded = Path.Combine(root, "sharded")
+            // the trained model copied over (training it is not what this test is about)
+            for file in Directory.GetFiles(Path.Combine(root, "whole", "models")) do
+                Directory.CreateDirectory(Path.Combine(sharded, "models")) |> ignore
+                File.Copy(file, Path.Combine(sharded, "models", Path.GetFileName file |> string))
+            let parts (cache: string) = Directory.GetFiles(Path.Combine(cache, "metrics"), "*.block-*") |> Array.map (Path.GetFileName >> string) |> Array.sort
+            withCache sharded (fun () ->
+                Execute.prepare plan (device ())
+                for i in 0 .. 1 do Execute.shard plan (device ()) i 2 |> ignore
+                Expect.isFalse (Directory.Exists(Path.Combine(sharded, "metrics"))) "the first wave computes no block (the maps are parts)"
+                Execute.maps plan (device ()) |> ignore
+                let secondWave = [ for i in 0 .. 1 -> Execute.shard plan (device ()) i 2 ]
+                // 6 blocks: insertion/deletion's black and blurred rounds and Sensitivity-N's pass, two blocks each; the
+                // long ones (1,023 or 1,024 inputs) are dealt 2 and 1, and each shortened one to the shard with fewer inputs
+                Expect.equal (secondWave |> List.map fst) [ 3; 3 ] $"each shard computes 3 of the 6 blocks: {secondWave}"
+                Expect.equal (parts sharded).Length 6 "6 parts stored"
+                Expect.equal ([ for i in 0 .. 1 -> Execute.shard plan (device ()) i 2 ] |> List.map fst) [ 0; 0 ] "a re-run shard finds its blocks stored")
+            // a copy of the cache with one block's part replaced by impossible (sealed) values: the assembling run reads parts
+            let tampered = Path.Combine(root, "tampered")
+            for file in Directory.GetFiles(sharded, "*", SearchOption.AllDirectories) do
+                let target = Path.Combine(tampered, Path.GetRelativePath(sharded, file))
+                Directory.CreateDirectory(Path.GetDirectoryName target |> string) |> ignore
+                File.Copy(file, target)
+            let black = parts tampered |> Array.find (fun f -> f.Contains ".black.block-0-")
+            withCache tampered (fun () ->
+                let file = Path.Combine(tampered, "metrics", black)
+                let part = (Artefacts.tryJson<MetricRuns.InsertionDeletion.GamesPart> file).Value
+                Artefacts.writeJson file { part with DeletionAuc = part.DeletionAuc |> Array.map (fun _ -> 5.0) })
+            let fromTampered = withCache tampered (fun () -> Execute.run plan (device ()))
+            let deletionBlack = fromTampered.Result.Metrics |> Array.pick (fun m -> m.Scalars |> Array.tryFind (fun v -> v.Name = "deletion_black"))
+            // an AUC of a probability is at most 1; 5 in 1,017 of the 1,100 inputs puts the mean above 4.6
+            Expect.isTrue (deletionBlack.Value > 4.6) $"deletion_black {deletionBlack.Value} is made of the stored block's values"
+            // the assembling run on the shards' cache: one process's numbers, and the parts gone once the results are stored
+            let fromShards = withCache sharded (fun () -> metricsOf (Execute.run plan (device ())))
+            Expect.equal fromShards whole "one process's metrics, byte for byte"
+            Expect.isEmpty (parts sharded) "no part left once the metrics are stored"
             Directory.Delete(root, true)
         }
 

@@ -51,6 +51,21 @@ let tests =
             Expect.isFalse (FeatureRanking.AscendingRanks(maps, 98L).equal(whole).all().item<bool>()) "the tie-break depends on the seed"
         }
 
+        test "a generator skipped past the rows before a block ranks the block as one generator running through every row" {
+            use scope = NewDisposeScope()
+            let maps = tiedMaps 7 [| 29L; 33L |]
+            let whole = FeatureRanking.AscendingRanks(maps, 41L)
+            for first, n in [ 0L, 29L; 1L, 5L; 13L, 16L; 28L, 1L ] do
+                use g = new Generator(41UL, CPU)
+                FeatureRanking.SkipRows(g, first, 33L)
+                let block = FeatureRanking.AscendingRanks(maps.narrow(0L, first, n), g)
+                Expect.isTrue (block.equal(whole.narrow(0L, first, n)).all().item<bool>()) $"rows {first}..{first + n - 1L}"
+            // skipping the wrong width puts the block elsewhere in the stream: the ranks differ
+            use wrong = new Generator(41UL, CPU)
+            FeatureRanking.SkipRows(wrong, 13L, 32L)
+            Expect.isFalse (FeatureRanking.AscendingRanks(maps.narrow(0L, 13L, 16L), wrong).equal(whole.narrow(0L, 13L, 16L)).all().item<bool>()) "the width matters"
+        }
+
         test "negative perturbation: blocks (a multiple of the batch) give the masked predictions of the whole set" {
             use scope = NewDisposeScope()
             let model = tinyNet 3 16 8 3

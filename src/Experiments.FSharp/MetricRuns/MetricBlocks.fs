@@ -1,0 +1,114 @@
+/// A metric's passes over the inputs, a block of inputs at a time, with each block's result stored as a part in the
+/// cache: the shards of a cluster run share the blocks out, and a run killed in a long metric resumes at its first
+/// missing block. A block's result does not depend on which process computed it: its inputs keep the engine's chunks
+/// (MetricRun.alignedBlock), and a pass that breaks ties from one generator starts each block where that generator,
+/// running through every block before it, would be (FeatureRanking.SkipRows).
+module Experiments.MetricRuns.MetricBlocks
+
+open System.IO
+open TorchSharp
+open Attribution.Metrics
+open Experiments
+open Experiments.MetricRuns.MetricRun
+
+type Tensor = torch.Tensor
+
+/// One pass of a metric over every explained input, a block at a time.
+type Pass<'T> =
+    { /// Tells the pass's parts from the other passes of the step (e.g. a substrate's name).
+      Name: string
+      /// Inputs per block (an alignedBlock of the engine's chunks).
+      Size: int
+      /// Tie-breaking draws per input from the pass's one generator (seeded with the metric's seed); 0 when the pass
+      /// breaks no ties.
+      TieBreakSlots: int64
+      /// The result of the block of `n` inputs from `first`, from their maps and the generator where this block starts.
+      Compute: int -> int -> Tensor -> torch.Generator -> 'T
+      Write: string -> 'T -> unit
+      Read: string -> 'T option }
+
+/// Reads and writes a block's result as a sealed JSON artefact of the record `ofResult` makes.
+let json (ofResult: 'T -> 'P) (toResult: 'P -> 'T) =
+    (fun (file: string) (result: 'T) -> Artefacts.writeJson file (ofResult result)),
+    (fun (file: string) -> Artefacts.tryJson<'P> file |> Option.map toResult)
+
+/// The name of a block's part: the metric step's hash, the pass and the block's inputs.
+let partKey (run: MetricRun) (pass: string) (first: int) (n: int) = $"{run.Step.Hash}.{pass}.block-{first}-{n}"
+
+/// The file of a block's part.
+let partFile (run: MetricRun) (pass: string) (first: int) (n: int) = Artefacts.path "metrics" (partKey run pass first n) ".json"
+
+/// The parts a metric step's blocks left in the cache (deleted once the step's result is stored).
+let partsOf (stepHash: string) =
+    let folder = Path.Combine(Artefacts.root (), "metrics")
+    if Directory.Exists folder then Directory.GetFiles(folder, $"{stepHash}.*.block-*.json") |> List.ofArray else []
+
+let private blocksOf (run: MetricRun) (pass: Pass<'T>) = Experiments.StoredMaps.Blocks run.Stored.Count pass.Size
+
+/// Every block's result, in order: read from its part where one is stored (a shard's, or an interrupted run's),
+/// otherwise computed and stored as a part.
+let all (run: MetricRun) (pass: Pass<'T>) : 'T[] =
+    use tieBreak = new torch.Generator(uint64 run.Seed, torch.CPU)
+    [| for first, n in blocksOf run pass ->
+         let file = partFile run pass.Name first n
+         match pass.Read file with
+         | Some result ->
+             FeatureRanking.SkipRows(tieBreak, int64 n, pass.TieBreakSlots)
+             result
+         | None ->
+             use maps = run.Stored.Rows(first, n)
+             let result = pass.Compute first n maps tieBreak
+             pass.Write file result
+             result |]
+
+/// A pass with its result type hidden: what a shard needs to share its blocks out.
+type SharedPass =
+    { /// Every block's key (the part's name) and its inputs, in order.
+      Blocks: (string * int) list
+      /// Computes and stores the blocks whose key is owned and that have no part yet; (blocks computed, blocks found stored).
+      Share: (string -> bool) -> int * int }
+
+/// The pass as a shard sees it.
+let shared (run: MetricRun) (pass: Pass<'T>) : SharedPass =
+    let blocks = blocksOf run pass
+    let key (first, n) = partKey run pass.Name first n
+    { Blocks = blocks |> List.map (fun (first, n) -> key (first, n), n)
+      Share =
+        fun owned ->
+            let mutable computed, stored = 0, 0
+            match blocks |> List.tryFindIndexBack (key >> owned) with
+            | None -> ()
+            | Some last ->
+                use tieBreak = new torch.Generator(uint64 run.Seed, torch.CPU)
+                for first, n in blocks |> List.take (last + 1) do
+                    let file = partFile run pass.Name first n
+                    if owned (key (first, n)) && not (File.Exists file) then
+                        use maps = run.Stored.Rows(first, n)
+                        pass.Write file (pass.Compute first n maps tieBreak)
+                        computed <- computed + 1
+                        Progress.say $"{run.Step.Name}: block of inputs {first}..{first + n - 1} ({pass.Name}) stored"
+                    else
+                        if owned (key (first, n)) then stored <- stored + 1
+                        FeatureRanking.SkipRows(tieBreak, int64 n, pass.TieBreakSlots)
+            computed, stored }
+
+/// Which shard computes each block: the largest blocks first, each to the shard with the fewest inputs so far (the
+/// lowest index on a tie), so that the last, shorter block of each pass does not leave one shard the long ones.
+/// Every shard deals alike, from the passes alone.
+let deal (passes: SharedPass list) (count: int) : Map<string, int> =
+    let load = Array.zeroCreate<int64> count
+    passes
+    |> List.collect _.Blocks
+    |> List.indexed
+    |> List.sortBy (fun (order, (_, n)) -> -n, order)
+    |> List.map (fun (_, (key, n)) ->
+        let shard = Array.findIndex ((=) (Array.min load)) load
+        load.[shard] <- load.[shard] + int64 n
+        key, shard)
+    |> Map.ofList
+
+/// Shard `index` of `count`'s share of the passes' blocks (deal); (blocks computed, blocks found stored).
+let share (passes: SharedPass list) (index: int) (count: int) =
+    let dealt = deal passes count
+    let owned (key: string) = dealt.[key] = index
+    passes |> List.fold (fun (computed, stored) p -> let c, s = p.Share owned in computed + c, stored + s) (0, 0)
