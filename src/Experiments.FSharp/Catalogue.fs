@@ -238,13 +238,17 @@ module Catalogue =
         let commonNoise =
             Param.bool "common_noise" "every method draws an input's noise from one seed of the spec's seed and the input, not of the method's parameters (common random numbers: methods compared on the same draws)" (Some false)
 
+        let precision =
+            Param.choice "precision" "precision" "the network's arithmetic in the attribution steps: fp32; tf32 (CUDA's tensor cores for products and convolutions; the CPU is unchanged); bf16 (a bfloat16 copy of the network, for methods that need only its outputs and input gradients). Metrics use fp32" (Some Fp32) Names.precisions
+
         let fields =
             fields {
                 let! targets = Fields.field (fun (e: ExplainSpec) -> e.Targets) targets
                 and! output = Fields.field (fun (e: ExplainSpec) -> e.Output) output
                 and! batchSize = Fields.field (fun (e: ExplainSpec) -> e.BatchSize) batchSize
                 and! commonNoise = Fields.field (fun (e: ExplainSpec) -> e.CommonNoise) commonNoise
-                return { Targets = targets; Output = output; BatchSize = batchSize; CommonNoise = commonNoise }
+                and! precision = Fields.field (fun (e: ExplainSpec) -> e.Precision) precision
+                return { Targets = targets; Output = output; BatchSize = batchSize; CommonNoise = commonNoise; Precision = precision }
             }
 
     module Report =

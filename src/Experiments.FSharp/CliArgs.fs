@@ -22,9 +22,9 @@ type RunArgs =
         member this.Usage =
             match this with
             | Specs _ -> "experiment specs (YAML); none runs the embedded quickstart."
-            | Shard _ -> "I/N: compute only shard I (from 0) of N of the attribution steps (and of ROAR's training maps), as parts in the cache; a later plain run assembles them and writes the report."
+            | Shard _ -> "I/N: compute only shard I (from 0) of N of the attribution steps (and of ROAR's training maps), as parts in the cache, and, where the maps are stored whole, of ROAR's points and the metrics' blocks; a later plain run assembles them and writes the report."
             | Prepare -> "only provide the model (training it) and the covariances in the cache: a cluster's prepare job, before the shards."
-            | Maps -> "only assemble every attribution step (and ROAR's training maps) from the shards' parts and store them whole, no metric: between the shards and a second wave of shards, which then shares out ROAR's points."
+            | Maps -> "only assemble every attribution step (and ROAR's training maps) from the shards' parts and store them whole, no metric: between the shards and a second wave of shards, which then shares out ROAR's points and the metrics' blocks (insertion/deletion, Sensitivity-N, per-input metrics)."
             | Only _ -> "run only the spec (document) with this name; repeat for several (a file may hold several specs separated by ---)."
             | Device _ -> "override the spec's device (auto = cuda when available)."
             | Explain _ -> "override the number of explained test images."
@@ -199,6 +199,6 @@ type Command =
             | Export _ -> "write a finished run's inputs, covariances, maps and per-input metric values as safetensors and JSON, for checking outside .NET."
             | Results _ -> "list the recorded runs (every run adds its numbers to OUTPUT/results.sqlite), or one metric across runs."
             | Compare _ -> "print two recorded runs' differences side by side."
-            | Slurm _ -> "write (and with --submit submit) a run as Slurm jobs: prepare, an array of shards, the assembling run."
+            | Slurm _ -> "write (and with --submit submit) a run as Slurm jobs: prepare, an array of shards (twice, around a maps job, when the spec has metrics that shards share out), the assembling run."
             | Verbose -> "print stack traces for every error (anywhere on the command line)."
             | Threads _ -> "libtorch's CPU threads (anywhere on the command line; default: $ATTRIBUTION_THREADS, else the cores this process may use)."

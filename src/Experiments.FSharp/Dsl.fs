@@ -193,5 +193,6 @@ module Dsl =
     let withExplainBatchSize n (s: Spec) = { s with Explain.BatchSize = n }
     /// Common random numbers: every method draws an input's noise from the same seed (explain.common_noise).
     let withCommonNoise (on: bool) (s: Spec) = { s with Explain.CommonNoise = on }
+    let withPrecision (precision: Precision) (s: Spec) = { s with Explain.Precision = precision }
 
     let withHeatmapInputs n (s: Spec) = { s with Report.HeatmapInputs = n }

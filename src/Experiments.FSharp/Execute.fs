@@ -146,6 +146,8 @@ type private Setting =
       ModelInfo: ModelInfo
       /// The network seen on method inputs [N, C, H, W].
       Model: torch.nn.Module<Tensor, Tensor>
+      /// The Model as the attribution steps explain it, in the spec's precision (explainingModel).
+      Explaining: torch.nn.Module<Tensor, Tensor>
       Indices: int64[]
       Inputs: Tensor
       Labels: int64[]
@@ -154,6 +156,24 @@ type private Setting =
       /// The covariances in other structures, by structuredKey.
       Structured: Dictionary<string, Attribution.Sampling.ICovarianceModel>
       Context: MethodContext }
+
+/// The model the attribution steps explain, in the spec's precision: the model itself for fp32 and tf32 (on CUDA the
+/// process's TF32 switches for matrix products and convolutions are set to match; libtorch's default would use TF32 in
+/// convolutions even for fp32), or for bf16 a copy of the network read again from its source, in bfloat16, behind the
+/// domain's view, with inputs cast on the way in and outputs cast back to float32.
+let private explainingModel (plan: Plan) (domain: Domain.Domain) (model: torch.nn.Module<Tensor, Tensor>) (device: torch.Device) =
+    let precision = plan.Spec.Explain.Precision
+    if device.``type`` = DeviceType.CUDA then
+        torch.backends.cuda.matmul.allow_tf32 <- (precision = Tf32)
+        torch.backends.cudnn.allow_tf32 <- (precision = Tf32)
+    match precision with
+    | Fp32 | Tf32 -> model
+    | Bf16 ->
+        match loadNetwork plan domain device with
+        | Some copy ->
+            copy.``to``(torch.ScalarType.BFloat16) |> ignore
+            new ReducedPrecisionModel(domain.Explained copy, torch.ScalarType.BFloat16) :> torch.nn.Module<Tensor, Tensor>
+        | None -> failwith "the network is not in the cache although it was provided: no bfloat16 copy can be read"
 
 /// Loads the data and the network (training it when the cache lacks it, unless `mustBeCached`: then a missing
 /// model is the error of a shard started before its prepare job), and predicts the explained inputs.
@@ -192,7 +212,7 @@ let private setUp (plan: Plan) (device: torch.Device) (mustBeCached: bool) =
         match structured.TryGetValue(structuredKey jitter structure) with
         | true, m -> m
         | _ -> failwith $"the class covariances of structure {structure.Name}, jitter {jitter} were not provided: the plan has no covariance step for them"
-    { Domain = domain; Network = network; ModelInfo = modelInfo; Model = model; Indices = indices; Inputs = inputs
+    { Domain = domain; Network = network; ModelInfo = modelInfo; Model = model; Explaining = explainingModel plan domain model device; Indices = indices; Inputs = inputs
       Labels = labels; Predictions = predictions; Covariances = covariances; Structured = structured
       Context = { Covariances = covariances; References = references; Model = model; Structured = structuredOf } }
 
@@ -238,7 +258,7 @@ let prepare (plan: Plan) (device: torch.Device) =
 let private metricRun (plan: Plan) (setting: Setting) (step: Step) (metric: MetricSpec) (kind: MethodKind) (maps: StoredMaps) (targets: Tensor) (classes: int64[]) device
     : MetricRuns.MetricRun.MetricRun =
     let boxes = setting.Domain.Boxes |> Option.map (fun b -> setting.Indices |> Array.map (fun i -> b.[int i]) :> IReadOnlyList<_>)
-    { Plan = plan; Step = step; Metric = metric; Kind = kind; Model = setting.Model; Inputs = setting.Inputs; Stored = maps
+    { Plan = plan; Step = step; Metric = metric; Kind = kind; Model = setting.Model; Explaining = setting.Explaining; Inputs = setting.Inputs; Stored = maps
       Classes = classes; Targets = targets; Labels = setting.Labels; Boxes = boxes; Context = setting.Context; Domain = setting.Domain
       Network = setting.Network; Rows = setting.Indices; Device = device }
 
@@ -273,10 +293,10 @@ let shard (plan: Plan) (device: torch.Device) (index: int) (count: int) =
         | EstimateCovariance jitter -> provideCovariance plan setting step jitter true device
         | EstimateStructuredCovariance(jitter, layout, rank) -> provideStructuredCovariance plan setting step (jitter, layout, rank) true device
         | Attribute(kind, target) ->
-            add (attributeShare plan step kind target setting.Model setting.Inputs setting.Labels setting.Predictions setting.Indices setting.Context device index count)
+            add (attributeShare plan step kind target setting.Explaining setting.Inputs setting.Labels setting.Predictions setting.Indices setting.Context device index count)
         | EvaluateMethodMetric(Roar r as metric) ->
             let kind = methodKind plan.Spec (List.head step.Methods)
-            add (MetricRuns.Roar.trainMapsShare plan step r kind setting.Domain setting.Network setting.Model setting.Context device index count)
+            add (MetricRuns.Roar.trainMapsShare plan step r kind setting.Domain setting.Network setting.Explaining setting.Context device index count)
             // the points too, where the maps they remove by are stored whole already
             match storedMapsOf plan step with
             | Some maps -> add (MetricRuns.Roar.pointsShare (metricRun plan setting step metric kind maps targets classes device) r roarPoints)
@@ -306,7 +326,7 @@ let maps (plan: Plan) (device: torch.Device) =
         | Attribute(kind, t) ->
             let first = List.head step.Methods
             let gt = if t = Predicted then stored.TryGetValue((first, GroundTruth)) |> function | true, v -> Some v | _ -> None else None
-            let m, d, _, _ = attribute plan step kind t setting.Model setting.Inputs setting.Labels setting.Predictions setting.Indices setting.Context gt device
+            let m, d, _, _ = attribute plan step kind t setting.Explaining setting.Inputs setting.Labels setting.Predictions setting.Indices setting.Context gt device
             stored.[(first, t)] <- (m, d)
             count <- count + 1
         | EvaluateMethodMetric(Roar r as metric) ->
@@ -340,7 +360,7 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
         | Attribute(kind, target) ->
             let first = List.head step.Methods
             let gt = if target = Predicted && maps.ContainsKey((first, GroundTruth)) then Some(maps.[(first, GroundTruth)], diagnostics.[(first, GroundTruth)]) else None
-            let m, d, seconds, cached = attribute plan step kind target model inputs labels predictions indices context gt device
+            let m, d, seconds, cached = attribute plan step kind target setting.Explaining inputs labels predictions indices context gt device
             for id in step.Methods do
                 maps.[(id, target)] <- m
                 diagnostics.[(id, target)] <- d
@@ -357,7 +377,7 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
             let classes = match target with Predicted -> predictions | GroundTruth -> labels
             let kind = methodKind spec first
             let explainedBoxes = domain.Boxes |> Option.map (fun b -> indices |> Array.map (fun i -> b.[int i]) :> IReadOnlyList<_>)
-            let result = methodMetric plan step metric kind model inputs maps.[(first, target)] classes labels explainedBoxes context domain network indices device
+            let result = methodMetric plan step metric kind model setting.Explaining inputs maps.[(first, target)] classes labels explainedBoxes context domain network indices device
             for id in step.Methods do metricResults.Add { result with Method = id }
         | EvaluateRankAgreement ->
             let target = metricTarget spec

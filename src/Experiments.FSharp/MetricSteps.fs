@@ -16,14 +16,14 @@ type Tensor = torch.Tensor
 /// A per-method metric on the maps of the explained class, cached as JSON by the step's hash. Insertion/deletion,
 /// Sensitivity-N, EHR, explanation certainty and a user's per-input metric read the maps a block of inputs at a time;
 /// ROAR and a user's plain engine metric read them whole.
-let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKind) (model: torch.nn.Module<Tensor, Tensor>)
+let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKind) (model: torch.nn.Module<Tensor, Tensor>) (explaining: torch.nn.Module<Tensor, Tensor>)
                  (inputs: Tensor) (stored: StoredMaps) (classes: int64[]) (labels: int64[]) (boxes: IReadOnlyList<Attribution.Data.IRegion> option)
                  (context: MethodContext) (domain: Domain.Domain) (network: torch.nn.Module<Tensor, Tensor>) (rows: int64[]) device =
     let file = Artefacts.path "metrics" step.Hash ".json"
     let result, _ = Artefacts.jsonOrCompute file (fun () ->
         use targets = torch.tensor(classes)
         let run: MetricRun.MetricRun =
-            { Plan = plan; Step = step; Metric = metric; Kind = kind; Model = model; Inputs = inputs; Stored = stored; Classes = classes
+            { Plan = plan; Step = step; Metric = metric; Kind = kind; Model = model; Explaining = explaining; Inputs = inputs; Stored = stored; Classes = classes
               Targets = targets; Labels = labels; Boxes = boxes; Context = context; Domain = domain; Network = network; Rows = rows; Device = device }
         Progress.say $"{step.Name}: {classes.Length} inputs"
         match metric with

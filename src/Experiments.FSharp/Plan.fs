@@ -135,8 +135,10 @@ let compile (spec: Spec) (dataHash: string) : Plan =
     // Common noise changes every sampling method's draws, so it is in the key when on (and absent when off, so that
     // specs without it keep their keys).
     let commonNoise = if spec.Explain.CommonNoise then [ "common_noise" ] else []
+    // fp32 adds nothing, so that the maps stored before precision existed keep their keys
+    let precision = match spec.Explain.Precision with Fp32 -> [] | other -> [ "precision"; canonical other ]
     let attributionHash kind target =
-        hash ([ "attribute"; modelHash; explainedHash; canonical kind; targetName target; canonical spec.Explain.Output; string spec.Seed ] @ commonNoise)
+        hash ([ "attribute"; modelHash; explainedHash; canonical kind; targetName target; canonical spec.Explain.Output; string spec.Seed ] @ commonNoise @ precision)
     let attributions =
         [ for target in spec.Explain.Targets do
             for (kind, methods) in spec.Methods |> List.groupBy (fun m -> m.Kind) do

@@ -291,13 +291,26 @@ type ModelSpec =
       /// The model's input normalisation, if it has one.
       Normalise: Normalisation option }
 
+/// The arithmetic of the explained network's forward and backward passes while the attribution steps run.
+type Precision =
+    /// float32 throughout (on CUDA, TF32 is switched off for matrix products and convolutions).
+    | Fp32
+    /// float32 tensors, with CUDA's TF32 tensor-core arithmetic for matrix products and convolutions (10-bit
+    /// mantissa); nothing changes on the CPU.
+    | Tf32
+    /// A bfloat16 copy of the network (8-bit mantissa): inputs cast to bfloat16 on the way in, outputs back to
+    /// float32, gradients flowing through both casts; the maps are float32.
+    | Bf16
+
 type ExplainSpec =
     { Targets: TargetKind list
       Output: OutputFunction
       BatchSize: int
       /// Common random numbers: every method draws input i's noise from one seed that depends on the spec's seed and
       /// the input only, not on the method's parameters, so methods are compared on the same draws. yaml: common_noise
-      CommonNoise: bool }
+      CommonNoise: bool
+      /// The network's arithmetic in the attribution steps (the metrics use float32). yaml: precision
+      Precision: Precision }
 
 type ReportSpec = { HeatmapInputs: int }
 

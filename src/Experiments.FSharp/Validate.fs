@@ -219,9 +219,18 @@ module Validate =
                   yield error $"metrics[{i}].metric" $"taylor_fidelity explains each input's Taylor polynomial, which has no stages or ReLUs for {names} to use; assess those methods in another spec" (Some "taylor_fidelity") []
               | _ -> () ]
 
+    /// bf16 explains through a bfloat16 copy seen only at its input and output: methods that read the network's
+    /// stages, swap its ReLUs or invert it would reach the float32 network instead, so they are refused.
+    let private precisionErrors (spec: Spec) =
+        let structural =
+            spec.Methods |> List.indexed |> List.filter (fun (_, m) -> let f = MethodRegistry.facts m.Kind in f.Stage.IsSome || f.ReplacesRelus || f.InvertsStages)
+        [ if spec.Explain.Precision = Bf16 && not structural.IsEmpty then
+              let names = structural |> List.map (fun (k, m) -> $"methods[{k}] ({m.Id})") |> String.concat ", "
+              yield error "explain.precision" $"bf16 runs a bfloat16 copy of the network seen at its input and output only; {names} read its stages or rules: explain them in fp32 or tf32, or in another spec" (Some "bf16") [ "fp32"; "tf32" ] ]
+
     /// The rules that join sections: the model, methods and metrics against the data.
     let composition (spec: Spec) : SpecError list =
-        dataAndModelErrors spec @ methodErrors spec @ metricErrors spec @ covarianceErrors spec @ outputErrors spec
+        dataAndModelErrors spec @ methodErrors spec @ metricErrors spec @ covarianceErrors spec @ outputErrors spec @ precisionErrors spec
 
     /// Every broken rule of a spec, all at once; [] when the spec is valid.
     let spec (s: Spec) : SpecError list =

@@ -63,6 +63,7 @@ module Vocabulary =
         let devices = [ "auto", Auto; "cpu", Cpu; "cuda", Cuda ]
         let targets = [ "ground_truth", GroundTruth; "predicted", Predicted ]
         let outputs = [ "probability", Probability; "logit", Logit ]
+        let precisions = [ "fp32", Fp32; "tf32", Tf32; "bf16", Bf16 ]
         let datasets = [ "fashion_mnist", FashionMnist; "fashion_canvas", FashionCanvas; "spam_assassin", SpamAssassin; "speech_commands", SpeechCommands ]
         let architectures = [ "fashion_cnn", FashionCnn; "small_resnet", SmallResNet; "text_lstm", TextLstm; "text_bilstm", TextBiLstm; "text_cnn", TextCnn; "text_transformer", TextTransformer; "m5", M5; "mlp", Mlp ]
         let covariances = [ "class", ClassCovariance ]

@@ -23,6 +23,29 @@ let tests =
                 let e = Expect.throwsC (fun () -> TorchRuntime.Resolve(DeviceRequest.Cuda) |> ignore) id
                 Expect.stringContains e.Message TorchRuntime.LibTorchVariable "names the variable"
         }
+        test "a convolution's input gradient on RGB images equals float64's to float32 precision, at 1 and 2 threads (oneDNN's AVX-512 kernels got it wrong on AMD EPYC)" {
+            // d/dx sum(conv(x)^2) for a 3 -> 8 channel 3x3 convolution, padding 1, of 4 images 32x32: the case where
+            // libtorch 2.10's oneDNN was 66% off with AVX-512 kernels (OneDnnIsa); in float64 oneDNN is not used
+            let threads = get_num_threads()
+            try
+                for t in [ 1; 2 ] do
+                    set_num_threads t
+                    use scope = NewDisposeScope()
+                    use g = new Generator(5UL)
+                    let conv = nn.Conv2d(3L, 8L, 3L, padding = 1L)
+                    let x = rand([| 4L; 3L; 32L; 32L |], generator = g)
+                    let gradient (x: Tensor) =
+                        let x = x.detach().requires_grad_(true)
+                        let y = conv.call x
+                        autograd.grad([| (y * y).sum() |], [| x |]).[0].``to``(ScalarType.Float64)
+                    let single = gradient x
+                    conv.``to``(ScalarType.Float64) |> ignore
+                    let double = gradient (x.``to``(ScalarType.Float64))
+                    let relative = ((single - double).abs().max() / double.abs().max()).item<float>()
+                    Expect.isLessThan relative 1e-5 $"{t} threads: largest difference {relative:E2} of the gradient's size"
+            finally set_num_threads threads
+            Expect.equal (OneDnnIsa.Applied |> Option.ofObj) (Some OneDnnIsa.Cap) "oneDNN capped (no cap of the user's here)"
+        }
         test "seeds derived from (seed, unit) are stable and distinct" {
             Expect.equal (Seeds.Derive(7L, "noise")) (Seeds.Derive(7L, "noise")) "stable"
             Expect.notEqual (Seeds.Derive(7L, "noise")) (Seeds.Derive(7L, "init")) "distinct units"

@@ -36,7 +36,12 @@ public static class NativeFallback
     // before TorchSharp's first load, which may come from this library's first use.
 #pragma warning disable CA2255
     [ModuleInitializer]
-    internal static void RegisterOnLoad() => Register();
+    internal static void RegisterOnLoad()
+    {
+        // before any convolution of libtorch's: see OneDnnIsa
+        OneDnnIsa.Apply();
+        Register();
+    }
 #pragma warning restore CA2255
 
     /// <summary>Registers the handler and loads TorchSharp's own libtorch by path (see <see cref="PreloadLibTorch"/>); safe to call many times.</summary>

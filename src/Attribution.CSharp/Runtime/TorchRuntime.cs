@@ -33,6 +33,7 @@ public static class TorchRuntime
     /// <summary>Loads libtorch (the external CUDA build when configured). Safe to call many times.</summary>
     public static void Initialise()
     {
+        OneDnnIsa.Apply();
         NativeFallback.Register();
         lock (Gate)
         {
@@ -110,6 +111,7 @@ public static class TorchRuntime
     {
         Initialise();
         var source = ExternalLibTorch is { } f ? $"libtorch from {f}" : "libtorch-cpu from the TorchSharp-cpu package";
-        return $"TorchSharp {typeof(torch).Assembly.GetName().Version}, {source}, device {device}, {torch.get_num_threads()} threads";
+        var isa = OneDnnIsa.Applied is { } cap && device.type == DeviceType.CPU ? $", oneDNN kernels up to {cap}" : "";
+        return $"TorchSharp {typeof(torch).Assembly.GetName().Version}, {source}, device {device}, {torch.get_num_threads()} threads{isa}";
     }
 }

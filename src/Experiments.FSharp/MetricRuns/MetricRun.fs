@@ -26,6 +26,9 @@ type MetricRun =
       Kind: MethodKind
       /// The explained model (the output the spec explains).
       Model: torch.nn.Module<Tensor, Tensor>
+      /// The model as the attribution steps explain it, in the spec's precision (the Model itself but for bf16): what
+      /// a metric explains with when its maps must match the stored ones (ROAR's training maps).
+      Explaining: torch.nn.Module<Tensor, Tensor>
       /// The explained inputs as the methods see them.
       Inputs: Tensor
       /// The method's maps, read a block of inputs at a time.

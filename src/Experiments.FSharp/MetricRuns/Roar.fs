@@ -90,7 +90,7 @@ let private trainMapsOf (run: MetricRun) (rows: int64[]) (trainInputs: Tensor) (
     | Some stored -> stored.["maps"]
     | None ->
         let maps, _, _, parts =
-            explainRows $"{step.Name} (training inputs)" (roarTrainMapsKey step) (inputsPerCall run.Kind) run.Explainer run.Model trainInputs
+            explainRows $"{step.Name} (training inputs)" (roarTrainMapsKey step) (inputsPerCall run.Kind) run.Explainer run.Explaining trainInputs
                         (trainLabels.data<int64>().ToArray()) rows [| 0 .. rows.Length - 1 |] run.ExplainOptions run.Device
         Safetensors.Save(trainMapsFile, readOnlyDict [ "maps", maps ], readOnlyDict [ "step", step.Name ])
         for part in parts do File.Delete part

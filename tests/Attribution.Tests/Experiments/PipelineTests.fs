@@ -15,7 +15,7 @@ let private tinySpec (output: string) : Spec =
       Output = output
       Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 3000; Explain = 24; UtterancesPerWord = None }
       Model = { Architecture = FashionCnn; Epochs = 1; BatchSize = 64; LearningRate = 0.002; Weights = None; Normalise = None }
-      Explain = { Targets = [ GroundTruth; Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false }
+      Explain = { Targets = [ GroundTruth; Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false; Precision = Fp32 }
       Methods =
         [ { Id = "saliency"; Kind = Saliency true }
           { Id = "ig"; Kind = IntegratedGradients(8, GaussLegendre) }
@@ -159,7 +159,7 @@ let tests =
             // IBA is called on 10 inputs at a time: 24 inputs are three calls (0-9, 10-19, 20-23).
             let spec =
                 { tinySpec (Path.Combine(root, "runs")) with
-                    Explain = { Targets = [ GroundTruth ]; Output = Probability; BatchSize = 64; CommonNoise = false }
+                    Explain = { Targets = [ GroundTruth ]; Output = Probability; BatchSize = 64; CommonNoise = false; Precision = Fp32 }
                     Methods = [ { Id = "iba"; Kind = InformationBottleneck("conv2", 10.0, 2) } ]
                     Metrics = [ NegativePerturbation { Fractions = [ 0.1; 0.5 ]; MaskValue = 0.0 } ] }
             let step = (Plan.compile spec (Execute.dataHash spec)).Steps |> List.find (fun s -> s.Name = "attribute/iba/ground_truth")
@@ -231,7 +231,7 @@ let tests =
             let spec =
                 { tinySpec (Path.Combine(root, "runs")) with
                     Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 3000; Explain = 8; UtterancesPerWord = None }
-                    Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false }
+                    Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false; Precision = Fp32 }
                     Methods = [ { Id = "ig_auto"; Kind = IntegratedGradientsAuto(0.01, 1024, GaussLegendre) }
                                 // the left rule's error falls as 1/n: 1e-6 of f(x) - f(0) is out of reach at 16 points
                                 { Id = "ig_capped"; Kind = IntegratedGradientsAuto(1e-6, 16, RiemannLeft) } ]
@@ -251,7 +251,7 @@ let tests =
             let spec common =
                 { tinySpec (Path.Combine(root, "runs")) with
                     Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 3000; Explain = 12; UtterancesPerWord = None }
-                    Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = common }
+                    Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = common; Precision = Fp32 }
                     Methods = [ { Id = "sg"; Kind = SmoothGrad(sampling 0.15) }; { Id = "sg_016"; Kind = SmoothGrad(sampling 0.16) }
                                 { Id = "sgsq"; Kind = SmoothGradSq(sampling 0.15) }; { Id = "vg"; Kind = VarGrad(sampling 0.15) } ]
                     Metrics = [ RankAgreement ] }
@@ -285,7 +285,7 @@ let tests =
             let spec =
                 { tinySpec (Path.Combine(root, "runs")) with
                     Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 600; Explain = 40; UtterancesPerWord = None }
-                    Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false }
+                    Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false; Precision = Fp32 }
                     Methods = [ { Id = "saliency"; Kind = Saliency true } ]
                     Metrics = [ Roar { Fractions = [ 0.3; 0.7 ]; TrainInputs = 120; Epochs = 1 } ] }
             let cache = Path.Combine(root, "cache")
@@ -314,7 +314,7 @@ let tests =
             let spec =
                 { tinySpec (Path.Combine(root, "runs")) with
                     Data = { Dataset = FashionCanvas; Root = None; TrainLimit = Some 1000; Explain = 6; UtterancesPerWord = None }
-                    Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false }
+                    Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false; Precision = Fp32 }
                     Methods = [ { Id = "saliency"; Kind = Saliency true }; { Id = "grad_cam"; Kind = GradCam "conv2" } ]
                     Metrics = [ EffectiveHeatRatio; ParameterRandomisation 3 ] }
             let folder = runWithCache spec (Path.Combine(root, "cache"))

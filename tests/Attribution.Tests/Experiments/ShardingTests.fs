@@ -19,7 +19,7 @@ let private spec (output: string) : Spec =
       Output = output
       Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 2000; Explain = 180; UtterancesPerWord = None }
       Model = { Architecture = FashionCnn; Epochs = 1; BatchSize = 64; LearningRate = 0.002; Weights = None; Normalise = None }
-      Explain = { Targets = [ GroundTruth; Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false }
+      Explain = { Targets = [ GroundTruth; Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false; Precision = Fp32 }
       Methods =
         [ { Id = "saliency"; Kind = Saliency true }
           { Id = "smooth_grad"; Kind = SmoothGrad(sampling (IsotropicGaussian 0.1)) }
@@ -35,7 +35,7 @@ let private roarSpec (output: string) : Spec =
     { spec output with
         Name = "sharded-roar"
         Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 2000; Explain = 60; UtterancesPerWord = None }
-        Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false }
+        Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false; Precision = Fp32 }
         Methods = [ { Id = "saliency"; Kind = Saliency true } ]
         Metrics = [ Roar { Fractions = [ 0.5 ]; TrainInputs = 160; Epochs = 1 } ] }
 
@@ -46,7 +46,7 @@ let private blocksSpec (output: string) : Spec =
     { spec output with
         Name = "sharded-blocks"
         Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 2000; Explain = 1100; UtterancesPerWord = None }
-        Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false }
+        Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false; Precision = Fp32 }
         Methods = [ { Id = "saliency"; Kind = Saliency true } ]
         Metrics = [ InsertionDeletion(392, 20.0); SensitivityN(2, 3) ] }
 
@@ -232,9 +232,10 @@ let tests =
                 Expect.isFalse (Directory.Exists(Path.Combine(sharded, "metrics"))) "the first wave computes no block (the maps are parts)"
                 Execute.maps plan (device ()) |> ignore
                 let secondWave = [ for i in 0 .. 1 -> Execute.shard plan (device ()) i 2 ]
-                // 6 blocks: insertion/deletion's black and blurred rounds and Sensitivity-N's pass, two blocks each; the
-                // long ones (1,023 or 1,024 inputs) are dealt 2 and 1, and each shortened one to the shard with fewer inputs
-                Expect.equal (secondWave |> List.map fst) [ 3; 3 ] $"each shard computes 3 of the 6 blocks: {secondWave}"
+                // 6 blocks: insertion/deletion's black and blurred rounds and Sensitivity-N's pass, two blocks each. Largest
+                // first to the shard with fewer inputs: 1,024 to shard 0, 1,023 to shard 1, 1,023 to shard 1 (1,023 < 1,024),
+                // then the three short blocks (77, 77, 76) to shard 0: 1,254 inputs against 2,046
+                Expect.equal (secondWave |> List.map fst) [ 4; 2 ] $"the 6 blocks dealt by inputs: {secondWave}"
                 Expect.equal (parts sharded).Length 6 "6 parts stored"
                 Expect.equal ([ for i in 0 .. 1 -> Execute.shard plan (device ()) i 2 ] |> List.map fst) [ 0; 0 ] "a re-run shard finds its blocks stored")
             // a copy of the cache with one block's part replaced by impossible (sealed) values: the assembling run reads parts

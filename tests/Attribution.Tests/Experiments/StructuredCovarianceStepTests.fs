@@ -21,7 +21,7 @@ let private spec (output: string) (extra: MethodSpec list) : Spec =
       Output = output
       Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 500; Explain = 20; UtterancesPerWord = None }
       Model = { Architecture = FashionCnn; Epochs = 1; BatchSize = 64; LearningRate = 0.002; Weights = None; Normalise = None }
-      Explain = { Targets = [ GroundTruth ]; Output = Probability; BatchSize = 64; CommonNoise = false }
+      Explain = { Targets = [ GroundTruth ]; Output = Probability; BatchSize = 64; CommonNoise = false; Precision = Fp32 }
       Methods =
         [ { Id = "fi_per_channel"; Kind = FunctionalInformation(sampling (covariance PerChannel 64)) }
           { Id = "smooth_grad_low_rank"; Kind = SmoothGrad(sampling (covariance LowRank 8)) } ] @ extra
