@@ -119,16 +119,17 @@ let tests =
             printfn "precision: saliency of the float32 network with bfloat16-rounded weights and inputs: median distance %.4f, median Spearman %.4f" roundingDistance roundingSpearman
             Expect.isGreaterThanOrEqual roundingSpearman 0.99 "rounding the weights and inputs alone keeps each map's ranking"
             // The stated tolerance (docs/performance.md): per method, over the images, a median Spearman correlation of
-            // at least 0.9 with fp32's map and a median L1 distance of at most 0.35 of its size. Measured here (libtorch
-            // 2.10 on this CPU): Spearman 0.95 to 0.99, distance 0.18 to 0.28: bf16's arithmetic moves a map far more
-            // than rounding the weights and inputs does (saliency 0.21 against 0.015), so bf16 keeps rankings, not values.
+            // at least 0.95 with fp32's map and a median L1 distance of at most 0.15 of its size. Measured here (libtorch
+            // 2.10, oneDNN at AVX2, 2026-12-03): Spearman 0.978 to 0.999, distance 0.024 (SmoothGrad) to 0.083 (IG);
+            // bf16's arithmetic moves a map more than rounding the weights and inputs alone does (saliency 0.082
+            // against 0.016), and averaging over samples takes most of it out.
             for KeyValue(id, a) in fp32 do
                 let b: torch.Tensor = bf16.[id]
                 Expect.equal b.dtype torch.ScalarType.Float32 $"{id}: float32 maps"
                 let distance, spearman = compare a b
                 printfn "precision: %s, bf16 against fp32: median distance %.4f, median Spearman %.4f" id distance spearman
-                Expect.isGreaterThanOrEqual spearman 0.9 $"{id}: median Spearman with fp32"
-                Expect.isLessThanOrEqual distance 0.35 $"{id}: median L1 distance to fp32, of its size"
+                Expect.isGreaterThanOrEqual spearman 0.95 $"{id}: median Spearman with fp32"
+                Expect.isLessThanOrEqual distance 0.15 $"{id}: median L1 distance to fp32, of its size"
                 Expect.isGreaterThan distance roundingDistance $"{id}: the arithmetic is bfloat16's (farther than rounding alone)"
             Directory.Delete(root, true)
         }
