@@ -15,12 +15,12 @@ let folderOf (step: Step) =
     | Attribute _ -> "attributions"
     | _ -> "metrics"
 
-/// Whether the cache holds a step: "cached", "partial" (an attribution step's calls stored as parts, by an
-/// interrupted run or by shards) or "to do"; and how many parts are stored.
+/// Whether the cache holds a step: "cached", "partial" (an attribution step's calls or a metric's blocks stored as
+/// parts, by an interrupted run or by shards) or "to do"; and how many parts are stored.
 let private cacheState (folder: string) (key: string) =
     let dir = Path.Combine(Artefacts.root (), folder)
     let files = if Directory.Exists dir then Directory.GetFiles(dir, key + ".*") |> Array.map (fun f -> match Path.GetFileName f with null -> "" | n -> n) else [||]
-    let parts = files |> Array.filter (fun f -> f.Contains ".part-") |> Array.length
+    let parts = files |> Array.filter (fun f -> f.Contains ".part-" || f.Contains ".block-") |> Array.length
     if files.Length > parts then "cached", parts
     elif parts > 0 then "partial", parts
     else "to do", 0

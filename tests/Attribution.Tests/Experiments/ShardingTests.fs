@@ -237,6 +237,14 @@ let tests =
                 // then the three short blocks (77, 77, 76) to shard 0: 1,254 inputs against 2,046
                 Expect.equal (secondWave |> List.map fst) [ 4; 2 ] $"the 6 blocks dealt by inputs: {secondWave}"
                 Expect.equal (parts sharded).Length 6 "6 parts stored"
+                // plan --json: the metric steps partial, with their blocks
+                let planned = System.Text.Json.JsonDocument.Parse(PlanJson.render plan)
+                let metricSteps =
+                    [ for st in planned.RootElement.GetProperty("steps").EnumerateArray() do
+                        match string (st.GetProperty("kind").GetString()) with
+                        | "insertion_deletion" | "sensitivity_n" as kind -> yield kind, string (st.GetProperty("cache").GetString()), st.GetProperty("parts_stored").GetInt32()
+                        | _ -> () ]
+                Expect.equal metricSteps [ "insertion_deletion", "partial", 4; "sensitivity_n", "partial", 2 ] "the metrics' blocks in plan --json"
                 Expect.equal ([ for i in 0 .. 1 -> Execute.shard plan (device ()) i 2 ] |> List.map fst) [ 0; 0 ] "a re-run shard finds its blocks stored")
             // a copy of the cache with one block's part replaced by impossible (sealed) values: the assembling run reads parts
             let tampered = Path.Combine(root, "tampered")
