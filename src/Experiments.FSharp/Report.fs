@@ -177,6 +177,10 @@ let private markdown (plan: Plan.Plan) (output: RunOutput) (env: RunEnvironment.
     if r.Model.TrainingSeconds > 0.0 then
         line $"""- trained in {f2 r.Model.TrainingSeconds} s ({spec.Model.Epochs} epochs, Adam, learning rate {g4 spec.Model.LearningRate}, batch {spec.Model.BatchSize}); loss per epoch: {r.Model.EpochLosses |> Array.map f3 |> String.concat ", "}"""
     line $"""- explained: {r.Explained} test inputs (a seeded random subset), targets: {spec.Explain.Targets |> List.map targetName |> String.concat ", "}, f = {(match spec.Explain.Output with Probability -> "softmax probability" | Logit -> "logit")} of the target class"""
+    match spec.Explain.Precision with
+    | Fp32 -> ()
+    | Tf32 -> line "- precision: tf32 (explain.precision): CUDA's TF32 tensor-core arithmetic in the attribution steps' products and convolutions; unchanged on the CPU; metrics in fp32"
+    | Bf16 -> line "- precision: bf16 (explain.precision): the maps come from a bfloat16 copy of the network (8-bit mantissa; docs/performance.md states how far they stay from fp32's); metrics in fp32"
     line ""
     line "## Methods"
     for m in spec.Methods do
