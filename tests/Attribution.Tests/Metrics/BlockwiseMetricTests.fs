@@ -66,6 +66,16 @@ let tests =
             Expect.isFalse (FeatureRanking.AscendingRanks(maps.narrow(0L, 13L, 16L), wrong).equal(whole.narrow(0L, 13L, 16L)).all().item<bool>()) "the width matters"
         }
 
+        test "skipping rows in pieces (rows of 4M slots: 4 rows a piece) leaves the generator where drawing them at once does" {
+            use scope = NewDisposeScope()
+            let slots = 1L <<< 22
+            use whole = new Generator(19UL, CPU)
+            let sixth = rand([| 6L; slots |], generator = whole).narrow(0L, 5L, 1L)
+            use skipped = new Generator(19UL, CPU)
+            FeatureRanking.SkipRows(skipped, 5L, slots)
+            Expect.isTrue (rand([| 1L; slots |], generator = skipped).equal(sixth).all().item<bool>()) "the sixth row's draws"
+        }
+
         test "negative perturbation: blocks (a multiple of the batch) give the masked predictions of the whole set" {
             use scope = NewDisposeScope()
             let model = tinyNet 3 16 8 3
