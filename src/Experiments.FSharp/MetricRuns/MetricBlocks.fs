@@ -32,34 +32,44 @@ let json (ofResult: 'T -> 'P) (toResult: 'P -> 'T) =
     (fun (file: string) (result: 'T) -> Artefacts.writeJson file (ofResult result)),
     (fun (file: string) -> Artefacts.tryJson<'P> file |> Option.map toResult)
 
+/// What a pass runs over: the metric step (its hash names the parts), the seed of the pass's tie-breaking generator,
+/// and the stored maps.
+type Source = { StepHash: string; StepName: string; Seed: int64; Stored: StoredMaps }
+
+/// A metric run's source.
+let sourceOf (run: MetricRun) = { StepHash = run.Step.Hash; StepName = run.Step.Name; Seed = run.Seed; Stored = run.Stored }
+
 /// The name of a block's part: the metric step's hash, the pass and the block's inputs.
-let partKey (run: MetricRun) (pass: string) (first: int) (n: int) = $"{run.Step.Hash}.{pass}.block-{first}-{n}"
+let partKey (source: Source) (pass: string) (first: int) (n: int) = $"{source.StepHash}.{pass}.block-{first}-{n}"
 
 /// The file of a block's part.
-let partFile (run: MetricRun) (pass: string) (first: int) (n: int) = Artefacts.path "metrics" (partKey run pass first n) ".json"
+let partFile (source: Source) (pass: string) (first: int) (n: int) = Artefacts.path "metrics" (partKey source pass first n) ".json"
 
 /// The parts a metric step's blocks left in the cache (deleted once the step's result is stored).
 let partsOf (stepHash: string) =
     let folder = Path.Combine(Artefacts.root (), "metrics")
     if Directory.Exists folder then Directory.GetFiles(folder, $"{stepHash}.*.block-*.json") |> List.ofArray else []
 
-let private blocksOf (run: MetricRun) (pass: Pass<'T>) = Experiments.StoredMaps.Blocks run.Stored.Count pass.Size
+let private blocksOf (source: Source) (pass: Pass<'T>) = Experiments.StoredMaps.Blocks source.Stored.Count pass.Size
 
 /// Every block's result, in order: read from its part where one is stored (a shard's, or an interrupted run's),
 /// otherwise computed and stored as a part.
-let all (run: MetricRun) (pass: Pass<'T>) : 'T[] =
-    use tieBreak = new torch.Generator(uint64 run.Seed, torch.CPU)
-    [| for first, n in blocksOf run pass ->
-         let file = partFile run pass.Name first n
+let over (source: Source) (pass: Pass<'T>) : 'T[] =
+    use tieBreak = new torch.Generator(uint64 source.Seed, torch.CPU)
+    [| for first, n in blocksOf source pass ->
+         let file = partFile source pass.Name first n
          match pass.Read file with
          | Some result ->
              FeatureRanking.SkipRows(tieBreak, int64 n, pass.TieBreakSlots)
              result
          | None ->
-             use maps = run.Stored.Rows(first, n)
+             use maps = source.Stored.Rows(first, n)
              let result = pass.Compute first n maps tieBreak
              pass.Write file result
              result |]
+
+/// `over` a metric run's maps.
+let all (run: MetricRun) (pass: Pass<'T>) : 'T[] = over (sourceOf run) pass
 
 /// A pass with its result type hidden: what a shard needs to share its blocks out.
 type SharedPass =
@@ -69,9 +79,9 @@ type SharedPass =
       Share: (string -> bool) -> int * int }
 
 /// The pass as a shard sees it.
-let shared (run: MetricRun) (pass: Pass<'T>) : SharedPass =
-    let blocks = blocksOf run pass
-    let key (first, n) = partKey run pass.Name first n
+let sharedOver (source: Source) (pass: Pass<'T>) : SharedPass =
+    let blocks = blocksOf source pass
+    let key (first, n) = partKey source pass.Name first n
     { Blocks = blocks |> List.map (fun (first, n) -> key (first, n), n)
       Share =
         fun owned ->
@@ -79,18 +89,21 @@ let shared (run: MetricRun) (pass: Pass<'T>) : SharedPass =
             match blocks |> List.tryFindIndexBack (key >> owned) with
             | None -> ()
             | Some last ->
-                use tieBreak = new torch.Generator(uint64 run.Seed, torch.CPU)
+                use tieBreak = new torch.Generator(uint64 source.Seed, torch.CPU)
                 for first, n in blocks |> List.take (last + 1) do
-                    let file = partFile run pass.Name first n
+                    let file = partFile source pass.Name first n
                     if owned (key (first, n)) && not (File.Exists file) then
-                        use maps = run.Stored.Rows(first, n)
+                        use maps = source.Stored.Rows(first, n)
                         pass.Write file (pass.Compute first n maps tieBreak)
                         computed <- computed + 1
-                        Progress.say $"{run.Step.Name}: block of inputs {first}..{first + n - 1} ({pass.Name}) stored"
+                        Progress.say $"{source.StepName}: block of inputs {first}..{first + n - 1} ({pass.Name}) stored"
                     else
                         if owned (key (first, n)) then stored <- stored + 1
                         FeatureRanking.SkipRows(tieBreak, int64 n, pass.TieBreakSlots)
             computed, stored }
+
+/// A metric run's pass as a shard sees it.
+let shared (run: MetricRun) (pass: Pass<'T>) : SharedPass = sharedOver (sourceOf run) pass
 
 /// Which shard computes each block: the largest blocks first, each to the shard with the fewest inputs so far (the
 /// lowest index on a tie), so that the last, shorter block of each pass does not leave one shard the long ones.

@@ -114,6 +114,35 @@ let tests =
             && (dealt |> Map.forall (fun _ shard -> shard >= 0 && shard < count))
             && (blocks.IsEmpty || List.max loads - List.min loads <= (blocks |> List.map snd |> List.max))
 
+        test "a metric's blocks are parts: after a crash in the third block a re-run computes only that block, with one pass's tie-breaks" {
+            let root = Path.Combine(Path.GetTempPath(), $"attribution-blocks-{Guid.NewGuid():N}")
+            // 10 inputs' maps, blocks of 4 (0-3, 4-7, 8-9); a block's result is its tie-breaking draws, 3 an input
+            let mapsFile = Path.Combine(root, "maps.safetensors")
+            Directory.CreateDirectory root |> ignore
+            Attribution.Models.Safetensors.Save(mapsFile, readOnlyDict [ "maps", TorchSharp.torch.rand(10L, 3L) ])
+            let source : MetricRuns.MetricBlocks.Source = { StepHash = "step"; StepName = "test"; Seed = 23L; Stored = StoredMaps mapsFile }
+            let computed = Collections.Generic.List<int>()
+            let pass (failAt: int option) : MetricRuns.MetricBlocks.Pass<float[][]> =
+                let write, read = MetricRuns.MetricBlocks.json id id
+                { Name = "draws"; Size = 4; TieBreakSlots = 3L; Write = write; Read = read
+                  Compute =
+                    fun first n _ tieBreak ->
+                        if Some first = failAt then failwith "killed"
+                        computed.Add first
+                        let draws = TorchSharp.torch.rand([| int64 n; 3L |], generator = tieBreak).``to``(TorchSharp.torch.ScalarType.Float64)
+                        draws.data<float>().ToArray() |> Array.chunkBySize 3 }
+            let uninterrupted = withCache (Path.Combine(root, "one-pass")) (fun () -> MetricRuns.MetricBlocks.over source (pass None))
+            let resumed =
+                withCache (Path.Combine(root, "crashed")) (fun () ->
+                    Expect.throws (fun () -> MetricRuns.MetricBlocks.over source (pass (Some 8)) |> ignore) "the crash"
+                    Expect.equal (MetricRuns.MetricBlocks.partsOf "step" |> List.length) 2 "the two blocks before it are stored"
+                    computed.Clear()
+                    MetricRuns.MetricBlocks.over source (pass None))
+            Expect.equal (List.ofSeq computed) [ 8 ] "only the third block is computed again"
+            Expect.equal resumed uninterrupted "every input's draws are one pass's"
+            Directory.Delete(root, true)
+        }
+
         test "a shard started before the prepare job says to run the prepare job first, and computes nothing" {
             let root = Path.Combine(Path.GetTempPath(), $"attribution-shard-{Guid.NewGuid():N}")
             let cache = Path.Combine(root, "cache")
