@@ -66,5 +66,7 @@ let load (spec: Spec) =
         fun model rows maps fractions maskValue tieBreak device ->
             use inputs = asFrames (select test rows)
             Attribution.Metrics.NegativePerturbation(Array.ofList fractions, maskValue).MaskedPredictions(explained model, inputs, maps, tieBreak, device)
+      // every sample of a clip
+      MaskedSlots = frames |> Array.fold (*) 1L
       View = fun rows -> AudioView(select test rows, test.SampleRate)
       Speech = Some(train, test) }

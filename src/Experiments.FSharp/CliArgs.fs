@@ -24,7 +24,7 @@ type RunArgs =
             | Specs _ -> "experiment specs (YAML); none runs the embedded quickstart."
             | Shard _ -> "I/N: compute only shard I (from 0) of N of the attribution steps (and of ROAR's training maps), as parts in the cache, and, where the maps are stored whole, of ROAR's points and the metrics' blocks; a later plain run assembles them and writes the report."
             | Prepare -> "only provide the model (training it) and the covariances in the cache: a cluster's prepare job, before the shards."
-            | Maps -> "only assemble every attribution step (and ROAR's training maps) from the shards' parts and store them whole, no metric: between the shards and a second wave of shards, which then shares out ROAR's points and the metrics' blocks (insertion/deletion, Sensitivity-N, per-input metrics)."
+            | Maps -> "only assemble every attribution step (and ROAR's training maps) from the shards' parts and store them whole, no metric: between the shards and a second wave of shards, which then shares out ROAR's points and the metrics' blocks (negative perturbation, insertion/deletion, Sensitivity-N, per-input metrics)."
             | Only _ -> "run only the spec (document) with this name; repeat for several (a file may hold several specs separated by ---)."
             | Device _ -> "override the spec's device (auto = cuda when available)."
             | Explain _ -> "override the number of explained test images."

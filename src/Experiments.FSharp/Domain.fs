@@ -281,6 +281,9 @@ type Domain =
       /// Ties are broken by draws from the generator, so that a set masked a block at a time (blocks a multiple of 1,024
       /// rows) from one generator gets the predictions of the whole set at once.
       MaskedPredictions: Network -> int64[] -> Tensor -> float list -> float -> torch.Generator -> torch.Device -> Tensor
+      /// The features MaskedPredictions ranks per input, each drawing one tie-breaking value: a block of rows masked
+      /// apart from the blocks before it starts its generator past them (MetricBlocks).
+      MaskedSlots: int64
       /// How test rows are shown.
       View: int64[] -> InputView
       /// The audio sets (the two-word experiment builds new utterances from the test clips).

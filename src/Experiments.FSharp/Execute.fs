@@ -262,22 +262,24 @@ let private metricRun (plan: Plan) (setting: Setting) (step: Step) (metric: Metr
       Classes = classes; Targets = targets; Labels = setting.Labels; Boxes = boxes; Context = setting.Context; Domain = setting.Domain
       Network = setting.Network; Rows = setting.Indices; Device = device }
 
-/// The stored maps a metric step reads (its method's maps of the explained class), when they are stored whole.
-let private storedMapsOf (plan: Plan) (step: Step) =
+/// The stored maps of a metric step's method for `target`, when they are stored whole.
+let private storedMapsFor (plan: Plan) (step: Step) (target: TargetKind) =
     let first = List.head step.Methods
     let kind = methodKind plan.Spec first
-    let target = metricTarget plan.Spec
     plan.Steps
     |> List.tryFind (fun st -> st.Kind = Attribute(kind, target) && List.contains first st.Methods)
     |> Option.map (fun st -> Artefacts.path "attributions" st.Hash ".safetensors")
     |> Option.filter Artefacts.soundTensors
     |> Option.map StoredMaps
 
+/// The stored maps a per-method metric reads (its method's maps of the explained class), when they are stored whole.
+let private storedMapsOf (plan: Plan) (step: Step) = storedMapsFor plan step (metricTarget plan.Spec)
+
 /// Shard `index` of `count`: its share of every attribution step not yet stored whole, and of ROAR's training maps
 /// (the attribution inside that metric), as parts in the cache (the run that assembles them is an ordinary `run` with
 /// the same cache). Where a metric's maps are stored whole already (after the maps job, or on a re-run), also its
 /// share of ROAR's points (retrainings) and of the blocks of the metrics that split into blocks of inputs
-/// (MetricSteps.sharedPasses). The other metrics are left to the assembling run. Returns the calls, points and blocks
+/// (negative perturbation, MetricSteps.sharedPasses). The other metrics are left to the assembling run. Returns the calls, points and blocks
 /// computed, and those found stored.
 let shard (plan: Plan) (device: torch.Device) (index: int) (count: int) =
     let setting = setUp plan device true
@@ -301,6 +303,12 @@ let shard (plan: Plan) (device: torch.Device) (index: int) (count: int) =
             match storedMapsOf plan step with
             | Some maps -> add (MetricRuns.Roar.pointsShare (metricRun plan setting step metric kind maps targets classes device) r roarPoints)
             | None -> ()
+        | EvaluateNegativePerturbation np when not (File.Exists(Artefacts.path "metrics" step.Hash ".json")) ->
+            // every target's maps stored whole, or none of its blocks: the step is one result
+            let stored = plan.Spec.Explain.Targets |> List.map (fun t -> t, storedMapsFor plan step t)
+            if stored |> List.forall (snd >> Option.isSome) then
+                let maps = stored |> List.map (fun (t, m) -> t, Option.get m) |> dict
+                metricPasses.AddRange(MetricRuns.NegativePerturbation.shared plan step np setting.Domain setting.Network setting.Indices maps device)
         | EvaluateMethodMetric metric when not (File.Exists(Artefacts.path "metrics" step.Hash ".json")) ->
             match storedMapsOf plan step with
             | Some maps ->

@@ -74,6 +74,8 @@ let private imageDomain (spec: Spec) (train: ImageDataset) (test: ImageDataset) 
         fun model rows maps fractions maskValue tieBreak device ->
             use inputs = select test rows
             Attribution.Metrics.NegativePerturbation(Array.ofList fractions, maskValue).MaskedPredictions(view model, inputs, maps, tieBreak, device)
+      // the engine masks every element of an image (or every feature of a row)
+      MaskedSlots = inputShape |> Array.fold (*) 1L
       View = fun _ -> match features with Some names -> TabularView names | None -> ImageView
       Speech = None }
 

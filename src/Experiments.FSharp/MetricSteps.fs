@@ -45,12 +45,13 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
 /// inputs): a cluster run of a spec with one gets a maps job and a second wave of shards (SlurmScripts).
 let sharedAfterMaps (metric: MetricSpec) =
     match metric with
-    | Roar _ | InsertionDeletion _ | SensitivityN _ -> true
+    | Roar _ | InsertionDeletion _ | SensitivityN _ | NegativePerturbation _ -> true
     | RegisteredMetric _ -> (MetricRegistry.entryOf metric).Build |> Option.exists (fun build -> build metric :? Attribution.Metrics.IPerInputMetric)
-    | ParameterRandomisation _ | ExplanationCertainty _ | EffectiveHeatRatio | TaylorFidelity _ | TwoWord _ | NegativePerturbation _ | RankAgreement -> false
+    | ParameterRandomisation _ | ExplanationCertainty _ | EffectiveHeatRatio | TaylorFidelity _ | TwoWord _ | RankAgreement -> false
 
-/// The passes of a metric whose blocks shards share out (insertion/deletion, Sensitivity-N, a user's per-input
-/// metric); the others are computed whole by the assembling run.
+/// The passes of a per-method metric whose blocks shards share out (insertion/deletion, Sensitivity-N, a user's
+/// per-input metric; negative perturbation, a step of its own, has its own); the others are computed whole by the
+/// assembling run.
 let sharedPasses (run: MetricRun.MetricRun) =
     match run.Metric with
     | InsertionDeletion(pixels, sigma) -> InsertionDeletion.shared run pixels sigma

@@ -1,7 +1,7 @@
 /// `attribution slurm`: a run as a chain of Slurm jobs, written as plain sbatch files a user can read and edit: a
 /// prepare job (model and covariances), an array of shards after it, and the assembling run after every shard. A spec
-/// with metrics that shards share out (ROAR's points, the blocks of insertion/deletion, Sensitivity-N and per-input
-/// metrics) gets two more between them: a maps job that stores the shards' maps whole, and a second wave of the same
+/// with metrics that shards share out (ROAR's points, the blocks of negative perturbation, insertion/deletion,
+/// Sensitivity-N and per-input metrics) gets two more between them: a maps job that stores the shards' maps whole, and a second wave of the same
 /// shards for the metrics. The jobs share the cache folder, which must be on a filesystem every node sees.
 module Experiments.SlurmScripts
 

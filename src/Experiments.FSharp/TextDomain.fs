@@ -111,5 +111,7 @@ let load (spec: Spec) =
             let realLengths = lengths test index
             let scores = TokenScores.Sum(maps.reshape(maps.shape.[0], length, -1L), realLengths)
             TokenMasking(Array.ofList fractions).MaskedPredictions(asText model, tokens, realLengths, scores, tieBreak, device).MoveToOuterDisposeScope()
+      // one slot per token position
+      MaskedSlots = test.Tokens.shape.[1]
       View = fun index -> TextView(rows test index, lengths test index, test.Vocabulary)
       Speech = None }

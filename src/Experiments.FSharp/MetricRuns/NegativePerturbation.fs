@@ -1,6 +1,7 @@
 /// Negative perturbation (Functional Information): the most important fraction of each explained input's features
 /// masked, for each method, and how often the prediction stays right (or unchanged); a curve over the fractions and its
-/// AUC, with intervals over the inputs. Masked a block of inputs at a time.
+/// AUC, with intervals over the inputs. Masked a block of inputs at a time: a pass per target (MetricBlocks: stored as
+/// parts, shared out by shards).
 module Experiments.MetricRuns.NegativePerturbation
 
 open System.Collections.Generic
@@ -14,21 +15,35 @@ open Experiments.MetricRuns.MetricRun
 /// Inputs per block: the engine masks 1,024 inputs at a time.
 let private npBlock = alignedBlock [ 1024L ] 1024
 
+/// The pass of one target's maps: each block's masked predictions [fractions, n] (MetricBlocks: stored as parts,
+/// shared out by shards); one tie-breaking generator runs through the blocks as through the whole set.
+let private pass (plan: Plan) (step: Step) (np: NegativePerturbationSpec) (domain: Domain.Domain) model (rows: int64[]) (target: TargetKind)
+                 (stored: StoredMaps) device =
+    let source : MetricBlocks.Source =
+        { StepHash = step.Hash; StepName = step.Name; Seed = Seeds.Derive(int64 plan.Spec.Seed, "negative_perturbation"); Stored = stored }
+    let write, read =
+        MetricBlocks.json (fun (masked: Tensor) -> [| for k in 0L .. masked.shape.[0] - 1L -> masked.[k].data<int64>().ToArray() |])
+                          (fun (rows: int64[][]) -> torch.tensor(Array.concat rows).reshape(int64 rows.Length, int64 rows.[0].Length))
+    source,
+    ({ Name = Running.targetName target; Size = npBlock; TieBreakSlots = domain.MaskedSlots; Write = write; Read = read
+       Compute = fun first n block tieBreak -> domain.MaskedPredictions model rows.[first .. first + n - 1] block np.Fractions np.MaskValue tieBreak device }
+     : MetricBlocks.Pass<Tensor>)
+
+/// The passes as a shard shares their blocks out: one per target whose maps are stored whole.
+let shared (plan: Plan) (step: Step) (np: NegativePerturbationSpec) (domain: Domain.Domain) model (rows: int64[]) (maps: IDictionary<TargetKind, StoredMaps>) device =
+    [ for KeyValue(target, stored) in maps -> pass plan step np domain model rows target stored device ||> MetricBlocks.sharedOver ]
+
 /// The curves of one method, for the targets whose maps it has: accuracy against the labels, and against the predictions.
 let evaluate (plan: Plan) (step: Step) (np: NegativePerturbationSpec) (domain: Domain.Domain) model (rows: int64[]) (labels: int64[]) (predictions: int64[])
              (maps: IDictionary<TargetKind, StoredMaps>) device =
     let file = Artefacts.path "metrics" step.Hash ".json"
-    fst <| Artefacts.jsonOrCompute file (fun () ->
-        let seed = Seeds.Derive(int64 plan.Spec.Seed, "negative_perturbation")
+    let result, _ = Artefacts.jsonOrCompute file (fun () ->
         let labelTensor = torch.tensor(labels)
         let predictionTensor = torch.tensor(predictions)
         let fractions = Array.ofList np.Fractions
-        // Masked a block of inputs at a time; one tie-breaking generator runs through the blocks as through the whole set.
-        let maskedPredictions (stored: StoredMaps) =
-            use tieBreak = new torch.Generator(uint64 seed, torch.CPU)
-            let parts =
-                stored.MapBlocks(npBlock, fun first n block ->
-                    domain.MaskedPredictions model rows.[first .. first + n - 1] block np.Fractions np.MaskValue tieBreak device)
+        // Masked a block of inputs at a time, each block read from its part or computed.
+        let maskedPredictions (target: TargetKind) (stored: StoredMaps) =
+            let parts = pass plan step np domain model rows target stored device ||> MetricBlocks.over
             let all = torch.cat(parts, 1L)
             for p in parts do p.Dispose()
             all
@@ -45,15 +60,18 @@ let evaluate (plan: Plan) (step: Step) (np: NegativePerturbationSpec) (domain: D
         let curves =
             [| match maps.TryGetValue GroundTruth with
                | true, m ->
-                   use masked = maskedPredictions m
+                   use masked = maskedPredictions GroundTruth m
                    yield curve "accuracy_gt" masked labelTensor
                | _ -> ()
                match maps.TryGetValue Predicted with
                | true, m ->
                    // one masking of the predicted class's maps, read against the labels and against the predictions
-                   use masked = maskedPredictions m
+                   use masked = maskedPredictions Predicted m
                    yield curve "accuracy_predicted" masked labelTensor
                    yield curve "consistency" masked predictionTensor
                | _ -> () |]
         { Fractions = fractions; Curves = curves |> Array.map (fun (c, _, _) -> c); Intervals = curves |> Array.map (fun (_, i, _) -> i)
           PerInput = curves |> Array.map (fun (_, _, p) -> p) })
+    // the blocks' parts (a shard's, or this run's as it went) are in the stored result now
+    for part in MetricBlocks.partsOf step.Hash do System.IO.File.Delete part
+    result

@@ -39,16 +39,16 @@ let private roarSpec (output: string) : Spec =
         Methods = [ { Id = "saliency"; Kind = Saliency true } ]
         Metrics = [ Roar { Fractions = [ 0.5 ]; TrainInputs = 160; Epochs = 1 } ] }
 
-/// A spec whose metrics split into blocks of inputs: 1,100 inputs, so that insertion/deletion (blocks of 1,023 here)
-/// and Sensitivity-N (1,024) each have two blocks, and the second of insertion/deletion's starts its tie-breaks past
-/// the first's.
+/// A spec whose metrics split into blocks of inputs: 1,100 inputs, so that negative perturbation (blocks of 1,024),
+/// insertion/deletion (1,023 here) and Sensitivity-N (1,024) each have two blocks, and the second block of negative
+/// perturbation's and insertion/deletion's passes starts its tie-breaks past the first's.
 let private blocksSpec (output: string) : Spec =
     { spec output with
         Name = "sharded-blocks"
         Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 2000; Explain = 1100; UtterancesPerWord = None }
         Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false; Precision = Fp32 }
         Methods = [ { Id = "saliency"; Kind = Saliency true } ]
-        Metrics = [ InsertionDeletion(392, 20.0); SensitivityN(2, 3) ] }
+        Metrics = [ NegativePerturbation { Fractions = [ 0.3; 0.6 ]; MaskValue = 0.0 }; InsertionDeletion(392, 20.0); SensitivityN(2, 3) ] }
 
 /// The ROAR step of a plan and its parameters.
 let private roarStepOf (plan: Plan.Plan) =
@@ -244,10 +244,11 @@ let tests =
             Directory.Delete(root, true)
         }
 
-        test "a second wave of shards shares out the blocks of insertion/deletion and Sensitivity-N; the assembling run reads them and gives one process's numbers" {
+        test "a second wave of shards shares out the blocks of negative perturbation, insertion/deletion and Sensitivity-N; the assembling run reads them and gives one process's numbers" {
             let root = Path.Combine(Path.GetTempPath(), $"attribution-shard-{Guid.NewGuid():N}")
             let plan = planOf (blocksSpec (Path.Combine(root, "runs")))
-            let metricsOf (output: Running.RunOutput) = output.Result.Metrics |> Array.map json
+            let metricsOf (output: Running.RunOutput) =
+                Array.append (output.Result.Metrics |> Array.map json) (output.Result.NegativePerturbation |> Array.map System.Text.Json.JsonSerializer.Serialize)
             let whole = withCache (Path.Combine(root, "whole")) (fun () -> metricsOf (Execute.run plan (device ())))
             let sharded = Path.Combine(root, "sharded")
             // the trained model copied over (training it is not what this test is about)
@@ -261,19 +262,19 @@ let tests =
                 Expect.isFalse (Directory.Exists(Path.Combine(sharded, "metrics"))) "the first wave computes no block (the maps are parts)"
                 Execute.maps plan (device ()) |> ignore
                 let secondWave = [ for i in 0 .. 1 -> Execute.shard plan (device ()) i 2 ]
-                // 6 blocks: insertion/deletion's black and blurred rounds and Sensitivity-N's pass, two blocks each. Largest
-                // first to the shard with fewer inputs: 1,024 to shard 0, 1,023 to shard 1, 1,023 to shard 1 (1,023 < 1,024),
-                // then the three short blocks (77, 77, 76) to shard 0: 1,254 inputs against 2,046
-                Expect.equal (secondWave |> List.map fst) [ 4; 2 ] $"the 6 blocks dealt by inputs: {secondWave}"
-                Expect.equal (parts sharded).Length 6 "6 parts stored"
+                // 8 blocks: negative perturbation's (predicted class), insertion/deletion's black and blurred rounds and
+                // Sensitivity-N's pass, two blocks each. Largest first to the shard with fewer inputs (the lower on a tie):
+                // 1,024 and 1,024 to shards 0 and 1, 1,023 and 1,023 likewise, then 77, 77, 76, 76 in turn: 2,200 inputs each
+                Expect.equal (secondWave |> List.map fst) [ 4; 4 ] $"the 8 blocks dealt by inputs: {secondWave}"
+                Expect.equal (parts sharded).Length 8 "8 parts stored"
                 // plan --json: the metric steps partial, with their blocks
                 let planned = System.Text.Json.JsonDocument.Parse(PlanJson.render plan)
                 let metricSteps =
                     [ for st in planned.RootElement.GetProperty("steps").EnumerateArray() do
                         match string (st.GetProperty("kind").GetString()) with
-                        | "insertion_deletion" | "sensitivity_n" as kind -> yield kind, string (st.GetProperty("cache").GetString()), st.GetProperty("parts_stored").GetInt32()
+                        | "negative_perturbation" | "insertion_deletion" | "sensitivity_n" as kind -> yield kind, string (st.GetProperty("cache").GetString()), st.GetProperty("parts_stored").GetInt32()
                         | _ -> () ]
-                Expect.equal metricSteps [ "insertion_deletion", "partial", 4; "sensitivity_n", "partial", 2 ] "the metrics' blocks in plan --json"
+                Expect.equal (List.sort metricSteps) [ "insertion_deletion", "partial", 4; "negative_perturbation", "partial", 2; "sensitivity_n", "partial", 2 ] "the metrics' blocks in plan --json"
                 Expect.equal ([ for i in 0 .. 1 -> Execute.shard plan (device ()) i 2 ] |> List.map fst) [ 0; 0 ] "a re-run shard finds its blocks stored")
             // a copy of the cache with one block's part replaced by impossible (sealed) values: the assembling run reads parts
             let tampered = Path.Combine(root, "tampered")
