@@ -176,11 +176,11 @@ let tests =
                 let chainSeconds = clock.Elapsed.TotalSeconds
                 Expect.isTrue (File.Exists(Path.Combine(folder, "runs", "sharded", "report.md"))) "the assembling job wrote the report"
                 compare (single, singleCache) (folder, cache)
-                // the second wave computed insertion/deletion's 6 blocks (3 methods, black and blurred rounds, 200 inputs a
-                // block), dealt to the 4 tasks by inputs: 2, 2, 1 and 1
+                // the second wave computed the metrics' 12 blocks of 200 inputs (3 methods: negative perturbation's two
+                // classes, insertion/deletion's black and blurred rounds), dealt to the 4 tasks by inputs: 3 each
                 let secondWaveLogs = [ for task in 0 .. 3 -> File.ReadAllText(Path.Combine(folder, "slurm", "sharded", "logs", $"shard-{metricShards}_{task}.out")) ]
                 let blocks = secondWaveLogs |> List.map (fun log -> Text.RegularExpressions.Regex.Matches(log, "block of inputs").Count)
-                Expect.equal blocks [ 2; 2; 1; 1 ] $"the second wave's blocks by task"
+                Expect.equal blocks [ 3; 3; 3; 3 ] $"the second wave's blocks by task"
                 // the assembling run recorded its numbers: one run, a row per line of its metrics.csv
                 let recorded = ResultsStore.runs (Path.Combine(folder, "runs")) None
                 Expect.equal recorded.Length 1 "one run recorded"
