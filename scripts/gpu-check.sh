@@ -9,12 +9,15 @@
 #   2. the same methods hand-written in PyTorch on the same weights, inputs and GPU (pytorch-cuda.log: the ratio
 #      toolkit / PyTorch per method, after checking that both compute the same saliency maps);
 #   3. the saliency maps of the same weights and inputs computed on the CPU, and the largest difference from the
-#      CUDA maps relative to the largest value (maps-cuda-vs-cpu.txt), after checking that weights and inputs match.
+#      CUDA maps relative to the largest value (maps-cuda-vs-cpu.txt), after checking that weights and inputs match;
+#   4. saliency, SmoothGrad and IG in each explain.precision, fp32, tf32 and bf16 (bench-precision-*.json).
 # Sizes: ResNet-50, 4 inputs, 3 repeats; HARNESS_SECONDS caps the harness (InputIBA and Extremal Perturbations
 # dominate it), METHODS="saliency smooth_grad ..." restricts it. The whole script must fit one device call.
 # Each step runs even if one before it failed; check.log says which failed. A dry run on a machine without a GPU:
 #     DEVICE=cpu MODEL=resnet18 SIZE=64 INPUTS=4 ATTRIBUTION=src/Experiments.FSharp/bin/Release/net10.0/attribution \
 #         PYTHON=/usr/bin/python3 OUT=/tmp/gpu-check bash scripts/gpu-check.sh
+# (on a CPU bf16 has no fast kernels: give PRECISION_SECONDS=300 there, or its step stops at 40 s; the PyTorch step needs
+# python3-torchvision)
 set -uo pipefail
 
 OUT=${OUT:-/tmp/gpu-check}
@@ -25,7 +28,9 @@ MODEL=${MODEL:-resnet50}
 SIZE=${SIZE:-224}
 INPUTS=${INPUTS:-4}
 # the harness gets at most this long, so that the steps after it still fit one device call (600 s at most)
-HARNESS_SECONDS=${HARNESS_SECONDS:-420}
+HARNESS_SECONDS=${HARNESS_SECONDS:-360}
+# each of the three precision runs gets at most this long
+PRECISION_SECONDS=${PRECISION_SECONDS:-40}
 # contenders to time (ids as bench prints them); empty: every one at natural-image size
 METHODS=${METHODS:-}
 mkdir -p "$OUT"
@@ -81,5 +86,18 @@ print(f"{meta['architecture']} {meta['shape']}: saliency maps, max |device - cpu
 PY
 }
 step "saliency maps: $DEVICE against the CPU" compare_maps
+
+# 4. explain.precision: the gradient methods' time in fp32, tf32 and bf16 on the same model and inputs (each run's
+#    ratio is to its own floor; images per second compare the precisions)
+precision() {
+    local p
+    for p in fp32 tf32 bf16; do
+        # shellcheck disable=SC2086
+        timeout "$PRECISION_SECONDS" $ATTRIBUTION bench --device "$DEVICE" --model "$MODEL" --size "$SIZE" --inputs "$INPUTS" --repeats 3 \
+            --methods saliency,smooth_grad,integrated_gradients --precision "$p" --json "$OUT/bench-precision-$p.json" \
+            > "$OUT/bench-precision-$p.log" 2>&1 || return 1
+    done
+}
+step "precision: fp32, tf32 and bf16 on $DEVICE" precision
 
 log "figures in $OUT"

@@ -33,7 +33,9 @@ type BenchOptions =
       MemoryInputs: int list
       Json: string option
       /// A folder to write the weights, inputs and saliency maps into for scripts/bench_pytorch.py.
-      PyTorch: string option }
+      PyTorch: string option
+      /// The network's arithmetic (explain.precision's choices); bf16 times only methods with a floor.
+      Precision: Precision }
 
 /// One contender's figures.
 type ContenderFigures =
@@ -69,6 +71,7 @@ type BenchRecord =
       Batch: int
       Samples: int
       Repeats: int
+      Precision: string
       Contenders: ContenderFigures list
       Memory: MemoryFigures list }
 
@@ -199,6 +202,7 @@ let run (device: Device) (options: BenchOptions) =
     let record model batch samples repeats figures memory =
         { Date = DateTime.UtcNow.ToString "yyyy-MM-dd HH:mm 'UTC'"; Machine = cpuName (); Cores = Environment.ProcessorCount
           Threads = torch.get_num_threads (); Runtime = runtime; Model = model; Batch = batch; Samples = samples; Repeats = repeats
+          Precision = Vocabulary.Names.precisions |> List.find (snd >> (=) options.Precision) |> fst
           Contenders = figures; Memory = memory }
     // --memory alone: whole runs on their own untrained model, so the timing set-up (a trained model, covariances) is skipped.
     if options.Methods.IsEmpty && not options.MemoryInputs.IsEmpty && options.PyTorch.IsNone then
@@ -206,18 +210,24 @@ let run (device: Device) (options: BenchOptions) =
         let memory = memoryChecks device options.MemoryInputs
         options.Json |> Option.iter (fun path -> writeJson path (record "fashion_cnn (untrained), whole runs" 0 0 1 [] memory))
     else
-    let setup = BenchSetup.create options.Model options.Inputs device Progress.say
+    let setup = BenchSetup.create options.Model options.Inputs device Progress.say |> BenchSetup.withPrecision options.Precision device
     try
         options.PyTorch |> Option.iter (fun dir -> BenchPyTorch.write dir setup options.Model options.Samples options.Batch)
         let every = BenchContenders.all options.Samples setup.Covariance setup.Stage
         let chosen =
             match options.Methods, options.Model with
             | [], FashionCnnModel _ -> withFloor every
+            // bf16 is seen at the network's input and output only: methods that read its stages are left out
+            | [], _ when options.Precision = Bf16 -> withFloor every
             | [], _ -> every
             | ids, _ ->
                 match ids |> List.filter (fun id -> not (every |> List.exists (fun c -> c.Id = id))) with
                 | [] -> every |> List.filter (fun c -> List.contains c.Id ids)
                 | unknown -> invalidArg "methods" $"""unknown bench method(s) {String.Join(", ", unknown)}; the bench knows {String.Join(", ", every |> List.map _.Id)}"""
+        match chosen |> List.filter (fun c -> c.Passes.IsNone) with
+        | structural when options.Precision = Bf16 && not structural.IsEmpty ->
+            invalidArg "methods" $"""--precision bf16 runs a bfloat16 copy seen at its input and output only; {String.Join(", ", structural |> List.map _.Id)} read the model's inside: time them in fp32"""
+        | _ -> ()
         printfn "bench: %s; %d inputs, %d samples (steps) per input, batch %d, %d repeats" setup.Describe options.Inputs options.Samples options.Batch options.Repeats
         printfn "machine: %s, %d cores; %s" (cpuName ()) Environment.ProcessorCount runtime
         let figures = if chosen.IsEmpty then [] else timeContenders setup options chosen

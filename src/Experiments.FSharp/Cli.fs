@@ -133,7 +133,15 @@ let private benchOptions (args: ParseResults<BenchArgs>) =
         | unknown -> [ $"""--methods: unknown contender(s) {String.Join(", ", unknown)}; the bench knows {String.Join(", ", BenchContenders.ids)}""" ]
     let memory = args.GetResult(Memory, [])
     let memoryOnCnn = if natural && not memory.IsEmpty then [ "--memory measures the Fashion-MNIST CNN on its test images: leave out --model" ] else []
-    match modelChoice, benchErrors epochs inputs samples size batch repeats @ unknownMethods @ memoryOnCnn with
+    let precision, precisionErrors =
+        match args.TryGetResult BenchArgs.Precision with
+        | None -> Fp32, []
+        | Some name ->
+            match Vocabulary.Names.precisions |> List.tryFind (fst >> (=) name) with
+            | Some(_, p) when p <> Fp32 && args.Contains Pytorch -> p, [ $"--precision {name} with --pytorch: the PyTorch comparison is in fp32; leave one out" ]
+            | Some(_, p) -> p, []
+            | None -> Fp32, [ $"""--precision {name}: use {String.Join(", ", Vocabulary.Names.precisions |> List.map fst)}""" ]
+    match modelChoice, benchErrors epochs inputs samples size batch repeats @ unknownMethods @ memoryOnCnn @ precisionErrors with
     | Ok m, [] ->
         Ok { Benchmark.Model = m
              Benchmark.Inputs = inputs
@@ -143,7 +151,8 @@ let private benchOptions (args: ParseResults<BenchArgs>) =
              Benchmark.Methods = methods
              Benchmark.MemoryInputs = memory
              Benchmark.Json = args.TryGetResult Json
-             Benchmark.PyTorch = args.TryGetResult Pytorch }
+             Benchmark.PyTorch = args.TryGetResult Pytorch
+             Benchmark.Precision = precision }
     | Error e, errors -> Error(e @ errors)
     | _, errors -> Error errors
 

@@ -64,6 +64,7 @@ type BenchArgs =
     | Memory of inputs: int list
     | Json of file: string
     | Pytorch of folder: string
+    | Precision of name: string
     | Quick
     interface IArgParserTemplate with
         member this.Usage =
@@ -81,6 +82,7 @@ type BenchArgs =
             | Json _ -> "write the figures to this JSON file."
             | Pytorch _ -> "also write the weights, inputs and saliency maps into this folder for scripts/bench_pytorch.py (the same methods in PyTorch)."
             | Quick -> "a check of your machine in under 2 minutes: random-weight fashion_cnn, 64 inputs, 3 repeats."
+            | Precision _ -> "fp32 (default), tf32 (CUDA's tensor cores) or bf16 (a bfloat16 copy of the model; gradient methods only), as explain.precision."
 
 type ListArgs =
     | Markdown

@@ -120,3 +120,17 @@ let create (model: BenchModel) (inputs: int) (device: Device) (say: string -> un
       Stage = stage
       Describe = describeModel model
       Disposables = [ yield! covariances.Values |> Seq.cast<System.IDisposable>; yield! structured.Values |> Seq.cast<System.IDisposable> ] }
+
+/// The setup in a precision (as explain.precision): bf16 converts the model in place to bfloat16 behind float32 casts
+/// (ReducedPrecisionModel), so that methods and their floors both run in it (the bench then times only methods that
+/// need outputs and input gradients); on CUDA, tf32 and fp32 set the TF32 switches for products and convolutions.
+let withPrecision (precision: Precision) (device: Device) (setup: Setup) =
+    if device.``type`` = DeviceType.CUDA then
+        torch.backends.cuda.matmul.allow_tf32 <- (precision = Tf32)
+        torch.backends.cudnn.allow_tf32 <- (precision = Tf32)
+    match precision with
+    | Fp32 -> setup
+    | Tf32 -> { setup with Describe = setup.Describe + ", tf32" }
+    | Bf16 ->
+        setup.Model.``to``(torch.ScalarType.BFloat16) |> ignore
+        { setup with Model = new ReducedPrecisionModel(setup.Model, torch.ScalarType.BFloat16); Describe = setup.Describe + ", bf16" }

@@ -14,7 +14,7 @@ open Experiments
 /// A bench of 3 inputs, 4 samples and batch 8 on an untrained CNN, timing nothing and measuring no memory, writing `json`.
 let private smallBench (json: string) : Benchmark.BenchOptions =
     { Model = BenchSetup.FashionCnnModel 0; Inputs = 3; Samples = 4; Batch = 8; Repeats = 1
-      Methods = []; MemoryInputs = []; Json = Some json; PyTorch = None }
+      Methods = []; MemoryInputs = []; Json = Some json; PyTorch = None; Precision = Fp32 }
 
 [<Tests>]
 let tests =
@@ -45,6 +45,23 @@ let tests =
             Expect.equal (Cli.run [| "list"; "--threads"; "zero" |]) ExitCode.BadSpec "--threads zero"
             Expect.equal (Cli.run [| "list"; "--threads" |]) ExitCode.BadSpec "--threads without a count"
             Expect.equal (Cli.run [| "bench"; "--quick"; "--methods"; "nope" |]) ExitCode.BadSpec "an unknown contender"
+            Expect.equal (Cli.run [| "bench"; "--quick"; "--precision"; "bf61" |]) ExitCode.BadSpec "an unknown precision"
+            Expect.equal (Cli.run [| "bench"; "--quick"; "--precision"; "bf16"; "--pytorch"; "x" |]) ExitCode.BadSpec "bf16 against PyTorch's fp32"
+        }
+
+        test "a bf16 bench times the gradient methods in bfloat16 and records it; a method that reads the model's inside is refused" {
+            let json = Path.Combine(Path.GetTempPath(), $"bench-{System.Guid.NewGuid():N}.json")
+            try
+                Benchmark.run CPU { smallBench json with Methods = [ "saliency"; "smooth_grad" ]; Precision = Bf16 }
+                use document = JsonDocument.Parse(File.ReadAllText json)
+                Expect.equal (document.RootElement.GetProperty("Precision").GetString()) "bf16" "the precision recorded"
+                Expect.stringContains (string (document.RootElement.GetProperty("Model").GetString())) "bf16" "and in the model's description"
+                let contenders = document.RootElement.GetProperty("Contenders").EnumerateArray() |> Seq.map (fun c -> c.GetProperty("Id").GetString()) |> Seq.toList
+                Expect.equal contenders [ "saliency"; "smooth_grad" ] "both timed"
+                let e = Expect.throwsC (fun () -> Benchmark.run CPU { smallBench json with Methods = [ "grad_cam" ]; Precision = Bf16 }) id
+                Expect.stringContains e.Message "grad_cam" "names the method"
+            finally
+                if File.Exists json then File.Delete json
         }
 
         test "a bench run records, per contender, its rounds, floors, ratios and peak memory in its JSON" {
