@@ -163,9 +163,7 @@ type private Setting =
 /// domain's view, with inputs cast on the way in and outputs cast back to float32.
 let private explainingModel (plan: Plan) (domain: Domain.Domain) (model: torch.nn.Module<Tensor, Tensor>) (device: torch.Device) =
     let precision = plan.Spec.Explain.Precision
-    if device.``type`` = DeviceType.CUDA then
-        torch.backends.cuda.matmul.allow_tf32 <- (precision = Tf32)
-        torch.backends.cudnn.allow_tf32 <- (precision = Tf32)
+    followPrecisionOnCuda precision device
     match precision with
     | Fp32 | Tf32 -> model
     | Bf16 ->

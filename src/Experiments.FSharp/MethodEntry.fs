@@ -28,6 +28,10 @@ type MethodFacts =
       PixelSizes: (string * int) list }
 
 module MethodFacts =
+    /// The method reads the network's inside (a stage, its ReLUs, its stages inverted), not only its outputs and input
+    /// gradients: Taylor surrogates and a bfloat16 copy seen at its input and output cannot serve it.
+    let readsInside (f: MethodFacts) = f.Stage.IsSome || f.ReplacesRelus || f.InvertsStages
+
     /// A method that needs only forward passes and input gradients, defined on every modality.
     let everywhere =
         { Modalities = [ Modality.Image; Modality.Audio; Modality.Text; Modality.Tabular ]

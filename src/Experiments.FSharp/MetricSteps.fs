@@ -3,7 +3,6 @@
 module Experiments.MetricSteps
 
 open System.Collections.Generic
-open System.IO
 open TorchSharp
 open Experiments
 open Experiments.Building
@@ -37,8 +36,7 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
         | Roar r -> Roar.evaluate run r
         | RegisteredMetric _ -> EngineMetric.evaluate run
         | NegativePerturbation _ | RankAgreement -> failwith "not a per-method metric")
-    // the blocks' parts (a shard's, or this run's as it went) are in the stored result now
-    for part in MetricBlocks.partsOf step.Hash do File.Delete part
+    MetricBlocks.deleteParts step.Hash
     result
 
 /// Whether shards share out some of the metric's work once its maps are stored whole (ROAR's points, blocks of

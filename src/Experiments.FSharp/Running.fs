@@ -70,3 +70,9 @@ let methodOf (kind: MethodKind) (context: MethodContext) : IAttributionMethod = 
 /// batch (the conformance tests), so the size changes no number.
 let inputsPerCall (kind: MethodKind) = (MethodRegistry.facts kind).InputsPerCall
 
+/// CUDA's TF32 switches for matrix products and convolutions set to follow `precision` (fp32 switches TF32 off, which
+/// libtorch's cuDNN default would not); nothing on another device.
+let followPrecisionOnCuda (precision: Precision) (device: torch.Device) =
+    if device.``type`` = DeviceType.CUDA then
+        torch.backends.cuda.matmul.allow_tf32 <- (precision = Tf32)
+        torch.backends.cudnn.allow_tf32 <- (precision = Tf32)

@@ -209,7 +209,7 @@ module Validate =
               yield error "explain.output" $"{named} divide by f, which must be positive: explain the probability" (Some "logit") [ "probability" ]
           // taylor_fidelity runs each method on each input's Taylor polynomial, a function without stages or ReLUs.
           let structural =
-              spec.Methods |> List.indexed |> List.filter (fun (_, m) -> let f = MethodRegistry.facts m.Kind in f.Stage.IsSome || f.ReplacesRelus || f.InvertsStages)
+              spec.Methods |> List.indexed |> List.filter (fun (_, m) -> MethodFacts.readsInside (MethodRegistry.facts m.Kind))
           for i, m in List.indexed spec.Metrics do
               match m with
               | TaylorFidelity _ when not dividing.IsEmpty ->
@@ -223,7 +223,7 @@ module Validate =
     /// stages, swap its ReLUs or invert it would reach the float32 network instead, so they are refused.
     let private precisionErrors (spec: Spec) =
         let structural =
-            spec.Methods |> List.indexed |> List.filter (fun (_, m) -> let f = MethodRegistry.facts m.Kind in f.Stage.IsSome || f.ReplacesRelus || f.InvertsStages)
+            spec.Methods |> List.indexed |> List.filter (fun (_, m) -> MethodFacts.readsInside (MethodRegistry.facts m.Kind))
         [ if spec.Explain.Precision = Bf16 && not structural.IsEmpty then
               let names = structural |> List.map (fun (k, m) -> $"methods[{k}] ({m.Id})") |> String.concat ", "
               yield error "explain.precision" $"bf16 runs a bfloat16 copy of the network seen at its input and output only; {names} read its stages or rules: explain them in fp32 or tf32, or in another spec" (Some "bf16") [ "fp32"; "tf32" ] ]

@@ -125,9 +125,7 @@ let create (model: BenchModel) (inputs: int) (device: Device) (say: string -> un
 /// (ReducedPrecisionModel), so that methods and their floors both run in it (the bench then times only methods that
 /// need outputs and input gradients); on CUDA, tf32 and fp32 set the TF32 switches for products and convolutions.
 let withPrecision (precision: Precision) (device: Device) (setup: Setup) =
-    if device.``type`` = DeviceType.CUDA then
-        torch.backends.cuda.matmul.allow_tf32 <- (precision = Tf32)
-        torch.backends.cudnn.allow_tf32 <- (precision = Tf32)
+    Running.followPrecisionOnCuda precision device
     match precision with
     | Fp32 -> setup
     | Tf32 -> { setup with Describe = setup.Describe + ", tf32" }

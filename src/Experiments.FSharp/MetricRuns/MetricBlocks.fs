@@ -50,6 +50,10 @@ let partsOf (stepHash: string) =
     let folder = Path.Combine(Artefacts.root (), "metrics")
     if Directory.Exists folder then Directory.GetFiles(folder, $"{stepHash}.*.block-*.json") |> List.ofArray else []
 
+/// Deletes a metric step's block parts once its result is stored (the parts, a shard's or a run's as it went, are
+/// in the result).
+let deleteParts (stepHash: string) = for part in partsOf stepHash do File.Delete part
+
 let private blocksOf (source: Source) (pass: Pass<'T>) = Experiments.StoredMaps.Blocks source.Stored.Count pass.Size
 
 /// Every block's result, in order: read from its part where one is stored (a shard's, or an interrupted run's),

@@ -72,6 +72,5 @@ let evaluate (plan: Plan) (step: Step) (np: NegativePerturbationSpec) (domain: D
                | _ -> () |]
         { Fractions = fractions; Curves = curves |> Array.map (fun (c, _, _) -> c); Intervals = curves |> Array.map (fun (_, i, _) -> i)
           PerInput = curves |> Array.map (fun (_, _, p) -> p) })
-    // the blocks' parts (a shard's, or this run's as it went) are in the stored result now
-    for part in MetricBlocks.partsOf step.Hash do System.IO.File.Delete part
+    MetricBlocks.deleteParts step.Hash
     result
