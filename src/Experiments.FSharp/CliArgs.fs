@@ -124,7 +124,7 @@ type ExportArgs =
     interface IArgParserTemplate with
         member this.Usage =
             match this with
-            | Run _ -> "the run folder to export (written by `attribution run`, runs/NAME by default), read with the cache it ran with."
+            | Run _ -> "the run folder to export (written by `attribution run`: runs/NAME/RUN-ID, or runs/NAME for its latest run), read with the cache it ran with."
             | To _ -> "the folder to write: new, empty, or an earlier export (replaced whole)."
 
 type SlurmArgs =

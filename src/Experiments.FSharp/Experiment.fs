@@ -38,7 +38,7 @@ let execute (spec: Spec) : Execute.RunOutput =
 let run (spec: Spec) : Results.RunResult = (execute spec).Result
 
 /// Writes the run folder of an executed spec (report.md, metrics.json and .csv, heatmaps, curves) as a new run, adds its
-/// numbers to `{output}/results.sqlite`, and returns `{output}/{name}`, the link to it (README: run folders).
+/// numbers to `{output}/results.sqlite`, and returns the run's folder `{output}/{name}/{run id}` (README: run folders).
 let report (spec: Spec) (output: Execute.RunOutput) : string =
     let started = DateTime.UtcNow
     let p = plan spec

@@ -44,7 +44,7 @@ let write (runFolder: string) (target: string) =
     let run = ExportSource.openRun runFolder
     let inside = run.Folder.TrimEnd(Path.DirectorySeparatorChar) + string Path.DirectorySeparatorChar
     if target = run.Folder || target.StartsWith inside then
-        raise (refuse $"{target} is inside the run folder {run.Folder}; the next run of its spec would refuse to replace a folder holding it: export elsewhere")
+        raise (refuse $"{target} is inside the run folder {run.Folder}, which holds what its run wrote and nothing else: export elsewhere")
     ExportSource.requireArtefacts run
     let summary = summaryOf run
     let spec = run.Plan.Spec

@@ -43,12 +43,20 @@ let private planDifference (plan: Plan.Plan) (written: string) =
 
 /// Reads and checks the run folder `folder`; every problem is an InputProblem saying what to do.
 let openRun (folder: string) : FinishedRun =
-    let folder = Path.GetFullPath(RunFolder.expandHome folder)
-    if File.Exists folder then fail $"{folder} is a file; RUN is a run folder written by `attribution run` (runs/NAME by default)"
-    if not (Directory.Exists folder) then fail $"{folder}: no such folder; RUN is a run folder written by `attribution run` (runs/NAME by default)"
-    if File.Exists(Path.Combine(folder, ExportFolder.MarkerName)) then fail $"{folder} is an export, not a run folder; RUN is a run folder written by `attribution run` (runs/NAME by default)"
+    let given = Path.GetFullPath(RunFolder.expandHome folder)
+    // the folder of a spec's runs (runs/NAME) stands for its latest run; a link (runs/NAME/latest) for the run it names
+    let folder =
+        let latest = Path.Combine(given, RunFolder.LatestName)
+        let chosen = if (RunFolder.readRunsMarker given).IsSome && Path.Exists latest then latest else given
+        match Directory.ResolveLinkTarget(chosen, true) with
+        | null -> chosen
+        | resolved -> resolved.FullName
+    if folder <> given then Progress.say $"export: {given} is {folder}"
+    if File.Exists folder then fail $"{folder} is a file; RUN is a run folder written by `attribution run` (runs/NAME/RUN-ID, or runs/NAME for the latest)"
+    if not (Directory.Exists folder) then fail $"{folder}: no such folder; RUN is a run folder written by `attribution run` (runs/NAME/RUN-ID, or runs/NAME for the latest)"
+    if File.Exists(Path.Combine(folder, ExportFolder.MarkerName)) then fail $"{folder} is an export, not a run folder; RUN is a run folder written by `attribution run` (runs/NAME/RUN-ID, or runs/NAME for the latest)"
     if not (File.Exists(Path.Combine(folder, RunFolder.MarkerName))) then
-        fail $"{folder} is not a run folder (it has no {RunFolder.MarkerName} marker); RUN is a run folder written by `attribution run` (runs/NAME by default)"
+        fail $"{folder} is not a run folder (it has no {RunFolder.MarkerName} marker); RUN is a run folder written by `attribution run` (runs/NAME/RUN-ID, or runs/NAME for the latest)"
     let file name = Path.Combine(folder, name)
     match [ "spec.yaml"; "plan.txt"; "metrics.json"; InputRecord.FileName ] |> List.filter (file >> File.Exists >> not) with
     | [] -> ()

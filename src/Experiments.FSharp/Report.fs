@@ -478,8 +478,7 @@ let private curves (dir: string) (r: RunResult) =
         yield file
       yield! metricCurves dir r ]
 
-/// Writes the run folder `{spec.Output}/{spec.Name}` (RunFolder: only over the toolkit's own) and returns its path.
-/// Writes the run's folder as run `runId` (RunFolder.publish) and returns `{output}/{name}`, the link to it.
+/// Writes the run's folder as run `runId` (RunFolder.publish) and returns its path, `{output}/{name}/{run id}`.
 let writeRun (plan: Plan.Plan) (specText: string) (output: RunOutput) (env: RunEnvironment.EnvironmentRecord) (runId: string) =
     RunFolder.publish plan.Spec.Output plan.Spec.Name runId (fun staging ->
         let heatmapFiles = heatmaps staging plan.Spec output
@@ -496,6 +495,6 @@ let writeRun (plan: Plan.Plan) (specText: string) (output: RunOutput) (env: RunE
         AtomicFile.WriteAllText(Path.Combine(staging, "report.md"), report)
         AtomicFile.WriteAllText(Path.Combine(staging, "report.html"), ReportHtml.render plan.Spec.Name report))
 
-/// Writes the run's folder under a new run id; returns `{output}/{name}`, the link to it.
+/// Writes the run's folder under a new run id and returns its path.
 let write (plan: Plan.Plan) (specText: string) (output: RunOutput) (env: RunEnvironment.EnvironmentRecord) =
     writeRun plan specText output env (RunFolder.newRunId ())

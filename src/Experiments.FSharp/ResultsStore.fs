@@ -108,6 +108,19 @@ let add (output: string) (run: RunRecord) (rows: ResultRow list) =
         insertRow.ExecuteNonQuery() |> ignore
     transaction.Commit()
 
+/// Re-points the records of runs whose folders moved from under `before` to under `after` (the run folders of an
+/// earlier layout, taken over by RunFolder.publish).
+let relocate (output: string) (before: string) (after: string) =
+    let path = file output
+    if File.Exists path then
+        use connection = connect path
+        use c = connection.CreateCommand()
+        c.CommandText <- "UPDATE runs SET folder = $after || substr(folder, length($before) + 1) WHERE substr(folder, 1, length($before)) = $before"
+        let slash (p: string) = p.TrimEnd(Path.DirectorySeparatorChar) + string Path.DirectorySeparatorChar
+        c.Parameters.AddWithValue("$before", slash before) |> ignore
+        c.Parameters.AddWithValue("$after", slash after) |> ignore
+        c.ExecuteNonQuery() |> ignore
+
 let private readRun (r: SqliteDataReader) =
     { RunId = r.GetString 0; Spec = r.GetString 1; SpecHash = r.GetString 2; Commit = r.GetString 3; Dirty = r.GetInt32 4 <> 0
       Dataset = r.GetString 5; Model = r.GetString 6; Seed = r.GetInt32 7; Explained = r.GetInt32 8; Device = r.GetString 9

@@ -1,7 +1,9 @@
-/// The run folder `{output}/{name}` a run writes its report into. The toolkit replaces only what it wrote itself:
-/// every run folder holds a marker file listing the files the run wrote, and a folder may be replaced only when it
-/// holds that marker, for the same name, and nothing else than what the marker lists. Anything else at the target
-/// (a user's folder, a file, a user's file added to a run folder) is an error naming it, and nothing is touched.
+/// Where a run writes its report: `{output}/{name}/{run id}`, a folder of its own that no later run replaces, with
+/// `{output}/{name}/latest` a link to the latest run. The toolkit writes only where it wrote before: the folder of a
+/// spec's runs holds a marker saying which spec's runs it keeps, each run folder holds a marker listing the files the
+/// run wrote, and anything else at `{output}/{name}` (a user's folder, a file, a link) is an error naming it, with
+/// nothing touched. The layouts of earlier versions (one folder `{output}/{name}` replaced by each run; a link
+/// `{output}/{name}` into `{output}/.runs/{name}`) are taken over by the next run, every earlier run kept.
 module Experiments.RunFolder
 
 open System
@@ -22,6 +24,17 @@ type Marker =
       /// Paths relative to the run folder, '/'-separated; empty while the folder is being written.
       Files: string[] }
 
+/// The marker's file name inside the folder of a spec's runs, `{output}/{name}`.
+[<Literal>]
+let RunsMarkerName = ".attribution-runs"
+
+/// The link, inside the folder of a spec's runs, to its latest run.
+[<Literal>]
+let LatestName = "latest"
+
+/// What the folder of a spec's runs says of itself: that the toolkit made it, for which spec name.
+type RunsMarker = { Tool: string; Name: string }
+
 let private tool = "attribution"
 
 /// The folder `output` names, with a leading `~` or `~/` taken as the home folder (as a shell would).
@@ -31,20 +44,29 @@ let expandHome (path: string) =
     elif path.StartsWith "~/" then Path.Combine(home (), path.Substring 2)
     else path
 
-/// The full path of the run folder of a spec.
+/// The folder that keeps every run of the spec `name`, `{output}/{name}`, one folder per run id and `latest`.
 let target (output: string) (name: string) = Path.GetFullPath(Path.Combine(expandHome output, name))
+
+/// The folder of one run, `{output}/{name}/{run id}`.
+let runFolder (output: string) (name: string) (runId: string) = Path.Combine(target output name, runId)
+
+/// The link to the latest run, `{output}/{name}/latest`.
+let latest (output: string) (name: string) = Path.Combine(target output name, LatestName)
 
 let private readMarker (folder: string) =
     MarkedFolder.read<Marker> folder MarkerName (fun m -> m.Tool = tool && not (isNull (box m.Files)))
+
+/// The marker of a folder of runs, when `folder` is one.
+let readRunsMarker (folder: string) =
+    MarkedFolder.read<RunsMarker> folder RunsMarkerName (fun m -> m.Tool = tool && not (isNull (box m.Name)))
 
 let private writeMarker (folder: string) (marker: Marker) = MarkedFolder.write folder MarkerName marker
 
 let private contents (folder: string) = MarkedFolder.contents folder MarkerName
 
-let private listed = MarkedFolder.listed
 
-/// The folder that keeps every run of `name` under `output`, one folder per run id: `{output}/.runs/{name}`.
-let history (output: string) (name: string) = Path.Combine(Path.GetFullPath(expandHome output), ".runs", name)
+/// Where the previous version kept the runs of `name`: `{output}/.runs/{name}`, with `{output}/{name}` a link into it.
+let earlierHistory (output: string) (name: string) = Path.Combine(Path.GetFullPath(expandHome output), ".runs", name)
 
 /// A new run id: the UTC time (sortable) and a random suffix.
 let newRunId () = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss") + "-" + Guid.NewGuid().ToString("N").Substring(0, 6)
@@ -57,32 +79,37 @@ let private linkTarget (path: string) =
         let folder = match Path.GetDirectoryName path with null -> "." | d -> d
         Some(Path.GetFullPath(Path.Combine(folder, t)))
 
-/// Whether `final` is the toolkit's link to one of the runs of `name`.
-let private isOwnLink (output: string) (name: string) (final: string) =
+/// Whether `final` is the previous version's link to one of the runs of `name`.
+let private isEarlierLink (output: string) (name: string) (final: string) =
     match linkTarget final with
-    | Some t -> (match Path.GetDirectoryName t with null -> false | d -> d = history output name)
+    | Some t -> (match Path.GetDirectoryName t with null -> false | d -> d = earlierHistory output name)
     | None -> false
 
-/// Why the run of `name` under `output` may not be written; None when it may: `{output}/{name}` is absent, the
-/// toolkit's link to an earlier run, or an earlier run folder of the toolkit (before runs were kept; it is moved into
-/// the history whole, with anything added to it).
+let private isLink (path: string) = (FileInfo path).LinkTarget |> isNull |> not
+
+let private another = "move it away, or choose another name or --output"
+
+/// Why a run of `name` may not be written under `output`; None when it may: `{output}/{name}` is absent, the folder
+/// of this spec's runs, or a layout of an earlier version for this spec (a run folder it replaced on every run, or
+/// its link into `{output}/.runs/{name}`).
 let problem (output: string) (name: string) : string option =
     let outputFolder = Path.GetFullPath(expandHome output)
     let final = target output name
     if File.Exists outputFolder then Some $"the output folder {outputFolder} is a file; name a folder (output: or --output)"
-    elif (FileInfo final).LinkTarget |> isNull |> not then
-        if isOwnLink output name final then None
-        else Some $"{final} is a link the toolkit did not make; the toolkit does not replace it: move it away, or choose another name or --output"
-    elif File.Exists final then Some $"{final} is a file, not a run folder; the toolkit does not replace it: move it away, or choose another name or --output"
+    elif isLink final then
+        if isEarlierLink output name final then None
+        else Some $"{final} is a link the toolkit did not make; the toolkit does not replace it: {another}"
+    elif File.Exists final then Some $"{final} is a file, not the folder of a spec's runs; the toolkit does not replace it: {another}"
     elif not (Directory.Exists final) then None
     else
-        match readMarker final with
-        | None ->
-            Some($"{final} exists and was not written by this toolkit (it has no {MarkerName} marker); a run never replaces a folder it did not create: "
-                 + "move it away, or choose another name or --output")
-        | Some m when m.Name <> name ->
-            Some $"{final} holds the run of another spec ('{m.Name}'); move it away, or choose another name or --output"
-        | Some _ -> None
+        match readRunsMarker final, readMarker final with
+        | Some m, _ when m.Name = name -> None
+        | Some m, _ -> Some $"{final} holds the runs of another spec ('{m.Name}'); {another}"
+        | None, Some m when m.Name = name -> None
+        | None, Some m -> Some $"{final} holds the run of another spec ('{m.Name}'); {another}"
+        | None, None ->
+            Some($"{final} exists and was not written by this toolkit (it has neither a {RunsMarkerName} nor a {MarkerName} marker); "
+                 + $"a run never writes into a folder it did not create: {another}")
 
 let private processAlive (pid: int) =
     try
@@ -90,40 +117,60 @@ let private processAlive (pid: int) =
         not p.HasExited
     with _ -> false
 
-/// Staging folders (and links) left by processes that died while writing a report: each staging folder holds the
-/// marker, so it is the toolkit's; a live process's are left alone. Looks in the run history and, for folders of
-/// versions that replaced run folders, beside `{output}/{name}`.
+/// Staging folders left by processes that died while writing a report: each holds the run marker, so it is the
+/// toolkit's; a live process's are left alone. Looks in the folder of the spec's runs and where earlier versions
+/// staged (beside `{output}/{name}`, and in `{output}/.runs/{name}`).
 let cleanLeftovers (output: string) (name: string) =
     let outputFolder = Path.GetFullPath(expandHome output)
     let sweep (folder: string) (pattern: Regex) =
-        if Directory.Exists folder then
+        if Directory.Exists folder && not (isLink folder) then
             for dir in Directory.EnumerateDirectories folder |> List.ofSeq do
                 let m = pattern.Match(match Path.GetFileName dir with null -> "" | n -> n)
-                if m.Success && (FileInfo dir).LinkTarget = null && not (processAlive (int m.Groups.[2].Value)) && (readMarker dir).IsSome then
+                if m.Success && not (isLink dir) && not (processAlive (int m.Groups.[2].Value)) && (readMarker dir).IsSome then
                     try
                         Directory.Delete(dir, true)
                         Progress.say $"removed {dir}, left by a run that was killed while writing its report"
                     with :? IOException | :? UnauthorizedAccessException -> ()
+    let staged = Regex(@"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}\.(partial)-(\d+)-[0-9a-f]{8}$")
     sweep outputFolder (Regex("^" + Regex.Escape name + @"\.(partial|previous)-(\d+)-[0-9a-f]{8}$"))
-    sweep (history output name) (Regex(@"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}\.(partial)-(\d+)-[0-9a-f]{8}$"))
+    sweep (earlierHistory output name) staged
+    if (readRunsMarker (target output name)).IsSome then sweep (target output name) staged
 
-/// Writes a run of `name` under `output` through `write` (which fills the folder it is given) and returns
-/// `{output}/{name}`. The run gets its own folder, `{output}/.runs/{name}/{run id}`, never replaced by a later run;
-/// `{output}/{name}` is a link to the latest run, re-pointed atomically once the new folder is complete. A run folder
-/// of a version that replaced run folders is first moved into the history (as run `before-run-ids`).
-let publish (output: string) (name: string) (runId: string) (write: string -> unit) =
+/// Makes `{output}/{name}` the folder of the spec's runs, taking over an earlier version's layout: its link into
+/// `{output}/.runs/{name}` is removed and the runs there are moved in; its single run folder is kept whole as run
+/// `before-run-ids-{time}`. Each step leaves a state the next call finishes from, so a crash loses no run.
+let private prepareRunsFolder (output: string) (name: string) =
     let final = target output name
-    let fail message = raise (SpecProblem("output", message))
+    let earlier = earlierHistory output name
+    if isLink final then File.Delete final // the previous version's link (checked by `problem`); its runs are in `earlier`
+    elif Directory.Exists final && (readRunsMarker final).IsNone then
+        // the first version's run folder (checked by `problem`: the toolkit's, for this name), kept whole with anything added to it
+        Directory.CreateDirectory earlier |> ignore
+        Directory.Move(final, Path.Combine(earlier, "before-run-ids-" + Directory.GetLastWriteTimeUtc(final).ToString("yyyyMMdd-HHmmss")))
+    if not (Directory.Exists final) then
+        // made beside and renamed into place with its marker, so that no other process sees it unmarked
+        let fresh = $"""{final}.new-{Environment.ProcessId}-{Guid.NewGuid().ToString("N").Substring(0, 8)}"""
+        Directory.CreateDirectory fresh |> ignore
+        MarkedFolder.write fresh RunsMarkerName { Tool = tool; Name = name }
+        try Directory.Move(fresh, final)
+        with :? IOException when Directory.Exists final -> Directory.Delete(fresh, true) // another run made it first
+    if Directory.Exists earlier then
+        for entry in Directory.EnumerateFileSystemEntries earlier |> List.ofSeq do
+            let moved = Path.Combine(final, match Path.GetFileName entry with null -> "" | n -> n)
+            if not (Path.Exists moved) then
+                if Directory.Exists entry then Directory.Move(entry, moved) else File.Move(entry, moved)
+        for folder in [ earlier; Path.GetDirectoryName earlier |> string ] do
+            if Directory.Exists folder && Seq.isEmpty (Directory.EnumerateFileSystemEntries folder) then Directory.Delete folder
+
+/// Writes a run of `name` under `output` through `write` (which fills the folder it is given) and returns its folder,
+/// `{output}/{name}/{run id}`, never replaced by a later run. The folder is staged beside its final place and renamed
+/// into place whole; then `{output}/{name}/latest` is re-pointed to it atomically.
+let publish (output: string) (name: string) (runId: string) (write: string -> unit) =
     match problem output name with
-    | Some message -> fail message
+    | Some message -> raise (SpecProblem("output", message))
     | None -> ()
-    let runs = history output name
-    Directory.CreateDirectory runs |> ignore
-    if Directory.Exists final && (FileInfo final).LinkTarget = null then
-        // an earlier run folder (checked by `problem`: the toolkit's, for this name): kept whole in the history
-        let kept = Path.Combine(runs, "before-run-ids-" + Directory.GetLastWriteTimeUtc(final).ToString("yyyyMMdd-HHmmss"))
-        Directory.Move(final, kept)
-    let folder = Path.Combine(runs, runId)
+    prepareRunsFolder output name
+    let folder = runFolder output name runId
     let staging = $"""{folder}.partial-{Environment.ProcessId}-{Guid.NewGuid().ToString("N").Substring(0, 8)}"""
     Directory.CreateDirectory staging |> ignore
     // The marker first, so that a staging folder left by a killed process is recognisably the toolkit's.
@@ -132,5 +179,5 @@ let publish (output: string) (name: string) (runId: string) (write: string -> un
     writeMarker staging { Tool = tool; Name = name; Files = contents staging |> List.filter (fun p -> File.Exists(Path.Combine(staging, p))) |> Array.ofList }
     Directory.Move(staging, folder)
     // relative, so that the output folder can be moved or mounted elsewhere whole
-    Attribution.IO.AtomicLink.Point(final, Path.GetRelativePath(Path.GetFullPath(expandHome output), folder))
-    final
+    AtomicLink.Point(latest output name, runId)
+    folder

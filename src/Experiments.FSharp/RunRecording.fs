@@ -6,7 +6,7 @@ open System
 open System.IO
 open Experiments
 
-/// Writes the run folder and records the run; returns the run folder's link `{output}/{name}` and the run id.
+/// Writes the run folder and records the run; returns the run's folder `{output}/{name}/{run id}` and the run id.
 let publish (plan: Plan.Plan) (output: Running.RunOutput) (env: RunEnvironment.EnvironmentRecord) =
     let spec = plan.Spec
     let specText = Yaml.render spec
@@ -17,10 +17,12 @@ let publish (plan: Plan.Plan) (output: Running.RunOutput) (env: RunEnvironment.E
           ResultsStore.Commit = env.Commit; ResultsStore.Dirty = env.Dirty; ResultsStore.Dataset = Hashing.display spec.Data.Dataset
           ResultsStore.Model = Hashing.display spec.Model.Architecture; ResultsStore.Seed = spec.Seed; ResultsStore.Explained = output.Result.Explained
           ResultsStore.Device = env.Device; ResultsStore.StartedUtc = env.StartedUtc
-          ResultsStore.FinishedUtc = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ"); ResultsStore.Folder = Path.Combine(RunFolder.history spec.Output spec.Name, runId) }
+          ResultsStore.FinishedUtc = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ"); ResultsStore.Folder = folder }
     let parameters (id: string) =
         match spec.Methods |> List.tryFind (fun m -> m.Id = id) with
         | Some m -> Hashing.canonical m.Kind
         | None -> ""
+    // runs of the previous layout were moved in by RunFolder.publish; their records follow
+    ResultsStore.relocate spec.Output (RunFolder.earlierHistory spec.Output spec.Name) (RunFolder.target spec.Output spec.Name)
     ResultsStore.add spec.Output record (ResultsStore.rowsOfCsv (Report.metricsCsv output.Result) parameters)
     folder, runId

@@ -78,7 +78,7 @@ type private Scenario =
     { Root: string
       Cache: string
       Output: string }
-    member s.RunFolder = Path.Combine(s.Output, "crash")
+    member s.RunFolder = Path.Combine(s.Output, "crash", RunFolder.LatestName)
     member s.Artefact (kind: string) (hash: string) (extension: string) = Path.Combine(s.Cache, kind, hash + extension)
     member s.Parts (hash: string) =
         let folder = Path.Combine(s.Cache, "attributions")
@@ -293,11 +293,12 @@ let tests =
             Task.WaitAll(both |> Array.map (fun t -> t :> Task))
             for i, t in Array.indexed both do
                 completed $"process {i + 1} of 2" t.Result
-                Expect.stringContains t.Result.Stdout (Path.Combine(s.RunFolder, "report.md")) $"process {i + 1} wrote the shared run folder"
+                Expect.stringContains t.Result.Stdout (Path.Combine(s.Output, "crash") + string Path.DirectorySeparatorChar) $"process {i + 1} wrote a run folder of the spec"
             sameAsReference s "two concurrent runs"
             let beside = Directory.GetDirectories(s.Output) |> Array.map (fun d -> string (Path.GetFileName d)) |> Array.sort
-            Expect.equal beside [| ".runs"; "crash" |] "no staging folder is left beside the link to the latest run"
-            let runs = Directory.GetDirectories(RunFolder.history s.Output "crash") |> Array.map (fun d -> string (Path.GetFileName d))
+            Expect.equal beside [| "crash" |] "nothing is left beside the folder of the spec's runs"
+            let runs = Directory.GetDirectories(RunFolder.target s.Output "crash") |> Array.filter (fun d -> (FileInfo d).LinkTarget = null)
+                       |> Array.map (fun d -> string (Path.GetFileName d))
             Expect.equal runs.Length 2 $"each process kept its own run folder, no staging folder left: {runs}"
             for st in plan.Force().Steps |> List.filter (fun st -> st.Name.StartsWith "attribute/") do
                 Expect.isEmpty (s.Parts st.Hash) $"no part of {st.Name} is left in the cache"

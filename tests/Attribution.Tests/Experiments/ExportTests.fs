@@ -34,9 +34,12 @@ let private runAndExport (name: string) (specName: string) (yaml: string) =
     let code, stderr, runs = SpecRuns.run name yaml
     if code <> ExitCode.Ok then failtest $"the run failed ({code}): {stderr}"
     let root = Path.GetDirectoryName runs |> nonNull
-    let run, export, cache = Path.Combine(runs, specName), Path.Combine(root, "export"), Path.Combine(root, "cache")
-    let code, stderr = cli cache [| "export"; run; "--to"; export |]
+    // RUN given as the folder of the spec's runs: its latest run is exported
+    let runs, export, cache = Path.Combine(runs, specName), Path.Combine(root, "export"), Path.Combine(root, "cache")
+    let code, stderr = cli cache [| "export"; runs; "--to"; export |]
     if code <> ExitCode.Ok then failtest $"the export failed ({code}): {stderr}"
+    let run = Directory.ResolveLinkTarget(Path.Combine(runs, RunFolder.LatestName), true) |> nonNull |> _.FullName
+    Expect.stringContains stderr $"is {run}" "says which run it exported"
     { Root = root; Run = run; Export = export; Cache = cache }
 
 let private tabularData = fixture "tabular_data.safetensors"

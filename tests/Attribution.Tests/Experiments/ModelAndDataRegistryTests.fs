@@ -50,7 +50,7 @@ let tests =
             withRegistered (fun () ->
                 let code, stderr, runs = SpecRuns.run "registry-run" (spec "  - method: saliency\n  - method: grad_cam\n    stage: conv2\n")
                 Expect.equal code ExitCode.Ok stderr
-                use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(runs, "reg", "metrics.json")))
+                use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(runs, "reg", "latest", "metrics.json")))
                 Expect.equal (doc.RootElement.GetProperty("Model").GetProperty("TestAccuracy").GetDouble()) 1.0 "the PyTorch weights, loaded by name"
                 let ehr = [ for m in doc.RootElement.GetProperty("Metrics").EnumerateArray() do if m.GetProperty("Metric").GetString() = "effective_heat_ratio" then yield m ]
                 Expect.equal ehr.Length 2 "EHR per method, on the loader's boxes")

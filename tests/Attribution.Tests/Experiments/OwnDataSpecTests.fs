@@ -40,7 +40,7 @@ let private fixtureFolder () =
 /// A spec run; the run folder of the spec named `own`.
 let private run (name: string) (yaml: string) =
     let code, stderr, runs = SpecRuns.run name yaml
-    code, stderr, Path.Combine(runs, "own")
+    code, stderr, Path.Combine(runs, "own", RunFolder.LatestName)
 
 let private errorsOf = SpecRuns.errorsOf
 

@@ -53,7 +53,7 @@ let tests =
                 Expect.equal code ExitCode.Ok stderr
             finally
                 Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", null)
-            use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(root, "runs", "own", "metrics.json")))
+            use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(root, "runs", "own", "latest", "metrics.json")))
             Expect.equal (doc.RootElement.GetProperty("Model").GetProperty("TestAccuracy").GetDouble()) 1.0 "the fixture model's accuracy"
             let metric name = [ for m in doc.RootElement.GetProperty("Metrics").EnumerateArray() do if m.GetProperty("Metric").GetString() = name then yield m ]
             Expect.equal (metric "insertion_deletion").Length 3 "insertion/deletion per method"
@@ -130,7 +130,7 @@ let tests =
                 Expect.equal code ExitCode.Ok stderr
             finally
                 Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", null)
-            use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(root, "runs", "own", "metrics.json")))
+            use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(root, "runs", "own", "latest", "metrics.json")))
             Expect.equal (doc.RootElement.GetProperty("Model").GetProperty("Source").GetString()) weights "the weights file is the model's source"
             let metrics = [ for m in doc.RootElement.GetProperty("Metrics").EnumerateArray() -> m.GetProperty("Method").GetString() ]
             Expect.containsAll metrics [ "saliency"; "grad_cam" ] "both methods evaluated"
@@ -166,7 +166,7 @@ let tests =
             Expect.stringContains stderr "tiny_cnn.pth" "the file named"
             let code, stderr = run (tv "torchvision: resnet18\n  epochs: 0")
             Expect.equal code ExitCode.Ok stderr
-            use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(runs, "own", "metrics.json")))
+            use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(runs, "own", "latest", "metrics.json")))
             Expect.equal (doc.RootElement.GetProperty("Model").GetProperty("Source").GetString()) "random initialisation (untrained)" "the report says the model is random"
         }
     ]

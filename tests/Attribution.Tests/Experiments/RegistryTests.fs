@@ -104,7 +104,7 @@ let tests =
                 try
                     let code, stderr = captured (fun () -> Cli.run [| "run"; file; "--output"; Path.Combine(root, "runs") |])
                     Expect.equal code ExitCode.Ok stderr
-                    let metrics = File.ReadAllText(Path.Combine(root, "runs", "registry", "metrics.json"))
+                    let metrics = File.ReadAllText(Path.Combine(root, "runs", "registry", "latest", "metrics.json"))
                     Expect.stringContains metrics "\"constant_map\"" "the method's results are in metrics.json"
                     // the maps in the cache are the method's own: 2.5 everywhere
                     let parsed = match Yaml.parseFile file with Ok s -> s | Error e -> failtest (SpecError.formatAll e)
@@ -126,7 +126,7 @@ let tests =
                     withCache (Path.Combine(root, "cache")) (fun () ->
                         let code, stderr = captured (fun () -> Cli.run [| "run"; file; "--output"; Path.Combine(root, "runs") |])
                         Expect.equal code ExitCode.Ok stderr)
-                    use doc = Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(root, "runs", "registry", "metrics.json")))
+                    use doc = Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(root, "runs", "registry", "latest", "metrics.json")))
                     let means =
                         [ for m in doc.RootElement.GetProperty("Metrics").EnumerateArray() do
                             if m.GetProperty("Metric").GetString() = "mean_map" then

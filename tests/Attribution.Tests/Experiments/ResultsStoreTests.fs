@@ -50,6 +50,18 @@ let tests =
             Expect.isOk (ResultsCommands.resolve output "r3") "a unique prefix"
         }
 
+        test "relocate re-points the records of runs moved from the previous layout, and only those" {
+            let output = TestFiles.freshDir "results-relocate"
+            let at (id: string) (spec: string) (folder: string) = { record id spec with Folder = folder }
+            add output (at "r1" "q" "/o/.runs/q/20261201-100000-aaaaaa") []
+            add output (at "r2" "qq" "/o/.runs/qq/20261201-100000-bbbbbb") []
+            add output (at "r3" "q" "/o/q/20261203-100000-cccccc") []
+            relocate output "/o/.runs/q" "/o/q"
+            Expect.equal (runs output None |> List.map _.Folder)
+                [ "/o/q/20261201-100000-aaaaaa"; "/o/.runs/qq/20261201-100000-bbbbbb"; "/o/q/20261203-100000-cccccc" ]
+                "q's earlier run moved; qq's (a name that merely starts alike) and the new one untouched"
+        }
+
         test "compare and results show a scalar with its interval, and say whether two runs' intervals are apart or overlap" {
             let output = TestFiles.freshDir "results-intervals"
             let withInterval (auc: float) (low: float) (high: float) =

@@ -1,6 +1,6 @@
-/// Run folders: every run keeps a folder of its own (`{output}/.runs/{name}/{run id}`), `{output}/{name}` links to the
-/// latest, a run never touches a folder or link the toolkit did not make, and leftovers of killed runs are cleaned up
-/// without touching anything else.
+/// Run folders: every run keeps a folder of its own (`{output}/{name}/{run id}`), `{output}/{name}/latest` links to the
+/// latest, a run never touches a folder or link the toolkit did not make, earlier versions' layouts are taken over
+/// with every run kept, and leftovers of killed runs are cleaned up without touching anything else.
 module RunFolderTests
 
 open System
@@ -29,8 +29,8 @@ let tests =
             let _, message = refused (fun () -> publish output "quickstart" "report")
             Expect.stringContains message "was not written by this toolkit" message
             Expect.equal (File.ReadAllText mine) "x" "the user's file is untouched"
-            Expect.isFalse (File.Exists(Path.Combine(output, "quickstart", "report.md"))) "nothing written there"
-            Expect.isEmpty (Directory.GetDirectories(output) |> Array.filter (fun d -> d.Contains ".partial-")) "no staging folder left"
+            Expect.equal (Directory.GetFileSystemEntries(Path.Combine(output, "quickstart"))) [| mine |] "nothing written there"
+            Expect.equal (Directory.GetFileSystemEntries output) [| Path.Combine(output, "quickstart") |] "nothing written beside it"
         }
 
         test "a spec named like an existing folder of the user's (name: docs, output: .) leaves that folder alone" {
@@ -43,46 +43,85 @@ let tests =
             Expect.equal (File.ReadAllText(Path.Combine(docs, "methods.md"))) "keep me" "kept"
         }
 
-        test "each run keeps a folder of its own, never replaced; {output}/{name} links to the latest" {
+        test "each run keeps a folder of its own, {output}/{name}/{run id}, never replaced; {output}/{name}/latest links to the latest" {
             let output = TestFiles.freshDir "runs"
             let first = publish output "q" "first"
-            let firstRun = Directory.ResolveLinkTarget(first, true) |> nonNull |> _.FullName
             Expect.isTrue (File.Exists(Path.Combine(first, RunFolder.MarkerName))) "marked"
+            Expect.equal (Path.GetDirectoryName first) (Path.Combine(output, "q")) "under {output}/{name}"
             let second = publish output "q" "second"
-            Expect.equal second first "the same link"
-            Expect.equal (File.ReadAllText(Path.Combine(second, "report.md"))) "second" "the link shows the latest run"
-            Expect.equal (File.ReadAllText(Path.Combine(firstRun, "report.md"))) "first" "the first run's folder is kept as it was"
-            let runs = Directory.GetDirectories(RunFolder.history output "q") |> Array.map (fun d -> Path.GetFileName d |> nonNull) |> Array.sort
+            Expect.notEqual second first "a folder of its own"
+            let latest = RunFolder.latest output "q"
+            Expect.equal (File.ReadAllText(Path.Combine(latest, "report.md"))) "second" "latest shows the latest run"
+            Expect.equal (File.ReadAllText(Path.Combine(first, "report.md"))) "first" "the first run's folder is kept as it was"
+            Expect.equal (Directory.ResolveLinkTarget(latest, true) |> nonNull |> _.FullName) second "latest names the second run"
+            Expect.isFalse (Path.IsPathRooted((FileInfo latest).LinkTarget |> nonNull)) "relative, so that the output folder can move"
+            let runs = Directory.GetDirectories(RunFolder.target output "q") |> Array.filter (fun d -> (FileInfo d).LinkTarget = null)
+                       |> Array.map (fun d -> Path.GetFileName d |> nonNull) |> Array.sort
             Expect.equal runs.Length 2 "two runs, no staging folder left"
             Expect.isTrue (runs |> Array.forall (fun r -> Text.RegularExpressions.Regex.IsMatch(r, @"^\d{8}-\d{6}-[0-9a-f]{6}$"))) $"run ids: {runs}"
-            Expect.equal (Directory.GetFileSystemEntries output |> Array.map (fun d -> Path.GetFileName d |> nonNull) |> Array.sort) [| ".runs"; "q" |] "only the history and the link"
+            Expect.equal (Directory.GetFileSystemEntries output |> Array.map (fun d -> Path.GetFileName d |> nonNull)) [| "q" |] "nothing beside the folder of runs"
         }
 
-        test "a file a user put into a run folder is kept, and the next run writes a folder of its own" {
+        test "a file a user put into a run folder, or beside the runs, is kept, and the next run writes a folder of its own" {
             let output = TestFiles.freshDir "runs"
-            let folder = publish output "q" "first" |> fun link -> Directory.ResolveLinkTarget(link, true) |> nonNull |> _.FullName
+            let folder = publish output "q" "first"
             File.WriteAllText(Path.Combine(folder, "notes.txt"), "mine")
-            let latest = publish output "q" "second"
+            File.WriteAllText(Path.Combine(output, "q", "sweep-notes.txt"), "also mine")
+            let next = publish output "q" "second"
             Expect.equal (File.ReadAllText(Path.Combine(folder, "notes.txt"))) "mine" "kept"
             Expect.equal (File.ReadAllText(Path.Combine(folder, "report.md"))) "first" "the old report is untouched too"
-            Expect.equal (File.ReadAllText(Path.Combine(latest, "report.md"))) "second" "the new run is the latest"
+            Expect.equal (File.ReadAllText(Path.Combine(output, "q", "sweep-notes.txt"))) "also mine" "kept beside the runs"
+            Expect.equal (File.ReadAllText(Path.Combine(next, "report.md"))) "second" "the new run has its own folder"
         }
 
-        test "a run folder of a version that replaced run folders is moved into the history whole; a link the toolkit did not make is refused" {
+        test "a run folder of the first version (replaced by each run) is kept whole as a run; a link the toolkit did not make is refused" {
             let output = TestFiles.freshDir "runs"
             let old = Path.Combine(output, "q")
             Directory.CreateDirectory old |> ignore
             File.WriteAllText(Path.Combine(old, "report.md"), "old")
             File.WriteAllText(Path.Combine(old, RunFolder.MarkerName), """{ "Tool": "attribution", "Name": "q", "Files": [ "report.md" ] }""")
             File.WriteAllText(Path.Combine(old, "notes.txt"), "mine")
-            publish output "q" "new" |> ignore
-            let kept = Directory.GetDirectories(RunFolder.history output "q") |> Array.filter (fun d -> (Path.GetFileName d |> nonNull).StartsWith "before-run-ids")
+            let next = publish output "q" "new"
+            let kept = Directory.GetDirectories(RunFolder.target output "q") |> Array.filter (fun d -> (Path.GetFileName d |> nonNull).StartsWith "before-run-ids")
             Expect.equal kept.Length 1 "the old run kept"
             Expect.equal (File.ReadAllText(Path.Combine(kept.[0], "notes.txt"))) "mine" "with the user's file"
-            Expect.equal (File.ReadAllText(Path.Combine(old, "report.md"))) "new" "the name now links to the new run"
+            Expect.equal (File.ReadAllText(Path.Combine(kept.[0], "report.md"))) "old" "and its report"
+            Expect.equal (File.ReadAllText(Path.Combine(next, "report.md"))) "new" "the new run beside it"
+            Expect.equal (Directory.GetFileSystemEntries output |> Array.map (fun d -> Path.GetFileName d |> nonNull)) [| "q" |] "nothing left beside"
             let elsewhere = TestFiles.freshDir "elsewhere"
             File.CreateSymbolicLink(Path.Combine(output, "r"), elsewhere) |> ignore
             Expect.stringContains (RunFolder.problem output "r" |> Option.defaultValue "") "a link the toolkit did not make" "a user's link"
+        }
+
+        test "the previous version's layout ({output}/{name} a link into {output}/.runs/{name}) is taken over: every run moved in" {
+            let output = TestFiles.freshDir "runs"
+            let earlier = Path.Combine(output, ".runs", "q")
+            let earlierRun (id: string) (text: string) =
+                let dir = Path.Combine(earlier, id)
+                Directory.CreateDirectory dir |> ignore
+                File.WriteAllText(Path.Combine(dir, "report.md"), text)
+                File.WriteAllText(Path.Combine(dir, RunFolder.MarkerName), """{ "Tool": "attribution", "Name": "q", "Files": [ "report.md" ] }""")
+            earlierRun "20261201-100000-aaaaaa" "one"
+            earlierRun "20261202-100000-bbbbbb" "two"
+            File.CreateSymbolicLink(Path.Combine(output, "q"), Path.Combine(".runs", "q", "20261202-100000-bbbbbb")) |> ignore
+            // a neighbouring spec's history is not this run's to move
+            Directory.CreateDirectory(Path.Combine(output, ".runs", "other", "20261201-100000-cccccc")) |> ignore
+            Expect.isNone (RunFolder.problem output "q") "the previous layout is the toolkit's own"
+            let next = publish output "q" "three"
+            let read (id: string) = File.ReadAllText(Path.Combine(output, "q", id, "report.md"))
+            Expect.equal (read "20261201-100000-aaaaaa", read "20261202-100000-bbbbbb") ("one", "two") "the earlier runs, moved in"
+            Expect.equal (File.ReadAllText(Path.Combine(RunFolder.latest output "q", "report.md"))) "three" "latest is the new run"
+            Expect.equal (Path.GetDirectoryName next) (Path.Combine(output, "q")) "the new run beside them"
+            Expect.isFalse (Directory.Exists earlier) "the earlier history is emptied and removed"
+            Expect.isTrue (Directory.Exists(Path.Combine(output, ".runs", "other", "20261201-100000-cccccc"))) "another spec's is kept"
+        }
+
+        test "a folder of another spec's runs is refused" {
+            let output = TestFiles.freshDir "runs"
+            publish output "q" "first" |> ignore
+            Directory.Move(Path.Combine(output, "q"), Path.Combine(output, "p"))
+            Expect.stringContains (RunFolder.problem output "p" |> Option.defaultValue "") "holds the runs of another spec ('q')" "another spec"
+            Expect.isNone (RunFolder.problem output "q") "free again"
         }
 
         test "a file where the run folder or the output folder would be is refused" {
@@ -103,9 +142,12 @@ let tests =
             let dead = make "partial-2147483646-0123abcd" true
             let deadUnmarked = make "previous-2147483646-89abcdef" false
             let live = make $"partial-{Environment.ProcessId}-fedcba98" true
-            // staging folders of this version live in the run history
-            let history = RunFolder.history output "q"
-            Directory.CreateDirectory history |> ignore
+            // staging folders of this version live in the folder of the spec's runs, the previous version's in .runs/q
+            publish output "q" "first" |> ignore
+            let history = RunFolder.target output "q"
+            let earlierStaged = Path.Combine(output, ".runs", "q", $"20261202-100000-abcdef.partial-2147483646-0123abcd")
+            Directory.CreateDirectory earlierStaged |> ignore
+            File.WriteAllText(Path.Combine(earlierStaged, RunFolder.MarkerName), """{ "Tool": "attribution", "Name": "q", "Files": [] }""")
             let staged (pid: int) =
                 let dir = Path.Combine(history, $"20261203-100000-abcdef.partial-{pid}-0123abcd")
                 Directory.CreateDirectory dir |> ignore
@@ -113,7 +155,8 @@ let tests =
                 dir
             let deadStaged, liveStaged = staged 2147483646, staged Environment.ProcessId
             RunFolder.cleanLeftovers output "q"
-            Expect.isFalse (Directory.Exists deadStaged) "a dead process's staging folder in the history is removed"
+            Expect.isFalse (Directory.Exists deadStaged) "a dead process's staging folder among the runs is removed"
+            Expect.isFalse (Directory.Exists earlierStaged) "and one of the previous version's"
             Expect.isTrue (Directory.Exists liveStaged) "a live process's is kept"
             Expect.isFalse (Directory.Exists dead) "a dead process's marked staging folder is removed"
             Expect.isTrue (Directory.Exists deadUnmarked) "an unmarked folder is not the toolkit's: kept"

@@ -76,7 +76,7 @@ let private compare (reference: string * string) (folder: string, cache: string)
     Expect.equal (b |> List.map fst) (a |> List.map fst) "the same attribution artefacts"
     for (name, x), (_, y) in List.zip a b do Expect.isTrue (x = y) $"{name}: identical bytes"
     for file in [ "metrics.csv"; "inputs.csv"; "certificates.csv" ] do
-        let text (f: string) = File.ReadAllText(Path.Combine(f, "runs", "sharded", file))
+        let text (f: string) = File.ReadAllText(Path.Combine(f, "runs", "sharded", "latest", file))
         Expect.equal (text folder) (text referenceFolder) $"{file} identical"
 
 /// The scripts of a request, by file name.
@@ -174,7 +174,7 @@ let tests =
                 let folder, cache, (prepare, shards, maps, metricShards, assemble) = submit root slurm "chain"
                 waitFor slurm [ prepare; shards; maps; metricShards; assemble ] (TimeSpan.FromMinutes 8.0)
                 let chainSeconds = clock.Elapsed.TotalSeconds
-                Expect.isTrue (File.Exists(Path.Combine(folder, "runs", "sharded", "report.md"))) "the assembling job wrote the report"
+                Expect.isTrue (File.Exists(Path.Combine(folder, "runs", "sharded", "latest", "report.md"))) "the assembling job wrote the report"
                 compare (single, singleCache) (folder, cache)
                 // the second wave computed the metrics' 12 blocks of 200 inputs (3 methods: negative perturbation's two
                 // classes, insertion/deletion's black and blurred rounds), dealt to the 4 tasks by inputs: 3 each
@@ -184,7 +184,7 @@ let tests =
                 // the assembling run recorded its numbers: one run, a row per line of its metrics.csv
                 let recorded = ResultsStore.runs (Path.Combine(folder, "runs")) None
                 Expect.equal recorded.Length 1 "one run recorded"
-                let csvLines = File.ReadAllLines(Path.Combine(folder, "runs", "sharded", "metrics.csv")).Length - 1
+                let csvLines = File.ReadAllLines(Path.Combine(folder, "runs", "sharded", "latest", "metrics.csv")).Length - 1
                 Expect.equal (ResultsStore.rowsOf (Path.Combine(folder, "runs")) recorded.Head.RunId).Length csvLines "every number"
                 // the chain again; shard 1 is cancelled once it has started its calls, then requeued with resume.sh
                 let folder, cache, (prepare, shards, maps, metricShards, assemble) = submit root slurm "cancelled"

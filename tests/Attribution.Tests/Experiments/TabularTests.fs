@@ -26,7 +26,7 @@ let private errorsOf = SpecRuns.errorsOf
 /// A spec run; the run folder of the spec named `tabular`.
 let private runSpec (name: string) (yaml: string) =
     let code, stderr, runs = SpecRuns.run name yaml
-    code, stderr, Path.Combine(runs, "tabular")
+    code, stderr, Path.Combine(runs, "tabular", RunFolder.LatestName)
 
 [<Tests>]
 let tests =
