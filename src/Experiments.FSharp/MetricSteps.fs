@@ -13,7 +13,8 @@ open Experiments.MetricRuns
 type Tensor = torch.Tensor
 
 /// A per-method metric on the maps of the explained class, cached as JSON by the step's hash. Insertion/deletion,
-/// Sensitivity-N, EHR, explanation certainty and a user's per-input metric read the maps a block of inputs at a time;
+/// Sensitivity-N, EHR, explanation certainty and a user's per-input metric read the maps a block of inputs at a time
+/// (the parameter-randomisation cascade runs a block at a time too);
 /// ROAR and a user's plain engine metric read them whole.
 let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKind) (model: torch.nn.Module<Tensor, Tensor>) (explaining: torch.nn.Module<Tensor, Tensor>)
                  (inputs: Tensor) (stored: StoredMaps) (classes: int64[]) (labels: int64[]) (boxes: IReadOnlyList<Attribution.Data.IRegion> option)
@@ -43,19 +44,20 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
 /// inputs): a cluster run of a spec with one gets a maps job and a second wave of shards (SlurmScripts).
 let sharedAfterMaps (metric: MetricSpec) =
     match metric with
-    | Roar _ | InsertionDeletion _ | SensitivityN _ | NegativePerturbation _ -> true
+    | Roar _ | InsertionDeletion _ | SensitivityN _ | NegativePerturbation _ | ParameterRandomisation _ -> true
     | RegisteredMetric _ -> (MetricRegistry.entryOf metric).Build |> Option.exists (fun build -> build metric :? Attribution.Metrics.IPerInputMetric)
-    | ParameterRandomisation _ | ExplanationCertainty _ | EffectiveHeatRatio | TaylorFidelity _ | TwoWord _ | RankAgreement -> false
+    | ExplanationCertainty _ | EffectiveHeatRatio | TaylorFidelity _ | TwoWord _ | RankAgreement -> false
 
-/// The passes of a per-method metric whose blocks shards share out (insertion/deletion, Sensitivity-N, a user's
-/// per-input metric; negative perturbation, a step of its own, has its own); the others are computed whole by the
-/// assembling run.
+/// The passes of a per-method metric whose blocks shards share out (insertion/deletion, Sensitivity-N, the
+/// parameter-randomisation cascade, a user's per-input metric; negative perturbation, a step of its own, has its own);
+/// the others are computed whole by the assembling run.
 let sharedPasses (run: MetricRun.MetricRun) =
     match run.Metric with
     | InsertionDeletion(pixels, sigma) -> InsertionDeletion.shared run pixels sigma
     | SensitivityN(masks, points) -> SensitivityN.shared run masks points
     | RegisteredMetric _ -> EngineMetric.shared run
-    | ParameterRandomisation _ | ExplanationCertainty _ | EffectiveHeatRatio | TaylorFidelity _ | TwoWord _ | Roar _
+    | ParameterRandomisation count -> ParameterRandomisation.shared run count
+    | ExplanationCertainty _ | EffectiveHeatRatio | TaylorFidelity _ | TwoWord _ | Roar _
     | NegativePerturbation _ | RankAgreement -> []
 
 /// The log-Sobolev check of a Gaussian method's diagnostics: Ent(f) <= I(f)/2 per input, and the median ratio.

@@ -19,6 +19,8 @@ type Pass<'T> =
       Name: string
       /// Inputs per block (an alignedBlock of the engine's chunks).
       Size: int
+      /// The first inputs the pass covers (a metric on the first inputs only); None: every explained input.
+      Inputs: int option
       /// Tie-breaking draws per input from the pass's one generator (seeded with the metric's seed); 0 when the pass
       /// breaks no ties.
       TieBreakSlots: int64
@@ -54,7 +56,8 @@ let partsOf (stepHash: string) =
 /// in the result).
 let deleteParts (stepHash: string) = for part in partsOf stepHash do File.Delete part
 
-let private blocksOf (source: Source) (pass: Pass<'T>) = Experiments.StoredMaps.Blocks source.Stored.Count pass.Size
+let private blocksOf (source: Source) (pass: Pass<'T>) =
+    Experiments.StoredMaps.Blocks (pass.Inputs |> Option.fold min source.Stored.Count) pass.Size
 
 /// Every block's result, in order: read from its part where one is stored (a shard's, or an interrupted run's),
 /// otherwise computed and stored as a part.

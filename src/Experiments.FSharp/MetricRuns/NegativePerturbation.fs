@@ -25,7 +25,7 @@ let private pass (plan: Plan) (step: Step) (np: NegativePerturbationSpec) (domai
         MetricBlocks.json (fun (masked: Tensor) -> [| for k in 0L .. masked.shape.[0] - 1L -> masked.[k].data<int64>().ToArray() |])
                           (fun (rows: int64[][]) -> torch.tensor(Array.concat rows).reshape(int64 rows.Length, int64 rows.[0].Length))
     source,
-    ({ Name = Running.targetName target; Size = npBlock; TieBreakSlots = domain.MaskedSlots; Write = write; Read = read
+    ({ Name = Running.targetName target; Size = npBlock; Inputs = None; TieBreakSlots = domain.MaskedSlots; Write = write; Read = read
        Compute = fun first n block tieBreak -> domain.MaskedPredictions model rows.[first .. first + n - 1] block np.Fractions np.MaskValue tieBreak device }
      : MetricBlocks.Pass<Tensor>)
 

@@ -1,26 +1,64 @@
 /// The model-parameter randomisation check (Adebayo et al. 2018) on the first inputs: the method explains again as the
-/// model's stages are randomised from the output, and each stage's maps are compared with the trained model's.
+/// model's stages are randomised from the output, and each stage's maps are compared with the trained model's. The
+/// cascade runs a block of inputs at a time (MetricBlocks: stored as parts, shared out by shards): every block
+/// randomises its own copy of the model alike (each stage from a generator seeded by the stage), and each input draws
+/// its noise by its position among the explained inputs, as one call over all of them would, so a block's numbers do
+/// not depend on who computed it.
 module Experiments.MetricRuns.ParameterRandomisation
 
 open TorchSharp
+open Attribution.Methods
+open Attribution.Metrics
 open Attribution.Models
+open Experiments
 open Experiments.Results
 open Experiments.MetricRuns.MetricRun
 
-/// The cascade on the first `count` inputs: SSIM and Spearman against the trained model's maps at each stage.
-let evaluate (run: MetricRun) (count: int) =
-    let n = min count (int run.Inputs.shape.[0])
+/// A block's cascade as its part in the cache holds it: the stages, output first, and per stage each input's SSIM
+/// and Spearman correlation against its map on the trained model.
+type CascadePart = { Stages: string[]; Ssim: float[][]; Spearman: float[][] }
+
+/// Inputs per block: a tenth of the method's call, so that a slow method's (10 inputs a call: InputIBA, Extremal
+/// Perturbations) cascade is an input a block and spreads over as many shards as it has inputs.
+let private blockSize (run: MetricRun) = max 1 (Running.inputsPerCall run.Kind / 10)
+
+/// The cascade on the first `count` inputs, a block at a time.
+let private pass (run: MetricRun) (count: int) : MetricBlocks.Pass<CascadePart> =
     // Seen through an identity view, any layered model fits the cascade's generic signature.
     let shape = run.Inputs.shape |> Array.skip 1
     let view (network: torch.nn.Module<Tensor, Tensor>) : ReshapedModel =
         match box network with
         | :? ILayeredModel -> new ReshapedModel(network, shape, shape)
         | _ -> failwith $"parameter_randomisation needs a model that can be cut into stages; {network.GetType().Name} cannot"
+    let write, read = MetricBlocks.json id id
+    let compute (first: int) (n: int) =
+        let options = run.ExplainOptions
+        // the keys of the inputs' noise: their positions among the explained inputs, as one call over all of them draws
+        let keyed = ExplainOptions(Output = options.Output, BatchSize = options.BatchSize, Seed = options.Seed, InputKeys = Array.init n (fun i -> int64 (first + i)))
+        let stages =
+            Attribution.Metrics.ParameterRandomisation().Run<ReshapedModel>(view run.Model, (fun () -> view (run.Domain.NewModel())), run.Explainer,
+                                                                            run.Inputs.narrow(0L, int64 first, int64 n).``to``(run.Device),
+                                                                            run.Targets.narrow(0L, int64 first, int64 n).``to``(run.Device), keyed, run.Seed)
+            |> Seq.toArray
+        { Stages = stages |> Array.map _.Stage; Ssim = stages |> Array.map _.Ssim; Spearman = stages |> Array.map _.Spearman }
+    { Name = "cascade"; Size = blockSize run; Inputs = Some(min count (int run.Inputs.shape.[0])); TieBreakSlots = 0L
+      Compute = (fun first n _ _ -> compute first n); Write = write; Read = read }
+
+/// The pass as a shard shares its blocks out.
+let shared (run: MetricRun) (count: int) = [ MetricBlocks.shared run (pass run count) ]
+
+/// The cascade on the first `count` inputs: SSIM and Spearman against the trained model's maps at each stage.
+let evaluate (run: MetricRun) (count: int) =
+    let parts = MetricBlocks.all run (pass run count)
+    let names = parts.[0].Stages
+    match parts |> Array.tryFind (fun p -> p.Stages <> names) with
+    | Some p ->
+        let listed (stages: string[]) = String.concat ", " stages
+        failwith $"parameter_randomisation: blocks randomised different stages ({listed names} against {listed p.Stages})"
+    | None -> ()
     let stages =
-        Attribution.Metrics.ParameterRandomisation().Run<ReshapedModel>(view run.Model, (fun () -> view (run.Domain.NewModel())), run.Explainer,
-                                                                      run.Inputs.narrow(0L, 0L, int64 n).``to``(run.Device), run.Targets.narrow(0L, 0L, int64 n).``to``(run.Device),
-                                                                      run.ExplainOptions, run.Seed)
-        |> Seq.toArray
+        names |> Array.mapi (fun k name ->
+            RandomisationStage(name, names.[..k], parts |> Array.collect (fun p -> p.Ssim.[k]), parts |> Array.collect (fun p -> p.Spearman.[k])))
     let last = Array.last stages
     result run [| value "final_ssim" last.MeanSsim; value "final_spearman" last.MeanSpearman |]
            ("stages randomised from the output: " + (stages |> Array.map (fun s -> s.Stage) |> String.concat ", ")) (Array.init stages.Length (fun i -> float (i + 1)))

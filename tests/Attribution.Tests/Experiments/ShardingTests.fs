@@ -6,6 +6,7 @@ open System
 open System.IO
 open Expecto
 open FsCheck
+open TorchSharp
 open Experiments
 
 /// A small spec whose attribution steps are several calls of 50 inputs: saliency, SmoothGrad and FI with the class
@@ -49,6 +50,16 @@ let private blocksSpec (output: string) : Spec =
         Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false; Precision = Fp32 }
         Methods = [ { Id = "saliency"; Kind = Saliency true } ]
         Metrics = [ NegativePerturbation { Fractions = [ 0.3; 0.6 ]; MaskValue = 0.0 }; InsertionDeletion(392, 20.0); SensitivityN(2, 3) ] }
+
+/// A spec with the parameter-randomisation check on the first 12 of 30 inputs: SmoothGrad's cascade runs in blocks of
+/// 5 inputs (5, 5, 2), each input drawing its noise by its position.
+let private cascadeSpec (output: string) : Spec =
+    { spec output with
+        Name = "sharded-cascade"
+        Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 2000; Explain = 30; UtterancesPerWord = None }
+        Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false; Precision = Fp32 }
+        Methods = [ { Id = "smooth_grad"; Kind = SmoothGrad { Samples = 4; Sampler = IsotropicGaussian 0.1 } } ]
+        Metrics = [ ParameterRandomisation 12 ] }
 
 /// The ROAR step of a plan and its parameters.
 let private roarStepOf (plan: Plan.Plan) =
@@ -124,7 +135,7 @@ let tests =
             let computed = Collections.Generic.List<int>()
             let pass (failAt: int option) : MetricRuns.MetricBlocks.Pass<float[][]> =
                 let write, read = MetricRuns.MetricBlocks.json id id
-                { Name = "draws"; Size = 4; TieBreakSlots = 3L; Write = write; Read = read
+                { Name = "draws"; Size = 4; Inputs = None; TieBreakSlots = 3L; Write = write; Read = read
                   Compute =
                     fun first n _ tieBreak ->
                         if Some first = failAt then failwith "killed"
@@ -140,6 +151,10 @@ let tests =
                     MetricRuns.MetricBlocks.over source (pass None))
             Expect.equal (List.ofSeq computed) [ 8 ] "only the third block is computed again"
             Expect.equal resumed uninterrupted "every input's draws are one pass's"
+            // a pass over the first 6 inputs only: blocks 0-3 and 4-5, the same draws as the whole pass's first 6
+            let firstSix = withCache (Path.Combine(root, "first-six")) (fun () -> MetricRuns.MetricBlocks.over source { pass None with Inputs = Some 6 })
+            Expect.equal (firstSix |> Array.map Array.length) [| 4; 2 |] "two blocks, the second cut at the sixth input"
+            Expect.equal (Array.concat firstSix) (Array.concat uninterrupted |> Array.take 6) "the whole pass's first 6 inputs"
             Directory.Delete(root, true)
         }
 
@@ -295,6 +310,51 @@ let tests =
             let fromShards = withCache sharded (fun () -> metricsOf (Execute.run plan (device ())))
             Expect.equal fromShards whole "one process's metrics, byte for byte"
             Expect.isEmpty (parts sharded) "no part left once the metrics are stored"
+            Directory.Delete(root, true)
+        }
+
+        test "shards share out the parameter-randomisation cascade a block of inputs at a time; the result is one process's, and the cascade's over all the inputs at once" {
+            let root = Path.Combine(Path.GetTempPath(), $"attribution-shard-{Guid.NewGuid():N}")
+            let plan = planOf (cascadeSpec (Path.Combine(root, "runs")))
+            let cascadeOf (output: Running.RunOutput) = output.Result.Metrics |> Array.find (fun m -> m.Metric = "parameter_randomisation")
+            let wholeCache, sharded = Path.Combine(root, "whole"), Path.Combine(root, "sharded")
+            let wholeRun = withCache wholeCache (fun () -> Execute.run plan (device ()))
+            let whole = cascadeOf wholeRun
+            for file in Directory.GetFiles(Path.Combine(wholeCache, "models")) do
+                Directory.CreateDirectory(Path.Combine(sharded, "models")) |> ignore
+                File.Copy(file, Path.Combine(sharded, "models", Path.GetFileName file |> string))
+            let parts () = Directory.GetFiles(Path.Combine(sharded, "metrics"), "*.cascade.block-*") |> Array.map (Path.GetFileName >> string) |> Array.sort
+            withCache sharded (fun () ->
+                Execute.prepare plan (device ())
+                for i in 0 .. 1 do Execute.shard plan (device ()) i 2 |> ignore
+                Execute.maps plan (device ()) |> ignore
+                // blocks of 5, 5 and 2 inputs, largest first to the shard with fewer inputs: 5 and 2 to shard 0, 5 to shard 1
+                Expect.equal ([ for i in 0 .. 1 -> Execute.shard plan (device ()) i 2 ] |> List.map fst) [ 2; 1 ] "the 3 blocks dealt by inputs"
+                let step = plan.Steps |> List.find (fun st -> st.Name.StartsWith "parameter_randomisation")
+                Expect.equal (parts ()) ([| for first, n in [ 0, 5; 5, 5; 10, 2 ] -> $"{step.Hash}.cascade.block-{first}-{n}.json" |] |> Array.sort) "a part per block")
+            let fromShards = withCache sharded (fun () -> cascadeOf (Execute.run plan (device ())))
+            Expect.equal (json fromShards) (json whole) "one process's result, byte for byte"
+            Expect.isEmpty (parts ()) "no part left once the result is stored"
+            // The cascade over the 12 inputs in one call, as the metric ran before it was split: the same numbers (the
+            // blocks draw each input's noise by its position, as one call does), up to the order of float sums
+            let atOnce =
+                withCache wholeCache (fun () ->
+                    let domain = DataSources.load plan.Spec
+                    let network = (Execute.loadNetwork plan domain (device ())).Value
+                    let model = domain.Explained network
+                    let inputs = (domain.Inputs network false (wholeRun.Result.ExplainedIndices |> Array.take 12))
+                    use targets = torch.tensor(wholeRun.Predictions |> Array.take 12)
+                    let shape = inputs.shape |> Array.skip 1
+                    let view (m: torch.nn.Module<torch.Tensor, torch.Tensor>) = new Attribution.Models.ReshapedModel(m, shape, shape)
+                    let kind = (plan.Spec.Methods |> List.head).Kind
+                    Attribution.Metrics.ParameterRandomisation().Run<Attribution.Models.ReshapedModel>(
+                        view model, (fun () -> view (domain.NewModel())), Attribution.Methods.Presets.SmoothGrad(Attribution.Sampling.IsotropicGaussian(0.1), 4),
+                        inputs, targets, AttributionSteps.optionsOf plan kind, Attribution.Runtime.Seeds.Derive(int64 plan.Spec.Seed, Catalogue.metricName (ParameterRandomisation 12)))
+                    |> Seq.toArray)
+            for stage in atOnce do
+                let perInput = whole.PerInput |> Array.find (fun p -> p.Name = $"ssim/{stage.Stage}")
+                for i in 0 .. 11 do
+                    Expect.floatClose { absolute = 1e-6; relative = 1e-6 } perInput.Values.[i] stage.Ssim.[i] $"{stage.Stage}, input {i}: SSIM as at once"
             Directory.Delete(root, true)
         }
 
