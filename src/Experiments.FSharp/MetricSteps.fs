@@ -14,7 +14,7 @@ type Tensor = torch.Tensor
 
 /// A per-method metric on the maps of the explained class, cached as JSON by the step's hash. Insertion/deletion,
 /// Sensitivity-N, EHR, explanation certainty and a user's per-input metric read the maps a block of inputs at a time
-/// (the parameter-randomisation cascade runs a block at a time too);
+/// (the parameter-randomisation cascade and Taylor fidelity run a block at a time too);
 /// ROAR and a user's plain engine metric read them whole.
 let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKind) (model: torch.nn.Module<Tensor, Tensor>) (explaining: torch.nn.Module<Tensor, Tensor>)
                  (inputs: Tensor) (stored: StoredMaps) (classes: int64[]) (labels: int64[]) (boxes: IReadOnlyList<Attribution.Data.IRegion> option)
@@ -44,12 +44,12 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
 /// inputs): a cluster run of a spec with one gets a maps job and a second wave of shards (SlurmScripts).
 let sharedAfterMaps (metric: MetricSpec) =
     match metric with
-    | Roar _ | InsertionDeletion _ | SensitivityN _ | NegativePerturbation _ | ParameterRandomisation _ -> true
+    | Roar _ | InsertionDeletion _ | SensitivityN _ | NegativePerturbation _ | ParameterRandomisation _ | TaylorFidelity _ -> true
     | RegisteredMetric _ -> (MetricRegistry.entryOf metric).Build |> Option.exists (fun build -> build metric :? Attribution.Metrics.IPerInputMetric)
-    | ExplanationCertainty _ | EffectiveHeatRatio | TaylorFidelity _ | TwoWord _ | RankAgreement -> false
+    | ExplanationCertainty _ | EffectiveHeatRatio | TwoWord _ | RankAgreement -> false
 
 /// The passes of a per-method metric whose blocks shards share out (insertion/deletion, Sensitivity-N, the
-/// parameter-randomisation cascade, a user's per-input metric; negative perturbation, a step of its own, has its own);
+/// parameter-randomisation cascade, Taylor fidelity, a user's per-input metric; negative perturbation, a step of its own, has its own);
 /// the others are computed whole by the assembling run.
 let sharedPasses (run: MetricRun.MetricRun) =
     match run.Metric with
@@ -57,7 +57,8 @@ let sharedPasses (run: MetricRun.MetricRun) =
     | SensitivityN(masks, points) -> SensitivityN.shared run masks points
     | RegisteredMetric _ -> EngineMetric.shared run
     | ParameterRandomisation count -> ParameterRandomisation.shared run count
-    | ExplanationCertainty _ | EffectiveHeatRatio | TaylorFidelity _ | TwoWord _ | Roar _
+    | TaylorFidelity count -> TaylorFidelity.shared run count
+    | ExplanationCertainty _ | EffectiveHeatRatio | TwoWord _ | Roar _
     | NegativePerturbation _ | RankAgreement -> []
 
 /// The log-Sobolev check of a Gaussian method's diagnostics: Ent(f) <= I(f)/2 per input, and the median ratio.

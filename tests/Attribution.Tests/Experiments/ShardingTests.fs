@@ -51,15 +51,16 @@ let private blocksSpec (output: string) : Spec =
         Methods = [ { Id = "saliency"; Kind = Saliency true } ]
         Metrics = [ NegativePerturbation { Fractions = [ 0.3; 0.6 ]; MaskValue = 0.0 }; InsertionDeletion(392, 20.0); SensitivityN(2, 3) ] }
 
-/// A spec with the parameter-randomisation check on the first 12 of 30 inputs: SmoothGrad's cascade runs in blocks of
-/// 5 inputs (5, 5, 2), each input drawing its noise by its position.
+/// A spec with the parameter-randomisation check on the first 12 of 30 inputs, whose SmoothGrad cascade runs in blocks
+/// of 5 inputs (5, 5, 2), and Taylor fidelity on the first 3, an input a block; each input draws its noise by its
+/// position.
 let private cascadeSpec (output: string) : Spec =
     { spec output with
         Name = "sharded-cascade"
         Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 2000; Explain = 30; UtterancesPerWord = None }
         Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false; Precision = Fp32 }
         Methods = [ { Id = "smooth_grad"; Kind = SmoothGrad { Samples = 4; Sampler = IsotropicGaussian 0.1 } } ]
-        Metrics = [ ParameterRandomisation 12 ] }
+        Metrics = [ ParameterRandomisation 12; TaylorFidelity 3 ] }
 
 /// The ROAR step of a plan and its parameters.
 let private roarStepOf (plan: Plan.Plan) =
@@ -313,27 +314,33 @@ let tests =
             Directory.Delete(root, true)
         }
 
-        test "shards share out the parameter-randomisation cascade a block of inputs at a time; the result is one process's, and the cascade's over all the inputs at once" {
+        test "shards share out the parameter-randomisation cascade and Taylor fidelity a block of inputs at a time; the results are one process's, and those of one call over all the inputs" {
             let root = Path.Combine(Path.GetTempPath(), $"attribution-shard-{Guid.NewGuid():N}")
             let plan = planOf (cascadeSpec (Path.Combine(root, "runs")))
-            let cascadeOf (output: Running.RunOutput) = output.Result.Metrics |> Array.find (fun m -> m.Metric = "parameter_randomisation")
+            let metricOf (name: string) (output: Running.RunOutput) = output.Result.Metrics |> Array.find (fun m -> m.Metric = name)
+            let cascadeOf, taylorOf = metricOf "parameter_randomisation", metricOf "taylor_fidelity"
             let wholeCache, sharded = Path.Combine(root, "whole"), Path.Combine(root, "sharded")
             let wholeRun = withCache wholeCache (fun () -> Execute.run plan (device ()))
-            let whole = cascadeOf wholeRun
+            let whole, wholeTaylor = cascadeOf wholeRun, taylorOf wholeRun
             for file in Directory.GetFiles(Path.Combine(wholeCache, "models")) do
                 Directory.CreateDirectory(Path.Combine(sharded, "models")) |> ignore
                 File.Copy(file, Path.Combine(sharded, "models", Path.GetFileName file |> string))
-            let parts () = Directory.GetFiles(Path.Combine(sharded, "metrics"), "*.cascade.block-*") |> Array.map (Path.GetFileName >> string) |> Array.sort
+            let parts () = Directory.GetFiles(Path.Combine(sharded, "metrics"), "*.block-*") |> Array.map (Path.GetFileName >> string) |> Array.sort
             withCache sharded (fun () ->
                 Execute.prepare plan (device ())
                 for i in 0 .. 1 do Execute.shard plan (device ()) i 2 |> ignore
                 Execute.maps plan (device ()) |> ignore
-                // blocks of 5, 5 and 2 inputs, largest first to the shard with fewer inputs: 5 and 2 to shard 0, 5 to shard 1
-                Expect.equal ([ for i in 0 .. 1 -> Execute.shard plan (device ()) i 2 ] |> List.map fst) [ 2; 1 ] "the 3 blocks dealt by inputs"
-                let step = plan.Steps |> List.find (fun st -> st.Name.StartsWith "parameter_randomisation")
-                Expect.equal (parts ()) ([| for first, n in [ 0, 5; 5, 5; 10, 2 ] -> $"{step.Hash}.cascade.block-{first}-{n}.json" |] |> Array.sort) "a part per block")
-            let fromShards = withCache sharded (fun () -> cascadeOf (Execute.run plan (device ())))
-            Expect.equal (json fromShards) (json whole) "one process's result, byte for byte"
+                // the cascade's blocks of 5, 5 and 2 inputs and Taylor's 3 of 1, largest first to the shard with fewer
+                // inputs (the lower on a tie): 5, 2 and the third 1 to shard 0, 5 and two 1s to shard 1
+                Expect.equal ([ for i in 0 .. 1 -> Execute.shard plan (device ()) i 2 ] |> List.map fst) [ 3; 3 ] "the 6 blocks dealt by inputs"
+                let hashOf (name: string) = (plan.Steps |> List.find (fun st -> st.Name.StartsWith name)).Hash
+                let expected =
+                    [| for first, n in [ 0, 5; 5, 5; 10, 2 ] -> $"""{hashOf "parameter_randomisation"}.cascade.block-{first}-{n}.json"""
+                       for first in 0 .. 2 -> $"""{hashOf "taylor_fidelity"}.taylor.block-{first}-1.json""" |]
+                Expect.equal (parts ()) (Array.sort expected) "a part per block")
+            let assembled = withCache sharded (fun () -> Execute.run plan (device ()))
+            Expect.equal (json (cascadeOf assembled)) (json whole) "one process's cascade, byte for byte"
+            Expect.equal (json (taylorOf assembled)) (json wholeTaylor) "one process's Taylor fidelity, byte for byte"
             Expect.isEmpty (parts ()) "no part left once the result is stored"
             // The cascade over the 12 inputs in one call, as the metric ran before it was split: the same numbers (the
             // blocks draw each input's noise by its position, as one call does), up to the order of float sums
@@ -350,11 +357,19 @@ let tests =
                     Attribution.Metrics.ParameterRandomisation().Run<Attribution.Models.ReshapedModel>(
                         view model, (fun () -> view (domain.NewModel())), Attribution.Methods.Presets.SmoothGrad(Attribution.Sampling.IsotropicGaussian(0.1), 4),
                         inputs, targets, AttributionSteps.optionsOf plan kind, Attribution.Runtime.Seeds.Derive(int64 plan.Spec.Seed, Catalogue.metricName (ParameterRandomisation 12)))
-                    |> Seq.toArray)
-            for stage in atOnce do
+                    |> Seq.toArray,
+                    let three = inputs.narrow(0L, 0L, 3L)
+                    use threeTargets = targets.narrow(0L, 0L, 3L)
+                    use report = Attribution.Metrics.TaylorFidelity.Assess(Attribution.Methods.Presets.SmoothGrad(Attribution.Sampling.IsotropicGaussian(0.1), 4), model, three,
+                                                                           threeTargets, AttributionSteps.optionsOf plan kind)
+                    report.ApproximationError.``to``(torch.ScalarType.Float64).data<float>().ToArray())
+            for stage in fst atOnce do
                 let perInput = whole.PerInput |> Array.find (fun p -> p.Name = $"ssim/{stage.Stage}")
                 for i in 0 .. 11 do
                     Expect.floatClose { absolute = 1e-6; relative = 1e-6 } perInput.Values.[i] stage.Ssim.[i] $"{stage.Stage}, input {i}: SSIM as at once"
+            let approximation = wholeTaylor.PerInput |> Array.find (fun p -> p.Name = "approximation_error")
+            for i in 0 .. 2 do
+                Expect.floatClose { absolute = 1e-9; relative = 1e-5 } approximation.Values.[i] (snd atOnce).[i] $"input {i}: Taylor's approximation error as at once"
             Directory.Delete(root, true)
         }
 
