@@ -134,7 +134,24 @@ let cleanLeftovers (output: string) (name: string) =
     let staged = Regex(@"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}\.(partial)-(\d+)-[0-9a-f]{8}$")
     sweep outputFolder (Regex("^" + Regex.Escape name + @"\.(partial|previous)-(\d+)-[0-9a-f]{8}$"))
     sweep (earlierHistory output name) staged
-    if (readRunsMarker (target output name)).IsSome then sweep (target output name) staged
+    let final = target output name
+    if (readRunsMarker final).IsSome && not (isLink final) then
+        sweep final staged
+        // a link to the latest run made beside `latest` by a process killed before it renamed it (AtomicLink)
+        let stray = Regex("^" + Regex.Escape LatestName + @"\.link-(\d+)-[0-9a-f]{32}$")
+        for entry in Directory.EnumerateFileSystemEntries final |> List.ofSeq do
+            let m = stray.Match(match Path.GetFileName entry with null -> "" | n -> n)
+            if m.Success && isLink entry && not (processAlive (int m.Groups.[1].Value)) then
+                try File.Delete entry with :? IOException | :? UnauthorizedAccessException -> ()
+    // the folder of runs made beside its place by a process killed before it renamed it (prepareRunsFolder): the
+    // marker alone
+    if Directory.Exists outputFolder then
+        let made = Regex("^" + Regex.Escape name + @"\.new-(\d+)-[0-9a-f]{8}$")
+        for dir in Directory.EnumerateDirectories outputFolder |> List.ofSeq do
+            let m = made.Match(match Path.GetFileName dir with null -> "" | n -> n)
+            if m.Success && not (isLink dir) && not (processAlive (int m.Groups.[1].Value)) && (readRunsMarker dir).IsSome
+               && List.ofSeq (Directory.EnumerateFileSystemEntries dir) = [ Path.Combine(dir, RunsMarkerName) ] then
+                try Directory.Delete(dir, true) with :? IOException | :? UnauthorizedAccessException -> ()
 
 /// Makes `{output}/{name}` the folder of the spec's runs, taking over an earlier version's layout: its link into
 /// `{output}/.runs/{name}` is removed and the runs there are moved in; its single run folder is kept whole as run

@@ -154,7 +154,19 @@ let tests =
                 File.WriteAllText(Path.Combine(dir, RunFolder.MarkerName), """{ "Tool": "attribution", "Name": "q", "Files": [] }""")
                 dir
             let deadStaged, liveStaged = staged 2147483646, staged Environment.ProcessId
+            // a link beside `latest` and a folder of runs beside its place, left by killed processes; a live one's link kept
+            let strayLink (pid: int) =
+                let link = Path.Combine(history, $"latest.link-{pid}-{String('a', 32)}")
+                File.CreateSymbolicLink(link, "20261203-100000-abcdef") |> ignore
+                link
+            let deadLink, liveLink = strayLink 2147483646, strayLink Environment.ProcessId
+            let made = Path.Combine(output, "q.new-2147483646-0123abcd")
+            Directory.CreateDirectory made |> ignore
+            File.WriteAllText(Path.Combine(made, RunFolder.RunsMarkerName), """{ "Tool": "attribution", "Name": "q" }""")
             RunFolder.cleanLeftovers output "q"
+            Expect.isFalse (File.Exists deadLink || Directory.Exists deadLink || (FileInfo deadLink).LinkTarget <> null) "a dead process's link is removed"
+            Expect.isNotNull (FileInfo liveLink).LinkTarget "a live process's link is kept"
+            Expect.isFalse (Directory.Exists made) "a dead process's folder of runs, its marker alone, is removed"
             Expect.isFalse (Directory.Exists deadStaged) "a dead process's staging folder among the runs is removed"
             Expect.isFalse (Directory.Exists earlierStaged) "and one of the previous version's"
             Expect.isTrue (Directory.Exists liveStaged) "a live process's is kept"
