@@ -51,16 +51,16 @@ let private blocksSpec (output: string) : Spec =
         Methods = [ { Id = "saliency"; Kind = Saliency true } ]
         Metrics = [ NegativePerturbation { Fractions = [ 0.3; 0.6 ]; MaskValue = 0.0 }; InsertionDeletion(392, 20.0); SensitivityN(2, 3) ] }
 
-/// A spec with the parameter-randomisation check on the first 12 of 30 inputs, whose SmoothGrad cascade runs in blocks
-/// of 5 inputs (5, 5, 2), and Taylor fidelity on the first 3, an input a block; each input draws its noise by its
-/// position.
+/// A spec with the parameter-randomisation check on the first 60 of 70 inputs, whose SmoothGrad cascade runs in blocks
+/// of the method's call, 50 inputs (50, 10), and Taylor fidelity on the first 3, an input a block; each input draws
+/// its noise by its position.
 let private cascadeSpec (output: string) : Spec =
     { spec output with
         Name = "sharded-cascade"
-        Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 2000; Explain = 30; UtterancesPerWord = None }
+        Data = { Dataset = FashionMnist; Root = None; TrainLimit = Some 2000; Explain = 70; UtterancesPerWord = None }
         Explain = { Targets = [ Predicted ]; Output = Probability; BatchSize = 64; CommonNoise = false; Precision = Fp32 }
         Methods = [ { Id = "smooth_grad"; Kind = SmoothGrad { Samples = 4; Sampler = IsotropicGaussian 0.1 } } ]
-        Metrics = [ ParameterRandomisation 12; TaylorFidelity 3 ] }
+        Metrics = [ ParameterRandomisation 60; TaylorFidelity 3 ] }
 
 /// The ROAR step of a plan and its parameters.
 let private roarStepOf (plan: Plan.Plan) =
@@ -330,33 +330,33 @@ let tests =
                 Execute.prepare plan (device ())
                 for i in 0 .. 1 do Execute.shard plan (device ()) i 2 |> ignore
                 Execute.maps plan (device ()) |> ignore
-                // the cascade's blocks of 5, 5 and 2 inputs and Taylor's 3 of 1, largest first to the shard with fewer
-                // inputs (the lower on a tie): 5, 2 and the third 1 to shard 0, 5 and two 1s to shard 1
-                Expect.equal ([ for i in 0 .. 1 -> Execute.shard plan (device ()) i 2 ] |> List.map fst) [ 3; 3 ] "the 6 blocks dealt by inputs"
+                // the cascade's blocks of 50 and 10 inputs and Taylor's 3 of 1, largest first to the shard with fewer
+                // inputs: 50 to shard 0, the rest to shard 1
+                Expect.equal ([ for i in 0 .. 1 -> Execute.shard plan (device ()) i 2 ] |> List.map fst) [ 1; 4 ] "the 5 blocks dealt by inputs"
                 let hashOf (name: string) = (plan.Steps |> List.find (fun st -> st.Name.StartsWith name)).Hash
                 let expected =
-                    [| for first, n in [ 0, 5; 5, 5; 10, 2 ] -> $"""{hashOf "parameter_randomisation"}.cascade.block-{first}-{n}.json"""
+                    [| for first, n in [ 0, 50; 50, 10 ] -> $"""{hashOf "parameter_randomisation"}.cascade.block-{first}-{n}.json"""
                        for first in 0 .. 2 -> $"""{hashOf "taylor_fidelity"}.taylor.block-{first}-1.json""" |]
                 Expect.equal (parts ()) (Array.sort expected) "a part per block")
             let assembled = withCache sharded (fun () -> Execute.run plan (device ()))
             Expect.equal (json (cascadeOf assembled)) (json whole) "one process's cascade, byte for byte"
             Expect.equal (json (taylorOf assembled)) (json wholeTaylor) "one process's Taylor fidelity, byte for byte"
             Expect.isEmpty (parts ()) "no part left once the result is stored"
-            // The cascade over the 12 inputs in one call, as the metric ran before it was split: the same numbers (the
+            // The cascade over the 60 inputs in one call, as the metric ran before it was split: the same numbers (the
             // blocks draw each input's noise by its position, as one call does), up to the order of float sums
             let atOnce =
                 withCache wholeCache (fun () ->
                     let domain = DataSources.load plan.Spec
                     let network = (Execute.loadNetwork plan domain (device ())).Value
                     let model = domain.Explained network
-                    let inputs = (domain.Inputs network false (wholeRun.Result.ExplainedIndices |> Array.take 12))
-                    use targets = torch.tensor(wholeRun.Predictions |> Array.take 12)
+                    let inputs = (domain.Inputs network false (wholeRun.Result.ExplainedIndices |> Array.take 60))
+                    use targets = torch.tensor(wholeRun.Predictions |> Array.take 60)
                     let shape = inputs.shape |> Array.skip 1
                     let view (m: torch.nn.Module<torch.Tensor, torch.Tensor>) = new Attribution.Models.ReshapedModel(m, shape, shape)
                     let kind = (plan.Spec.Methods |> List.head).Kind
                     Attribution.Metrics.ParameterRandomisation().Run<Attribution.Models.ReshapedModel>(
                         view model, (fun () -> view (domain.NewModel())), Attribution.Methods.Presets.SmoothGrad(Attribution.Sampling.IsotropicGaussian(0.1), 4),
-                        inputs, targets, AttributionSteps.optionsOf plan kind, Attribution.Runtime.Seeds.Derive(int64 plan.Spec.Seed, Catalogue.metricName (ParameterRandomisation 12)))
+                        inputs, targets, AttributionSteps.optionsOf plan kind, Attribution.Runtime.Seeds.Derive(int64 plan.Spec.Seed, Catalogue.metricName (ParameterRandomisation 60)))
                     |> Seq.toArray,
                     let three = inputs.narrow(0L, 0L, 3L)
                     use threeTargets = targets.narrow(0L, 0L, 3L)
@@ -365,7 +365,7 @@ let tests =
                     report.ApproximationError.``to``(torch.ScalarType.Float64).data<float>().ToArray())
             for stage in fst atOnce do
                 let perInput = whole.PerInput |> Array.find (fun p -> p.Name = $"ssim/{stage.Stage}")
-                for i in 0 .. 11 do
+                for i in 0 .. 59 do
                     Expect.floatClose { absolute = 1e-6; relative = 1e-6 } perInput.Values.[i] stage.Ssim.[i] $"{stage.Stage}, input {i}: SSIM as at once"
             let approximation = wholeTaylor.PerInput |> Array.find (fun p -> p.Name = "approximation_error")
             for i in 0 .. 2 do
