@@ -46,6 +46,12 @@ let tests =
             finally set_num_threads threads
             Expect.equal (OneDnnIsa.Applied |> Option.ofObj) (Some OneDnnIsa.Cap) "oneDNN capped (no cap of the user's here)"
         }
+        test "NNPACK is off once libtorch is loaded (libtorch 2.10 logs a line per convolution where NNPACK is unsupported)" {
+            TorchRuntime.Initialise()
+            let enabled = NnpackSwitch.Enabled()
+            Expect.isTrue enabled.HasValue "the switch is found in the loaded libtorch"
+            Expect.isFalse enabled.Value "NNPACK off"
+        }
         test "seeds derived from (seed, unit) are stable and distinct" {
             Expect.equal (Seeds.Derive(7L, "noise")) (Seeds.Derive(7L, "noise")) "stable"
             Expect.notEqual (Seeds.Derive(7L, "noise")) (Seeds.Derive(7L, "init")) "distinct units"

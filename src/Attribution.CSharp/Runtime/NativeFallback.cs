@@ -53,6 +53,8 @@ public static class NativeFallback
             AssemblyLoadContext.Default.ResolvingUnmanagedDll += Resolve;
             registered = true;
             PreloadLibTorch();
+            // libtorch is loaded now (the CPU build; a CUDA one is switched by TorchRuntime.Initialise once loaded)
+            NnpackSwitch.TurnOff();
         }
     }
 

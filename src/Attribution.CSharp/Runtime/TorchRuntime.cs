@@ -52,6 +52,7 @@ public static class TorchRuntime
                 cudaLoaded = true;
             }
             ApplyThreads();
+            NnpackSwitch.TurnOff();
             initialised = true;
         }
     }
