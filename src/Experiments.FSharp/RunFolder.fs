@@ -159,11 +159,16 @@ let cleanLeftovers (output: string) (name: string) =
 let private prepareRunsFolder (output: string) (name: string) =
     let final = target output name
     let earlier = earlierHistory output name
+    // Another run of the name may take the layout over at the same time: a move whose source it moved first is
+    // skipped (moves and deletes that lose such a race raise IOException, the source being gone).
+    let raced (source: string) (action: unit -> unit) =
+        try action () with :? IOException when not (Path.Exists source) -> ()
     if isLink final then File.Delete final // the previous version's link (checked by `problem`); its runs are in `earlier`
     elif Directory.Exists final && (readRunsMarker final).IsNone then
         // the first version's run folder (checked by `problem`: the toolkit's, for this name), kept whole with anything added to it
         Directory.CreateDirectory earlier |> ignore
-        Directory.Move(final, Path.Combine(earlier, "before-run-ids-" + Directory.GetLastWriteTimeUtc(final).ToString("yyyyMMdd-HHmmss")))
+        let kept = Path.Combine(earlier, "before-run-ids-" + Directory.GetLastWriteTimeUtc(final).ToString("yyyyMMdd-HHmmss"))
+        raced final (fun () -> Directory.Move(final, kept))
     if not (Directory.Exists final) then
         // made beside and renamed into place with its marker, so that no other process sees it unmarked
         let fresh = $"""{final}.new-{Environment.ProcessId}-{Guid.NewGuid().ToString("N").Substring(0, 8)}"""
@@ -175,9 +180,10 @@ let private prepareRunsFolder (output: string) (name: string) =
         for entry in Directory.EnumerateFileSystemEntries earlier |> List.ofSeq do
             let moved = Path.Combine(final, match Path.GetFileName entry with null -> "" | n -> n)
             if not (Path.Exists moved) then
-                if Directory.Exists entry then Directory.Move(entry, moved) else File.Move(entry, moved)
+                raced entry (fun () -> if Directory.Exists entry then Directory.Move(entry, moved) else File.Move(entry, moved))
         for folder in [ earlier; Path.GetDirectoryName earlier |> string ] do
-            if Directory.Exists folder && Seq.isEmpty (Directory.EnumerateFileSystemEntries folder) then Directory.Delete folder
+            if Directory.Exists folder && Seq.isEmpty (Directory.EnumerateFileSystemEntries folder) then
+                try Directory.Delete folder with :? IOException -> () // emptied by another run, or filled again
 
 /// Writes a run of `name` under `output` through `write` (which fills the folder it is given) and returns its folder,
 /// `{output}/{name}/{run id}`, never replaced by a later run. The folder is staged beside its final place and renamed

@@ -116,6 +116,22 @@ let tests =
             Expect.isTrue (Directory.Exists(Path.Combine(output, ".runs", "other", "20261201-100000-cccccc"))) "another spec's is kept"
         }
 
+        test "two runs taking the previous layout over at once both finish, and every run is kept" {
+            let output = TestFiles.freshDir "runs"
+            let earlier = Path.Combine(output, ".runs", "q")
+            let ids = [ for i in 0 .. 199 -> $"20261201-{i:D6}-aaaaaa" ]
+            for id in ids do
+                let dir = Path.Combine(earlier, id)
+                Directory.CreateDirectory dir |> ignore
+                File.WriteAllText(Path.Combine(dir, "report.md"), id)
+            File.CreateSymbolicLink(Path.Combine(output, "q"), Path.Combine(".runs", "q", List.last ids)) |> ignore
+            let both = [| for text in [ "a"; "b" ] -> Threading.Tasks.Task.Run(fun () -> publish output "q" text) |]
+            Threading.Tasks.Task.WaitAll(both |> Array.map (fun t -> t :> Threading.Tasks.Task))
+            for id in ids do Expect.equal (File.ReadAllText(Path.Combine(output, "q", id, "report.md"))) id $"{id} kept"
+            Expect.equal (both |> Array.map (fun t -> File.ReadAllText(Path.Combine(t.Result, "report.md"))) |> Array.sort) [| "a"; "b" |] "both new runs"
+            Expect.isFalse (Directory.Exists(Path.Combine(output, ".runs"))) "the earlier history is gone"
+        }
+
         test "a folder of another spec's runs is refused" {
             let output = TestFiles.freshDir "runs"
             publish output "q" "first" |> ignore
