@@ -176,14 +176,15 @@ let private prepareRunsFolder (output: string) (name: string) =
         MarkedFolder.write fresh RunsMarkerName { Tool = tool; Name = name }
         try Directory.Move(fresh, final)
         with :? IOException when Directory.Exists final -> Directory.Delete(fresh, true) // another run made it first
-    if Directory.Exists earlier then
-        for entry in Directory.EnumerateFileSystemEntries earlier |> List.ofSeq do
-            let moved = Path.Combine(final, match Path.GetFileName entry with null -> "" | n -> n)
-            if not (Path.Exists moved) then
-                raced entry (fun () -> if Directory.Exists entry then Directory.Move(entry, moved) else File.Move(entry, moved))
-        for folder in [ earlier; Path.GetDirectoryName earlier |> string ] do
-            if Directory.Exists folder && Seq.isEmpty (Directory.EnumerateFileSystemEntries folder) then
-                try Directory.Delete folder with :? IOException -> () // emptied by another run, or filled again
+    // the other run may also remove the emptied folders between a check and a listing: a missing folder is empty
+    let entries (folder: string) = try Directory.EnumerateFileSystemEntries folder |> List.ofSeq with :? DirectoryNotFoundException -> []
+    for entry in entries earlier do
+        let moved = Path.Combine(final, match Path.GetFileName entry with null -> "" | n -> n)
+        if not (Path.Exists moved) then
+            raced entry (fun () -> if Directory.Exists entry then Directory.Move(entry, moved) else File.Move(entry, moved))
+    for folder in [ earlier; Path.GetDirectoryName earlier |> string ] do
+        if Directory.Exists folder && List.isEmpty (entries folder) then
+            try Directory.Delete folder with :? IOException -> () // emptied by another run, or filled again
 
 /// Writes a run of `name` under `output` through `write` (which fills the folder it is given) and returns its folder,
 /// `{output}/{name}/{run id}`, never replaced by a later run. The folder is staged beside its final place and renamed
