@@ -117,41 +117,35 @@ let private processAlive (pid: int) =
         not p.HasExited
     with _ -> false
 
-/// Staging folders left by processes that died while writing a report: each holds the run marker, so it is the
-/// toolkit's; a live process's are left alone. Looks in the folder of the spec's runs and where earlier versions
-/// staged (beside `{output}/{name}`, and in `{output}/.runs/{name}`).
+/// Deletes what dead processes left in `folder`: the entries whose name matches `pattern` (its group `pid` a process
+/// no longer alive) and that `ours` recognises as the toolkit's; a live process's are left alone.
+let private removeLeftovers (folder: string) (pattern: Regex) (ours: string -> bool) (remove: string -> unit) =
+    if Directory.Exists folder && not (isLink folder) then
+        for entry in Directory.EnumerateFileSystemEntries folder |> List.ofSeq do
+            let m = pattern.Match(match Path.GetFileName entry with null -> "" | n -> n)
+            if m.Success && not (processAlive (int m.Groups.["pid"].Value)) && ours entry then
+                try remove entry with :? IOException | :? UnauthorizedAccessException -> ()
+
+/// What processes killed while writing a report left, cleaned up by the next run of the name (a live process's are left
+/// alone): staging folders, each holding the run marker, in the folder of the spec's runs and where earlier versions
+/// staged (beside `{output}/{name}`, and in `{output}/.runs/{name}`); a link made beside `latest` and not yet renamed
+/// (AtomicLink); and the folder of runs made beside its place and not yet renamed (prepareRunsFolder), its marker alone.
 let cleanLeftovers (output: string) (name: string) =
     let outputFolder = Path.GetFullPath(expandHome output)
-    let sweep (folder: string) (pattern: Regex) =
-        if Directory.Exists folder && not (isLink folder) then
-            for dir in Directory.EnumerateDirectories folder |> List.ofSeq do
-                let m = pattern.Match(match Path.GetFileName dir with null -> "" | n -> n)
-                if m.Success && not (isLink dir) && not (processAlive (int m.Groups.[2].Value)) && (readMarker dir).IsSome then
-                    try
-                        Directory.Delete(dir, true)
-                        Progress.say $"removed {dir}, left by a run that was killed while writing its report"
-                    with :? IOException | :? UnauthorizedAccessException -> ()
-    let staged = Regex(@"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}\.(partial)-(\d+)-[0-9a-f]{8}$")
-    sweep outputFolder (Regex("^" + Regex.Escape name + @"\.(partial|previous)-(\d+)-[0-9a-f]{8}$"))
-    sweep (earlierHistory output name) staged
     let final = target output name
-    if (readRunsMarker final).IsSome && not (isLink final) then
-        sweep final staged
-        // a link to the latest run made beside `latest` by a process killed before it renamed it (AtomicLink)
-        let stray = Regex("^" + Regex.Escape LatestName + @"\.link-(\d+)-[0-9a-f]{32}$")
-        for entry in Directory.EnumerateFileSystemEntries final |> List.ofSeq do
-            let m = stray.Match(match Path.GetFileName entry with null -> "" | n -> n)
-            if m.Success && isLink entry && not (processAlive (int m.Groups.[1].Value)) then
-                try File.Delete entry with :? IOException | :? UnauthorizedAccessException -> ()
-    // the folder of runs made beside its place by a process killed before it renamed it (prepareRunsFolder): the
-    // marker alone
-    if Directory.Exists outputFolder then
-        let made = Regex("^" + Regex.Escape name + @"\.new-(\d+)-[0-9a-f]{8}$")
-        for dir in Directory.EnumerateDirectories outputFolder |> List.ofSeq do
-            let m = made.Match(match Path.GetFileName dir with null -> "" | n -> n)
-            if m.Success && not (isLink dir) && not (processAlive (int m.Groups.[1].Value)) && (readRunsMarker dir).IsSome
-               && List.ofSeq (Directory.EnumerateFileSystemEntries dir) = [ Path.Combine(dir, RunsMarkerName) ] then
-                try Directory.Delete(dir, true) with :? IOException | :? UnauthorizedAccessException -> ()
+    let sweepStaging (folder: string) (pattern: string) =
+        removeLeftovers folder (Regex pattern) (fun dir -> not (isLink dir) && (readMarker dir).IsSome) (fun dir ->
+            Directory.Delete(dir, true)
+            Progress.say $"removed {dir}, left by a run that was killed while writing its report")
+    let staged = @"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}\.partial-(?<pid>\d+)-[0-9a-f]{8}$"
+    sweepStaging outputFolder ("^" + Regex.Escape name + @"\.(partial|previous)-(?<pid>\d+)-[0-9a-f]{8}$")
+    sweepStaging (earlierHistory output name) staged
+    if (readRunsMarker final).IsSome then
+        sweepStaging final staged
+        removeLeftovers final (Regex("^" + Regex.Escape LatestName + @"\.link-(?<pid>\d+)-[0-9a-f]{32}$")) isLink File.Delete
+    let onlyItsMarker (dir: string) =
+        not (isLink dir) && (readRunsMarker dir).IsSome && List.ofSeq (Directory.EnumerateFileSystemEntries dir) = [ Path.Combine(dir, RunsMarkerName) ]
+    removeLeftovers outputFolder (Regex("^" + Regex.Escape name + @"\.new-(?<pid>\d+)-[0-9a-f]{8}$")) onlyItsMarker (fun dir -> Directory.Delete(dir, true))
 
 /// Makes `{output}/{name}` the folder of the spec's runs, taking over an earlier version's layout: its link into
 /// `{output}/.runs/{name}` is removed and the runs there are moved in; its single run folder is kept whole as run

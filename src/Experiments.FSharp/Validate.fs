@@ -200,33 +200,37 @@ module Validate =
             [ error "data.train_limit" $"a class covariance needs at least 2 training inputs of each of the {classes} classes, so at least {2 * classes}" (Some(string limit)) [] ]
         | _ -> []
 
+    /// The spec's methods, with their indices, that read the network's inside (a stage, its ReLUs, its stages inverted).
+    let private readingInside (spec: Spec) =
+        spec.Methods |> List.indexed |> List.filter (fun (_, m) -> MethodFacts.readsInside (MethodRegistry.facts m.Kind))
+
+    /// Indexed methods as an error names them: `methods[1] (id), ...`.
+    let private namedMethods (indexed: (int * MethodSpec) list) =
+        indexed |> List.map (fun (i, m) -> $"methods[{i}] ({m.Id})") |> String.concat ", "
+
     /// Methods that divide by f need it positive: the softmax probability, never the logit (explain.output, and the
     /// Taylor surrogates taylor_fidelity explains as logits).
     let private outputErrors (spec: Spec) =
         let dividing = spec.Methods |> List.indexed |> List.filter (fun (_, m) -> Plan.dividesByOutput m.Kind)
-        let named = dividing |> List.map (fun (i, m) -> $"methods[{i}] ({m.Id})") |> String.concat ", "
+        let named = namedMethods dividing
         [ if not dividing.IsEmpty && spec.Explain.Output = Logit then
               yield error "explain.output" $"{named} divide by f, which must be positive: explain the probability" (Some "logit") [ "probability" ]
           // taylor_fidelity runs each method on each input's Taylor polynomial, a function without stages or ReLUs.
-          let structural =
-              spec.Methods |> List.indexed |> List.filter (fun (_, m) -> MethodFacts.readsInside (MethodRegistry.facts m.Kind))
+          let structural = readingInside spec
           for i, m in List.indexed spec.Metrics do
               match m with
               | TaylorFidelity _ when not dividing.IsEmpty ->
                   yield error $"metrics[{i}].metric" $"taylor_fidelity explains Taylor polynomials as logits, which {named} cannot divide by; assess those methods in another spec" (Some "taylor_fidelity") []
               | TaylorFidelity _ when not structural.IsEmpty ->
-                  let names = structural |> List.map (fun (k, s) -> $"methods[{k}] ({s.Id})") |> String.concat ", "
-                  yield error $"metrics[{i}].metric" $"taylor_fidelity explains each input's Taylor polynomial, which has no stages or ReLUs for {names} to use; assess those methods in another spec" (Some "taylor_fidelity") []
+                  yield error $"metrics[{i}].metric" $"taylor_fidelity explains each input's Taylor polynomial, which has no stages or ReLUs for {namedMethods structural} to use; assess those methods in another spec" (Some "taylor_fidelity") []
               | _ -> () ]
 
     /// bf16 explains through a bfloat16 copy seen only at its input and output: methods that read the network's
     /// stages, swap its ReLUs or invert it would reach the float32 network instead, so they are refused.
     let private precisionErrors (spec: Spec) =
-        let structural =
-            spec.Methods |> List.indexed |> List.filter (fun (_, m) -> MethodFacts.readsInside (MethodRegistry.facts m.Kind))
+        let structural = readingInside spec
         [ if spec.Explain.Precision = Bf16 && not structural.IsEmpty then
-              let names = structural |> List.map (fun (k, m) -> $"methods[{k}] ({m.Id})") |> String.concat ", "
-              yield error "explain.precision" $"bf16 runs a bfloat16 copy of the network seen at its input and output only; {names} read its stages or rules: explain them in fp32 or tf32, or in another spec" (Some "bf16") [ "fp32"; "tf32" ] ]
+              yield error "explain.precision" $"bf16 runs a bfloat16 copy of the network seen at its input and output only; {namedMethods structural} read its stages or rules: explain them in fp32 or tf32, or in another spec" (Some "bf16") [ "fp32"; "tf32" ] ]
 
     /// The rules that join sections: the model, methods and metrics against the data.
     let composition (spec: Spec) : SpecError list =

@@ -52,6 +52,8 @@ public static class TorchRuntime
                 cudaLoaded = true;
             }
             ApplyThreads();
+            // again here: a CUDA libtorch, or one TorchSharp found by itself, is loaded only now (NativeFallback switched
+            // the one it preloaded)
             NnpackSwitch.TurnOff();
             initialised = true;
         }

@@ -111,3 +111,9 @@ let frameSpace (run: MetricRun) (first: int) (n: int) = FrameSpace(run.Model, ru
 /// A block of inputs and their explained classes.
 let inputsOf (run: MetricRun) (first: int) (n: int) = run.Inputs.narrow(0L, int64 first, int64 n)
 let targetsOf (run: MetricRun) (first: int) (n: int) = run.Targets.narrow(0L, int64 first, int64 n)
+
+/// The method's options for a block of inputs that it explains again: each input draws its noise by its position
+/// among the explained inputs, as one call over all of them would, so a block's maps do not depend on the blocking.
+let keyedOptionsOf (run: MetricRun) (first: int) (n: int) =
+    let options = run.ExplainOptions
+    ExplainOptions(Output = options.Output, BatchSize = options.BatchSize, Seed = options.Seed, InputKeys = Array.init n (fun i -> int64 (first + i)))

@@ -7,7 +7,6 @@
 module Experiments.MetricRuns.ParameterRandomisation
 
 open TorchSharp
-open Attribution.Methods
 open Attribution.Metrics
 open Attribution.Models
 open Experiments
@@ -34,16 +33,13 @@ let private pass (run: MetricRun) (count: int) : MetricBlocks.Pass<CascadePart> 
         | _ -> failwith $"parameter_randomisation needs a model that can be cut into stages; {network.GetType().Name} cannot"
     let write, read = MetricBlocks.json id id
     let compute (first: int) (n: int) =
-        let options = run.ExplainOptions
-        // the keys of the inputs' noise: their positions among the explained inputs, as one call over all of them draws
-        let keyed = ExplainOptions(Output = options.Output, BatchSize = options.BatchSize, Seed = options.Seed, InputKeys = Array.init n (fun i -> int64 (first + i)))
         let stages =
             Attribution.Metrics.ParameterRandomisation().Run<ReshapedModel>(view run.Model, (fun () -> view (run.Domain.NewModel())), run.Explainer,
-                                                                            run.Inputs.narrow(0L, int64 first, int64 n).``to``(run.Device),
-                                                                            run.Targets.narrow(0L, int64 first, int64 n).``to``(run.Device), keyed, run.Seed)
+                                                                            (inputsOf run first n).``to``(run.Device), (targetsOf run first n).``to``(run.Device),
+                                                                            keyedOptionsOf run first n, run.Seed)
             |> Seq.toArray
         { Stages = stages |> Array.map _.Stage; Ssim = stages |> Array.map _.Ssim; Spearman = stages |> Array.map _.Spearman }
-    { Name = "cascade"; Size = blockSize run; Inputs = Some(min count (int run.Inputs.shape.[0])); TieBreakSlots = 0L
+    { Name = "cascade"; Size = blockSize run; Inputs = Some count; TieBreakSlots = 0L
       Compute = (fun first n _ _ -> compute first n); Write = write; Read = read }
 
 /// The pass as a shard shares its blocks out.

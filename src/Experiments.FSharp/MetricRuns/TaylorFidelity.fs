@@ -6,7 +6,6 @@
 module Experiments.MetricRuns.TaylorFidelity
 
 open TorchSharp
-open Attribution.Methods
 open Experiments.Results
 open Experiments.MetricRuns.MetricRun
 
@@ -24,16 +23,13 @@ let private valuesOf (t: Tensor) = t.``to``(torch.ScalarType.Float64).cpu().cont
 let private pass (run: MetricRun) (count: int) : MetricBlocks.Pass<TermsPart> =
     let write, read = MetricBlocks.json id id
     let compute (first: int) (n: int) =
-        let options = run.ExplainOptions
-        // the keys of the inputs' noise: their positions among the explained inputs, as one call over all of them draws
-        let keyed = ExplainOptions(Output = options.Output, BatchSize = options.BatchSize, Seed = options.Seed, InputKeys = Array.init n (fun i -> int64 (first + i)))
         // The spec's output function: a ReLU network's logit is piecewise linear, so its second-order terms vanish.
-        use report = Attribution.Metrics.TaylorFidelity.Assess(run.Explainer, run.Model, run.Inputs.narrow(0L, int64 first, int64 n).``to``(run.Device),
-                                                               run.Targets.narrow(0L, int64 first, int64 n).``to``(run.Device), keyed)
+        use report = Attribution.Metrics.TaylorFidelity.Assess(run.Explainer, run.Model, (inputsOf run first n).``to``(run.Device),
+                                                               (targetsOf run first n).``to``(run.Device), keyedOptionsOf run first n)
         { ApproximationError = valuesOf report.ApproximationError
           IndependentError = valuesOf report.IndependentError; IndependentScale = valuesOf report.IndependentScale
           InteractiveError = valuesOf report.InteractiveError; InteractiveScale = valuesOf report.InteractiveScale }
-    { Name = "taylor"; Size = 1; Inputs = Some(min count (int run.Inputs.shape.[0])); TieBreakSlots = 0L
+    { Name = "taylor"; Size = 1; Inputs = Some count; TieBreakSlots = 0L
       Compute = (fun first n _ _ -> compute first n); Write = write; Read = read }
 
 /// The pass as a shard shares its blocks out.
