@@ -99,21 +99,31 @@ let forEachCall (name: string) (stepHash: string) (perCall: int) (m: IAttributio
         Progress.report name (int64 finished) (int64 rows.Length) ("inputs" + left)
     resumedSeconds, List.ofSeq parts
 
-/// Maps for `rows` of the explained inputs gathered in memory (forEachCall): for sets that must be whole anyway (ROAR's
-/// training maps, which the retraining masks together). Returns the maps, the diagnostics, the seconds the loaded
-/// parts had cost and the part files.
-let explainRows (name: string) (stepHash: string) (perCall: int) (m: IAttributionMethod) model (inputs: Tensor) (targets: int64[])
-                        (keys: int64[]) (rows: int[]) (options: ExplainOptions) device =
-    let maps = List<Tensor>()
-    let diagnostics = Dictionary<string, List<Tensor>>()
-    let resumed, parts =
-        forEachCall name stepHash perCall m model inputs targets keys rows options device (fun _ blockMaps blockDiagnostics ->
-            maps.Add(blockMaps.MoveToOuterDisposeScope())
-            for k, v in blockDiagnostics do
-                if not (diagnostics.ContainsKey k) then diagnostics.[k] <- List<Tensor>()
-                diagnostics.[k].Add(v.MoveToOuterDisposeScope()))
-    let cat (parts: List<Tensor>) = let all = torch.cat(parts.ToArray(), 0L) in (for p in parts do p.Dispose()); all
-    cat maps, diagnostics |> Seq.map (fun kv -> kv.Key, cat kv.Value) |> dict, resumed, parts
+/// Maps of `rows` of `inputs` stored in `file` under "maps", in the order of `rows` (forEachCall): each call's maps go
+/// to their rows of the file as they come, so they are never whole in memory (ROAR's training maps, which the
+/// retraining masks a block at a time). The file is sealed and renamed into place when complete, and then the calls'
+/// parts are deleted; diagnostics are not kept. Returns the stored maps.
+let explainToFile (file: string) (name: string) (stepHash: string) (perCall: int) (m: IAttributionMethod) model (inputs: Tensor)
+                  (targets: int64[]) (keys: int64[]) (rows: int[]) (options: ExplainOptions) (metadata: (string * string) list) device =
+    let mutable writer : Attribution.Models.SafetensorsRowWriter option = None
+    try
+        let mutable written = 0
+        let _, parts =
+            forEachCall name stepHash perCall m model inputs targets keys rows options device (fun _ blockMaps _ ->
+                let w =
+                    writer |> Option.defaultWith (fun () ->
+                        let shape = Array.append [| int64 rows.Length |] blockMaps.shape.[1..]
+                        let w = new Attribution.Models.SafetensorsRowWriter(file, [ struct ("maps", blockMaps.dtype, shape) ])
+                        writer <- Some w
+                        w)
+                w.Write("maps", int64 written, blockMaps)
+                written <- written + int blockMaps.shape.[0])
+        let w = writer |> Option.defaultWith (fun () -> failwith $"{name}: no inputs to explain")
+        w.Commit(readOnlyDict metadata)
+        for part in parts do File.Delete part
+        StoredMaps file
+    finally
+        writer |> Option.iter (fun w -> w.Dispose())
 
 /// Which calls of a step belong to shard `index` of `count`: every count-th call from the index-th, so that shards
 /// of a step whose inputs grow in cost along the set share the cost evenly.

@@ -58,57 +58,59 @@ let private pointsOf (plan: Plan) (step: Step) (r: RoarSpec) =
 /// The cache file of a point.
 let private pointFile (key: string) = Artefacts.path "metrics" key ".json"
 
+/// The block of inputs in which ROAR masks its sets and predicts the test set: the maps of a block are in memory at once.
+let private blockSize = 1024L
+
+/// A set ROAR masks a block at a time: `inputs` (held), ranked by `scores` read from the cache a block at a time, or by
+/// the random ranking (None).
+let private setOf (inputs: Tensor) (scores: StoredMaps option) =
+    let read (stored: StoredMaps) = System.Func<int64, int64, Tensor>(fun first n -> stored.Rows(int first, int n))
+    Attribution.Metrics.RoarSet(inputs.shape.[0], (fun first n -> inputs.narrow(0L, first, n).alias()), (scores |> Option.map read |> Option.toObj), blockSize)
+
 /// Which test inputs the model retrained on the masked training subset predicts right at a point, read from the cache
-/// or computed and stored; what every point of the step shares (the training subset and its maps, the fill, the
-/// retraining, the random ranking's scores) is set up once, by this function's first application.
-let private pointReader (run: MetricRun) (r: RoarSpec) (trainMaps: Tensor) (testMaps: Tensor) (trainInputs: Tensor) (trainLabels: Tensor) =
+/// or computed and stored; what every point of the step shares (the training subset, the fill, the retraining) is set
+/// up once, by this function's first application. The maps stay in the cache: each point reads them a block at a time.
+let private pointReader (run: MetricRun) (r: RoarSpec) (trainMaps: StoredMaps) (trainInputs: Tensor) (trainLabels: Tensor) =
     let spec, domain = run.Plan.Spec, run.Domain
     let seed = Seeds.Derive(int64 spec.Seed, "roar")
     let fill = Attribution.Metrics.Roar.ChannelMean trainInputs
-    // A fresh model from the same initialisation every time, trained on the masked training subset.
+    // A fresh model from the same initialisation every time, trained on the masked training subset; ROAR disposes it.
     let retrain =
-        Attribution.Metrics.RoarRetraining(fun maskedTrain maskedTest ->
+        Attribution.Metrics.RoarRetraining(fun maskedTrain ->
             torch.manual_seed (Seeds.Derive(seed, "init")) |> ignore
-            use fresh = domain.NewModel()
-            let retrained = domain.Explained fresh
+            let retrained = domain.Explained(domain.NewModel())
             let options = TrainingOptions(r.Epochs, spec.Model.BatchSize, spec.Model.LearningRate, Seeds.Derive(seed, "training"))
             Training.Train(retrained, maskedTrain, trainLabels, (fun x -> retrained.forward x), options, run.Device) |> ignore
-            Training.Logits(retrained, maskedTest, run.Device))
-    let struct (randomTrain, randomTest) = Attribution.Metrics.Roar.RandomScores(trainMaps.shape, testMaps.shape, Seeds.Derive(seed, "random-ranking"))
+            retrained)
     fun (key: string, point: Point) ->
         fst <| Artefacts.jsonOrCompute (pointFile key) (fun () ->
-            let trainScores, testScores = if point.Ranking = [ "random" ] then randomTrain, randomTest else trainMaps, testMaps
-            let right = Attribution.Metrics.Roar.Correct(trainInputs, trainScores, run.Inputs, testScores, run.Labels, fill, point.Fraction, seed, retrain)
+            let ranked = if point.Ranking = [ "random" ] then None, None else Some trainMaps, Some run.Stored
+            let train, test = setOf trainInputs (fst ranked), setOf run.Inputs (snd ranked)
+            let right = Attribution.Metrics.Roar.Correct(train, test, run.Labels, fill, point.Fraction, seed, retrain, run.Device)
             Progress.say $"{run.Step.Name}: {point.Name} at {point.Fraction}: {percent right:F2}%%"
             right)
 
-/// The training subset's maps: from the cache, or explained (loading the parts shards stored) and stored.
+/// The training subset's maps: in the cache, or explained (loading the parts shards stored) and stored, a call at a
+/// time.
 let private trainMapsOf (run: MetricRun) (rows: int64[]) (trainInputs: Tensor) (trainLabels: Tensor) =
     let step = run.Step
     let trainMapsFile = Artefacts.path "attributions" (roarTrainMapsKey step) ".safetensors"
-    match Artefacts.tryTensors trainMapsFile with
-    | Some stored -> stored.["maps"]
-    | None ->
-        let maps, _, _, parts =
-            explainRows $"{step.Name} (training inputs)" (roarTrainMapsKey step) (inputsPerCall run.Kind) run.Explainer run.Explaining trainInputs
-                        (trainLabels.data<int64>().ToArray()) rows [| 0 .. rows.Length - 1 |] run.ExplainOptions run.Device
-        Safetensors.Save(trainMapsFile, readOnlyDict [ "maps", maps ], readOnlyDict [ "step", step.Name ])
-        for part in parts do File.Delete part
-        maps
+    if Artefacts.soundTensors trainMapsFile then StoredMaps trainMapsFile
+    else
+        explainToFile trainMapsFile $"{step.Name} (training inputs)" (roarTrainMapsKey step) (inputsPerCall run.Kind) run.Explainer run.Explaining
+                      trainInputs (trainLabels.data<int64>().ToArray()) rows [| 0 .. rows.Length - 1 |] run.ExplainOptions [ "step", step.Name ] run.Device
 
-/// The training subset's maps stored whole (the maps job of a cluster run): loaded from the cache, or assembled from the
+/// The training subset's maps stored whole (the maps job of a cluster run): found in the cache, or assembled from the
 /// shards' parts (computing any call that has none) and stored.
 let storeTrainMaps (run: MetricRun) (r: RoarSpec) =
     let rows, trainInputs, trainLabels = trainingSubset run.Plan.Spec r run.Domain run.Network
-    use maps = trainMapsOf run rows trainInputs trainLabels
-    ()
+    trainMapsOf run rows trainInputs trainLabels |> ignore
 
 /// The fractions (0 first) and, at each, which test inputs the retrained model predicts right, for the method's ranking
 /// and for a random one.
-let private points (run: MetricRun) (r: RoarSpec) (testMaps: Tensor) =
+let private points (run: MetricRun) (r: RoarSpec) =
     let rows, trainInputs, trainLabels = trainingSubset run.Plan.Spec r run.Domain run.Network
-    let trainMaps = trainMapsOf run rows trainInputs trainLabels
-    let read = pointReader run r trainMaps testMaps trainInputs trainLabels
+    let read = pointReader run r (trainMapsOf run rows trainInputs trainLabels) trainInputs trainLabels
     let at (point: Point) = read (roarPointKey run.Plan r point.Fraction point.Ranking, point)
     let fractions = 0.0 :: r.Fractions
     let ours = fractions |> List.map (fun f -> if f = 0.0 then at nothingRemoved else at (byMethod run.Step f))
@@ -138,9 +140,8 @@ let pointsShare (run: MetricRun) (r: RoarSpec) (owned: Set<string>) =
         let stored = mine |> List.filter (fun (key, _) -> File.Exists(pointFile key)) |> List.length
         if stored = mine.Length then 0, stored
         else
-            use testMaps = run.Stored.All()
             let rows, trainInputs, trainLabels = trainingSubset run.Plan.Spec r run.Domain run.Network
-            let read = pointReader run r (trainMapsOf run rows trainInputs trainLabels) testMaps trainInputs trainLabels
+            let read = pointReader run r (trainMapsOf run rows trainInputs trainLabels) trainInputs trainLabels
             for key, point in mine do
                 if not (File.Exists(pointFile key)) then read (key, point) |> ignore
             mine.Length - stored, stored
@@ -148,8 +149,7 @@ let pointsShare (run: MetricRun) (r: RoarSpec) (owned: Set<string>) =
 /// The accuracy curves, and as scalars their means over the removed fractions. The intervals resample test inputs for
 /// these retrained models; the retraining's own noise is not in them.
 let evaluate (run: MetricRun) (r: RoarSpec) =
-    use maps = run.Stored.All()
-    let x, oursRight, randomRight = points run r maps
+    let x, oursRight, randomRight = points run r
     let ours, random = Array.map percent oursRight, Array.map percent randomRight
     let mean (v: float[]) = Array.average v.[1..]
     // Per test input: 100 where its prediction is right, averaged over the removed fractions (the scalars are their means).

@@ -10,6 +10,15 @@ open Attribution.Metrics
 
 let private values (t: Tensor) = t.reshape(-1L).data<float32>().ToArray()
 
+/// A "retrained model" that predicts class 1 where pixel (0, 0) of the first channel was removed (set to 0) and class 0
+/// elsewhere.
+type private CornerRemovedNet() =
+    inherit nn.Module<Tensor, Tensor>("corner_removed")
+    override _.forward(x) =
+        use scope = NewDisposeScope()
+        let removed = x.reshape(x.shape.[0], -1L).select(1L, 0L).eq(Scalar.op_Implicit 0.0f).``to``(ScalarType.Float32)
+        stack([| 1.0 - removed; removed |], 1L).MoveToOuterDisposeScope()
+
 [<Tests>]
 let tests =
     testList "roar" [
@@ -90,15 +99,6 @@ let tests =
                 Expect.isTrue (removed.eq(ranks.lt(Scalar.op_Implicit k)).all().item<bool>()) $"q = {fraction}: the pixels ranked below {k}"
         }
 
-        test "the random ranking: U(0, 1) scores of both shapes, drawn train first from one seeded generator" {
-            use scope = NewDisposeScope()
-            let struct (train, test) = Roar.RandomScores([| 3L; 1L; 2L; 2L |], [| 2L; 1L; 2L; 2L |], 9L)
-            use g = new Generator(9UL, CPU)
-            let expectedTrain = rand([| 3L; 1L; 2L; 2L |], generator = g)
-            let expectedTest = rand([| 2L; 1L; 2L; 2L |], generator = g)
-            Expect.isTrue (train.equal(expectedTrain).all().item<bool>() && test.equal(expectedTest).all().item<bool>()) "the generator's draws, in order"
-        }
-
         // Test inputs 1x2x2 with one bright pixel each; the "retrained model" predicts class 1 where pixel (0, 0) was
         // removed and class 0 elsewhere, so the accuracy follows from which pixels each removal took.
         test "a ROAR point: both sets are masked by their own scores before retraining, and the accuracy is the percent of test labels predicted" {
@@ -112,17 +112,77 @@ let tests =
             let fill = zeros(1L, 1L, 1L, 1L)
             let mutable seen = None
             let retrain =
-                RoarRetraining(fun maskedTrain maskedTest ->
+                RoarRetraining(fun maskedTrain ->
                     seen <- Some(maskedTrain.eq(Scalar.op_Implicit 0.0f).sum().item<int64>())
-                    let removedCorner = maskedTest.reshape(maskedTest.shape.[0], -1L).select(1L, 0L).eq(Scalar.op_Implicit 0.0f).``to``(ScalarType.Float32)
-                    stack([| 1.0 - removedCorner; removedCorner |], 1L))
+                    new CornerRemovedNet())
+            let train, test = RoarSet.Whole(trainInputs, trainScores), RoarSet.Whole(testInputs, testInputs)
             // the test map ranks each input by its own values: one pixel of four (q = 1/4) is its bright pixel
-            let accuracy = Roar.Accuracy(trainInputs, trainScores, testInputs, testInputs, [| 1L; 1L; 1L; 0L |], fill, 0.25, 3L, retrain)
+            let accuracy = Roar.Accuracy(train, test, [| 1L; 1L; 1L; 0L |], fill, 0.25, 3L, retrain, CPU)
             Expect.equal seen (Some 4L) "the training set lost one pixel per input, by its own scores"
             // inputs 0 and 2 lose pixel (0, 0) -> class 1 (labels 1, 1: right); input 1 keeps it -> 0 (label 1: wrong);
             // input 3 keeps it -> 0 (label 0: right)
             Expect.equal accuracy 75.0 "3 of 4"
-            Expect.equal (Roar.Accuracy(trainInputs, trainScores, testInputs, testInputs, [| 0L; 0L; 0L; 0L |], fill, 0.0, 3L, retrain)) 100.0 "nothing removed: class 0 everywhere"
-            Expect.throwsT<System.ArgumentException> (fun () -> Roar.Accuracy(trainInputs, trainScores, testInputs, testInputs, [| 0L |], fill, 0.5, 3L, retrain) |> ignore) "one label per test input"
+            Expect.equal (Roar.Accuracy(train, test, [| 0L; 0L; 0L; 0L |], fill, 0.0, 3L, retrain, CPU)) 100.0 "nothing removed: class 0 everywhere"
+            Expect.throwsT<System.ArgumentException> (fun () -> Roar.Accuracy(train, test, [| 0L |], fill, 0.5, 3L, retrain, CPU) |> ignore) "one label per test input"
+        }
+
+        // 11 training and 7 test inputs with tie-heavy maps, masked whole and in blocks of 1, 3 and 4 inputs: the masked
+        // sets, and so the retrained model and its predictions, are the same; the "retraining" records the masked
+        // training set and returns a net that predicts from which pixels a test input lost.
+        test "a set masked a block at a time is masked as the whole set at once, for the method's ranking and for the random one" {
+            use scope = NewDisposeScope()
+            use g = new Generator(29UL, CPU)
+            let shape (n: int64) = [| n; 2L; 3L; 3L |]
+            let trainInputs, testInputs = rand(shape 11L, generator = g) + 2.0, rand(shape 7L, generator = g) + 2.0
+            let levels (n: int64) = randint(0L, 3L, shape n, generator = g).``to``(ScalarType.Float32)
+            let trainMaps, testMaps = levels 11L, levels 7L
+            let fill = zeros(1L, 2L, 1L, 1L)
+            let labels = [| 0L; 1L; 0L; 1L; 1L; 0L; 1L |]
+            let run (blockSize: int64) (ranked: bool) =
+                let set (inputs: Tensor) (maps: Tensor) =
+                    let whole = if ranked then RoarSet.Whole(inputs, maps) else RoarSet.Whole(inputs, Unchecked.defaultof<Tensor | null>)
+                    if blockSize = 0L then whole else RoarSet(whole.Count, whole.Inputs, whole.Scores, blockSize)
+                let mutable maskedTrain = None
+                let retrain =
+                    RoarRetraining(fun masked ->
+                        maskedTrain <- Some(masked.clone().DetachFromDisposeScope())
+                        new CornerRemovedNet())
+                let right = Roar.Correct(set trainInputs trainMaps, set testInputs testMaps, labels, fill, 0.4, 5L, retrain, CPU)
+                maskedTrain.Value, right
+            for ranked in [ true; false ] do
+                let wholeTrain, wholeRight = run 0L ranked
+                Expect.isFalse (wholeTrain.equal(trainInputs).all().item<bool>()) "something was removed"
+                for blockSize in [ 1L; 3L; 4L ] do
+                    let train, right = run blockSize ranked
+                    Expect.isTrue (train.equal(wholeTrain).all().item<bool>()) $"ranked {ranked}, blocks of {blockSize}: the masked training set"
+                    Expect.equal right wholeRight $"ranked {ranked}, blocks of {blockSize}: which test inputs are predicted right"
+        }
+
+        // The random ranking's scores are U(0, 1) draws shaped like the inputs, the training set's first: ranking both
+        // sets by those draws, given as scores, masks them as the random ranking does.
+        test "the random ranking ranks by U(0, 1) draws, the training set's first, from the seeded generator" {
+            use scope = NewDisposeScope()
+            use g = new Generator(31UL, CPU)
+            let trainInputs, testInputs = rand([| 5L; 1L; 4L; 4L |], generator = g) + 2.0, rand([| 3L; 1L; 4L; 4L |], generator = g) + 2.0
+            let fill = zeros(1L, 1L, 1L, 1L)
+            use random = Roar.RandomRanking 7L
+            let trainDraws = rand([| 5L; 1L; 4L; 4L |], generator = random)
+            let testDraws = rand([| 3L; 1L; 4L; 4L |], generator = random)
+            let masked (scores: (Tensor * Tensor) option) =
+                let mutable maskedTrain = None
+                let retrain = RoarRetraining(fun m -> maskedTrain <- Some(m.clone().DetachFromDisposeScope()); new CornerRemovedNet())
+                let right =
+                    let train, test =
+                        match scores with
+                        | Some(trainScores, testScores) -> RoarSet.Whole(trainInputs, trainScores), RoarSet.Whole(testInputs, testScores)
+                        | None -> RoarSet.Whole(trainInputs, null), RoarSet.Whole(testInputs, null)
+                    Roar.Correct(train, test, [| 1L; 1L; 1L |], fill, 0.5, 7L, retrain, CPU)
+                maskedTrain.Value, right
+            let randomTrain, randomRight = masked None
+            let drawnTrain, drawnRight = masked (Some(trainDraws, testDraws))
+            Expect.isTrue (randomTrain.equal(drawnTrain).all().item<bool>()) "the training set"
+            Expect.equal randomRight drawnRight "the test set's predictions"
+            let otherTrain, _ = masked (Some(rand([| 5L; 1L; 4L; 4L |], generator = g), rand([| 3L; 1L; 4L; 4L |], generator = g)))
+            Expect.isFalse (randomTrain.equal(otherTrain).all().item<bool>()) "other draws mask otherwise"
         }
     ]
