@@ -253,10 +253,10 @@ let prepare (plan: Plan) (device: torch.Device) =
         | _ -> ()
 
 /// The run of a metric step on a stored step's maps (its method's maps of the explained class), for a cluster's jobs.
-let private metricRun (plan: Plan) (setting: Setting) (step: Step) (metric: MetricSpec) (kind: MethodKind) (maps: StoredMaps) (targets: Tensor) (classes: int64[]) device
+let private metricRun (plan: Plan) (setting: Setting) (step: Step) (metric: MetricSpec) (kind: MethodKind) (maps: StoredMaps option) (targets: Tensor) (classes: int64[]) device
     : MetricRuns.MetricRun.MetricRun =
     let boxes = setting.Domain.Boxes |> Option.map (fun b -> setting.Indices |> Array.map (fun i -> b.[int i]) :> IReadOnlyList<_>)
-    { Plan = plan; Step = step; Metric = metric; Kind = kind; Model = setting.Model; Explaining = setting.Explaining; Inputs = setting.Inputs; Stored = maps
+    { Plan = plan; Step = step; Metric = metric; Kind = kind; Model = setting.Model; Explaining = setting.Explaining; Inputs = setting.Inputs; Maps = maps
       Classes = classes; Targets = targets; Labels = setting.Labels; Boxes = boxes; Context = setting.Context; Domain = setting.Domain
       Network = setting.Network; Rows = setting.Indices; Device = device }
 
@@ -275,9 +275,11 @@ let private storedMapsOf (plan: Plan) (step: Step) = storedMapsFor plan step (me
 
 /// Shard `index` of `count`: its share of every attribution step not yet stored whole, and of ROAR's training maps
 /// (the attribution inside that metric), as parts in the cache (the run that assembles them is an ordinary `run` with
-/// the same cache). Where a metric's maps are stored whole already (after the maps job, or on a re-run), also its
-/// share of ROAR's points (retrainings) and of the blocks of the metrics that split into blocks of inputs
-/// (negative perturbation, MetricSteps.sharedPasses). The other metrics are left to the assembling run. Returns the calls, points and blocks
+/// the same cache), and of the blocks of the metrics that explain their inputs again (the parameter-randomisation
+/// cascade, Taylor fidelity: MetricSteps.sharedBeforeMaps). Where a metric's maps are stored whole already (after the
+/// maps job, or on a re-run), also its share of ROAR's points (retrainings) and of the blocks of the metrics that split
+/// into blocks of inputs (negative perturbation, MetricSteps.sharedPasses). The other metrics are left to the
+/// assembling run. Returns the calls, points and blocks
 /// computed, and those found stored.
 let shard (plan: Plan) (device: torch.Device) (index: int) (count: int) =
     let setting = setUp plan device true
@@ -299,7 +301,7 @@ let shard (plan: Plan) (device: torch.Device) (index: int) (count: int) =
             add (MetricRuns.Roar.trainMapsShare plan step r kind setting.Domain setting.Network setting.Explaining setting.Context device index count)
             // the points too, where the maps they remove by are stored whole already
             match storedMapsOf plan step with
-            | Some maps -> add (MetricRuns.Roar.pointsShare (metricRun plan setting step metric kind maps targets classes device) r roarPoints)
+            | Some maps -> add (MetricRuns.Roar.pointsShare (metricRun plan setting step metric kind (Some maps) targets classes device) r roarPoints)
             | None -> ()
         | EvaluateNegativePerturbation np when not (File.Exists(Artefacts.path "metrics" step.Hash ".json")) ->
             // every target's maps stored whole, or none of its blocks: the step is one result
@@ -308,11 +310,11 @@ let shard (plan: Plan) (device: torch.Device) (index: int) (count: int) =
                 let maps = stored |> List.map (fun (t, m) -> t, Option.get m) |> dict
                 metricPasses.AddRange(MetricRuns.NegativePerturbation.shared plan step np setting.Domain setting.Network setting.Indices maps device)
         | EvaluateMethodMetric metric when not (File.Exists(Artefacts.path "metrics" step.Hash ".json")) ->
-            match storedMapsOf plan step with
-            | Some maps ->
+            // a metric that reads no stored maps (it explains again) is shared out by the first wave already
+            let maps = storedMapsOf plan step
+            if maps.IsSome || sharedBeforeMaps metric then
                 let kind = methodKind plan.Spec (List.head step.Methods)
                 metricPasses.AddRange(sharedPasses (metricRun plan setting step metric kind maps targets classes device))
-            | None -> ()
         | _ -> ()
     add (MetricRuns.MetricBlocks.share (List.ofSeq metricPasses) index count)
     Seq.sumBy fst counts, Seq.sumBy snd counts
@@ -340,7 +342,7 @@ let maps (plan: Plan) (device: torch.Device) =
             let kind = methodKind plan.Spec first
             let classes = match target with Predicted -> setting.Predictions | GroundTruth -> setting.Labels
             use targets = torch.tensor(classes)
-            MetricRuns.Roar.storeTrainMaps (metricRun plan setting step metric kind (fst stored.[(first, target)]) targets classes device) r
+            MetricRuns.Roar.storeTrainMaps (metricRun plan setting step metric kind (Some(fst stored.[(first, target)])) targets classes device) r
             count <- count + 1
         | _ -> ()
     count

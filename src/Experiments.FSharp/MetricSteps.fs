@@ -14,8 +14,8 @@ type Tensor = torch.Tensor
 
 /// A per-method metric on the maps of the explained class, cached as JSON by the step's hash. Insertion/deletion,
 /// Sensitivity-N, EHR, explanation certainty and a user's per-input metric read the maps a block of inputs at a time
-/// (the parameter-randomisation cascade and Taylor fidelity run a block at a time too);
-/// ROAR and a user's plain engine metric read them whole.
+/// (the parameter-randomisation cascade and Taylor fidelity run a block at a time too, and ROAR reads its sets' maps
+/// in blocks); a user's plain engine metric reads them whole.
 let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKind) (model: torch.nn.Module<Tensor, Tensor>) (explaining: torch.nn.Module<Tensor, Tensor>)
                  (inputs: Tensor) (stored: StoredMaps) (classes: int64[]) (labels: int64[]) (boxes: IReadOnlyList<Attribution.Data.IRegion> option)
                  (context: MethodContext) (domain: Domain.Domain) (network: torch.nn.Module<Tensor, Tensor>) (rows: int64[]) device =
@@ -23,7 +23,7 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
     let result, _ = Artefacts.jsonOrCompute file (fun () ->
         use targets = torch.tensor(classes)
         let run: MetricRun.MetricRun =
-            { Plan = plan; Step = step; Metric = metric; Kind = kind; Model = model; Explaining = explaining; Inputs = inputs; Stored = stored; Classes = classes
+            { Plan = plan; Step = step; Metric = metric; Kind = kind; Model = model; Explaining = explaining; Inputs = inputs; Maps = Some stored; Classes = classes
               Targets = targets; Labels = labels; Boxes = boxes; Context = context; Domain = domain; Network = network; Rows = rows; Device = device }
         Progress.say $"{step.Name}: {classes.Length} inputs"
         match metric with
@@ -41,12 +41,21 @@ let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKin
     result
 
 /// Whether shards share out some of the metric's work once its maps are stored whole (ROAR's points, blocks of
-/// inputs): a cluster run of a spec with one gets a maps job and a second wave of shards (SlurmScripts).
+/// inputs): a cluster run of a spec with one gets a maps job and a second wave of shards (SlurmScripts). The
+/// parameter-randomisation cascade and Taylor fidelity explain their inputs again and read no stored maps, so the
+/// first wave of shards shares them out (sharedBeforeMaps).
 let sharedAfterMaps (metric: MetricSpec) =
     match metric with
-    | Roar _ | InsertionDeletion _ | SensitivityN _ | NegativePerturbation _ | ParameterRandomisation _ | TaylorFidelity _ -> true
+    | Roar _ | InsertionDeletion _ | SensitivityN _ | NegativePerturbation _ -> true
+    | ParameterRandomisation _ | TaylorFidelity _ -> false
     | RegisteredMetric _ -> (MetricRegistry.entryOf metric).Build |> Option.exists (fun build -> build metric :? Attribution.Metrics.IPerInputMetric)
     | ExplanationCertainty _ | EffectiveHeatRatio | TwoWord _ | RankAgreement -> false
+
+/// Whether shards share out the metric's blocks before its maps are stored (they read none).
+let sharedBeforeMaps (metric: MetricSpec) =
+    match metric with
+    | ParameterRandomisation _ | TaylorFidelity _ -> true
+    | _ -> false
 
 /// The passes of a per-method metric whose blocks shards share out (insertion/deletion, Sensitivity-N, the
 /// parameter-randomisation cascade, Taylor fidelity, a user's per-input metric; negative perturbation, a step of its own, has its own);

@@ -2,7 +2,8 @@
 /// prepare job (model and covariances), an array of shards after it, and the assembling run after every shard. A spec
 /// with metrics that shards share out (ROAR's points, the blocks of negative perturbation, insertion/deletion,
 /// Sensitivity-N and per-input metrics) gets two more between them: a maps job that stores the shards' maps whole, and a second wave of the same
-/// shards for the metrics. The jobs share the cache folder, which must be on a filesystem every node sees.
+/// shards for the metrics (the parameter-randomisation check and Taylor fidelity read no stored maps: the first wave
+/// shares them out). The jobs share the cache folder, which must be on a filesystem every node sees.
 module Experiments.SlurmScripts
 
 open System
@@ -75,7 +76,8 @@ let scripts (request: Request) (setting: Setting) =
     let arrayLog (line: string) = if line.StartsWith "#SBATCH --output=" then $"#SBATCH --output={setting.Folder}/logs/shard-%%A_%%a.out" else line
     let shards =
         (header request setting "shard" [ $"#SBATCH --array=0-{request.Shards - 1}"; "#SBATCH --requeue" ] |> List.map arrayLog)
-        @ [ "# this task's share of the attribution steps and of ROAR's training maps, stored as parts in the cache (a re-run loses at most one call);"
+        @ [ "# this task's share of the attribution steps, of ROAR's training maps and of the blocks of the checks that explain again"
+            "# (parameter randomisation, Taylor fidelity), stored as parts in the cache (a re-run loses at most one call or block);"
             "# where the maps are stored whole (the second wave, after the maps job), its share of ROAR's points and of the metrics' blocks"
             run $" --shard \"$SLURM_ARRAY_TASK_ID/{request.Shards}\"" ]
     let maps =

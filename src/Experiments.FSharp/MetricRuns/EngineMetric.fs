@@ -18,7 +18,7 @@ let private pass (run: MetricRun) (metric: IPerInputMetric) : MetricBlocks.Pass<
     let write, read =
         MetricBlocks.json (fun (values: (string * float[])[]) -> { Names = Array.map fst values; Values = Array.map snd values })
                           (fun p -> Array.zip p.Names p.Values)
-    { Name = "values"; Size = 1024; Inputs = None; TieBreakSlots = 0L; Write = write; Read = read
+    { Name = "values"; Size = 1024; Inputs = None; TieBreakSlots = 0L; ReadsMaps = true; Write = write; Read = read
       Compute =
         fun first n maps _ ->
             use scope = torch.NewDisposeScope()

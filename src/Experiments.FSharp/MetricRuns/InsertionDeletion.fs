@@ -35,7 +35,7 @@ let private codec =
 
 /// A pass of `size` inputs a block whose ties are broken by `slots` draws an input.
 let private pass (name: string) (size: int) (slots: int64) compute : MetricBlocks.Pass<InsertionDeletionScores> =
-    { Name = name; Size = size; Inputs = None; TieBreakSlots = slots; Compute = compute; Write = fst codec; Read = snd codec }
+    { Name = name; Size = size; Inputs = None; TieBreakSlots = slots; ReadsMaps = true; Compute = compute; Write = fst codec; Read = snd codec }
 
 /// Texts: one round, tokens set to <unk> (a slot per token position).
 let private textPass (run: MetricRun) =

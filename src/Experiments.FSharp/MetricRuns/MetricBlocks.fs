@@ -24,6 +24,9 @@ type Pass<'T> =
       /// Tie-breaking draws per input from the pass's one generator (seeded with the metric's seed); 0 when the pass
       /// breaks no ties.
       TieBreakSlots: int64
+      /// Whether a block reads the stored maps. A pass that does not (it explains its inputs again) is handed an empty
+      /// tensor in their place, and shards share its blocks out before the maps are stored whole.
+      ReadsMaps: bool
       /// The result of the block of `n` inputs from `first`, from their maps and the generator where this block starts.
       Compute: int -> int -> Tensor -> torch.Generator -> 'T
       Write: string -> 'T -> unit
@@ -35,11 +38,23 @@ let json (ofResult: 'T -> 'P) (toResult: 'P -> 'T) =
     (fun (file: string) -> Artefacts.tryJson<'P> file |> Option.map toResult)
 
 /// What a pass runs over: the metric step (its hash names the parts), the seed of the pass's tie-breaking generator,
-/// and the stored maps.
-type Source = { StepHash: string; StepName: string; Seed: int64; Stored: StoredMaps }
+/// the number of explained inputs and their stored maps (None before they are stored whole).
+type Source = { StepHash: string; StepName: string; Seed: int64; Count: int; Stored: StoredMaps option }
+
+/// A source over stored maps.
+let storedSource (stepHash: string) (stepName: string) (seed: int64) (stored: StoredMaps) =
+    { StepHash = stepHash; StepName = stepName; Seed = seed; Count = stored.Count; Stored = Some stored }
 
 /// A metric run's source.
-let sourceOf (run: MetricRun) = { StepHash = run.Step.Hash; StepName = run.Step.Name; Seed = run.Seed; Stored = run.Stored }
+let sourceOf (run: MetricRun) = { StepHash = run.Step.Hash; StepName = run.Step.Name; Seed = run.Seed; Count = (run.Maps |> Option.map _.Count |> Option.defaultValue run.Count); Stored = run.Maps }
+
+/// The maps of a block as the pass reads them (an empty tensor for a pass that reads none); the caller disposes them.
+let private mapsOf (source: Source) (pass: Pass<'T>) (first: int) (n: int) =
+    if not pass.ReadsMaps then torch.empty(0L)
+    else
+        match source.Stored with
+        | Some stored -> stored.Rows(first, n)
+        | None -> failwith $"{source.StepName}: the pass {pass.Name} reads the maps, which are not stored whole yet"
 
 /// The name of a block's part: the metric step's hash, the pass and the block's inputs.
 let partKey (source: Source) (pass: string) (first: int) (n: int) = $"{source.StepHash}.{pass}.block-{first}-{n}"
@@ -57,7 +72,7 @@ let partsOf (stepHash: string) =
 let deleteParts (stepHash: string) = for part in partsOf stepHash do File.Delete part
 
 let private blocksOf (source: Source) (pass: Pass<'T>) =
-    Experiments.StoredMaps.Blocks (pass.Inputs |> Option.fold min source.Stored.Count) pass.Size
+    Experiments.StoredMaps.Blocks (pass.Inputs |> Option.fold min source.Count) pass.Size
 
 /// Every block's result, in order: read from its part where one is stored (a shard's, or an interrupted run's),
 /// otherwise computed and stored as a part.
@@ -70,7 +85,7 @@ let over (source: Source) (pass: Pass<'T>) : 'T[] =
              FeatureRanking.SkipRows(tieBreak, int64 n, pass.TieBreakSlots)
              result
          | None ->
-             use maps = source.Stored.Rows(first, n)
+             use maps = mapsOf source pass first n
              let result = pass.Compute first n maps tieBreak
              pass.Write file result
              result |]
@@ -100,7 +115,7 @@ let sharedOver (source: Source) (pass: Pass<'T>) : SharedPass =
                 for first, n in blocks |> List.take (last + 1) do
                     let file = partFile source pass.Name first n
                     if owned (key (first, n)) && not (File.Exists file) then
-                        use maps = source.Stored.Rows(first, n)
+                        use maps = mapsOf source pass first n
                         pass.Write file (pass.Compute first n maps tieBreak)
                         computed <- computed + 1
                         Progress.say $"{source.StepName}: block of inputs {first}..{first + n - 1} ({pass.Name}) stored"

@@ -31,8 +31,9 @@ type MetricRun =
       Explaining: torch.nn.Module<Tensor, Tensor>
       /// The explained inputs as the methods see them.
       Inputs: Tensor
-      /// The method's maps, read a block of inputs at a time.
-      Stored: StoredMaps
+      /// The method's maps, read a block of inputs at a time; None before they are stored whole (a shard of the first
+      /// wave, for the metrics that explain again and read no stored maps).
+      Maps: StoredMaps option
       /// The explained class of each input, as numbers and as a tensor.
       Classes: int64[]
       Targets: Tensor
@@ -47,6 +48,11 @@ type MetricRun =
       Rows: int64[]
       Device: torch.Device }
 
+    /// The method's stored maps; a metric that reads them is only run once they are stored whole.
+    member r.Stored =
+        r.Maps |> Option.defaultWith (fun () -> failwith $"{r.Step.Name}: the maps of {List.head r.Step.Methods} are not stored whole yet")
+    /// How many inputs were explained.
+    member r.Count = int r.Inputs.shape.[0]
     /// The metric's yaml name.
     member r.Name = Catalogue.metricName r.Metric
     /// The method's id.

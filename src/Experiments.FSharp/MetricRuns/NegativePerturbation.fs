@@ -20,12 +20,12 @@ let private npBlock = alignedBlock [ 1024L ] 1024
 let private pass (plan: Plan) (step: Step) (np: NegativePerturbationSpec) (domain: Domain.Domain) model (rows: int64[]) (target: TargetKind)
                  (stored: StoredMaps) device =
     let source : MetricBlocks.Source =
-        { StepHash = step.Hash; StepName = step.Name; Seed = Seeds.Derive(int64 plan.Spec.Seed, "negative_perturbation"); Stored = stored }
+        MetricBlocks.storedSource step.Hash step.Name (Seeds.Derive(int64 plan.Spec.Seed, "negative_perturbation")) stored
     let write, read =
         MetricBlocks.json (fun (masked: Tensor) -> [| for k in 0L .. masked.shape.[0] - 1L -> masked.[k].data<int64>().ToArray() |])
                           (fun (rows: int64[][]) -> torch.tensor(Array.concat rows).reshape(int64 rows.Length, int64 rows.[0].Length))
     source,
-    ({ Name = Running.targetName target; Size = npBlock; Inputs = None; TieBreakSlots = domain.MaskedSlots; Write = write; Read = read
+    ({ Name = Running.targetName target; Size = npBlock; Inputs = None; TieBreakSlots = domain.MaskedSlots; ReadsMaps = true; Write = write; Read = read
        Compute = fun first n block tieBreak -> domain.MaskedPredictions model rows.[first .. first + n - 1] block np.Fractions np.MaskValue tieBreak device }
      : MetricBlocks.Pass<Tensor>)
 

@@ -39,7 +39,7 @@ let private pass (run: MetricRun) (count: int) : MetricBlocks.Pass<CascadePart> 
                                                                             keyedOptionsOf run first n, run.Seed)
             |> Seq.toArray
         { Stages = stages |> Array.map _.Stage; Ssim = stages |> Array.map _.Ssim; Spearman = stages |> Array.map _.Spearman }
-    { Name = "cascade"; Size = blockSize run; Inputs = Some count; TieBreakSlots = 0L
+    { Name = "cascade"; Size = blockSize run; Inputs = Some count; TieBreakSlots = 0L; ReadsMaps = false
       Compute = (fun first n _ _ -> compute first n); Write = write; Read = read }
 
 /// The pass as a shard shares its blocks out.

@@ -35,7 +35,7 @@ let private pass (size: int) (sizes: SubsetSize[]) compute : MetricBlocks.Pass<S
     let write, read =
         MetricBlocks.json (fun (r: SensitivityNResult) -> { Correlations = r.Correlations; Skipped = r.Skipped })
                           (fun p -> SensitivityNResult.Of(sizes, p.Correlations, p.Skipped))
-    { Name = "correlations"; Size = size; Inputs = None; TieBreakSlots = 0L; Compute = (fun first n maps _ -> compute first n maps); Write = write; Read = read }
+    { Name = "correlations"; Size = size; Inputs = None; TieBreakSlots = 0L; ReadsMaps = true; Compute = (fun first n maps _ -> compute first n maps); Write = write; Read = read }
 
 /// Texts: tokens set to <unk>, N on the log grid up to 80% of the median real length (of all the texts); texts with
 /// at most N tokens are skipped at that N.

@@ -29,7 +29,7 @@ let private pass (run: MetricRun) (count: int) : MetricBlocks.Pass<TermsPart> =
         { ApproximationError = valuesOf report.ApproximationError
           IndependentError = valuesOf report.IndependentError; IndependentScale = valuesOf report.IndependentScale
           InteractiveError = valuesOf report.InteractiveError; InteractiveScale = valuesOf report.InteractiveScale }
-    { Name = "taylor"; Size = 1; Inputs = Some count; TieBreakSlots = 0L
+    { Name = "taylor"; Size = 1; Inputs = Some count; TieBreakSlots = 0L; ReadsMaps = false
       Compute = (fun first n _ _ -> compute first n); Write = write; Read = read }
 
 /// The pass as a shard shares its blocks out.

@@ -132,11 +132,11 @@ let tests =
             let mapsFile = Path.Combine(root, "maps.safetensors")
             Directory.CreateDirectory root |> ignore
             Attribution.Models.Safetensors.Save(mapsFile, readOnlyDict [ "maps", TorchSharp.torch.rand(10L, 3L) ])
-            let source : MetricRuns.MetricBlocks.Source = { StepHash = "step"; StepName = "test"; Seed = 23L; Stored = StoredMaps mapsFile }
+            let source : MetricRuns.MetricBlocks.Source = MetricRuns.MetricBlocks.storedSource "step" "test" 23L (StoredMaps mapsFile)
             let computed = Collections.Generic.List<int>()
             let pass (failAt: int option) : MetricRuns.MetricBlocks.Pass<float[][]> =
                 let write, read = MetricRuns.MetricBlocks.json id id
-                { Name = "draws"; Size = 4; Inputs = None; TieBreakSlots = 3L; Write = write; Read = read
+                { Name = "draws"; Size = 4; Inputs = None; TieBreakSlots = 3L; ReadsMaps = true; Write = write; Read = read
                   Compute =
                     fun first n _ tieBreak ->
                         if Some first = failAt then failwith "killed"
@@ -314,7 +314,7 @@ let tests =
             Directory.Delete(root, true)
         }
 
-        test "shards share out the parameter-randomisation cascade and Taylor fidelity a block of inputs at a time; the results are one process's, and those of one call over all the inputs" {
+        test "the first wave of shards shares out the parameter-randomisation cascade and Taylor fidelity a block of inputs at a time; the results are one process's, and those of one call over all the inputs" {
             let root = Path.Combine(Path.GetTempPath(), $"attribution-shard-{Guid.NewGuid():N}")
             let plan = planOf (cascadeSpec (Path.Combine(root, "runs")))
             let metricOf (name: string) (output: Running.RunOutput) = output.Result.Metrics |> Array.find (fun m -> m.Metric = name)
@@ -328,11 +328,12 @@ let tests =
             let parts () = Directory.GetFiles(Path.Combine(sharded, "metrics"), "*.block-*") |> Array.map (Path.GetFileName >> string) |> Array.sort
             withCache sharded (fun () ->
                 Execute.prepare plan (device ())
-                for i in 0 .. 1 do Execute.shard plan (device ()) i 2 |> ignore
-                Execute.maps plan (device ()) |> ignore
-                // the cascade's blocks of 50 and 10 inputs and Taylor's 3 of 1, largest first to the shard with fewer
-                // inputs: 50 to shard 0, the rest to shard 1
-                Expect.equal ([ for i in 0 .. 1 -> Execute.shard plan (device ()) i 2 ] |> List.map fst) [ 1; 4 ] "the 5 blocks dealt by inputs"
+                // One wave, before any maps are stored whole: each shard computes one of SmoothGrad's 2 calls and its
+                // share of the blocks (they read no stored maps). The cascade's blocks of 50 and 10 inputs and Taylor's
+                // 3 of 1 go largest first to the shard with fewer inputs: 50 to shard 0, the rest to shard 1.
+                Expect.equal ([ for i in 0 .. 1 -> Execute.shard plan (device ()) i 2 ] |> List.map fst) [ 2; 5 ] "a call each, and the 5 blocks dealt by inputs"
+                Expect.isFalse (File.Exists(Path.Combine(sharded, "attributions", (plan.Steps |> List.find (fun st -> st.Name.StartsWith "attribute")).Hash + ".safetensors")))
+                    "no maps stored whole: no maps job ran"
                 let hashOf (name: string) = (plan.Steps |> List.find (fun st -> st.Name.StartsWith name)).Hash
                 let expected =
                     [| for first, n in [ 0, 50; 50, 10 ] -> $"""{hashOf "parameter_randomisation"}.cascade.block-{first}-{n}.json"""
