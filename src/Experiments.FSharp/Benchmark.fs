@@ -31,6 +31,9 @@ type BenchOptions =
       Methods: string list
       /// Input counts for the memory check (empty: none).
       MemoryInputs: int list
+      /// Whether each count of the memory check runs in a fresh process of this program (the CLI does), so that no
+      /// count's peak includes what an earlier count's run left in the process (allocator arenas, the .NET heap).
+      MemoryInFreshProcesses: bool
       Json: string option
       /// A folder to write the weights, inputs and saliency maps into for scripts/bench_pytorch.py.
       PyTorch: string option
@@ -137,8 +140,9 @@ let private timeContenders (setup: Setup) (options: BenchOptions) (contenders: C
 
 /// Peak RSS of a whole run (Execute.run, the CLI's path) explaining `count` test inputs, in a scratch cache: the data,
 /// the model, two attribution steps stored call by call, and the metrics that read the maps a block at a time
-/// (negative perturbation for both targets, insertion/deletion on both substrates at 112 pixels a step, the methods' rank agreement). The
-/// model is the CNN's seeded initialisation (epochs 0): memory does not depend on the weights, and nothing is trained.
+/// (negative perturbation for both targets, insertion/deletion on both substrates at 112 pixels a step, the methods' rank
+/// agreement, and ROAR at one fraction on 1,000 training inputs, one epoch a retraining). The model is the CNN's seeded
+/// initialisation (epochs 0): memory does not depend on the weights, and nothing but ROAR's models is trained.
 let private memoryCheck (device: Device) (count: int) =
     let scratch = Path.Combine(Path.GetTempPath(), $"attribution-bench-{Guid.NewGuid():N}")
     let previous = Environment.GetEnvironmentVariable "ATTRIBUTION_CACHE"
@@ -147,7 +151,8 @@ let private memoryCheck (device: Device) (count: int) =
         let spec =
             Dsl.spec $"memory-{count}" |> Dsl.withExplainCount count |> Dsl.withEpochs 0
             |> Dsl.withMethods [ Dsl.saliency; Dsl.gradientXInput ]
-            |> Dsl.withMetrics [ Dsl.negativePerturbation; Dsl.rankAgreement; InsertionDeletion(112, 20.0) ]
+            |> Dsl.withMetrics [ Dsl.negativePerturbation; Dsl.rankAgreement; InsertionDeletion(112, 20.0)
+                                 Roar { Fractions = [ 0.5 ]; TrainInputs = 1000; Epochs = 1 } ]
         let plan = Plan.compile spec (Execute.dataHash spec)
         GC.Collect()
         let before = ProcessMemory.CurrentBytes |> Option.ofNullable |> Option.map (fun b -> float b / 1e6)
@@ -157,7 +162,7 @@ let private memoryCheck (device: Device) (count: int) =
         output.Images.Dispose()
         GC.Collect()
         let after = ProcessMemory.CurrentBytes |> Option.ofNullable |> Option.map (fun b -> float b / 1e6)
-        { Method = "saliency + gradient_x_input, negative_perturbation, insertion_deletion, rank_agreement"; Inputs = count; Seconds = seconds
+        { Method = "saliency + gradient_x_input, negative_perturbation, insertion_deletion, rank_agreement, roar"; Inputs = count; Seconds = seconds
           RssBeforeMb = nullable before; PeakRssMb = nullable peak; RssAfterMb = nullable after }
     finally
         Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", previous)
@@ -174,12 +179,36 @@ let private printTable (figures: ContenderFigures list) =
         let floor = if f.FloorSeconds.IsEmpty then "-" else sprintf "%.3f" (List.min f.FloorSeconds)
         printfn "%-24s %9s %9.3f %9s %10s %32s %10.4g %9.4g %9s" f.Id passes (List.min f.Seconds) floor (show f.BestRatio (sprintf "%.3f")) ratio f.ImagesPerSecond f.SecondsPerImage rss
 
-/// Runs the benchmark and prints its figures (and writes them as JSON when asked).
+/// The memory check of `count` inputs in a fresh process of this program (`bench --memory COUNT`, on the same device
+/// and, through the environment, the same threads), read back from its JSON figures.
+let private memoryCheckApart (device: Device) (count: int) =
+    let json = Path.Combine(Path.GetTempPath(), $"attribution-bench-memory-{Guid.NewGuid():N}.json")
+    try
+        let executable, before = SelfCommand.parts ()
+        let start = Diagnostics.ProcessStartInfo(executable, UseShellExecute = false, RedirectStandardOutput = true)
+        let deviceName = if device.``type`` = DeviceType.CUDA then "cuda" else "cpu"
+        for a in before @ [ "bench"; "--memory"; string count; "--device"; deviceName; "--json"; json ] do start.ArgumentList.Add a
+        use child = Diagnostics.Process.Start start |> Option.ofObj |> Option.defaultWith (fun () -> failwith $"{executable}: did not start")
+        // its figures come back through the JSON file; its standard output (the same lines) is not repeated
+        child.StandardOutput.ReadToEnd() |> ignore
+        child.WaitForExit()
+        if child.ExitCode <> 0 then failwith $"bench --memory {count} in a fresh process failed (exit code {child.ExitCode}); its errors are above"
+        use document = JsonDocument.Parse(File.ReadAllText json)
+        let m = document.RootElement.GetProperty("Memory").[0]
+        let number (name: string) =
+            match m.GetProperty(name) with
+            | v when v.ValueKind = JsonValueKind.Number -> Nullable(v.GetDouble())
+            | _ -> Nullable()
+        { Method = m.GetProperty("Method").GetString() |> Option.ofObj |> Option.defaultValue ""; Inputs = m.GetProperty("Inputs").GetInt32()
+          Seconds = m.GetProperty("Seconds").GetDouble(); RssBeforeMb = number "RssBeforeMb"; PeakRssMb = number "PeakRssMb"; RssAfterMb = number "RssAfterMb" }
+    finally
+        if File.Exists json then File.Delete json
+
 /// The memory checks of `--memory`, printed as they finish, with the growth of the peak against the first count.
-let private memoryChecks (device: Device) (counts: int list) =
+let private memoryChecks (device: Device) (counts: int list) (freshProcesses: bool) =
     let memory =
         [ for count in counts ->
-            let m = memoryCheck device count
+            let m = if freshProcesses && counts.Length > 1 then memoryCheckApart device count else memoryCheck device count
             let mb (v: Nullable<float>) = if v.HasValue then sprintf "%.0f MB" v.Value else "-"
             printfn "memory: a whole run (%s) on %d inputs: %.1f s, RSS before %s, peak %s, after %s" m.Method m.Inputs m.Seconds
                 (mb m.RssBeforeMb) (mb m.PeakRssMb) (mb m.RssAfterMb)
@@ -207,7 +236,7 @@ let run (device: Device) (options: BenchOptions) =
     // --memory alone: whole runs on their own untrained model, so the timing set-up (a trained model, covariances) is skipped.
     if options.Methods.IsEmpty && not options.MemoryInputs.IsEmpty && options.PyTorch.IsNone then
         printfn "bench: memory of whole runs; machine: %s, %d cores; %s" (cpuName ()) Environment.ProcessorCount runtime
-        let memory = memoryChecks device options.MemoryInputs
+        let memory = memoryChecks device options.MemoryInputs options.MemoryInFreshProcesses
         options.Json |> Option.iter (fun path -> writeJson path (record "fashion_cnn (untrained), whole runs" 0 0 1 [] memory))
     else
     let setup = BenchSetup.create options.Model options.Inputs device Progress.say |> BenchSetup.withPrecision options.Precision device
@@ -232,7 +261,7 @@ let run (device: Device) (options: BenchOptions) =
         printfn "machine: %s, %d cores; %s" (cpuName ()) Environment.ProcessorCount runtime
         let figures = if chosen.IsEmpty then [] else timeContenders setup options chosen
         if not figures.IsEmpty then printTable figures
-        let memory = memoryChecks device options.MemoryInputs
+        let memory = memoryChecks device options.MemoryInputs options.MemoryInFreshProcesses
         options.Json |> Option.iter (fun path -> writeJson path (record setup.Describe options.Batch options.Samples options.Repeats figures memory))
     finally
         for d in setup.Disposables do d.Dispose()

@@ -150,6 +150,7 @@ let private benchOptions (args: ParseResults<BenchArgs>) =
              Benchmark.Repeats = repeats
              Benchmark.Methods = methods
              Benchmark.MemoryInputs = memory
+             Benchmark.MemoryInFreshProcesses = true
              Benchmark.Json = args.TryGetResult Json
              Benchmark.PyTorch = args.TryGetResult Pytorch
              Benchmark.Precision = precision }

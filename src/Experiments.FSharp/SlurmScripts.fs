@@ -8,7 +8,6 @@ module Experiments.SlurmScripts
 
 open System
 open System.IO
-open System.Reflection
 
 /// What the user asks of the cluster.
 type Request =
@@ -40,13 +39,8 @@ let private quote (s: string) = "'" + s.Replace("'", "'\\''") + "'"
 
 /// The command that starts this program: its apphost, or `dotnet ASSEMBLY` when it runs under the dotnet host.
 let programCommand () =
-    match Environment.ProcessPath with
-    | null -> failwith "the path of this program is unknown"
-    | path when Path.GetFileNameWithoutExtension path = "dotnet" ->
-        match Assembly.GetEntryAssembly() with
-        | null -> failwith "the entry assembly of this program is unknown"
-        | entry -> $"{quote path} {quote entry.Location}"
-    | path -> quote path
+    let executable, before = SelfCommand.parts ()
+    executable :: before |> List.map quote |> String.concat " "
 
 let private header (request: Request) (setting: Setting) (job: string) (extra: string list) =
     [ yield "#!/bin/bash"

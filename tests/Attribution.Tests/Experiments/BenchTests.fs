@@ -14,7 +14,7 @@ open Experiments
 /// A bench of 3 inputs, 4 samples and batch 8 on an untrained CNN, timing nothing and measuring no memory, writing `json`.
 let private smallBench (json: string) : Benchmark.BenchOptions =
     { Model = BenchSetup.FashionCnnModel 0; Inputs = 3; Samples = 4; Batch = 8; Repeats = 1
-      Methods = []; MemoryInputs = []; Json = Some json; PyTorch = None; Precision = Fp32 }
+      Methods = []; MemoryInputs = []; MemoryInFreshProcesses = false; Json = Some json; PyTorch = None; Precision = Fp32 }
 
 [<Tests>]
 let tests =
