@@ -108,4 +108,23 @@ let tests =
             finally
                 if File.Exists json then File.Delete json
         }
+
+        // In one process the second run would start from what the first left (hundreds of MB of heap and arenas); in a
+        // fresh process it starts from the program's baseline, as the first did.
+        test "the CLI's --memory runs each count in a fresh process, so the later count's run starts from the same baseline" {
+            let folder = TestFiles.freshDir "bench-fresh"
+            let json = Path.Combine(folder, "memory.json")
+            let code, out, err =
+                TestProcesses.run folder [ "ATTRIBUTION_CACHE", Path.Combine(folder, "cache") ] TestProcesses.dotnetHost
+                                  [ "exec"; TestProcesses.cli; "bench"; "--memory"; "12"; "30"; "--device"; "cpu"; "--json"; json ]
+            Expect.equal code 0 $"the bench ran: {out}\n{err}"
+            use document = JsonDocument.Parse(File.ReadAllText json)
+            let memory = document.RootElement.GetProperty("Memory").EnumerateArray() |> Seq.toList
+            Expect.sequenceEqual (memory |> List.map (fun m -> m.GetProperty("Inputs").GetInt32())) [ 12; 30 ] "one whole run per count"
+            let before = memory |> List.map (fun m -> m.GetProperty("RssBeforeMb"))
+            if before |> List.forall (fun b -> b.ValueKind = JsonValueKind.Number) then
+                let first, second = before.[0].GetDouble(), before.[1].GetDouble()
+                Expect.isLessThan second (1.25 * first) $"the second run starts near the first's baseline ({second:F0} MB against {first:F0} MB)"
+            Expect.stringContains out "peak at 30 inputs / peak at 12 inputs" "the growth is printed"
+        }
     ]
