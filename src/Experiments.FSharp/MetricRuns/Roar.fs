@@ -84,8 +84,9 @@ let private pointReader (run: MetricRun) (r: RoarSpec) (trainMaps: StoredMaps) (
             retrained)
     fun (key: string, point: Point) ->
         fst <| Artefacts.jsonOrCompute (pointFile key) (fun () ->
-            let ranked = if point.Ranking = [ "random" ] then None, None else Some trainMaps, Some run.Stored
-            let train, test = setOf trainInputs (fst ranked), setOf run.Inputs (snd ranked)
+            // the method's maps rank the pixels, or (None) the random ranking does
+            let scores (maps: StoredMaps) = if point.Ranking = [ "random" ] then None else Some maps
+            let train, test = setOf trainInputs (scores trainMaps), setOf run.Inputs (scores run.Stored)
             let right = Attribution.Metrics.Roar.Correct(train, test, run.Labels, fill, point.Fraction, seed, retrain, run.Device)
             Progress.say $"{run.Step.Name}: {point.Name} at {point.Fraction}: {percent right:F2}%%"
             right)
