@@ -43,6 +43,10 @@ let private perInputs (run: MetricRun) (metric: IPerInputMetric) =
     |> withPerInput perInputs
 
 let private whole (run: MetricRun) (metric: IMetric) =
+    // the one metric whose memory grows with the inputs: where that is felt, say so, with the way out
+    let megabytes = float run.Stored.Count * float (Array.fold (*) 1L run.Stored.RowShape) * 4.0 / 1e6
+    if megabytes >= 100.0 then
+        Progress.say $"{run.Step.Name}: {metric.GetType().Name} is a plain IMetric and gets all {run.Stored.Count} maps at once (about {megabytes:F0} MB as float32); an IPerInputMetric would read them a block at a time"
     use maps = run.Stored.All()
     let e = metric.Evaluate(MetricInputs(run.Model, run.Inputs.``to``(run.Device), maps.``to``(run.Device), run.Targets.``to``(run.Device), run.Seed, run.Device, run.Plan.Spec.Explain.BatchSize))
     // An engine metric's per-input values of a scalar's name are, by IMetric's contract, values whose mean it is.
