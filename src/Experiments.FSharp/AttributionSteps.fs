@@ -129,6 +129,15 @@ let explainToFile (file: string) (name: string) (stepHash: string) (perCall: int
 /// of a step whose inputs grow in cost along the set share the cost evenly.
 let inShare (index: int) (count: int) (call: int) = call % count = index
 
+/// The inputs each of `count` shards explains in a step's calls over `rows` (inShare): the load a shard's deal of
+/// metric blocks starts from (MetricBlocks.deal), so that the shard given the first call is not also given the
+/// largest block.
+let callLoads (perCall: int) (rows: int[]) (count: int) =
+    let loads = Array.zeroCreate<int64> count
+    for k, (_, block) in List.indexed (calls perCall rows) do
+        loads.[k % count] <- loads.[k % count] + int64 block.Length
+    loads
+
 /// A shard's share of a step: the calls it owns, computed and stored as parts unless a part is already there (a
 /// re-run of a killed shard loses at most the call it was in). Returns (calls computed, calls already stored).
 let explainShare (name: string) (stepHash: string) (perCall: int) (m: IAttributionMethod) model (inputs: Tensor) (targets: int64[])
@@ -178,6 +187,11 @@ let attributeShare (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetK
         let rows = rowsToExplain target (copiesGroundTruth plan step) labels predictions
         let options = optionsOf plan kind
         explainShare step.Name step.Hash (inputsPerCall kind) m model inputs targets keys rows options device index count
+
+/// The inputs each of `count` shards explains in an attribution step (callLoads); none when the step is stored whole.
+let attributeLoads (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetKind) (labels: int64[]) (predictions: int64[]) (count: int) =
+    if Artefacts.soundTensors (Artefacts.path "attributions" step.Hash ".safetensors") then Array.zeroCreate<int64> count
+    else callLoads (inputsPerCall kind) (rowsToExplain target (copiesGroundTruth plan step) labels predictions) count
 
 /// A stored step: its maps (read in blocks), its diagnostics and the seconds it cost; None when the file is absent or
 /// not sound (a corrupt one is quarantined by the check).

@@ -285,6 +285,9 @@ let shard (plan: Plan) (device: torch.Device) (index: int) (count: int) =
     let setting = setUp plan device true
     let counts = List<int * int>()
     let add (c: int, s: int) = counts.Add((c, s))
+    // the inputs each shard explains in this wave's attribution calls, where the deal of metric blocks starts
+    let loads = Array.zeroCreate<int64> count
+    let addLoads (more: int64[]) = for i in 0 .. count - 1 do loads.[i] <- loads.[i] + more.[i]
     let roarPoints = MetricRuns.Roar.ownedPoints plan index count
     let target = metricTarget plan.Spec
     let classes = match target with Predicted -> setting.Predictions | GroundTruth -> setting.Labels
@@ -295,9 +298,11 @@ let shard (plan: Plan) (device: torch.Device) (index: int) (count: int) =
         | EstimateCovariance jitter -> provideCovariance plan setting step jitter true device
         | EstimateStructuredCovariance(jitter, layout, rank) -> provideStructuredCovariance plan setting step (jitter, layout, rank) true device
         | Attribute(kind, target) ->
+            addLoads (attributeLoads plan step kind target setting.Labels setting.Predictions count)
             add (attributeShare plan step kind target setting.Explaining setting.Inputs setting.Labels setting.Predictions setting.Indices setting.Context device index count)
         | EvaluateMethodMetric(Roar r as metric) ->
             let kind = methodKind plan.Spec (List.head step.Methods)
+            addLoads (MetricRuns.Roar.trainMapsLoads step r kind setting.Domain count)
             add (MetricRuns.Roar.trainMapsShare plan step r kind setting.Domain setting.Network setting.Explaining setting.Context device index count)
             // the points too, where the maps they remove by are stored whole already
             match storedMapsOf plan step with
@@ -316,7 +321,7 @@ let shard (plan: Plan) (device: torch.Device) (index: int) (count: int) =
                 let kind = methodKind plan.Spec (List.head step.Methods)
                 metricPasses.AddRange(sharedPasses (metricRun plan setting step metric kind maps targets classes device))
         | _ -> ()
-    add (MetricRuns.MetricBlocks.share (List.ofSeq metricPasses) index count)
+    add (MetricRuns.MetricBlocks.share (List.ofSeq metricPasses) index count loads)
     Seq.sumBy fst counts, Seq.sumBy snd counts
 
 /// A cluster's maps job, between the shards and a second wave of shards: every attribution step assembled from the

@@ -130,10 +130,12 @@ let sharedOver (source: Source) (pass: Pass<'T>) : SharedPass =
 let shared (run: MetricRun) (pass: Pass<'T>) : SharedPass = sharedOver (sourceOf run) pass
 
 /// Which shard computes each block: the largest blocks first, each to the shard with the fewest inputs so far (the
-/// lowest index on a tie), so that the last, shorter block of each pass does not leave one shard the long ones.
-/// Every shard deals alike, from the passes alone.
-let deal (passes: SharedPass list) (count: int) : Map<string, int> =
-    let load = Array.zeroCreate<int64> count
+/// lowest index on a tie), so that the last, shorter block of each pass does not leave one shard the long ones. The
+/// loads start from `initial` (the inputs each shard explains in the same wave's attribution calls). Every shard deals
+/// alike, from the passes and the plan alone.
+let deal (passes: SharedPass list) (count: int) (initial: int64[]) : Map<string, int> =
+    if initial.Length <> count then invalidArg "initial" $"{initial.Length} initial loads for {count} shards"
+    let load = Array.copy initial
     passes
     |> List.collect _.Blocks
     |> List.indexed
@@ -144,8 +146,9 @@ let deal (passes: SharedPass list) (count: int) : Map<string, int> =
         key, shard)
     |> Map.ofList
 
-/// Shard `index` of `count`'s share of the passes' blocks (deal); (blocks computed, blocks found stored).
-let share (passes: SharedPass list) (index: int) (count: int) =
-    let dealt = deal passes count
+/// Shard `index` of `count`'s share of the passes' blocks (deal, from the `initial` loads); (blocks computed, blocks
+/// found stored).
+let share (passes: SharedPass list) (index: int) (count: int) (initial: int64[]) =
+    let dealt = deal passes count initial
     let owned (key: string) = dealt.[key] = index
     passes |> List.fold (fun (computed, stored) p -> let c, s = p.Share owned in computed + c, stored + s) (0, 0)

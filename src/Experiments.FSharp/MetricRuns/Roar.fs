@@ -38,6 +38,11 @@ let trainMapsShare (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (d
         explainShare $"{step.Name} (training inputs)" (roarTrainMapsKey step) (inputsPerCall kind) (methodOf kind context) model trainInputs
                      (trainLabels.data<int64>().ToArray()) rows [| 0 .. rows.Length - 1 |] (optionsOf plan kind) device index count
 
+/// The training inputs each of `count` shards explains (AttributionSteps.callLoads); none when the maps are stored whole.
+let trainMapsLoads (step: Step) (r: RoarSpec) (kind: MethodKind) (domain: Domain.Domain) (count: int) =
+    if Artefacts.soundTensors (Artefacts.path "attributions" (roarTrainMapsKey step) ".safetensors") then Array.zeroCreate<int64> count
+    else callLoads (inputsPerCall kind) (Array.init (min r.TrainInputs domain.TrainCount) id) count
+
 /// One point of a ROAR step: its name in progress lines, the ranking it removes by ([]: nothing removed, [step hash]:
 /// the method's, ["random"]: a random ranking) and the fraction removed.
 type private Point = { Name: string; Ranking: string list; Fraction: float }

@@ -114,17 +114,21 @@ let tests =
             Expect.equal (Sharding.modeOf false false None) (Ok Sharding.Whole) "plain run"
         }
 
-        testProperty "metric blocks are dealt to every shard in range, the loads differing by at most the largest block" <| fun (sizes: PositiveInt list) (PositiveInt shards) ->
+        // Largest first to the least loaded keeps the spread of the loads within the larger of the largest block and the
+        // spread the shards started with (their attribution calls' inputs).
+        testProperty "metric blocks are dealt to every shard in range, the loads differing by at most the largest block or the initial spread" <| fun (sizes: PositiveInt list) (PositiveInt shards) (starts: NonNegativeInt list) ->
             let count = 1 + shards % 9
+            let initial = Array.init count (fun i -> match List.tryItem i starts with Some(NonNegativeInt s) -> int64 (s % 3000) | None -> 0L)
             let passes : MetricRuns.MetricBlocks.SharedPass list =
                 [ { Blocks = sizes |> List.mapi (fun i (PositiveInt n) -> $"block-{i}", 1 + n % 2000); Share = fun _ -> 0, 0 } ]
-            let dealt = MetricRuns.MetricBlocks.deal passes count
+            let dealt = MetricRuns.MetricBlocks.deal passes count initial
             let blocks = passes.Head.Blocks
-            let load shard = blocks |> List.sumBy (fun (key, n) -> if dealt.[key] = shard then n else 0)
+            let load shard = initial.[shard] + (blocks |> List.sumBy (fun (key, n) -> if dealt.[key] = shard then int64 n else 0L))
             let loads = [ for shard in 0 .. count - 1 -> load shard ]
+            let largest = if blocks.IsEmpty then 0L else blocks |> List.map (snd >> int64) |> List.max
             dealt.Count = blocks.Length
             && (dealt |> Map.forall (fun _ shard -> shard >= 0 && shard < count))
-            && (blocks.IsEmpty || List.max loads - List.min loads <= (blocks |> List.map snd |> List.max))
+            && List.max loads - List.min loads <= max largest (Array.max initial - Array.min initial)
 
         test "a metric's blocks are parts: after a crash in the third block a re-run computes only that block, with one pass's tie-breaks" {
             let root = Path.Combine(Path.GetTempPath(), $"attribution-blocks-{Guid.NewGuid():N}")
@@ -328,10 +332,11 @@ let tests =
             let parts () = Directory.GetFiles(Path.Combine(sharded, "metrics"), "*.block-*") |> Array.map (Path.GetFileName >> string) |> Array.sort
             withCache sharded (fun () ->
                 Execute.prepare plan (device ())
-                // One wave, before any maps are stored whole: each shard computes one of SmoothGrad's 2 calls and its
-                // share of the blocks (they read no stored maps). The cascade's blocks of 50 and 10 inputs and Taylor's
-                // 3 of 1 go largest first to the shard with fewer inputs: 50 to shard 0, the rest to shard 1.
-                Expect.equal ([ for i in 0 .. 1 -> Execute.shard plan (device ()) i 2 ] |> List.map fst) [ 2; 5 ] "a call each, and the 5 blocks dealt by inputs"
+                // One wave, before any maps are stored whole: each shard computes one of SmoothGrad's 2 calls (50 and 20
+                // inputs) and its share of the blocks (they read no stored maps). The cascade's blocks of 50 and 10 inputs
+                // and Taylor's 3 of 1 go largest first to the shard with fewer inputs, its call's included: 50 to
+                // shard 1 (20 inputs so far), the rest to shard 0.
+                Expect.equal ([ for i in 0 .. 1 -> Execute.shard plan (device ()) i 2 ] |> List.map fst) [ 5; 2 ] "a call each, and the 5 blocks dealt by inputs, calls included"
                 Expect.isFalse (File.Exists(Path.Combine(sharded, "attributions", (plan.Steps |> List.find (fun st -> st.Name.StartsWith "attribute")).Hash + ".safetensors")))
                     "no maps stored whole: no maps job ran"
                 let hashOf (name: string) = (plan.Steps |> List.find (fun st -> st.Name.StartsWith name)).Hash
