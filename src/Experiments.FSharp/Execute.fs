@@ -279,8 +279,7 @@ let private storedMapsOf (plan: Plan) (step: Step) = storedMapsFor plan step (me
 /// cascade, Taylor fidelity: MetricSteps.sharedBeforeMaps). Where a metric's maps are stored whole already (after the
 /// maps job, or on a re-run), also its share of ROAR's points (retrainings) and of the blocks of the metrics that split
 /// into blocks of inputs (negative perturbation, MetricSteps.sharedPasses). The other metrics are left to the
-/// assembling run. Returns the calls, points and blocks
-/// computed, and those found stored.
+/// assembling run. Returns the calls, points and blocks computed, and those found stored.
 let shard (plan: Plan) (device: torch.Device) (index: int) (count: int) =
     let setting = setUp plan device true
     let counts = List<int * int>()
