@@ -125,17 +125,21 @@ let explainToFile (file: string) (name: string) (stepHash: string) (perCall: int
     finally
         writer |> Option.iter (fun w -> w.Dispose())
 
-/// Which calls of a step belong to shard `index` of `count`: every count-th call from the index-th, so that shards
+/// Which of `count` shards computes call `call` of a step: every count-th call from the shard's index, so that shards
 /// of a step whose inputs grow in cost along the set share the cost evenly.
-let inShare (index: int) (count: int) (call: int) = call % count = index
+let shardOf (count: int) (call: int) = call % count
 
-/// The inputs each of `count` shards explains in a step's calls over `rows` (inShare): the load a shard's deal of
+/// Whether call `call` of a step belongs to shard `index` of `count` (shardOf).
+let inShare (index: int) (count: int) (call: int) = shardOf count call = index
+
+/// The inputs each of `count` shards explains in a step's calls over `rows` (shardOf): the load a shard's deal of
 /// metric blocks starts from (MetricBlocks.deal), so that the shard given the first call is not also given the
 /// largest block.
 let callLoads (perCall: int) (rows: int[]) (count: int) =
     let loads = Array.zeroCreate<int64> count
     for k, (_, block) in List.indexed (calls perCall rows) do
-        loads.[k % count] <- loads.[k % count] + int64 block.Length
+        let shard = shardOf count k
+        loads.[shard] <- loads.[shard] + int64 block.Length
     loads
 
 /// A shard's share of a step: the calls it owns, computed and stored as parts unless a part is already there (a
@@ -177,10 +181,13 @@ let copiesGroundTruth (plan: Plan) (step: Step) =
 let optionsOf (plan: Plan) (kind: MethodKind) =
     ExplainOptions(Output = outputOf plan.Spec, BatchSize = plan.Spec.Explain.BatchSize, Seed = methodSeed plan.Spec kind)
 
+/// The file of an attribution step's maps, stored whole.
+let stepFile (step: Step) = Artefacts.path "attributions" step.Hash ".safetensors"
+
 /// A shard's share of an attribution step (AttributionSteps.explainShare); nothing when the step is stored whole.
 let attributeShare (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetKind) model (inputs: Tensor) (labels: int64[]) (predictions: int64[])
                    (keys: int64[]) (context: MethodContext) device (index: int) (count: int) =
-    if Artefacts.soundTensors (Artefacts.path "attributions" step.Hash ".safetensors") then 0, 0
+    if Artefacts.soundTensors (stepFile step) then 0, 0
     else
         let m = methodOf kind context
         let targets = match target with GroundTruth -> labels | Predicted -> predictions
@@ -190,7 +197,7 @@ let attributeShare (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetK
 
 /// The inputs each of `count` shards explains in an attribution step (callLoads); none when the step is stored whole.
 let attributeLoads (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetKind) (labels: int64[]) (predictions: int64[]) (count: int) =
-    if Artefacts.soundTensors (Artefacts.path "attributions" step.Hash ".safetensors") then Array.zeroCreate<int64> count
+    if Artefacts.soundTensors (stepFile step) then Array.zeroCreate<int64> count
     else callLoads (inputsPerCall kind) (rowsToExplain target (copiesGroundTruth plan step) labels predictions) count
 
 /// A stored step: its maps (read in blocks), its diagnostics and the seconds it cost; None when the file is absent or
@@ -220,7 +227,7 @@ let private writeAt (writer: Attribution.Models.SafetensorsRowWriter) (name: str
 /// identical.
 let attribute (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetKind) model (inputs: Tensor) (labels: int64[]) (predictions: int64[])
                       (keys: int64[]) (context: MethodContext) (groundTruth: (StoredMaps * IDictionary<string, Tensor>) option) device =
-    let file = Artefacts.path "attributions" step.Hash ".safetensors"
+    let file = stepFile step
     match tryStored file with
     | Some(maps, diagnostics, seconds) -> maps, diagnostics, seconds, true
     | None ->

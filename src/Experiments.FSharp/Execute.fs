@@ -266,7 +266,7 @@ let private storedMapsFor (plan: Plan) (step: Step) (target: TargetKind) =
     let kind = methodKind plan.Spec first
     plan.Steps
     |> List.tryFind (fun st -> st.Kind = Attribute(kind, target) && List.contains first st.Methods)
-    |> Option.map (fun st -> Artefacts.path "attributions" st.Hash ".safetensors")
+    |> Option.map stepFile
     |> Option.filter Artefacts.soundTensors
     |> Option.map StoredMaps
 

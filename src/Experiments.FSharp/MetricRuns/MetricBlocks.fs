@@ -48,7 +48,7 @@ let storedSource (stepHash: string) (stepName: string) (seed: int64) (stored: St
 /// A metric run's source.
 let sourceOf (run: MetricRun) =
     { StepHash = run.Step.Hash; StepName = run.Step.Name; Seed = run.Seed
-      Count = run.Maps |> Option.map _.Count |> Option.defaultValue run.Count; Stored = run.Maps }
+      Count = run.Count; Stored = run.Maps }
 
 /// The maps of a block as the pass reads them (an empty tensor for a pass that reads none); the caller disposes them.
 let private mapsOf (source: Source) (pass: Pass<'T>) (first: int) (n: int) =

@@ -27,12 +27,15 @@ let private trainingSubset (spec: Spec) (r: RoarSpec) (domain: Domain.Domain) (n
         order.narrow(0L, 0L, int64 (min r.TrainInputs domain.TrainCount)).data<int64>().ToArray()
     rows, domain.Inputs network true rows, domain.TrainLabels.index_select(0L, torch.tensor(rows))
 
+/// The file of a ROAR step's training maps, stored whole.
+let private trainMapsFile (step: Step) = Artefacts.path "attributions" (roarTrainMapsKey step) ".safetensors"
+
 /// A shard's share of the training subset's maps, the part of ROAR that is attribution: its calls stored as parts,
 /// which the assembling run loads instead of computing (AttributionSteps.explainShare). Nothing when the maps are
 /// stored whole. Returns (calls computed, calls already stored).
 let trainMapsShare (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (domain: Domain.Domain) (network: torch.nn.Module<Tensor, Tensor>)
                    (model: torch.nn.Module<Tensor, Tensor>) (context: Building.MethodContext) (device: torch.Device) (index: int) (count: int) =
-    if Artefacts.soundTensors (Artefacts.path "attributions" (roarTrainMapsKey step) ".safetensors") then 0, 0
+    if Artefacts.soundTensors (trainMapsFile step) then 0, 0
     else
         let rows, trainInputs, trainLabels = trainingSubset plan.Spec r domain network
         explainShare $"{step.Name} (training inputs)" (roarTrainMapsKey step) (inputsPerCall kind) (methodOf kind context) model trainInputs
@@ -40,7 +43,7 @@ let trainMapsShare (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (d
 
 /// The training inputs each of `count` shards explains (AttributionSteps.callLoads); none when the maps are stored whole.
 let trainMapsLoads (step: Step) (r: RoarSpec) (kind: MethodKind) (domain: Domain.Domain) (count: int) =
-    if Artefacts.soundTensors (Artefacts.path "attributions" (roarTrainMapsKey step) ".safetensors") then Array.zeroCreate<int64> count
+    if Artefacts.soundTensors (trainMapsFile step) then Array.zeroCreate<int64> count
     else callLoads (inputsPerCall kind) (Array.init (min r.TrainInputs domain.TrainCount) id) count
 
 /// One point of a ROAR step: its name in progress lines, the ranking it removes by ([]: nothing removed, [step hash]:
@@ -100,10 +103,10 @@ let private pointReader (run: MetricRun) (r: RoarSpec) (trainMaps: StoredMaps) (
 /// time.
 let private trainMapsOf (run: MetricRun) (rows: int64[]) (trainInputs: Tensor) (trainLabels: Tensor) =
     let step = run.Step
-    let trainMapsFile = Artefacts.path "attributions" (roarTrainMapsKey step) ".safetensors"
-    if Artefacts.soundTensors trainMapsFile then StoredMaps trainMapsFile
+    let file = trainMapsFile step
+    if Artefacts.soundTensors file then StoredMaps file
     else
-        explainToFile trainMapsFile $"{step.Name} (training inputs)" (roarTrainMapsKey step) (inputsPerCall run.Kind) run.Explainer run.Explaining
+        explainToFile file $"{step.Name} (training inputs)" (roarTrainMapsKey step) (inputsPerCall run.Kind) run.Explainer run.Explaining
                       trainInputs (trainLabels.data<int64>().ToArray()) rows [| 0 .. rows.Length - 1 |] run.ExplainOptions [ "step", step.Name ] run.Device
 
 /// The training subset's maps stored whole (the maps job of a cluster run): found in the cache, or assembled from the
@@ -140,7 +143,7 @@ let ownedPoints (plan: Plan) (index: int) (count: int) : Set<string> =
 /// and of its training subset are both stored whole (a run after the maps exist, such as a re-run with ROAR added or
 /// changed); otherwise nothing, and the assembling run computes the points. Returns (points computed, points stored).
 let pointsShare (run: MetricRun) (r: RoarSpec) (owned: Set<string>) =
-    if not (Artefacts.soundTensors (Artefacts.path "attributions" (roarTrainMapsKey run.Step) ".safetensors")) then 0, 0
+    if not (Artefacts.soundTensors (trainMapsFile run.Step)) then 0, 0
     else
         let mine = pointsOf run.Plan run.Step r |> List.filter (fun (key, _) -> owned.Contains key)
         let stored = mine |> List.filter (fun (key, _) -> File.Exists(pointFile key)) |> List.length
