@@ -4,13 +4,15 @@
 # then, with the device tool and carry [".gpu"]:
 #     bash scripts/gpu-check.sh
 # It writes everything under $OUT (which the device tool brings back):
-#   1. the harness (`attribution bench`) on CUDA with ResNet-50 at 224x224: every method's time against its floor,
-#      images per second and the CUDA allocator's peak (bench-cuda.json, bench-cuda.log);
+#   1. the harness (`attribution bench`) on CUDA with ResNet-50 at 224x224: every method's time against its floor and
+#      images per second, with libtorch's default allocator (bench-cuda.json, bench-cuda.log);
 #   2. the same methods hand-written in PyTorch on the same weights, inputs and GPU (pytorch-cuda.log: the ratio
 #      toolkit / PyTorch per method, after checking that both compute the same saliency maps);
 #   3. the saliency maps of the same weights and inputs computed on the CPU, and the largest difference from the
 #      CUDA maps relative to the largest value (maps-cuda-vs-cpu.txt), after checking that weights and inputs match;
-#   4. saliency, SmoothGrad and IG in each explain.precision, fp32, tf32 and bf16 (bench-precision-*.json).
+#   4. saliency, SmoothGrad and IG in each explain.precision, fp32, tf32 and bf16 (bench-precision-*.json);
+#   5. the peak GPU memory of some methods, with libtorch allocating from the driver's pool, whose high watermark the
+#      bench reads (PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync; bench-gpu-memory.json, its PeakGpuMb).
 # Sizes: ResNet-50, 4 inputs, 3 repeats; HARNESS_SECONDS caps the harness (InputIBA and Extremal Perturbations
 # dominate it), METHODS="saliency smooth_grad ..." restricts it. The whole script must fit one device call.
 # Each step runs even if one before it failed; check.log says which failed. A dry run on a machine without a GPU:
@@ -31,6 +33,9 @@ INPUTS=${INPUTS:-4}
 HARNESS_SECONDS=${HARNESS_SECONDS:-360}
 # each of the three precision runs gets at most this long
 PRECISION_SECONDS=${PRECISION_SECONDS:-40}
+# the memory run (one round of a few methods) gets at most this long
+MEMORY_SECONDS=${MEMORY_SECONDS:-60}
+MEMORY_METHODS=${MEMORY_METHODS:-saliency,smooth_grad,fi_sigma,integrated_gradients,neflag_20,information_bottleneck}
 # contenders to time (ids as bench prints them); empty: every one at natural-image size
 METHODS=${METHODS:-}
 mkdir -p "$OUT"
@@ -99,5 +104,15 @@ precision() {
     done
 }
 step "precision: fp32, tf32 and bf16 on $DEVICE" precision
+
+# 5. device memory: libtorch's default caching allocator keeps its counters out of TorchSharp's reach, so this run has
+#    it allocate from the driver's memory pool, whose peak the bench reads per method (its times are not the figures)
+gpu_memory() {
+    # shellcheck disable=SC2086
+    PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync timeout "$MEMORY_SECONDS" $ATTRIBUTION bench --device "$DEVICE" --model "$MODEL" \
+        --size "$SIZE" --inputs "$INPUTS" --repeats 1 --methods "$MEMORY_METHODS" --json "$OUT/bench-gpu-memory.json" \
+        > "$OUT/bench-gpu-memory.log" 2>&1
+}
+step "peak GPU memory per method (driver's pool)" gpu_memory
 
 log "figures in $OUT"

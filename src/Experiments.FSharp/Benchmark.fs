@@ -60,9 +60,14 @@ type ContenderFigures =
       RatioHigh: float
       ImagesPerSecond: float
       SecondsPerImage: float
-      PeakRssMb: Nullable<float> }
+      PeakRssMb: Nullable<float>
+      /// On CUDA, the most device memory libtorch had in use over the rounds (method and floor), when it allocates from
+      /// the driver's pool (PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync); otherwise null.
+      PeakGpuMb: Nullable<float> }
 
-type MemoryFigures = { Method: string; Inputs: int; Seconds: float; RssBeforeMb: Nullable<float>; PeakRssMb: Nullable<float>; RssAfterMb: Nullable<float> }
+type MemoryFigures =
+    { Method: string; Inputs: int; Seconds: float; RssBeforeMb: Nullable<float>; PeakRssMb: Nullable<float>; RssAfterMb: Nullable<float>
+      PeakGpuMb: Nullable<float> }
 
 type BenchRecord =
     { Date: string
@@ -102,23 +107,23 @@ let private timeContenders (setup: Setup) (options: BenchOptions) (contenders: C
                 explainSeconds m setup.Model (setup.Inputs.narrow(0L, 0L, 1L)) (setup.Targets.narrow(0L, 0L, 1L)) perCall options.Batch 0L |> ignore
             Progress.say (sprintf "%s: built%s in %.1f s" c.Id (if c.Passes.IsSome then " and warmed up on one input" else "") clock.Elapsed.TotalSeconds)
             c, m, perCall, clock.Elapsed.TotalSeconds)
-    let seconds = Collections.Generic.Dictionary<string, float list * float list * float option>()
+    let seconds = Collections.Generic.Dictionary<string, float list * float list * float option * float option>()
+    let larger a b = match a, b with Some a, Some b -> Some(max a b) | a, b -> Option.orElse a b
     // slow methods (no floor) run once: they take minutes an input at natural-image size
     for round in 1 .. options.Repeats do
         for c, m, perCall, _ in built do
             if round = 1 || c.Passes.IsSome then
-                let (time, floor), peak =
-                    peakMegabytes (fun () ->
+                let (time, floor), peak, gpuPeak =
+                    peakMegabytes device (fun () ->
                         match c.Passes with
                         | Some p -> let t, f = pairedSeconds m setup.Model setup.Inputs setup.Targets p perCall options.Batch 1L in t, Some f
                         | None -> explainSeconds m setup.Model setup.Inputs setup.Targets perCall options.Batch 1L, None)
-                let times, floors, peaks = match seconds.TryGetValue c.Id with | true, v -> v | _ -> [], [], None
-                let peak = match peaks, peak with Some a, Some b -> Some(max a b) | a, b -> Option.orElse a b
-                seconds.[c.Id] <- times @ [ time ], floors @ (Option.toList floor), peak
+                let times, floors, peaks, gpuPeaks = match seconds.TryGetValue c.Id with | true, v -> v | _ -> [], [], None, None
+                seconds.[c.Id] <- times @ [ time ], floors @ (Option.toList floor), larger peaks peak, larger gpuPeaks gpuPeak
                 Progress.say (sprintf "round %d/%d %-24s %8.3f s%s" round options.Repeats c.Id time
                                   (match floor with Some f -> sprintf " (floor %.3f s, ratio %.3f)" f (time / f) | None -> ""))
     [ for c, _, _, setupSeconds in built ->
-        let times, floors, peak = seconds.[c.Id]
+        let times, floors, peak, gpuPeak = seconds.[c.Id]
         let ratios = if floors.IsEmpty then [] else List.map2 (/) times floors
         let t = List.min times
         let n = float options.Inputs
@@ -136,7 +141,8 @@ let private timeContenders (setup: Setup) (options: BenchOptions) (contenders: C
           RatioHigh = (if ratios.IsEmpty then nan else List.max ratios)
           ImagesPerSecond = n / t
           SecondsPerImage = t / n
-          PeakRssMb = nullable peak } ]
+          PeakRssMb = nullable peak
+          PeakGpuMb = nullable gpuPeak } ]
 
 /// Peak RSS of a whole run (Execute.run, the CLI's path) explaining `count` test inputs, in a scratch cache: the data,
 /// the model, two attribution steps stored call by call, and the metrics that read the maps a block at a time
@@ -157,27 +163,35 @@ let private memoryCheck (device: Device) (count: int) =
         GC.Collect()
         let before = ProcessMemory.CurrentBytes |> Option.ofNullable |> Option.map (fun b -> float b / 1e6)
         let clock = Diagnostics.Stopwatch.StartNew()
-        let output, peak = peakMegabytes (fun () -> Execute.run plan device)
+        let output, peak, gpuPeak = peakMegabytes device (fun () -> Execute.run plan device)
         let seconds = clock.Elapsed.TotalSeconds
         output.Images.Dispose()
         GC.Collect()
         let after = ProcessMemory.CurrentBytes |> Option.ofNullable |> Option.map (fun b -> float b / 1e6)
         { Method = "saliency + gradient_x_input, negative_perturbation, insertion_deletion, rank_agreement, roar"; Inputs = count; Seconds = seconds
-          RssBeforeMb = nullable before; PeakRssMb = nullable peak; RssAfterMb = nullable after }
+          RssBeforeMb = nullable before; PeakRssMb = nullable peak; RssAfterMb = nullable after; PeakGpuMb = nullable gpuPeak }
     finally
         Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", previous)
         try Directory.Delete(scratch, true) with _ -> ()
 
 let private show (v: float) (format: float -> string) = if Double.IsNaN v then "-" else format v
 
-let private printTable (figures: ContenderFigures list) =
-    printfn "%-24s %9s %9s %9s %10s %26s %10s %9s %9s" "method" "passes/in" "best s" "floor s" "best ratio" "per-round ratio: median [range]" "images/s" "s/image" "peak RSS"
+let private megabytes (v: Nullable<float>) = if v.HasValue then sprintf "%.0f MB" v.Value else "-"
+
+/// The table of contenders; on CUDA with a column for the device memory's peak, or a line saying how to measure it.
+let private printTable (device: Device) (figures: ContenderFigures list) =
+    let cuda = device.``type`` = DeviceType.CUDA
+    let gpuHeader = if cuda then sprintf " %9s" "peak GPU" else ""
+    printfn "%-24s %9s %9s %9s %10s %26s %10s %9s %9s%s" "method" "passes/in" "best s" "floor s" "best ratio" "per-round ratio: median [range]" "images/s" "s/image" "peak RSS" gpuHeader
     for f in figures do
         let passes = if f.PassesPerInput.HasValue then string f.PassesPerInput.Value else "-"
         let ratio = show f.Ratio (fun r -> sprintf "%.3f [%.3f, %.3f]" r f.RatioLow f.RatioHigh)
-        let rss = if f.PeakRssMb.HasValue then sprintf "%.0f MB" f.PeakRssMb.Value else "-"
         let floor = if f.FloorSeconds.IsEmpty then "-" else sprintf "%.3f" (List.min f.FloorSeconds)
-        printfn "%-24s %9s %9.3f %9s %10s %32s %10.4g %9.4g %9s" f.Id passes (List.min f.Seconds) floor (show f.BestRatio (sprintf "%.3f")) ratio f.ImagesPerSecond f.SecondsPerImage rss
+        let gpu = if cuda then sprintf " %9s" (megabytes f.PeakGpuMb) else ""
+        printfn "%-24s %9s %9.3f %9s %10s %32s %10.4g %9.4g %9s%s" f.Id passes (List.min f.Seconds) floor (show f.BestRatio (sprintf "%.3f")) ratio f.ImagesPerSecond f.SecondsPerImage (megabytes f.PeakRssMb) gpu
+    if cuda && figures |> List.forall (fun f -> not f.PeakGpuMb.HasValue) then
+        printfn "peak GPU: not measured; libtorch's default caching allocator keeps its counters out of TorchSharp's reach. Run with %s=%s to measure it from the driver's memory pool (the times then use that allocator)."
+            CudaMemoryPool.AllocatorSetting CudaMemoryPool.PoolAllocator
 
 /// The memory check of `count` inputs in a fresh process of this program (`bench --memory COUNT`, on the same device
 /// and, through the environment, the same threads), read back from its JSON figures.
@@ -200,7 +214,8 @@ let private memoryCheckApart (device: Device) (count: int) =
             | v when v.ValueKind = JsonValueKind.Number -> Nullable(v.GetDouble())
             | _ -> Nullable()
         { Method = m.GetProperty("Method").GetString() |> Option.ofObj |> Option.defaultValue ""; Inputs = m.GetProperty("Inputs").GetInt32()
-          Seconds = m.GetProperty("Seconds").GetDouble(); RssBeforeMb = number "RssBeforeMb"; PeakRssMb = number "PeakRssMb"; RssAfterMb = number "RssAfterMb" }
+          Seconds = m.GetProperty("Seconds").GetDouble(); RssBeforeMb = number "RssBeforeMb"; PeakRssMb = number "PeakRssMb"; RssAfterMb = number "RssAfterMb"
+          PeakGpuMb = number "PeakGpuMb" }
     finally
         if File.Exists json then File.Delete json
 
@@ -209,9 +224,9 @@ let private memoryChecks (device: Device) (counts: int list) (freshProcesses: bo
     let memory =
         [ for count in counts ->
             let m = if freshProcesses && counts.Length > 1 then memoryCheckApart device count else memoryCheck device count
-            let mb (v: Nullable<float>) = if v.HasValue then sprintf "%.0f MB" v.Value else "-"
-            printfn "memory: a whole run (%s) on %d inputs: %.1f s, RSS before %s, peak %s, after %s" m.Method m.Inputs m.Seconds
-                (mb m.RssBeforeMb) (mb m.PeakRssMb) (mb m.RssAfterMb)
+            printfn "memory: a whole run (%s) on %d inputs: %.1f s, RSS before %s, peak %s, after %s%s" m.Method m.Inputs m.Seconds
+                (megabytes m.RssBeforeMb) (megabytes m.PeakRssMb) (megabytes m.RssAfterMb)
+                (if m.PeakGpuMb.HasValue then sprintf "; peak GPU %s" (megabytes m.PeakGpuMb) else "")
             m ]
     match memory with
     | first :: rest when first.PeakRssMb.HasValue ->
@@ -260,7 +275,7 @@ let run (device: Device) (options: BenchOptions) =
         printfn "bench: %s; %d inputs, %d samples (steps) per input, batch %d, %d repeats" setup.Describe options.Inputs options.Samples options.Batch options.Repeats
         printfn "machine: %s, %d cores; %s" (cpuName ()) Environment.ProcessorCount runtime
         let figures = if chosen.IsEmpty then [] else timeContenders setup options chosen
-        if not figures.IsEmpty then printTable figures
+        if not figures.IsEmpty then printTable device figures
         let memory = memoryChecks device options.MemoryInputs options.MemoryInFreshProcesses
         options.Json |> Option.iter (fun path -> writeJson path (record setup.Describe options.Batch options.Samples options.Repeats figures memory))
     finally

@@ -2,6 +2,7 @@
 /// the slow methods), each call's maps moved to the CPU; the floor spends the same passes in the same chunks per call.
 module Experiments.BenchTiming
 
+open System
 open System.Diagnostics
 open TorchSharp
 open Attribution.Methods
@@ -57,9 +58,15 @@ let median (values: float list) =
     let n = sorted.Length
     if n % 2 = 1 then sorted.[n / 2] else 0.5 * (sorted.[n / 2 - 1] + sorted.[n / 2])
 
-/// Peak RSS in MB over `work` (null where the system does not report it).
-let peakMegabytes (work: unit -> 'a) =
+/// Peak memory in MB over `work`: the process's RSS (None where the system does not report it) and, on CUDA, the
+/// device memory libtorch had in use (None unless it allocates from the driver's pool: CudaMemoryPool).
+let peakMegabytes (device: Device) (work: unit -> 'a) =
+    let megabytes (bytes: Nullable<int64>) = bytes |> Option.ofNullable |> Option.map (fun b -> float b / 1e6)
+    let gpu = if device.``type`` = DeviceType.CUDA then Some(max device.index 0) else None
+    let gpuReset = gpu |> Option.exists (fun index -> synchronise device; CudaMemoryPool.ResetPeak index)
     let reset = ProcessMemory.ResetPeak()
     let result = work ()
-    let peak = if reset then ProcessMemory.PeakBytes |> Option.ofNullable |> Option.map (fun b -> float b / 1e6) else None
-    result, peak
+    synchronise device
+    let peak = if reset then megabytes ProcessMemory.PeakBytes else None
+    let gpuPeak = match gpu with Some index when gpuReset -> megabytes (CudaMemoryPool.PeakBytes index) | _ -> None
+    result, peak, gpuPeak

@@ -64,6 +64,18 @@ let tests =
                 if File.Exists json then File.Delete json
         }
 
+        test "the device peak is read from the driver's pool only when libtorch is told to allocate from it" {
+            Expect.isTrue (CudaMemoryPool.AllocatesFromPool "backend:cudaMallocAsync") "the backend alone"
+            Expect.isTrue (CudaMemoryPool.AllocatesFromPool "expandable_segments:False, backend : cudaMallocAsync") "among other options, spaced"
+            Expect.isFalse (CudaMemoryPool.AllocatesFromPool "backend:native") "the caching allocator"
+            Expect.isFalse (CudaMemoryPool.AllocatesFromPool "max_split_size_mb:128") "options without a backend"
+            Expect.isFalse (CudaMemoryPool.AllocatesFromPool null) "nothing set"
+            // This process allocates nothing from the pool (no driver here; on a GPU, libtorch's default allocator uses
+            // plain cudaMalloc unless the setting is given), so the peak reads as absent, never as 0 bytes.
+            if not (CudaMemoryPool.LibTorchAllocatesFromPool) then
+                Expect.isFalse (CudaMemoryPool.PeakBytes 0).HasValue "no peak without pool allocations"
+        }
+
         test "a bench run records, per contender, its rounds, floors, ratios and peak memory in its JSON" {
             let json = Path.Combine(Path.GetTempPath(), $"bench-{System.Guid.NewGuid():N}.json")
             try
@@ -86,6 +98,8 @@ let tests =
                         let best = c.GetProperty("BestRatio").GetDouble()
                         Expect.floatClose { absolute = 1e-12; relative = 1e-9 } best (List.min seconds / List.min floors) $"{id}: best ratio = least time / least floor"
                 Expect.equal (contenders.[1].GetProperty("PassesPerInput").GetInt32()) 4 "smooth_grad's floor has its 4 passes an input"
+                for c in contenders do
+                    Expect.equal (c.GetProperty("PeakGpuMb").ValueKind) JsonValueKind.Null "on the CPU no device peak is recorded"
                 Expect.isGreaterThan (document.RootElement.GetProperty("Threads").GetInt32()) 0 "the thread count is recorded"
             finally
                 if File.Exists json then File.Delete json
