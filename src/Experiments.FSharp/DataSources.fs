@@ -24,12 +24,7 @@ let dataHash (spec: Spec) =
         | FashionCanvas -> Hashing.hash [ files; "canvas"; Hashing.canonical (CanvasOptions()); string spec.Seed ]
         | _ -> files
     | TensorFile path -> Hashing.hash [ "tensors"; Artefacts.contentHash path ]
-    | ImageFolder s ->
-        let content =
-            try ImageFolder.ContentHash(s.Path, Path.Combine(Artefacts.root (), "inputs"))
-            with :? IOException | :? UnauthorizedAccessException as e -> raise (Experiments.InputProblem $"{s.Path}: cannot be read ({e.Message})")
-        // The content and the transforms, not where the folder lies.
-        Hashing.hash [ "images"; content; Hashing.canonical { s with Path = "" } ]
+    | ImageFolder s -> ImageDomain.folderHash s
     | TextFile path -> Hashing.hash [ "text-file"; Artefacts.contentHash path; Hashing.canonical (TextDomain.textOptions spec) ]
     | RegisteredDataset name -> Hashing.hash [ "registered-dataset"; name; (DatasetRegistry.find name).ContentKey () ]
     | SpamAssassin ->

@@ -89,6 +89,18 @@ let private inStatedOrder (s: ImageFolderSpec) (data: ImageDataset) =
         use table = torch.tensor(mapping)
         new ImageDataset(data.Images.alias(), table.index_select(0L, data.Labels), Array.ofList stated)
 
+/// The hash of an image folder's content and of the transforms that shape its tensors, not of where the folder lies:
+/// the data's part of the plan's keys, and the name of its decoded copy.
+let folderHash (s: ImageFolderSpec) =
+    let content =
+        try ImageFolder.ContentHash(s.Path, Path.Combine(Artefacts.root (), "inputs"))
+        with :? IOException | :? UnauthorizedAccessException as e -> raise (Experiments.InputProblem $"{s.Path}: cannot be read ({e.Message})")
+    Hashing.hash [ "images"; content; Hashing.canonical { s with Path = "" } ]
+
+/// Where an image folder's decoded images are kept (DecodedImageFolder): beside the cache's artefacts, one folder per
+/// content and transforms, shared by every run and shard that reads the same images.
+let decodedFolder (s: ImageFolderSpec) = Path.Combine(Artefacts.root (), "decoded-images", folderHash s)
+
 let load (spec: Spec) =
     let items train limit = FashionMnist.Load(Option.toObj spec.Data.Root, train, limit)
     match spec.Data.Dataset with
@@ -118,8 +130,9 @@ let load (spec: Spec) =
         imageDomain spec train parts.Test (parts.Boxes |> Option.map (fun b -> b :> IReadOnlyList<IRegion>))
             (if entry.Modality = Modality.Tabular then Some(parts.Features |> Option.defaultWith (fun () -> [ for k in 0 .. int parts.Test.Images.shape.[3] - 1 -> $"feature_{k}" ])) else None)
     | ImageFolder s ->
-        Progress.say $"data: decoding the images of {s.Path}"
-        let data = ImageFolder.Load(s.Path, imageFolderOptions s)
+        let decoded = decodedFolder s
+        Progress.say $"data: the images of {s.Path}, decoded in {Path.GetRelativePath(Artefacts.root (), decoded)} of the cache and mapped from there"
+        let data = DecodedImageFolder.Load(s.Path, imageFolderOptions s, decoded, Action<string>(Progress.say))
         if not data.SeparateTest then Progress.say $"data: {s.Path} has no train/ and test/ folders: its images serve as both"
         let relabel = inStatedOrder s
         let train =

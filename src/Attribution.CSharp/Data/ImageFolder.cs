@@ -42,23 +42,54 @@ public static class ImageFolder
     /// </exception>
     public static ImageFolderData Load(string root, ImageFolderOptions options)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        var layout = ImageFolderLayout.Read(root);
-        var trainItems = Select(layout.Train, options.Limit);
-        var testItems = layout.Test is { } testSplit ? Select(testSplit, options.Limit) : null;
-        var (height, width) = CommonSize(trainItems.Concat(testItems ?? []), options);
-        var train = Decode(trainItems, layout.Train, height, width, options);
-        if (testItems is null)
-            return new ImageFolderData(train, new ImageDataset(train.Images.alias(), train.Labels.alias(), train.ClassNames), SeparateTest: false);
+        var plan = Plan(root, options);
+        var train = Decode(plan.Train, plan, options);
+        if (plan.Test is null) return SharingTrain(train);
         try
         {
-            return new ImageFolderData(train, Decode(testItems, layout.Test!, height, width, options), SeparateTest: true);
+            return new ImageFolderData(train, Decode(plan.Test, plan, options), SeparateTest: true);
         }
         catch
         {
             train.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>A folder without a train/test split: the test set is the training set, through its own tensor handles.</summary>
+    internal static ImageFolderData SharingTrain(ImageDataset train) =>
+        new(train, new ImageDataset(train.Images.alias(), train.Labels.alias(), train.ClassNames), SeparateTest: false);
+
+    /// <summary>The images of one split that <see cref="Load"/> keeps, in order, with their class names.</summary>
+    internal sealed record SplitPlan(List<Item> Items, IReadOnlyList<string> ClassNames);
+
+    /// <summary>What <see cref="Load"/> decodes: each split's images and the size every image has after the transforms.</summary>
+    internal sealed record LoadPlan(SplitPlan Train, SplitPlan? Test, int Channels, int Height, int Width);
+
+    /// <summary>Reads the layout and every file's header and checks them, as <see cref="Load"/> does before decoding anything.</summary>
+    internal static LoadPlan Plan(string root, ImageFolderOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var layout = ImageFolderLayout.Read(root);
+        SplitPlan Of(SplitFolder split) => new(Select(split, options.Limit), split.Classes.Select(c => c.Name).ToArray());
+        var train = Of(layout.Train);
+        var test = layout.Test is { } testSplit ? Of(testSplit) : null;
+        var (height, width) = CommonSize(train.Items.Concat(test?.Items ?? []), options);
+        return new LoadPlan(train, test, options.ChannelCount, height, width);
+    }
+
+    /// <summary>
+    /// Decodes the split's images in order and hands each to <paramref name="use"/> as float32 [C, H, W] in [0, 1]; the
+    /// tensor is freed when <paramref name="use"/> returns.
+    /// </summary>
+    internal static void DecodeEach(SplitPlan split, LoadPlan plan, ImageFolderOptions options, Action<int, Tensor> use)
+    {
+        for (int i = 0; i < split.Items.Count; i++)
+        {
+            using var perImage = NewDisposeScope();
+            var planes = ImageDecoder.Planes(split.Items[i].File.FullPath, options.Channels == ImageFolderOptions.Grayscale, out int h, out int w);
+            use(i, ImageTransforms.Apply(planes, plan.Channels, h, w, options));
         }
     }
 
@@ -72,12 +103,8 @@ public static class ImageFolder
     /// <exception cref="InvalidDataException">As for <see cref="Load"/>, apart from files that do not decode.</exception>
     public static (int Channels, int Height, int Width, int Classes) InputShape(string root, ImageFolderOptions options)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        var layout = ImageFolderLayout.Read(root);
-        var items = Select(layout.Train, options.Limit).Concat(layout.Test is { } test ? Select(test, options.Limit) : []);
-        var (height, width) = CommonSize(items, options);
-        return (options.ChannelCount, height, width, layout.Train.Classes.Count);
+        var plan = Plan(root, options);
+        return (plan.Channels, plan.Height, plan.Width, plan.Train.ClassNames.Count);
     }
 
     /// <summary>The class folders' names in label order (sorted as torchvision sorts them).</summary>
@@ -124,7 +151,7 @@ public static class ImageFolder
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
-    sealed record Item(ImageFile File, long Label);
+    internal sealed record Item(ImageFile File, long Label);
 
     static List<Item> Select(SplitFolder split, int? limit)
     {
@@ -160,18 +187,12 @@ public static class ImageFolder
 
     static string Describe(int h, int w, int h0, int w0) => (h, w) == (h0, w0) ? $"{h}x{w}" : $"{h}x{w} (decoded {h0}x{w0})";
 
-    static ImageDataset Decode(List<Item> items, SplitFolder split, int height, int width, ImageFolderOptions options)
+    static ImageDataset Decode(SplitPlan split, LoadPlan plan, ImageFolderOptions options)
     {
         using var scope = NewDisposeScope();
-        int channels = options.ChannelCount;
-        var images = empty([items.Count, channels, height, width], ScalarType.Float32);
-        for (int i = 0; i < items.Count; i++)
-        {
-            using var perImage = NewDisposeScope();
-            var planes = ImageDecoder.Planes(items[i].File.FullPath, options.Channels == ImageFolderOptions.Grayscale, out int h, out int w);
-            images.select(0, i).copy_(ImageTransforms.Apply(planes, channels, h, w, options));
-        }
-        var labels = tensor(items.Select(item => item.Label).ToArray(), ScalarType.Int64);
-        return new ImageDataset(images, labels, split.Classes.Select(c => c.Name).ToArray());
+        var images = empty([split.Items.Count, plan.Channels, plan.Height, plan.Width], ScalarType.Float32);
+        DecodeEach(split, plan, options, (i, image) => images.select(0, i).copy_(image));
+        var labels = tensor(split.Items.Select(item => item.Label).ToArray(), ScalarType.Int64);
+        return new ImageDataset(images, labels, split.ClassNames);
     }
 }

@@ -414,5 +414,104 @@ let private errorTests =
         }
     ]
 
+/// Both splits of two loads hold the same pixels, labels and class names (bit for bit).
+let private expectSameData (a: ImageFolderData) (b: ImageFolderData) (what: string) =
+    use _ = torch.NewDisposeScope()
+    Expect.equal a.SeparateTest b.SeparateTest $"{what}: the same split"
+    for x, y, split in [ a.Train, b.Train, "train"; a.Test, b.Test, "test" ] do
+        Expect.sequenceEqual x.Images.shape y.Images.shape $"{what}: {split} shape"
+        Expect.isTrue (x.Images.equal(y.Images).all().item<bool>()) $"{what}: {split} pixels bit for bit"
+        Expect.sequenceEqual (labelsOf x) (labelsOf y) $"{what}: {split} labels"
+        Expect.sequenceEqual x.ClassNames y.ClassNames $"{what}: {split} class names"
+
+/// An image folder of a few distinct RGB images: split into train/ and test/, or one set.
+let private writeVariedFolder (root: string) (split: bool) =
+    let splits = if split then [ "train", 3; "test", 2 ] else [ "", 3 ]
+    for folder, n in splits do
+        for k, cls in List.indexed [ "cat"; "dog" ] do
+            for i in 1 .. n do
+                png (Path.Combine(root, folder, cls, $"{i}.png")) 6 5 (fun x y -> (37 * i + 11 * x) % 256, (53 * k + 7 * y) % 256, (x * y + i) % 256)
+
+let private decodedTests =
+    testList "decoded once, then mapped" [
+        test "the mapped images equal the decoded ones, with or without a split and with resize and crop; a second load reads only the decoded copy" {
+            inFolder "if-decoded" (fun parent ->
+                for split in [ true; false ] do
+                    let root = Path.Combine(parent, $"images-{split}")
+                    writeVariedFolder root split
+                    let options = ImageFolderOptions(Resize = [| 4 |], CenterCrop = [| 4; 3 |])
+                    let decoded = Path.Combine(parent, $"decoded-{split}")
+                    let lines = Collections.Generic.List<string>()
+                    use direct = ImageFolder.Load(root, options)
+                    use first = DecodedImageFolder.Load(root, options, decoded, Action<string>(lines.Add))
+                    expectSameData first direct "first load"
+                    Expect.exists lines (fun l -> l.Contains "decoding") "the first load says it decodes"
+                    Expect.isNull (DecodedImageFolder.Verify decoded) "the decoded copy verifies"
+                    // the source is no longer read: moved away, the decoded copy still serves
+                    Directory.Move(root, root + "-moved")
+                    lines.Clear()
+                    use second = DecodedImageFolder.Load(root, options, decoded, Action<string>(lines.Add))
+                    expectSameData second direct "second load"
+                    Expect.isEmpty lines "nothing decoded the second time"
+                    Expect.isEmpty (Directory.GetDirectories(parent, "*.tmp-*")) "no temporary folder left")
+        }
+
+        test "writing into the mapped images changes this process's copy only, never the decoded file" {
+            inFolder "if-decoded-cow" (fun parent ->
+                let root = Path.Combine(parent, "images")
+                writeVariedFolder root false
+                let decoded = Path.Combine(parent, "decoded")
+                use reference = ImageFolder.Load(root, rgbOptions)
+                do
+                    use data = DecodedImageFolder.Load(root, rgbOptions, decoded)
+                    data.Train.Images.fill_(7.0f) |> ignore
+                    Expect.isTrue (data.Train.Images.eq(TorchSharp.Scalar.op_Implicit 7.0f).all().item<bool>()) "written here"
+                Expect.isNull (DecodedImageFolder.Verify decoded) "the file is as decoded"
+                use again = DecodedImageFolder.Load(root, rgbOptions, decoded)
+                expectSameData again reference "a fresh map")
+        }
+
+        test "a truncated decoded file is found by its size and decoded again, saying why; a changed byte is found by verify" {
+            inFolder "if-decoded-damaged" (fun parent ->
+                let root = Path.Combine(parent, "images")
+                writeVariedFolder root true
+                let decoded = Path.Combine(parent, "decoded")
+                use reference = ImageFolder.Load(root, rgbOptions)
+                (DecodedImageFolder.Load(root, rgbOptions, decoded)).Dispose()
+                let testFile = Path.Combine(decoded, "test.f32")
+                let bytes = File.ReadAllBytes testFile
+                File.WriteAllBytes(testFile, bytes.[.. bytes.Length - 5])
+                Expect.stringContains (DecodedImageFolder.Verify decoded |> nonNull) "test.f32" "verify names the short file"
+                let lines = Collections.Generic.List<string>()
+                use again = DecodedImageFolder.Load(root, rgbOptions, decoded, Action<string>(lines.Add))
+                expectSameData again reference "decoded again"
+                Expect.exists lines (fun l -> l.Contains "test.f32" && l.Contains "again") "the line names the file and says it decodes again"
+                let trainFile = Path.Combine(decoded, "train.f32")
+                let train = File.ReadAllBytes trainFile
+                train.[17] <- train.[17] ^^^ 1uy
+                File.WriteAllBytes(trainFile, train)
+                Expect.stringContains (DecodedImageFolder.Verify decoded |> nonNull) "train.f32" "a flipped bit is named")
+        }
+
+        test "a decode killed half-way leaves a temporary folder that no load reads; mapping and disposing leaves no tensor alive" {
+            inFolder "if-decoded-killed" (fun parent ->
+                let root = Path.Combine(parent, "images")
+                writeVariedFolder root false
+                let decoded = Path.Combine(parent, "decoded")
+                // what a killed process leaves: the images half written, no manifest, under the temporary name
+                let leftover = decoded + ".tmp-0123"
+                Directory.CreateDirectory leftover |> ignore
+                File.WriteAllBytes(Path.Combine(leftover, "train.f32"), Array.zeroCreate 40)
+                use reference = ImageFolder.Load(root, rgbOptions)
+                let once () =
+                    use data = DecodedImageFolder.Load(root, rgbOptions, decoded)
+                    expectSameData data reference "loaded beside the leftover"
+                once ()
+                let before = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount
+                for _ in 1 .. 3 do once ()
+                Expect.equal TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount before "live tensors")
+        }
+    ]
+
 [<Tests>]
-let tests = testList "image folder" [ conventionTests; resizeTests; layoutTests; errorTests ]
+let tests = testList "image folder" [ conventionTests; resizeTests; layoutTests; errorTests; decodedTests ]
