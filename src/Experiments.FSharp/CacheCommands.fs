@@ -5,6 +5,7 @@ module Experiments.CacheCommands
 open System
 open System.IO
 open System.Text.Json
+open Attribution.Data
 open Attribution.IO
 open Attribution.Models
 
@@ -35,8 +36,16 @@ let problemOf (file: string) : string option =
         | Error reason -> Some reason
     else Some "not an artefact of this toolkit"
 
-/// Checks every artefact; with `repair`, moves the bad ones into the quarantine folder (they are recomputed when a
-/// run needs them). Exit code 3 when bad artefacts are left in place.
+/// The image folders' decoded copies (ImageDomain.decodedFolder), named by their data hash, and the leftovers of
+/// decodes that were killed (NAME.tmp-ID).
+let private decodedCopies () =
+    let dir = Path.Combine(Artefacts.root (), "decoded-images")
+    let all = if Directory.Exists dir then Directory.GetDirectories dir |> Array.sort |> List.ofArray else []
+    all |> List.partition (fun d -> not ((Path.GetFileName d |> nonNull).Contains ".tmp-"))
+
+/// Checks every artefact and every decoded image folder; with `repair`, moves the bad artefacts into the quarantine
+/// folder and removes bad decoded folders (both are recomputed when a run needs them). Exit code 3 when bad ones are
+/// left in place.
 let verify (repair: bool) =
     let all = artefacts ()
     let bad = all |> List.choose (fun f -> problemOf f |> Option.map (fun p -> f, p))
@@ -44,7 +53,19 @@ let verify (repair: bool) =
         if repair then Artefacts.quarantine file problem else printfn "corrupt: %s: %s" (relative file) problem
     printfn "%d artefacts in %s: %d sound, %d corrupt%s" all.Length (Artefacts.root ()) (all.Length - bad.Length) bad.Length
             (if repair && not bad.IsEmpty then " (moved to quarantine/)" else "")
-    if not bad.IsEmpty && not repair then raise (CacheProblem $"{bad.Length} corrupt artefacts; run `attribution cache verify --repair` to quarantine them (they are recomputed when needed)")
+    // a decoded copy holds nothing of its own (the image folder is the source): a bad one is removed, not kept
+    let decoded, _ = decodedCopies ()
+    let badDecoded = decoded |> List.choose (fun d -> DecodedImageFolder.Verify d |> Option.ofObj |> Option.map (fun p -> d, p))
+    for folder, problem in badDecoded do
+        if repair then
+            Directory.Delete(folder, true)
+            printfn "removed %s: %s (decoded again when a run needs it)" (relative folder) problem
+        else printfn "corrupt: %s: %s" (relative folder) problem
+    if not decoded.IsEmpty then
+        printfn "%d decoded image folders: %d sound, %d corrupt%s" decoded.Length (decoded.Length - badDecoded.Length) badDecoded.Length
+                (if repair && not badDecoded.IsEmpty then " (removed)" else "")
+    let left = if repair then 0 else bad.Length + badDecoded.Length
+    if left > 0 then raise (CacheProblem $"{left} corrupt artefacts or decoded folders; run `attribution cache verify --repair` to quarantine or remove them (they are recomputed when needed)")
 
 /// Removes every artefact no plan reads or writes (parts of unfinished steps of those plans are kept), and the
 /// quarantine folder. With `dryRun`, only lists them.
@@ -57,9 +78,19 @@ let gc (plans: Plan.Plan list) (dryRun: bool) =
         let dir = Artefacts.quarantineFolder ()
         if Directory.Exists dir then Directory.GetFiles dir |> List.ofArray else []
     let files = unused @ quarantined
-    let bytes = files |> List.sumBy (fun f -> FileInfo(f).Length)
+    // decoded image folders no plan reads (a plan's data hash names its images' decoded copy), and killed decodes
+    let decoded, leftovers = decodedCopies ()
+    let dataHashes = plans |> List.map _.DataHash |> set
+    let folders =
+        (decoded |> List.filter (fun d -> not (dataHashes.Contains(Path.GetFileName d |> nonNull))))
+        @ (leftovers |> List.filter (fun d -> DateTime.UtcNow - Directory.GetLastWriteTimeUtc d > liveWrite))
+    let folderBytes (d: string) = Directory.GetFiles(d, "*", SearchOption.AllDirectories) |> Array.sumBy (fun f -> FileInfo(f).Length)
+    let bytes = (files |> List.sumBy (fun f -> FileInfo(f).Length)) + (folders |> List.sumBy folderBytes)
     for f in files do
         printfn "%s %s" (if dryRun then "would remove" else "removed") (relative f)
         if not dryRun then File.Delete f
-    printfn "%s %d files (%.1f MB) that none of the %d specs needs; kept %d artefacts"
-        (if dryRun then "would remove" else "removed") files.Length (float bytes / 1e6) plans.Length (artefacts().Length - (if dryRun then unused.Length else 0))
+    for d in folders do
+        printfn "%s %s/" (if dryRun then "would remove" else "removed") (relative d)
+        if not dryRun then Directory.Delete(d, true)
+    printfn "%s %d files and folders (%.1f MB) that none of the %d specs needs; kept %d artefacts"
+        (if dryRun then "would remove" else "removed") (files.Length + folders.Length) (float bytes / 1e6) plans.Length (artefacts().Length - (if dryRun then unused.Length else 0))

@@ -138,7 +138,7 @@ public static class DecodedImageFolder
         int count = split.Items.Count;
         // a line about every tenth of a large split, so that a long decode shows that it moves
         int every = Math.Max(1000, count / 10);
-        say?.Invoke($"data: decoding {count:N0} {name} images ({plan.Channels}x{plan.Height}x{plan.Width}) into {Path.GetFileName(Path.GetDirectoryName(file))}");
+        say?.Invoke($"data: decoding {count:N0} {name} images ({plan.Channels}x{plan.Height}x{plan.Width}, {count * FloatsPerImage(plan) * sizeof(float) / 1e6:N0} MB as float32)");
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         using (var stream = new FileStream(file, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
         {

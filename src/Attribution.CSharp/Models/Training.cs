@@ -68,16 +68,23 @@ public static class Training
     public static Tensor Logits(nn.Module<Tensor, Tensor> model, Tensor images, Device device, int batchSize = 1024) =>
         Logits(model, images, model.forward, device, batchSize);
 
-    /// <summary>Logits <paramref name="logitsOf"/>(rows) of every row of <paramref name="inputs"/>, in eval mode, in chunks; returned on the CPU.</summary>
+    /// <summary>
+    /// Logits <paramref name="logitsOf"/>(rows) of every row of <paramref name="inputs"/>, in eval mode, in chunks of
+    /// <paramref name="batchSize"/> rows, capped on a CPU at <see cref="Attribution.Methods.ExplainOptions.CpuChunkValues"/> input values as
+    /// the attribution chunks are (6 rows of 3x224x224: a chunk of 1,024 such images held about 4 GB of ResNet-18's
+    /// activations for 200 images); returned on the CPU.
+    /// </summary>
     public static Tensor Logits(nn.Module<Tensor, Tensor> model, Tensor inputs, Func<Tensor, Tensor> logitsOf, Device device, int batchSize = 1024)
     {
         model.eval();
         using var noGrad = no_grad();
         var parts = new List<Tensor>();
-        for (long start = 0; start < inputs.shape[0]; start += batchSize)
+        long valuesPerRow = Math.Max(1, inputs.NumberOfElements / Math.Max(1, inputs.shape[0]));
+        long chunk = device.type == DeviceType.CPU ? Math.Max(1, Math.Min(batchSize, Attribution.Methods.ExplainOptions.CpuChunkValues / valuesPerRow)) : batchSize;
+        for (long start = 0; start < inputs.shape[0]; start += chunk)
         {
             using var scope = NewDisposeScope();
-            var x = inputs.narrow(0, start, Math.Min(batchSize, inputs.shape[0] - start)).to(device);
+            var x = inputs.narrow(0, start, Math.Min(chunk, inputs.shape[0] - start)).to(device);
             parts.Add(logitsOf(x).cpu().MoveToOuterDisposeScope());
         }
         var all = cat(parts, 0);

@@ -16,6 +16,15 @@ let private smallBench (json: string) : Benchmark.BenchOptions =
     { Model = BenchSetup.FashionCnnModel 0; Inputs = 3; Samples = 4; Batch = 8; Repeats = 1
       Methods = []; MemoryInputs = []; MemoryInFreshProcesses = false; Json = Some json; PyTorch = None; Precision = Fp32 }
 
+/// Logits [sum, -sum] of each row, recording how many rows each forward pass saw.
+type private BatchRecorder() =
+    inherit nn.Module<Tensor, Tensor>("batch_recorder")
+    member val Batches = System.Collections.Generic.List<int64>()
+    override this.forward(x) =
+        this.Batches.Add x.shape.[0]
+        let s = x.flatten(1L).sum([| 1L |])
+        stack([| s; -s |], 1L)
+
 [<Tests>]
 let tests =
     testList "bench" [
@@ -39,6 +48,18 @@ let tests =
             Expect.equal (options.PointsPerChunk(zeros(2L, 1L, 28L, 28L))) 256 "Fashion-MNIST: batch_size"
             Expect.equal (options.PointsPerChunk(zeros(2L, 3L, 224L, 224L))) 6 "224x224x3: 2^20 / 150,528 = 6"
             Expect.equal (options.PointsPerChunk(zeros(1L, 3L, 1024L, 1024L))) 1 "never fewer than one point"
+        }
+
+        test "inference in chunks (Training.Logits: accuracy, metrics) holds at most 2^20 input values on a CPU, and chunking changes no logit" {
+            use scope = NewDisposeScope()
+            let model = new BatchRecorder()
+            let large = TestModels.uniform 3 [| 20L; 3L; 224L; 224L |]
+            let logits = Attribution.Models.Training.Logits(model, large, CPU)
+            Expect.sequenceEqual model.Batches [ 6L; 6L; 6L; 2L ] "2^20 / 150,528 = 6 images a chunk, not the 1,024 asked"
+            Expect.isTrue (logits.narrow(1L, 0L, 1L).squeeze(1L).equal(large.flatten(1L).sum([| 1L |])).all().item<bool>()) "each row's own logits"
+            model.Batches.Clear()
+            Attribution.Models.Training.Logits(model, TestModels.uniform 4 [| 1500L; 1L; 28L; 28L |], CPU) |> ignore
+            Expect.sequenceEqual model.Batches [ 1024L; 476L ] "small images: the batch asked (1,337 would fit)"
         }
 
         test "a --threads that is not a count, and an unknown bench contender, are command-line errors before any work" {

@@ -84,6 +84,69 @@ let tests =
             Expect.exists wrong (fun (p, m) -> p = "data.images.classes" && m.Contains "top_rigth") $"%A{wrong}"
         }
 
+        test "an image folder is decoded once into the cache and mapped from there; cache verify and gc see the decoded copy" {
+            let root, _ = fixtureFolder ()
+            let work = TestFiles.freshDir "own-images-decoded"
+            let cache = Path.Combine(work, "cache")
+            let specFile = Path.Combine(work, "own.yaml")
+            File.WriteAllText(specFile, imageSpec root)
+            let cli (args: string list) =
+                Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", cache)
+                // what the command prints (stdout) and says (stderr), together
+                let writer = new StringWriter()
+                let out, error = Console.Out, Console.Error
+                Console.SetOut writer
+                Console.SetError writer
+                try
+                    let code = Cli.run (Array.ofList args)
+                    code, writer.ToString()
+                finally
+                    Console.SetOut out
+                    Console.SetError error
+                    Environment.SetEnvironmentVariable("ATTRIBUTION_CACHE", null)
+            let metricsOf () =
+                let folder = Path.Combine(work, "runs", "own", RunFolder.LatestName)
+                use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "metrics.json")))
+                [ for p in doc.RootElement.EnumerateObject() do if p.Name <> "Timings" then yield p.Name + "=" + p.Value.GetRawText() ]
+            let runOnce () =
+                let code, said = cli [ "run"; specFile; "--output"; Path.Combine(work, "runs") ]
+                Expect.equal code ExitCode.Ok said
+                said
+            let first = runOnce ()
+            let clean = metricsOf ()
+            Expect.stringContains first "decoding 24 test images" "the first run decodes the test images"
+            let decoded = Directory.GetDirectories(Path.Combine(cache, "decoded-images")) |> Array.exactlyOne
+            // the spec changes nothing of the images but what is explained: the same decoded copy, nothing decoded
+            File.WriteAllText(specFile, (imageSpec root).Replace("explain: 12", "explain: 10"))
+            let second = runOnce ()
+            Expect.isFalse (second.Contains "decoding") $"the second run maps the decoded copy:\n{second}"
+            Expect.sequenceEqual (Directory.GetDirectories(Path.Combine(cache, "decoded-images"))) [| decoded |] "one decoded copy"
+            File.WriteAllText(specFile, imageSpec root)
+            // a flipped bit in the decoded pixels: verify names it (exit 3), --repair removes it, a run decodes again
+            let train = Path.Combine(decoded, "train.f32")
+            let bytes = File.ReadAllBytes train
+            bytes.[bytes.Length / 2] <- bytes.[bytes.Length / 2] ^^^ 0x40uy
+            File.WriteAllBytes(train, bytes)
+            let code, said = cli [ "cache"; "verify" ]
+            Expect.equal code ExitCode.BadCache said
+            Expect.stringContains said "train.f32" "the damaged file is named"
+            let code, said = cli [ "cache"; "verify"; "--repair" ]
+            Expect.equal code ExitCode.Ok said
+            Expect.isFalse (Directory.Exists decoded) "removed"
+            let third = runOnce ()
+            Expect.stringContains third "decoding" "decoded again"
+            Expect.equal (metricsOf ()) clean "the same results as the first run"
+            // gc keeps the decoded copy a given spec reads, and removes it when no given spec reads it
+            let code, said = cli [ "cache"; "gc"; specFile ]
+            Expect.equal code ExitCode.Ok said
+            Expect.isTrue (Directory.Exists decoded) "the spec's images stay"
+            let other = Path.Combine(work, "other.yaml")
+            File.WriteAllText(other, "name: other\ndata: { dataset: fashion_mnist, explain: 5, train_limit: 100 }\nmodel: { architecture: fashion_cnn, epochs: 1 }\nmethods: [ { method: saliency } ]\n")
+            let code, said = cli [ "cache"; "gc"; other ]
+            Expect.equal code ExitCode.Ok said
+            Expect.isFalse (Directory.Exists decoded) "images no given spec reads are removed"
+        }
+
         test "resize and center_crop read and write back; the input shape follows torchvision's rules" {
             let root, _ = fixtureFolder ()
             let yaml = (imageSpec root).Replace($"images: {root}", $"images: {{ path: {root}, resize: 40, center_crop: [32, 32] }}")
