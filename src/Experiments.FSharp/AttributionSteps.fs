@@ -22,6 +22,7 @@ open Experiments.Building
 
 type Tensor = torch.Tensor
 open Experiments.Running
+open Experiments.InputRows
 
 /// Maps, their diagnostics (stored as "diagnostic.NAME") and metadata in one safetensors file, written atomically.
 let private saveMaps (file: string) (maps: Tensor) (diagnostics: seq<string * Tensor>) (metadata: (string * string) list) =
@@ -49,11 +50,10 @@ let calls (perCall: int) (rows: int[]) =
     [ for start in 0 .. perCall .. rows.Length - 1 -> start, rows.[start .. min (start + perCall) rows.Length - 1] ]
 
 /// The maps and diagnostics of one call, computed and stored as its part (on the CPU), with the seconds they cost.
-let private computeCall (name: string) (file: string) (m: IAttributionMethod) model (inputs: Tensor) (targets: int64[])
+let private computeCall (name: string) (file: string) (m: IAttributionMethod) model (inputs: InputRows) (targets: int64[])
                         (keys: int64[]) (block: int[]) (options: ExplainOptions) device =
     let callClock = Stopwatch.StartNew()
-    let index = torch.tensor(block |> Array.map int64)
-    let x = inputs.index_select(0L, index).``to``(device: torch.Device)
+    let x = inputs.At(block |> Array.map int64).``to``(device: torch.Device)
     let t = torch.tensor(block |> Array.map (fun r -> targets.[r])).``to``(device: torch.Device)
     use e = m.Explain(model, x, t, ExplainOptions(options.Output, options.BatchSize, options.Seed, block |> Array.map (fun r -> keys.[r])))
     let blockMaps = e.Maps.cpu()
@@ -72,7 +72,7 @@ let private computeCall (name: string) (file: string) (m: IAttributionMethod) mo
 /// its maps and diagnostics, on the CPU, disposed after it returns), with progress and an estimate of the time left;
 /// calls stored as parts by an interrupted run (or by the shards of a sharded run) are loaded instead of recomputed.
 /// Returns the seconds the loaded parts had cost and the part files (the caller deletes them once the step is stored).
-let forEachCall (name: string) (stepHash: string) (perCall: int) (m: IAttributionMethod) model (inputs: Tensor) (targets: int64[])
+let forEachCall (name: string) (stepHash: string) (perCall: int) (m: IAttributionMethod) model (inputs: InputRows) (targets: int64[])
                 (keys: int64[]) (rows: int[]) (options: ExplainOptions) device (consume: int[] -> Tensor -> (string * Tensor) list -> unit) =
     let parts = List<string>()
     let clock = Stopwatch.StartNew()
@@ -103,7 +103,7 @@ let forEachCall (name: string) (stepHash: string) (perCall: int) (m: IAttributio
 /// to their rows of the file as they come, so they are never whole in memory (ROAR's training maps, which the
 /// retraining masks a block at a time). The file is sealed and renamed into place when complete, and then the calls'
 /// parts are deleted; diagnostics are not kept. Returns the stored maps.
-let explainToFile (file: string) (name: string) (stepHash: string) (perCall: int) (m: IAttributionMethod) model (inputs: Tensor)
+let explainToFile (file: string) (name: string) (stepHash: string) (perCall: int) (m: IAttributionMethod) model (inputs: InputRows)
                   (targets: int64[]) (keys: int64[]) (rows: int[]) (options: ExplainOptions) (metadata: (string * string) list) device =
     let mutable writer : Attribution.Models.SafetensorsRowWriter option = None
     try
@@ -144,7 +144,7 @@ let callLoads (perCall: int) (rows: int[]) (count: int) =
 
 /// A shard's share of a step: the calls it owns, computed and stored as parts unless a part is already there (a
 /// re-run of a killed shard loses at most the call it was in). Returns (calls computed, calls already stored).
-let explainShare (name: string) (stepHash: string) (perCall: int) (m: IAttributionMethod) model (inputs: Tensor) (targets: int64[])
+let explainShare (name: string) (stepHash: string) (perCall: int) (m: IAttributionMethod) model (inputs: InputRows) (targets: int64[])
                  (keys: int64[]) (rows: int[]) (options: ExplainOptions) device (index: int) (count: int) =
     let owned = calls perCall rows |> List.indexed |> List.filter (fun (k, _) -> inShare index count k) |> List.map snd
     let clock = Stopwatch.StartNew()
@@ -185,7 +185,7 @@ let optionsOf (plan: Plan) (kind: MethodKind) =
 let stepFile (step: Step) = Artefacts.path "attributions" step.Hash ".safetensors"
 
 /// A shard's share of an attribution step (AttributionSteps.explainShare); nothing when the step is stored whole.
-let attributeShare (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetKind) model (inputs: Tensor) (labels: int64[]) (predictions: int64[])
+let attributeShare (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetKind) model (inputs: InputRows) (labels: int64[]) (predictions: int64[])
                    (keys: int64[]) (context: MethodContext) device (index: int) (count: int) =
     if Artefacts.soundTensors (stepFile step) then 0, 0
     else
@@ -225,7 +225,7 @@ let private writeAt (writer: Attribution.Models.SafetensorsRowWriter) (name: str
 /// half-written file). For the predicted class, rows whose prediction equals the label are copied, a block at a time,
 /// from the ground-truth maps when those exist: the method's noise depends on (method, input) only, so those maps are
 /// identical.
-let attribute (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetKind) model (inputs: Tensor) (labels: int64[]) (predictions: int64[])
+let attribute (plan: Plan) (step: Step) (kind: MethodKind) (target: TargetKind) model (inputs: InputRows) (labels: int64[]) (predictions: int64[])
                       (keys: int64[]) (context: MethodContext) (groundTruth: (StoredMaps * IDictionary<string, Tensor>) option) device =
     let file = stepFile step
     match tryStored file with

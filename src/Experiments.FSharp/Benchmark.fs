@@ -165,7 +165,6 @@ let private memoryCheck (device: Device) (count: int) =
         let clock = Diagnostics.Stopwatch.StartNew()
         let output, peak, gpuPeak = peakMegabytes device (fun () -> Execute.run plan device)
         let seconds = clock.Elapsed.TotalSeconds
-        output.Images.Dispose()
         GC.Collect()
         let after = ProcessMemory.CurrentBytes |> Option.ofNullable |> Option.map (fun b -> float b / 1e6)
         { Method = "saliency + gradient_x_input, negative_perturbation, insertion_deletion, rank_agreement, roar"; Inputs = count; Seconds = seconds

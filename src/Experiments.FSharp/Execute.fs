@@ -149,7 +149,8 @@ type private Setting =
       /// The Model as the attribution steps explain it, in the spec's precision (explainingModel).
       Explaining: torch.nn.Module<Tensor, Tensor>
       Indices: int64[]
-      Inputs: Tensor
+      /// The explained inputs, read from the data set a block at a time.
+      Inputs: InputRows.InputRows
       Labels: int64[]
       Predictions: int64[]
       Covariances: Dictionary<float, Attribution.Sampling.ClassCovariance>
@@ -189,9 +190,14 @@ let private setUp (plan: Plan) (device: torch.Device) (mustBeCached: bool) =
     let network, modelInfo = provideModel plan domain device
     let model = domain.Explained network
     let indices = explainedIndices spec domain.TestCount
-    let inputs = domain.Inputs network false indices
+    let inputs = InputRows.ofDomain domain network false indices
     let labels = domain.TestLabels.index_select(0L, torch.tensor(indices)).data<int64>().ToArray()
-    let logits = Training.Logits(model, inputs, device)
+    // predicted a block at a time, as the inputs are read
+    let logits =
+        let parts = [ for first, n in inputs.Blocks 1024 -> (use x = inputs.Block(first, n) in Training.Logits(model, x, device)) ]
+        let all = torch.cat(Array.ofList parts, 0L)
+        for p in parts do p.Dispose()
+        all
     match nonFiniteRows logits with
     | [||] -> ()
     | bad ->
@@ -399,6 +405,6 @@ let run (plan: Plan) (device: torch.Device) : RunOutput =
              match logSobolev id target d with Some c -> yield c | None -> () |]
     { Result = { Model = modelInfo; Explained = labels.Length; ExplainedIndices = indices; NegativePerturbation = npResults.ToArray()
                  RankAgreement = rankPairs; LogSobolev = certificates; Metrics = metricResults.ToArray(); Timings = timings.ToArray() }
-      Images = inputs; Labels = labels; Predictions = predictions; ClassNames = domain.ClassNames
+      Inputs = inputs; Labels = labels; Predictions = predictions; ClassNames = domain.ClassNames
       View = domain.View indices; Maps = maps; Diagnostics = diagnostics; Device = string device }
 

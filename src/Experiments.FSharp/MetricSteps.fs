@@ -17,7 +17,7 @@ type Tensor = torch.Tensor
 /// (the parameter-randomisation cascade and Taylor fidelity run a block at a time too, and ROAR reads its sets' maps
 /// in blocks); a user's plain engine metric reads them whole.
 let methodMetric (plan: Plan) (step: Step) (metric: MetricSpec) (kind: MethodKind) (model: torch.nn.Module<Tensor, Tensor>) (explaining: torch.nn.Module<Tensor, Tensor>)
-                 (inputs: Tensor) (stored: StoredMaps) (classes: int64[]) (labels: int64[]) (boxes: IReadOnlyList<Attribution.Data.IRegion> option)
+                 (inputs: InputRows.InputRows) (stored: StoredMaps) (classes: int64[]) (labels: int64[]) (boxes: IReadOnlyList<Attribution.Data.IRegion> option)
                  (context: MethodContext) (domain: Domain.Domain) (network: torch.nn.Module<Tensor, Tensor>) (rows: int64[]) device =
     let file = Artefacts.path "metrics" step.Hash ".json"
     let result, _ = Artefacts.jsonOrCompute file (fun () ->

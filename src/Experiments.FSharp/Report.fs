@@ -365,7 +365,7 @@ let private imageHeatmaps (dir: string) (spec: Spec) (output: RunOutput) =
     let n = min spec.Report.HeatmapInputs output.Result.Explained
     if n = 0 || spec.Methods.IsEmpty then [] else
     let target = Plan.metricTarget spec
-    let images = output.Images
+    use images = output.Inputs.Block(0, n)
     let h, w = int images.shape.[2], int images.shape.[3]
     let pixels (t: torch.Tensor) = t.sum([| 0L |]).``to``(torch.ScalarType.Float32).contiguous().data<float32>().ToArray()
     let rows =
@@ -429,13 +429,14 @@ let private featureBars (dir: string) (spec: Spec) (output: RunOutput) (features
     let n = min spec.Report.HeatmapInputs output.Result.Explained
     let target = Plan.metricTarget spec
     let row (t: torch.Tensor) = t.reshape(-1L).``to``(torch.ScalarType.Float32).contiguous().data<float32>().ToArray()
+    use inputs = output.Inputs.Block(0, n)
     [ for i in 0 .. n - 1 do
         let label = classNameOf output.ClassNames output.Labels.[i]
         let predicted = classNameOf output.ClassNames output.Predictions.[i]
         let methods = [| for m in spec.Methods -> struct (m.Id, row (output.Maps.[(m.Id, target)].Row i)) |]
         let file = $"features-{i}.png"
         FeatureBars.Render(Path.Combine(dir, file), $"input {i}: '{label}' (pred '{predicted}'), explaining {targetName target}",
-                           Array.ofList features, row output.Images.[int64 i], methods)
+                           Array.ofList features, row inputs.[int64 i], methods)
         yield file ]
 
 /// Pictures of the explained inputs with every method's map, in the modality's own form.

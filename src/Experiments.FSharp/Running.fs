@@ -24,8 +24,9 @@ type Tensor = torch.Tensor
 /// Everything the report needs: results plus the tensors to draw.
 type RunOutput =
     { Result: RunResult
-      /// Explained inputs as methods saw them [N, C, H, W] (images themselves; see Domain), labels, predictions (CPU).
-      Images: Tensor
+      /// Explained inputs as methods saw them [N, C, H, W] (images themselves; see Domain), read a block at a time;
+      /// their labels and predictions.
+      Inputs: InputRows.InputRows
       Labels: int64[]
       Predictions: int64[]
       ClassNames: string list

@@ -48,7 +48,8 @@ let private whole (run: MetricRun) (metric: IMetric) =
     if megabytes >= 100.0 then
         Progress.say $"{run.Step.Name}: {metric.GetType().Name} is a plain IMetric and gets all {run.Stored.Count} maps at once (about {megabytes:F0} MB as float32); an IPerInputMetric would read them a block at a time"
     use maps = run.Stored.All()
-    let e = metric.Evaluate(MetricInputs(run.Model, run.Inputs.``to``(run.Device), maps.``to``(run.Device), run.Targets.``to``(run.Device), run.Seed, run.Device, run.Plan.Spec.Explain.BatchSize))
+    use inputs = run.Inputs.All()
+    let e = metric.Evaluate(MetricInputs(run.Model, inputs.``to``(run.Device), maps.``to``(run.Device), run.Targets.``to``(run.Device), run.Seed, run.Device, run.Plan.Spec.Explain.BatchSize))
     // An engine metric's per-input values of a scalar's name are, by IMetric's contract, values whose mean it is.
     let scalarNames = e.Scalars |> Seq.map _.Key |> set
     result run (e.Scalars |> Seq.map (fun kv -> value kv.Key kv.Value) |> Array.ofSeq) e.XLabel e.X

@@ -13,7 +13,7 @@ open Experiments.MetricRuns.MetricRun
 let evaluate (run: MetricRun) (pairs: int) =
     let perInput = run.Stored.RowShape |> Array.fold (*) 1L
     let positions = ExplanationCertainty.PairPositions(int64 run.Stored.Count * perInput, pairs, run.Seed)
-    let blocks = run.Stored.MapBlocks(1024, fun first n maps -> ExplanationCertainty.PairsIn(inputsOf run first n, maps, int64 first, positions))
+    let blocks = run.Stored.MapBlocks(1024, fun first n maps -> use x = inputsOf run first n in ExplanationCertainty.PairsIn(x, maps, int64 first, positions))
     use values = torch.cat([| for struct (v, _) in blocks -> v |], 0L)
     use attributions = torch.cat([| for struct (_, a) in blocks -> a |], 0L)
     for struct (v, a) in blocks do v.Dispose(); a.Dispose()

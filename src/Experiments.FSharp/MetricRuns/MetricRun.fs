@@ -15,6 +15,7 @@ open Experiments.Building
 open Experiments.Plan
 open Experiments.Results
 open Experiments.Running
+open Experiments.InputRows
 
 type Tensor = torch.Tensor
 
@@ -29,8 +30,8 @@ type MetricRun =
       /// The model as the attribution steps explain it, in the spec's precision (the Model itself but for bf16): what
       /// a metric explains with when its maps must match the stored ones (ROAR's training maps).
       Explaining: torch.nn.Module<Tensor, Tensor>
-      /// The explained inputs as the methods see them.
-      Inputs: Tensor
+      /// The explained inputs as the methods see them, read a block at a time.
+      Inputs: InputRows
       /// The method's maps, read a block of inputs at a time; None before they are stored whole (a shard of the first
       /// wave, for the metrics that explain again and read no stored maps).
       Maps: StoredMaps option
@@ -52,7 +53,7 @@ type MetricRun =
     member r.Stored =
         r.Maps |> Option.defaultWith (fun () -> failwith $"{r.Step.Name}: the maps of {List.head r.Step.Methods} are not stored whole yet")
     /// How many inputs were explained.
-    member r.Count = int r.Inputs.shape.[0]
+    member r.Count = r.Inputs.Count
     /// The metric's yaml name.
     member r.Name = Catalogue.metricName r.Metric
     /// The method's id.
@@ -112,10 +113,10 @@ let tokenBlock (tokens: Tensor) (lengths: Tensor) (first: int) (n: int) (maps: T
     t, l, TokenScores.Sum(maps.reshape(int64 n, tokens.shape.[1], -1L), l)
 
 /// Audio: a block of clips seen as 25 ms frames (the explained view's frames), a frame removed by setting it to silence.
-let frameSpace (run: MetricRun) (first: int) (n: int) = FrameSpace(run.Model, run.Inputs.narrow(0L, int64 first, int64 n), 0.0, run.Device)
+let frameSpace (run: MetricRun) (first: int) (n: int) = FrameSpace(run.Model, run.Inputs.Block(first, n), 0.0, run.Device)
 
-/// A block of inputs and their explained classes.
-let inputsOf (run: MetricRun) (first: int) (n: int) = run.Inputs.narrow(0L, int64 first, int64 n)
+/// A block of inputs (read from the data set: a new tensor, which the caller's dispose scope frees) and their explained classes.
+let inputsOf (run: MetricRun) (first: int) (n: int) = run.Inputs.Block(first, n)
 let targetsOf (run: MetricRun) (first: int) (n: int) = run.Targets.narrow(0L, int64 first, int64 n)
 
 /// The method's options for a block of inputs that it explains again: each input draws its noise by its position

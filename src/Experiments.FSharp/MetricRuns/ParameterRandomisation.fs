@@ -26,7 +26,7 @@ let private blockSize (run: MetricRun) = Running.inputsPerCall run.Kind
 /// The cascade on the first `count` inputs, a block at a time.
 let private pass (run: MetricRun) (count: int) : MetricBlocks.Pass<CascadePart> =
     // Seen through an identity view, any layered model fits the cascade's generic signature.
-    let shape = run.Inputs.shape |> Array.skip 1
+    let shape = run.Inputs.Shape |> Array.skip 1
     let view (network: torch.nn.Module<Tensor, Tensor>) : ReshapedModel =
         match box network with
         | :? ILayeredModel -> new ReshapedModel(network, shape, shape)

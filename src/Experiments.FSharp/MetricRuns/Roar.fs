@@ -38,7 +38,7 @@ let trainMapsShare (plan: Plan) (step: Step) (r: RoarSpec) (kind: MethodKind) (d
     if Artefacts.soundTensors (trainMapsFile step) then 0, 0
     else
         let rows, trainInputs, trainLabels = trainingSubset plan.Spec r domain network
-        explainShare $"{step.Name} (training inputs)" (roarTrainMapsKey step) (inputsPerCall kind) (methodOf kind context) model trainInputs
+        explainShare $"{step.Name} (training inputs)" (roarTrainMapsKey step) (inputsPerCall kind) (methodOf kind context) model (InputRows.ofTensor trainInputs)
                      (trainLabels.data<int64>().ToArray()) rows [| 0 .. rows.Length - 1 |] (optionsOf plan kind) device index count
 
 /// The training inputs each of `count` shards explains (AttributionSteps.callLoads); none when the maps are stored whole.
@@ -69,11 +69,11 @@ let private pointFile (key: string) = Artefacts.path "metrics" key ".json"
 /// The block of inputs in which ROAR masks its sets and predicts the test set: the maps of a block are in memory at once.
 let private blockSize = 1024L
 
-/// A set ROAR masks a block at a time: `inputs` (held), ranked by `scores` read from the cache a block at a time, or by
-/// the random ranking (None).
-let private setOf (inputs: Tensor) (scores: StoredMaps option) =
+/// A set ROAR masks a block at a time: `inputs`, read a block at a time, ranked by `scores` read from the cache a block
+/// at a time, or by the random ranking (None).
+let private setOf (inputs: InputRows.InputRows) (scores: StoredMaps option) =
     let read (stored: StoredMaps) = System.Func<int64, int64, Tensor>(fun first n -> stored.Rows(int first, int n))
-    Attribution.Metrics.RoarSet(inputs.shape.[0], (fun first n -> inputs.narrow(0L, first, n).alias()), (scores |> Option.map read |> Option.toObj), blockSize)
+    Attribution.Metrics.RoarSet(int64 inputs.Count, (fun first n -> inputs.Block(int first, int n)), (scores |> Option.map read |> Option.toObj), blockSize)
 
 /// Which test inputs the model retrained on the masked training subset predicts right at a point, read from the cache
 /// or computed and stored; what every point of the step shares (the training subset, the fill, the retraining) is set
@@ -94,7 +94,7 @@ let private pointReader (run: MetricRun) (r: RoarSpec) (trainMaps: StoredMaps) (
         fst <| Artefacts.jsonOrCompute (pointFile key) (fun () ->
             // the method's maps rank the pixels, or (None) the random ranking does
             let scores (maps: StoredMaps) = if point.Ranking = [ "random" ] then None else Some maps
-            let train, test = setOf trainInputs (scores trainMaps), setOf run.Inputs (scores run.Stored)
+            let train, test = setOf (InputRows.ofTensor trainInputs) (scores trainMaps), setOf run.Inputs (scores run.Stored)
             let right = Attribution.Metrics.Roar.Correct(train, test, run.Labels, fill, point.Fraction, seed, retrain, run.Device)
             Progress.say $"{run.Step.Name}: {point.Name} at {point.Fraction}: {percent right:F2}%%"
             right)
@@ -107,7 +107,7 @@ let private trainMapsOf (run: MetricRun) (rows: int64[]) (trainInputs: Tensor) (
     if Artefacts.soundTensors file then StoredMaps file
     else
         explainToFile file $"{step.Name} (training inputs)" (roarTrainMapsKey step) (inputsPerCall run.Kind) run.Explainer run.Explaining
-                      trainInputs (trainLabels.data<int64>().ToArray()) rows [| 0 .. rows.Length - 1 |] run.ExplainOptions [ "step", step.Name ] run.Device
+                      (InputRows.ofTensor trainInputs) (trainLabels.data<int64>().ToArray()) rows [| 0 .. rows.Length - 1 |] run.ExplainOptions [ "step", step.Name ] run.Device
 
 /// The training subset's maps stored whole (the maps job of a cluster run): found in the cache, or assembled from the
 /// shards' parts (computing any call that has none) and stored.

@@ -49,14 +49,14 @@ let private textPass (run: MetricRun) (masks: int) (points: int) =
 
 /// Clips: 25 ms frames set to silence.
 let private audioPass (run: MetricRun) (masks: int) (points: int) =
-    let sizes = Attribution.Metrics.SensitivityN.LogGrid(int run.Inputs.shape.[1], points) |> Array.map (fun n -> SubsetSize.Count n :> SubsetSize)
+    let sizes = Attribution.Metrics.SensitivityN.LogGrid(int run.Inputs.Shape.[1], points) |> Array.map (fun n -> SubsetSize.Count n :> SubsetSize)
     let batch = 1024
     pass (alignedBlock [ 1024L; Attribution.Metrics.SensitivityN.InputsPerChunk(masks, batch) ] 1024) sizes (fun first n maps ->
         Attribution.Metrics.SensitivityN.Correlate(frameSpace run first n, maps, targetsOf run first n, sizes, masks, run.Seed, batch))
 
 /// Images: pixels masked in all their channels.
 let private imagePass (run: MetricRun) (masks: int) (points: int) =
-    let features = int (run.Inputs.shape.[2] * run.Inputs.shape.[3])
+    let features = int (run.Inputs.Shape.[2] * run.Inputs.Shape.[3])
     let grid = Attribution.Metrics.SensitivityN.LogGrid(features, points)
     let sensitivity = Attribution.Metrics.SensitivityN(grid, masks)
     let sizes = grid |> Array.map (fun n -> SubsetSize.Count n :> SubsetSize)
