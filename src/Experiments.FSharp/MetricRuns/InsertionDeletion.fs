@@ -49,14 +49,17 @@ let private textPass (run: MetricRun) =
 let private audioPass (run: MetricRun) =
     let schedule, batch = StepSchedule.FeaturesPerStep 1L, 1024
     pass "silence" (alignedBlock [ Attribution.Metrics.InsertionDeletion.InputsPerChunk(schedule, run.Inputs.Shape.[1], batch) ] 1024) run.Inputs.Shape.[1]
-        (fun first n maps tieBreak -> Attribution.Metrics.InsertionDeletion.Play(frameSpace run first n, maps, targetsOf run first n, schedule, tieBreak, batch))
+        (fun first n maps tieBreak ->
+            use clips = inputsOf run first n
+            Attribution.Metrics.InsertionDeletion.Play(frameSpace run clips, maps, targetsOf run first n, schedule, tieBreak, batch))
 
 /// Images: a round on one substrate, each with its own tie-breaking generator (a slot per pixel).
 let private imagePass (run: MetricRun) (pixels: int) (name: string) (substrate: Substrate) =
     let metric = Attribution.Metrics.InsertionDeletion(Nullable pixels)
     let height, width = run.Inputs.Shape.[2], run.Inputs.Shape.[3]
     pass name (alignedBlock [ metric.InputsPerChunk(height, width) ] 1024) (height * width) (fun first n maps tieBreak ->
-        metric.Evaluate(run.Model, inputsOf run first n, maps, targetsOf run first n, substrate, tieBreak, run.Device))
+        use images = inputsOf run first n
+        metric.Evaluate(run.Model, images, maps, targetsOf run first n, substrate, tieBreak, run.Device))
 
 /// The passes of the run's modality (images: the black round, then the blurred one).
 let private passes (run: MetricRun) (pixels: int) (sigma: float) =

@@ -88,8 +88,6 @@ let over (source: Source) (pass: Pass<'T>) : 'T[] =
              result
          | None ->
              use maps = mapsOf source pass first n
-             // what a block reads of the inputs (a new tensor a block) and makes goes with it; its result holds no tensor
-             use _ = torch.NewDisposeScope()
              let result = pass.Compute first n maps tieBreak
              pass.Write file result
              result |]
@@ -120,7 +118,6 @@ let sharedOver (source: Source) (pass: Pass<'T>) : SharedPass =
                     let file = partFile source pass.Name first n
                     if owned (key (first, n)) && not (File.Exists file) then
                         use maps = mapsOf source pass first n
-                        use _ = torch.NewDisposeScope()
                         pass.Write file (pass.Compute first n maps tieBreak)
                         computed <- computed + 1
                         Progress.say $"{source.StepName}: block of inputs {first}..{first + n - 1} ({pass.Name}) stored"

@@ -113,9 +113,9 @@ let tokenBlock (tokens: Tensor) (lengths: Tensor) (first: int) (n: int) (maps: T
     t, l, TokenScores.Sum(maps.reshape(int64 n, tokens.shape.[1], -1L), l)
 
 /// Audio: a block of clips seen as 25 ms frames (the explained view's frames), a frame removed by setting it to silence.
-let frameSpace (run: MetricRun) (first: int) (n: int) = FrameSpace(run.Model, run.Inputs.Block(first, n), 0.0, run.Device)
+let frameSpace (run: MetricRun) (inputs: Tensor) = FrameSpace(run.Model, inputs, 0.0, run.Device)
 
-/// A block of inputs (read from the data set: a new tensor, which the caller's dispose scope frees) and their explained classes.
+/// A block of inputs (read from the data set: a new tensor, which the caller disposes) and their explained classes.
 let inputsOf (run: MetricRun) (first: int) (n: int) = run.Inputs.Block(first, n)
 let targetsOf (run: MetricRun) (first: int) (n: int) = run.Targets.narrow(0L, int64 first, int64 n)
 

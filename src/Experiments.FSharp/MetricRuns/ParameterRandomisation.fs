@@ -33,9 +33,11 @@ let private pass (run: MetricRun) (count: int) : MetricBlocks.Pass<CascadePart> 
         | _ -> failwith $"parameter_randomisation needs a model that can be cut into stages; {network.GetType().Name} cannot"
     let write, read = MetricBlocks.json id id
     let compute (first: int) (n: int) =
+        use inputs = inputsOf run first n
+        use onDevice = inputs.``to``(run.Device)
         let stages =
             Attribution.Metrics.ParameterRandomisation().Run<ReshapedModel>(view run.Model, (fun () -> view (run.Domain.NewModel())), run.Explainer,
-                                                                            (inputsOf run first n).``to``(run.Device), (targetsOf run first n).``to``(run.Device),
+                                                                            onDevice, (targetsOf run first n).``to``(run.Device),
                                                                             keyedOptionsOf run first n, run.Seed)
             |> Seq.toArray
         { Stages = stages |> Array.map _.Stage; Ssim = stages |> Array.map _.Ssim; Spearman = stages |> Array.map _.Spearman }

@@ -52,7 +52,8 @@ let private audioPass (run: MetricRun) (masks: int) (points: int) =
     let sizes = Attribution.Metrics.SensitivityN.LogGrid(int run.Inputs.Shape.[1], points) |> Array.map (fun n -> SubsetSize.Count n :> SubsetSize)
     let batch = 1024
     pass (alignedBlock [ 1024L; Attribution.Metrics.SensitivityN.InputsPerChunk(masks, batch) ] 1024) sizes (fun first n maps ->
-        Attribution.Metrics.SensitivityN.Correlate(frameSpace run first n, maps, targetsOf run first n, sizes, masks, run.Seed, batch))
+        use clips = inputsOf run first n
+        Attribution.Metrics.SensitivityN.Correlate(frameSpace run clips, maps, targetsOf run first n, sizes, masks, run.Seed, batch))
 
 /// Images: pixels masked in all their channels.
 let private imagePass (run: MetricRun) (masks: int) (points: int) =
@@ -61,7 +62,8 @@ let private imagePass (run: MetricRun) (masks: int) (points: int) =
     let sensitivity = Attribution.Metrics.SensitivityN(grid, masks)
     let sizes = grid |> Array.map (fun n -> SubsetSize.Count n :> SubsetSize)
     pass (alignedBlock [ 1024L; sensitivity.InputsPerChunk() ] 1024) sizes (fun first n maps ->
-        sensitivity.Evaluate(run.Model, inputsOf run first n, maps, targetsOf run first n, run.Seed, run.Device))
+        use images = inputsOf run first n
+        sensitivity.Evaluate(run.Model, images, maps, targetsOf run first n, run.Seed, run.Device))
 
 let private passOf (run: MetricRun) (masks: int) (points: int) =
     match run.Domain.Modality with

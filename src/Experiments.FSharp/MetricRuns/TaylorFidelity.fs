@@ -24,7 +24,9 @@ let private pass (run: MetricRun) (count: int) : MetricBlocks.Pass<TermsPart> =
     let write, read = MetricBlocks.json id id
     let compute (first: int) (n: int) =
         // The spec's output function: a ReLU network's logit is piecewise linear, so its second-order terms vanish.
-        use report = Attribution.Metrics.TaylorFidelity.Assess(run.Explainer, run.Model, (inputsOf run first n).``to``(run.Device),
+        use inputs = inputsOf run first n
+        use onDevice = inputs.``to``(run.Device)
+        use report = Attribution.Metrics.TaylorFidelity.Assess(run.Explainer, run.Model, onDevice,
                                                                (targetsOf run first n).``to``(run.Device), keyedOptionsOf run first n)
         { ApproximationError = valuesOf report.ApproximationError
           IndependentError = valuesOf report.IndependentError; IndependentScale = valuesOf report.IndependentScale
