@@ -67,13 +67,34 @@ public sealed class NegativePerturbation
         ArgumentNullException.ThrowIfNull(tieBreak);
         if (fractions.Any(f => !(f >= 0 && f <= 1))) throw new ArgumentException("fractions must be in [0, 1]", nameof(fractions));
         using var scope = NewDisposeScope();
+        // Rows are ranked and masked a piece at a time: an input's ranking and predictions depend on its own row only, and
+        // the tie-breaking generator runs through the pieces' rows in order, as through the block's. A block of 1,024
+        // images at 3x224x224 ranked at once held about 7 GB of sort keys and ranks.
+        long count = space.Count, piece = Math.Max(1, RankedValuesPerPiece / Math.Max(1, space.Slots));
+        var pieces = new List<Tensor>();
+        for (long start = 0; start < count; start += piece)
+        {
+            using var pieceScope = NewDisposeScope();
+            long n = Math.Min(piece, count - start);
+            var rows = n == count ? space : space.Rows(Enumerable.Range(0, (int)n).Select(i => start + i).ToArray());
+            pieces.Add(MaskedPredictionsOfRows(rows, maps.narrow(0, start, n), fractions, tieBreak, batchSize).MoveToOuterDisposeScope());
+        }
+        return cat(pieces, 1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The most feature values (inputs x features) ranked at once: 2^24, every input of a block of Fashion-MNIST images, 111 of 3x224x224.</summary>
+    const long RankedValuesPerPiece = 1L << 24;
+
+    static Tensor MaskedPredictionsOfRows(IFeatureSpace space, Tensor maps, IReadOnlyList<double> fractions, Generator tieBreak, int batchSize)
+    {
+        using var scope = NewDisposeScope();
         var rank = FeatureRanking.AscendingRanks(space.Scores(maps), space.Real, tieBreak);     // rank[i, j]: position of feature j, 0 = least important
         var real = FeatureSpace.RealCounts(space).to(ScalarType.Float64);
         var rows = new List<Tensor>();
         foreach (var fraction in fractions)
         {
             // one masked copy of the inputs at a time: at 3x224x224 a block's copy is 600 MB, and nine fractions' copies
-            // held to the end took 12 GB
+            // held to the end took 12 GB with the ranking
             using var perFraction = NewDisposeScope();
             var k = real.mul(fraction).round().to(ScalarType.Int64).unsqueeze(1);               // torch's round is half to even, as Math.Round's default
             rows.Add(space.Logits(space.Perturb(rank.lt(k).unsqueeze(1)), batchSize).argmax(1).MoveToOuterDisposeScope());

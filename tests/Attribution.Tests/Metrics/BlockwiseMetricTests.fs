@@ -89,6 +89,23 @@ let tests =
                 Expect.isTrue (inBlocks.equal(whole).all().item<bool>()) $"blocks of {size}"
         }
 
+        test "negative perturbation of large inputs (ranked 2^24 values at a time) gives each input what ranking it alone gives" {
+            use scope = NewDisposeScope()
+            // 120 inputs of 3x224x224: 111 are ranked together, then 9
+            let shape = [| 120L; 3L; 224L; 224L |]
+            torch.manual_seed 21L |> ignore
+            let model = nn.Sequential(nn.Flatten(), nn.Linear(3L * 224L * 224L, 3L))
+            let x = normal 22 shape
+            let maps = tiedMaps 23 shape
+            let metric = NegativePerturbation([| 0.2; 0.6 |])
+            use g = new Generator(29UL, CPU)
+            let whole = metric.MaskedPredictions(model, x, maps, g, CPU)
+            use h = new Generator(29UL, CPU)
+            let oneByOne = cat([| for i in 0L .. 119L -> metric.MaskedPredictions(model, x.narrow(0L, i, 1L), maps.narrow(0L, i, 1L), h, CPU) |], 1L)
+            Expect.sequenceEqual whole.shape [| 2L; 120L |] "a prediction per fraction and input"
+            Expect.isTrue (whole.equal(oneByOne).all().item<bool>()) "each input as if alone, ties broken by the generator in row order"
+        }
+
         test "insertion/deletion: blocks (a multiple of InputsPerChunk) give each input the whole set's curves and AUCs, bit for bit" {
             use scope = NewDisposeScope()
             let model = tinyNet 7 16 8 3
