@@ -1,6 +1,6 @@
-/// Inputs of a data set read by position, a block at a time, rather than held whole: a run's explained inputs and
-/// ROAR's training subset. The data set behind them may be mapped from a decoded copy larger than memory
-/// (DecodedImageFolder), so that a run holds only the blocks it works on.
+/// Inputs of a data set read by position, a block at a time, rather than held whole: a run's explained inputs (and,
+/// over a tensor it holds, ROAR's training subset). The data set behind them may be mapped from a decoded copy larger
+/// than memory (DecodedImageFolder), so that a run holds only the blocks it works on.
 module Experiments.InputRows
 
 open TorchSharp
