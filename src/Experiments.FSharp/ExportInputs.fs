@@ -49,8 +49,11 @@ let write (dir: string) (run: ExportSource.FinishedRun) (domain: Domain.Domain) 
     match Array.zip labels (run.Inputs |> Array.map _.Label) |> Array.tryFindIndex (fun (a, b) -> a <> b) with
     | Some i -> fail $"{Path.Combine(run.Folder, InputRecord.FileName)}: the label of test input {indices.[i]} is {run.Inputs.[i].Label}, the data's is {labels.[i]}: {rerun}"
     | None -> ()
-    let inputs = (domain.Inputs network false indices).``to``(torch.ScalarType.Float32).contiguous()
-    let logits = Training.Logits(domain.Explained network, inputs, torch.CPU).``to``(torch.ScalarType.Float32)
+    // read and written a block at a time, as a run reads them: the inputs are never whole in memory
+    let inputs = InputRows.ofDomain domain network false indices
+    let logits =
+        let parts = [ for first, n in inputs.Blocks 1024 -> (use x = inputs.Block(first, n) in Training.Logits(domain.Explained network, x, torch.CPU)) ]
+        torch.cat(Array.ofList parts, 0L).``to``(torch.ScalarType.Float32)
     let argmax = logits.argmax(1L).data<int64>().ToArray()
     let agree = Array.zip argmax predictions |> Array.filter (fun (a, b) -> a = b) |> Array.length
     if agree < predictions.Length then
@@ -61,6 +64,7 @@ let write (dir: string) (run: ExportSource.FinishedRun) (domain: Domain.Domain) 
     let add (name: string) (t: Tensor) (description: string) =
         tensors.[name] <- t
         entries.Add(tensor name t description)
+    let addInputs (description: string) = entries.Add(tensorOfShape "inputs" torch.ScalarType.Float32 inputs.Shape description)
     add "test_index" (torch.tensor(indices)) "The input's index in the dataset's test set (row i of every per-input tensor of this export belongs to test_index[i]); the run's seeded subset."
     add "label" (torch.tensor(labels)) "The input's label (class index, see manifest.json classes)."
     add "prediction" (torch.tensor(predictions)) $"The model's predicted class, argmax of its output, as the run computed it on {run.Device} (inputs.csv of the run folder)."
@@ -69,7 +73,7 @@ let write (dir: string) (run: ExportSource.FinishedRun) (domain: Domain.Domain) 
         match target with
         | GroundTruth -> add "target_ground_truth" (torch.tensor(labels)) "The class the ground_truth maps explain: the label."
         | Predicted -> add "target_predicted" (torch.tensor(predictions)) "The class the predicted maps explain: the run's prediction."
-    add "inputs" inputs (inputsSentence domain.Modality)
+    addInputs (inputsSentence domain.Modality)
     match domain.View indices with
     | Domain.TextView(tokens, lengths, _) ->
         add "tokens" (tokens.``to``(torch.ScalarType.Int64).contiguous()) "The token ids of each text [N, T], padded with 0 after its real length; the maps' position t is token t."
@@ -78,9 +82,9 @@ let write (dir: string) (run: ExportSource.FinishedRun) (domain: Domain.Domain) 
         add "waveforms" (waveforms.``to``(torch.ScalarType.Float32).contiguous()) "The explained waveforms [N, 1, L], samples in [-1, 1] (inputs is the same, cut into frames)."
     | Domain.ImageView | Domain.TabularView _ -> ()
     match domain.Boxes with
-    | Some regions when inputs.shape.Length = 4 ->
+    | Some regions when inputs.Shape.Length = 4 ->
         let explained = indices |> Array.map (fun i -> regions.[int i])
-        let h, w = int inputs.shape.[2], int inputs.shape.[3]
+        let h, w = int inputs.Shape.[2], int inputs.Shape.[3]
         let inside = [| for r in explained do for y in 0 .. h - 1 do for x in 0 .. w - 1 -> if r.Contains(y, x) then 1uy else 0uy |]
         add "regions" (torch.tensor(inside).reshape(n, int64 h, int64 w)) "The ground-truth region of each input as a mask [N, H, W] (1 inside), from the data's boxes or masks."
         let boxes = explained |> Array.choose (function :? Box as b -> Some b | _ -> None)
@@ -88,7 +92,15 @@ let write (dir: string) (run: ExportSource.FinishedRun) (domain: Domain.Domain) 
             add "boxes" (torch.tensor([| for b in boxes do yield! [| int64 b.Top; int64 b.Left; int64 b.Height; int64 b.Width |] |]).reshape(n, 4L))
                 "The ground-truth box of each input: top, left, height, width in pixels (rows top .. top + height - 1)."
     | _ -> ()
-    Safetensors.Save(Path.Combine(dir, "inputs.safetensors"), tensors, readOnlyDict [ "classes", String.Join("\n", domain.ClassNames) ])
+    do
+        let declared = [ for e in entries -> struct (e.Name, (if e.Name = "inputs" then torch.ScalarType.Float32 else tensors.[e.Name].dtype), e.Shape) ]
+        use writer = new SafetensorsRowWriter(Path.Combine(dir, "inputs.safetensors"), declared, readOnlyDict [ "classes", String.Join("\n", domain.ClassNames) ])
+        for KeyValue(name, t) in tensors do writer.Write(name, 0L, t)
+        for first, count in inputs.Blocks 1024 do
+            use block = inputs.Block(first, count)
+            use asFloat = block.``to``(torch.ScalarType.Float32).contiguous()
+            writer.Write("inputs", int64 first, asFloat)
+        writer.Commit()
     let csv = StringBuilder()
     let targets = spec.Explain.Targets |> List.map (function GroundTruth -> "target_ground_truth" | Predicted -> "target_predicted")
     csv.Append("position,test_index,label,label_name,prediction,prediction_name" + (targets |> List.map ((+) ",") |> String.concat "") + "\n") |> ignore
