@@ -39,7 +39,7 @@ let problemOf (file: string) : string option =
 /// The image folders' decoded copies (ImageDomain.decodedFolder), named by their data hash, and the leftovers of
 /// decodes that were killed (NAME.tmp-ID).
 let private decodedCopies () =
-    let dir = Path.Combine(Artefacts.root (), "decoded-images")
+    let dir = ImageDomain.decodedRoot ()
     let all = if Directory.Exists dir then Directory.GetDirectories dir |> Array.sort |> List.ofArray else []
     all |> List.partition (fun d -> not ((Path.GetFileName d |> nonNull).Contains ".tmp-"))
 

@@ -192,12 +192,7 @@ let private setUp (plan: Plan) (device: torch.Device) (mustBeCached: bool) =
     let indices = explainedIndices spec domain.TestCount
     let inputs = InputRows.ofDomain domain network false indices
     let labels = domain.TestLabels.index_select(0L, torch.tensor(indices)).data<int64>().ToArray()
-    // predicted a block at a time, as the inputs are read
-    let logits =
-        let parts = [ for first, n in inputs.Blocks 1024 -> (use x = inputs.Block(first, n) in Training.Logits(model, x, device)) ]
-        let all = torch.cat(Array.ofList parts, 0L)
-        for p in parts do p.Dispose()
-        all
+    let logits = InputRows.logits model inputs device
     match nonFiniteRows logits with
     | [||] -> ()
     | bad ->

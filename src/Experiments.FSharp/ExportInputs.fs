@@ -51,9 +51,7 @@ let write (dir: string) (run: ExportSource.FinishedRun) (domain: Domain.Domain) 
     | None -> ()
     // read and written a block at a time, as a run reads them: the inputs are never whole in memory
     let inputs = InputRows.ofDomain domain network false indices
-    let logits =
-        let parts = [ for first, n in inputs.Blocks 1024 -> (use x = inputs.Block(first, n) in Training.Logits(domain.Explained network, x, torch.CPU)) ]
-        torch.cat(Array.ofList parts, 0L).``to``(torch.ScalarType.Float32)
+    let logits = (InputRows.logits (domain.Explained network) inputs torch.CPU).``to``(torch.ScalarType.Float32)
     let argmax = logits.argmax(1L).data<int64>().ToArray()
     let agree = Array.zip argmax predictions |> Array.filter (fun (a, b) -> a = b) |> Array.length
     if agree < predictions.Length then
@@ -96,7 +94,7 @@ let write (dir: string) (run: ExportSource.FinishedRun) (domain: Domain.Domain) 
         let declared = [ for e in entries -> struct (e.Name, (if e.Name = "inputs" then torch.ScalarType.Float32 else tensors.[e.Name].dtype), e.Shape) ]
         use writer = new SafetensorsRowWriter(Path.Combine(dir, "inputs.safetensors"), declared, readOnlyDict [ "classes", String.Join("\n", domain.ClassNames) ])
         for KeyValue(name, t) in tensors do writer.Write(name, 0L, t)
-        for first, count in inputs.Blocks 1024 do
+        for first, count in InputRows.blocks inputs.Count 1024 do
             use block = inputs.Block(first, count)
             use asFloat = block.``to``(torch.ScalarType.Float32).contiguous()
             writer.Write("inputs", int64 first, asFloat)

@@ -97,9 +97,12 @@ let folderHash (s: ImageFolderSpec) =
         with :? IOException | :? UnauthorizedAccessException as e -> raise (Experiments.InputProblem $"{s.Path}: cannot be read ({e.Message})")
     Hashing.hash [ "images"; content; Hashing.canonical { s with Path = "" } ]
 
-/// Where an image folder's decoded images are kept (DecodedImageFolder): beside the cache's artefacts, one folder per
-/// content and transforms, shared by every run and shard that reads the same images.
-let decodedFolder (s: ImageFolderSpec) = Path.Combine(Artefacts.root (), "decoded-images", folderHash s)
+/// The cache's folder of decoded image folders (DecodedImageFolder).
+let decodedRoot () = Path.Combine(Artefacts.root (), "decoded-images")
+
+/// Where an image folder's decoded images are kept: beside the cache's artefacts, one folder per content and
+/// transforms (named by the data hash), shared by every run and shard that reads the same images.
+let decodedFolder (s: ImageFolderSpec) = Path.Combine(decodedRoot (), folderHash s)
 
 let load (spec: Spec) =
     let items train limit = FashionMnist.Load(Option.toObj spec.Data.Root, train, limit)

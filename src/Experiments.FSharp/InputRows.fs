@@ -29,8 +29,18 @@ type InputRows(read: int64[] -> Tensor, rows: int64[]) =
     member _.At(positions: int64[]) : Tensor = read (positions |> Array.map (fun p -> rows.[int p]))
     /// Every input as one tensor: for what takes the whole set (a user's plain IMetric).
     member x.All() = x.Block(0, x.Count)
-    /// (first, count) of consecutive blocks of at most `size` inputs, covering them all.
-    member _.Blocks(size: int) = [ for first in 0 .. size .. rows.Length - 1 -> first, min size (rows.Length - first) ]
+
+/// The blocks of `size` inputs (the last may be shorter) that cover `total`: (first, count) each.
+let blocks (total: int) (size: int) =
+    if size < 1 then invalidArg "size" $"a block holds at least one input; got {size}"
+    [ for first in 0 .. size .. total - 1 -> first, min size (total - first) ]
+
+/// The model's logits on every input (CPU), predicted a block of 1,024 at a time as the inputs are read.
+let logits (model: torch.nn.Module<Tensor, Tensor>) (inputs: InputRows) (device: torch.Device) =
+    let parts = [| for first, n in blocks inputs.Count 1024 -> (use x = inputs.Block(first, n) in Attribution.Models.Training.Logits(model, x, device)) |]
+    let all = torch.cat(parts, 0L)
+    for p in parts do p.Dispose()
+    all
 
 /// The rows of a tensor held in memory (its positions 0 .. N-1).
 let ofTensor (inputs: Tensor) =

@@ -39,6 +39,4 @@ type StoredMaps(file: string) =
              f first n maps |]
 
     /// The blocks of `size` inputs (the last may be shorter) that cover the maps: (first, count) each.
-    static member Blocks (total: int) (size: int) =
-        if size < 1 then invalidArg "size" $"a block holds at least one input; got {size}"
-        [ for first in 0 .. size .. total - 1 -> first, min size (total - first) ]
+    static member Blocks (total: int) (size: int) = InputRows.blocks total size

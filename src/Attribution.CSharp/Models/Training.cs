@@ -79,8 +79,7 @@ public static class Training
         model.eval();
         using var noGrad = no_grad();
         var parts = new List<Tensor>();
-        long valuesPerRow = Math.Max(1, inputs.NumberOfElements / Math.Max(1, inputs.shape[0]));
-        long chunk = device.type == DeviceType.CPU ? Math.Max(1, Math.Min(batchSize, Attribution.Methods.ExplainOptions.CpuChunkValues / valuesPerRow)) : batchSize;
+        long chunk = Attribution.Methods.ExplainOptions.RowsPerChunk(batchSize, inputs, device);
         for (long start = 0; start < inputs.shape[0]; start += chunk)
         {
             using var scope = NewDisposeScope();

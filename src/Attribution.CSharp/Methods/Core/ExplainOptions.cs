@@ -18,11 +18,17 @@ public sealed record ExplainOptions(OutputFunction Output = OutputFunction.Proba
     public const long CpuChunkValues = 1L << 20;
 
     /// <summary>Points per chunk for inputs [B, ...]: <c>BatchSize</c>, capped on a CPU by <see cref="CpuChunkValues"/>.</summary>
-    public int PointsPerChunk(TorchSharp.torch.Tensor inputs)
+    public int PointsPerChunk(TorchSharp.torch.Tensor inputs) => (int)RowsPerChunk(BatchSize, inputs, inputs.device);
+
+    /// <summary>
+    /// Rows of <paramref name="inputs"/> [B, ...] per pass on <paramref name="device"/>: <paramref name="batchSize"/>,
+    /// capped on a CPU at <see cref="CpuChunkValues"/> input values (at least one row).
+    /// </summary>
+    public static long RowsPerChunk(long batchSize, TorchSharp.torch.Tensor inputs, TorchSharp.torch.Device device)
     {
         long features = Math.Max(1, inputs.NumberOfElements / Math.Max(1, inputs.shape[0]));
-        if (inputs.device.type != TorchSharp.DeviceType.CPU) return BatchSize;
-        return (int)Math.Max(1, Math.Min(BatchSize, CpuChunkValues / features));
+        if (device.type != TorchSharp.DeviceType.CPU) return batchSize;
+        return Math.Max(1, Math.Min(batchSize, CpuChunkValues / features));
     }
 
     internal void Check()
